@@ -1,0 +1,56 @@
+"""The ``fortmap`` command: a click group with one module per sub-command."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from fortmap import __version__
+from fortmap.errors import FortmapError
+
+#: sub-command name -> module under fortmap.cli exposing a click command named ``command``.
+COMMANDS: dict[str, str] = {
+    "simulate": "fortmap.cli.simulate",
+    "analyze": "fortmap.cli.analyze",
+    "score": "fortmap.cli.score",
+    "demo": "fortmap.cli.demo",
+}
+
+
+class _LazyGroup(click.Group):
+    """Imports a sub-command's module only when it is run, so ``fortmap --help`` is quick."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        return importlib.import_module(COMMANDS[name]).command
+
+
+@click.group(cls=_LazyGroup)
+@click.version_option(__version__, prog_name="fortmap")
+def cli() -> None:
+    """Map razed buildings, cleared land and field fortifications between two image dates."""
+
+
+def main() -> None:
+    """Entry point that turns a FortmapError into a one-line message and an exit code."""
+    try:
+        cli.main(standalone_mode=False)
+    except FortmapError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()
