@@ -1,0 +1,189 @@
+"""Co-registration: a sub-pixel global shift plus a local affine correction.
+
+Two acquisitions of the same ground never line up exactly: orthorectification errors and
+different view angles leave shifts of a few pixels that vary slowly across the scene. We
+measure the shift by phase correlation, first on a decimated view of the whole scene (to catch
+shifts larger than a tile), then on a grid of full-resolution tiles; a robust affine fit of the
+tile shifts is the local correction, and what the fit leaves unexplained is the residual.
+
+Shifts are in *target pixels* (the before grid), ``dx`` along columns and ``dy`` along rows,
+positive when a feature sits further right / lower in the after image than in the before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from affine import Affine
+from rasterio.windows import Window
+from scipy import ndimage as ndi
+from skimage.registration import phase_cross_correlation
+
+from fortmap.io.raster import GridReader
+
+
+@dataclass
+class Coregistration:
+    """Result of co-registering the after image onto the before grid.
+
+    Attributes:
+        dx, dy: global shift in before-grid pixels (after minus before).
+        warp: affine map from before-grid pixel to after-image pixel position on the same grid
+            (the local correction; identity plus the shift when only a shift was found).
+        residual_px: RMS of the tile shifts the affine model leaves unexplained (pixels).
+        n_tiles: tiles whose shift was measured and kept.
+        tiles: per-tile measurements (col, row centre in pixels, dx, dy, error, kept).
+    """
+
+    dx: float
+    dy: float
+    warp: Affine
+    residual_px: float
+    n_tiles: int
+    tiles: list[dict] = field(default_factory=list)
+
+    def as_dict(self, gsd: float) -> dict:
+        """Summary for ``summary.json``; ``gsd`` in metres per pixel gives the metre figures."""
+        return {
+            "shift_px": [round(self.dx, 3), round(self.dy, 3)],
+            "shift_m": [round(self.dx * gsd, 3), round(self.dy * gsd, 3)],
+            "affine_px": [round(v, 6) for v in tuple(self.warp)[:6]],
+            "residual_px": round(self.residual_px, 3),
+            "residual_m": round(self.residual_px * gsd, 3),
+            "tiles_used": self.n_tiles,
+        }
+
+
+def _grey(img: np.ndarray) -> np.ndarray:
+    g = img.mean(axis=0) if img.ndim == 3 else img
+    return g.astype(np.float32, copy=False)
+
+
+def _prep(g: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Zero-mean, unit-variance, band-passed and tapered: phase correlation then keys on
+    structure (edges, roofs, roads) rather than on haze or brightness."""
+    g = np.where(valid, g, np.nan)
+    fill = np.nanmedian(g) if np.isfinite(g).any() else 0.0
+    g = np.where(valid, g, fill)
+    g = ndi.gaussian_filter(g, 1.0) - ndi.gaussian_filter(g, 8.0)
+    sd = g[valid].std() if valid.any() else 1.0
+    g = g / (sd + 1e-6)
+    wy = np.hanning(g.shape[0])[:, None]
+    wx = np.hanning(g.shape[1])[None, :]
+    return (g * wy * wx).astype(np.float32)
+
+
+def measure_shift(
+    ref: np.ndarray, mov: np.ndarray, ref_valid: np.ndarray, mov_valid: np.ndarray
+) -> tuple[float, float, float]:
+    """Shift of ``mov`` against ``ref`` (pixels, dx along columns, dy along rows) and the
+    phase-correlation error (0 good .. 1 bad).
+
+    Example:
+        >>> import numpy as np
+        >>> from scipy import ndimage as ndi
+        >>> a = ndi.gaussian_filter(np.random.default_rng(0).random((128, 128)), 2)
+        >>> b = ndi.shift(a, (1.5, -2.0))  # content moved 1.5 rows down, 2 columns left
+        >>> dx, dy, err = measure_shift(a, b, a > -1, b > -1)
+        >>> round(dx, 1), round(dy, 1)
+        (-2.0, 1.5)
+    """
+    r = _prep(_grey(ref), ref_valid)
+    m = _prep(_grey(mov), mov_valid)
+    shift, error, _ = phase_cross_correlation(r, m, upsample_factor=20, normalization=None)
+    return float(-shift[1]), float(-shift[0]), float(error)
+
+
+def _tile_windows(width: int, height: int, size: int, n: int) -> list[Window]:
+    size = min(size, width, height)
+    cols = np.linspace(0, width - size, n).round().astype(int)
+    rows = np.linspace(0, height - size, n).round().astype(int)
+    return [Window(int(c), int(r), size, size) for r in rows for c in cols]
+
+
+def fit_affine_shifts(points: np.ndarray, shifts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares affine model of shifts: ``shift = A @ [x, y, 1]``; returns (A 2x3, residuals)."""
+    design = np.column_stack([points, np.ones(len(points))])
+    coef, *_ = np.linalg.lstsq(design, shifts, rcond=None)
+    return coef.T, shifts - design @ coef
+
+
+def coregister(
+    before: GridReader,
+    after: GridReader,
+    tile_px: int = 512,
+    n_side: int = 4,
+    coarse_px: int = 1024,
+) -> Coregistration:
+    """Measure how the after image is displaced against the before image and return the warp.
+
+    Args:
+        before: reader of the before image on its own grid.
+        after: reader of the after image on the before grid (no warp applied yet).
+        tile_px: side of the full-resolution tiles, pixels.
+        n_side: tiles per side of the measuring grid (``n_side**2`` tiles at most).
+        coarse_px: side of the decimated whole-scene view used first, pixels.
+
+    Returns:
+        The co-registration; apply it with ``after.set_pixel_warp(result.warp)``.
+    """
+    grid = before.grid
+    full = Window(0, 0, grid.width, grid.height)
+    step = max(1, int(np.ceil(max(grid.width, grid.height) / coarse_px)))
+    dx = dy = 0.0
+    if step > 1:
+        shape = (grid.height // step, grid.width // step)
+        b = before.read_raw(full, shape)
+        a = after.read_raw(full, shape)
+        vb = before.read_valid(full, shape)
+        va = after.read_valid(full, shape)
+        cdx, cdy, _ = measure_shift(b, a, vb, va)
+        dx, dy = cdx * step, cdy * step
+
+    # Full-resolution tiles read with the coarse shift already applied.
+    after.set_pixel_warp(Affine.translation(dx, dy))
+    tiles = []
+    for w in _tile_windows(grid.width, grid.height, tile_px, n_side):
+        vb = before.read_valid(w)
+        va = after.read_valid(w)
+        if vb.mean() < 0.5 or va.mean() < 0.5:
+            continue
+        b = before.read_raw(w)
+        a = after.read_raw(w)
+        if np.std(b) < 1e-6 or np.std(a) < 1e-6:
+            continue
+        tdx, tdy, err = measure_shift(b, a, vb, va)
+        tiles.append(
+            {
+                "col": w.col_off + w.width / 2,
+                "row": w.row_off + w.height / 2,
+                "dx": tdx + dx,
+                "dy": tdy + dy,
+                "error": err,
+                "kept": True,
+            }
+        )
+    after.set_pixel_warp(Affine.identity())
+    if not tiles:
+        return Coregistration(dx, dy, Affine.translation(dx, dy), float("nan"), 0, [])
+
+    pts = np.array([[t["col"], t["row"]] for t in tiles], dtype=float)
+    sh = np.array([[t["dx"], t["dy"]] for t in tiles], dtype=float)
+    med = np.median(sh, axis=0)
+    # Tiles over water, fields or heavy change give wild shifts: drop those far from the median.
+    dev = np.hypot(*(sh - med).T)
+    keep = dev <= max(1.5, 3 * np.median(dev))
+    for t, k in zip(tiles, keep, strict=True):
+        t["kept"] = bool(k)
+    gdx, gdy = (float(v) for v in np.median(sh[keep], axis=0))
+    if keep.sum() >= 6:
+        coef, res = fit_affine_shifts(pts[keep], sh[keep])
+        warp = Affine(
+            1 + coef[0, 0], coef[0, 1], coef[0, 2], coef[1, 0], 1 + coef[1, 1], coef[1, 2]
+        )
+    else:
+        res = sh[keep] - [gdx, gdy]
+        warp = Affine.translation(gdx, gdy)
+    residual = float(np.sqrt(np.mean(np.sum(res**2, axis=1))))
+    return Coregistration(gdx, gdy, warp, residual, int(keep.sum()), tiles)

@@ -1,0 +1,253 @@
+"""Open rasters, check them, and read them by windows on one grid.
+
+Every image is read onto the *before* image's grid: the after image through a GDAL warped
+VRT, so nothing is ever loaded whole. Pixel values are returned as float32 reflectance-like
+numbers, scaled per band by a constant fixed once per scene so that windows agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioIOError
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+
+from fortmap.errors import InputError, NoOverlapError, NotGeoreferencedError
+from fortmap.types import DATE_TAG, Grid
+
+#: How to georeference a plain image; shown whenever an input has no CRS or geotransform.
+HOW_TO_GEOREFERENCE = (
+    "georeference it first, e.g. `gdal_translate -a_srs EPSG:32637 -a_ullr ULX ULY LRX LRY in.png out.tif` "
+    "or with ground control points (`gdal_translate -gcp ...` then `gdalwarp`); "
+    "fortmap.io.georef has helpers that fit the transform from matching pixel and map coordinates"
+)
+
+_SUPPORTED_DTYPES = {"uint8", "uint16", "int16", "uint32", "int32", "float32", "float64"}
+_DATE_TAGS = (DATE_TAG, "TIFFTAG_DATETIME", "ACQUISITIONDATETIME", "DATE_ACQUIRED", "capture_date")
+
+
+@dataclass
+class RasterInfo:
+    """What fortmap needs to know about an input raster.
+
+    Attributes:
+        path: the file.
+        grid: its own grid (CRS, transform, shape).
+        count: number of bands.
+        dtype: numpy dtype name of the pixels.
+        nodata: nodata value, or None.
+        date: acquisition date (ISO 8601 string) from its tags, or "".
+        tags: dataset-level metadata tags.
+    """
+
+    path: Path
+    grid: Grid
+    count: int
+    dtype: str
+    nodata: float | None
+    date: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def _date_from_tags(tags: dict[str, str]) -> str:
+    for key in _DATE_TAGS:
+        value = tags.get(key, "").strip()
+        if value:
+            # TIFFTAG_DATETIME is "YYYY:MM:DD HH:MM:SS"; keep the date part as ISO.
+            head = value[:10].replace(":", "-")
+            if len(head) == 10 and head[4] == "-" and head[7] == "-":
+                return head
+    return ""
+
+
+def open_info(path: str | Path, role: str = "raster") -> RasterInfo:
+    """Check that ``path`` is a georeferenced raster fortmap can read, and describe it.
+
+    Args:
+        path: a GeoTIFF/COG or any raster GDAL reads.
+        role: what the file is for (``before image``, ``DSM``...), used in messages.
+
+    Raises:
+        InputError: missing, unreadable, not a raster, unsupported pixel type.
+        NotGeoreferencedError: no CRS or no geotransform.
+
+    Example:
+        >>> info = open_info("before.tif", "before image")  # doctest: +SKIP
+        >>> info.grid.gsd  # metres per pixel  # doctest: +SKIP
+        0.5
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: {role} not found")
+    if p.is_dir():
+        raise InputError(f"{p}: {role} is a directory, expected a raster file")
+    try:
+        with rasterio.open(p) as ds:
+            crs, transform = ds.crs, ds.transform
+            count, dtypes, nodata = ds.count, set(ds.dtypes), ds.nodata
+            width, height = ds.width, ds.height
+            tags = ds.tags()
+    except RasterioIOError as exc:
+        reason = str(exc).split("\n")[0]
+        if "not recognized as" in reason or "not a supported" in reason:
+            reason = "not a raster GDAL can read"
+        raise InputError(f"{p}: cannot read {role}: {reason}") from None
+    if crs is None or transform == Affine.identity():
+        what = "no CRS" if crs is None else "no geotransform"
+        raise NotGeoreferencedError(f"{p}: {role} is not georeferenced ({what}); {HOW_TO_GEOREFERENCE}")
+    if len(dtypes) != 1 or not dtypes <= _SUPPORTED_DTYPES:
+        raise InputError(f"{p}: {role} has unsupported pixel type {sorted(dtypes)}")
+    if count < 1 or width < 2 or height < 2:
+        raise InputError(f"{p}: {role} is empty ({count} bands, {width}x{height} pixels)")
+    return RasterInfo(
+        path=p,
+        grid=Grid(crs=crs, transform=transform, width=width, height=height),
+        count=count,
+        dtype=dtypes.pop(),
+        nodata=nodata,
+        date=_date_from_tags(tags),
+        tags=tags,
+    )
+
+
+def check_overlap(a: RasterInfo, b: RasterInfo) -> float:
+    """Fraction of ``a``'s area that ``b`` covers, computed in ``a``'s CRS.
+
+    Raises:
+        NoOverlapError: when they do not overlap at all.
+    """
+    from rasterio.warp import transform_bounds
+
+    ab = a.grid.bounds
+    try:
+        bb = transform_bounds(b.grid.crs, a.grid.crs, *b.grid.bounds, densify_pts=21)
+    except Exception as exc:  # pyproj/GDAL transform failures
+        raise NoOverlapError(f"{b.path}: cannot transform its bounds to {a.path}'s CRS: {exc}") from None
+    w = min(ab[2], bb[2]) - max(ab[0], bb[0])
+    h = min(ab[3], bb[3]) - max(ab[1], bb[1])
+    if w <= 0 or h <= 0:
+        raise NoOverlapError(f"{b.path}: does not overlap {a.path} on the ground")
+    return float(w * h / ((ab[2] - ab[0]) * (ab[3] - ab[1])))
+
+
+class GridReader:
+    """Reads one raster by windows of a target grid, warping it onto that grid when needed.
+
+    The source is opened lazily (so a reader can be pickled to a Dask worker). ``read`` returns
+    float32 values mapped per band as ``raw * scale + offset``. ``set_pixel_warp`` displaces the
+    read by a small affine warp in target pixels: ``read(w)`` then returns the source as seen at
+    ``target(warp(col, row))``, which is how co-registration is applied with a single resampling.
+
+    Args:
+        path: the raster file.
+        grid: the grid to read on (usually the before image's).
+        bands: 1-based band indexes to read (default: all, up to 3 for RGB imagery is the caller's choice).
+        resampling: GDAL resampling used when warping.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        grid: Grid,
+        bands: list[int] | None = None,
+        resampling: Resampling = Resampling.bilinear,
+    ) -> None:
+        self.path = Path(path)
+        self.grid = grid
+        self.bands = bands
+        self.resampling = resampling
+        self.scale: np.ndarray | None = None
+        self.offset: np.ndarray | None = None
+        self.offset_px: Affine = Affine.identity()
+        self._ds = None
+        self._vrt = None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_ds"] = None
+        state["_vrt"] = None
+        return state
+
+    def set_pixel_warp(self, warp: Affine) -> None:
+        """Apply ``warp`` (target pixel -> displaced target pixel) before reading."""
+        self.offset_px = warp
+        self.close()
+
+    def close(self) -> None:
+        """Close the underlying dataset (reopened on the next read)."""
+        if self._vrt is not None:
+            self._vrt.close()
+        if self._ds is not None:
+            self._ds.close()
+        self._ds = self._vrt = None
+
+    def _dataset(self):
+        if self._vrt is not None:
+            return self._vrt
+        if self._ds is None:
+            self._ds = rasterio.open(self.path)
+        ds = self._ds
+        transform = self.grid.transform * self.offset_px
+        same = (
+            ds.crs == self.grid.crs
+            and ds.transform.almost_equals(transform, precision=1e-9)
+            and (ds.width, ds.height) == (self.grid.width, self.grid.height)
+        )
+        if same:
+            self._vrt = ds
+        else:
+            self._vrt = WarpedVRT(
+                ds,
+                crs=self.grid.crs,
+                transform=transform,
+                width=self.grid.width,
+                height=self.grid.height,
+                resampling=self.resampling,
+                src_nodata=ds.nodata,
+                nodata=ds.nodata,
+                add_alpha=ds.nodata is None,
+            )
+        return self._vrt
+
+    @property
+    def band_indexes(self) -> list[int]:
+        """1-based indexes of the bands read."""
+        if self.bands is not None:
+            return self.bands
+        if self._ds is None:
+            self._ds = rasterio.open(self.path)
+        return list(range(1, self._ds.count + 1))
+
+    def read_raw(self, window: Window, out_shape: tuple[int, int] | None = None) -> np.ndarray:
+        """Pixel values of ``window`` (target grid) as float32 (bands, rows, cols), unscaled."""
+        ds = self._dataset()
+        kw = {}
+        if out_shape is not None:
+            kw = {"out_shape": (len(self.band_indexes), *out_shape), "resampling": Resampling.average}
+        return ds.read(self.band_indexes, window=window, boundless=False, **kw).astype(
+            np.float32, copy=False
+        )
+
+    def read(self, window: Window, out_shape: tuple[int, int] | None = None) -> np.ndarray:
+        """Scaled float32 (bands, rows, cols) of ``window`` on the target grid."""
+        data = self.read_raw(window, out_shape)
+        if self.scale is not None:
+            data *= self.scale[:, None, None]
+            if self.offset is not None:
+                data += self.offset[:, None, None]
+        return data
+
+    def read_valid(self, window: Window, out_shape: tuple[int, int] | None = None) -> np.ndarray:
+        """bool (rows, cols): True where the raster has data (not nodata, not masked, inside it)."""
+        ds = self._dataset()
+        kw = {}
+        if out_shape is not None:
+            kw = {"out_shape": out_shape, "resampling": Resampling.nearest}
+        mask = ds.dataset_mask(window=window, **kw)
+        return mask > 0

@@ -1,0 +1,77 @@
+"""Read vector inputs (footprints, roads) in any CRS onto the analysis CRS."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import geopandas as gpd
+import pyogrio
+import shapely
+from rasterio.crs import CRS
+
+from fortmap.errors import InputError
+
+
+def read_vector(path: str | Path, role: str, layer: str | None = None) -> gpd.GeoDataFrame:
+    """Read a GeoJSON/GeoPackage/Shapefile with pyogrio.
+
+    Raises:
+        InputError: missing, unreadable, or without a CRS.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: {role} not found")
+    try:
+        gdf = gpd.read_file(p, layer=layer, engine="pyogrio")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
+        raise InputError(f"{p}: cannot read {role}: {str(exc).splitlines()[0]}") from None
+    if gdf.crs is None:
+        if p.suffix.lower() in (".geojson", ".json"):
+            gdf = gdf.set_crs("EPSG:4326")  # RFC 7946: GeoJSON without a CRS is WGS84
+        else:
+            raise InputError(f"{p}: {role} has no CRS")
+    return gdf
+
+
+def read_footprints(
+    path: str | Path, crs: CRS, bounds: tuple[float, float, float, float]
+) -> gpd.GeoDataFrame:
+    """Building footprints reprojected to ``crs`` and kept where they overlap ``bounds``.
+
+    Args:
+        path: polygons (GeoJSON/GPKG...) in any CRS.
+        crs: the analysis CRS (the before image's).
+        bounds: (left, bottom, right, top) of the analysed area in ``crs`` units.
+
+    Returns:
+        Polygons (multi-polygons split into parts) with the input's attributes plus
+        ``fid`` (the row number in the input). Footprints outside the area are dropped with a warning.
+
+    Raises:
+        InputError: not polygons, or none inside the area.
+    """
+    gdf = read_vector(path, "building footprints")
+    if gdf.empty:
+        raise InputError(f"{path}: building footprints file holds no features")
+    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty].copy()
+    types = set(gdf.geometry.geom_type)
+    if not types <= {"Polygon", "MultiPolygon"}:
+        raise InputError(f"{path}: building footprints must be polygons, found {sorted(types)}")
+    gdf["fid"] = range(len(gdf))
+    gdf = gdf.to_crs(crs)
+    gdf["geometry"] = shapely.make_valid(gdf.geometry.values)
+    gdf = gdf.explode(index_parts=False)
+    gdf = gdf[gdf.geom_type == "Polygon"]
+    box = shapely.box(*bounds)
+    inside = gdf.geometry.within(box)
+    n_out = int((~inside).sum())
+    if n_out:
+        gdf = gdf[inside]
+        warnings.warn(
+            f"{path}: {n_out} footprint part(s) outside or across the image edge were ignored",
+            stacklevel=2,
+        )
+    if gdf.empty:
+        raise InputError(f"{path}: no building footprint lies inside the image")
+    return gdf.reset_index(drop=True)

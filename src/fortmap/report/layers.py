@@ -1,0 +1,88 @@
+"""Findings as GeoPackage layers, one per kind, all in one schema (see fortmap.types)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from rasterio.crs import CRS
+
+from fortmap.types import FINDING_COLUMNS, LAYER_KINDS
+
+
+def findings_frame(
+    layer: str,
+    geometries: Sequence[shapely.Geometry],
+    scores: Sequence[float],
+    crs: CRS,
+    *,
+    date_before: str = "",
+    date_after: str = "",
+    evidence: Sequence[dict | str] | None = None,
+    extra: dict[str, Sequence] | None = None,
+) -> gpd.GeoDataFrame:
+    """Build a findings layer in the common schema.
+
+    Args:
+        layer: layer name, a key of ``fortmap.types.LAYER_KINDS``.
+        geometries: shapely geometries in ``crs`` (metres).
+        scores: confidence 0..1 per finding (clipped).
+        crs: the before image's CRS.
+        date_before, date_after: ISO dates of the two images.
+        evidence: per finding, a dict (serialised to JSON) or a JSON string.
+        extra: extra columns (measures in metres, names, classes).
+
+    Example:
+        >>> from shapely import box
+        >>> f = findings_frame("cleared_areas", [box(0, 0, 100, 100)], [0.9], "EPSG:32637")
+        >>> float(f.area_m2[0]), f.kind[0]
+        (10000.0, 'cleared_area')
+    """
+    n = len(geometries)
+    geoms = np.asarray(geometries, dtype=object)
+    ev = evidence if evidence is not None else [{}] * n
+    ev = [e if isinstance(e, str) else json.dumps(e, separators=(",", ":")) for e in ev]
+    area = [
+        float(shapely.area(g)) if g.geom_type.endswith("Polygon") else math.nan for g in geoms
+    ]
+    length = [
+        float(shapely.length(g)) if g.geom_type.endswith("LineString") else math.nan for g in geoms
+    ]
+    data = {
+        "kind": [LAYER_KINDS[layer]] * n,
+        "score": np.clip(np.asarray(scores, dtype=float), 0.0, 1.0) if n else [],
+        "date_before": [date_before] * n,
+        "date_after": [date_after] * n,
+        "evidence": ev,
+        "area_m2": area,
+        "length_m": length,
+    }
+    for k, v in (extra or {}).items():
+        data[k] = list(v)
+    df = pd.DataFrame(data, columns=[*FINDING_COLUMNS, *(extra or {})])
+    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(list(geoms), crs=crs), crs=crs)
+
+
+_GEOM_TYPES = {
+    "razed_buildings": "Polygon",
+    "cleared_areas": "Polygon",
+    "buildings": "Polygon",
+    "barricades": "LineString",
+    "berms": "LineString",
+    "rubble": "Polygon",
+}
+
+
+def write_layers(path: str | Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
+    """Write each layer into the GeoPackage ``path`` (empty layers keep their schema)."""
+    for name, gdf in layers.items():
+        kw = {}
+        if gdf.empty:
+            kw["geometry_type"] = _GEOM_TYPES.get(name, "Unknown")
+        gdf.to_file(path, layer=name, driver="GPKG", engine="pyogrio", **kw)
