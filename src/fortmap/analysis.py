@@ -1,0 +1,397 @@
+"""The ``analyze`` job: from two images to findings, a change mask and a summary.
+
+io (open, put onto one grid) -> align (co-register, normalise) -> detect (per window, then
+scene-wide) -> write. Windows run one after another, or on a Dask cluster when one is given.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+import shapely
+import shapely.affinity
+from affine import Affine
+from rasterio.windows import Window
+
+from fortmap import __version__
+from fortmap.align.coregister import coregister
+from fortmap.align.radiometry import fit_band_maps
+from fortmap.detect.change import fit_change_model
+from fortmap.detect.cleared import BLOCK_FIELDS, block_px_for, extract_cleared
+from fortmap.errors import InputError
+from fortmap.io.output import atomic_dir, check_output_dir
+from fortmap.io.raster import GridReader, RasterInfo, check_overlap, open_info
+from fortmap.io.vector import read_footprints
+from fortmap.report.layers import findings_frame, write_layers
+from fortmap.tiles import SceneContext, WindowResult, process_window
+from fortmap.types import Grid
+
+#: Progress callback: (step name, done, total).
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class AnalyzeOptions:
+    """Tuning knobs of ``analyze`` (defaults suit 0.3-1 m imagery).
+
+    Attributes:
+        window_px: side of a window's core, pixels (a multiple of the block size is used).
+        min_cleared_ha: smallest cleared area reported, hectares.
+        sample_px: side of the decimated whole-scene sample used to fit scene-wide models.
+        workers: run windows on a local Dask cluster of this many workers (0: in-process).
+        scheduler: address of a running Dask scheduler (overrides ``workers``).
+    """
+
+    window_px: int = 1024
+    min_cleared_ha: float = 0.5
+    sample_px: int = 1200
+    workers: int = 0
+    scheduler: str | None = None
+
+
+def _analysis_grid(info: RasterInfo) -> Grid:
+    """The before image's grid; a geographic one is replaced by its local UTM grid."""
+    if not info.grid.crs.is_geographic:
+        return info.grid
+    from pyproj import CRS as PCRS
+    from pyproj.aoi import AreaOfInterest
+    from pyproj.database import query_utm_crs_info
+    from rasterio.crs import CRS
+    from rasterio.warp import calculate_default_transform
+
+    left, bottom, right, top = info.grid.bounds
+    utm = query_utm_crs_info(
+        datum_name="WGS 84",
+        area_of_interest=AreaOfInterest(left, bottom, right, top),
+    )
+    if not utm:
+        raise InputError(f"{info.path}: cannot find a UTM zone for its extent")
+    crs = CRS.from_wkt(PCRS.from_epsg(int(utm[0].code)).to_wkt())
+    transform, width, height = calculate_default_transform(
+        info.grid.crs, crs, info.grid.width, info.grid.height, left, bottom, right, top
+    )
+    return Grid(crs=crs, transform=transform, width=int(width), height=int(height))
+
+
+def _windows(grid: Grid, size: int) -> list[Window]:
+    return [
+        Window(c, r, min(size, grid.width - c), min(size, grid.height - r))
+        for r in range(0, grid.height, size)
+        for c in range(0, grid.width, size)
+    ]
+
+
+def _map_windows(
+    ctx: SceneContext,
+    jobs: list[tuple[Window, list]],
+    opts: AnalyzeOptions,
+) -> Iterator[WindowResult]:
+    if opts.scheduler or opts.workers > 0:
+        from dask.distributed import Client, LocalCluster, as_completed
+
+        cluster = None
+        if opts.scheduler:
+            client = Client(opts.scheduler)
+        else:
+            cluster = LocalCluster(
+                n_workers=opts.workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            client = Client(cluster)
+        try:
+            ctx_f = client.scatter(ctx, broadcast=True)
+            futs = [client.submit(process_window, ctx_f, w, fp, pure=False) for w, fp in jobs]
+            for fut in as_completed(futs):
+                yield fut.result()
+                fut.release()
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    else:
+        for w, fp in jobs:
+            yield process_window(ctx, w, fp)
+
+
+def _to_pixel(geoms: Iterable[shapely.Geometry], transform: Affine) -> list[shapely.Geometry]:
+    inv = ~transform
+    m = [inv.a, inv.b, inv.d, inv.e, inv.c, inv.f]
+    return [shapely.affinity.affine_transform(g, m) for g in geoms]
+
+
+def _to_crs(geoms: Iterable[shapely.Geometry], transform: Affine) -> list[shapely.Geometry]:
+    t = transform
+    m = [t.a, t.b, t.d, t.e, t.c, t.f]
+    return [shapely.affinity.affine_transform(g, m) for g in geoms]
+
+
+def run_analysis(
+    before: str | Path,
+    after: str | Path,
+    out_dir: str | Path,
+    *,
+    buildings: str | Path | None = None,
+    force: bool = False,
+    options: AnalyzeOptions | None = None,
+    progress: Progress | None = None,
+) -> dict:
+    """Analyse a before/after pair and write findings, ``change.tif`` and ``summary.json``.
+
+    Args:
+        before, after: georeferenced rasters (any CRS; the after image is warped onto the
+            before image's grid).
+        out_dir: directory to create (refused if it exists, unless ``force``).
+        buildings: optional footprints (polygons, any CRS) to classify one by one.
+        force: replace an existing ``out_dir``.
+        options: tuning knobs.
+        progress: called as ``progress(step, done, total)``.
+
+    Returns:
+        The summary written to ``summary.json``.
+    """
+    opts = options or AnalyzeOptions()
+    tell = progress or (lambda step, done, total: None)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    check_output_dir(out_dir, force)
+
+    binfo = open_info(before, "before image")
+    ainfo = open_info(after, "after image")
+    overlap = check_overlap(binfo, ainfo)
+    grid = _analysis_grid(binfo)
+    gsd = grid.gsd
+    if binfo.count != ainfo.count:
+        warnings.warn(
+            f"{binfo.path} has {binfo.count} band(s) and {ainfo.path} {ainfo.count}: "
+            "comparing them as grey levels",
+            stacklevel=2,
+        )
+    grey = binfo.count != ainfo.count
+    nb = min(binfo.count, ainfo.count, 3) if not grey else None
+    bands = list(range(1, nb + 1)) if nb else None
+    breader = GridReader(binfo.path, grid, bands)
+    areader = GridReader(ainfo.path, grid, bands)
+
+    fps = None
+    if buildings is not None:
+        fps = read_footprints(buildings, grid.crs, grid.bounds)
+    timings["open"] = time.perf_counter() - t0
+
+    # align
+    t = time.perf_counter()
+    tell("co-registering", 0, 1)
+    coreg = coregister(breader, areader)
+    areader.set_pixel_warp(coreg.warp)
+    timings["coregister"] = time.perf_counter() - t
+    tell("co-registering", 1, 1)
+
+    t = time.perf_counter()
+    step = max(1, int(np.ceil(max(grid.width, grid.height) / opts.sample_px)))
+    shape = (max(1, grid.height // step), max(1, grid.width // step))
+    full = Window(0, 0, grid.width, grid.height)
+    sb = breader.read_raw(full, shape)
+    sa = areader.read_raw(full, shape)
+    sv = breader.read_valid(full, shape) & areader.read_valid(full, shape)
+    if grey:
+        sb, sa = sb.mean(axis=0, keepdims=True), sa.mean(axis=0, keepdims=True)
+    if sv.mean() < 0.001:
+        raise InputError(f"{ainfo.path}: no valid pixels overlap {binfo.path} (all nodata or masked)")
+    maps = fit_band_maps(sb, sa, sv)
+    if grey:
+        # grey = mean of bands; per-band maps are fitted on the grey sample, applied after averaging
+        breader.scale = areader.scale = None
+    else:
+        breader.scale, breader.offset = maps.before_scale, maps.before_offset
+        areader.scale, areader.offset = maps.after_scale, maps.after_offset
+    nb_s = sb * maps.before_scale[:, None, None] + maps.before_offset[:, None, None]
+    na_s = sa * maps.after_scale[:, None, None] + maps.after_offset[:, None, None]
+    model = fit_change_model(nb_s, na_s, sv, gsd, sample_step=step)
+    timings["normalise_and_fit"] = time.perf_counter() - t
+
+    block = block_px_for(gsd)
+    window_px = max(block, opts.window_px // block * block)
+    from fortmap.detect.footprints import footprint_halo_px
+
+    ctx = SceneContext(
+        before=breader,
+        after=areader,
+        change_model=model,
+        gsd=gsd,
+        block=block,
+        footprint_halo=footprint_halo_px(gsd),
+        find_objects=fps is None,
+        grey=grey,
+    )
+    if grey:
+        ctx.before = _GreyScaled(breader, maps.before_scale[0], maps.before_offset[0])
+        ctx.after = _GreyScaled(areader, maps.after_scale[0], maps.after_offset[0])
+
+    windows = _windows(grid, window_px)
+    assign: dict[int, list] = {i: [] for i in range(len(windows))}
+    fp_px = []
+    if fps is not None:
+        fp_px = _to_pixel(fps.geometry.values, grid.transform)
+        ncols = int(np.ceil(grid.width / window_px))
+        for i, p in enumerate(fp_px):
+            c = p.centroid
+            wi = int(min(c.y, grid.height - 1) // window_px) * ncols + int(
+                min(c.x, grid.width - 1) // window_px
+            )
+            assign[wi].append((i, p))
+    jobs = [(w, assign[i]) for i, w in enumerate(windows)]
+
+    with atomic_dir(out_dir, force) as tmp:
+        t = time.perf_counter()
+        bh, bw = grid.height // block, grid.width // block
+        blocks = np.zeros((len(BLOCK_FIELDS), bh, bw), np.float32)
+        feats, feat_ids = [], []
+        objects, obj_scores, obj_ev = [], [], []
+        valid_px = changed_px = 0
+        profile = {
+            "driver": "GTiff",
+            "dtype": "uint8",
+            "count": 1,
+            "width": grid.width,
+            "height": grid.height,
+            "crs": grid.crs,
+            "transform": grid.transform,
+            "tiled": True,
+            "blockxsize": 512,
+            "blockysize": 512,
+            "compress": "deflate",
+            "nodata": None,
+        }
+        with rasterio.open(tmp / "change.tif", "w", **profile) as dst:
+            for k, res in enumerate(_map_windows(ctx, jobs, opts)):
+                dst.write(res.change, 1, window=res.core)
+                valid_px += res.valid_px
+                changed_px += int(res.change.sum())
+                r0, c0 = res.core.row_off // block, res.core.col_off // block
+                hb, wb = res.blocks.shape[1:]
+                hb, wb = min(hb, bh - r0), min(wb, bw - c0)
+                blocks[:, r0 : r0 + hb, c0 : c0 + wb] = res.blocks[:, :hb, :wb]
+                if res.footprint_features is not None:
+                    feats.append(res.footprint_features)
+                    feat_ids.extend(res.footprint_ids)
+                objects += res.objects
+                obj_scores += res.object_scores
+                obj_ev += res.object_evidence
+                tell("detecting", k + 1, len(jobs))
+            dst.update_tags(
+                description="1 where structures appeared or disappeared or the ground was reshaped"
+            )
+        timings["windows"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        dates = {"date_before": binfo.date, "date_after": ainfo.date}
+        block_t = grid.transform * Affine.scale(block)
+        cpolys, cscores, cev = extract_cleared(blocks, block_t, block * gsd, opts.min_cleared_ha)
+        layers = {
+            "cleared_areas": findings_frame(
+                "cleared_areas",
+                cpolys,
+                cscores,
+                grid.crs,
+                evidence=cev,
+                extra={"area_ha": [p.area / 1e4 for p in cpolys]},
+                **dates,
+            )
+        }
+        if fps is not None:
+            from fortmap.detect.footprints import damage_from_features
+
+            fdf = pd.concat(feats, ignore_index=True) if feats else pd.DataFrame()
+            fdf.index = feat_ids
+            fdf = fdf.sort_index()
+            dmg = damage_from_features(fdf, gsd)
+            dmg.index = fdf.index
+            keep_cols = [c for c in fps.columns if c not in ("geometry", "score", "damage")]
+            attrs = fps.loc[dmg.index, keep_cols]
+            extra = {c: attrs[c].tolist() for c in keep_cols if c not in ("kind", "evidence")}
+            extra["damage"] = dmg["damage"].tolist()
+            bl = findings_frame(
+                "buildings",
+                fps.geometry.loc[dmg.index].values,
+                dmg["score"].values,
+                grid.crs,
+                evidence=dmg["evidence"].tolist(),
+                extra=extra,
+                **dates,
+            )
+            layers["buildings"] = bl
+            razed = bl[bl["damage"] == "destroyed"].copy()
+            razed["kind"] = "razed_building"
+            layers["razed_buildings"] = razed
+        else:
+            layers["razed_buildings"] = findings_frame(
+                "razed_buildings",
+                _to_crs(objects, grid.transform),
+                obj_scores,
+                grid.crs,
+                evidence=obj_ev,
+                **dates,
+            )
+        if binfo.grid.crs != grid.crs:
+            layers = {k: v.to_crs(binfo.grid.crs) for k, v in layers.items()}
+        write_layers(tmp / "findings.gpkg", layers)
+        timings["scene_wide"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
+
+        summary = {
+            "fortmap_version": __version__,
+            "inputs": {
+                "before": str(binfo.path),
+                "after": str(ainfo.path),
+                "buildings": str(buildings) if buildings else None,
+            },
+            "dates": {"before": binfo.date, "after": ainfo.date},
+            "grid": {
+                "crs": grid.crs.to_string(),
+                "width": grid.width,
+                "height": grid.height,
+                "gsd_m": round(gsd, 4),
+                "area_km2": round(grid.width * grid.height * gsd * gsd / 1e6, 4),
+            },
+            "overlap_fraction": round(overlap, 4),
+            "valid_fraction": round(valid_px / (grid.width * grid.height), 4),
+            "coregistration": coreg.as_dict(gsd),
+            "radiometry": maps.as_dict(),
+            "counts": {k: int(len(v)) for k, v in layers.items() if k != "buildings"},
+            "buildings": _building_counts(layers.get("buildings")),
+            "areas": {
+                "cleared_ha": round(float(sum(p.area for p in cpolys)) / 1e4, 3),
+                "changed_ha": round(changed_px * gsd * gsd / 1e4, 3),
+            },
+            "razed_buildings_from": "footprints" if fps is not None else "change objects",
+            "timings_s": {k: round(v, 3) for k, v in timings.items()},
+            "megapixels_per_second": round(grid.width * grid.height / 1e6 / timings["total"], 3),
+        }
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _building_counts(bl: gpd.GeoDataFrame | None) -> dict | None:
+    if bl is None:
+        return None
+    counts = bl["damage"].value_counts().to_dict()
+    return {"total": int(len(bl)), **{k: int(v) for k, v in counts.items()}}
+
+
+class _GreyScaled(GridReader):
+    """A reader that averages the bands and maps the grey level linearly (mixed band counts)."""
+
+    def __init__(self, inner: GridReader, scale: float, offset: float) -> None:
+        self.__dict__.update(inner.__dict__)
+        self._gs, self._go = float(scale), float(offset)
+
+    def read(self, window: Window, out_shape: tuple[int, int] | None = None) -> np.ndarray:
+        g = self.read_raw(window, out_shape).mean(axis=0, keepdims=True)
+        return g * self._gs + self._go

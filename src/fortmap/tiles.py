@@ -1,0 +1,125 @@
+"""One window of the scene, processed on its own: the unit of work sent to Dask workers.
+
+A window is a core (the pixels it is responsible for) plus a halo of context. Everything a
+window returns is about its core only, so windows can run in any order, on any worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import shapely
+import shapely.affinity
+from rasterio.windows import Window
+
+from fortmap.detect.cleared import block_stats
+from fortmap.detect.razed import change_objects
+from fortmap.io.raster import GridReader
+
+
+@dataclass
+class SceneContext:
+    """What every window needs; picklable (readers reopen their files on the worker).
+
+    Attributes:
+        before, after: readers on the analysis grid, scaled and (after) warped.
+        change_model: a fitted ``fortmap.detect.change.ChangeModel``.
+        gsd: metres per pixel of the analysis grid.
+        block: block side in pixels for the cleared-land statistics.
+        footprint_halo: pixels of context the footprint scorer needs.
+        find_objects: find razed buildings as change objects (no footprints given).
+        grey: average the bands to one (the two images have incompatible bands).
+    """
+
+    before: GridReader
+    after: GridReader
+    change_model: object
+    gsd: float
+    block: int
+    footprint_halo: int
+    find_objects: bool
+    grey: bool = False
+
+
+@dataclass
+class WindowResult:
+    """What a window hands back, about its core only (pixel coordinates are of the full grid)."""
+
+    core: Window
+    change: np.ndarray
+    blocks: np.ndarray
+    valid_px: int
+    footprint_ids: list[int] = field(default_factory=list)
+    footprint_features: pd.DataFrame | None = None
+    objects: list[shapely.Polygon] = field(default_factory=list)
+    object_scores: list[float] = field(default_factory=list)
+    object_evidence: list[dict] = field(default_factory=list)
+
+
+def _expand(core: Window, halo: int, width: int, height: int, extra=None) -> Window:
+    c0, r0 = core.col_off - halo, core.row_off - halo
+    c1, r1 = core.col_off + core.width + halo, core.row_off + core.height + halo
+    if extra is not None:
+        c0, r0, c1, r1 = min(c0, extra[0]), min(r0, extra[1]), max(c1, extra[2]), max(r1, extra[3])
+    c0, r0 = max(0, int(np.floor(c0))), max(0, int(np.floor(r0)))
+    c1, r1 = min(width, int(np.ceil(c1))), min(height, int(np.ceil(r1)))
+    return Window(c0, r0, c1 - c0, r1 - r0)
+
+
+def _read(reader: GridReader, w: Window, grey: bool) -> np.ndarray:
+    data = reader.read(w)
+    return data.mean(axis=0, keepdims=True) if grey else data
+
+
+def process_window(
+    ctx: SceneContext,
+    core: Window,
+    footprints: list[tuple[int, shapely.Polygon]] | None = None,
+) -> WindowResult:
+    """Change mask, block statistics, footprint features and change objects of one window.
+
+    Args:
+        ctx: the scene context.
+        core: the window's core on the analysis grid (pixels).
+        footprints: (id, polygon in analysis-grid pixel coordinates) of the footprints whose
+            centroid lies in the core.
+    """
+    grid = ctx.before.grid
+    halo = int(ctx.change_model.halo_px())
+    extra = None
+    if footprints:
+        b = np.array([p.bounds for _, p in footprints])
+        fh = ctx.footprint_halo
+        extra = (b[:, 0].min() - fh, b[:, 1].min() - fh, b[:, 2].max() + fh, b[:, 3].max() + fh)
+    rw = _expand(core, halo, grid.width, grid.height, extra)
+    before = _read(ctx.before, rw, ctx.grey)
+    after = _read(ctx.after, rw, ctx.grey)
+    valid = ctx.before.read_valid(rw) & ctx.after.read_valid(rw)
+    evidence = ctx.change_model.evidence(before, after, valid)
+    mask = ctx.change_model.mask(evidence, valid).astype(np.uint8)
+    mask[~valid] = 0
+
+    oc, orow = core.col_off - rw.col_off, core.row_off - rw.row_off
+    sl = (slice(orow, orow + core.height), slice(oc, oc + core.width))
+    change = mask[sl].copy()
+    blocks = block_stats(before[:, sl[0], sl[1]], after[:, sl[0], sl[1]], valid[sl], change, ctx.block)
+    result = WindowResult(core=core, change=change, blocks=blocks, valid_px=int(valid[sl].sum()))
+
+    if footprints:
+        from fortmap.detect.footprints import footprint_features
+
+        local = [
+            shapely.affinity.translate(p, -rw.col_off, -rw.row_off) for _, p in footprints
+        ]
+        result.footprint_ids = [i for i, _ in footprints]
+        result.footprint_features = footprint_features(before, after, valid, local, ctx.gsd)
+    if ctx.find_objects:
+        polys, scores, evs = change_objects(
+            mask, evidence, (oc, orow, oc + core.width, orow + core.height), ctx.gsd
+        )
+        result.objects = [shapely.affinity.translate(p, rw.col_off, rw.row_off) for p in polys]
+        result.object_scores = scores
+        result.object_evidence = evs
+    return result
