@@ -292,7 +292,7 @@ def run_analysis(
 
         t = time.perf_counter()
         dates = {"date_before": binfo.date, "date_after": ainfo.date}
-        block_t = grid.transform * Affine.scale(block)
+        block_t = grid.transform @ Affine.scale(block)
         cpolys, cscores, cev = extract_cleared(blocks, block_t, block * gsd, opts.min_cleared_ha)
         layers = {
             "cleared_areas": findings_frame(

@@ -193,7 +193,7 @@ class GridReader:
         if self._ds is None:
             self._ds = rasterio.open(self.path)
         ds = self._ds
-        transform = self.grid.transform * self.offset_px
+        transform = self.grid.transform @ self.offset_px
         same = (
             ds.crs == self.grid.crs
             and ds.transform.almost_equals(transform, precision=1e-9)

@@ -1,0 +1,82 @@
+"""Shared fixtures: small real GeoTIFF pairs written with rasterio, and the shared data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from scipy import ndimage as ndi
+
+SHARED_DATA = Path(
+    os.environ.get("FORTMAP_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data")
+)
+
+
+def shared(*parts: str) -> Path:
+    """A path under the shared data folder; skips the test when it is absent."""
+    p = SHARED_DATA.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"shared data not available: {p} (set FORTMAP_SHARED_DATA)")
+    return p
+
+
+def textured_scene(size: int = 384, seed: int = 0) -> np.ndarray:
+    """A float32 (3, size, size) 0..1 scene with roof-like blocks, roads and texture."""
+    rng = np.random.default_rng(seed)
+    base = ndi.gaussian_filter(rng.random((size, size)), 3) * 0.6 + 0.2
+    img = np.repeat(base[None], 3, axis=0)
+    img[1] *= 1.1
+    for _ in range(size // 12):
+        r, c = rng.integers(10, size - 30, 2)
+        h, w = rng.integers(8, 24, 2)
+        img[:, r : r + h, c : c + w] = rng.uniform(0.3, 0.9)
+    img += rng.normal(0, 0.01, img.shape)
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+def write_tif(
+    path: Path,
+    data: np.ndarray,
+    crs: str | None = "EPSG:32637",
+    transform: Affine | None = Affine(0.5, 0, 500000, 0, -0.5, 4000000),
+    dtype: str = "uint8",
+    nodata: float | None = None,
+    tags: dict | None = None,
+) -> Path:
+    """Write (bands, rows, cols) 0..1 data scaled to ``dtype`` as a GeoTIFF."""
+    scale = {"uint8": 255, "uint16": 4000, "float32": 1.0}[dtype]
+    arr = (data * scale).astype(dtype) if dtype != "float32" else data.astype("float32")
+    profile = {
+        "driver": "GTiff",
+        "width": data.shape[2],
+        "height": data.shape[1],
+        "count": data.shape[0],
+        "dtype": dtype,
+    }
+    if crs is not None:
+        profile.update(crs=crs, transform=transform)
+    if nodata is not None:
+        profile["nodata"] = nodata
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(arr)
+        if tags:
+            dst.update_tags(**tags)
+    return path
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Path, Path, np.ndarray]:
+    """before.tif / after.tif: the after is shifted by (dx, dy) = (2.4, -1.6) px, gain-changed,
+    and has one 30 x 30 px block replaced by rubble-like texture at rows 100-130, cols 200-230."""
+    img = textured_scene()
+    after = ndi.shift(img, (0, -1.6, 2.4), order=1, mode="nearest")
+    rng = np.random.default_rng(1)
+    after[:, 100:130, 200:230] = rng.uniform(0.2, 0.7, (3, 30, 30))
+    after = np.clip(after * 0.8 + 0.05, 0, 1)
+    b = write_tif(tmp_path / "before.tif", img, tags={"ACQUISITION_DATE": "2024-03-01"})
+    a = write_tif(tmp_path / "after.tif", after, tags={"ACQUISITION_DATE": "2024-09-01"})
+    return b, a, img

@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+from affine import Affine
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rasterio.windows import Window
+from scipy import ndimage as ndi
+
+from conftest import textured_scene, write_tif
+from fortmap.align.coregister import coregister, fit_affine_shifts, measure_shift
+from fortmap.io.raster import GridReader, open_info
+
+
+@settings(max_examples=15, deadline=None)
+@given(dx=st.floats(-6, 6), dy=st.floats(-6, 6))
+def test_measure_shift_recovers_subpixel_shift(dx, dy):
+    img = textured_scene(192, seed=3)[0]
+    moved = ndi.shift(img, (dy, dx), order=3, mode="nearest")
+    mdx, mdy, _ = measure_shift(img, moved, img > -1, img > -1)
+    assert mdx == pytest.approx(dx, abs=0.15)
+    assert mdy == pytest.approx(dy, abs=0.15)
+
+
+def test_measure_shift_ignores_gain_and_offset():
+    img = textured_scene(192, seed=4)[0]
+    moved = ndi.shift(img, (1.0, -2.0), order=3, mode="nearest") * 0.6 + 0.3
+    mdx, mdy, _ = measure_shift(img, moved, img > -1, img > -1)
+    assert (mdx, mdy) == pytest.approx((-2.0, 1.0), abs=0.15)
+
+
+def test_coregister_pair_and_apply(pair):
+    b, a, img = pair
+    grid = open_info(b).grid
+    br, ar = GridReader(b, grid), GridReader(a, grid)
+    co = coregister(br, ar, tile_px=128, n_side=3)
+    assert co.dx == pytest.approx(2.4, abs=0.2)
+    assert co.dy == pytest.approx(-1.6, abs=0.2)
+    assert co.residual_px < 0.5
+    ar.set_pixel_warp(co.warp)
+    w = Window(150, 20, 150, 60)  # away from the changed block
+    # pixel noise is as strong as the fine texture here: compare the smoothed images
+    before = ndi.gaussian_filter(br.read(w)[0], 1.5)
+    after = ndi.gaussian_filter(ar.read(w)[0], 1.5)
+    assert np.corrcoef(before.ravel(), after.ravel())[0, 1] > 0.95
+
+
+def test_coregister_large_shift_found_by_coarse_pass(tmp_path):
+    img = textured_scene(1024, seed=5)
+    moved = ndi.shift(img, (0, 37.0, -41.5), order=1, mode="nearest")
+    b = write_tif(tmp_path / "b.tif", img)
+    a = write_tif(tmp_path / "a.tif", moved)
+    grid = open_info(b).grid
+    co = coregister(GridReader(b, grid), GridReader(a, grid), tile_px=256, n_side=3, coarse_px=256)
+    assert (co.dx, co.dy) == pytest.approx((-41.5, 37.0), abs=0.3)
+
+
+def test_fit_affine_shifts_exact():
+    pts = np.array([[0, 0], [100, 0], [0, 100], [100, 100], [50, 50]], float)
+    true = np.array([[0.01, 0.0, 2.0], [0.0, -0.02, -1.0]])
+    shifts = np.column_stack([pts, np.ones(5)]) @ true.T
+    coef, res = fit_affine_shifts(pts, shifts)
+    assert np.allclose(coef, true) and np.allclose(res, 0)
+    assert isinstance(Affine(*coef.ravel()), Affine)

@@ -1,0 +1,103 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from rasterio.windows import Window
+
+from conftest import textured_scene, write_tif
+from fortmap.errors import InputError, NoOverlapError, NotGeoreferencedError
+from fortmap.io.raster import GridReader, check_overlap, open_info
+
+
+def test_open_info_reads_grid_and_date(pair):
+    b, _, _ = pair
+    info = open_info(b, "before image")
+    assert info.grid.gsd == pytest.approx(0.5)
+    assert info.count == 3 and info.dtype == "uint8"
+    assert info.date == "2024-03-01"
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        open_info(tmp_path / "nope.tif", "before image")
+
+
+def test_not_a_raster(tmp_path):
+    p = tmp_path / "notes.tif"
+    p.write_text("hello, not an image")
+    with pytest.raises(InputError, match="notes.tif"):
+        open_info(p)
+
+
+def test_no_crs_says_how_to_georeference(tmp_path):
+    p = write_tif(tmp_path / "plain.tif", textured_scene(64), crs=None)
+    with pytest.raises(NotGeoreferencedError, match="georeference"):
+        open_info(p)
+
+
+def test_png_is_not_georeferenced(tmp_path):
+    from PIL import Image
+
+    p = tmp_path / "photo.png"
+    Image.fromarray((textured_scene(64).transpose(1, 2, 0) * 255).astype("uint8")).save(p)
+    with pytest.raises(NotGeoreferencedError, match="photo.png"):
+        open_info(p)
+
+
+def test_no_overlap(tmp_path):
+    a = open_info(write_tif(tmp_path / "a.tif", textured_scene(64)))
+    far = Affine(0.5, 0, 600000, 0, -0.5, 4000000)
+    b = open_info(write_tif(tmp_path / "b.tif", textured_scene(64), transform=far))
+    with pytest.raises(NoOverlapError, match="does not overlap"):
+        check_overlap(a, b)
+
+
+def test_reader_warps_other_crs_onto_grid(tmp_path):
+    """The same image stored in WGS84 reads back onto the UTM grid close to the original."""
+    from rasterio.warp import calculate_default_transform, reproject
+
+    img = textured_scene(256)
+    src = write_tif(tmp_path / "utm.tif", img)
+    info = open_info(src)
+    dst_crs = "EPSG:4326"
+    t, w, h = calculate_default_transform(info.grid.crs, dst_crs, 256, 256, *info.grid.bounds)
+    out = np.zeros((3, h, w), np.float32)
+    with rasterio.open(src) as ds:
+        for i in range(3):
+            reproject(ds.read(i + 1).astype("float32"), out[i], src_transform=ds.transform,
+                      src_crs=ds.crs, dst_transform=t, dst_crs=dst_crs)
+    geo = write_tif(tmp_path / "geo.tif", out / 255, crs=dst_crs, transform=t, dtype="float32")
+    r = GridReader(geo, info.grid)
+    back = r.read(Window(32, 32, 192, 192))
+    ref = img[:, 32:224, 32:224]
+    assert back.shape == ref.shape
+    assert np.corrcoef(back.ravel(), ref.ravel())[0, 1] > 0.9
+
+
+def test_16bit_reads_as_float(tmp_path):
+    p = write_tif(tmp_path / "u16.tif", textured_scene(64), dtype="uint16")
+    r = GridReader(p, open_info(p).grid)
+    data = r.read(Window(0, 0, 64, 64))
+    assert data.dtype == np.float32 and data.max() > 255
+
+
+def test_valid_mask_from_nodata(tmp_path):
+    img = textured_scene(64)
+    img[:, :10, :] = 0
+    p = write_tif(tmp_path / "nd.tif", img, nodata=0)
+    r = GridReader(p, open_info(p).grid)
+    v = r.read_valid(Window(0, 0, 64, 64))
+    assert not v[:10].any() and v[20:].mean() > 0.95
+
+
+def test_reader_pickles(pair):
+    import pickle
+
+    b, _, _ = pair
+    r = GridReader(b, open_info(b).grid)
+    r.read(Window(0, 0, 8, 8))
+    r2 = pickle.loads(pickle.dumps(r))
+    assert np.array_equal(r2.read(Window(0, 0, 8, 8)), r.read(Window(0, 0, 8, 8)))
+    assert isinstance(r2.path, Path)
