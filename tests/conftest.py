@@ -11,8 +11,12 @@ import rasterio
 from affine import Affine
 from scipy import ndimage as ndi
 
+UTM_HALF_METRE = Affine(0.5, 0, 500000, 0, -0.5, 4000000)
+
 SHARED_DATA = Path(
-    os.environ.get("FORTMAP_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    os.environ.get(
+        "FORTMAP_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    )
 )
 
 
@@ -42,7 +46,7 @@ def write_tif(
     path: Path,
     data: np.ndarray,
     crs: str | None = "EPSG:32637",
-    transform: Affine | None = Affine(0.5, 0, 500000, 0, -0.5, 4000000),
+    transform: Affine | None = UTM_HALF_METRE,
     dtype: str = "uint8",
     nodata: float | None = None,
     tags: dict | None = None,

@@ -66,8 +66,14 @@ def test_reader_warps_other_crs_onto_grid(tmp_path):
     out = np.zeros((3, h, w), np.float32)
     with rasterio.open(src) as ds:
         for i in range(3):
-            reproject(ds.read(i + 1).astype("float32"), out[i], src_transform=ds.transform,
-                      src_crs=ds.crs, dst_transform=t, dst_crs=dst_crs)
+            reproject(
+                ds.read(i + 1).astype("float32"),
+                out[i],
+                src_transform=ds.transform,
+                src_crs=ds.crs,
+                dst_transform=t,
+                dst_crs=dst_crs,
+            )
     geo = write_tif(tmp_path / "geo.tif", out / 255, crs=dst_crs, transform=t, dtype="float32")
     r = GridReader(geo, info.grid)
     back = r.read(Window(32, 32, 192, 192))

@@ -203,7 +203,9 @@ def run_analysis(
     if grey:
         sb, sa = sb.mean(axis=0, keepdims=True), sa.mean(axis=0, keepdims=True)
     if sv.mean() < 0.001:
-        raise InputError(f"{ainfo.path}: no valid pixels overlap {binfo.path} (all nodata or masked)")
+        raise InputError(
+            f"{ainfo.path}: no valid pixels overlap {binfo.path} (all nodata or masked)"
+        )
     maps = fit_band_maps(sb, sa, sv)
     if grey:
         # grey = mean of bands; per-band maps are fitted on the grey sample, applied after averaging

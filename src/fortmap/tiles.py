@@ -104,15 +104,15 @@ def process_window(
     oc, orow = core.col_off - rw.col_off, core.row_off - rw.row_off
     sl = (slice(orow, orow + core.height), slice(oc, oc + core.width))
     change = mask[sl].copy()
-    blocks = block_stats(before[:, sl[0], sl[1]], after[:, sl[0], sl[1]], valid[sl], change, ctx.block)
+    blocks = block_stats(
+        before[:, sl[0], sl[1]], after[:, sl[0], sl[1]], valid[sl], change, ctx.block
+    )
     result = WindowResult(core=core, change=change, blocks=blocks, valid_px=int(valid[sl].sum()))
 
     if footprints:
         from fortmap.detect.footprints import footprint_features
 
-        local = [
-            shapely.affinity.translate(p, -rw.col_off, -rw.row_off) for _, p in footprints
-        ]
+        local = [shapely.affinity.translate(p, -rw.col_off, -rw.row_off) for _, p in footprints]
         result.footprint_ids = [i for i, _ in footprints]
         result.footprint_features = footprint_features(before, after, valid, local, ctx.gsd)
     if ctx.find_objects:

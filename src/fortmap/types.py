@@ -52,7 +52,13 @@ LAYER_KINDS: dict[str, str] = {
 }
 
 #: Kinds of change the simulator's ``truth.gpkg`` holds, one layer each.
-TRUTH_LAYERS: tuple[str, ...] = ("razed_buildings", "cleared_areas", "barricades", "berms", "rubble")
+TRUTH_LAYERS: tuple[str, ...] = (
+    "razed_buildings",
+    "cleared_areas",
+    "barricades",
+    "berms",
+    "rubble",
+)
 
 #: GeoTIFF metadata tag holding an image's acquisition date (ISO 8601).
 DATE_TAG = "ACQUISITION_DATE"

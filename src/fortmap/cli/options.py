@@ -13,7 +13,6 @@ quiet_option = click.option("--quiet", "-q", is_flag=True, default=False, help="
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 
 
-
 out_dir_option = click.option(
     "--out",
     "out_dir",

@@ -132,4 +132,3 @@ def extract_cleared(
             }
         )
     return polys, scores, ev
-

@@ -66,7 +66,9 @@ def change_objects(
         sl = slices[i]
         sub = (lab[sl] == i + 1).astype(np.uint8)
         t = Affine.translation(sl[1].start, sl[0].start)
-        parts = [shapely.geometry.shape(g) for g, v in features.shapes(sub, mask=sub > 0, transform=t)]
+        parts = [
+            shapely.geometry.shape(g) for g, v in features.shapes(sub, mask=sub > 0, transform=t)
+        ]
         poly = shapely.union_all(parts).simplify(0.5)
         if poly.is_empty:
             continue

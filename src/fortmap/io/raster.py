@@ -100,7 +100,9 @@ def open_info(path: str | Path, role: str = "raster") -> RasterInfo:
         raise InputError(f"{p}: cannot read {role}: {reason}") from None
     if crs is None or transform == Affine.identity():
         what = "no CRS" if crs is None else "no geotransform"
-        raise NotGeoreferencedError(f"{p}: {role} is not georeferenced ({what}); {HOW_TO_GEOREFERENCE}")
+        raise NotGeoreferencedError(
+            f"{p}: {role} is not georeferenced ({what}); {HOW_TO_GEOREFERENCE}"
+        )
     if len(dtypes) != 1 or not dtypes <= _SUPPORTED_DTYPES:
         raise InputError(f"{p}: {role} has unsupported pixel type {sorted(dtypes)}")
     if count < 1 or width < 2 or height < 2:
@@ -128,7 +130,9 @@ def check_overlap(a: RasterInfo, b: RasterInfo) -> float:
     try:
         bb = transform_bounds(b.grid.crs, a.grid.crs, *b.grid.bounds, densify_pts=21)
     except Exception as exc:  # pyproj/GDAL transform failures
-        raise NoOverlapError(f"{b.path}: cannot transform its bounds to {a.path}'s CRS: {exc}") from None
+        raise NoOverlapError(
+            f"{b.path}: cannot transform its bounds to {a.path}'s CRS: {exc}"
+        ) from None
     w = min(ab[2], bb[2]) - max(ab[0], bb[0])
     h = min(ab[3], bb[3]) - max(ab[1], bb[1])
     if w <= 0 or h <= 0:
@@ -229,7 +233,10 @@ class GridReader:
         ds = self._dataset()
         kw = {}
         if out_shape is not None:
-            kw = {"out_shape": (len(self.band_indexes), *out_shape), "resampling": Resampling.average}
+            kw = {
+                "out_shape": (len(self.band_indexes), *out_shape),
+                "resampling": Resampling.average,
+            }
         return ds.read(self.band_indexes, window=window, boundless=False, **kw).astype(
             np.float32, copy=False
         )

@@ -48,9 +48,7 @@ def findings_frame(
     geoms = np.asarray(geometries, dtype=object)
     ev = evidence if evidence is not None else [{}] * n
     ev = [e if isinstance(e, str) else json.dumps(e, separators=(",", ":")) for e in ev]
-    area = [
-        float(shapely.area(g)) if g.geom_type.endswith("Polygon") else math.nan for g in geoms
-    ]
+    area = [float(shapely.area(g)) if g.geom_type.endswith("Polygon") else math.nan for g in geoms]
     length = [
         float(shapely.length(g)) if g.geom_type.endswith("LineString") else math.nan for g in geoms
     ]
