@@ -220,15 +220,18 @@ def run_analysis(
 
     block = block_px_for(gsd)
     window_px = max(block, opts.window_px // block * block)
-    from fortmap.detect.footprints import footprint_halo_px
+    fp_halo = 0
+    if fps is not None:
+        from fortmap.detect.footprints import footprint_halo_px
 
+        fp_halo = footprint_halo_px(gsd)
     ctx = SceneContext(
         before=breader,
         after=areader,
         change_model=model,
         gsd=gsd,
         block=block,
-        footprint_halo=footprint_halo_px(gsd),
+        footprint_halo=fp_halo,
         find_objects=fps is None,
         grey=grey,
     )

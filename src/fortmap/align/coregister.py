@@ -96,9 +96,9 @@ def measure_shift(
 
 
 def _tile_windows(width: int, height: int, size: int, n: int) -> list[Window]:
-    size = min(size, width, height)
-    cols = np.linspace(0, width - size, n).round().astype(int)
-    rows = np.linspace(0, height - size, n).round().astype(int)
+    size = min(size, max(64, min(width, height) // 2))
+    cols = np.unique(np.linspace(0, width - size, n).round().astype(int))
+    rows = np.unique(np.linspace(0, height - size, n).round().astype(int))
     return [Window(int(c), int(r), size, size) for r in rows for c in cols]
 
 
@@ -177,7 +177,8 @@ def coregister(
     for t, k in zip(tiles, keep, strict=True):
         t["kept"] = bool(k)
     gdx, gdy = (float(v) for v in np.median(sh[keep], axis=0))
-    if keep.sum() >= 6:
+    design = np.column_stack([pts[keep], np.ones(int(keep.sum()))])
+    if keep.sum() >= 6 and np.linalg.matrix_rank(design) == 3:
         coef, res = fit_affine_shifts(pts[keep], sh[keep])
         warp = Affine(
             1 + coef[0, 0], coef[0, 1], coef[0, 2], coef[1, 0], 1 + coef[1, 1], coef[1, 2]

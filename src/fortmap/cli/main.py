@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import sys
 
 import click
 
@@ -30,6 +29,14 @@ class _LazyGroup(click.Group):
             return None
         return importlib.import_module(COMMANDS[name]).command
 
+    def invoke(self, ctx: click.Context):
+        # A FortmapError is the user's to fix: one line on stderr and an exit code, no traceback.
+        try:
+            return super().invoke(ctx)
+        except FortmapError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
 
 @click.group(cls=_LazyGroup)
 @click.version_option(__version__, prog_name="fortmap")
@@ -38,18 +45,8 @@ def cli() -> None:
 
 
 def main() -> None:
-    """Entry point that turns a FortmapError into a one-line message and an exit code."""
-    try:
-        cli.main(standalone_mode=False)
-    except FortmapError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    """Console entry point."""
+    cli()
 
 
 if __name__ == "__main__":

@@ -7,14 +7,15 @@ numbers, scaled per band by a constant fixed once per scene so that windows agre
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import rasterio
 from affine import Affine
-from rasterio.enums import Resampling
-from rasterio.errors import RasterioIOError
+from rasterio.enums import ColorInterp, Resampling
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
@@ -88,9 +89,15 @@ def open_info(path: str | Path, role: str = "raster") -> RasterInfo:
     if p.is_dir():
         raise InputError(f"{p}: {role} is a directory, expected a raster file")
     try:
-        with rasterio.open(p) as ds:
+        with warnings.catch_warnings():
+            # we raise our own, clearer error for rasters without a georeference
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            ds = rasterio.open(p)
+        with ds:
             crs, transform = ds.crs, ds.transform
-            count, dtypes, nodata = ds.count, set(ds.dtypes), ds.nodata
+            # an alpha band is a mask, not data
+            data_bands = [i + 1 for i, ci in enumerate(ds.colorinterp) if ci != ColorInterp.alpha]
+            count, dtypes, nodata = len(data_bands), set(ds.dtypes), ds.nodata
             width, height = ds.width, ds.height
             tags = ds.tags()
     except RasterioIOError as exc:
@@ -215,7 +222,7 @@ class GridReader:
                 resampling=self.resampling,
                 src_nodata=ds.nodata,
                 nodata=ds.nodata,
-                add_alpha=ds.nodata is None,
+                add_alpha=ds.nodata is None and ColorInterp.alpha not in ds.colorinterp,
             )
         return self._vrt
 
@@ -226,7 +233,7 @@ class GridReader:
             return self.bands
         if self._ds is None:
             self._ds = rasterio.open(self.path)
-        return list(range(1, self._ds.count + 1))
+        return [i + 1 for i, ci in enumerate(self._ds.colorinterp) if ci != ColorInterp.alpha]
 
     def read_raw(self, window: Window, out_shape: tuple[int, int] | None = None) -> np.ndarray:
         """Pixel values of ``window`` (target grid) as float32 (bands, rows, cols), unscaled."""

@@ -1,0 +1,152 @@
+"""End-to-end tests of ``fortmap analyze``, including every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+from click.testing import CliRunner
+
+from conftest import textured_scene, write_tif
+from fortmap.cli.main import cli
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, ["analyze", *map(str, args)])
+
+
+def test_analyze_writes_outputs(pair, tmp_path):
+    b, a, _ = pair
+    out = tmp_path / "run"
+    res = run("--before", b, "--after", a, "--out", out, "--quiet")
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == ["change.tif", "findings.gpkg", "summary.json"]
+    s = json.loads((out / "summary.json").read_text())
+    assert s["dates"] == {"before": "2024-03-01", "after": "2024-09-01"}
+    assert s["coregistration"]["shift_px"] == pytest.approx([2.4, -1.6], abs=0.25)
+    with rasterio.open(out / "change.tif") as ds:
+        assert ds.crs.to_epsg() == 32637 and ds.dtypes[0] == "uint8"
+        change = ds.read(1)
+    assert set(np.unique(change)) <= {0, 1}
+    # the rubble block at rows 100-130, cols 200-230 is found
+    assert change[105:125, 205:225].mean() > 0.5
+    layers = set(gpd.list_layers(out / "findings.gpkg")["name"])
+    assert {"razed_buildings", "cleared_areas"} <= layers
+
+
+@pytest.mark.parametrize(
+    "problem",
+    ["missing", "directory", "not_raster", "no_crs", "no_overlap"],
+)
+def test_bad_before_image(problem, pair, tmp_path):
+    b, a, img = pair
+    bad = tmp_path / "bad.tif"
+    if problem == "missing":
+        pass
+    elif problem == "directory":
+        bad.mkdir()
+    elif problem == "not_raster":
+        bad.write_text("this is not a raster")
+    elif problem == "no_crs":
+        write_tif(bad, img, crs=None)
+    elif problem == "no_overlap":
+        write_tif(bad, img, transform=Affine(0.5, 0, 700000, 0, -0.5, 4000000))
+    out = tmp_path / "run"
+    res = run("--before", bad, "--after", a, "--out", out)
+    assert res.exit_code != 0
+    msg = res.output.strip()
+    assert msg.startswith("Error: ") and "bad.tif" in msg
+    assert len(msg.splitlines()) == 1
+    assert "Traceback" not in msg
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".run")] == []
+
+
+def test_existing_output_refused_without_force(pair, tmp_path):
+    b, a, _ = pair
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    res = run("--before", b, "--after", a, "--out", out)
+    assert res.exit_code == 3 and "--force" in res.output
+    assert (out / "keep.txt").read_text() == "mine"
+    res = run("--before", b, "--after", a, "--out", out, "--force", "--quiet")
+    assert res.exit_code == 0 and not (out / "keep.txt").exists()
+
+
+def test_inputs_are_not_modified(pair, tmp_path):
+    b, a, _ = pair
+    before_bytes = b.read_bytes(), a.read_bytes()
+    assert run("--before", b, "--after", a, "--out", tmp_path / "r", "-q").exit_code == 0
+    assert (b.read_bytes(), a.read_bytes()) == before_bytes
+
+
+def test_16bit_and_different_band_counts(tmp_path):
+    img = textured_scene()
+    b = write_tif(tmp_path / "b16.tif", img, dtype="uint16")
+    after = img.copy()
+    after[:, 100:130, 200:230] = np.random.default_rng(2).uniform(0.2, 0.7, (3, 30, 30))
+    a = write_tif(tmp_path / "a4.tif", np.concatenate([after, after[:1]]))
+    res = run("--before", b, "--after", a, "--out", tmp_path / "run")
+    assert res.exit_code == 0, res.output
+    assert "band" in res.output  # the band-count difference is reported
+    with rasterio.open(tmp_path / "run" / "change.tif") as ds:
+        assert ds.read(1)[105:125, 205:225].mean() > 0.5
+
+
+def test_nodata_and_cloud_mask_never_change(tmp_path):
+    img = textured_scene()
+    after = img.copy()
+    after[:, 100:130, 200:230] = np.random.default_rng(3).uniform(0.2, 0.7, (3, 30, 30))
+    after[:, 90:140, 190:240][:, :, :] = 0  # the change lies under nodata in the after image
+    b = write_tif(tmp_path / "b.tif", img)
+    a = write_tif(tmp_path / "a.tif", after, nodata=0)
+    res = run("--before", b, "--after", a, "--out", tmp_path / "run", "-q")
+    assert res.exit_code == 0, res.output
+    with rasterio.open(tmp_path / "run" / "change.tif") as ds:
+        assert ds.read(1)[88:142, 188:242].sum() == 0
+    s = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert s["valid_fraction"] < 0.99
+
+
+def _footprints(path, crs_from="EPSG:32637", to=None, outside=False):
+    t = Affine(0.5, 0, 500000, 0, -0.5, 4000000)
+    boxes = [
+        shapely.box(*(t @ (200, 130)), *(t @ (230, 100))),
+        shapely.box(*(t @ (20, 60)), *(t @ (40, 40))),
+    ]
+    if outside:
+        boxes.append(shapely.box(510000, 4010000, 510020, 4010020))
+    g = gpd.GeoDataFrame({"id": range(len(boxes))}, geometry=boxes, crs=crs_from)
+    if to:
+        g = g.to_crs(to)
+    g.to_file(path, engine="pyogrio")
+    return path
+
+
+def test_footprints_in_another_crs_and_outside(pair, tmp_path):
+    b, a, _ = pair
+    fp = _footprints(tmp_path / "fp.geojson", to="EPSG:4326", outside=True)
+    res = run("--before", b, "--after", a, "--buildings", fp, "--out", tmp_path / "run")
+    assert res.exit_code == 0, res.output
+    assert "outside" in res.output
+    bl = gpd.read_file(tmp_path / "run" / "findings.gpkg", layer="buildings")
+    assert bl.crs.to_epsg() == 32637 and len(bl) == 2
+    assert set(bl["damage"]) <= {"intact", "damaged", "destroyed"}
+    assert bl["score"].between(0, 1).all()
+
+
+def test_footprints_not_polygons(pair, tmp_path):
+    b, a, _ = pair
+    g = gpd.GeoDataFrame(geometry=[shapely.Point(500050, 3999950)], crs="EPSG:32637")
+    g.to_file(tmp_path / "pts.gpkg", engine="pyogrio")
+    res = run(
+        "--before", b, "--after", a, "--buildings", tmp_path / "pts.gpkg", "--out", tmp_path / "r"
+    )
+    assert res.exit_code == 2 and "polygons" in res.output and "pts.gpkg" in res.output
+    assert not (tmp_path / "r").exists()
