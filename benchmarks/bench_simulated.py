@@ -1,0 +1,77 @@
+"""Accuracy on simulated cities over a grid of difficulty and seeds.
+
+For each difficulty and seed: simulate, analyse (with and without footprints) and score
+against the simulator's truth. Prints a Markdown table.
+
+    python benchmarks/bench_simulated.py [--size-m 2000] [--seeds 0 1] [--difficulties easy default hard extreme]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench-out" / "simulated"
+
+
+def _get(scores: dict, *path, default=float("nan")):
+    cur = scores
+    for p in path:
+        if not isinstance(cur, dict) or p not in cur:
+            return default
+        cur = cur[p]
+    return cur
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size-m", type=float, default=2000)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--difficulties", nargs="+", default=["easy", "default", "hard", "extreme"])
+    args = ap.parse_args()
+    from fortmap.evaluate.score import score_run
+
+    from fortmap.analysis import run_analysis
+    from fortmap.simulate import simulate_city
+
+    rows = []
+    for diff in args.difficulties:
+        for seed in args.seeds:
+            scene = OUT / f"{diff}_{seed}_{int(args.size_m)}"
+            if not (scene / "after.tif").exists():
+                simulate_city(scene, seed=seed, size_m=args.size_m, difficulty=diff, force=True)
+            for fp in (True, False):
+                run = scene.with_name(scene.name + ("_fp" if fp else "_nofp"))
+                t = time.perf_counter()
+                run_analysis(
+                    scene / "before.tif",
+                    scene / "after.tif",
+                    run,
+                    buildings=scene / "buildings.geojson" if fp else None,
+                    force=True,
+                )
+                dt = time.perf_counter() - t
+                s = score_run(scene / "truth.gpkg", run)
+                rows.append((diff, seed, fp, s, dt))
+                print(f"done {diff} seed {seed} footprints={fp} in {dt:.1f} s", file=sys.stderr)
+    print(f"\nSimulated {args.size_m / 1000:.1f} km scenes\n")
+    print(
+        "| difficulty | seed | footprints | razed P | razed R | razed F1 | cleared area IoU "
+        "| change pixel F1 | change IoU | time (s) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for diff, seed, fp, s, dt in rows:
+        r = _get(s, "razed_buildings")
+        print(
+            f"| {diff} | {seed} | {'yes' if fp else 'no'} | {_get(r, 'precision'):.3f} | "
+            f"{_get(r, 'recall'):.3f} | {_get(r, 'f1'):.3f} | "
+            f"{_get(s, 'cleared_areas', 'area_iou'):.3f} | {_get(s, 'change', 'f1'):.3f} | "
+            f"{_get(s, 'change', 'iou'):.3f} | {dt:.1f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
