@@ -42,6 +42,14 @@ def textured_scene(size: int = 384, seed: int = 0) -> np.ndarray:
     return np.clip(img, 0, 1).astype(np.float32)
 
 
+def rubble(rows: int, cols: int, seed: int = 1) -> np.ndarray:
+    """(3, rows, cols) debris-like texture: blobs of 1-2 px, broken greys and browns, 0.1..0.9."""
+    rng = np.random.default_rng(seed)
+    t = ndi.gaussian_filter(rng.random((3, rows, cols)), (0, 1.0, 1.0))
+    t = (t - t.min()) / (t.max() - t.min() + 1e-9)
+    return (0.1 + 0.8 * t).astype(np.float32)
+
+
 def write_tif(
     path: Path,
     data: np.ndarray,
@@ -78,8 +86,7 @@ def pair(tmp_path: Path) -> tuple[Path, Path, np.ndarray]:
     and has one 30 x 30 px block replaced by rubble-like texture at rows 100-130, cols 200-230."""
     img = textured_scene()
     after = ndi.shift(img, (0, -1.6, 2.4), order=1, mode="nearest")
-    rng = np.random.default_rng(1)
-    after[:, 100:130, 200:230] = rng.uniform(0.2, 0.7, (3, 30, 30))
+    after[:, 100:130, 200:230] = rubble(30, 30)
     after = np.clip(after * 0.8 + 0.05, 0, 1)
     b = write_tif(tmp_path / "before.tif", img, tags={"ACQUISITION_DATE": "2024-03-01"})
     a = write_tif(tmp_path / "after.tif", after, tags={"ACQUISITION_DATE": "2024-09-01"})

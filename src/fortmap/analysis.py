@@ -46,14 +46,14 @@ class AnalyzeOptions:
     Attributes:
         window_px: side of a window's core, pixels (a multiple of the block size is used).
         min_cleared_ha: smallest cleared area reported, hectares.
-        sample_px: side of the decimated whole-scene sample used to fit scene-wide models.
+        sample_px: side of the mosaic of full-resolution tiles used to fit scene-wide models.
         workers: run windows on a local Dask cluster of this many workers (0: in-process).
         scheduler: address of a running Dask scheduler (overrides ``workers``).
     """
 
     window_px: int = 1024
     min_cleared_ha: float = 0.5
-    sample_px: int = 1200
+    sample_px: int = 1024
     workers: int = 0
     scheduler: str | None = None
 
@@ -121,6 +121,36 @@ def _map_windows(
             yield process_window(ctx, w, fp)
 
 
+def _sample_mosaic(
+    before: GridReader, after: GridReader, grid: Grid, side: int, tile: int = 256
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Full-resolution tiles spread over the scene, side by side in one mosaic.
+
+    Scene-wide models (radiometric maps, change noise scales) are fitted on it: full resolution
+    keeps texture statistics true, and spreading the tiles keeps them representative, while the
+    memory stays bounded by ``side``**2 pixels whatever the scene's size.
+    """
+    if grid.width <= side and grid.height <= side:
+        w = Window(0, 0, grid.width, grid.height)
+        return before.read_raw(w), after.read_raw(w), before.read_valid(w) & after.read_valid(w)
+    n = max(1, side // tile)
+    tw, th = min(tile, grid.width), min(tile, grid.height)
+    cols = np.linspace(0, grid.width - tw, n).astype(int) // 4 * 4
+    rows = np.linspace(0, grid.height - th, n).astype(int) // 4 * 4
+    bs, as_, vs = [], [], []
+    for r in rows:
+        rb, ra, rv = [], [], []
+        for c in cols:
+            w = Window(int(c), int(r), tw, th)
+            rb.append(before.read_raw(w))
+            ra.append(after.read_raw(w))
+            rv.append(before.read_valid(w) & after.read_valid(w))
+        bs.append(np.concatenate(rb, axis=2))
+        as_.append(np.concatenate(ra, axis=2))
+        vs.append(np.concatenate(rv, axis=1))
+    return np.concatenate(bs, axis=1), np.concatenate(as_, axis=1), np.concatenate(vs, axis=0)
+
+
 def _to_pixel(geoms: Iterable[shapely.Geometry], transform: Affine) -> list[shapely.Geometry]:
     inv = ~transform
     m = [inv.a, inv.b, inv.d, inv.e, inv.c, inv.f]
@@ -168,15 +198,17 @@ def run_analysis(
     overlap = check_overlap(binfo, ainfo)
     grid = _analysis_grid(binfo)
     gsd = grid.gsd
+    # RGB against RGB+NIR compares the first three bands; a single-band image against a
+    # multi-band one compares grey levels.
+    grey = binfo.count != ainfo.count and min(binfo.count, ainfo.count) < 3
     if binfo.count != ainfo.count:
+        how = "grey levels" if grey else "their first three bands"
         warnings.warn(
             f"{binfo.path} has {binfo.count} band(s) and {ainfo.path} {ainfo.count}: "
-            "comparing them as grey levels",
+            f"comparing {how}",
             stacklevel=2,
         )
-    grey = binfo.count != ainfo.count
-    nb = min(binfo.count, ainfo.count, 3) if not grey else None
-    bands = list(range(1, nb + 1)) if nb else None
+    bands = None if grey else list(range(1, min(binfo.count, ainfo.count, 3) + 1))
     breader = GridReader(binfo.path, grid, bands)
     areader = GridReader(ainfo.path, grid, bands)
 
@@ -194,12 +226,8 @@ def run_analysis(
     tell("co-registering", 1, 1)
 
     t = time.perf_counter()
-    step = max(1, int(np.ceil(max(grid.width, grid.height) / opts.sample_px)))
-    shape = (max(1, grid.height // step), max(1, grid.width // step))
-    full = Window(0, 0, grid.width, grid.height)
-    sb = breader.read_raw(full, shape)
-    sa = areader.read_raw(full, shape)
-    sv = breader.read_valid(full, shape) & areader.read_valid(full, shape)
+    sb, sa, sv = _sample_mosaic(breader, areader, grid, opts.sample_px)
+    step = 1
     if grey:
         sb, sa = sb.mean(axis=0, keepdims=True), sa.mean(axis=0, keepdims=True)
     if sv.mean() < 0.001:

@@ -1,0 +1,182 @@
+"""Tests of the pixel change mask (fortmap.detect.change)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from fortmap.detect.change import ChangeModel, fit_change_model
+from fortmap.errors import InputError
+
+GSD = 0.5
+
+
+def shared_data() -> Path:
+    env = os.environ.get("FORTMAP_SHARED_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def ground(shape=(256, 256), seed=0, bands=3) -> np.ndarray:
+    """Textured bare ground with a few existing buildings, values ~0.2..0.6."""
+    rng = np.random.default_rng(seed)
+    tex = ndi.gaussian_filter(rng.normal(0, 1, shape), 2).astype(np.float32)
+    tex = 0.04 * tex / tex.std()
+    base = np.array([0.45, 0.38, 0.30, 0.5, 0.4][:bands], np.float32)[:, None, None]
+    img = base + tex[None]
+    for r, c in ((30, 30), (30, 180), (190, 60)):
+        img[:, r : r + 24, c : c + 30] = 0.6
+    return img.astype(np.float32)
+
+
+def noisy(img: np.ndarray, seed: int, sigma: float = 0.01) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (img + rng.normal(0, sigma, img.shape)).astype(np.float32)
+
+
+def run(before, after, valid=None):
+    valid = np.ones(before.shape[1:], bool) if valid is None else valid
+    model = fit_change_model(before, after, valid, GSD)
+    ev = model.evidence(before, after, valid)
+    return model, ev, model.mask(ev, valid)
+
+
+def test_new_bright_block_found():
+    b = ground()
+    a = b.copy()
+    a[:, 120:150, 120:160] = 0.85  # 15 m x 20 m new roof
+    _, ev, m = run(noisy(b, 1), noisy(a, 2))
+    block = np.zeros(m.shape, bool)
+    block[120:150, 120:160] = True
+    assert m[block].mean() > 0.7
+    assert m[~ndi.binary_dilation(block, iterations=6)].mean() < 0.02
+    assert ev.dtype == np.float32 and m.dtype == np.uint8 and m.shape == b.shape[1:]
+    assert 0.0 <= ev.min() and ev.max() <= 1.0
+
+
+def test_razed_building_found():
+    b = ground()
+    a = b.copy()
+    a[:, 30:54, 30:60] = b[:, 100:124, 100:130]  # existing building replaced by ground
+    _, _, m = run(noisy(b, 1), noisy(a, 2))
+    assert m[32:52, 32:58].mean() > 0.6
+
+
+def test_global_radiometry_alone_not_change():
+    b = ground()
+    a = np.clip(0.8 * b**0.8 + 0.05, 0, 1) * np.array([1.0, 0.95, 1.1], np.float32)[:, None, None]
+    _, _, m = run(noisy(b, 1), noisy(a.astype(np.float32), 2))
+    assert m.mean() < 0.01
+
+
+def test_one_pixel_shift_alone_not_change():
+    b = ground()
+    a = np.empty_like(b)
+    a[:, 1:, :-1] = b[:, :-1, 1:]  # one pixel down and left, edges replicated
+    a[:, 0, :] = a[:, 1, :]
+    a[:, :, -1] = a[:, :, -2]
+    _, _, m = run(noisy(b, 1), noisy(a, 2))
+    assert m.mean() < 0.01
+
+
+def test_moved_shadow_mostly_not_change():
+    b = ground()
+    a = b.copy()
+    b[:, 54:62, 60:90] *= 0.35  # shadow north-east of a building in one date...
+    a[:, 30:54, 60:68] *= 0.35  # ...east of it in the other
+    _, _, m = run(noisy(b, 1), noisy(a, 2))
+    shadows = np.zeros(m.shape, bool)
+    shadows[54:62, 60:90] = True
+    shadows[30:54, 60:68] = True
+    assert m[shadows].mean() < 0.5
+    assert m.mean() < 0.01
+
+
+def test_nodata_never_counts():
+    b = ground()
+    a = b.copy()
+    a[:, 120:150, 120:160] = 0.85
+    valid = np.ones(b.shape[1:], bool)
+    valid[:, 140:] = False
+    _, ev, m = run(noisy(b, 1), noisy(a, 2), valid)
+    assert not m[~valid].any() and not ev[~valid].any()
+    assert m[120:150, 120:140].mean() > 0.5
+
+
+@pytest.mark.parametrize("bands", [1, 4])
+def test_band_counts(bands):
+    b = ground(bands=bands)
+    a = b.copy()
+    a[:, 120:150, 120:160] = 0.85
+    _, _, m = run(noisy(b, 1), noisy(a, 2))
+    assert m[120:150, 120:160].mean() > 0.6
+    assert m.mean() < 0.05
+
+
+def test_tiling_matches_whole():
+    b = ground((1100, 1000), seed=3)
+    a = b.copy()
+    for r, c in ((100, 500), (505, 490), (900, 900), (300, 120)):
+        a[:, r : r + 30, c : c + 36] = 0.85
+    b, a = noisy(b, 1), noisy(a, 2)
+    valid = np.ones(b.shape[1:], bool)
+    model = fit_change_model(b, a, valid, GSD)
+    whole = model.mask(model.evidence(b, a, valid), valid)
+    halo = model.halo_px()
+    tiled = np.zeros_like(whole)
+    h, w = valid.shape
+    for r0 in range(0, h, 512):
+        for c0 in range(0, w, 512):
+            r1, c1 = min(r0 + 512, h), min(c0 + 512, w)
+            R0, C0 = max(r0 - halo, 0), max(c0 - halo, 0)
+            R1, C1 = min(r1 + halo, h), min(c1 + halo, w)
+            sl = (slice(R0, R1), slice(C0, C1))
+            ev = model.evidence(b[:, sl[0], sl[1]], a[:, sl[0], sl[1]], valid[sl])
+            m = model.mask(ev, valid[sl])
+            tiled[r0:r1, c0:c1] = m[r0 - R0 : r1 - R0, c0 - C0 : c1 - C0]
+    assert whole.sum() > 3000
+    assert (whole != tiled).mean() < 1e-3
+
+
+def test_model_pickles_and_halo():
+    b = ground()
+    model, _, _ = run(b, b)
+    assert isinstance(pickle.loads(pickle.dumps(model)), ChangeModel)
+    assert model.halo_px() % model.factor == 0 and model.halo_px() > 0
+
+
+def test_bad_input():
+    b = ground()
+    with pytest.raises(InputError):
+        fit_change_model(b, b[:, :10], np.ones(b.shape[1:], bool), GSD)
+    with pytest.raises(InputError):
+        fit_change_model(b, b, np.ones(b.shape[1:], bool), 0.0)
+
+
+@pytest.mark.realdata
+def test_levir_f1():
+    root = shared_data() / "levir-cd"
+    if not root.is_dir():
+        pytest.skip(f"LEVIR-CD sample not found at {root}")
+    from PIL import Image
+
+    tp = fp = fn = 0
+    for lab in sorted((root / "label").glob("*.png")):
+        a, b = (
+            np.asarray(Image.open(root / k / lab.name))[..., :3].transpose(2, 0, 1)
+            / np.float32(255)
+            for k in ("A", "B")
+        )
+        truth = np.asarray(Image.open(lab)) > 0
+        _, _, m = run(a.astype(np.float32), b.astype(np.float32))
+        p = m.astype(bool)
+        tp += (p & truth).sum()
+        fp += (p & ~truth).sum()
+        fn += (~p & truth).sum()
+    f1 = 2 * tp / (2 * tp + fp + fn)
+    # Measured 0.154 pooled (CVA+Otsu: 0.091); assert a level somewhat below.
+    assert f1 > 0.12
