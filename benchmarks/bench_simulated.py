@@ -17,13 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench-out" / "simulated"
 
 
-def _get(scores: dict, *path, default=float("nan")):
+def _get(scores: dict, *path) -> str:
+    """A score from ``score_run``'s result as text ("-" when undefined or absent)."""
     cur = scores
     for p in path:
         if not isinstance(cur, dict) or p not in cur:
-            return default
+            return "-"
         cur = cur[p]
-    return cur
+    return "-" if cur is None else f"{cur:.3f}"
 
 
 def main() -> None:
@@ -32,9 +33,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--difficulties", nargs="+", default=["easy", "default", "hard", "extreme"])
     args = ap.parse_args()
-    from fortmap.evaluate.score import score_run
-
     from fortmap.analysis import run_analysis
+    from fortmap.evaluate.score import score_run
     from fortmap.simulate import simulate_city
 
     rows = []
@@ -64,12 +64,12 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for diff, seed, fp, s, dt in rows:
-        r = _get(s, "razed_buildings")
+        k = s["kinds"]
         print(
-            f"| {diff} | {seed} | {'yes' if fp else 'no'} | {_get(r, 'precision'):.3f} | "
-            f"{_get(r, 'recall'):.3f} | {_get(r, 'f1'):.3f} | "
-            f"{_get(s, 'cleared_areas', 'area_iou'):.3f} | {_get(s, 'change', 'f1'):.3f} | "
-            f"{_get(s, 'change', 'iou'):.3f} | {dt:.1f} |"
+            f"| {diff} | {seed} | {'yes' if fp else 'no'} | {_get(k, 'razed_buildings', 'precision')} | "
+            f"{_get(k, 'razed_buildings', 'recall')} | {_get(k, 'razed_buildings', 'f1')} | "
+            f"{_get(k, 'cleared_areas', 'iou')} | {_get(k, 'change_pixels', 'f1')} | "
+            f"{_get(k, 'change_pixels', 'iou')} | {dt:.1f} |"
         )
 
 

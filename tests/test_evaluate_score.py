@@ -239,6 +239,15 @@ def test_bad_inputs(tmp_path):
     empty.mkdir()
     with pytest.raises(InputError, match="findings.gpkg"):
         score_run(truth, empty)
+    (tmp_path / "corrupt.gpkg").write_text("not a geopackage")
+    with pytest.raises(InputError, match="corrupt.gpkg"):
+        score_run(tmp_path / "corrupt.gpkg", pred)
+    (tmp_path / "corrupt.png").write_text("not an image")
+    with pytest.raises(InputError, match="corrupt.png"):
+        score_run(tmp_path / "corrupt.png", pred)
+    (pred / "change.tif").write_text("not a raster")
+    with pytest.raises(InputError, match="change.tif"):
+        score_run(truth, pred)
     other = write_layers(tmp_path / "other.gpkg", {"roads": gdf([box(0, 0, 1, 1)])})
     with pytest.raises(InputError, match="none of the truth layers"):
         score_run(other, pred)
@@ -275,3 +284,41 @@ def test_xbd_real_labels_against_their_own_footprints(tmp_path):
     d = r["kinds"]["destroyed_buildings"]
     assert d["f1"] == 1.0 and d["auc"] == 1.0
     assert r["n_truth"] == 178 and r["n_unclassified_excluded"] == 7
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (SHARED / "xbd-joplin").is_dir(), reason=f"xBD sample not found under {SHARED}"
+)
+def test_xbd_readers_analyze_score_chain(tmp_path):
+    """The xBD PNGs, georeferenced by the readers, go through analyze and score like a user's GeoTIFFs."""
+    from fortmap.analysis import run_analysis
+    from fortmap.evaluate.xbd import xbd_to_geotiffs
+
+    xbd = SHARED / "xbd-joplin"
+    scene = xbd_to_geotiffs(
+        xbd / "images", xbd / "labels", "joplin-tornado_00000000", tmp_path / "in"
+    )
+    run_analysis(scene.before, scene.after, tmp_path / "run", buildings=scene.footprints)
+    r = score_run(scene.truth_labels, tmp_path / "run")
+    # Footprints land back on themselves: all but those mostly outside the image are matched.
+    assert r["n_matched"] >= 170
+    # The chain carries signal: destroyed buildings score above the rest.
+    assert r["kinds"]["destroyed_buildings"]["auc"] > 0.5
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(
+    not (SHARED / "levir-cd").is_dir(), reason=f"LEVIR-CD sample not found under {SHARED}"
+)
+def test_levir_readers_analyze_score_chain(tmp_path):
+    from fortmap.analysis import run_analysis
+    from fortmap.evaluate.levir import levir_to_geotiffs
+
+    scene = levir_to_geotiffs(SHARED / "levir-cd", "val_27_0000_0256", tmp_path / "in")
+    run_analysis(scene.before, scene.after, tmp_path / "run")
+    r = score_run(scene.label, tmp_path / "run")
+    m = r["kinds"]["change_pixels"]
+    assert m["tp"] + m["fp"] + m["fn"] + m["tn"] == 256 * 256
+    assert m["tp"] + m["fn"] > 0  # the label has change pixels

@@ -47,7 +47,8 @@ def command(out_dir, seed, size_m, difficulty, as_json, force, quiet):
     """
     from fortmap.analysis import run_analysis
     from fortmap.cli.analyze import format_summary
-    from fortmap.evaluate.score import format_scores, score_run
+    from fortmap.cli.score import render
+    from fortmap.evaluate.score import score_run
     from fortmap.io.output import atomic_dir
     from fortmap.simulate import simulate_city
 
@@ -73,5 +74,5 @@ def command(out_dir, seed, size_m, difficulty, as_json, force, quiet):
         click.echo(json.dumps({"summary": summary, "scores": scores}, indent=2))
     elif not quiet:
         click.echo(format_summary(summary))
-        click.echo(format_scores(scores))
+        render(scores)
         click.echo(f"Outputs in {out_dir}/ (scene/, analysis/, scores.json)")

@@ -46,7 +46,8 @@ def read_footprints(
 
     Returns:
         Polygons (multi-polygons split into parts) with the input's attributes plus
-        ``fid`` (the row number in the input). Footprints outside the area are dropped with a warning.
+        ``fid`` (the row number in the input). Footprints with less than half their area inside
+        the image are dropped with a warning.
 
     Raises:
         InputError: not polygons, or none inside the area.
@@ -64,12 +65,15 @@ def read_footprints(
     gdf = gdf.explode(index_parts=False)
     gdf = gdf[gdf.geom_type == "Polygon"]
     box = shapely.box(*bounds)
-    inside = gdf.geometry.within(box)
+    # A footprint cut by the image edge is still analysed on its visible part; one mostly
+    # outside is not a building this image can tell anything about.
+    inside_frac = gdf.geometry.intersection(box).area / gdf.geometry.area.clip(lower=1e-9)
+    inside = inside_frac >= 0.5
     n_out = int((~inside).sum())
     if n_out:
         gdf = gdf[inside]
         warnings.warn(
-            f"{path}: {n_out} footprint part(s) outside or across the image edge were ignored",
+            f"{path}: {n_out} footprint part(s) outside the image (or mostly outside) were ignored",
             stacklevel=2,
         )
     if gdf.empty:
