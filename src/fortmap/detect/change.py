@@ -1,0 +1,349 @@
+"""Pixel change mask: where structures appeared or disappeared or the ground was reshaped.
+
+Unsupervised and fitted per scene. The scene-wide part (:func:`fit_change_model`) runs once on a
+sample of the whole scene; the per-window part (:meth:`ChangeModel.evidence` and
+:meth:`ChangeModel.mask`) runs on windows with a halo of :meth:`ChangeModel.halo_px` pixels.
+
+Evidence combines two cues, both computed at a working resolution of about 1 m (block means):
+
+* **structure change**: a morphological building index (MBI: mean white top-hat of brightness
+  over several building-sized scales, Huang & Zhang 2011) and its dark counterpart, compared
+  between dates with a +-1 pixel tolerance so residual misregistration does not count. Building
+  roofs, rubble heaps, berms and trenches all change these indices; smooth illumination changes do
+  not, because top-hats remove anything wider than the largest scale.
+* **colour change**: per-band difference after histogram matching of the after image onto the
+  before image (global gain, offset and gamma), again with a +-1 pixel tolerance. Pixels dark in
+  either date (shadow) keep only their chromaticity change, so moved shadows mostly do not count,
+  and pixels vegetated in both dates (excess green) are dropped, so seasonal greening does not
+  count.
+
+Every threshold is either a first-principles noise multiple of an in-scene robust scale (median
+absolute deviation of the cue on the sample), an in-scene Otsu split, or a physical size in
+metres. None was fitted to labelled data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from fortmap.detect.change_cues import (
+    apply_maps,
+    block_mean,
+    exg,
+    mad_sigma,
+    map_luts,
+    otsu,
+    saturation,
+    tolerant_diff,
+    tophats,
+    upsample,
+)
+from fortmap.errors import InputError
+
+#: Working resolution (metres a pixel) of the colour cue.
+WORK_GSD_M = 1.0
+#: Structure cue resolution as a multiple of the colour working pixel (2 m: top-hats dominate
+#: the run time and a 6 m object still spans 3 pixels).
+STRUCT_FACTOR = 2
+#: Top-hat scales in metres: a small hut / vehicle-sized heap up to a large house.
+MBI_SCALES_M = (6.0, 12.0, 20.0)
+#: Smallest change object kept, in square metres (a small building or a short berm).
+MIN_AREA_M2 = 25.0
+#: Cue values are mapped to evidence between these multiples of the scene noise scale (robust
+#: sigma): below Z0 is indistinguishable from noise, above Z1 certain (Gaussian tails).
+Z0, Z1 = 2.0, 6.0
+#: Excess-green index above which a pixel is vegetation ((2G-R-B)/(R+G+B); bare soil, roofs and
+#: roads are below ~0.02 in natural-colour imagery).
+EXG_VEG = 0.05
+#: Weight of dark (black top-hat) objects against bright ones in the structure cue.
+DARK_WEIGHT = 0.5
+#: Floor on the noise scales (reflectance units): two acquisitions, even after normalisation,
+#: differ by about 1 % (8-bit quantisation is 0.4 %, sensor and atmospheric residuals more), so
+#: a perfectly clean scene must not make every faint edge residual significant.
+NOISE_FLOOR = 0.01
+#: Number of quantiles kept for histogram matching.
+N_QUANTILES = 101
+
+
+def _check(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> None:
+    if before.ndim != 3 or after.shape != before.shape:
+        raise InputError(
+            f"change: before {before.shape} and after {after.shape} must be (bands, H, W) alike"
+        )
+    if valid.shape != before.shape[1:]:
+        raise InputError(f"change: valid mask {valid.shape} does not match {before.shape[1:]}")
+
+
+def _fit_band_map(src: np.ndarray, dst: np.ndarray, qs: np.ndarray) -> tuple:
+    """Monotone map src -> dst (gain, offset and gamma) by histogram matching on unchanged pixels.
+
+    Plain histogram matching is shifted by real change (a large new roof pushes the after
+    image's top quantiles up), so the match is redone on the pixels the first match left
+    within 2.5 robust sigmas: the same pixels in both images, mostly unchanged.
+    """
+    keep = np.ones(src.size, bool)
+    for _ in range(3):
+        sq = np.percentile(src[keep], qs)
+        dq = np.percentile(dst[keep], qs)
+        sq = np.maximum.accumulate(sq + np.arange(sq.size) * 1e-7)
+        r = np.interp(src, sq, dq) - dst
+        keep = np.abs(r - np.median(r)) < 2.5 * mad_sigma(r)
+        if keep.sum() < 100:
+            break
+    return sq.astype(np.float32), dq.astype(np.float32)
+
+
+@dataclass
+class ChangeModel:
+    """Scene-wide change parameters (picklable), applied per window.
+
+    Attributes:
+        gsd: ground sample distance of the full-resolution grid, metres a pixel.
+        src_q: per-band quantiles of the after image (unchanged pixels), (bands, N_QUANTILES).
+        dst_q: the matching quantiles of the before image, (bands, N_QUANTILES).
+        dark: brightness below which a pixel counts as shadow (in-scene Otsu of the dark tail).
+        color_loc, color_sigma: robust location (median) and scale (1.4826 MAD) of the colour
+            cue over the scene sample: what unchanged ground looks like.
+        struct_loc, struct_sigma: the same for the structure cue.
+        sat_ref: median saturation of the scene (both dates): what "coloured ground" means
+            here, against which grey roofs, concrete and rubble stand out.
+        exg_ref: median excess-green of the scene (both dates), so a green cast of one
+            sensor or season is not taken for vegetation.
+        high: hysteresis seed threshold on evidence (0..1).
+        low: hysteresis grow threshold on evidence (0..1).
+        min_area_m2: smallest change object kept, square metres.
+    """
+
+    gsd: float
+    src_q: np.ndarray
+    dst_q: np.ndarray
+    dark: float
+    color_loc: float = 0.0
+    color_sigma: float = 0.02
+    struct_loc: float = 0.0
+    struct_sigma: float = 0.01
+    high: float = 0.5
+    low: float = 0.25
+    sat_ref: float = 0.15
+    exg_ref: float = 0.0
+    min_area_m2: float = MIN_AREA_M2
+    stats: dict = field(default_factory=dict)
+    luts: tuple = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.luts = map_luts(self.src_q, self.dst_q)
+
+    @property
+    def factor(self) -> int:
+        """Full-resolution pixels a working pixel spans (per side)."""
+        return max(1, int(round(WORK_GSD_M / self.gsd)))
+
+    def _scales_px(self) -> tuple[int, ...]:
+        wgsd = self.gsd * self.factor * STRUCT_FACTOR
+        return tuple(max(3, int(round(s / wgsd)) | 1) for s in MBI_SCALES_M)
+
+    def halo_px(self) -> int:
+        """Context (full-resolution pixels) needed around a window; a multiple of the factor."""
+        f = self.factor
+        # top-hat reach (struct pixels) + tolerant diff and smoothing (working pixels)
+        work = (max(self._scales_px()) + 2) * STRUCT_FACTOR + 4
+        obj = int(np.ceil(np.sqrt(self.min_area_m2) / (self.gsd * f))) * 2
+        return int((work + obj) * f)
+
+    def _structure_weight(self, x: np.ndarray) -> np.ndarray:
+        """How much a working pixel looks like built material rather than soil or plants (0..1).
+
+        Roofs, concrete, asphalt and rubble are greyer than the scene's typical ground (soil,
+        dry grass) and not greener than it; both terms are relative to the scene's own medians.
+        """
+        g = np.clip(1.5 - saturation(x) / max(self.sat_ref, 1e-3), 0.0, 1.0)
+        if x.shape[0] < 3:
+            return g.astype(np.float32)
+        nv = np.clip((self.exg_ref + EXG_VEG - exg(x)) / EXG_VEG, 0.0, 1.0)
+        return (g * nv).astype(np.float32)
+
+    def _cues(
+        self, before: np.ndarray, after: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Colour cue, structure cue and both-vegetated flag, all at working resolution."""
+        f = self.factor
+        b = block_mean(before, f)
+        a = apply_maps(block_mean(after, f), self.luts)
+        lum_b = b.mean(axis=0)
+        lum_a = a.mean(axis=0)
+        # Colour: brightness change only counts where neither date is in shadow; chromaticity
+        # (scaled back to reflectance units) always does.
+        lit = np.minimum(lum_a, lum_b) > self.dark
+        chans_b = [np.where(lit, lum_b, 0.0)]
+        chans_a = [np.where(lit, lum_a, 0.0)]
+        if b.shape[0] > 1:
+            # The darker date sets the scale so that a shadow's noisy chromaticity stays small.
+            scale = np.minimum(lum_a, lum_b)
+            rb = scale / (lum_b + 1e-3)
+            ra = scale / (lum_a + 1e-3)
+            chans_b += [b[i] * rb for i in range(b.shape[0])]
+            chans_a += [a[i] * ra for i in range(a.shape[0])]
+        col = tolerant_diff(chans_b, chans_a)
+        # Structure: building-sized bright and dark objects of built material appearing or
+        # vanishing, on the brightest band, at STRUCT_FACTOR coarser.
+        sf = STRUCT_FACTOR
+        xb = block_mean(b, sf)
+        xa = block_mean(a, sf)
+        scales = self._scales_px()
+        wb, kb = tophats(xb.max(axis=0), scales)
+        wa, ka = tophats(xa.max(axis=0), scales)
+        sb = self._structure_weight(xb)
+        sa = self._structure_weight(xa)
+        lit_s = block_mean(lit.astype(np.float32), sf)
+        # Dark objects count half: a new dark object is as often a moved shadow as a pit.
+        st = tolerant_diff(
+            [wb * sb, DARK_WEIGHT * kb * sb * lit_s], [wa * sa, DARK_WEIGHT * ka * sa * lit_s]
+        )
+        st = upsample(st, sf, lum_b.shape)
+        veg = (exg(b) > self.exg_ref + EXG_VEG) & (exg(a) > self.exg_ref + EXG_VEG)
+        return col, st, veg
+
+    def evidence(self, before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Per-pixel change evidence for a window (plus halo).
+
+        Args:
+            before, after: float32 (bands, H, W), same grid, values about 0..1.
+            valid: bool (H, W), False where either image has no data.
+
+        Returns:
+            float32 (H, W), 0 (no change) .. 1 (certain change); 0 where invalid.
+        """
+        _check(before, after, valid)
+        col, st, veg = self._cues(before, after)
+        zc = (ndi.uniform_filter(col, 3, mode="nearest") - self.color_loc) / self.color_sigma
+        zs = (ndi.uniform_filter(st, 3, mode="nearest") - self.struct_loc) / self.struct_sigma
+        ec = np.clip((zc - Z0) / (Z1 - Z0), 0, 1)
+        es = np.clip((zs - Z0) / (Z1 - Z0), 0, 1)
+        # Structure carries the decision; colour change confirms it or, when very strong on its
+        # own (graded land, new pavement), stands alone.
+        ev = np.maximum(es * (0.5 + 0.5 * ec), ec * ec * 0.75).astype(np.float32)
+        ev[veg] = 0.0
+        ev = upsample(ev, self.factor, valid.shape)
+        ev = np.where(valid, ev, np.float32(0.0)).astype(np.float32, copy=False)
+        return ev
+
+    def mask(self, evidence: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Binary change mask from evidence: hysteresis, then small objects and holes removed.
+
+        Args:
+            evidence: float32 (H, W) from :meth:`evidence`.
+            valid: bool (H, W).
+
+        Returns:
+            uint8 (H, W), 1 = change, 0 = no change or invalid.
+        """
+        if evidence.shape != valid.shape:
+            raise InputError(f"change: evidence {evidence.shape} and valid {valid.shape} differ")
+        grow = (evidence >= self.low) & valid
+        lab, n = ndi.label(grow)
+        if n == 0:
+            return np.zeros(evidence.shape, np.uint8)
+        min_px = max(1, int(round(self.min_area_m2 / self.gsd**2)))
+        seeded = np.bincount(lab[evidence >= self.high], minlength=n + 1)[1:] > 0
+        big = np.bincount(lab.ravel(), minlength=n + 1)[1:] >= min_px
+        keep = np.zeros(n + 1, bool)
+        keep[1:] = seeded & big
+        out = keep[lab]
+        # Fill holes smaller than a small building (e.g. an unchanged patch inside a razed block).
+        holes = ~out
+        hl, hn = ndi.label(holes)
+        if hn:
+            hs = np.bincount(hl.ravel(), minlength=hn + 1)
+            small = hs < min_px
+            small[0] = False
+            out |= small[hl] & valid
+        return out.astype(np.uint8)
+
+
+def _scene_refs(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> dict:
+    """Scene medians of saturation and excess-green over both dates (valid pixels)."""
+    sat = np.concatenate([saturation(before)[valid], saturation(after)[valid]])
+    green = np.concatenate([exg(before)[valid], exg(after)[valid]])
+    return {
+        "sat_ref": float(max(np.median(sat), 0.02)) if before.shape[0] > 1 else 0.15,
+        "exg_ref": float(np.median(green)),
+    }
+
+
+def fit_change_model(
+    before: np.ndarray,
+    after: np.ndarray,
+    valid: np.ndarray,
+    gsd: float,
+    sample_step: int = 1,
+) -> ChangeModel:
+    """Fit the scene-wide change parameters on a sample of the scene.
+
+    Args:
+        before, after: float32 (bands, H, W) on one grid, values about 0..1 (the whole scene or a
+            decimated read of it).
+        valid: bool (H, W), True where both images have data.
+        gsd: full-resolution ground sample distance, metres a pixel.
+        sample_step: full-resolution pixels one sample pixel spans (1 = full resolution).
+
+    Returns:
+        The fitted :class:`ChangeModel` (for the full-resolution grid).
+    """
+    _check(before, after, valid)
+    if not gsd > 0:
+        raise InputError(f"change: gsd must be positive metres a pixel, got {gsd}")
+    if valid.sum() < 100:
+        raise InputError("change: fewer than 100 valid pixels to fit the change model on")
+    nb = before.shape[0]
+    qs = np.linspace(0.0, 100.0, N_QUANTILES)
+    src_q = np.empty((nb, N_QUANTILES), np.float32)
+    dst_q = np.empty((nb, N_QUANTILES), np.float32)
+    for i in range(nb):
+        src_q[i], dst_q[i] = _fit_band_map(after[i][valid], before[i][valid], qs)
+    lum = before.mean(axis=0)[valid]
+    # Shadow threshold: Otsu split of the darker half of the brightness distribution.
+    lo_half = lum[lum <= np.median(lum)]
+    hi = float(lo_half.max()) if lo_half.size else 1.0
+    dark = otsu(np.clip(lo_half / max(hi, 1e-6), 0, 1)) * hi if lo_half.size > 10 else 0.0
+    ref = _scene_refs(before, after, valid)
+    model = ChangeModel(gsd=float(gsd), src_q=src_q, dst_q=dst_q, dark=float(dark), **ref)
+    # Noise scales come from the sample at the working resolution the windows will use.
+    sample_gsd = gsd * sample_step
+    f_sample = max(1, int(round(WORK_GSD_M / sample_gsd)))
+    probe = ChangeModel(gsd=sample_gsd, src_q=src_q, dst_q=dst_q, dark=float(dark), **ref)
+    col, st, veg = probe._cues(before, after)
+    vw = block_mean(valid.astype(np.float32), f_sample) > 0.99
+    keep = vw & ~veg
+    col_s = ndi.uniform_filter(col, 3)[keep]
+    st_s = ndi.uniform_filter(st, 3)[keep]
+    # Robust z-scores against the scene itself: most of any scene is unchanged, so the median
+    # and MAD of each cue describe unchanged ground (noise, texture, residual misregistration).
+    model.color_loc = float(np.median(col_s)) if col_s.size else 0.0
+    model.struct_loc = float(np.median(st_s)) if st_s.size else 0.0
+    model.color_sigma = max(mad_sigma(col_s), NOISE_FLOOR)
+    model.struct_sigma = max(mad_sigma(st_s), NOISE_FLOOR)
+    # Hysteresis: seeds at the in-scene Otsu split of the evidence among pixels above the noise
+    # floor (never below 0.5, i.e. 4 sigma), grow at half of it.
+    zc = (col_s - model.color_loc) / model.color_sigma
+    zs = (st_s - model.struct_loc) / model.struct_sigma
+    ec = np.clip((zc - Z0) / (Z1 - Z0), 0, 1)
+    es = np.clip((zs - Z0) / (Z1 - Z0), 0, 1)
+    ev = np.maximum(es * (0.5 + 0.5 * ec), ec * ec * 0.75)
+    above = ev[ev > 0]
+    high = max(0.5, otsu(above)) if above.size > 100 else 0.5
+    model.high = float(high)
+    model.low = float(high / 2)
+    model.stats = {
+        "color_loc": model.color_loc,
+        "color_sigma": model.color_sigma,
+        "struct_loc": model.struct_loc,
+        "struct_sigma": model.struct_sigma,
+        "dark": model.dark,
+        "high": model.high,
+        "low": model.low,
+        "fraction_above_noise": float(above.size / max(ev.size, 1)),
+    }
+    return model

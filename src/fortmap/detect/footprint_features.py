@@ -1,0 +1,210 @@
+"""Numba kernels of the footprint scorer: per-footprint gradient patches and region sums.
+
+Split from :mod:`fortmap.detect.footprints` to keep modules short; see there for the method.
+Everything is in pixel units of the tile the arrays come from.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from scipy import ndimage as ndi
+
+
+def noise_gradient(grey: np.ndarray, valid: np.ndarray, smooth_px: float) -> float:
+    """Mean gradient magnitude that pixel noise alone would give (units of :func:`gradients`).
+
+    Noise sigma from Immerkaer's Laplacian-difference estimator (robust to edges), times the
+    mean gradient magnitude that our smoothing + Sobel chain gives on unit white noise.
+    """
+    h, w = grey.shape
+    if h < 3 or w < 3:
+        return 0.0
+    # Every other pixel is plenty for a median and halves the cost.
+    g = grey.astype(np.float64)
+    s = (slice(None, -2, 2), slice(1, -1, 2), slice(2, None, 2))
+    lap = (
+        g[s[0], s[0]] - 2 * g[s[0], s[1]] + g[s[0], s[2]]
+        - 2 * g[s[1], s[0]] + 4 * g[s[1], s[1]] - 2 * g[s[1], s[2]]
+        + g[s[2], s[0]] - 2 * g[s[2], s[1]] + g[s[2], s[2]]
+    )  # fmt: skip
+    v = valid[s[0], s[0]] & valid[s[1], s[1]] & valid[s[2], s[2]]
+    if v.sum() < 16:
+        return 0.0
+    # The kernel's weights square-sum to 36, so on noise |lap| is half-normal with scale 6 sigma;
+    # its median (0.6745 * scale) is set by noise while edges and rubble inflate the mean.
+    sigma = float(np.median(np.abs(lap[v]))) / (6.0 * 0.6745)
+    return sigma * _unit_noise_gradient(smooth_px)
+
+
+def gauss_kernel(smooth_px: float) -> np.ndarray:
+    """Normalised 1-D Gaussian of sigma ``smooth_px`` pixels, truncated at 4 sigma (as scipy)."""
+    r = int(4.0 * smooth_px + 0.5)
+    x = np.arange(-r, r + 1, dtype=np.float64)
+    k = np.exp(-0.5 * (x / smooth_px) ** 2)
+    return (k / k.sum()).astype(np.float32)
+
+
+_UNIT_NOISE: dict[float, float] = {}
+
+
+def _unit_noise_gradient(smooth_px: float) -> float:
+    if smooth_px not in _UNIT_NOISE:
+        z = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32)
+        mag, _ = gradients(z, smooth_px)
+        _UNIT_NOISE[smooth_px] = float(mag[8:-8, 8:-8].mean())
+    return _UNIT_NOISE[smooth_px]
+
+
+def gradients(grey: np.ndarray, smooth_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Whole-array gradient magnitude and direction (radians), Gaussian then Sobel.
+
+    The reference that :func:`region_stats` reproduces patch by patch.
+    """
+    g = ndi.gaussian_filter(grey, smooth_px, mode="nearest")
+    gx = ndi.sobel(g, axis=1, mode="nearest")
+    gy = ndi.sobel(g, axis=0, mode="nearest")
+    return np.hypot(gx, gy).astype(np.float32), np.arctan2(gy, gx).astype(np.float32)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _grad_patch(
+    grey: np.ndarray, r0: int, r1: int, c0: int, c1: int, kern: np.ndarray, theta: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient magnitude and ``cos 4(direction - theta)`` of rows r0:r1, cols c0:c1.
+
+    Same result as :func:`gradients` on the whole array ('nearest' edges), but only for the
+    pixels one footprint needs, so the cost follows the footprints, not the tile size.
+    """
+    h, w = grey.shape
+    kr = kern.shape[0] // 2
+    pr0, pr1, pc0, pc1 = r0 - 1, r1 + 1, c0 - 1, c1 + 1
+    ph, pw = pr1 - pr0, pc1 - pc0
+    tmp = np.zeros((ph + 2 * kr, pw), np.float32)
+    for i in range(ph + 2 * kr):
+        rr = min(max(pr0 - kr + i, 0), h - 1)
+        for j in range(pw):
+            acc = 0.0
+            for k in range(-kr, kr + 1):
+                cc = min(max(pc0 + j + k, 0), w - 1)
+                acc += kern[k + kr] * grey[rr, cc]
+            tmp[i, j] = acc
+    sm = np.zeros((ph, pw), np.float32)
+    for i in range(ph):
+        for j in range(pw):
+            acc = 0.0
+            for k in range(-kr, kr + 1):
+                acc += kern[k + kr] * tmp[i + kr + k, j]
+            sm[i, j] = acc
+    # Sobel on the smoothed patch; the patch's outer ring is clamped like mode='nearest'.
+    mag = np.zeros((r1 - r0, c1 - c0), np.float32)
+    ang = np.zeros((r1 - r0, c1 - c0), np.float32)
+    c4, s4 = math.cos(4.0 * theta), math.sin(4.0 * theta)
+    for i in range(r1 - r0):
+        for j in range(c1 - c0):
+            gr, gc = r0 + i, c0 + j
+            iu = i + 1 if gr - 1 < 0 else i
+            idn = i + 2 if gr + 1 <= h - 1 else i + 1
+            jl = j + 1 if gc - 1 < 0 else j
+            jr = j + 2 if gc + 1 <= w - 1 else j + 1
+            ic, jc = i + 1, j + 1
+            gx = (
+                sm[iu, jr] + 2 * sm[ic, jr] + sm[idn, jr]
+                - sm[iu, jl] - 2 * sm[ic, jl] - sm[idn, jl]
+            )  # fmt: skip
+            gy = (
+                sm[idn, jl] + 2 * sm[idn, jc] + sm[idn, jr]
+                - sm[iu, jl] - 2 * sm[iu, jc] - sm[iu, jr]
+            )  # fmt: skip
+            m2 = gx * gx + gy * gy
+            mag[i, j] = math.sqrt(m2)
+            # cos 4(phi - theta) from the gradient's 4th power: no atan2/cos per pixel.
+            if m2 > 0:
+                a, b = gx * gx - gy * gy, 2 * gx * gy
+                ang[i, j] = ((a * a - b * b) * c4 + 2 * a * b * s4) / (m2 * m2)
+    return mag, ang
+
+
+@numba.njit(cache=True, nogil=True)
+def _is_ring_end(ring_start: np.ndarray, i: int) -> bool:
+    """True when vertex i is the last of its ring (the segment i -> i+1 would jump rings)."""
+    for k in range(1, ring_start.shape[0]):
+        if i == ring_start[k] - 1:
+            return True
+    return False
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def region_stats(
+    xy: np.ndarray,
+    ring_start: np.ndarray,
+    c0: int,
+    r0: int,
+    c1: int,
+    r1: int,
+    dil: float,
+    theta: float,
+    kern: np.ndarray,
+    grey_b: np.ndarray,
+    grey_a: np.ndarray,
+    valid: np.ndarray,
+    floor_b: float,
+    floor_a: float,
+) -> np.ndarray:
+    """Sums over the pixels within ``dil`` px of the polygon (pixel centres), one footprint."""
+    # out: n_region, n_valid, wb, wb*cos, wa, wa*cos, n_inside, n_inside_valid, |diff| inside
+    out = np.zeros(9)
+    if r1 <= r0 or c1 <= c0:
+        return out
+    mag_b, cos_b = _grad_patch(grey_b, r0, r1, c0, c1, kern, theta)
+    mag_a, cos_a = _grad_patch(grey_a, r0, r1, c0, c1, kern, theta)
+    nr = ring_start.shape[0] - 1
+    dil2 = dil * dil
+    for r in range(r0, r1):
+        py = r + 0.5
+        for c in range(c0, c1):
+            px = c + 0.5
+            inside = False
+            for k in range(nr):
+                for i in range(ring_start[k], ring_start[k + 1] - 1):
+                    y1, y2 = xy[i, 1], xy[i + 1, 1]
+                    if (y1 > py) != (y2 > py):
+                        x1, x2 = xy[i, 0], xy[i + 1, 0]
+                        if px < x1 + (py - y1) * (x2 - x1) / (y2 - y1):
+                            inside = not inside
+            if not inside:
+                near = False
+                for i in range(xy.shape[0] - 1):
+                    if near:
+                        break
+                    if _is_ring_end(ring_start, i):
+                        continue
+                    x1, y1 = xy[i, 0], xy[i, 1]
+                    dx, dy = xy[i + 1, 0] - x1, xy[i + 1, 1] - y1
+                    ll = dx * dx + dy * dy
+                    t = 0.0
+                    if ll > 0:
+                        t = min(1.0, max(0.0, ((px - x1) * dx + (py - y1) * dy) / ll))
+                    ex, ey = x1 + t * dx - px, y1 + t * dy - py
+                    near = ex * ex + ey * ey <= dil2
+                if not near:
+                    continue
+            out[0] += 1
+            if inside:
+                out[6] += 1
+            if not valid[r, c]:
+                continue
+            out[1] += 1
+            i, j = r - r0, c - c0
+            wb = max(mag_b[i, j] - floor_b, 0.0)
+            wa = max(mag_a[i, j] - floor_a, 0.0)
+            out[2] += wb
+            out[3] += wb * cos_b[i, j]
+            out[4] += wa
+            out[5] += wa * cos_a[i, j]
+            if inside:
+                out[7] += 1
+                out[8] += abs(grey_a[r, c] - grey_b[r, c])
+    return out
