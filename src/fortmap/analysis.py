@@ -49,6 +49,8 @@ class AnalyzeOptions:
         sample_px: side of the mosaic of full-resolution tiles used to fit scene-wide models.
         workers: run windows on a local Dask cluster of this many workers (0: in-process).
         scheduler: address of a running Dask scheduler (overrides ``workers``).
+        coregister: ``auto`` (shift, plus an affine correction when it clearly helps),
+            ``shift`` (global shift only) or ``none`` (images already co-registered).
     """
 
     window_px: int = 1024
@@ -56,6 +58,7 @@ class AnalyzeOptions:
     sample_px: int = 1024
     workers: int = 0
     scheduler: str | None = None
+    coregister: str = "auto"
 
 
 def _analysis_grid(info: RasterInfo) -> Grid:
@@ -221,6 +224,11 @@ def run_analysis(
     t = time.perf_counter()
     tell("co-registering", 0, 1)
     coreg = coregister(breader, areader)
+    if opts.coregister == "shift":
+        coreg.warp = Affine.translation(coreg.dx, coreg.dy)
+    elif opts.coregister == "none":
+        coreg.warp = Affine.identity()
+    coreg.mode = opts.coregister
     areader.set_pixel_warp(coreg.warp)
     timings["coregister"] = time.perf_counter() - t
     tell("co-registering", 1, 1)

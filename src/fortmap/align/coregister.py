@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from affine import Affine
 from rasterio.windows import Window
-from scipy import ndimage as ndi
 from skimage.registration import phase_cross_correlation
 
 from fortmap.io.raster import GridReader
@@ -42,10 +41,19 @@ class Coregistration:
     residual_px: float
     n_tiles: int
     tiles: list[dict] = field(default_factory=list)
+    mode: str = "auto"
 
     def as_dict(self, gsd: float) -> dict:
         """Summary for ``summary.json``; ``gsd`` in metres per pixel gives the metre figures."""
         return {
+            "mode": self.mode,
+            "applied": "none"
+            if self.warp == Affine.identity()
+            else (
+                "shift"
+                if self.warp[:2] == (1.0, 0.0) and self.warp[3:5] == (0.0, 1.0)
+                else "affine"
+            ),
             "shift_px": [round(self.dx, 3), round(self.dy, 3)],
             "shift_m": [round(self.dx * gsd, 3), round(self.dy * gsd, 3)],
             "affine_px": [round(v, 6) for v in tuple(self.warp)[:6]],
@@ -61,17 +69,20 @@ def _grey(img: np.ndarray) -> np.ndarray:
 
 
 def _prep(g: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Zero-mean, unit-variance, band-passed and tapered: phase correlation then keys on
-    structure (edges, roofs, roads) rather than on haze or brightness."""
-    g = np.where(valid, g, np.nan)
-    fill = np.nanmedian(g) if np.isfinite(g).any() else 0.0
-    g = np.where(valid, g, fill)
-    g = ndi.gaussian_filter(g, 1.0) - ndi.gaussian_filter(g, 8.0)
-    sd = g[valid].std() if valid.any() else 1.0
-    g = g / (sd + 1e-6)
+    """Fourier transform of the tapered, band-passed, standardised image: phase correlation
+    then keys on structure (edges, roofs, roads) rather than on haze or brightness. The band
+    pass (a difference of Gaussians, sigma 1 and 8 px) is applied in the Fourier domain."""
+    fill = float(np.median(g[valid])) if valid.any() else 0.0
+    g = np.where(valid, g, fill).astype(np.float32)
+    g -= g.mean()
+    g /= g.std() + 1e-6
     wy = np.hanning(g.shape[0])[:, None]
     wx = np.hanning(g.shape[1])[None, :]
-    return (g * wy * wx).astype(np.float32)
+    f = np.fft.fft2(g * wy * wx)
+    fy = np.fft.fftfreq(g.shape[0])[:, None]
+    fx = np.fft.fftfreq(g.shape[1])[None, :]
+    r2 = (2 * np.pi) ** 2 * (fx**2 + fy**2)
+    return f * (np.exp(-r2 * 1.0**2 / 2) - np.exp(-r2 * 8.0**2 / 2))
 
 
 def measure_shift(
@@ -91,7 +102,9 @@ def measure_shift(
     """
     r = _prep(_grey(ref), ref_valid)
     m = _prep(_grey(mov), mov_valid)
-    shift, error, _ = phase_cross_correlation(r, m, upsample_factor=20, normalization=None)
+    shift, error, _ = phase_cross_correlation(
+        r, m, space="fourier", upsample_factor=20, normalization=None
+    )
     return float(-shift[1]), float(-shift[0]), float(error)
 
 
@@ -112,7 +125,7 @@ def fit_affine_shifts(points: np.ndarray, shifts: np.ndarray) -> tuple[np.ndarra
 def coregister(
     before: GridReader,
     after: GridReader,
-    tile_px: int = 512,
+    tile_px: int = 256,
     n_side: int = 4,
     coarse_px: int = 1024,
 ) -> Coregistration:
@@ -177,14 +190,20 @@ def coregister(
     for t, k in zip(tiles, keep, strict=True):
         t["kept"] = bool(k)
     gdx, gdy = (float(v) for v in np.median(sh[keep], axis=0))
+    res = sh[keep] - [gdx, gdy]
+    warp = Affine.translation(gdx, gdy)
     design = np.column_stack([pts[keep], np.ones(int(keep.sum()))])
     if keep.sum() >= 6 and np.linalg.matrix_rank(design) == 3:
-        coef, res = fit_affine_shifts(pts[keep], sh[keep])
-        warp = Affine(
-            1 + coef[0, 0], coef[0, 1], coef[0, 2], coef[1, 0], 1 + coef[1, 1], coef[1, 2]
-        )
-    else:
-        res = sh[keep] - [gdx, gdy]
-        warp = Affine.translation(gdx, gdy)
+        coef, res_aff = fit_affine_shifts(pts[keep], sh[keep])
+        # Keep the affine correction only when it explains clearly more than a plain shift
+        # (a quarter less residual, and at least 0.2 px): parallax from tall buildings and
+        # off-nadir views scatters tile shifts, and an affine fitted to that scatter is noise.
+        rms_shift = float(np.sqrt(np.mean(np.sum(res**2, axis=1))))
+        rms_aff = float(np.sqrt(np.mean(np.sum(res_aff**2, axis=1))))
+        if rms_aff < 0.75 * rms_shift and rms_shift - rms_aff > 0.2:
+            res = res_aff
+            warp = Affine(
+                1 + coef[0, 0], coef[0, 1], coef[0, 2], coef[1, 0], 1 + coef[1, 1], coef[1, 2]
+            )
     residual = float(np.sqrt(np.mean(np.sum(res**2, axis=1))))
     return Coregistration(gdx, gdy, warp, residual, int(keep.sum()), tiles)

@@ -68,11 +68,14 @@ def fit_band_maps(
             sel = np.abs(r) < 2.5 * mad
             if sel.sum() < 10:
                 break
-            g, o = np.polyfit(a[sel], bn[sel], 1)
-            if g <= 0:  # pathological; fall back to the percentile match
-                g = (bhi - blo) / max(ahi - alo, 1e-6)
-                o = blo - alo * g
+            # Reduced major axis, not least squares: both images are noisy, and least squares
+            # would shrink the gain towards 0 wherever the two dates correlate poorly.
+            asel, bsel = a[sel], bn[sel]
+            sa, sb = asel.std(), bsel.std()
+            if sa < 1e-9 or sb < 1e-9:
                 break
+            g = sb / sa
+            o = bsel.mean() - g * asel.mean()
         as_[i], ao[i] = g, o
     return BandMaps(
         bs.astype(np.float32), bo.astype(np.float32), as_.astype(np.float32), ao.astype(np.float32)

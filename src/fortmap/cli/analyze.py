@@ -56,10 +56,27 @@ from fortmap.cli.progress import one_line_warnings, progress_reporter
     show_default=True,
     help="Smallest cleared area reported, hectares.",
 )
+@click.option(
+    "--coregister",
+    type=click.Choice(["auto", "shift", "none"]),
+    default="auto",
+    show_default=True,
+    help="auto: shift plus an affine correction when it clearly helps; none: already aligned.",
+)
 @force_option
 @quiet_option
 def command(
-    before, after, out_dir, buildings, workers, scheduler, window_px, min_cleared_ha, force, quiet
+    before,
+    after,
+    out_dir,
+    buildings,
+    workers,
+    scheduler,
+    window_px,
+    min_cleared_ha,
+    coregister,
+    force,
+    quiet,
 ):
     """Map razed buildings and cleared land between two dates.
 
@@ -71,7 +88,11 @@ def command(
 
     one_line_warnings(quiet)
     opts = AnalyzeOptions(
-        window_px=window_px, min_cleared_ha=min_cleared_ha, workers=workers, scheduler=scheduler
+        window_px=window_px,
+        min_cleared_ha=min_cleared_ha,
+        workers=workers,
+        scheduler=scheduler,
+        coregister=coregister,
     )
     with progress_reporter(quiet) as progress:
         summary = run_analysis(

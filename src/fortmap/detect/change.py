@@ -10,7 +10,10 @@ Evidence combines two cues, both computed at a working resolution of about 1 m (
   over several building-sized scales, Huang & Zhang 2011) and its dark counterpart, compared
   between dates with a +-1 pixel tolerance so residual misregistration does not count. Building
   roofs, rubble heaps, berms and trenches all change these indices; smooth illumination changes do
-  not, because top-hats remove anything wider than the largest scale.
+  not, because top-hats remove anything wider than the largest scale. Each date's indices are
+  weighted by how much its pixels look like built material (greyer than the scene's median
+  saturation, not greener than its median excess-green), so bright patches of soil or grass
+  count less than roofs, concrete and rubble.
 * **colour change**: per-band difference after histogram matching of the after image onto the
   before image (global gain, offset and gamma), again with a +-1 pixel tolerance. Pixels dark in
   either date (shadow) keep only their chromaticity change, so moved shadows mostly do not count,
@@ -19,7 +22,7 @@ Evidence combines two cues, both computed at a working resolution of about 1 m (
 
 Every threshold is either a first-principles noise multiple of an in-scene robust scale (median
 absolute deviation of the cue on the sample), an in-scene Otsu split, or a physical size in
-metres. None was fitted to labelled data.
+metres. None was fitted to labelled data. The kernels live in :mod:`fortmap.detect.change_cues`.
 """
 
 from __future__ import annotations
