@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 import click
 
@@ -15,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "analyze": "fortmap.cli.analyze",
     "score": "fortmap.cli.score",
     "demo": "fortmap.cli.demo",
+    "viewshed": "fortmap.cli.viewshed",
 }
 
 
@@ -22,10 +24,10 @@ class _LazyGroup(click.Group):
     """Imports a sub-command's module only when it is run, so ``fortmap --help`` is quick."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return sorted(n for n, m in COMMANDS.items() if importlib.util.find_spec(m) is not None)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name not in COMMANDS:
+        if name not in COMMANDS or importlib.util.find_spec(COMMANDS[name]) is None:
             return None
         return importlib.import_module(COMMANDS[name]).command
 
