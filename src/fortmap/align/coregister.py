@@ -64,8 +64,11 @@ class Coregistration:
 
 
 def _grey(img: np.ndarray) -> np.ndarray:
+    """Grey level with the darkest 40 % flattened: cast shadows are the darkest features of
+    a scene and move with the sun between dates, so their edges would bias the shift."""
     g = img.mean(axis=0) if img.ndim == 3 else img
-    return g.astype(np.float32, copy=False)
+    g = g.astype(np.float32, copy=False)
+    return np.maximum(g, np.percentile(g, 40))
 
 
 def _prep(g: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -136,21 +139,25 @@ def coregister(
         after: reader of the after image on the before grid (no warp applied yet).
         tile_px: side of the full-resolution tiles, pixels.
         n_side: tiles per side of the measuring grid (``n_side**2`` tiles at most).
-        coarse_px: side of the decimated whole-scene view used first, pixels.
+        coarse_px: side of the decimated central view measured first, pixels.
 
     Returns:
         The co-registration; apply it with ``after.set_pixel_warp(result.warp)``.
     """
     grid = before.grid
-    full = Window(0, 0, grid.width, grid.height)
-    step = max(1, int(np.ceil(max(grid.width, grid.height) / coarse_px)))
+    # Coarse pass on the central part of the scene, decimated to about coarse_px: it catches
+    # shifts of up to a quarter of that region while reading at most a few megapixels.
+    side_c = min(grid.width, 2 * coarse_px)
+    side_r = min(grid.height, 2 * coarse_px)
+    region = Window((grid.width - side_c) // 2, (grid.height - side_r) // 2, side_c, side_r)
+    step = max(1, int(np.ceil(max(side_c, side_r) / coarse_px)))
+    shape = (side_r // step, side_c // step)
+    b = before.read_raw(region, shape)
+    a = after.read_raw(region, shape)
+    vb = before.read_valid(region, shape)
+    va = after.read_valid(region, shape)
     dx = dy = 0.0
-    if step > 1:
-        shape = (grid.height // step, grid.width // step)
-        b = before.read_raw(full, shape)
-        a = after.read_raw(full, shape)
-        vb = before.read_valid(full, shape)
-        va = after.read_valid(full, shape)
+    if vb.mean() > 0.5 and va.mean() > 0.5 and b.std() > 1e-6 and a.std() > 1e-6:
         cdx, cdy, _ = measure_shift(b, a, vb, va)
         dx, dy = cdx * step, cdy * step
 

@@ -47,9 +47,13 @@ def fit_band_maps(
     """
     nb = before.shape[0]
     bs, bo, as_, ao = (np.zeros(nb, np.float64) for _ in range(4))
+    # A fixed, spread subsample of 250,000 pixels fits the maps as well as all of them, faster.
+    idx = np.flatnonzero(valid.ravel())
+    if idx.size > 250_000:
+        idx = idx[np.linspace(0, idx.size - 1, 250_000).astype(np.int64)]
     for i in range(nb):
-        b = before[i][valid].astype(np.float64)
-        a = after[i][valid].astype(np.float64)
+        b = before[i].ravel()[idx].astype(np.float64)
+        a = after[i].ravel()[idx].astype(np.float64)
         if b.size < 10:
             bs[i], as_[i] = 1.0, 1.0
             continue

@@ -51,16 +51,18 @@ def block_stats(
     mb = _blocks(before * v, block) / safe
     ma = _blocks(after * v, block) / safe
     dcolor = np.sqrt(((ma - mb) ** 2).sum(axis=0))
-    gb = before.mean(axis=0)
-    ga = after.mean(axis=0)
 
-    def texture(g: np.ndarray) -> np.ndarray:
-        # mean absolute Laplacian-of-box: high over foliage, crops, roofs and edges, low on graded soil
-        t = np.abs(g - ndi.uniform_filter(g, 3, mode="nearest"))
+    def texture(img: np.ndarray) -> np.ndarray:
+        # mean absolute difference between neighbours: high over foliage, crops, roofs and
+        # edges, low on graded soil
+        g = img.mean(axis=0)
+        t = np.zeros_like(g)
+        t[:, :-1] = np.abs(np.diff(g, axis=1))
+        t[:-1, :] += np.abs(np.diff(g, axis=0))
         return _blocks(t * v, block) / safe
 
     changed = _blocks(change.astype(np.float32) * v, block) / safe
-    out = np.stack([vb, changed, dcolor, texture(gb), texture(ga)]).astype(np.float32)
+    out = np.stack([vb, changed, dcolor, texture(before), texture(after)]).astype(np.float32)
     out[1:, vb < 0.5] = 0.0
     return out
 
