@@ -109,9 +109,9 @@ def test_sim_scores(tmp_path):
     assert k["berms"]["precision"] == pytest.approx(1.0) and k["berms"]["recall"] == pytest.approx(
         1.0
     )
-    # rubble: no truth and no prediction -> undefined, reported as None
-    assert k["rubble"]["f1"] is None
-    assert any("rubble" in n for n in r["notes"])
+    # rubble: not in the prediction at all -> not analysed, not scored, and said so
+    assert "rubble" not in k
+    assert any("rubble" in n and "not analysed" in n for n in r["notes"])
     # change: truth 10 px, pred 8 px, overlap 4 px
     assert k["change_pixels"]["precision"] == pytest.approx(0.5)
     assert k["change_pixels"]["recall"] == pytest.approx(0.4)
@@ -135,7 +135,7 @@ def test_sim_pred_in_other_crs_is_reprojected(tmp_path):
     r = score_run(truth, pred)
     assert r["kinds"]["razed_buildings"]["tp"] == 2
     assert r["kinds"]["cleared_areas"]["iou"] == pytest.approx(1 / 3, rel=1e-3)
-    assert r["kinds"]["barricades"]["recall"] == 0.0  # layer absent from prediction
+    assert "barricades" not in r["kinds"]  # layer absent from the prediction: not analysed
 
 
 def test_sim_without_change_masks(tmp_path):

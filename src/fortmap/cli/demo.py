@@ -69,6 +69,9 @@ def command(out_dir, seed, size_m, difficulty, as_json, force, quiet):
                 progress=progress,
             )
         scores = score_run(scene_dir / "truth.gpkg", run_dir)
+        # name the final paths, not the temporary ones
+        scores["truth"] = str(out_dir / "scene" / "truth.gpkg")
+        scores["pred"] = str(out_dir / "analysis")
         (tmp / "scores.json").write_text(json.dumps(scores, indent=2))
     if as_json:
         click.echo(json.dumps({"summary": summary, "scores": scores}, indent=2))

@@ -88,7 +88,9 @@ def _score_sim(
     for name, tgdf in tl.items():
         t = geoms(tgdf, truth)
         if name not in pl:
-            notes.append(f"{name}: layer absent from the prediction, scored as no predictions")
+            # an analysis that does not look for a kind has nothing to be scored on for it
+            notes.append(f"{name}: not in the prediction (not analysed), not scored")
+            continue
         p = geoms(pl.get(name), pred_dir)
         if name == "razed_buildings":
             kinds[name] = score_polygons(t, p, iou)
