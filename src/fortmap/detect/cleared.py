@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 from affine import Affine
+from numba import njit
 from rasterio import features
 from scipy import ndimage as ndi
 
@@ -24,10 +25,60 @@ def block_px_for(gsd: float, block_m: float = 2.0) -> int:
     return max(1, int(round(block_m / gsd)))
 
 
-def _blocks(a: np.ndarray, b: int) -> np.ndarray:
-    h, w = a.shape[-2] // b * b, a.shape[-1] // b * b
-    a = a[..., :h, :w]
-    return a.reshape(*a.shape[:-2], h // b, b, w // b, b).mean(axis=(-3, -1))
+@njit(cache=True, nogil=True)
+def _block_kernel(before, after, valid, change, block):  # pragma: no cover - compiled
+    nb, h, w = before.shape
+    bh, bw = h // block, w // block
+    out = np.zeros((5, bh, bw), np.float32)
+    for bi in range(bh):
+        for bj in range(bw):
+            n = 0.0
+            chg = 0.0
+            tb = 0.0
+            ta = 0.0
+            sb = np.zeros(nb)
+            sa = np.zeros(nb)
+            for i in range(bi * block, (bi + 1) * block):
+                for j in range(bj * block, (bj + 1) * block):
+                    if not valid[i, j]:
+                        continue
+                    n += 1.0
+                    chg += change[i, j]
+                    gb = 0.0
+                    ga = 0.0
+                    gbr = 0.0
+                    gar = 0.0
+                    gbd = 0.0
+                    gad = 0.0
+                    for k in range(nb):
+                        sb[k] += before[k, i, j]
+                        sa[k] += after[k, i, j]
+                        gb += before[k, i, j]
+                        ga += after[k, i, j]
+                        if j + 1 < w:
+                            gbr += before[k, i, j + 1]
+                            gar += after[k, i, j + 1]
+                        if i + 1 < h:
+                            gbd += before[k, i + 1, j]
+                            gad += after[k, i + 1, j]
+                    # mean absolute difference to the right and lower neighbours, grey level
+                    if j + 1 < w:
+                        tb += abs(gbr - gb) / nb
+                        ta += abs(gar - ga) / nb
+                    if i + 1 < h:
+                        tb += abs(gbd - gb) / nb
+                        ta += abs(gad - ga) / nb
+            out[0, bi, bj] = n / (block * block)
+            if n < 0.5 * block * block:
+                continue
+            d = 0.0
+            for k in range(nb):
+                d += (sa[k] / n - sb[k] / n) ** 2
+            out[1, bi, bj] = chg / n
+            out[2, bi, bj] = np.sqrt(d)
+            out[3, bi, bj] = tb / n
+            out[4, bi, bj] = ta / n
+    return out
 
 
 def block_stats(
@@ -35,36 +86,28 @@ def block_stats(
 ) -> np.ndarray:
     """Per-block summary of a window's core.
 
+    Fields (``BLOCK_FIELDS``): valid fraction; changed fraction; colour difference of the
+    block means; texture (mean absolute difference between neighbouring grey levels: high over
+    foliage, crops, roofs and edges, low on graded soil) before and after.
+
     Args:
-        before, after: normalised float32 (bands, rows, cols), rows and cols multiples of ``block``
-            (except at the scene's right/bottom edge, where the remainder is dropped).
+        before, after: normalised float32 (bands, rows, cols); a remainder of rows or cols
+            beyond a multiple of ``block`` (the scene's right/bottom edge) is dropped.
         valid: bool (rows, cols), both images have data.
         change: uint8 (rows, cols) change mask.
         block: block side in pixels.
 
     Returns:
-        float32 (len(BLOCK_FIELDS), rows // block, cols // block).
+        float32 (len(BLOCK_FIELDS), rows // block, cols // block); blocks less than half valid
+        hold zeros but for their valid fraction.
     """
-    v = valid.astype(np.float32)
-    vb = _blocks(v, block)
-    safe = np.maximum(vb, 1e-6)
-    mb = _blocks(before * v, block) / safe
-    ma = _blocks(after * v, block) / safe
-    dcolor = np.sqrt(((ma - mb) ** 2).sum(axis=0))
-
-    def texture(img: np.ndarray) -> np.ndarray:
-        # mean absolute difference between neighbours: high over foliage, crops, roofs and
-        # edges, low on graded soil
-        g = img.mean(axis=0)
-        t = np.zeros_like(g)
-        t[:, :-1] = np.abs(np.diff(g, axis=1))
-        t[:-1, :] += np.abs(np.diff(g, axis=0))
-        return _blocks(t * v, block) / safe
-
-    changed = _blocks(change.astype(np.float32) * v, block) / safe
-    out = np.stack([vb, changed, dcolor, texture(before), texture(after)]).astype(np.float32)
-    out[1:, vb < 0.5] = 0.0
-    return out
+    return _block_kernel(
+        np.ascontiguousarray(before, np.float32),
+        np.ascontiguousarray(after, np.float32),
+        np.ascontiguousarray(valid),
+        np.ascontiguousarray(change, np.uint8),
+        int(block),
+    )
 
 
 def extract_cleared(

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from affine import Affine
-from rasterio.enums import ColorInterp, Resampling
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
@@ -260,6 +260,10 @@ class GridReader:
     def read_valid(self, window: Window, out_shape: tuple[int, int] | None = None) -> np.ndarray:
         """bool (rows, cols): True where the raster has data (not nodata, not masked, inside it)."""
         ds = self._dataset()
+        shape = out_shape or (int(window.height), int(window.width))
+        if ds is self._ds and all(flags == [MaskFlags.all_valid] for flags in ds.mask_flag_enums):
+            # no nodata, alpha or mask band: every pixel of the raster is valid
+            return np.ones(shape, dtype=bool)
         kw = {}
         if out_shape is not None:
             kw = {"out_shape": out_shape, "resampling": Resampling.nearest}
