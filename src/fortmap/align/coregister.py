@@ -106,7 +106,7 @@ def measure_shift(
     r = _prep(_grey(ref), ref_valid)
     m = _prep(_grey(mov), mov_valid)
     shift, error, _ = phase_cross_correlation(
-        r, m, space="fourier", upsample_factor=20, normalization=None
+        r, m, space="fourier", upsample_factor=20, normalization="phase"
     )
     return float(-shift[1]), float(-shift[0]), float(error)
 
