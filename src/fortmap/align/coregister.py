@@ -72,9 +72,13 @@ def _grey(img: np.ndarray) -> np.ndarray:
 
 
 def _prep(g: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Fourier transform of the tapered, band-passed, standardised image: phase correlation
-    then keys on structure (edges, roofs, roads) rather than on haze or brightness. The band
-    pass (a difference of Gaussians, sigma 1 and 8 px) is applied in the Fourier domain."""
+    """Whitened, band-passed Fourier transform of the tapered, standardised image.
+
+    Whitening (dividing by the amplitude) makes the correlation a phase correlation, which
+    ignores haze, contrast and blur; the band-pass weight (a difference of Gaussians, sigma 1
+    and 8 px) then keeps the scales where roofs, roads and field edges are, and drops pixel
+    noise and slow brightness gradients.
+    """
     fill = float(np.median(g[valid])) if valid.any() else 0.0
     g = np.where(valid, g, fill).astype(np.float32)
     g -= g.mean()
@@ -85,7 +89,8 @@ def _prep(g: np.ndarray, valid: np.ndarray) -> np.ndarray:
     fy = np.fft.fftfreq(g.shape[0])[:, None]
     fx = np.fft.fftfreq(g.shape[1])[None, :]
     r2 = (2 * np.pi) ** 2 * (fx**2 + fy**2)
-    return f * (np.exp(-r2 * 1.0**2 / 2) - np.exp(-r2 * 8.0**2 / 2))
+    weight = np.exp(-r2 * 1.0**2 / 2) - np.exp(-r2 * 8.0**2 / 2)
+    return f / (np.abs(f) + 1e-9) * np.sqrt(np.clip(weight, 0, None))
 
 
 def measure_shift(
@@ -106,7 +111,7 @@ def measure_shift(
     r = _prep(_grey(ref), ref_valid)
     m = _prep(_grey(mov), mov_valid)
     shift, error, _ = phase_cross_correlation(
-        r, m, space="fourier", upsample_factor=20, normalization="phase"
+        r, m, space="fourier", upsample_factor=20, normalization=None
     )
     return float(-shift[1]), float(-shift[0]), float(error)
 
