@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from fortmap.cli.options import force_option, quiet_option, seed_option
+from fortmap.cli.options import (
+    difficulty_option,
+    force_option,
+    quiet_option,
+    seed_option,
+    size_m_option,
+)
 from fortmap.cli.progress import one_line_warnings, progress_reporter
 
 
@@ -21,19 +27,8 @@ from fortmap.cli.progress import one_line_warnings, progress_reporter
     help="Output directory.",
 )
 @seed_option
-@click.option(
-    "--size-m",
-    type=float,
-    default=2000.0,
-    show_default=True,
-    help="Side of the simulated city, metres.",
-)
-@click.option(
-    "--difficulty",
-    default="default",
-    show_default=True,
-    help="easy, default, hard, extreme, or a number 0..1.",
-)
+@size_m_option
+@difficulty_option
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @force_option
 @quiet_option

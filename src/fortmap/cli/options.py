@@ -20,3 +20,17 @@ out_dir_option = click.option(
     required=True,
     help="Output directory.",
 )
+
+size_m_option = click.option(
+    "--size-m",
+    type=float,
+    default=2000.0,
+    show_default=True,
+    help="Side of the square simulated scene, metres.",
+)
+difficulty_option = click.option(
+    "--difficulty",
+    default="default",
+    show_default=True,
+    help="easy|default|hard|extreme, or a number 0..1 (misregistration, illumination, noise, blur).",
+)

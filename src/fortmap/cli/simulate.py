@@ -6,19 +6,19 @@ from pathlib import Path
 
 import click
 
-from fortmap.cli.options import force_option, out_dir_option, seed_option
+from fortmap.cli.options import (
+    difficulty_option,
+    force_option,
+    out_dir_option,
+    seed_option,
+    size_m_option,
+)
 
 
 @click.command("simulate")
 @out_dir_option
 @seed_option
-@click.option(
-    "--size-m",
-    type=float,
-    default=2000.0,
-    show_default=True,
-    help="Side of the square scene (metres).",
-)
+@size_m_option
 @click.option(
     "--gsd",
     type=float,
@@ -26,12 +26,7 @@ from fortmap.cli.options import force_option, out_dir_option, seed_option
     show_default=True,
     help="Ground sample distance (metres per pixel).",
 )
-@click.option(
-    "--difficulty",
-    default="default",
-    show_default=True,
-    help="easy|default|hard|extreme, or a number 0..1 (misregistration, illumination, noise, blur).",
-)
+@difficulty_option
 @force_option
 def command(
     out_dir: Path, seed: int, size_m: float, gsd: float, difficulty: str, force: bool
