@@ -74,6 +74,9 @@ _GEOM_TYPES = {
     "barricades": "LineString",
     "berms": "LineString",
     "rubble": "Polygon",
+    "routes": "LineString",
+    "entry_points": "Point",
+    "visibility": "Polygon",
 }
 
 
