@@ -97,6 +97,29 @@ def test_moved_shadow_mostly_not_change():
     assert m.mean() < 0.01
 
 
+def sky_shade(img: np.ndarray, box: tuple[slice, slice]) -> None:
+    """Darken a box to sky-lit shade in place: ~30 % of the light, bluer than sunlight."""
+    img[(slice(None),) + box] *= np.array([0.25, 0.28, 0.4][: img.shape[0]], np.float32)[
+        :, None, None
+    ]
+
+
+def test_shadow_moving_with_the_sun_not_change():
+    b = ground()
+    a = b.copy()
+    # Each existing building casts a bluish shadow north-west at one date, north at the other.
+    for r, c in ((30, 30), (30, 180), (190, 60)):
+        sky_shade(b, (slice(r - 10, r), slice(c - 10, c + 20)))
+        sky_shade(a, (slice(r - 14, r), slice(c, c + 30)))
+    _, _, m = run(noisy(b, 1), noisy(a, 2))
+    assert m.mean() < 0.002
+    # and a real change beside a moved shadow is still found
+    a2 = a.copy()
+    a2[:, 30:54, 180:210] = b[:, 100:124, 100:130]  # the building is razed
+    _, _, m2 = run(noisy(b, 1), noisy(a2, 2))
+    assert m2[32:52, 182:208].mean() > 0.6
+
+
 def test_nodata_never_counts():
     b = ground()
     a = b.copy()
@@ -179,8 +202,8 @@ def test_levir_f1():
         fp += (p & ~truth).sum()
         fn += (~p & truth).sum()
     f1 = 2 * tp / (2 * tp + fp + fn)
-    # Measured 0.150 pooled (CVA+Otsu: 0.091); assert a level somewhat below.
-    assert f1 > 0.12
+    # Measured 0.173 pooled (CVA+Otsu: 0.091); assert a level somewhat below.
+    assert f1 > 0.14
 
 
 @pytest.mark.parametrize("size", [3, 7, 11])

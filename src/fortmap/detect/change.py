@@ -15,14 +15,19 @@ Evidence combines two cues, both computed at a working resolution of about 1 m (
   saturation, not greener than its median excess-green), so bright patches of soil or grass
   count less than roofs, concrete and rubble.
 * **colour change**: per-band difference after histogram matching of the after image onto the
-  before image (global gain, offset and gamma), again with a +-1 pixel tolerance. Pixels dark in
-  either date (shadow) keep only their chromaticity change, so moved shadows mostly do not count,
-  and pixels vegetated in both dates (excess green) are dropped, so seasonal greening does not
-  count.
+  before image (global gain, offset and gamma) and a colour-conditional shift table (expected
+  after - before given the before colour, fitted on the scene: material-dependent haze and
+  seasonal shifts), again with a +-1 pixel tolerance. Pixels vegetated in both dates are dropped.
+
+Shadows: a pixel darker than the in-scene shadow threshold on either date (or beside one) gives
+no evidence at all, and before the top-hats each date's sky-lit (dark and bluish) shade is
+filled with the scene's ground level, so a shadow that moved with the sun is neither a dark
+object nor the edge that makes a roof stand out.
 
 Every threshold is either a first-principles noise multiple of an in-scene robust scale (median
 absolute deviation of the cue on the sample), an in-scene Otsu split, or a physical size in
-metres. None was fitted to labelled data. The kernels live in :mod:`fortmap.detect.change_cues`.
+metres, except the hysteresis seed and grow fractions, fixed on simulated scenes
+(seeds 1-3). None was fitted to labelled data. The kernels live in :mod:`fortmap.detect.change_cues`.
 """
 
 from __future__ import annotations
@@ -35,7 +40,10 @@ from scipy import ndimage as ndi
 from fortmap.detect.change_cues import (
     apply_maps,
     block_mean,
+    colour_bins,
+    dilate3,
     exg,
+    fit_colour_shift,
     mad_sigma,
     map_luts,
     otsu,
@@ -54,7 +62,7 @@ STRUCT_FACTOR = 2
 #: Top-hat scales in metres: a small hut / vehicle-sized heap up to a large house.
 MBI_SCALES_M = (6.0, 12.0, 20.0)
 #: Smallest change object kept, in square metres (a small building or a short berm).
-MIN_AREA_M2 = 25.0
+MIN_AREA_M2 = 30.0
 #: Cue values are mapped to evidence between these multiples of the scene noise scale (robust
 #: sigma): below Z0 is indistinguishable from noise, above Z1 certain (Gaussian tails).
 Z0, Z1 = 2.0, 6.0
@@ -67,6 +75,17 @@ DARK_WEIGHT = 0.5
 #: differ by about 1 % (8-bit quantisation is 0.4 %, sensor and atmospheric residuals more), so
 #: a perfectly clean scene must not make every faint edge residual significant.
 NOISE_FLOOR = 0.01
+#: Lowest hysteresis seed on evidence (0.7 = 4.8 noise sigmas) and the grow threshold as a
+#: fraction of the seed; both fixed on simulated scenes (seeds 1-3), not on any scored data.
+SEED_FLOOR = 0.7
+GROW_FRACTION = 0.5
+#: Shade is darker than this fraction of the scene's median brightness.
+SHADOW_RATIO = 0.6
+#: Blue fraction above the scene's lit median that marks sky-lit shade (Rayleigh sky light
+#: is bluer than sunlight; 0.02 is about three times the scatter of lit ground).
+BLUE_MARGIN = 0.02
+#: Bins a band of the colour-conditional shift table (before colour -> expected after - before).
+SHIFT_BINS = 12
 #: Number of quantiles kept for histogram matching.
 N_QUANTILES = 101
 
@@ -133,6 +152,11 @@ class ChangeModel:
     sat_ref: float = 0.15
     exg_ref: float = 0.0
     min_area_m2: float = MIN_AREA_M2
+    ground: float = 0.5
+    blue_ref: float = 1.0 / 3.0
+    shift_lo: np.ndarray | None = None
+    shift_hi: np.ndarray | None = None
+    shift_lut: np.ndarray | None = None
     stats: dict = field(default_factory=dict)
     luts: tuple = field(init=False, repr=False, compare=False)
 
@@ -168,6 +192,12 @@ class ChangeModel:
         nv = np.clip((self.exg_ref + EXG_VEG - exg(x)) / EXG_VEG, 0.0, 1.0)
         return (g * nv).astype(np.float32)
 
+    def _skylit(self, x: np.ndarray) -> np.ndarray:
+        """Pixels bluer than the scene's lit ground: shade lit by the sky, not the sun."""
+        if x.shape[0] < 3:
+            return np.ones(x.shape[1:], bool)
+        return x[2] / (x.sum(axis=0) + 1e-3) > self.blue_ref + BLUE_MARGIN
+
     def _cues(
         self, before: np.ndarray, after: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -175,37 +205,45 @@ class ChangeModel:
         f = self.factor
         b = block_mean(before, f)
         a = apply_maps(block_mean(after, f), self.luts)
+        if self.shift_lut is not None:
+            a = a - self.shift_lut[:, colour_bins(b, self.shift_lo, self.shift_hi, SHIFT_BINS)]
         lum_b = b.mean(axis=0)
         lum_a = a.mean(axis=0)
-        # Colour: brightness change only counts where neither date is in shadow; chromaticity
-        # (scaled back to reflectance units) always does.
-        lit = np.minimum(lum_a, lum_b) > self.dark
-        chans_b = [np.where(lit, lum_b, 0.0)]
-        chans_a = [np.where(lit, lum_a, 0.0)]
+        # A pixel in shadow on either date (or beside one: penumbra, blur, misregistration)
+        # says nothing about the ground: its colour and structure are the sun's doing.
+        sh_b = lum_b < self.dark
+        sh_a = lum_a < self.dark
+        lit = ~dilate3(sh_b | sh_a)
+        chans_b = [lum_b]
+        chans_a = [lum_a]
         if b.shape[0] > 1:
-            # The darker date sets the scale so that a shadow's noisy chromaticity stays small.
             scale = np.minimum(lum_a, lum_b)
             rb = scale / (lum_b + 1e-3)
             ra = scale / (lum_a + 1e-3)
             chans_b += [b[i] * rb for i in range(b.shape[0])]
             chans_a += [a[i] * ra for i in range(a.shape[0])]
         col = tolerant_diff(chans_b, chans_a)
+        col[~lit] = 0.0
         # Structure: building-sized bright and dark objects of built material appearing or
         # vanishing, on the brightest band, at STRUCT_FACTOR coarser.
         sf = STRUCT_FACTOR
         xb = block_mean(b, sf)
         xa = block_mean(a, sf)
         scales = self._scales_px()
-        wb, kb = tophats(xb.max(axis=0), scales)
-        wa, ka = tophats(xa.max(axis=0), scales)
+        # Shadows are filled with the scene's typical ground level before the top-hats, so a
+        # roof stands out against ground on both dates whatever side its shadow falls on,
+        # and a shadow is no dark object.
+        fb = block_mean(dilate3(sh_b & self._skylit(b))[None].astype(np.float32), sf)[0] > 0
+        fa = block_mean(dilate3(sh_a & self._skylit(a))[None].astype(np.float32), sf)[0] > 0
+        g = np.float32(self.ground)
+        wb, kb = tophats(np.where(fb, g, xb.max(axis=0)), scales)
+        wa, ka = tophats(np.where(fa, g, xa.max(axis=0)), scales)
         sb = self._structure_weight(xb)
         sa = self._structure_weight(xa)
-        lit_s = block_mean(lit.astype(np.float32), sf)
         # Dark objects count half: a new dark object is as often a moved shadow as a pit.
-        st = tolerant_diff(
-            [wb * sb, DARK_WEIGHT * kb * sb * lit_s], [wa * sa, DARK_WEIGHT * ka * sa * lit_s]
-        )
+        st = tolerant_diff([wb * sb, DARK_WEIGHT * kb * sb], [wa * sa, DARK_WEIGHT * ka * sa])
         st = upsample(st, sf, lum_b.shape)
+        st[~lit] = 0.0
         veg = (exg(b) > self.exg_ref + EXG_VEG) & (exg(a) > self.exg_ref + EXG_VEG)
         return col, st, veg
 
@@ -311,14 +349,27 @@ def fit_change_model(
     lo_half = lum[lum <= np.median(lum)]
     hi = float(lo_half.max()) if lo_half.size else 1.0
     dark = otsu(np.clip(lo_half / max(hi, 1e-6), 0, 1)) * hi if lo_half.size > 10 else 0.0
+    # Otsu always splits; shade only counts when it is physically dark: lit by the sky alone
+    # (10-30 % of clear-sky irradiance), it is under half the brightness of sunlit ground.
+    dark = min(dark, SHADOW_RATIO * float(np.median(lum)))
     ref = _scene_refs(before, after, valid)
+    mx = before.max(axis=0)[valid]
+    ref["ground"] = float(np.median(mx[lum > dark])) if (lum > dark).any() else 0.5
+    if nb >= 3:
+        bf = (before[2] / (before.sum(axis=0) + 1e-3))[valid]
+        ref["blue_ref"] = float(np.median(bf[lum > dark])) if (lum > dark).any() else 1 / 3
     model = ChangeModel(gsd=float(gsd), src_q=src_q, dst_q=dst_q, dark=float(dark), **ref)
     # Noise scales come from the sample at the working resolution the windows will use.
     sample_gsd = gsd * sample_step
     f_sample = max(1, int(round(WORK_GSD_M / sample_gsd)))
     probe = ChangeModel(gsd=sample_gsd, src_q=src_q, dst_q=dst_q, dark=float(dark), **ref)
-    col, st, veg = probe._cues(before, after)
+    bw = block_mean(before, f_sample)
+    aw = apply_maps(block_mean(after, f_sample), probe.luts)
     vw = block_mean(valid.astype(np.float32), f_sample) > 0.99
+    lo, hi, lut = fit_colour_shift(bw, aw, vw, SHIFT_BINS)
+    for mdl in (model, probe):
+        mdl.shift_lo, mdl.shift_hi, mdl.shift_lut = lo, hi, lut
+    col, st, veg = probe._cues(before, after)
     keep = vw & ~veg
     col_s = ndi.uniform_filter(col, 3)[keep]
     st_s = ndi.uniform_filter(st, 3)[keep]
@@ -336,9 +387,9 @@ def fit_change_model(
     es = np.clip((zs - Z0) / (Z1 - Z0), 0, 1)
     ev = np.maximum(es * (0.5 + 0.5 * ec), ec * ec * 0.75)
     above = ev[ev > 0]
-    high = max(0.5, otsu(above)) if above.size > 100 else 0.5
+    high = max(SEED_FLOOR, otsu(above)) if above.size > 100 else SEED_FLOOR
     model.high = float(high)
-    model.low = float(high / 2)
+    model.low = float(high * GROW_FRACTION)
     model.stats = {
         "color_loc": model.color_loc,
         "color_sigma": model.color_sigma,

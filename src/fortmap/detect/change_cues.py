@@ -213,6 +213,11 @@ def _tolerant_stack(b: np.ndarray, a: np.ndarray) -> np.ndarray:  # pragma: no c
     return np.sqrt(acc)
 
 
+def dilate3(mask: np.ndarray) -> np.ndarray:
+    """Binary dilation by the 3 x 3 square (edges not padded with True)."""
+    return _range3(mask.astype(np.float32))[1] > 0.5
+
+
 def tolerant_diff(b: list[np.ndarray], a: list[np.ndarray]) -> np.ndarray:
     """Shift-tolerant (+-1 px) Euclidean difference of two lists of same-shape channels."""
     return _tolerant_stack(
@@ -310,3 +315,45 @@ def otsu(x: np.ndarray, bins: int = 256) -> float:
     mu1 = (m0[-1] - m0) / np.maximum(w1, 1)
     between = w0 * w1 * (mu0 - mu1) ** 2
     return float(centers[int(np.argmax(between))])
+
+
+def colour_bins(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
+    """Flat index of each pixel's cell in an n**bands grid over [lo, hi] per band."""
+    idx = np.zeros(x.shape[1:], np.int64)
+    for k in range(x.shape[0]):
+        q = ((x[k] - lo[k]) * (n / max(hi[k] - lo[k], 1e-6))).astype(np.int64)
+        idx = idx * n + np.clip(q, 0, n - 1)
+    return idx
+
+
+def fit_colour_shift(
+    before: np.ndarray, after: np.ndarray, valid: np.ndarray, n: int, min_count: int = 20
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Expected (after - before) per band as a function of the before colour (a lookup table).
+
+    Per-band histogram matching cannot undo changes that depend on the material: haze lifts
+    dark surfaces more than bright ones in relative terms, seasons turn soil and grass another
+    colour while roofs stay put. Conditioning on the before colour (a coarse colour-cube
+    table, fitted on the scene itself, where most pixels are unchanged) predicts those shifts;
+    cells with fewer than ``min_count`` pixels predict no shift.
+
+    Returns:
+        (lo, hi, table): per-band range of the cube and the table, (bands, n**bands) float32.
+    """
+    nb = before.shape[0]
+    b = before[:, valid]
+    d = after[:, valid] - b
+    lo = np.percentile(b, 0.5, axis=1).astype(np.float32)
+    hi = np.percentile(b, 99.5, axis=1).astype(np.float32)
+    idx = colour_bins(b[:, :, None], lo, hi, n)[:, 0]
+    cells = n**nb
+    cnt = np.bincount(idx, minlength=cells)
+    table = np.zeros((nb, cells), np.float32)
+    # Median per cell (robust to the few changed pixels): sort once by cell, split.
+    order = np.argsort(idx, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(cnt)])
+    for k in range(nb):
+        dk = d[k][order]
+        for c in np.flatnonzero(cnt >= min_count):
+            table[k, c] = np.median(dk[starts[c] : starts[c + 1]])
+    return lo, hi, table
