@@ -8,7 +8,10 @@ labels: the class limits are the first-principles constants of ``fortmap.detect.
 the only scene statistic used is the unsupervised median before-image alignment. The
 "best-threshold F1" column picks the threshold on the labels and is a diagnostic only.
 With ``--sim DIR`` also scores a simulated scene (``before.tif``, ``after.tif``,
-``buildings.geojson``, ``truth.gpkg`` layer ``razed_buildings``).
+``buildings.geojson``, ``truth.gpkg`` layer ``razed_buildings``); that path does no
+co-registration, so for pipeline figures prefer ``fortmap analyze`` + ``fortmap score``.
+Measured with the pipeline (colour + structure rule): simulated default seeds 0/1/2/3 razed F1
+0.920/0.900/0.939/0.923, easy 0.980, hard 0.809; Joplin 0.866 (colour gated off there).
 """
 
 from __future__ import annotations

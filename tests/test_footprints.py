@@ -50,8 +50,9 @@ def _town(n_side: int = 4, seed: int = 0):
 
 
 def _rubble(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """Cluttered debris: mixed brightness at 1-2 px scale, edges in every direction."""
-    return (ndi.gaussian_filter(rng.random((h, w)), 0.8) - 0.5) * 1.2 + 0.45
+    """Cluttered debris: mixed materials (brick, concrete, wood) at 1-2 px scale, every band
+    on its own, so brightness and colour both vary and edges run in every direction."""
+    return (ndi.gaussian_filter(rng.random((3, h, w)), (0, 0.8, 0.8)) - 0.5) * 1.2 + 0.45
 
 
 def _raze(img: np.ndarray, boxes, which, seed: int = 1) -> np.ndarray:
@@ -61,7 +62,7 @@ def _raze(img: np.ndarray, boxes, which, seed: int = 1) -> np.ndarray:
         r0, c0, h, w = boxes[k]
         # Debris spreads a few metres beyond the walls and the shadow disappears.
         r0, c0, h, w = r0 - 4, c0 - 4, h + 8, w + 8
-        out[:, r0 : r0 + h, c0 : c0 + w] = _rubble(rng, h, w)[None]
+        out[:, r0 : r0 + h, c0 : c0 + w] = _rubble(rng, h, w)
     return out
 
 
@@ -207,3 +208,22 @@ def test_joplin_destroyed_versus_rest():
     # The same image as its own after image: nothing may be flagged.
     d0 = damage_from_features(footprint_features(b, b, valid, polys, 0.45), 0.45)
     assert (d0["damage"] != "destroyed").all()
+
+
+def test_colour_angle_sees_rubble_not_a_moved_shadow():
+    before, polys, boxes = _town(seed=7)
+    tint = np.array([1.0, 0.9, 0.75], np.float32)[:, None, None]
+    before = np.clip(before * tint, 0, 1)  # roofs and ground with some colour
+    after = _raze(before, boxes, [2, 9])
+    # A neighbour's new shadow over half of roof 5: darker and bluish, nothing razed.
+    r0, c0, h, w = boxes[5]
+    after[:, r0 : r0 + h // 2, c0 : c0 + w] *= np.array([0.18, 0.2, 0.23])[:, None, None]
+    after += np.random.default_rng(8).normal(0, 0.01, after.shape)  # sensor noise
+    f, d = _score(before, after.astype(np.float32), polys)
+    ang = f["colour_angle"].to_numpy()
+    assert ang[[2, 9]].min() > 3 * np.median(ang)
+    # Shadowed pixels are left out, so the half-shadowed roof keeps a typical angle.
+    assert ang[5] < 2 * np.median(ang)
+    assert f["lit_fraction"].iloc[5] < 0.7
+    assert list(d["damage"].iloc[[2, 9]]) == ["destroyed", "destroyed"]
+    assert d["damage"].iloc[5] == "intact"

@@ -11,7 +11,16 @@ misregistration and to roof lean in off-nadir views (the region is the footprint
 :data:`LEAN_M`, so no shift search is needed), and insensitive to moved shadows (shadow edges of
 a building are parallel to its walls too).
 
-The global step divides each after-image alignment by the scene's typical *before* alignment
+A razed building also loses its roof: inside the footprint (shrunk by :data:`ERODE_M`), over
+pixels sunlit on both dates, the median spectral angle between the after and before colours
+(:func:`fortmap.detect.footprint_features.interior_colour`) is several times the scene's
+typical value. The global step multiplies the two (see :func:`damage_from_features`), so that
+neither moved shadows (which take aligned edges away from intact houses in dense rows) nor a
+recoloured roof alone calls a building destroyed. Without usable colour (grey bands, or a scene
+whose roofs do not sit on their footprints, e.g. far off-nadir) the structure-only rule below
+applies.
+
+The structure-only rule divides each after-image alignment by the scene's typical *before* alignment
 (the median over all footprints: before the event every building stood), giving the fraction of
 structure retained. The class limits are first principles, not fitted to any labels: a
 building that kept less than half of the structure of a typical standing building is
@@ -30,7 +39,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from fortmap.detect.footprint_features import gauss_kernel, noise_gradient, region_stats
+from fortmap.detect.footprint_features import (
+    gauss_kernel,
+    interior_colour,
+    noise_gradient,
+    region_stats,
+)
 from fortmap.errors import InputError
 
 #: Roof displacement allowed between footprint and image, metres: lean of a 7 m roof seen 30
@@ -60,6 +74,29 @@ LOSS_WIDTH = 0.02
 #: standing house in 0.3-0.6 m imagery; only a fallback).
 DEFAULT_REFERENCE = 0.3
 
+#: Structure-and-colour change above which a building is ``destroyed``: it lost a typical
+#: standing building's worth of aligned structure with a typical nuisance colour change, or
+#: half of it with twice the typical colour change. 1.0 is the natural unit of the product;
+#: checked (not fitted) on simulator seeds 1-3, whose label-optimal values were 0.7-0.96.
+CHANGE_DESTROYED = 1.0
+#: Change above which a building is ``damaged`` (half the destroyed limit).
+CHANGE_DAMAGED = 0.5
+#: Width of the score's logistic in log(change) around :data:`CHANGE_DESTROYED`.
+CHANGE_LOG_WIDTH = 0.3
+#: Smallest typical interior colour angle, degrees, at which colour is used: about what 8-bit
+#: quantisation and sensor noise alone give on mid-grey roofs. Below it the pair has no colour
+#: to compare (grey bands, identical images) and structure alone decides.
+MIN_ANGLE_REF = 0.5
+#: Largest typical interior colour angle, degrees, at which colour is used at all. Band
+#: matching leaves a standing roof's sunlit colour within 1-2 degrees in near-nadir pairs
+#: (simulator: 0.7-2.1 from easy to hard); a scene median far above that means the roofs
+#: do not sit on their footprints in one of the images. Set between the simulator's values and
+#: the 5.2 degrees of xBD Joplin (28 deg off-nadir), after seeing both (no labels involved).
+MAX_ANGLE_REF = 3.0
+#: Footprints are shrunk by this much before their interior colour is compared, metres: keeps
+#: residual misregistration (<= 1 px) and the PSF's reach (1-2 px) of the walls out of it.
+ERODE_M = 1.0
+
 FEATURE_COLUMNS: tuple[str, ...] = (
     "aln_before",
     "aln_after",
@@ -68,6 +105,8 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "grey_diff",
     "area_px",
     "valid_fraction",
+    "colour_angle",
+    "lit_fraction",
 )
 
 
@@ -175,7 +214,7 @@ def footprint_features(
     for i, poly in enumerate(footprints):
         rings = _rings(poly) if poly is not None else []
         if not rings or not ok[i]:
-            rows[i] = (np.nan, np.nan, np.nan, np.nan, np.nan, 0.0, 0.0)
+            rows[i, :7] = (np.nan, np.nan, np.nan, np.nan, np.nan, 0.0, 0.0)
             continue
         xy = np.concatenate(rings) - np.array([wc0, wr0], np.float64)
         starts = np.cumsum([0] + [len(r) for r in rings]).astype(np.int64)
@@ -189,7 +228,7 @@ def footprint_features(
             gb, ga, vb, floor_b, floor_a,
         )  # fmt: skip
         n_reg, n_val, wb, wbc, wa, wac, n_in, n_in_val, dsum = s
-        rows[i] = (
+        rows[i, :7] = (
             wbc / wb if wb > 0 else 0.0,
             wac / wa if wa > 0 else 0.0,
             wb / n_val if n_val else np.nan,
@@ -198,19 +237,32 @@ def footprint_features(
             n_in,
             n_val / n_reg if n_reg else 0.0,
         )
+    rows[:, 7:] = interior_colour(
+        before[(slice(None), *sub)], after[(slice(None), *sub)], vb, gb, ga, footprints,
+        (wc0, wr0), ERODE_M / gsd,
+    )  # fmt: skip
     return pd.DataFrame(rows, columns=list(FEATURE_COLUMNS))
 
 
 def damage_from_features(features: pd.DataFrame, gsd: float) -> pd.DataFrame:
     """Classify every footprint of the scene from its features (one global step).
 
-    The reference is the median ``aln_before`` over the scene's footprints with enough valid
-    area (an unsupervised in-scene statistic: before the event the buildings stood);
-    ``retained = aln_after / reference``. Limits :data:`RETAINED_DESTROYED` and
-    :data:`RETAINED_INTACT` are first-principles shares, not fitted to labels; a building must
-    also have lost more than :data:`MIN_LOSS` of its own before alignment (set from null
-    controls) to leave ``intact``. ``score`` is the product of the two logistic terms. Footprints with
-    ``valid_fraction`` below :data:`MIN_VALID_FRACTION` come out ``intact`` with score 0.
+    Two in-scene references, both unsupervised medians over the footprints with enough valid
+    area: the typical before alignment ``ref`` (before the event the buildings stood) and the
+    typical interior colour angle ``angle_ref`` (what nuisance alone does to a roof's colour
+    between these two images). A razed building loses its straight edges *and* its roof:
+
+    ``change = max(aln_before - aln_after, 0) / ref * colour_angle / angle_ref``
+
+    that is, the share of a standing building's structure that was lost, times how many times
+    more its sunlit interior changed colour than a typical footprint's. Either alone is fooled
+    (neighbours' shadows moving with the sun take aligned edges away from an intact house; a
+    new shadow or seasonal tint recolours a roof); their product is not. ``destroyed`` above
+    :data:`CHANGE_DESTROYED`, ``damaged`` above :data:`CHANGE_DAMAGED`, and a building must
+    also have lost :data:`MIN_LOSS` of its own before alignment. Without colour (fewer than 3
+    bands) the structure-only rule applies: ``retained = aln_after / ref`` against
+    :data:`RETAINED_DESTROYED` and :data:`RETAINED_INTACT`. Footprints with ``valid_fraction``
+    below :data:`MIN_VALID_FRACTION` come out ``intact`` with score 0.
 
     Args:
         features: rows from :func:`footprint_features`, any index (kept).
@@ -233,24 +285,54 @@ def damage_from_features(features: pd.DataFrame, gsd: float) -> pd.DataFrame:
     ref = max(ref, 0.05)
     retained = np.where(usable, aa / ref, np.nan)
     loss = np.where(usable, ab - aa, np.nan)
-    z1 = np.clip((retained - RETAINED_DESTROYED) / SCORE_WIDTH, -50, 50)
     z2 = np.clip((MIN_LOSS - loss) / LOSS_WIDTH, -50, 50)
-    score = np.where(usable, 1.0 / (1.0 + np.exp(z1)) / (1.0 + np.exp(z2)), 0.0)
     lost = usable & (loss > MIN_LOSS)
-    damage = np.where(
-        lost & (retained < RETAINED_DESTROYED),
-        "destroyed",
-        np.where(lost & (retained < RETAINED_INTACT), "damaged", "intact"),
-    )
-    extra = [c for c in ("edge_before", "edge_after", "grey_diff") if c in f]
+    ang = f["colour_angle"].to_numpy(float) if "colour_angle" in f else np.full(len(f), np.nan)
+    has_ang = usable & np.isfinite(ang)
+    angle_ref = float(np.median(ang[has_ang])) if has_ang.any() else float("nan")
+    # A typical footprint whose roof colour moved by more than MAX_ANGLE_REF means the
+    # interiors do not compare roof with roof (off-nadir lean, misfit footprints, a scene
+    # changed throughout): colour is no evidence there, structure alone decides.
+    # Below MIN_ANGLE_REF the images carry no colour to compare (grey in RGB, or identical).
+    use_colour = bool(has_ang.any()) and MIN_ANGLE_REF <= angle_ref <= MAX_ANGLE_REF
+    if use_colour:
+        # No sunlit interior on either date: no colour evidence either way (factor 1).
+        ang_n = np.where(has_ang, ang / angle_ref, 1.0)
+        change = np.where(usable, np.maximum(loss, 0.0) / ref * ang_n, np.nan)
+        z1 = np.clip(
+            -np.log(np.maximum(change, 1e-6) / CHANGE_DESTROYED) / CHANGE_LOG_WIDTH, -50, 50
+        )
+        damage = np.where(
+            lost & (change > CHANGE_DESTROYED),
+            "destroyed",
+            np.where(lost & (change > CHANGE_DAMAGED), "damaged", "intact"),
+        )
+    else:
+        change = np.full(len(f), np.nan)
+        z1 = np.clip((retained - RETAINED_DESTROYED) / SCORE_WIDTH, -50, 50)
+        damage = np.where(
+            lost & (retained < RETAINED_DESTROYED),
+            "destroyed",
+            np.where(lost & (retained < RETAINED_INTACT), "damaged", "intact"),
+        )
+    score = np.where(usable, 1.0 / (1.0 + np.exp(z1)) / (1.0 + np.exp(z2)), 0.0)
+    damage = np.where(usable, damage, "intact")
+    extra = [
+        c
+        for c in ("edge_before", "edge_after", "grey_diff", "colour_angle", "lit_fraction")
+        if c in f
+    ]
     evidence = []
     for i in range(len(f)):
         ev = {
             "retained": None if not usable[i] else round(float(retained[i]), 3),
             "loss": None if not usable[i] else round(float(loss[i]), 4),
+            "change": _r(change[i]),
             "aln_before": _r(ab[i]),
             "aln_after": _r(aa[i]),
             "scene_reference": round(ref, 3),
+            "scene_angle_reference": _r(angle_ref),
+            "colour_used": use_colour,
             "valid_fraction": _r(vf[i]),
             "gsd_m": round(float(gsd), 3),
         }
