@@ -190,6 +190,13 @@ def run_analysis(
     Returns:
         The summary written to ``summary.json``.
     """
+    # GDAL's block cache defaults to 5 % of RAM; windows are read once, so a small one will do
+    # and keeps memory flat whatever the scene's size.
+    with rasterio.Env(GDAL_CACHEMAX=256):
+        return _run(before, after, out_dir, buildings, force, options, progress)
+
+
+def _run(before, after, out_dir, buildings, force, options, progress) -> dict:
     opts = options or AnalyzeOptions()
     tell = progress or (lambda step, done, total: None)
     timings: dict[str, float] = {}

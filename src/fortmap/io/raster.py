@@ -176,6 +176,8 @@ class GridReader:
         self.scale: np.ndarray | None = None
         self.offset: np.ndarray | None = None
         self.offset_px: Affine = Affine.identity()
+        #: read straight from the file when the grids match (False forces GDAL's warper)
+        self.direct = True
         self._ds = None
         self._vrt = None
 
@@ -197,6 +199,60 @@ class GridReader:
         if self._ds is not None:
             self._ds.close()
         self._ds = self._vrt = None
+
+    def _direct_offset(self) -> tuple[float, float] | None:
+        """Source pixel offset (x, y) when the source is on the grid's CRS and pixel size and
+        the warp is a translation: then a window is read straight from the file and shifted by
+        bilinear interpolation, which is much cheaper than GDAL's general warper."""
+        if not self.direct:
+            return None
+        if self._ds is None:
+            self._ds = rasterio.open(self.path)
+        ds, g, w = self._ds, self.grid.transform, self.offset_px
+        if ds.crs != self.grid.crs or w.b or w.d or w.a != 1 or w.e != 1:
+            return None
+        t = ds.transform
+        if t.b or t.d or g.b or g.d:
+            return None
+        if abs(t.a - g.a) > 1e-9 * abs(g.a) or abs(t.e - g.e) > 1e-9 * abs(g.e):
+            return None
+        src = ~t @ (g @ w)
+        return (src.c, src.f)
+
+    def _read_padded(self, bands: list[int], col: int, row: int, width: int, height: int):
+        """Source pixels [row:row+height, col:col+width] with zeros outside the raster, and a
+        bool mask of the pixels that exist and are valid."""
+        ds = self._ds
+        c0, r0 = max(col, 0), max(row, 0)
+        c1, r1 = min(col + width, ds.width), min(row + height, ds.height)
+        data = np.zeros((len(bands), height, width), np.float32)
+        valid = np.zeros((height, width), bool)
+        if c1 > c0 and r1 > r0:
+            w = Window(c0, r0, c1 - c0, r1 - r0)
+            sl = (slice(r0 - row, r1 - row), slice(c0 - col, c1 - col))
+            data[:, sl[0], sl[1]] = ds.read(bands, window=w)
+            if all(f == [MaskFlags.all_valid] for f in ds.mask_flag_enums):
+                valid[sl] = True
+            else:
+                valid[sl] = ds.dataset_mask(window=w) > 0
+        return data, valid
+
+    def _read_direct(self, window: Window, off: tuple[float, float], bands: list[int]):
+        ox, oy = off
+        c = int(window.col_off) + ox
+        r = int(window.row_off) + oy
+        ic, ir = int(np.floor(c)), int(np.floor(r))
+        fx, fy = c - ic, r - ir
+        w, h = int(window.width), int(window.height)
+        if fx < 1e-6 and fy < 1e-6:
+            return self._read_padded(bands, ic, ir, w, h)
+        a, v = self._read_padded(bands, ic, ir, w + 1, h + 1)
+        out = (1 - fx) * (1 - fy) * a[:, :-1, :-1]
+        out += fx * (1 - fy) * a[:, :-1, 1:]
+        out += (1 - fx) * fy * a[:, 1:, :-1]
+        out += fx * fy * a[:, 1:, 1:]
+        valid = v[:-1, :-1] & v[:-1, 1:] & v[1:, :-1] & v[1:, 1:]
+        return out.astype(np.float32, copy=False), valid
 
     def _dataset(self):
         if self._vrt is not None:
@@ -237,6 +293,10 @@ class GridReader:
 
     def read_raw(self, window: Window, out_shape: tuple[int, int] | None = None) -> np.ndarray:
         """Pixel values of ``window`` (target grid) as float32 (bands, rows, cols), unscaled."""
+        if out_shape is None:
+            off = self._direct_offset()
+            if off is not None:
+                return self._read_direct(window, off, self.band_indexes)[0]
         ds = self._dataset()
         kw = {}
         if out_shape is not None:
@@ -259,6 +319,10 @@ class GridReader:
 
     def read_valid(self, window: Window, out_shape: tuple[int, int] | None = None) -> np.ndarray:
         """bool (rows, cols): True where the raster has data (not nodata, not masked, inside it)."""
+        if out_shape is None:
+            off = self._direct_offset()
+            if off is not None:
+                return self._read_direct(window, off, self.band_indexes[:1])[1]
         ds = self._dataset()
         shape = out_shape or (int(window.height), int(window.width))
         if ds is self._ds and all(flags == [MaskFlags.all_valid] for flags in ds.mask_flag_enums):
