@@ -219,9 +219,11 @@ class GridReader:
         src = ~t @ (g @ w)
         return (src.c, src.f)
 
-    def _read_padded(self, bands: list[int], col: int, row: int, width: int, height: int):
+    def _read_padded(
+        self, bands: list[int], col: int, row: int, width: int, height: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Source pixels [row:row+height, col:col+width] with zeros outside the raster, and a
-        bool mask of the pixels that exist and are valid."""
+        bool mask of the pixels that exist and are valid. With no ``bands``, only the mask."""
         ds = self._ds
         c0, r0 = max(col, 0), max(row, 0)
         c1, r1 = min(col + width, ds.width), min(row + height, ds.height)
@@ -230,7 +232,8 @@ class GridReader:
         if c1 > c0 and r1 > r0:
             w = Window(c0, r0, c1 - c0, r1 - r0)
             sl = (slice(r0 - row, r1 - row), slice(c0 - col, c1 - col))
-            data[:, sl[0], sl[1]] = ds.read(bands, window=w)
+            if bands:
+                data[:, sl[0], sl[1]] = ds.read(bands, window=w)
             if all(f == [MaskFlags.all_valid] for f in ds.mask_flag_enums):
                 valid[sl] = True
             else:
@@ -322,7 +325,7 @@ class GridReader:
         if out_shape is None:
             off = self._direct_offset()
             if off is not None:
-                return self._read_direct(window, off, self.band_indexes[:1])[1]
+                return self._read_direct(window, off, [])[1]
         ds = self._dataset()
         shape = out_shape or (int(window.height), int(window.width))
         if ds is self._ds and all(flags == [MaskFlags.all_valid] for flags in ds.mask_flag_enums):
