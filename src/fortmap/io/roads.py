@@ -134,6 +134,9 @@ def _widths(df: pd.DataFrame, highway: pd.Series, cls: pd.Series) -> np.ndarray:
 
 def _classify(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
     """Add ``road_class``/``highway``/``name``/``width_m``; drop ways fortmap does not keep."""
+    if "road_class" not in gdf.columns and "class" in gdf.columns:
+        # fortmap's own road files (and the simulator's) name the column ``class``
+        gdf = gdf.rename(columns={"class": "road_class"})
     if "highway" in gdf.columns:
         highway = gdf["highway"].fillna("").astype(str)
         cls = highway.map(road_class)

@@ -1,0 +1,106 @@
+"""Barricades: synthetic rows of blocks on a road, and a small simulated scene."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from fortmap.detect.barricades import find_barricades, free_gap
+from fortmap.detect.roadmask import roads_in_window
+
+GSD = 0.5
+
+
+def _scene(objects: list[shapely.Polygon], seed: int = 0):
+    """A 200x200 px window with one horizontal 12 m road; ``objects`` burnt bright after."""
+    from rasterio.features import rasterize
+
+    rng = np.random.default_rng(seed)
+    shape = (200, 200)
+    road = gpd.GeoDataFrame(
+        {"name": ["Main"], "road_class": ["major"], "width_px": [24.0]},
+        geometry=[shapely.LineString([(0, 100), (200, 100)])],
+    )
+    rr = roads_in_window(road, shape, 2.0)
+    base = np.where(rr.carriageway, 0.25, 0.55).astype(np.float32)
+    before = base + rng.normal(0, 0.015, shape).astype(np.float32)
+    after = base + rng.normal(0, 0.015, shape).astype(np.float32)
+    if objects:
+        m = rasterize([(o, 1) for o in objects], out_shape=shape).astype(bool)
+        after[m] = 0.8
+    return before[None], after[None], np.ones(shape, bool), rr, road
+
+
+def _blocks(n: int, x: float = 100.0, side_px: float = 3.0, gap_px: float = 1.0):
+    y0 = 100 - (n * side_px + (n - 1) * gap_px) / 2
+    return [
+        shapely.box(x - side_px / 2, y0 + i * (side_px + gap_px), x + side_px / 2,
+                    y0 + i * (side_px + gap_px) + side_px)
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def test_row_of_blocks_is_one_barricade_spanning_the_road():
+    b, a, v, rr, road = _scene(_blocks(6))
+    out = find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200))
+    assert len(out) == 1
+    line, score, attrs = out[0]
+    assert attrs["road_name"] == "Main" and attrs["road_class"] == "major"
+    # six 1.5 m blocks with 0.5 m gaps span 11.5 m of the 12 m road
+    assert 10.0 <= attrs["width_m"] <= 13.0
+    assert attrs["blocks_road"]
+    assert 4 <= attrs["n_blocks"] <= 8
+    # the line runs across the road (vertical here), at the row's position
+    (x0, y0), (x1, y1) = line.coords
+    assert abs(x1 - x0) < 2 and abs(y1 - y0) > 15 and abs((x0 + x1) / 2 - 100) < 3
+    assert 0 < score <= 1
+
+
+def test_parked_car_is_not_a_barricade():
+    car = shapely.box(90, 94, 99, 98)  # 4.5 m along the road, 2 m across
+    b, a, v, rr, road = _scene([car])
+    assert find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200)) == []
+
+
+def test_single_block_is_not_a_barricade():
+    b, a, v, rr, road = _scene(_blocks(1))
+    assert find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200)) == []
+
+
+def test_partial_row_leaves_the_road_open():
+    b, a, v, rr, road = _scene([shapely.box(98.5, 88, 101.5, 102)])  # 7 m of 12 m, one side
+    out = find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200))
+    assert len(out) == 1 and not out[0][2]["blocks_road"]
+
+
+def test_barricade_outside_core_is_left_to_its_window():
+    b, a, v, rr, road = _scene(_blocks(6))
+    assert find_barricades(b, a, v, rr, road, GSD, (0, 0, 90, 200)) == []
+
+
+def test_free_gap():
+    assert free_gap([(-2.0, 1.0)], 10.0) == 4.0
+    assert free_gap([], 6.0) == 6.0
+
+
+def _bench():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fortifications.py"
+    spec = importlib.util.spec_from_file_location("bench_fortifications", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_small_simulated_scene(tmp_path):
+    from fortmap.simulate.scene import simulate_city
+
+    simulate_city(tmp_path / "s", seed=1, size_m=500.0)
+    res = _bench().run_scene(tmp_path / "s")
+    # 3 barricades, 2 berms, 2 rubble piles in this scene (seed 1, development seed)
+    # measured: recall 1.0, precision 0.6 (2 false rows); guards against regressions
+    assert res["barricades"]["recall"] >= 2 / 3 and res["barricades"]["precision"] >= 0.5
+    assert res["berms_dsm"]["recall"] >= 0.9 and res["berms_dsm"]["precision"] >= 0.9
