@@ -25,11 +25,17 @@ from rasterio.windows import Window
 from fortmap import __version__
 from fortmap.align.coregister import coregister
 from fortmap.align.radiometry import fit_band_maps
+from fortmap.analyze.core import parse_core
+from fortmap.analyze.road_graph import build_road_graph
+from fortmap.analyze.routes import analyse_routes
 from fortmap.detect.change import fit_change_model
 from fortmap.detect.cleared import BLOCK_FIELDS, block_px_for, extract_cleared
+from fortmap.detect.sun import estimate_sun_azimuth
 from fortmap.errors import InputError
+from fortmap.fortifications import FortContext, FortFindings, fortification_layers
 from fortmap.io.output import atomic_dir, check_output_dir
 from fortmap.io.raster import GridReader, RasterInfo, check_overlap, open_info
+from fortmap.io.roads import read_roads
 from fortmap.io.vector import read_footprints
 from fortmap.report.layers import findings_frame, write_layers
 from fortmap.tiles import SceneContext, WindowResult, process_window
@@ -172,6 +178,11 @@ def run_analysis(
     out_dir: str | Path,
     *,
     buildings: str | Path | None = None,
+    roads: str | Path | None = None,
+    core: str | None = None,
+    places: str | Path | None = None,
+    dsm_before: str | Path | None = None,
+    dsm_after: str | Path | None = None,
     force: bool = False,
     options: AnalyzeOptions | None = None,
     progress: Progress | None = None,
@@ -183,6 +194,13 @@ def run_analysis(
             before image's grid).
         out_dir: directory to create (refused if it exists, unless ``force``).
         buildings: optional footprints (polygons, any CRS) to classify one by one.
+        roads: road lines (GeoJSON/GPKG in any CRS, or an OSM extract); barricades and rubble
+            are looked for on them, and routes into the core are traced along them.
+        core: the core to reach: a polygon file, ``lon,lat,radius_m`` or a place name in
+            ``places`` (needs ``roads``).
+        places: named points (GeoJSON) for ``core``.
+        dsm_before, dsm_after: surface heights in metres (any CRS; warped onto the before grid)
+            for berms and ditches.
         force: replace an existing ``out_dir``.
         options: tuning knobs.
         progress: called as ``progress(step, done, total)``.
@@ -193,10 +211,16 @@ def run_analysis(
     # GDAL's block cache defaults to 5 % of RAM; windows are read once, so a small one will do
     # and keeps memory flat whatever the scene's size.
     with rasterio.Env(GDAL_CACHEMAX=256):
-        return _run(before, after, out_dir, buildings, force, options, progress)
+        return _run(
+            before, after, out_dir, buildings, roads, core, places, dsm_before, dsm_after,
+            force, options, progress,
+        )  # fmt: skip
 
 
-def _run(before, after, out_dir, buildings, force, options, progress) -> dict:
+def _run(
+    before, after, out_dir, buildings, roads, core, places, dsm_before, dsm_after,
+    force, options, progress,
+) -> dict:  # fmt: skip
     opts = options or AnalyzeOptions()
     tell = progress or (lambda step, done, total: None)
     timings: dict[str, float] = {}
@@ -225,6 +249,23 @@ def _run(before, after, out_dir, buildings, force, options, progress) -> dict:
     fps = None
     if buildings is not None:
         fps = read_footprints(buildings, grid.crs, grid.bounds)
+    road_lines = read_roads(roads, grid.crs, grid.bounds) if roads is not None else None
+    if core is not None and road_lines is None:
+        raise InputError(f"--core {core}: routes into the core need --roads")
+    core_poly = parse_core(core, grid.crs, grid.bounds, places) if core is not None else None
+    if (dsm_before is None) != (dsm_after is None):
+        raise InputError("give both --dsm-before and --dsm-after, or neither")
+    dsms = None
+    if dsm_before is not None:
+        dsms = tuple(
+            GridReader(open_info(p, role).path, grid, [1])
+            for p, role in ((dsm_before, "before DSM"), (dsm_after, "after DSM"))
+        )
+        for p in (dsm_before, dsm_after):
+            if open_info(p).grid != grid:
+                warnings.warn(
+                    f"{p}: DSM is not on the before image's grid; reprojected", stacklevel=2
+                )
     timings["open"] = time.perf_counter() - t0
 
     # align
@@ -268,6 +309,14 @@ def _run(before, after, out_dir, buildings, force, options, progress) -> dict:
         from fortmap.detect.footprints import footprint_halo_px
 
         fp_halo = footprint_halo_px(gsd)
+    sun = ainfo.tags.get("SUN_AZIMUTH")
+    sun_az = float(sun) if sun not in (None, "") else estimate_sun_azimuth(na_s, sv, gsd)
+    fort = FortContext(
+        roads=road_lines,
+        sun_azimuth=sun_az,
+        dsm_before=dsms[0] if dsms else None,
+        dsm_after=dsms[1] if dsms else None,
+    )
     ctx = SceneContext(
         before=breader,
         after=areader,
@@ -277,6 +326,7 @@ def _run(before, after, out_dir, buildings, force, options, progress) -> dict:
         footprint_halo=fp_halo,
         find_objects=fps is None,
         grey=grey,
+        fort=fort,
     )
     if grey:
         ctx.before = _GreyScaled(breader, maps.before_scale[0], maps.before_offset[0])
@@ -303,6 +353,7 @@ def _run(before, after, out_dir, buildings, force, options, progress) -> dict:
         blocks = np.zeros((len(BLOCK_FIELDS), bh, bw), np.float16)
         feats, feat_ids = [], []
         objects, obj_scores, obj_ev = [], [], []
+        found = FortFindings()
         valid_px = changed_px = 0
         profile = {
             "driver": "GTiff",
@@ -333,6 +384,10 @@ def _run(before, after, out_dir, buildings, force, options, progress) -> dict:
                 objects += res.objects
                 obj_scores += res.object_scores
                 obj_ev += res.object_evidence
+                if res.fort is not None:
+                    found.barricades += res.fort.barricades
+                    found.rubble += res.fort.rubble
+                    found.berms += res.fort.berms
                 tell("detecting", k + 1, len(jobs))
             dst.update_tags(
                 description="1 where structures appeared or disappeared or the ground was reshaped"
@@ -390,6 +445,25 @@ def _run(before, after, out_dir, buildings, force, options, progress) -> dict:
                 evidence=obj_ev,
                 **dates,
             )
+        layers.update(
+            fortification_layers(
+                found, grid.crs, dates, road_lines is not None, dsm_given=dsms is not None
+            )
+        )
+        routes_summary = None
+        if core_poly is not None:
+            area = shapely.box(*grid.bounds)
+            rres = analyse_routes(
+                build_road_graph(road_lines, area),
+                core_poly,
+                area,
+                barricades=layers["barricades"],
+                berms=layers["berms"],
+                rubble=layers["rubble"],
+                **dates,
+            )
+            layers["routes"], layers["entry_points"] = rres.routes, rres.entry_points
+            routes_summary = rres.summary
         if binfo.grid.crs != grid.crs:
             layers = {k: v.to_crs(binfo.grid.crs) for k, v in layers.items()}
         write_layers(tmp / "findings.gpkg", layers)
@@ -422,6 +496,11 @@ def _run(before, after, out_dir, buildings, force, options, progress) -> dict:
                 "changed_ha": round(changed_px * gsd * gsd / 1e4, 3),
             },
             "razed_buildings_from": "footprints" if fps is not None else "change objects",
+            "roads": str(roads) if roads is not None else None,
+            "not_analysed": [] if roads is not None else ["barricades", "rubble", "routes"],
+            "sun_azimuth_deg": None if sun_az is None else round(float(sun_az), 1),
+            "berms_from": "image and DSM" if dsms else "image",
+            "routes": routes_summary,
             "timings_s": {k: round(v, 3) for k, v in timings.items()},
             "megapixels_per_second": round(grid.width * grid.height / 1e6 / timings["total"], 3),
         }

@@ -16,6 +16,7 @@ from rasterio.windows import Window
 
 from fortmap.detect.cleared import block_stats
 from fortmap.detect.razed import change_objects
+from fortmap.fortifications import FORT_HALO_PX, FortContext, FortFindings, detect_window
 from fortmap.io.raster import GridReader
 
 
@@ -31,6 +32,7 @@ class SceneContext:
         footprint_halo: pixels of context the footprint scorer needs.
         find_objects: find razed buildings as change objects (no footprints given).
         grey: average the bands to one (the two images have incompatible bands).
+        fort: inputs of the barricade, rubble and berm detectors (None: not run).
     """
 
     before: GridReader
@@ -41,6 +43,7 @@ class SceneContext:
     footprint_halo: int
     find_objects: bool
     grey: bool = False
+    fort: FortContext | None = None
 
 
 @dataclass
@@ -56,6 +59,7 @@ class WindowResult:
     objects: list[shapely.Polygon] = field(default_factory=list)
     object_scores: list[float] = field(default_factory=list)
     object_evidence: list[dict] = field(default_factory=list)
+    fort: FortFindings | None = None
 
 
 def _expand(core: Window, halo: int, width: int, height: int, extra=None) -> Window:
@@ -88,6 +92,8 @@ def process_window(
     """
     grid = ctx.before.grid
     halo = int(ctx.change_model.halo_px())
+    if ctx.fort is not None:
+        halo = max(halo, FORT_HALO_PX)
     extra = None
     if footprints:
         b = np.array([p.bounds for _, p in footprints])
@@ -115,6 +121,17 @@ def process_window(
         local = [shapely.affinity.translate(p, -rw.col_off, -rw.row_off) for _, p in footprints]
         result.footprint_ids = [i for i, _ in footprints]
         result.footprint_features = footprint_features(before, after, valid, local, ctx.gsd)
+    if ctx.fort is not None:
+        result.fort = detect_window(
+            ctx.fort,
+            before,
+            after,
+            valid,
+            rw,
+            (oc, orow, oc + core.width, orow + core.height),
+            grid.transform,
+            ctx.gsd,
+        )
     if ctx.find_objects:
         polys, scores, evs = change_objects(
             mask, evidence, (oc, orow, oc + core.width, orow + core.height), ctx.gsd

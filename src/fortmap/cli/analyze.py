@@ -34,6 +34,22 @@ from fortmap.cli.progress import one_line_warnings, progress_reporter
     help="Building footprints (GeoJSON/GPKG, any CRS) to classify one by one.",
 )
 @click.option(
+    "--roads",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Road lines (GeoJSON/GPKG, any CRS) or an OSM extract (.osm.pbf, .osm, .osm.bz2).",
+)
+@click.option(
+    "--core",
+    default=None,
+    help="Core to reach: a polygon file, LON,LAT,RADIUS_M, or a place name in --places.",
+)
+@click.option(
+    "--places", type=click.Path(path_type=Path), default=None, help="Named points (GeoJSON)."
+)
+@click.option("--dsm-before", type=click.Path(path_type=Path), default=None, help="DSM, metres.")
+@click.option("--dsm-after", type=click.Path(path_type=Path), default=None, help="DSM, metres.")
+@click.option(
     "--workers",
     type=int,
     default=0,
@@ -70,6 +86,11 @@ def command(
     after,
     out_dir,
     buildings,
+    roads,
+    core,
+    places,
+    dsm_before,
+    dsm_after,
     workers,
     scheduler,
     window_px,
@@ -100,6 +121,11 @@ def command(
             after,
             out_dir,
             buildings=buildings,
+            roads=roads,
+            core=core,
+            places=places,
+            dsm_before=dsm_before,
+            dsm_after=dsm_after,
             force=force,
             options=opts,
             progress=progress,
@@ -120,6 +146,9 @@ def format_summary(summary: dict) -> str:
         "Findings: " + ", ".join(f"{k} {v}" for k, v in summary["counts"].items()),
         f"Cleared land: {summary['areas']['cleared_ha']} ha; changed {summary['areas']['changed_ha']} ha",
     ]
+    r = summary.get("routes")
+    if r:
+        lines.append("Routes into the core: " + json.dumps(r, default=str)[:300])
     if summary.get("buildings"):
         lines.append("Buildings: " + json.dumps(summary["buildings"]))
     lines.append(

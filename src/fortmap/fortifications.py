@@ -1,0 +1,181 @@
+"""Barricades, rubble and berms inside one window, and their scene-wide layers.
+
+The detectors in ``fortmap.detect`` work on a window's arrays in pixel coordinates; this module
+gives them the roads of the window, turns what they find into CRS geometries, and merges the
+windows' findings into the ``barricades``, ``rubble`` and ``berms`` layers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import rasterio.windows
+import shapely
+import shapely.affinity
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.windows import Window
+
+from fortmap.detect.barricades import find_barricades, road_change
+from fortmap.detect.berms import find_berms, merge_pieces
+from fortmap.detect.roadmask import roads_in_window, roads_to_pixels
+from fortmap.detect.rubble import find_rubble
+from fortmap.io.raster import GridReader
+from fortmap.report.layers import findings_frame
+
+#: context (pixels) the road and berm detectors need around a window's core
+FORT_HALO_PX = 64
+
+
+@dataclass
+class FortContext:
+    """Scene-wide inputs of the fortification detectors (picklable).
+
+    Attributes:
+        roads: road centre lines in the analysis CRS (metres), or None (no road analysis).
+        sun_azimuth: degrees clockwise from north of the sun at the after date, or None.
+        dsm_before, dsm_after: surface-height readers on the analysis grid, or None.
+    """
+
+    roads: gpd.GeoDataFrame | None
+    sun_azimuth: float | None
+    dsm_before: GridReader | None = None
+    dsm_after: GridReader | None = None
+
+
+@dataclass
+class FortFindings:
+    """A window's findings, geometries in the analysis CRS."""
+
+    barricades: list = field(default_factory=list)
+    rubble: list = field(default_factory=list)
+    berms: list = field(default_factory=list)
+
+
+def _to_crs(g: shapely.Geometry, t: Affine) -> shapely.Geometry:
+    return shapely.affinity.affine_transform(g, [t.a, t.b, t.d, t.e, t.c, t.f])
+
+
+def detect_window(
+    fc: FortContext,
+    before: np.ndarray,
+    after: np.ndarray,
+    valid: np.ndarray,
+    read: Window,
+    core_px: tuple[int, int, int, int],
+    grid_transform: Affine,
+    gsd: float,
+) -> FortFindings:
+    """Run the detectors on one window as read (core plus halo).
+
+    Args:
+        fc: scene context.
+        before, after: normalised float32 (bands, rows, cols) of the window.
+        valid: bool (rows, cols).
+        read: the window read, on the analysis grid (pixels).
+        core_px: (col0, row0, col1, row1) of the core inside the window, pixels.
+        grid_transform: affine of the analysis grid.
+        gsd: metres per pixel.
+    """
+    out = FortFindings()
+    wt = grid_transform @ Affine.translation(read.col_off, read.row_off)
+    if fc.roads is not None and len(fc.roads):
+        box = shapely.box(*rasterio.windows.bounds(read, grid_transform)).buffer(50)
+        rw = fc.roads[fc.roads.intersects(box)]
+        if len(rw):
+            rp = roads_to_pixels(rw, wt, gsd)
+            rr = roads_in_window(rp, valid.shape, 1.0 / gsd)
+            ch = road_change(before, after, valid, rr)
+            for g, s, at in find_barricades(before, after, valid, rr, rp, gsd, core_px, change=ch):
+                out.barricades.append((_to_crs(g, wt), s, at))
+            for g, s, at in find_rubble(before, after, valid, rr, rp, gsd, core_px):
+                out.rubble.append((_to_crs(g, wt), s, at))
+    kw = {}
+    if fc.dsm_before is not None and fc.dsm_after is not None:
+        kw = {"dsm_before": fc.dsm_before.read(read)[0], "dsm_after": fc.dsm_after.read(read)[0]}
+    for g, s, at in find_berms(before, after, valid, gsd, fc.sun_azimuth, core_px, **kw):
+        out.berms.append((_to_crs(g, wt), s, at))
+    return out
+
+
+def _frame(layer: str, items: list, crs: CRS, dates: dict, columns: tuple[str, ...]):
+    geoms = [g for g, _, _ in items]
+    extra = {c: [at.get(c) for _, _, at in items] for c in columns}
+    return findings_frame(
+        layer,
+        geoms,
+        [s for _, s, _ in items],
+        crs,
+        evidence=[at.get("evidence", {}) for _, _, at in items],
+        extra=extra,
+        **dates,
+    )
+
+
+def _merge_berms(pieces: list) -> list:
+    """Join crest pieces cut by window edges; a merged crest keeps its pieces' best score,
+    greatest height and every source."""
+    out = []
+    for kind in ("berm", "ditch"):
+        parts = [p for p in pieces if p[2].get("kind", "berm") == kind]
+        if not parts:
+            continue
+        tree = shapely.STRtree([g for g, _, _ in parts])
+        for line in merge_pieces([g for g, _, _ in parts]):
+            idx = tree.query(line, predicate="dwithin", distance=1.0)
+            mine = [parts[i] for i in idx] or parts[:0]
+            heights = [at.get("height_m") for _, _, at in mine]
+            heights = [h for h in heights if h is not None and not math.isnan(h)]
+            sources = {at.get("source", "image") for _, _, at in mine}
+            source = "both" if "both" in sources or {"image", "dsm"} <= sources else sources.pop()
+            out.append(
+                (
+                    line,
+                    max((s for _, s, _ in mine), default=0.5),
+                    {
+                        "berm_kind": kind,
+                        "height_m": max(heights) if heights else math.nan,
+                        "source": source,
+                        "evidence": {"pieces": len(mine)},
+                    },
+                )
+            )
+    return out
+
+
+def fortification_layers(
+    found: FortFindings, crs: CRS, dates: dict, roads_given: bool, dsm_given: bool = False
+) -> dict[str, gpd.GeoDataFrame]:
+    """The ``barricades``, ``rubble`` (when roads were given) and ``berms`` layers.
+
+    With DSMs, a ridge seen in the image with no height change in the DSMs is contradicted by
+    the better evidence and dropped.
+    """
+    layers = {}
+    if roads_given:
+        layers["barricades"] = _frame(
+            "barricades",
+            found.barricades,
+            crs,
+            dates,
+            ("road_name", "road_class", "width_m", "n_blocks", "blocks_road"),
+        )
+        layers["rubble"] = _frame(
+            "rubble",
+            found.rubble,
+            crs,
+            dates,
+            ("road_name", "road_class", "passable_width_m", "blocks_road"),
+        )
+    pieces = found.berms
+    if dsm_given:
+        pieces = [p for p in pieces if p[2].get("source") in ("dsm", "both")]
+    berms = _merge_berms(pieces)
+    frame = _frame("berms", berms, crs, dates, ("height_m", "source"))
+    # trenches and ditches are reported in the same layer, told apart by ``kind``
+    frame["kind"] = [at["berm_kind"] for _, _, at in berms]
+    layers["berms"] = frame
+    return layers
