@@ -91,3 +91,13 @@ def pair(tmp_path: Path) -> tuple[Path, Path, np.ndarray]:
     b = write_tif(tmp_path / "before.tif", img, tags={"ACQUISITION_DATE": "2024-03-01"})
     a = write_tif(tmp_path / "after.tif", after, tags={"ACQUISITION_DATE": "2024-09-01"})
     return b, a, img
+
+
+@pytest.fixture(scope="session")
+def small_city(tmp_path_factory) -> Path:
+    """A 500 m simulated city (seed 2), shared by the tests that need a whole scene."""
+    from fortmap.simulate import simulate_city
+
+    out = tmp_path_factory.mktemp("city") / "scene"
+    simulate_city(out, seed=2, size_m=500)
+    return out

@@ -165,3 +165,44 @@ def test_single_band_against_rgb_compares_grey(tmp_path):
     assert "grey" in res.output
     with rasterio.open(tmp_path / "run" / "change.tif") as ds:
         assert ds.read(1)[105:125, 205:225].mean() > 0.5
+
+
+def test_roads_core_and_dsms_on_a_simulated_city(small_city, tmp_path):
+    s = small_city
+    out = tmp_path / "run"
+    res = run(
+        "--before", s / "before.tif", "--after", s / "after.tif", "--roads", s / "roads.geojson",
+        "--places", s / "places.geojson", "--core", "Old City,100",
+        "--dsm-before", s / "dsm_before.tif", "--dsm-after", s / "dsm_after.tif", "--out", out, "-q",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    layers = set(gpd.list_layers(out / "findings.gpkg")["name"])
+    assert {"barricades", "rubble", "berms", "routes", "entry_points"} <= layers
+    summary = json.loads((out / "summary.json").read_text())
+    r = summary["routes"]
+    assert r["entries_before"] >= 1
+    assert r["entries_after"] + r["entries_cut"] == r["entries_before"]
+    assert summary["not_analysed"] == []
+    berms = gpd.read_file(out / "findings.gpkg", layer="berms")
+    assert set(berms["kind"]) <= {"berm", "ditch"}
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--places", "{s}/places.geojson", "--core", "Atlantis"], "Old City"),
+        (["--core", "Old City"], "--roads"),
+        (["--dsm-before", "{s}/dsm_before.tif"], "--dsm-after"),
+    ],
+)
+def test_bad_route_and_dsm_options(small_city, tmp_path, extra, message):
+    s = small_city
+    extra = [e.format(s=s) for e in extra]
+    roads = ["--roads", str(s / "roads.geojson")] if "--places" in extra else []
+    out = tmp_path / "run"
+    res = run(
+        "--before", s / "before.tif", "--after", s / "after.tif", *roads, *extra, "--out", out
+    )
+    assert res.exit_code == 2, res.output
+    assert message in res.output and len(res.output.strip().splitlines()) == 1
+    assert not out.exists()

@@ -16,6 +16,11 @@ from fortmap.cli.options import (
 )
 from fortmap.cli.progress import one_line_warnings, progress_reporter
 
+#: the simulated city's core district, named in its places.geojson; the ring road around
+#: it lies about a fifth of the scene's side from its centre
+DEMO_CORE = "Old City"
+CORE_RADIUS_FRACTION = 0.2
+
 
 @click.command("demo")
 @click.option(
@@ -61,6 +66,11 @@ def command(out_dir, seed, size_m, difficulty, as_json, force, quiet):
                 scene_dir / "after.tif",
                 run_dir,
                 buildings=scene_dir / "buildings.geojson",
+                roads=scene_dir / "roads.geojson",
+                places=scene_dir / "places.geojson",
+                core=f"{DEMO_CORE},{size_m * CORE_RADIUS_FRACTION:.0f}",
+                dsm_before=scene_dir / "dsm_before.tif",
+                dsm_after=scene_dir / "dsm_after.tif",
                 progress=progress,
             )
         scores = score_run(scene_dir / "truth.gpkg", run_dir)

@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "score": "fortmap.cli.score",
     "demo": "fortmap.cli.demo",
     "viewshed": "fortmap.cli.viewshed",
+    "report": "fortmap.cli.report",
 }
 
 
