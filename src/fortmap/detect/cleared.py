@@ -164,6 +164,10 @@ def extract_cleared(
         i = int(value) - 1
         if areas[i] < min_m2:
             continue
+        # over the whole area both cues must agree: the change mask (which ignores seasonal
+        # vegetation) and a clear colour change (graded soil is not what stood there)
+        if mean_chg[i] < 0.3 or mean_dz[i] < 3.0:
+            continue
         poly = shapely.make_valid(shapely.geometry.shape(geom)).simplify(block_m * 0.5)
         if poly.is_empty:
             continue
