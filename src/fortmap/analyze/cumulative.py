@@ -82,6 +82,7 @@ def cumulative_viewshed(
     curvature: bool = True,
     nodata: float | None = None,
     skip_invalid: bool = False,
+    eye_ground: np.ndarray | None = None,
     source: str = "DEM",
 ) -> np.ndarray:
     """Count, for every cell, the observers that see it (``fast`` sweep, multi-core).
@@ -98,6 +99,8 @@ def cumulative_viewshed(
         curvature: apply earth curvature and refraction.
         nodata: value marking unknown cells besides NaN.
         skip_invalid: drop observers outside the DEM or on nodata instead of raising.
+        eye_ground: heights (m) shaped like ``dem`` that observers stand on instead of ``dem``
+            (e.g. the lower of two dates' surfaces, to keep eyes at one height on both).
         source: name of the input, for error messages.
 
     Returns:
@@ -124,7 +127,14 @@ def cumulative_viewshed(
         raise InputError(f"{source}: no observer lies on valid DEM cells")
     obs_rc = np.asarray(rc, dtype=np.int64)
     dx, dy = abs(transform.a), abs(transform.e)
-    eyes = z[obs_rc[:, 0], obs_rc[:, 1]].astype(np.float64) + float(observer_height)
+    base = z if eye_ground is None else np.asarray(eye_ground, dtype=np.float64)
+    if base.shape != z.shape:
+        raise InputError(
+            f"{source}: eye_ground shape {base.shape} differs from the DEM's {z.shape}"
+        )
+    eyes = base[obs_rc[:, 0], obs_rc[:, 1]].astype(np.float64) + float(observer_height)
+    if not np.isfinite(eyes).all():
+        raise InputError(f"{source}: eye_ground is unknown under an observer")
     rows, cols = z.shape
     half_r = rows if math.isinf(max_d) else min(rows, int(math.ceil(max_d / dy)))
     half_c = cols if math.isinf(max_d) else min(cols, int(math.ceil(max_d / dx)))

@@ -1,0 +1,277 @@
+"""Inputs of the before/after visibility analysis: the surfaces and the defended edge.
+
+A *surface* is a float32 array of heights in metres (terrain plus whatever stands on it) on a
+north-up grid in a projected CRS; NaN marks unknown cells. It is a DSM when one is given, else a
+DEM (or flat ground) with building footprints raised to their height.
+
+The *edge* is the line the defenders look out from: a line or polygon in the analysis CRS
+(metres). :func:`edge_from` picks it from ``--edge``, a ring of barricades and berms around the
+core, or the core's boundary.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from rasterio import features
+from rasterio.crs import CRS
+from rasterio.warp import Resampling, reproject
+from shapely.geometry.base import BaseGeometry
+
+from fortmap.errors import InputError
+from fortmap.io.vector import read_vector
+from fortmap.types import Grid
+
+#: Storey height (m) for buildings without a height: 3 m floor to floor is the usual figure
+#: for residential buildings (2.5-2.7 m clear height plus the slab).
+DEFAULT_STOREY_M = 3.0
+#: Storeys assumed for a building with neither a height nor a storey count.
+DEFAULT_STOREYS = 2
+#: Columns that may hold a storey count (OSM's ``building:levels`` and common variants).
+LEVEL_COLUMNS = ("building:levels", "levels", "storeys", "stories", "floors")
+
+_LINEAR = ("LineString", "MultiLineString", "LinearRing", "Polygon", "MultiPolygon")
+
+
+def warp_to_grid(
+    data: np.ndarray,
+    transform: object,
+    crs: CRS | str,
+    grid: Grid,
+    *,
+    resampling: Resampling = Resampling.bilinear,
+    nodata: float | None = None,
+) -> np.ndarray:
+    """Resample a height raster onto ``grid`` (float32, NaN where unknown or outside).
+
+    Args:
+        data: 2-D heights in metres on the grid given by ``transform`` and ``crs``.
+        transform: its affine transform (pixel -> CRS units).
+        crs: its CRS.
+        grid: the target grid.
+        resampling: bilinear for a DEM; ``max`` for a surface whose thin obstacles must keep
+            blocking sight on a coarser grid.
+        nodata: value marking unknown cells besides NaN.
+    """
+    src = np.asarray(data, dtype=np.float32)
+    if nodata is not None and not math.isnan(nodata):
+        src = np.where(src == np.float32(nodata), np.float32(np.nan), src)
+    out = np.full((grid.height, grid.width), np.nan, np.float32)
+    reproject(
+        src,
+        out,
+        src_transform=transform,
+        src_crs=crs,
+        src_nodata=np.nan,
+        dst_transform=grid.transform,
+        dst_crs=grid.crs,
+        dst_nodata=np.nan,
+        resampling=resampling,
+    )
+    return out
+
+
+def _heights(fp: gpd.GeoDataFrame, height_column: str, storey_m: float, storeys: int) -> np.ndarray:
+    """Height (m) of each footprint: its height, else storeys x storey height, else the default."""
+    h = np.full(len(fp), storeys * storey_m, dtype=float)
+    for col in reversed(LEVEL_COLUMNS):
+        if col in fp.columns:
+            lv = pd.to_numeric(fp[col], errors="coerce").to_numpy(float)
+            ok = np.isfinite(lv) & (lv > 0)
+            h[ok] = lv[ok] * storey_m
+    if height_column in fp.columns:
+        hv = pd.to_numeric(fp[height_column], errors="coerce").to_numpy(float)
+        ok = np.isfinite(hv) & (hv > 0)
+        h[ok] = hv[ok]
+    return h
+
+
+def build_surface(
+    grid: Grid,
+    footprints: gpd.GeoDataFrame | None,
+    *,
+    dem: np.ndarray | None = None,
+    razed_ids: Iterable[object] | None = None,
+    id_column: str = "id",
+    height_column: str = "height",
+    default_storey_m: float = DEFAULT_STOREY_M,
+    default_storeys: int = DEFAULT_STOREYS,
+) -> np.ndarray:
+    """A surface (m) on ``grid``: the DEM with every standing footprint raised to its height.
+
+    A footprint's height is its ``height_column`` (metres above ground) when positive, else its
+    storey count (``building:levels``, ``levels``, ...) times ``default_storey_m``, else
+    ``default_storeys`` storeys. Roofs are flat at ground + height, cell by cell; where
+    footprints overlap the taller one wins.
+
+    Args:
+        grid: the grid of the result (projected CRS, metres).
+        footprints: building polygons in any CRS (reprojected to ``grid.crs``); None: none.
+        dem: terrain heights (m) already on ``grid``, NaN for unknown; None: flat ground at 0 m.
+        razed_ids: values of ``id_column`` of the buildings to leave out (razed ones).
+        id_column: column matched against ``razed_ids``.
+        height_column: column of heights above ground, metres.
+        default_storey_m: metres per storey.
+        default_storeys: storeys of a building with neither height nor storey count.
+
+    Returns:
+        float32 (grid.height, grid.width) heights in metres.
+
+    Raises:
+        InputError: ``dem`` shaped unlike ``grid``, ``razed_ids`` given without ``id_column``.
+    """
+    shape = (grid.height, grid.width)
+    if dem is None:
+        z = np.zeros(shape, np.float32)
+    else:
+        z = np.asarray(dem, dtype=np.float32)
+        if z.shape != shape:
+            raise InputError(f"DEM: shape {z.shape} is not the analysis grid's {shape}")
+        z = z.copy()
+    if footprints is None or footprints.empty:
+        return z
+    fp = footprints[footprints.geometry.notna() & ~footprints.geometry.is_empty]
+    if fp.crs is not None and CRS.from_user_input(fp.crs) != grid.crs:
+        fp = fp.to_crs(grid.crs)
+    if razed_ids is not None:
+        ids = set(razed_ids)
+        if ids:
+            if id_column not in fp.columns:
+                raise InputError(f"footprints: no '{id_column}' column to match razed buildings")
+            fp = fp[~fp[id_column].isin(ids)]
+    fp = fp[fp.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+    if fp.empty:
+        return z
+    h = _heights(fp, height_column, default_storey_m, default_storeys)
+    order = np.argsort(h, kind="stable")  # burned last wins: the taller of overlapping ones
+    geoms = fp.geometry.to_numpy()[order]
+    raised = features.rasterize(
+        zip(geoms, h[order], strict=True),
+        out_shape=shape,
+        transform=grid.transform,
+        fill=0.0,
+        dtype="float32",
+    )
+    return z + raised
+
+
+def destroyed_ids(buildings: gpd.GeoDataFrame, id_column: str = "id") -> set[object]:
+    """Ids of the footprints ``analyze`` classed ``destroyed`` (its ``buildings`` layer).
+
+    Raises:
+        InputError: the layer has no ``damage`` or no ``id_column`` column.
+    """
+    for col in ("damage", id_column):
+        if col not in buildings.columns:
+            raise InputError(f"buildings layer: no '{col}' column")
+    return set(buildings.loc[buildings["damage"] == "destroyed", id_column].tolist())
+
+
+def as_edge(geometry: BaseGeometry | None, source: str = "edge") -> BaseGeometry:
+    """The line and polygon parts of ``geometry`` (points are dropped), merged.
+
+    Raises:
+        InputError: empty, or no line or polygon in it.
+    """
+    if geometry is None or geometry.is_empty:
+        raise InputError(f"{source}: edge geometry is empty")
+    parts = [p for p in shapely.get_parts(geometry) if p.geom_type in _LINEAR and not p.is_empty]
+    if not parts:
+        raise InputError(f"{source}: edge has no line or polygon (found {geometry.geom_type})")
+    return parts[0] if len(parts) == 1 else shapely.GeometryCollection(parts)
+
+
+def _max_gap_deg(points: np.ndarray, centre: tuple[float, float]) -> float:
+    az = np.sort(np.degrees(np.arctan2(points[:, 0] - centre[0], points[:, 1] - centre[1])) % 360)
+    gaps = np.diff(np.concatenate([az, az[:1] + 360.0]))
+    return float(gaps.max())
+
+
+def fortification_ring(
+    layers: Sequence[gpd.GeoDataFrame | None], centre: tuple[float, float] | None = None
+) -> shapely.Polygon | None:
+    """The convex hull of barricades and berms when they surround ``centre``, else None.
+
+    They surround it when it lies inside the hull of their vertices, i.e. when no angular gap
+    between them, seen from the centre, reaches 180 degrees (a geometric criterion, nothing
+    fitted). Without a centre, any three or more non-collinear features form a ring.
+
+    Args:
+        layers: findings layers (lines or polygons) in the analysis CRS, metres.
+        centre: (x, y) of the defended place (the core's centroid), metres.
+    """
+    geoms = [g for lay in layers if lay is not None for g in lay.geometry if g is not None]
+    geoms = [g for g in geoms if not g.is_empty]
+    if len(geoms) < 3:
+        return None
+    hull = shapely.convex_hull(shapely.GeometryCollection(geoms))
+    if hull.geom_type != "Polygon" or hull.area <= 0:
+        return None
+    if centre is not None:
+        pts = np.asarray([shapely.get_coordinates(g).mean(axis=0) for g in geoms])
+        if _max_gap_deg(pts, centre) >= 180.0 or not hull.contains(shapely.Point(centre)):
+            return None
+    return hull
+
+
+def edge_from(
+    crs: CRS | str,
+    edge_file: str | Path | None = None,
+    core: BaseGeometry | None = None,
+    fortifications: Sequence[gpd.GeoDataFrame | None] = (),
+) -> tuple[BaseGeometry, str]:
+    """The defended edge in ``crs`` (metres) and where it came from.
+
+    Order: ``edge_file`` (its lines and polygons, merged); else the ring of the barricades and
+    berms within one equivalent radius (``sqrt(area / pi)``) of the core when they surround its
+    centroid (see :func:`fortification_ring`); else the
+    core polygon; else a ring of barricades and berms without a core.
+
+    Args:
+        crs: the analysis CRS (projected, metres).
+        edge_file: GeoJSON/GPKG of lines or polygons, any CRS.
+        core: the core polygon in ``crs`` (from :func:`fortmap.analyze.core.parse_core`).
+        fortifications: barricade and berm findings layers in ``crs``.
+
+    Returns:
+        (edge, source) with source one of ``edge_file``, ``fortification_ring``, ``core``.
+
+    Raises:
+        InputError: the file is unreadable or holds no line or polygon; nothing to build an
+            edge from.
+    """
+    if edge_file is not None:
+        gdf = read_vector(edge_file, "edge")
+        gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+        if gdf.empty:
+            raise InputError(f"{edge_file}: edge file holds no features")
+        gdf = gdf.to_crs(crs)
+        return as_edge(shapely.union_all(gdf.geometry.to_numpy()), str(edge_file)), "edge_file"
+    centre = None
+    if core is not None and not core.is_empty:
+        c = core.centroid
+        centre = (c.x, c.y)
+    near = list(fortifications)
+    if centre is not None:
+        # only works around this core: within one equivalent radius of it (scale, not fitted),
+        # so a stray detection across the city cannot stretch the ring
+        reach = core.buffer(math.sqrt(core.area / math.pi)) if core.area > 0 else core
+        near = [lay[lay.intersects(reach)] if lay is not None else None for lay in near]
+    ring = fortification_ring(near, centre)
+    if ring is not None:
+        return ring, "fortification_ring"
+    if core is not None and not core.is_empty:
+        return as_edge(core, "core"), "core"
+    if any(lay is not None and not lay.empty for lay in fortifications):
+        warnings.warn(
+            "visibility: barricades and berms do not form a ring and no core was given",
+            stacklevel=2,
+        )
+    raise InputError("visibility: no edge: give --edge, or --core to use its boundary")

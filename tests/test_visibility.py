@@ -1,0 +1,231 @@
+"""Visibility before and after: hand-made surfaces with known answers, surfaces, edges, errors."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+from rasterio.crs import CRS
+from shapely.geometry import LineString, Point, Polygon, box
+
+from fortmap.analyze.surface import build_surface, destroyed_ids, edge_from, fortification_ring
+from fortmap.analyze.visibility import SECTORS, STATES, visibility_change, write_visibility
+from fortmap.errors import InputError
+from fortmap.types import Grid
+
+UTM = CRS.from_epsg(32637)
+X0, Y0 = 500000.0, 4000000.0
+
+
+def _tr(cell: float, n: int) -> Affine:
+    return Affine(cell, 0, X0, 0, -cell, Y0 + n * cell)
+
+
+def _walled(n: int = 100) -> tuple[np.ndarray, np.ndarray, Affine]:
+    """1 m flat ground with a 10 m wall across it at x = 30..32 m (before) and none after."""
+    before = np.zeros((n, n), np.float32)
+    before[:, 30:32] = 10.0
+    return before, np.zeros_like(before), _tr(1.0, n)
+
+
+def _edge_line(x: float = 10.0, n: int = 100) -> LineString:
+    return LineString([(X0 + x, Y0 + 0.5), (X0 + x, Y0 + n - 0.5)])
+
+
+def test_razed_wall_opens_ground_behind_it():
+    before, after, tr = _walled()
+    r = visibility_change(
+        before, after, tr, UTM, _edge_line(), spacing_m=10, max_distance=500, resolution_m=1.0
+    )
+    s = r.summary
+    # eye 2 m, targets 1.5 m, wall 10 m: nothing behind the wall (x >= 32 m) is seen before
+    assert s["field_km2"] == pytest.approx(0.01)
+    assert s["seen_before_km2"] == pytest.approx(0.0032, abs=0.0001)
+    assert s["seen_after_km2"] == pytest.approx(0.01)
+    assert s["gain_km2"] == pytest.approx(0.0068, abs=0.0001)
+    assert s["newly_seen_km2"] == pytest.approx(s["gain_km2"])
+    assert s["no_longer_seen_km2"] == 0
+    assert (r.before[:, 33:] == 0).all() and (r.after > 0).all()
+    lay = r.layer.set_index("state")
+    assert list(r.layer["state"]) == list(STATES)
+    assert (r.layer["kind"] == "visibility").all()
+    assert lay.loc["newly_seen", "area_m2"] == pytest.approx(6800.0, abs=100)
+    assert shapely.is_valid(r.layer.geometry.to_numpy()).all()
+    # a wall built (the reverse) hides the same ground: the gain is negative
+    back = visibility_change(
+        after, before, tr, UTM, _edge_line(), spacing_m=10, max_distance=500, resolution_m=1.0
+    )
+    assert back.summary["gain_km2"] == pytest.approx(-s["gain_km2"])
+    assert back.summary["no_longer_seen_km2"] == pytest.approx(s["newly_seen_km2"])
+
+
+def test_no_change_means_no_gain():
+    rng = np.random.default_rng(3)
+    z = rng.uniform(0, 8, (60, 60)).astype(np.float32)
+    edge = box(X0 + 100, Y0 + 100, X0 + 140, Y0 + 140)
+    r = visibility_change(z, z.copy(), _tr(4.0, 60), UTM, edge, max_distance=150, resolution_m=4)
+    s = r.summary
+    assert s["gain_km2"] == 0 and s["newly_seen_km2"] == 0 and s["no_longer_seen_km2"] == 0
+    assert 0 < s["seen_before_km2"] < s["field_km2"]
+    assert all(x["farthest_before_m"] == x["farthest_after_m"] for x in s["sectors"])
+    assert r.layer.set_index("state").loc["newly_seen", "area_m2"] == 0
+    # the polygon's inside is not part of the field
+    assert not r.field[(r.grid.height // 2), (r.grid.width // 2)]
+
+
+def test_sectors_see_far_where_the_wall_went():
+    n, cell = 200, 5.0
+    tr = _tr(cell, n)
+    cx, cy = X0 + 500, Y0 + 500
+    edge = box(cx - 20, cy - 20, cx + 20, cy + 20)
+    after = np.zeros((n, n), np.float32)
+    before = after.copy()
+    before[80:120, 108] = 20.0  # a wall 20 m east of the square, 200 m long, in sector E
+    r = visibility_change(
+        before, after, tr, UTM, edge, spacing_m=5, max_distance=300, resolution_m=cell
+    )
+    sec = {x["sector"]: x for x in r.summary["sectors"]}
+    assert list(sec) == list(SECTORS) and len(SECTORS) == 16
+    assert sec["E"]["azimuth_deg"] == 90.0
+    # flat ground: every sector sees to the maximum distance after (within a cell)
+    for x in sec.values():
+        assert x["farthest_after_m"] == pytest.approx(300, abs=cell)
+    assert sec["E"]["farthest_before_m"] < 120
+    for name in ("N", "S", "W", "NW", "SW"):
+        assert sec[name]["farthest_before_m"] == sec[name]["farthest_after_m"]
+    bands = r.summary["open_ground_km2"]
+    assert bands["500m"]["after"] == pytest.approx(r.summary["seen_after_km2"])
+    assert bands["500m"]["after"] >= bands["500m"]["before"]
+
+
+def test_edge_without_line_or_polygon_is_refused():
+    z = np.zeros((20, 20), np.float32)
+    with pytest.raises(InputError, match="no line or polygon"):
+        visibility_change(z, z, _tr(1, 20), UTM, Point(X0 + 5, Y0 + 5))
+    with pytest.raises(InputError, match="empty"):
+        visibility_change(z, z, _tr(1, 20), UTM, Polygon())
+
+
+def test_edge_outside_and_geographic_crs_are_refused():
+    z = np.zeros((20, 20), np.float32)
+    far = LineString([(0, 0), (10, 0)])
+    with pytest.raises(InputError, match="outside"):
+        visibility_change(z, z, _tr(1, 20), UTM, far, max_distance=50)
+    with pytest.raises(InputError, match="geographic"):
+        visibility_change(z, z, _tr(1, 20), "EPSG:4326", _edge_line(5, 20))
+
+
+def test_after_on_another_grid_is_resampled_with_a_warning():
+    before, _, tr = _walled()
+    after = np.zeros((50, 50), np.float32)  # the same flat ground on 2 m cells
+    with pytest.warns(UserWarning, match="grid differs"):
+        r = visibility_change(
+            before,
+            after,
+            tr,
+            UTM,
+            _edge_line(),
+            after_transform=_tr(2.0, 50),
+            spacing_m=10,
+            max_distance=500,
+            resolution_m=1.0,
+        )
+    assert r.summary["gain_km2"] == pytest.approx(0.0068, abs=0.0001)
+
+
+def test_nodata_cells_count_on_neither_date():
+    before, after, tr = _walled()
+    before[:, 60:70] = -9999
+    r = visibility_change(
+        before, after, tr, UTM, _edge_line(), nodata=-9999, spacing_m=10, max_distance=500
+    )
+    assert not r.valid[:, 60:70].any() and not r.field[:, 60:70].any()
+    assert r.summary["field_km2"] == pytest.approx(0.009)
+
+
+def test_write_visibility(tmp_path):
+    before, after, tr = _walled()
+    r = visibility_change(before, after, tr, UTM, _edge_line(), spacing_m=10, max_distance=500)
+    paths = write_visibility(r, tmp_path)
+    assert [p.name for p in paths] == ["visibility_before.tif", "visibility_after.tif"]
+    with rasterio.open(paths[0]) as ds:
+        assert ds.dtypes[0] == "uint8" and ds.nodata == 255 and ds.crs == UTM
+        np.testing.assert_array_equal(ds.read(1), np.minimum(r.before, 254))
+
+
+def _grid(n: int = 50, cell: float = 1.0) -> Grid:
+    return Grid(UTM, _tr(cell, n), n, n)
+
+
+def test_build_surface_heights_storeys_and_razed():
+    g = _grid()
+    fp = gpd.GeoDataFrame(
+        {
+            "id": [1, 2, 3, 4],
+            "height": [10.0, None, None, 4.0],
+            "building:levels": [None, 4, None, None],
+        },
+        geometry=[
+            box(X0 + 5, Y0 + 5, X0 + 15, Y0 + 15),
+            box(X0 + 20, Y0 + 20, X0 + 30, Y0 + 30),
+            box(X0 + 35, Y0 + 35, X0 + 45, Y0 + 45),
+            box(X0 + 10, Y0 + 10, X0 + 20, Y0 + 20),  # overlaps building 1, lower
+        ],
+        crs=UTM,
+    )
+    dem = np.full((50, 50), 100.0, np.float32)
+    z = build_surface(g, fp, dem=dem)
+    at = lambda x, y: z[int(50 - y), int(x)]  # noqa: E731
+    assert at(7.5, 7.5) == pytest.approx(110.0)
+    assert at(12.5, 12.5) == pytest.approx(110.0)  # the taller wins where they overlap
+    assert at(17.5, 17.5) == pytest.approx(104.0)
+    assert at(25.5, 25.5) == pytest.approx(112.0)  # 4 storeys x 3 m
+    assert at(40.5, 40.5) == pytest.approx(106.0)  # default 2 storeys x 3 m
+    assert at(2.5, 2.5) == pytest.approx(100.0)
+    razed = build_surface(g, fp.to_crs("EPSG:4326"), dem=dem, razed_ids={1})
+    assert razed[int(50 - 7.5), 7] == pytest.approx(100.0, abs=1e-3)
+    assert razed[int(50 - 17.5), 17] == pytest.approx(104.0)
+    with pytest.raises(InputError, match="shape"):
+        build_surface(g, fp, dem=np.zeros((3, 3)))
+
+
+def test_destroyed_ids():
+    lay = gpd.GeoDataFrame({"id": [1, 2, 3], "damage": ["intact", "destroyed", "damaged"]})
+    assert destroyed_ids(lay) == {2}
+    with pytest.raises(InputError, match="damage"):
+        destroyed_ids(lay.drop(columns="damage"))
+
+
+def test_edge_from_file_core_and_ring(tmp_path):
+    line = gpd.GeoDataFrame(geometry=[_edge_line()], crs=UTM).to_crs("EPSG:4326")
+    p = tmp_path / "edge.geojson"
+    line.to_file(p)
+    edge, src = edge_from(UTM, edge_file=p)
+    assert src == "edge_file" and edge.length == pytest.approx(99.0, abs=0.01)
+    pts = tmp_path / "points.geojson"
+    gpd.GeoDataFrame(geometry=[Point(X0, Y0)], crs=UTM).to_file(pts)
+    with pytest.raises(InputError, match="no line or polygon"):
+        edge_from(UTM, edge_file=pts)
+
+    core = Point(X0 + 500, Y0 + 500).buffer(200)
+    assert edge_from(UTM, core=core)[1] == "core"
+
+    def cut(x: float, y: float) -> LineString:
+        return LineString([(X0 + x - 5, Y0 + y), (X0 + x + 5, Y0 + y)])
+
+    around = gpd.GeoDataFrame(
+        geometry=[cut(500, 750), cut(750, 500), cut(500, 250), cut(250, 500)], crs=UTM
+    )
+    edge, src = edge_from(UTM, core=core, fortifications=[around, None])
+    assert src == "fortification_ring" and edge.contains(core.centroid)
+    stray = gpd.GeoDataFrame(geometry=[cut(1900, 1900)], crs=UTM)  # far beyond the core
+    edge2, _ = edge_from(UTM, core=core, fortifications=[around, stray])
+    assert edge2.equals(edge)
+    one_side = gpd.GeoDataFrame(geometry=[cut(700, 400), cut(700, 500), cut(700, 600)], crs=UTM)
+    assert fortification_ring([one_side], (X0 + 500, Y0 + 500)) is None
+    assert edge_from(UTM, core=core, fortifications=[one_side])[1] == "core"
+    with pytest.raises(InputError, match="no edge"):
+        edge_from(UTM)
