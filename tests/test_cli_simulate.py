@@ -35,3 +35,24 @@ def test_simulate_command_rejects_bad_difficulty(tmp_path):
     )
     assert res.exit_code != 0
     assert not (tmp_path / "x").exists()
+
+
+def test_simulate_command_on_osm_streets(tmp_path):
+    from conftest import shared
+
+    pbf = shared("osm", "aguascalientes.osm.pbf")
+    out = tmp_path / "osm"
+    args = ["simulate", "--out", str(out), "--size-m", "400", "--gsd", "2", "--osm", str(pbf)]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert "entry routes into the core" in res.output
+    meta = json.loads((out / "scene.json").read_text())
+    assert meta["crs"] == "EPSG:32613" and meta["osm"]["osm_roads"] > 0
+    assert meta["routes"]["entries_before"] >= 1
+
+
+def test_simulate_command_rejects_a_non_osm_file(tmp_path):
+    bad = tmp_path / "roads.geojson"
+    bad.write_text("{}")
+    res = CliRunner().invoke(cli, ["simulate", "--out", str(tmp_path / "o"), "--osm", str(bad)])
+    assert res.exit_code == 2 and "OpenStreetMap" in res.output

@@ -17,6 +17,7 @@ from skimage.registration import phase_cross_correlation
 from fortmap.errors import InputError, OutputExistsError
 from fortmap.simulate import Difficulty, resolve_difficulty, simulate_city
 from fortmap.simulate.render import cast_shadows
+from fortmap.simulate.truth_routes import junction_vertices
 from fortmap.types import DATE_TAG, TRUTH_LAYERS
 
 RASTERS = ("before.tif", "after.tif", "dsm_before.tif", "dsm_after.tif", "truth_change.tif")
@@ -102,7 +103,8 @@ def test_vectors_have_schema(small):
 
 def test_truth_layers_types_and_counts(small, medium):
     for scene in (small, medium):
-        assert sorted(pyogrio.list_layers(scene.truth)[:, 0]) == sorted(TRUTH_LAYERS)
+        layers = sorted(pyogrio.list_layers(scene.truth)[:, 0])
+        assert layers == sorted(TRUTH_LAYERS + ("routes", "entry_points"))
         for layer, gtype in GEOM_TYPES.items():
             assert pyogrio.read_info(scene.truth, layer=layer)["geometry_type"] == gtype
     t = {layer: gpd.read_file(medium.truth, layer=layer) for layer in TRUTH_LAYERS}
@@ -228,3 +230,48 @@ def test_difficulty_presets_and_scale():
 def test_bad_size_is_refused(tmp_path):
     with pytest.raises(InputError):
         simulate_city(tmp_path / "x", size_m=50)
+
+
+def test_core_place_has_a_radius_inside_the_ring(medium):
+    places = gpd.read_file(medium.places)
+    core = places[places["name"] == "Old City"].iloc[0]
+    assert core["radius_m"] == pytest.approx(0.15 * 1000)
+    ring = gpd.read_file(medium.roads).query("name == 'Ring Boulevard'")
+    assert ring.distance(core.geometry).min() > core["radius_m"]
+
+
+def test_crossing_roads_share_a_vertex():
+    a = shapely.LineString([(0, 0), (10, 0)])
+    b = shapely.LineString([(5, -5), (5, 5)])
+    c = shapely.LineString([(20, 0), (30, 0)])  # touches nothing
+    na, nb, nc = junction_vertices([a, b, c])
+    assert (5.0, 0.0) in [tuple(xy) for xy in shapely.get_coordinates(na)]
+    assert (5.0, 0.0) in [tuple(xy) for xy in shapely.get_coordinates(nb)]
+    assert na.equals(a) and nb.equals(b) and nc is c or nc.equals(c)
+
+
+def test_true_route_status_follows_the_true_obstacles(medium):
+    ent = gpd.read_file(medium.truth, layer="entry_points")
+    routes = gpd.read_file(medium.truth, layer="routes")
+    meta = json.loads(medium.scene_json.read_text())["routes"]
+    assert len(ent) == meta["entries_before"] == medium.n_entries > 0
+    assert set(ent["status"]) <= {"open", "cut"}
+    assert (ent["status"] == "cut").sum() == meta["entries_cut"] == medium.n_entries_cut
+    # every cut entry names true obstacles, and each of them lies on a cut road piece
+    layer = {"barricade": "barricades", "berm": "berms", "rubble": "rubble"}
+    n_feat = {k: len(gpd.read_file(medium.truth, layer=v)) for k, v in layer.items()}
+    for labels in ent.loc[ent["status"] == "cut", "cut_by"]:
+        assert labels
+        for lab in labels.split(";"):
+            kind, idx = lab.split(":")
+            assert int(idx) < n_feat[kind]
+            assert routes["cut_by"].str.contains(lab, regex=False).any()
+    # entry points lie on the core's boundary
+    places = gpd.read_file(medium.places).query("name == 'Old City'").iloc[0]
+    d = ent.distance(places.geometry)
+    assert (abs(d - places["radius_m"]) < 1.0).all()
+    # barricade rows always cross the centreline, so each closes the piece it stands on
+    bars = gpd.read_file(medium.truth, layer="barricades")
+    cut_routes = routes[routes["status"] == "cut"]
+    for geom in bars.geometry:
+        assert cut_routes.intersects(geom).any()

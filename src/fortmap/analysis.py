@@ -28,6 +28,7 @@ from fortmap.align.radiometry import fit_band_maps
 from fortmap.analyze.core import parse_core
 from fortmap.analyze.road_graph import build_road_graph
 from fortmap.analyze.routes import analyse_routes
+from fortmap.analyze.visibility_step import run_visibility
 from fortmap.detect.change import fit_change_model
 from fortmap.detect.cleared import BLOCK_FIELDS, block_px_for, extract_cleared
 from fortmap.detect.sun import estimate_sun_azimuth
@@ -183,6 +184,8 @@ def run_analysis(
     places: str | Path | None = None,
     dsm_before: str | Path | None = None,
     dsm_after: str | Path | None = None,
+    dem: str | Path | None = None,
+    edge: str | Path | None = None,
     force: bool = False,
     options: AnalyzeOptions | None = None,
     progress: Progress | None = None,
@@ -200,7 +203,10 @@ def run_analysis(
             ``places`` (needs ``roads``).
         places: named points (GeoJSON) for ``core``.
         dsm_before, dsm_after: surface heights in metres (any CRS; warped onto the before grid)
-            for berms and ditches.
+            for berms, ditches and visibility.
+        dem: ground heights in metres (projected CRS) for visibility without DSMs.
+        edge: the defended edge (lines or polygons, any CRS) for visibility; default: the ring
+            of barricades and berms around the core, else the core's boundary.
         force: replace an existing ``out_dir``.
         options: tuning knobs.
         progress: called as ``progress(step, done, total)``.
@@ -213,13 +219,13 @@ def run_analysis(
     with rasterio.Env(GDAL_CACHEMAX=256):
         return _run(
             before, after, out_dir, buildings, roads, core, places, dsm_before, dsm_after,
-            force, options, progress,
+            dem, edge, force, options, progress,
         )  # fmt: skip
 
 
 def _run(
     before, after, out_dir, buildings, roads, core, places, dsm_before, dsm_after,
-    force, options, progress,
+    dem, edge, force, options, progress,
 ) -> dict:  # fmt: skip
     opts = options or AnalyzeOptions()
     tell = progress or (lambda step, done, total: None)
@@ -464,6 +470,22 @@ def _run(
             )
             layers["routes"], layers["entry_points"] = rres.routes, rres.entry_points
             routes_summary = rres.summary
+        t_vis = time.perf_counter()
+        vis_layer, vis_summary = run_visibility(
+            grid,
+            tmp,
+            dsm_before=dsm_before,
+            dsm_after=dsm_after,
+            dem=dem,
+            buildings=layers.get("buildings"),
+            edge_file=edge,
+            core=core_poly,
+            fortifications=[layers.get("barricades"), layers.get("berms")],
+            dates=dates,
+        )
+        if vis_layer is not None:
+            layers["visibility"] = vis_layer
+        timings["visibility"] = time.perf_counter() - t_vis
         if binfo.grid.crs != grid.crs:
             layers = {k: v.to_crs(binfo.grid.crs) for k, v in layers.items()}
         write_layers(tmp / "findings.gpkg", layers)
@@ -501,6 +523,7 @@ def _run(
             "sun_azimuth_deg": None if sun_az is None else round(float(sun_az), 1),
             "berms_from": "image and DSM" if dsms else "image",
             "routes": routes_summary,
+            "visibility": vis_summary,
             "timings_s": {k: round(v, 3) for k, v in timings.items()},
             "megapixels_per_second": round(grid.width * grid.height / 1e6 / timings["total"], 3),
         }

@@ -50,6 +50,18 @@ from fortmap.cli.progress import one_line_warnings, progress_reporter
 @click.option("--dsm-before", type=click.Path(path_type=Path), default=None, help="DSM, metres.")
 @click.option("--dsm-after", type=click.Path(path_type=Path), default=None, help="DSM, metres.")
 @click.option(
+    "--dem",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Ground heights (m) for visibility when no DSMs are given (footprints raised on it).",
+)
+@click.option(
+    "--edge",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Defended edge for visibility (lines/polygons); default: fortification ring or core.",
+)
+@click.option(
     "--workers",
     type=int,
     default=0,
@@ -91,6 +103,8 @@ def command(
     places,
     dsm_before,
     dsm_after,
+    dem,
+    edge,
     workers,
     scheduler,
     window_px,
@@ -126,6 +140,8 @@ def command(
             places=places,
             dsm_before=dsm_before,
             dsm_after=dsm_after,
+            dem=dem,
+            edge=edge,
             force=force,
             options=opts,
             progress=progress,
@@ -146,6 +162,11 @@ def format_summary(summary: dict) -> str:
         "Findings: " + ", ".join(f"{k} {v}" for k, v in summary["counts"].items()),
         f"Cleared land: {summary['areas']['cleared_ha']} ha; changed {summary['areas']['changed_ha']} ha",
     ]
+    v = summary.get("visibility") or {}
+    if "gain_km2" in v:
+        lines.append(
+            f"Visibility from the edge ({v.get('edge_source')}): gain {v['gain_km2']:.3f} km2"
+        )
     r = summary.get("routes")
     if r:
         lines.append("Routes into the core: " + json.dumps(r, default=str)[:300])

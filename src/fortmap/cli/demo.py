@@ -16,10 +16,8 @@ from fortmap.cli.options import (
 )
 from fortmap.cli.progress import one_line_warnings, progress_reporter
 
-#: the simulated city's core district, named in its places.geojson; the ring road around
-#: it lies about a fifth of the scene's side from its centre
+#: the simulated city's core district, named in its places.geojson (with its radius_m)
 DEMO_CORE = "Old City"
-CORE_RADIUS_FRACTION = 0.2
 
 
 @click.command("demo")
@@ -68,7 +66,7 @@ def command(out_dir, seed, size_m, difficulty, as_json, force, quiet):
                 buildings=scene_dir / "buildings.geojson",
                 roads=scene_dir / "roads.geojson",
                 places=scene_dir / "places.geojson",
-                core=f"{DEMO_CORE},{size_m * CORE_RADIUS_FRACTION:.0f}",
+                core=DEMO_CORE,
                 dsm_before=scene_dir / "dsm_before.tif",
                 dsm_after=scene_dir / "dsm_after.tif",
                 progress=progress,

@@ -54,6 +54,11 @@ def _fmt(v: float | None) -> str:
 
 
 def _detail(kind: str, m: dict) -> str:
+    if "status_accuracy" in m:
+        return (
+            f"{m['n_truth']:.0f} true entries, {m['n_matched']:.0f} matched, "
+            f"status right {_fmt(m['status_accuracy'])}"
+        )
     if "iou_threshold" in m:
         return f"{m['n_truth']:.0f} true, {m['n_pred']:.0f} predicted, IoU >= {m['iou_threshold']}"
     if "max_dist_m" in m:

@@ -27,18 +27,42 @@ from fortmap.cli.options import (
     help="Ground sample distance (metres per pixel).",
 )
 @difficulty_option
+@click.option(
+    "--osm",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="OpenStreetMap extract (.osm.pbf, .osm, ...): lay the city on its real streets and "
+    "buildings, centred on the extract (--size-m is cut to the extract when larger).",
+)
 @force_option
 def command(
-    out_dir: Path, seed: int, size_m: float, gsd: float, difficulty: str, force: bool
+    out_dir: Path,
+    seed: int,
+    size_m: float,
+    gsd: float,
+    difficulty: str,
+    osm: Path | None,
+    force: bool,
 ) -> None:
-    """Simulate a city imaged on two dates (GeoTIFFs, DSMs, vectors, truth.gpkg) in OUT."""
+    """Simulate a city imaged on two dates (GeoTIFFs, DSMs, vectors, truth.gpkg) in OUT.
+
+    \b
+    truth.gpkg also holds the true route status into the core (place "Old City"):
+    layers routes and entry_points.
+    Example:
+      fortmap simulate --out sim --size-m 1000
+      fortmap simulate --out hel --osm helsinki.osm.pbf --gsd 0.5
+    """
+    from fortmap.cli.progress import one_line_warnings
     from fortmap.simulate import simulate_city
 
+    one_line_warnings(False)
     scene = simulate_city(
-        out_dir, seed=seed, size_m=size_m, gsd=gsd, difficulty=difficulty, force=force
+        out_dir, seed=seed, size_m=size_m, gsd=gsd, difficulty=difficulty, force=force, osm=osm
     )
     click.echo(
         f"Wrote {scene.out_dir} ({scene.width}x{scene.height} px) in {scene.seconds:.1f} s: "
         f"{scene.n_buildings} buildings, {scene.n_razed} razed, {scene.n_cleared} cleared areas, "
-        f"{scene.n_barricades} barricades, {scene.n_berms} berms, {scene.n_rubble} rubble patches"
+        f"{scene.n_barricades} barricades, {scene.n_berms} berms, {scene.n_rubble} rubble patches; "
+        f"{scene.n_entries} entry routes into the core, {scene.n_entries_cut} cut"
     )

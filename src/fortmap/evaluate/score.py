@@ -8,6 +8,8 @@ rubble             the same with IoU >= ``rubble_iou`` (0.25: rubble fields have
 barricades         one-to-one line matching, mean symmetric distance <= ``barricade_m`` (10)
 berms              length-weighted precision/recall within a ``berm_m`` (5) buffer
 cleared_areas      area precision/recall/F1/IoU of the union of predictions vs union of truth
+entry_points       one-to-one point matching within ``entry_m`` (15); status (open/cut) accuracy
+                   over matched entries, precision/recall/F1 with ``cut`` positive
 change_pixels      pixel precision/recall/F1/IoU of ``change.tif`` vs the truth mask
 =================  =========================================================================
 
@@ -36,10 +38,13 @@ from fortmap.evaluate.match import (
     score_polygons,
 )
 from fortmap.evaluate.metrics import pixel_scores
+from fortmap.evaluate.routes import ENTRY_DIST_M, score_entry_points
 from fortmap.evaluate.truth import (
     CHANGE,
     TRUTH_CHANGE,
     aligned_masks,
+    list_layers,
+    read_layer,
     read_mask,
     read_pred_layers,
     read_sim_truth,
@@ -102,6 +107,7 @@ def _score_sim(
             kinds[name] = score_lengths(t, p, berm_m)
         elif name == "cleared_areas":
             kinds[name] = score_area(t, p)
+    _score_routes(truth, pl, crs, kinds, notes)
     mask = truth.parent / TRUTH_CHANGE
     if not mask.exists():
         notes.append(f"{mask}: not found, change pixels not scored")
@@ -110,6 +116,17 @@ def _score_sim(
     else:
         kinds["change_pixels"] = _score_change(pred_dir, mask)
     return {"kinds": kinds, "notes": notes}
+
+
+def _score_routes(truth: Path, pl: dict, crs, kinds: dict, notes: list[str]) -> None:  # noqa: ANN001
+    """Route status of entry points, when both the truth and the prediction hold them."""
+    if "entry_points" not in list_layers(truth, "truth"):
+        notes.append(f"{truth}: no true entry_points layer, route status not scored")
+    elif "entry_points" not in pl:
+        notes.append("entry_points: not in the prediction (no --core), route status not scored")
+    else:
+        t = read_layer(truth, "entry_points", "truth")
+        kinds["entry_points"] = score_entry_points(t, pl["entry_points"], ENTRY_DIST_M, crs=crs)
 
 
 def score_run(

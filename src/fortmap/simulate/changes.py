@@ -156,9 +156,12 @@ def _barricades(
     """Rows of ~1.5 m concrete blocks across roads, mostly avenues near crossings."""
     sites: list[tuple[dict, float]] = []
     others = [r for r in city.roads if r["class"] == "minor"] + majors
+    # Only roads that touch can cross; the tree keeps the loop order (and so the draws) as is.
+    tree = shapely.STRtree([o["geometry"] for o in others])
     for r in majors:
         line = r["geometry"]
-        for o in others:
+        for oi in np.sort(tree.query(line, predicate="intersects")):
+            o = others[oi]
             if o is r:
                 continue
             x = line.intersection(o["geometry"])

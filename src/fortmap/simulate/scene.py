@@ -23,6 +23,7 @@ from fortmap.simulate.changes import Changes, apply_changes, plan_changes, truth
 from fortmap.simulate.difficulty import Difficulty, resolve_difficulty
 from fortmap.simulate.layout import FIELD_KINDS, City, plan_city
 from fortmap.simulate.noise import make_textures
+from fortmap.simulate.truth_routes import junction_vertices, write_true_routes
 from fortmap.types import DATE_TAG
 
 #: The scene's CRS (UTM 37N) and the south-west corner of the scene in it (metres).
@@ -67,6 +68,8 @@ class SimulatedScene:
     n_berms: int
     n_rubble: int
     seconds: float
+    n_entries: int = 0
+    n_entries_cut: int = 0
 
 
 def simulate_city(
@@ -77,8 +80,12 @@ def simulate_city(
     gsd: float = 0.5,
     difficulty: str | float | Difficulty = "default",
     force: bool = False,
+    osm: Path | str | None = None,
 ) -> SimulatedScene:
     """Write a deterministic simulated city pair (images, DSMs, vectors, truth) to ``out_dir``.
+
+    ``truth.gpkg`` holds the changes (:data:`fortmap.types.TRUTH_LAYERS`) and the true route
+    status into the core district "Old City" (layers ``routes`` and ``entry_points``).
 
     Args:
         out_dir: directory to create (written atomically via a temporary sibling).
@@ -87,9 +94,12 @@ def simulate_city(
         gsd: ground sample distance in metres per pixel.
         difficulty: preset (easy|default|hard|extreme), a level 0..1, or a Difficulty.
         force: replace ``out_dir`` if it exists.
+        osm: an OpenStreetMap extract (.osm.pbf, .osm, ...): lay the city on its real streets
+            and buildings, centred on the extract, in its UTM zone; ``size_m`` is cut to the
+            extract's extent when larger (with a warning).
 
     Raises:
-        InputError: size, gsd or difficulty out of range.
+        InputError: size, gsd or difficulty out of range; unreadable or roadless ``osm``.
         OutputExistsError: ``out_dir`` exists and ``force`` is False.
     """
     t0 = time.perf_counter()
@@ -98,6 +108,12 @@ def simulate_city(
         raise InputError(f"{out_dir}: size_m {size_m} outside 200..10000 m")
     if not 0.1 <= float(gsd) <= 5.0:
         raise InputError(f"{out_dir}: gsd {gsd} outside 0.1..5 m per pixel")
+    site = None
+    if osm is not None:
+        from fortmap.simulate.osm_city import load_osm_site
+
+        site = load_osm_site(Path(osm), float(size_m), float(gsd))
+        size_m = site.size_m
     n = int(round(size_m / gsd))
     if n > 20000:
         raise InputError(f"{out_dir}: {n}x{n} pixels is too large; raise gsd or lower size_m")
@@ -105,7 +121,14 @@ def simulate_city(
     r_plan, r_change, r_ras, r_tex, r_sun, r_before, r_after = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)
     )
-    city = plan_city(r_plan, size_m)
+    if site is None:
+        city = plan_city(r_plan, size_m)
+        crs, (x0, y0) = CRS.from_epsg(CRS_EPSG), ORIGIN_EN
+    else:
+        from fortmap.simulate.osm_city import plan_osm_city
+
+        city = plan_osm_city(r_plan, site)
+        crs, (x0, y0) = site.crs, site.origin_en
     ch = plan_changes(r_change, city)
     tex = make_textures(r_tex, (n, n), gsd)
     before = R.rasterize_city(r_ras, city, gsd, tex)
@@ -140,8 +163,6 @@ def simulate_city(
     ripen = (diff.seasonal * r_sun.uniform(0, 1, city.f_kind.size)).astype(np.float32)[:, None]
     fc_a = fc_b * (1 - ripen) + render.FIELD_COLOURS[(city.f_kind + 1) % FIELD_KINDS] * ripen
 
-    crs = CRS.from_epsg(CRS_EPSG)
-    x0, y0 = ORIGIN_EN
     transform = Affine(gsd, 0.0, x0, 0.0, -gsd, y0 + size_m)
     names = {
         "before": "before.tif", "after": "after.tif", "dsm_before": "dsm_before.tif",
@@ -171,14 +192,19 @@ def simulate_city(
         del alb, after
         _write_image(tmp / names["after"], img, crs, transform, DATE_AFTER, sun_a)
         del img
-        _write_vectors(tmp, names, city, ch, crs)
+        _write_vectors(tmp, names, city, ch, crs, (x0, y0), junctions=site is None)
+        bounds = (x0, y0, x0 + size_m, y0 + size_m)
+        routes = write_true_routes(
+            tmp / names["truth"], tmp / names["roads"], tmp / names["places"], crs, bounds
+        )
         meta = {
             "seed": seed,
             "size_m": size_m,
             "gsd_m": gsd,
             "width_px": n,
             "height_px": n,
-            "crs": f"EPSG:{CRS_EPSG}",
+            "crs": f"EPSG:{crs.to_epsg()}",
+            "osm": None if site is None else site.meta(),
             "origin_en": [x0, y0],
             "dates": {"before": DATE_BEFORE, "after": DATE_AFTER},
             "difficulty": diff.as_dict(),
@@ -197,6 +223,7 @@ def simulate_city(
             "counts": _counts(city, ch),
             "clear_direction_deg": round(ch.clear_direction_deg, 2),
             "truth_change_fraction": round(change_fraction, 6),
+            "routes": routes,
         }
         (tmp / names["scene_json"]).write_text(json.dumps(meta, indent=2) + "\n")
     counts = meta["counts"]
@@ -212,6 +239,8 @@ def simulate_city(
         n_berms=counts["berms"],
         n_rubble=counts["rubble"],
         seconds=round(time.perf_counter() - t0, 2),
+        n_entries=routes["entries_before"],
+        n_entries_cut=routes["entries_cut"],
     )
 
 
@@ -295,8 +324,15 @@ def _to_crs(geoms, offset: tuple[float, float]) -> np.ndarray:
     return shapely.transform(np.asarray(geoms, dtype=object), lambda xy: xy + np.asarray(offset))
 
 
-def _write_vectors(tmp: Path, names: dict[str, str], city: City, ch: Changes, crs: CRS) -> None:
-    off = ORIGIN_EN
+def _write_vectors(
+    tmp: Path,
+    names: dict[str, str],
+    city: City,
+    ch: Changes,
+    crs: CRS,
+    off: tuple[float, float],
+    junctions: bool,
+) -> None:
 
     def frame(rows: list[dict], geom_type: str) -> gpd.GeoDataFrame:
         geoms = _to_crs([r.pop("geometry") for r in rows], off) if rows else []
@@ -307,13 +343,28 @@ def _write_vectors(tmp: Path, names: dict[str, str], city: City, ch: Changes, cr
         for i, (g, h) in enumerate(zip(city.b_geom, city.b_height, strict=True))
     ]
     pyogrio.write_dataframe(frame(bld, "Polygon"), tmp / names["buildings"], driver="GeoJSON")
+    lines = [r["geometry"] for r in city.roads]
+    if junctions:
+        lines = junction_vertices(lines)
     roads = [
-        {"class": r["class"], "name": r["name"], "width_m": r["width_m"], "geometry": r["geometry"]}
-        for r in city.roads
+        {
+            "class": r["class"],
+            "name": r["name"],
+            "width_m": r["width_m"],
+            **({"highway": r["highway"]} if "highway" in r else {}),
+            "geometry": g,
+        }
+        for r, g in zip(city.roads, lines, strict=True)
     ]
     pyogrio.write_dataframe(frame(roads, "LineString"), tmp / names["roads"], driver="GeoJSON")
     places = [
-        {"name": p["name"], "kind": p["kind"], "geometry": p["geometry"]} for p in city.places
+        {
+            "name": p["name"],
+            "kind": p["kind"],
+            "radius_m": p.get("radius_m", np.nan),
+            "geometry": p["geometry"],
+        }
+        for p in city.places
     ]
     pyogrio.write_dataframe(frame(places, "Point"), tmp / names["places"], driver="GeoJSON")
 
