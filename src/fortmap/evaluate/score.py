@@ -96,7 +96,11 @@ def _score_sim(
             # an analysis that does not look for a kind has nothing to be scored on for it
             notes.append(f"{name}: not in the prediction (not analysed), not scored")
             continue
-        p = geoms(pl.get(name), pred_dir)
+        pred = pl.get(name)
+        if name == "berms" and pred is not None and "kind" in pred.columns:
+            # ditches share the berms layer (told apart by ``kind``); the truth holds berms only
+            pred = pred[pred["kind"] != "ditch"]
+        p = geoms(pred, pred_dir)
         if name == "razed_buildings":
             kinds[name] = score_polygons(t, p, iou)
         elif name == "rubble":
