@@ -67,8 +67,11 @@ def run_visibility(
         if dem is not None:
             z, g = read_dem(dem)
             ground = warp_to_grid(z, g.transform, g.crs, coarse)
-        zb = build_surface(coarse, buildings, dem=ground)
-        za = build_surface(coarse, buildings, dem=ground, razed_ids=destroyed_ids(buildings))
+        # footprints keep their input ``id`` when they have one, else their row number ``fid``
+        col = "id" if "id" in buildings.columns else "fid"
+        zb = build_surface(coarse, buildings, dem=ground, id_column=col)
+        razed = destroyed_ids(buildings, id_column=col)
+        za = build_surface(coarse, buildings, dem=ground, razed_ids=razed, id_column=col)
         surface_from = ("DEM" if dem is not None else "flat ground") + " plus footprints"
         kw = {}
         transform, crs = coarse.transform, coarse.crs
