@@ -27,7 +27,7 @@ scene, out, workers, fp = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4
 t = time.perf_counter()
 s = run_analysis(f"{scene}/before.tif", f"{scene}/after.tif", out, force=True,
                  buildings=f"{scene}/buildings.geojson" if fp else None,
-                 options=AnalyzeOptions(workers=workers))
+                 options=AnalyzeOptions(workers=workers, report=False))
 wall = time.perf_counter() - t
 print(json.dumps({"wall": wall, "timings": s["timings_s"], "grid": s["grid"],
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

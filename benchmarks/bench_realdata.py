@@ -31,15 +31,19 @@ def main() -> None:
     args = ap.parse_args()
     if not args.data.is_dir():
         sys.exit(f"shared data not found at {args.data}")
-    from fortmap.analysis import run_analysis
+    from fortmap.analysis import AnalyzeOptions, run_analysis
     from fortmap.evaluate.levir import levir_to_geotiffs
     from fortmap.evaluate.score import score_run
     from fortmap.evaluate.xbd import xbd_to_geotiffs
 
+    NO_REPORT = AnalyzeOptions(report=False)  # noqa: N806 - accuracy only
     xbd = args.data / "xbd-joplin"
     scene = xbd_to_geotiffs(xbd / "images", xbd / "labels", "joplin-tornado_00000000", OUT / "xbd")
     t = time.perf_counter()
-    run_analysis(scene.before, scene.after, OUT / "xbd-run", buildings=scene.footprints, force=True)
+    run_analysis(
+        scene.before, scene.after, OUT / "xbd-run", buildings=scene.footprints, force=True,
+        options=NO_REPORT,
+    )  # fmt: skip
     dt = time.perf_counter() - t
     r = score_run(scene.truth_labels, OUT / "xbd-run")
     d = r["kinds"]["destroyed_buildings"]
@@ -58,7 +62,7 @@ def main() -> None:
     for png in sorted((args.data / "levir-cd" / "A").glob("*.png")):
         name = png.stem
         ls = levir_to_geotiffs(args.data / "levir-cd", name, OUT / f"levir-{name}")
-        run_analysis(ls.before, ls.after, OUT / f"levir-{name}-run", force=True)
+        run_analysis(ls.before, ls.after, OUT / f"levir-{name}-run", force=True, options=NO_REPORT)
         m = score_run(ls.label, OUT / f"levir-{name}-run")["kinds"]["change_pixels"]
         tp, fp, fn = tp + m["tp"], fp + m["fp"], fn + m["fn"]
         print(

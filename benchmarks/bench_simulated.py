@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--difficulties", nargs="+", default=["easy", "default", "hard", "extreme"])
     args = ap.parse_args()
-    from fortmap.analysis import run_analysis
+    from fortmap.analysis import AnalyzeOptions, run_analysis
     from fortmap.evaluate.score import score_run
     from fortmap.simulate import simulate_city
 
@@ -52,6 +52,7 @@ def main() -> None:
                     run,
                     buildings=scene / "buildings.geojson" if fp else None,
                     force=True,
+                    options=AnalyzeOptions(report=False),
                 )
                 dt = time.perf_counter() - t
                 s = score_run(scene / "truth.gpkg", run)

@@ -104,3 +104,18 @@ def test_small_simulated_scene(tmp_path):
     # measured: recall 1.0, precision 0.6 (2 false rows); guards against regressions
     assert res["barricades"]["recall"] >= 2 / 3 and res["barricades"]["precision"] >= 0.5
     assert res["berms_dsm"]["recall"] >= 0.9 and res["berms_dsm"]["precision"] >= 0.9
+
+
+def test_row_split_by_a_tree_is_one_barricade():
+    # two 4.5 m half-rows with a 4 m hidden stretch between them (a street tree's crown)
+    halves = [shapely.box(98.5, 88, 101.5, 97), shapely.box(98.5, 105, 101.5, 114)]
+    b, a, v, rr, road = _scene(halves)
+    out = find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200))
+    assert len(out) == 1
+    assert 12.0 <= out[0][2]["width_m"] <= 14.0
+
+
+def test_rows_far_apart_along_the_road_stay_separate():
+    b, a, v, rr, road = _scene(_blocks(6, x=60.0) + _blocks(6, x=140.0))
+    out = find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200))
+    assert len(out) == 2

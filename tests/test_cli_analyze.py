@@ -25,7 +25,14 @@ def test_analyze_writes_outputs(pair, tmp_path):
     out = tmp_path / "run"
     res = run("--before", b, "--after", a, "--out", out, "--quiet")
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == ["change.tif", "findings.gpkg", "summary.json"]
+    assert {p.name for p in out.iterdir()} >= {
+        "change.tif",
+        "findings.gpkg",
+        "summary.json",
+        "report.html",
+        "captions.md",
+        "figures",
+    }
     s = json.loads((out / "summary.json").read_text())
     assert s["dates"] == {"before": "2024-03-01", "after": "2024-09-01"}
     assert s["coregistration"]["shift_px"] == pytest.approx([2.4, -1.6], abs=0.25)

@@ -58,6 +58,8 @@ class AnalyzeOptions:
         scheduler: address of a running Dask scheduler (overrides ``workers``).
         coregister: ``auto`` (shift, plus an affine correction when it clearly helps),
             ``shift`` (global shift only) or ``none`` (images already co-registered).
+        report: also write ``report.html``, figures, captions and QGIS styles.
+        credit: credit line under each figure (default: the images' file names).
     """
 
     window_px: int = 1024
@@ -66,6 +68,8 @@ class AnalyzeOptions:
     workers: int = 0
     scheduler: str | None = None
     coregister: str = "auto"
+    report: bool = True
+    credit: str | None = None
 
 
 def _analysis_grid(info: RasterInfo) -> Grid:
@@ -495,9 +499,18 @@ def _run(
         summary = {
             "fortmap_version": __version__,
             "inputs": {
-                "before": str(binfo.path),
-                "after": str(ainfo.path),
-                "buildings": str(buildings) if buildings else None,
+                k: (str(Path(v).resolve()) if v is not None else None)
+                for k, v in {
+                    "before": binfo.path,
+                    "after": ainfo.path,
+                    "buildings": buildings,
+                    "roads": roads,
+                    "places": places,
+                    "dsm_before": dsm_before,
+                    "dsm_after": dsm_after,
+                    "dem": dem,
+                    "edge": edge,
+                }.items()
             },
             "dates": {"before": binfo.date, "after": ainfo.date},
             "grid": {
@@ -528,6 +541,15 @@ def _run(
             "megapixels_per_second": round(grid.width * grid.height / 1e6 / timings["total"], 3),
         }
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
+        if opts.report:
+            from fortmap.report.html import write_report
+
+            t = time.perf_counter()
+            tell("writing report", 0, 1)
+            write_report(tmp, places=places, credit=opts.credit)
+            tell("writing report", 1, 1)
+            summary["timings_s"]["report"] = round(time.perf_counter() - t, 3)
+            (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 

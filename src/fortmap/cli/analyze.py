@@ -91,6 +91,13 @@ from fortmap.cli.progress import one_line_warnings, progress_reporter
     show_default=True,
     help="auto: shift plus an affine correction when it clearly helps; none: already aligned.",
 )
+@click.option(
+    "--report/--no-report",
+    default=True,
+    show_default=True,
+    help="Write report.html, figures, captions and QGIS styles.",
+)
+@click.option("--credit", default=None, help="Imagery credit line under each figure.")
 @force_option
 @quiet_option
 def command(
@@ -110,6 +117,8 @@ def command(
     window_px,
     min_cleared_ha,
     coregister,
+    report,
+    credit,
     force,
     quiet,
 ):
@@ -128,6 +137,8 @@ def command(
         workers=workers,
         scheduler=scheduler,
         coregister=coregister,
+        report=report,
+        credit=credit,
     )
     with progress_reporter(quiet) as progress:
         summary = run_analysis(
@@ -148,7 +159,8 @@ def command(
         )
     if not quiet:
         click.echo(format_summary(summary))
-        click.echo(f"Wrote {out_dir}/findings.gpkg, change.tif, summary.json")
+        extra = ", report.html, figures/" if report else ""
+        click.echo(f"Wrote {out_dir}/findings.gpkg, change.tif, summary.json{extra}")
 
 
 def format_summary(summary: dict) -> str:

@@ -215,6 +215,41 @@ def free_gap(spans: list[tuple[float, float]], width: float) -> float:
     return max(best, half - cur)
 
 
+def _row_ok(g: list[Piece], ch: RoadChange, gsd: float) -> bool:
+    """A group of pieces is a block row: it spans the road more than it runs along it, and
+    its typical pixel is a strong change (a faint one is a fringe, not new objects)."""
+    lo = min(p.across_span[0] for p in g)
+    hi = max(p.across_span[1] for p in g)
+    span = hi - lo
+    al = np.concatenate([p.along for p in g])
+    along_len = float(np.diff(np.percentile(al, (5, 95)))[0]) + 1
+    if span * gsd < MIN_ROW_SPAN_M or span < 1.5 * along_len:
+        return False
+    rr = np.concatenate([p.rows for p in g])
+    cc = np.concatenate([p.cols for p in g])
+    return float(np.median(ch.contrast[rr, cc])) >= SEED_SIGMA
+
+
+def _merge_split_rows(rows: list[list[Piece]], gsd: float) -> list[list[Piece]]:
+    """Join rows on the same road at the same place along it, whatever the gap across.
+
+    A street tree, a lamp post's shadow or a median strip can hide part of one row, which then
+    comes back as two half-rows; two separate barricades side by side across one road at the
+    same spot are one barricade anyway.
+    """
+    out: list[list[Piece]] = []
+    for g in sorted(rows, key=lambda q: (q[0].road, np.mean([p.along.mean() for p in q]))):
+        a = np.mean(np.concatenate([p.along for p in g]))
+        for h in out:
+            b = np.mean(np.concatenate([p.along for p in h]))
+            if h[0].road == g[0].road and abs(a - b) <= ROW_ALONG_TOL_M / gsd:
+                h.extend(g)
+                break
+        else:
+            out.append(list(g))
+    return out
+
+
 def find_barricades(
     before: np.ndarray,
     after: np.ndarray,
@@ -263,6 +298,7 @@ def find_barricades(
                 break
         else:
             groups.append([p])
+    groups = _merge_split_rows([g for g in groups if _row_ok(g, ch, gsd)], gsd)
     c0, r0, c1, r1 = core_px
     out = []
     for g in groups:
@@ -271,14 +307,9 @@ def find_barricades(
         span = hi - lo
         al = np.concatenate([p.along for p in g])
         along_len = float(np.diff(np.percentile(al, (5, 95)))[0]) + 1
-        if span * gsd < MIN_ROW_SPAN_M or span < 1.5 * along_len:
-            continue
         rr = np.concatenate([p.rows for p in g])
         cc = np.concatenate([p.cols for p in g])
         contrast = float(np.median(ch.contrast[rr, cc]))
-        if contrast < SEED_SIGMA:
-            # a row whose typical pixel is only a faint change is a fringe, not new objects
-            continue
         cy, cx = float(rr.mean()) + 0.5, float(cc.mean()) + 0.5
         if not (c0 <= cx < c1 and r0 <= cy < r1):
             continue

@@ -86,7 +86,12 @@ def read_pred_layers(pred_dir: str | Path) -> dict[str, gpd.GeoDataFrame]:
     gpkg = d / FINDINGS
     if not gpkg.exists():
         raise InputError(f"{gpkg}: not found; is {d} the output directory of fortmap analyze?")
-    return {name: read_layer(gpkg, name, "findings") for name in list_layers(gpkg, "findings")}
+    # non-spatial tables (QGIS ``layer_styles``) are not findings
+    return {
+        name: read_layer(gpkg, name, "findings")
+        for name, gtype in list_layers(gpkg, "findings").items()
+        if gtype not in ("None", "")
+    }
 
 
 def read_sim_truth(path: str | Path) -> dict[str, gpd.GeoDataFrame]:
