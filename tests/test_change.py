@@ -251,3 +251,13 @@ def test_histogram_lut_matches_interp():
     y = cues.apply_maps(x, cues.map_luts(src, dst))
     ref = np.stack([np.interp(x[k], src[k], dst[k]) for k in range(3)])
     assert np.abs(y - ref).max() < 2e-3
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 1001, 20_000])
+def test_sort_based_quantiles_match_numpy(n: int) -> None:
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=n).astype(np.float32)
+    qs = np.linspace(0.0, 100.0, 101)
+    np.testing.assert_allclose(cues.percentiles(x, qs), np.percentile(x, qs), rtol=0, atol=1e-12)
+    assert cues.median(x) == pytest.approx(float(np.median(x)), abs=1e-7)
+    assert np.isnan(cues.median(np.array([1.0, np.nan, 2.0])))

@@ -220,7 +220,7 @@ def run_analysis(
     """
     # GDAL's block cache defaults to 5 % of RAM; windows are read once, so a small one will do
     # and keeps memory flat whatever the scene's size.
-    with rasterio.Env(GDAL_CACHEMAX=256):
+    with rasterio.Env(GDAL_CACHEMAX=256 * 1024 * 1024):  # rasterio takes bytes
         return _run(
             before, after, out_dir, buildings, roads, core, places, dsm_before, dsm_after,
             dem, edge, force, options, progress,

@@ -19,6 +19,7 @@ from affine import Affine
 from rasterio.windows import Window
 from skimage.registration import phase_cross_correlation
 
+from fortmap.detect.change_cues import median, percentiles
 from fortmap.io.raster import GridReader
 
 
@@ -68,7 +69,7 @@ def _grey(img: np.ndarray) -> np.ndarray:
     a scene and move with the sun between dates, so their edges would bias the shift."""
     g = img.mean(axis=0) if img.ndim == 3 else img
     g = g.astype(np.float32, copy=False)
-    return np.maximum(g, np.percentile(g, 40))
+    return np.maximum(g, np.float32(percentiles(g, 40)))
 
 
 def _prep(g: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -79,7 +80,7 @@ def _prep(g: np.ndarray, valid: np.ndarray) -> np.ndarray:
     and 8 px) then keeps the scales where roofs, roads and field edges are, and drops pixel
     noise and slow brightness gradients.
     """
-    fill = float(np.median(g[valid])) if valid.any() else 0.0
+    fill = median(g[valid]) if valid.any() else 0.0
     g = np.where(valid, g, fill).astype(np.float32)
     g -= g.mean()
     g /= g.std() + 1e-6

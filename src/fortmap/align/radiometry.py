@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fortmap.detect.change_cues import median, percentiles
+
 
 @dataclass
 class BandMaps:
@@ -57,18 +59,18 @@ def fit_band_maps(
         if b.size < 10:
             bs[i], as_[i] = 1.0, 1.0
             continue
-        lo, hi = np.percentile(b, [0.5, 99.5])
+        lo, hi = percentiles(b, [0.5, 99.5])
         bs[i] = 1.0 / max(hi - lo, 1e-6)
         bo[i] = -lo * bs[i]
         bn = b * bs[i] + bo[i]
         # Start from matching robust percentiles, then refit on the pixels that agree.
-        alo, ahi = np.percentile(a, [2, 98])
-        blo, bhi = np.percentile(bn, [2, 98])
+        alo, ahi = percentiles(a, [2, 98])
+        blo, bhi = percentiles(bn, [2, 98])
         g = (bhi - blo) / max(ahi - alo, 1e-6)
         o = blo - alo * g
         for _ in range(iterations):
             r = a * g + o - bn
-            mad = np.median(np.abs(r - np.median(r))) * 1.4826 + 1e-6
+            mad = median(np.abs(r - median(r))) * 1.4826 + 1e-6
             sel = np.abs(r) < 2.5 * mad
             if sel.sum() < 10:
                 break

@@ -46,7 +46,9 @@ from fortmap.detect.change_cues import (
     fit_colour_shift,
     mad_sigma,
     map_luts,
+    median,
     otsu,
+    percentiles,
     saturation,
     tolerant_diff,
     tophats,
@@ -108,11 +110,11 @@ def _fit_band_map(src: np.ndarray, dst: np.ndarray, qs: np.ndarray) -> tuple:
     """
     keep = np.ones(src.size, bool)
     for _ in range(3):
-        sq = np.percentile(src[keep], qs)
-        dq = np.percentile(dst[keep], qs)
+        sq = percentiles(src[keep], qs)
+        dq = percentiles(dst[keep], qs)
         sq = np.maximum.accumulate(sq + np.arange(sq.size) * 1e-7)
         r = np.interp(src, sq, dq) - dst
-        keep = np.abs(r - np.median(r)) < 2.5 * mad_sigma(r)
+        keep = np.abs(r - median(r)) < 2.5 * mad_sigma(r)
         if keep.sum() < 100:
             break
     return sq.astype(np.float32), dq.astype(np.float32)
@@ -309,8 +311,8 @@ def _scene_refs(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> dic
     sat = np.concatenate([saturation(before)[valid], saturation(after)[valid]])
     green = np.concatenate([exg(before)[valid], exg(after)[valid]])
     return {
-        "sat_ref": float(max(np.median(sat), 0.02)) if before.shape[0] > 1 else 0.15,
-        "exg_ref": float(np.median(green)),
+        "sat_ref": float(max(median(sat), 0.02)) if before.shape[0] > 1 else 0.15,
+        "exg_ref": float(median(green)),
     }
 
 
@@ -346,18 +348,18 @@ def fit_change_model(
         src_q[i], dst_q[i] = _fit_band_map(after[i][valid], before[i][valid], qs)
     lum = before.mean(axis=0)[valid]
     # Shadow threshold: Otsu split of the darker half of the brightness distribution.
-    lo_half = lum[lum <= np.median(lum)]
+    lo_half = lum[lum <= median(lum)]
     hi = float(lo_half.max()) if lo_half.size else 1.0
     dark = otsu(np.clip(lo_half / max(hi, 1e-6), 0, 1)) * hi if lo_half.size > 10 else 0.0
     # Otsu always splits; shade only counts when it is physically dark: lit by the sky alone
     # (10-30 % of clear-sky irradiance), it is under half the brightness of sunlit ground.
-    dark = min(dark, SHADOW_RATIO * float(np.median(lum)))
+    dark = min(dark, SHADOW_RATIO * float(median(lum)))
     ref = _scene_refs(before, after, valid)
     mx = before.max(axis=0)[valid]
-    ref["ground"] = float(np.median(mx[lum > dark])) if (lum > dark).any() else 0.5
+    ref["ground"] = float(median(mx[lum > dark])) if (lum > dark).any() else 0.5
     if nb >= 3:
         bf = (before[2] / (before.sum(axis=0) + 1e-3))[valid]
-        ref["blue_ref"] = float(np.median(bf[lum > dark])) if (lum > dark).any() else 1 / 3
+        ref["blue_ref"] = float(median(bf[lum > dark])) if (lum > dark).any() else 1 / 3
     model = ChangeModel(gsd=float(gsd), src_q=src_q, dst_q=dst_q, dark=float(dark), **ref)
     # Noise scales come from the sample at the working resolution the windows will use.
     sample_gsd = gsd * sample_step
@@ -375,8 +377,8 @@ def fit_change_model(
     st_s = ndi.uniform_filter(st, 3)[keep]
     # Robust z-scores against the scene itself: most of any scene is unchanged, so the median
     # and MAD of each cue describe unchanged ground (noise, texture, residual misregistration).
-    model.color_loc = float(np.median(col_s)) if col_s.size else 0.0
-    model.struct_loc = float(np.median(st_s)) if st_s.size else 0.0
+    model.color_loc = float(median(col_s)) if col_s.size else 0.0
+    model.struct_loc = float(median(st_s)) if st_s.size else 0.0
     model.color_sigma = max(mad_sigma(col_s), NOISE_FLOOR)
     model.struct_sigma = max(mad_sigma(st_s), NOISE_FLOOR)
     # Hysteresis: seeds at the in-scene Otsu split of the evidence among pixels above the noise

@@ -296,12 +296,43 @@ def saturation(x: np.ndarray) -> np.ndarray:
     return (mx - x.min(axis=0)) / (mx + 0.02)
 
 
+def percentiles(x: np.ndarray, qs: np.ndarray | float) -> np.ndarray:
+    """``np.percentile(x, qs)`` (linear method, NaN-propagating) from one sort.
+
+    numpy selects every requested quantile with its own partition pass; on the million-pixel
+    scene samples one SIMD sort is an order of magnitude cheaper for the same values.
+    """
+    s = np.sort(np.asarray(x).ravel())
+    q = np.asarray(qs, np.float64)
+    if s.size == 0 or np.isnan(s[-1]):
+        return np.full(q.shape, np.nan)
+    h = (s.size - 1) * q / 100.0
+    lo = np.floor(h).astype(np.int64)
+    hi = np.minimum(lo + 1, s.size - 1)
+    t = h - lo
+    a, b = s[lo], s[hi]
+    d = b - a
+    # numpy's lerp (difference in the input's precision, evaluated from the nearer end)
+    return np.where(t >= 0.5, b - d * (1.0 - t), a + d * t).astype(np.float64)
+
+
+def median(x: np.ndarray) -> float:
+    """``np.median`` of all values (NaN if any is NaN) from one sort; see :func:`percentiles`."""
+    s = np.sort(np.asarray(x).ravel())
+    n = s.size
+    if n == 0 or np.isnan(s[-1]):
+        return float("nan")
+    if n % 2:
+        return float(s[n // 2])
+    return 0.5 * (float(s[n // 2 - 1]) + float(s[n // 2]))
+
+
 def mad_sigma(x: np.ndarray) -> float:
     """Robust sigma of a signed difference: 1.4826 x median absolute deviation."""
     x = x.ravel()
     if x.size == 0:
         return 1e-3
-    return max(1.4826 * float(np.median(np.abs(x - np.median(x)))), 1e-4)
+    return max(1.4826 * median(np.abs(x - median(x))), 1e-4)
 
 
 def otsu(x: np.ndarray, bins: int = 256) -> float:
@@ -343,8 +374,8 @@ def fit_colour_shift(
     nb = before.shape[0]
     b = before[:, valid]
     d = after[:, valid] - b
-    lo = np.percentile(b, 0.5, axis=1).astype(np.float32)
-    hi = np.percentile(b, 99.5, axis=1).astype(np.float32)
+    lo = np.array([percentiles(bk, 0.5) for bk in b], np.float32)
+    hi = np.array([percentiles(bk, 99.5) for bk in b], np.float32)
     idx = colour_bins(b[:, :, None], lo, hi, n)[:, 0]
     cells = n**nb
     cnt = np.bincount(idx, minlength=cells)
