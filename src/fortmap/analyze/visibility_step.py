@@ -49,6 +49,9 @@ def run_visibility(
     Returns:
         (the ``visibility`` layer or None, the summary entry; it says why when skipped).
     """
+    if edge_file is None and core is None:
+        # what is defended is the analyst's call: without an edge or a core, no visibility
+        return None, {"skipped": "no defended edge: give --edge or --core"}
     try:
         edge, source = edge_from(grid.crs, edge_file, core, fortifications)
     except Exception as exc:  # noqa: BLE001 - no edge is a reason to skip, not to fail
