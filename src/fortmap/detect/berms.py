@@ -18,6 +18,7 @@ that ``merge_pieces`` joins scene-wide.
 from __future__ import annotations
 
 import networkx as nx
+import numba
 import numpy as np
 import shapely
 from scipy import ndimage as ndi
@@ -38,9 +39,39 @@ def _down(a: np.ndarray, f: int) -> np.ndarray:
     """Block mean by ``f`` (trailing rows/cols that do not fill a block are dropped)."""
     if f == 1:
         return a.astype(np.float32)
-    h, w = a.shape[-2] // f * f, a.shape[-1] // f * f
-    a = a[..., :h, :w]
-    return a.reshape(*a.shape[:-2], h // f, f, w // f, f).mean(axis=(-3, -1)).astype(np.float32)
+    if a.ndim == 2:
+        return _block_means(a[None], f)[0]
+    return _block_means(a, f)
+
+
+def _block_means(a: np.ndarray, f: int) -> np.ndarray:
+    """(bands, rows // f, cols // f) float32 block means of a (bands, rows, cols) array."""
+    if a.dtype == np.bool_:
+        a = a.view(np.uint8)
+    if a.dtype not in (np.float32, np.float64, np.uint8):
+        a = a.astype(np.float32)
+    return _block_means_kernel(a, f)
+
+
+@numba.njit(cache=True, nogil=True)
+def _block_means_kernel(a: np.ndarray, f: int) -> np.ndarray:
+    # One pass over the window instead of numpy's reshape-mean (a strided copy per band).
+    nb, h, w = a.shape[0], a.shape[1] // f, a.shape[2] // f
+    out = np.zeros((nb, h, w), np.float32)
+    acc = np.zeros(w, np.float64)
+    inv = 1.0 / (f * f)
+    for b in range(nb):
+        for i in range(h):
+            acc[:] = 0.0
+            for r in range(i * f, i * f + f):
+                for j in range(w):
+                    s = 0.0
+                    for c in range(j * f, j * f + f):
+                        s += a[b, r, c]
+                    acc[j] += s
+            for j in range(w):
+                out[b, i, j] = acc[j] * inv
+    return out
 
 
 def _crest(mask: np.ndarray) -> np.ndarray | None:
@@ -168,8 +199,11 @@ def find_berms(
     f = max(1, int(round(WORK_GSD_M / gsd)))
     wg = gsd * f
     min_len, max_w = MIN_LENGTH_M / wg, MAX_WIDTH_M / wg
-    vd = _down(valid.astype(np.float32), f) > 0.99
-    ga = _down(after.mean(axis=0) if after.ndim == 3 else after, f)
+    vd = _down(valid, f) > 0.99
+    # Band means of block means equal block means of the grey level, at 1/f**2 of the cost.
+    ab = _down(after, f) if after.ndim == 3 else _down(after, f)[None]
+    bb = _down(before, f) if before.ndim == 3 else _down(before, f)[None]
+    ga = ab.mean(axis=0)
     out: list[tuple[shapely.LineString, float, dict]] = []
     dsm_lines: list[shapely.LineString] = []
     have_dsm = dsm_before is not None and dsm_after is not None
@@ -191,9 +225,6 @@ def find_berms(
                                         "evidence": ev})
                     )  # fmt: skip
     # Imagery: colour change, elongated, flanks shaded as the sun predicts.
-    gb = _down(before.mean(axis=0) if before.ndim == 3 else before, f)
-    bb = _down(before, f) if before.ndim == 3 else gb[None]
-    ab = _down(after, f) if after.ndim == 3 else ga[None]
     mag = np.sqrt(((ab - bb) ** 2).sum(axis=0))
     mag[~vd] = 0
     if vd.sum() > 100 and np.ptp(mag[vd]) > 0:

@@ -95,21 +95,62 @@ def interior_colour(
     out[:, 1] = np.where(n_in > 0, n_lit / np.maximum(n_in, 1), 0.0)
     if before.shape[0] < 3 or not (n_lit > 0).any():
         return out
-    # Only the sunlit interior pixels are needed: the angle and the medians follow them.
-    rr, cc = np.nonzero(lab_lit)
-    ids = lab_lit[rr, cc]
-    bv = np.nan_to_num(before[:3, rr, cc]).astype(np.float64) + ANGLE_EPS
-    av = np.nan_to_num(after[:3, rr, cc]).astype(np.float64) + ANGLE_EPS
-    cos = (bv * av).sum(0) / np.sqrt(np.maximum((bv * bv).sum(0) * (av * av).sum(0), 1e-12))
-    ang = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-    # Per-label medians from one sort (scipy's labelled median is several times slower).
-    order = np.lexsort((ang, ids))
-    start = np.concatenate(([0], np.cumsum(n_lit)[:-1]))
     has = n_lit > 0
-    lo = start[has] + (n_lit[has] - 1) // 2
-    hi = start[has] + n_lit[has] // 2
-    out[has, 0] = 0.5 * (ang[order[lo]] + ang[order[hi]])
+    med = _label_angle_medians(
+        np.ascontiguousarray(lab_lit), before[:3], after[:3], n_lit.astype(np.int64), ANGLE_EPS
+    )
+    out[has, 0] = med[has]
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _label_angle_medians(
+    lab: np.ndarray, before: np.ndarray, after: np.ndarray, counts: np.ndarray, eps: float
+) -> np.ndarray:
+    """Per-label median spectral angle (degrees) over the pixels with label > 0.
+
+    One counting-sort pass groups the pixels by label, then each label's angles are sorted on
+    their own: no whole-tile gather or lexsort.
+    """
+    n = counts.shape[0]
+    start = np.zeros(n + 1, np.int64)
+    for k in range(n):
+        start[k + 1] = start[k] + counts[k]
+    fill = start[:-1].copy()
+    ang = np.empty(start[n], np.float64)
+    h, w = lab.shape
+    for r in range(h):
+        for c in range(w):
+            k = lab[r, c]
+            if k <= 0:
+                continue
+            bb = 0.0
+            aa = 0.0
+            ba = 0.0
+            for q in range(3):
+                x = np.float64(before[q, r, c])
+                y = np.float64(after[q, r, c])
+                if not np.isfinite(x):
+                    x = 0.0
+                if not np.isfinite(y):
+                    y = 0.0
+                x += eps
+                y += eps
+                bb += x * x
+                aa += y * y
+                ba += x * y
+            cs = ba / math.sqrt(max(bb * aa, 1e-12))
+            cs = min(1.0, max(-1.0, cs))
+            ang[fill[k - 1]] = math.degrees(math.acos(cs))
+            fill[k - 1] += 1
+    med = np.full(n, np.nan)
+    for k in range(n):
+        m = counts[k]
+        if m == 0:
+            continue
+        v = np.sort(ang[start[k] : start[k + 1]])
+        med[k] = 0.5 * (v[(m - 1) // 2] + v[m // 2])
+    return med
 
 
 def noise_gradient(grey: np.ndarray, valid: np.ndarray, smooth_px: float) -> float:

@@ -11,6 +11,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numba
 import numpy as np
 import rasterio
 from affine import Affine
@@ -220,14 +221,14 @@ class GridReader:
         return (src.c, src.f)
 
     def _read_padded(
-        self, bands: list[int], col: int, row: int, width: int, height: int
+        self, bands: list[int], col: int, row: int, width: int, height: int, dtype=np.float32
     ) -> tuple[np.ndarray, np.ndarray]:
         """Source pixels [row:row+height, col:col+width] with zeros outside the raster, and a
         bool mask of the pixels that exist and are valid. With no ``bands``, only the mask."""
         ds = self._ds
         c0, r0 = max(col, 0), max(row, 0)
         c1, r1 = min(col + width, ds.width), min(row + height, ds.height)
-        data = np.zeros((len(bands), height, width), np.float32)
+        data = np.zeros((len(bands), height, width), dtype)
         valid = np.zeros((height, width), bool)
         if c1 > c0 and r1 > r0:
             w = Window(c0, r0, c1 - c0, r1 - r0)
@@ -240,7 +241,14 @@ class GridReader:
                 valid[sl] = ds.dataset_mask(window=w) > 0
         return data, valid
 
-    def _read_direct(self, window: Window, off: tuple[float, float], bands: list[int]):
+    def _read_direct(
+        self,
+        window: Window,
+        off: tuple[float, float],
+        bands: list[int],
+        scale: np.ndarray | None = None,
+        offset: np.ndarray | None = None,
+    ):
         ox, oy = off
         c = int(window.col_off) + ox
         r = int(window.row_off) + oy
@@ -248,14 +256,24 @@ class GridReader:
         fx, fy = c - ic, r - ir
         w, h = int(window.width), int(window.height)
         if fx < 1e-6 and fy < 1e-6:
-            return self._read_padded(bands, ic, ir, w, h)
-        a, v = self._read_padded(bands, ic, ir, w + 1, h + 1)
-        out = (1 - fx) * (1 - fy) * a[:, :-1, :-1]
-        out += fx * (1 - fy) * a[:, :-1, 1:]
-        out += (1 - fx) * fy * a[:, 1:, :-1]
-        out += fx * fy * a[:, 1:, 1:]
-        valid = v[:-1, :-1] & v[:-1, 1:] & v[1:, :-1] & v[1:, 1:]
-        return out.astype(np.float32, copy=False), valid
+            data, valid = self._read_padded(bands, ic, ir, w, h)
+            return _apply_scale(data, scale, offset), valid
+        # Native pixels (uint8 mostly) go straight into one numba pass: no float32 copy of the
+        # source and no four full-size temporaries.
+        native = np.dtype(self._ds.dtypes[0]) if bands else np.float32
+        if native not in (np.uint8, np.uint16, np.int16, np.float32):
+            native = np.float32
+        a, v = self._read_padded(bands, ic, ir, w + 1, h + 1, native)
+        nb = len(bands)
+        # float64 like numpy's in-place ``float32 *= float64`` (then rounded to float32)
+        sc = np.ones(nb) if scale is None else np.asarray(scale, np.float64)
+        of = np.zeros(nb) if offset is None else np.asarray(offset, np.float64)
+        out, valid = _bilinear_shift(
+            a, v, np.float32((1 - fx) * (1 - fy)), np.float32(fx * (1 - fy)),
+            np.float32((1 - fx) * fy), np.float32(fx * fy), sc, of,
+            scale is not None, offset is not None,
+        )  # fmt: skip
+        return out, valid
 
     def _dataset(self):
         if self._vrt is not None:
@@ -313,6 +331,12 @@ class GridReader:
 
     def read(self, window: Window, out_shape: tuple[int, int] | None = None) -> np.ndarray:
         """Scaled float32 (bands, rows, cols) of ``window`` on the target grid."""
+        if out_shape is None:
+            off = self._direct_offset()
+            if off is not None:
+                sc = self.scale
+                of = self.offset if sc is not None else None
+                return self._read_direct(window, off, self.band_indexes, sc, of)[0]
         data = self.read_raw(window, out_shape)
         if self.scale is not None:
             data *= self.scale[:, None, None]
@@ -336,3 +360,42 @@ class GridReader:
             kw = {"out_shape": out_shape, "resampling": Resampling.nearest}
         mask = ds.dataset_mask(window=window, **kw)
         return mask > 0
+
+
+def _apply_scale(
+    data: np.ndarray, scale: np.ndarray | None, offset: np.ndarray | None
+) -> np.ndarray:
+    if scale is not None:
+        data *= scale[:, None, None]
+        if offset is not None:
+            data += offset[:, None, None]
+    return data
+
+
+@numba.njit(cache=True, nogil=True)
+def _bilinear_shift(a, v, w00, w01, w10, w11, scale, offset, do_scale, do_offset):
+    """Sub-pixel shift of padded (bands, H+1, W+1) pixels to float32 (bands, H, W), scaled.
+
+    Same float32 operations, in the same order, as the numpy expression it replaces, so the
+    result is bit-identical; validity needs all four neighbours.
+    """
+    nb, h, w = a.shape[0], a.shape[1] - 1, a.shape[2] - 1
+    out = np.empty((nb, h, w), np.float32)
+    for b in range(nb):
+        s, o = scale[b], offset[b]
+        for i in range(h):
+            for j in range(w):
+                x = w00 * np.float32(a[b, i, j])
+                x += w01 * np.float32(a[b, i, j + 1])
+                x += w10 * np.float32(a[b, i + 1, j])
+                x += w11 * np.float32(a[b, i + 1, j + 1])
+                if do_scale:
+                    x = np.float32(np.float64(x) * s)
+                    if do_offset:
+                        x = np.float32(np.float64(x) + o)
+                out[b, i, j] = x
+    valid = np.empty((h, w), np.bool_)
+    for i in range(h):
+        for j in range(w):
+            valid[i, j] = v[i, j] and v[i, j + 1] and v[i + 1, j] and v[i + 1, j + 1]
+    return out, valid
