@@ -1,7 +1,8 @@
 """Accuracy on simulated cities over a grid of difficulty and seeds.
 
-For each difficulty and seed: simulate, analyse (with and without footprints) and score
-against the simulator's truth. Prints a Markdown table.
+For each difficulty and seed: simulate, analyse (the whole job with footprints, roads, core
+and DSMs; and from the images alone) and score against the simulator's truth. Prints Markdown
+tables.
 
     python benchmarks/bench_simulated.py [--size-m 2000] [--seeds 0 1] [--difficulties easy default hard extreme]
 """
@@ -32,6 +33,7 @@ def main() -> None:
     ap.add_argument("--size-m", type=float, default=2000)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--difficulties", nargs="+", default=["easy", "default", "hard", "extreme"])
+    ap.add_argument("--osm", type=Path, default=None, help="lay the city on this OSM extract")
     args = ap.parse_args()
     from fortmap.analysis import AnalyzeOptions, run_analysis
     from fortmap.evaluate.score import score_run
@@ -40,19 +42,31 @@ def main() -> None:
     rows = []
     for diff in args.difficulties:
         for seed in args.seeds:
-            scene = OUT / f"{diff}_{seed}_{int(args.size_m)}"
+            tag = f"_{args.osm.name.split('.')[0]}" if args.osm else ""
+            scene = OUT / f"{diff}_{seed}_{int(args.size_m)}{tag}"
             if not (scene / "after.tif").exists():
-                simulate_city(scene, seed=seed, size_m=args.size_m, difficulty=diff, force=True)
+                simulate_city(
+                    scene, seed=seed, size_m=args.size_m, difficulty=diff, force=True, osm=args.osm
+                )
             for fp in (True, False):
-                run = scene.with_name(scene.name + ("_fp" if fp else "_nofp"))
+                # with footprints: the whole job (roads, core, DSMs); without: images alone
+                run = scene.with_name(scene.name + ("_full" if fp else "_images"))
+                full = {
+                    "buildings": scene / "buildings.geojson",
+                    "roads": scene / "roads.geojson",
+                    "places": scene / "places.geojson",
+                    "core": "Old City",
+                    "dsm_before": scene / "dsm_before.tif",
+                    "dsm_after": scene / "dsm_after.tif",
+                }
                 t = time.perf_counter()
                 run_analysis(
                     scene / "before.tif",
                     scene / "after.tif",
                     run,
-                    buildings=scene / "buildings.geojson" if fp else None,
                     force=True,
                     options=AnalyzeOptions(report=False),
+                    **(full if fp else {}),
                 )
                 dt = time.perf_counter() - t
                 s = score_run(scene / "truth.gpkg", run)
@@ -71,6 +85,25 @@ def main() -> None:
             f"{_get(k, 'razed_buildings', 'recall')} | {_get(k, 'razed_buildings', 'f1')} | "
             f"{_get(k, 'cleared_areas', 'iou')} | {_get(k, 'change_pixels', 'f1')} | "
             f"{_get(k, 'change_pixels', 'iou')} | {dt:.1f} |"
+        )
+    print("\nThe whole job (footprints, roads, core, DSMs)\n")
+    print(
+        "| difficulty | seed | barricades P | R | F1 | berms P (length) | R (length) | rubble P | R "
+        "| F1 | entry points matched | route status right |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for diff, seed, fp, s, _ in rows:
+        if not fp:
+            continue
+        k = s["kinds"]
+        e = k.get("entry_points", {})
+        print(
+            f"| {diff} | {seed} | {_get(k, 'barricades', 'precision')} | "
+            f"{_get(k, 'barricades', 'recall')} | {_get(k, 'barricades', 'f1')} | "
+            f"{_get(k, 'berms', 'precision')} | {_get(k, 'berms', 'recall')} | "
+            f"{_get(k, 'rubble', 'precision')} | {_get(k, 'rubble', 'recall')} | "
+            f"{_get(k, 'rubble', 'f1')} | {e.get('n_matched', '-')}/{e.get('n_truth', '-')} | "
+            f"{_get(k, 'entry_points', 'status_accuracy')} |"
         )
 
 
