@@ -58,8 +58,22 @@ STYLES: dict[str, LayerStyle] = {
         categories={"intact": "#9aa5b1", "damaged": "#f2a93b", "destroyed": "#d7263d"},
     ),
     "cleared_areas": LayerStyle("Cleared areas", "#f6c744", fill_opacity=0.25, order=20),
+    # ground seen from the edge frames the findings; it is not something seen in the images
     "visibility": LayerStyle(
-        "Visibility", "#7cc6fe", fill_opacity=0.2, width_px=0.5, order=15, visible=False
+        "Visibility",
+        "#7cc6fe",
+        fill_opacity=0.2,
+        width_px=0.5,
+        order=15,
+        visible=False,
+        context=True,
+        category_field="state",
+        categories={
+            "seen_before": "#9ecae1",
+            "seen_after": "#7cc6fe",
+            "newly_seen": "#2ca25f",
+            "no_longer_seen": "#de2d26",
+        },
     ),
     "rubble": LayerStyle("Rubble", "#b5651d", fill_opacity=0.5, order=30),
     "razed_buildings": LayerStyle("Razed buildings", "#e4002b", fill_opacity=0.45, order=40),
