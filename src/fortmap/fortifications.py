@@ -29,6 +29,10 @@ from fortmap.report.layers import findings_frame
 #: context (pixels) the road and berm detectors need around a window's core
 FORT_HALO_PX = 64
 
+#: how far in front of a berm's crest its ditch lies at most, metres (a berm is 8-15 m wide and
+#: its ditch is dug from the spoil beside it)
+DITCH_FRONT_M = 30.0
+
 
 @dataclass
 class FortContext:
@@ -174,6 +178,14 @@ def fortification_layers(
     if dsm_given:
         pieces = [p for p in pieces if p[2].get("source") in ("dsm", "both")]
     berms = _merge_berms(pieces)
+    # a ditch is reported where it fronts a berm (the trenches "in front of berms"); a
+    # drop elsewhere is a razed row of buildings or felled trees, already reported as such
+    crests = [g for g, _, at in berms if at["berm_kind"] == "berm"]
+    if crests:
+        near = shapely.union_all(crests).buffer(DITCH_FRONT_M)
+        berms = [b for b in berms if b[2]["berm_kind"] == "berm" or b[0].intersects(near)]
+    else:
+        berms = [b for b in berms if b[2]["berm_kind"] == "berm"]
     frame = _frame("berms", berms, crs, dates, ("height_m", "source"))
     # trenches and ditches are reported in the same layer, told apart by ``kind``
     frame["kind"] = [at["berm_kind"] for _, _, at in berms]
