@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -171,7 +170,12 @@ def format_summary(summary: dict) -> str:
         f"area {summary['grid']['area_km2']} km2 at {summary['grid']['gsd_m']} m",
         f"Co-registration: shift {c['shift_m'][0]:+.2f} m, {c['shift_m'][1]:+.2f} m; "
         f"residual {c['residual_m']:.2f} m ({c['tiles_used']} tiles)",
-        "Findings: " + ", ".join(f"{k} {v}" for k, v in summary["counts"].items()),
+        "Findings: "
+        + ", ".join(
+            f"{k.replace('_', ' ')} {v}"
+            for k, v in summary["counts"].items()
+            if k not in ("routes", "visibility")
+        ),
         f"Cleared land: {summary['areas']['cleared_ha']} ha; changed {summary['areas']['changed_ha']} ha",
     ]
     v = summary.get("visibility") or {}
@@ -181,9 +185,29 @@ def format_summary(summary: dict) -> str:
         )
     r = summary.get("routes")
     if r:
-        lines.append("Routes into the core: " + json.dumps(r, default=str)[:300])
-    if summary.get("buildings"):
-        lines.append("Buildings: " + json.dumps(summary["buildings"]))
+        cut = ", ".join(f"{e['name'] or 'entry ' + str(e['entry_id'])} ({e['cut_by']})"
+                        for e in r.get("cut_entries", [])[:6])  # fmt: skip
+        more = len(r.get("cut_entries", [])) - 6
+        cut += f" and {more} more" if more > 0 else ""
+        before_m, after_m = r.get("shortest_route_before_m"), r.get("shortest_route_after_m")
+        lengths = ""
+        if before_m is not None:
+            after_txt = f"{after_m:.0f} m" if after_m is not None else "none open"
+            lengths = f"; shortest open route {before_m:.0f} m -> {after_txt}"
+        lines.append(
+            f"Routes into the core: {r['entries_before']} entries before, "
+            f"{r['entries_after']} open after, {r['entries_cut']} cut"
+            + (f" ({cut})" if cut else "")
+            + ("; the core is SEALED" if r.get("sealed") else "")
+            + lengths
+        )
+    b = summary.get("buildings")
+    if b:
+        lines.append(
+            "Buildings: "
+            + ", ".join(f"{v} {k}" for k, v in b.items() if k != "total")
+            + f" (of {b['total']})"
+        )
     lines.append(
         f"Time: {summary['timings_s']['total']} s ({summary['megapixels_per_second']} megapixels/s)"
     )
