@@ -213,3 +213,17 @@ def test_bad_route_and_dsm_options(small_city, tmp_path, extra, message):
     assert res.exit_code == 2, res.output
     assert message in res.output and len(res.output.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_log_json_records_steps_and_timings(pair, tmp_path):
+    b, a, _ = pair
+    log = tmp_path / "steps.jsonl"
+    res = run("--before", b, "--after", a, "--out", tmp_path / "r", "--no-report", "-q",
+              "--log-json", log)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert res.output == ""  # --quiet prints nothing on success
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    steps = {e["step"] for e in lines}
+    assert {"co-registering", "detecting", "timings"} <= steps
+    assert lines[-1]["seconds"]["total"] > 0
+    assert all(e["t"] >= 0 for e in lines[:-1])

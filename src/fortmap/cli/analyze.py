@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from fortmap.cli.options import force_option, out_dir_option, quiet_option
-from fortmap.cli.progress import one_line_warnings, progress_reporter
+from fortmap.cli.progress import StepLog, one_line_warnings, progress_reporter
 
 
 @click.command("analyze")
@@ -97,6 +97,12 @@ from fortmap.cli.progress import one_line_warnings, progress_reporter
     help="Write report.html, figures, captions and QGIS styles.",
 )
 @click.option("--credit", default=None, help="Imagery credit line under each figure.")
+@click.option(
+    "--log-json",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write step events and timings as JSON lines to this file.",
+)
 @force_option
 @quiet_option
 def command(
@@ -118,6 +124,7 @@ def command(
     coregister,
     report,
     credit,
+    log_json,
     force,
     quiet,
 ):
@@ -139,7 +146,8 @@ def command(
         report=report,
         credit=credit,
     )
-    with progress_reporter(quiet) as progress:
+    with progress_reporter(quiet) as bar:
+        progress = StepLog(bar)
         summary = run_analysis(
             before,
             after,
@@ -156,6 +164,8 @@ def command(
             options=opts,
             progress=progress,
         )
+    if log_json is not None:
+        progress.write(log_json, summary["timings_s"])
     if not quiet:
         click.echo(format_summary(summary))
         extra = ", report.html, figures/" if report else ""
