@@ -119,3 +119,18 @@ def test_rows_far_apart_along_the_road_stay_separate():
     b, a, v, rr, road = _scene(_blocks(6, x=60.0) + _blocks(6, x=140.0))
     out = find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200))
     assert len(out) == 2
+
+
+def test_change_running_off_the_road_is_not_a_barricade():
+    # a 2 m band of new brightness crossing the whole road and going on 4 m past each side
+    # (a shadow sliding off the lane, cleared land): the road mask cuts it to 14 m, more than
+    # the 12 m carriageway plus blur, so it is not a row of blocks standing on the road
+    b, a, v, rr, road = _scene([shapely.box(98, 80, 102, 120)])
+    assert find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200)) == []
+
+
+def test_row_from_kerb_to_kerb_is_kept():
+    # blocks over the full 12 m carriageway (kerb to kerb) do not exceed it
+    b, a, v, rr, road = _scene([shapely.box(98.5, 88, 101.5, 112)])
+    out = find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200))
+    assert len(out) == 1 and out[0][2]["blocks_road"]

@@ -11,7 +11,9 @@ road pixels, with a floor for windows with little road.
 Connected new-object pixels are measured in the road's frame. A barricade is a row of pieces,
 each short along the road (a block is 1-2 m; blur and shadows add about a metre), spanning a
 good part of the road across it: a parked car (4-5 m along, 2 m across) or a single block is
-not one.
+not one. Blocks stand on the carriageway, so a row ends there: one wider than the carriageway
+by more than blur allows is a change that the road mask merely cuts (a shadow sliding off a
+narrow lane as the sun moves, land cleared at a dead end).
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ BLOCK_M = 1.5
 BLOCK_GAP_M = 0.5
 #: A vehicle needs this much free width (m) to pass: a car is ~1.8 m wide.
 PASS_WIDTH_M = 2.5
+#: Most a row may exceed its carriageway's width (m): blocks stand on the carriageway and
+#: blur widens the row by under 0.5 m at each end; more is a change the road mask merely cuts
+#: (a shadow sliding across a lane, land cleared at a dead end).
+MAX_OVERHANG_M = 1.0
 
 
 @dataclass
@@ -330,6 +336,8 @@ def find_barricades(
         if np.dot(acr - acr.mean(), proj - proj.mean()) < 0:
             nrm = -nrm  # the road's left side, as ``across`` counts it
         base = np.array([cx, cy]) - nrm * float(acr.mean())
+        if span * gsd > width * gsd + MAX_OVERHANG_M:
+            continue
         line = shapely.LineString([base + nrm * lo, base + nrm * hi])
         cover = min(span / max(width, 1.0), 1.0)
         score = float(np.clip(0.5 * cover + 0.5 * min(contrast / (2 * SEED_SIGMA), 1.0), 0, 1))
