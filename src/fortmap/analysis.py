@@ -34,6 +34,7 @@ from fortmap.detect.cleared import BLOCK_FIELDS, block_px_for, extract_cleared
 from fortmap.detect.sun import estimate_sun_azimuth
 from fortmap.errors import InputError
 from fortmap.fortifications import FortContext, FortFindings, fortification_layers
+from fortmap.io.cog import to_cog
 from fortmap.io.output import atomic_dir, check_output_dir
 from fortmap.io.raster import GridReader, RasterInfo, check_overlap, open_info
 from fortmap.io.roads import read_roads
@@ -402,6 +403,7 @@ def _run(
             dst.update_tags(
                 description="1 where structures appeared or disappeared or the ground was reshaped"
             )
+        to_cog(tmp / "change.tif")
         timings["windows"] = time.perf_counter() - t
 
         t = time.perf_counter()

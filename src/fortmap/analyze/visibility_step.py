@@ -10,6 +10,7 @@ from affine import Affine
 from fortmap.analyze.surface import build_surface, destroyed_ids, edge_from, warp_to_grid
 from fortmap.analyze.viewshed import read_dem
 from fortmap.analyze.visibility import visibility_change, write_visibility
+from fortmap.io.cog import to_cog
 from fortmap.types import Grid
 
 #: resolution of the visibility grid, metres: sight lines are blocked by walls a few metres
@@ -84,5 +85,6 @@ def run_visibility(
         zb, za, transform, crs, edge, max_distance=max_distance,
         resolution_m=VISIBILITY_RES_M, **dates, **kw,
     )  # fmt: skip
-    write_visibility(res, out_dir)
+    for path in write_visibility(res, out_dir):
+        to_cog(path)
     return res.layer, {**res.summary, "edge_source": source, "surface_from": surface_from}
