@@ -26,8 +26,7 @@ from fortmap import __version__
 from fortmap.align.coregister import coregister
 from fortmap.align.radiometry import fit_band_maps
 from fortmap.analyze.core import parse_core
-from fortmap.analyze.road_graph import build_road_graph
-from fortmap.analyze.routes import analyse_routes
+from fortmap.analyze.routes import routes_in_area
 from fortmap.analyze.visibility_step import run_visibility
 from fortmap.detect.change import fit_change_model
 from fortmap.detect.cleared import BLOCK_FIELDS, block_px_for, extract_cleared
@@ -464,16 +463,7 @@ def _run(
         )
         routes_summary = None
         if core_poly is not None:
-            area = shapely.box(*grid.bounds)
-            rres = analyse_routes(
-                build_road_graph(road_lines, area),
-                core_poly,
-                area,
-                barricades=layers["barricades"],
-                berms=layers["berms"],
-                rubble=layers["rubble"],
-                **dates,
-            )
+            rres = routes_in_area(road_lines, grid.bounds, core_poly, layers, **dates)
             layers["routes"], layers["entry_points"] = rres.routes, rres.entry_points
             routes_summary = rres.summary
         t_vis = time.perf_counter()

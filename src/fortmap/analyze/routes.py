@@ -37,7 +37,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 from shapely.ops import substring
 
-from fortmap.analyze.road_graph import EDGE_TOL_M, RoadGraph
+from fortmap.analyze.road_graph import EDGE_TOL_M, RoadGraph, build_road_graph
 from fortmap.errors import InputError
 from fortmap.report.layers import findings_frame
 
@@ -441,3 +441,25 @@ def _summary(
 def routes_summary_json(result: RoutesResult) -> str:
     """The summary as one JSON line (for logs and the run summary)."""
     return json.dumps(result.summary, separators=(",", ":"))
+
+
+def routes_in_area(
+    roads: gpd.GeoDataFrame,
+    bounds: tuple[float, float, float, float],
+    core: shapely.Polygon,
+    obstacles: dict[str, gpd.GeoDataFrame | None],
+    **dates: str,
+) -> RoutesResult:
+    """Routes into ``core`` over ``roads`` within the rectangle ``bounds`` (metres), cut by
+    ``obstacles`` (``barricades``, ``berms``, ``rubble`` layers): what ``analyze`` and the
+    simulator's truth both run."""
+    area = shapely.box(*bounds)
+    return analyse_routes(
+        build_road_graph(roads, area),
+        core,
+        area,
+        barricades=obstacles.get("barricades"),
+        berms=obstacles.get("berms"),
+        rubble=obstacles.get("rubble"),
+        **dates,
+    )

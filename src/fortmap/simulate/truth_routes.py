@@ -18,8 +18,7 @@ import shapely
 from rasterio.crs import CRS
 
 from fortmap.analyze.core import parse_core
-from fortmap.analyze.road_graph import build_road_graph
-from fortmap.analyze.routes import analyse_routes
+from fortmap.analyze.routes import routes_in_area
 from fortmap.io.roads import read_roads
 from fortmap.io.vector import read_vector
 
@@ -99,21 +98,13 @@ def write_true_routes(
     Returns:
         The route analysis summary (counts of entries before/after, ``sealed``...).
     """
-    area = shapely.box(*bounds)
     road_lines = read_roads(roads, crs, bounds)
     with warnings.catch_warnings():
         # a core reaching past the scene edge is clipped, as in fortmap analyze
         warnings.simplefilter("ignore", UserWarning)
         core_poly = parse_core(core, crs, bounds, places)
     obstacles = {k: read_vector(truth_gpkg, k, layer=k) for k in ("barricades", "berms", "rubble")}
-    res = analyse_routes(
-        build_road_graph(road_lines, area),
-        core_poly,
-        area,
-        barricades=obstacles["barricades"],
-        berms=obstacles["berms"],
-        rubble=obstacles["rubble"],
-    )
+    res = routes_in_area(road_lines, bounds, core_poly, obstacles)
     for name, gdf in (("routes", res.routes), ("entry_points", res.entry_points)):
         pyogrio.write_dataframe(
             gdf,
