@@ -134,7 +134,12 @@ def process_window(
         )
     if ctx.find_objects:
         polys, scores, evs = change_objects(
-            mask, evidence, (oc, orow, oc + core.width, orow + core.height), ctx.gsd
+            mask,
+            evidence,
+            (oc, orow, oc + core.width, orow + core.height),
+            ctx.gsd,
+            before=before,
+            valid=valid,
         )
         result.objects = [shapely.affinity.translate(p, rw.col_off, rw.row_off) for p in polys]
         result.object_scores = scores
