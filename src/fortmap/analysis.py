@@ -538,7 +538,7 @@ def _run(
 
             t = time.perf_counter()
             tell("writing report", 0, 1)
-            write_report(tmp, places=places, credit=opts.credit)
+            write_report(tmp, places=places, credit=opts.credit, name=Path(out_dir).name)
             tell("writing report", 1, 1)
             summary["timings_s"]["report"] = round(time.perf_counter() - t, 3)
             (tmp / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -320,11 +320,14 @@ def write_report(
     places: str | Path | None = None,
     credit: str | None = None,
     geojson: bool = False,
+    name: str | None = None,
 ) -> Path:
     """Write ``report.html``, ``figures/*.png``, ``captions.md`` and QGIS styles for a run.
 
     Args:
         run_dir: output directory of ``fortmap analyze``.
+        name: the run's name in titles (default: the directory's name; ``analyze`` writes into
+            a temporary directory and passes the final name).
         places: named points (vector file with a ``name`` column, any CRS) for captions;
             None uses the run's own ``--places`` when recorded, else coordinates.
         credit: imagery credit printed under each figure; default "Imagery: <file names>".
@@ -337,6 +340,7 @@ def write_report(
         InputError: the run directory or the places file is missing or unreadable.
     """
     run = load_run(run_dir)
+    run_name = name or run.dir.resolve().name
     s = run.summary
     crs = run.grid.crs
     places = places or _find_input(s.get("inputs", {}).get("places"), run.dir)
@@ -403,7 +407,7 @@ def write_report(
                 ],
             }
         )
-    lines = [f"# Figures: {run.dir.name}", ""]
+    lines = [f"# Figures: {run_name}", ""]
     for f in figures:
         lines += [f"## {f['title']}", "", f"![{f['title']}]({f['file']})", "", f["caption"], ""]
         lines += [f"*{credit}*", ""]
@@ -432,7 +436,7 @@ def write_report(
         _env()
         .get_template("report.html.j2")
         .render(
-            title=f"Change report: {run.dir.resolve().name}",
+            title=f"Change report: {run_name}",
             s=s,
             dates={"before": cap.date_text(d0), "after": cap.date_text(d1)},
             grid=run.grid,
