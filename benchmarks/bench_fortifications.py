@@ -21,12 +21,12 @@ from rasterio.windows import Window
 
 from fortmap.align.coregister import coregister
 from fortmap.align.radiometry import fit_band_maps
-from fortmap.analysis import _sample_mosaic, _windows
 from fortmap.detect.barricades import find_barricades, road_change
 from fortmap.detect.berms import find_berms, merge_pieces
 from fortmap.detect.roadmask import roads_in_window, roads_to_pixels
 from fortmap.detect.rubble import find_rubble
 from fortmap.evaluate.match import score_lengths, score_lines, score_polygons
+from fortmap.io.grids import sample_mosaic, windows
 from fortmap.io.raster import GridReader, open_info
 from fortmap.io.roads import read_roads
 
@@ -43,7 +43,7 @@ def run_scene(d: Path) -> dict:
     grid = bi.grid
     br, ar = GridReader(bi.path, grid, [1, 2, 3]), GridReader(ai.path, grid, [1, 2, 3])
     ar.set_pixel_warp(coregister(br, ar).warp)
-    maps = fit_band_maps(*_sample_mosaic(br, ar, grid, 1024))
+    maps = fit_band_maps(*sample_mosaic(br, ar, grid, 1024))
     br.scale, br.offset = maps.before_scale, maps.before_offset
     ar.scale, ar.offset = maps.after_scale, maps.after_offset
     dsm_b, dsm_a = GridReader(d / "dsm_before.tif", grid), GridReader(d / "dsm_after.tif", grid)
@@ -61,7 +61,7 @@ def run_scene(d: Path) -> dict:
     bars, rubs, berm_img, berm_dsm = [], [], [], []
     t_road = t_berm = 0.0
     t0 = time.perf_counter()
-    for core in _windows(grid, CORE):
+    for core in windows(grid, CORE):
         c0, r0 = max(0, core.col_off - HALO), max(0, core.row_off - HALO)
         c1 = min(grid.width, core.col_off + core.width + HALO)
         r1 = min(grid.height, core.row_off + core.height + HALO)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +17,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
-import shapely
-import shapely.affinity
 from affine import Affine
 from rasterio.windows import Window
 
@@ -34,13 +32,20 @@ from fortmap.detect.sun import estimate_sun_azimuth
 from fortmap.errors import InputError
 from fortmap.fortifications import FortContext, FortFindings, fortification_layers
 from fortmap.io.cog import to_cog
+from fortmap.io.grids import (
+    GreyScaled,
+    analysis_grid,
+    sample_mosaic,
+    to_crs,
+    to_pixel,
+    windows,
+)
 from fortmap.io.output import atomic_dir, check_output_dir
-from fortmap.io.raster import GridReader, RasterInfo, check_overlap, open_info
+from fortmap.io.raster import GridReader, check_overlap, open_info
 from fortmap.io.roads import read_roads
 from fortmap.io.vector import read_footprints
 from fortmap.report.layers import findings_frame, write_layers
 from fortmap.tiles import SceneContext, WindowResult, process_window
-from fortmap.types import Grid
 
 #: Progress callback: (step name, done, total).
 Progress = Callable[[str, int, int], None]
@@ -72,38 +77,6 @@ class AnalyzeOptions:
     credit: str | None = None
 
 
-def _analysis_grid(info: RasterInfo) -> Grid:
-    """The before image's grid; a geographic one is replaced by its local UTM grid."""
-    if not info.grid.crs.is_geographic:
-        return info.grid
-    from pyproj import CRS as PCRS
-    from pyproj.aoi import AreaOfInterest
-    from pyproj.database import query_utm_crs_info
-    from rasterio.crs import CRS
-    from rasterio.warp import calculate_default_transform
-
-    left, bottom, right, top = info.grid.bounds
-    utm = query_utm_crs_info(
-        datum_name="WGS 84",
-        area_of_interest=AreaOfInterest(left, bottom, right, top),
-    )
-    if not utm:
-        raise InputError(f"{info.path}: cannot find a UTM zone for its extent")
-    crs = CRS.from_wkt(PCRS.from_epsg(int(utm[0].code)).to_wkt())
-    transform, width, height = calculate_default_transform(
-        info.grid.crs, crs, info.grid.width, info.grid.height, left, bottom, right, top
-    )
-    return Grid(crs=crs, transform=transform, width=int(width), height=int(height))
-
-
-def _windows(grid: Grid, size: int) -> list[Window]:
-    return [
-        Window(c, r, min(size, grid.width - c), min(size, grid.height - r))
-        for r in range(0, grid.height, size)
-        for c in range(0, grid.width, size)
-    ]
-
-
 def _map_windows(
     ctx: SceneContext,
     jobs: list[tuple[Window, list]],
@@ -133,48 +106,6 @@ def _map_windows(
     else:
         for w, fp in jobs:
             yield process_window(ctx, w, fp)
-
-
-def _sample_mosaic(
-    before: GridReader, after: GridReader, grid: Grid, side: int, tile: int = 256
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Full-resolution tiles spread over the scene, side by side in one mosaic.
-
-    Scene-wide models (radiometric maps, change noise scales) are fitted on it: full resolution
-    keeps texture statistics true, and spreading the tiles keeps them representative, while the
-    memory stays bounded by ``side``**2 pixels whatever the scene's size.
-    """
-    if grid.width <= side and grid.height <= side:
-        w = Window(0, 0, grid.width, grid.height)
-        return before.read_raw(w), after.read_raw(w), before.read_valid(w) & after.read_valid(w)
-    n = max(1, side // tile)
-    tw, th = min(tile, grid.width), min(tile, grid.height)
-    cols = np.linspace(0, grid.width - tw, n).astype(int) // 4 * 4
-    rows = np.linspace(0, grid.height - th, n).astype(int) // 4 * 4
-    bs, as_, vs = [], [], []
-    for r in rows:
-        rb, ra, rv = [], [], []
-        for c in cols:
-            w = Window(int(c), int(r), tw, th)
-            rb.append(before.read_raw(w))
-            ra.append(after.read_raw(w))
-            rv.append(before.read_valid(w) & after.read_valid(w))
-        bs.append(np.concatenate(rb, axis=2))
-        as_.append(np.concatenate(ra, axis=2))
-        vs.append(np.concatenate(rv, axis=1))
-    return np.concatenate(bs, axis=1), np.concatenate(as_, axis=1), np.concatenate(vs, axis=0)
-
-
-def _to_pixel(geoms: Iterable[shapely.Geometry], transform: Affine) -> list[shapely.Geometry]:
-    inv = ~transform
-    m = [inv.a, inv.b, inv.d, inv.e, inv.c, inv.f]
-    return [shapely.affinity.affine_transform(g, m) for g in geoms]
-
-
-def _to_crs(geoms: Iterable[shapely.Geometry], transform: Affine) -> list[shapely.Geometry]:
-    t = transform
-    m = [t.a, t.b, t.d, t.e, t.c, t.f]
-    return [shapely.affinity.affine_transform(g, m) for g in geoms]
 
 
 def run_analysis(
@@ -240,7 +171,7 @@ def _run(
     binfo = open_info(before, "before image")
     ainfo = open_info(after, "after image")
     overlap = check_overlap(binfo, ainfo)
-    grid = _analysis_grid(binfo)
+    grid = analysis_grid(binfo)
     gsd = grid.gsd
     # RGB against RGB+NIR compares the first three bands; a single-band image against a
     # multi-band one compares grey levels.
@@ -292,7 +223,7 @@ def _run(
     tell("co-registering", 1, 1)
 
     t = time.perf_counter()
-    sb, sa, sv = _sample_mosaic(breader, areader, grid, opts.sample_px)
+    sb, sa, sv = sample_mosaic(breader, areader, grid, opts.sample_px)
     step = 1
     if grey:
         sb, sa = sb.mean(axis=0, keepdims=True), sa.mean(axis=0, keepdims=True)
@@ -339,14 +270,14 @@ def _run(
         fort=fort,
     )
     if grey:
-        ctx.before = _GreyScaled(breader, maps.before_scale[0], maps.before_offset[0])
-        ctx.after = _GreyScaled(areader, maps.after_scale[0], maps.after_offset[0])
+        ctx.before = GreyScaled(breader, maps.before_scale[0], maps.before_offset[0])
+        ctx.after = GreyScaled(areader, maps.after_scale[0], maps.after_offset[0])
 
-    windows = _windows(grid, window_px)
-    assign: dict[int, list] = {i: [] for i in range(len(windows))}
+    cores = windows(grid, window_px)
+    assign: dict[int, list] = {i: [] for i in range(len(cores))}
     fp_px = []
     if fps is not None:
-        fp_px = _to_pixel(fps.geometry.values, grid.transform)
+        fp_px = to_pixel(fps.geometry.values, grid.transform)
         ncols = int(np.ceil(grid.width / window_px))
         for i, p in enumerate(fp_px):
             c = p.centroid
@@ -354,7 +285,7 @@ def _run(
                 min(c.x, grid.width - 1) // window_px
             )
             assign[wi].append((i, p))
-    jobs = [(w, assign[i]) for i, w in enumerate(windows)]
+    jobs = [(w, assign[i]) for i, w in enumerate(cores)]
 
     with atomic_dir(out_dir, force) as tmp:
         t = time.perf_counter()
@@ -450,7 +381,7 @@ def _run(
         else:
             layers["razed_buildings"] = findings_frame(
                 "razed_buildings",
-                _to_crs(objects, grid.transform),
+                to_crs(objects, grid.transform),
                 obj_scores,
                 grid.crs,
                 evidence=obj_ev,
@@ -550,15 +481,3 @@ def _building_counts(bl: gpd.GeoDataFrame | None) -> dict | None:
         return None
     counts = bl["damage"].value_counts().to_dict()
     return {"total": int(len(bl)), **{k: int(v) for k, v in counts.items()}}
-
-
-class _GreyScaled(GridReader):
-    """A reader that averages the bands and maps the grey level linearly (mixed band counts)."""
-
-    def __init__(self, inner: GridReader, scale: float, offset: float) -> None:
-        self.__dict__.update(inner.__dict__)
-        self._gs, self._go = float(scale), float(offset)
-
-    def read(self, window: Window, out_shape: tuple[int, int] | None = None) -> np.ndarray:
-        g = self.read_raw(window, out_shape).mean(axis=0, keepdims=True)
-        return g * self._gs + self._go
