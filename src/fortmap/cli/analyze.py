@@ -128,7 +128,7 @@ def command(
     force,
     quiet,
 ):
-    """Map razed buildings and cleared land between two dates.
+    """Map razed buildings, cleared land, barricades, berms, rubble and routes between two dates.
 
     \b
     Example:
