@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pyogrio
-import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.warp import reproject
 
 from fortmap.errors import InputError
+from fortmap.io.raster import read_plain_raster
 from fortmap.types import TRUTH_LAYERS
 
 FINDINGS = "findings.gpkg"
@@ -132,17 +130,8 @@ def read_mask(path: str | Path, role: str = "mask") -> Mask:
         InputError: missing, unreadable, or with several bands that disagree.
     """
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: {role} not found")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(p) as ds:
-                data = ds.read()
-                crs = ds.crs
-                transform = ds.transform
-    except RasterioIOError as exc:
-        raise InputError(f"{p}: cannot read {role}: {str(exc).splitlines()[0]}") from None
+    r = read_plain_raster(p, role)
+    data, crs, transform = r.data, r.crs, r.transform
     if data.shape[0] > 1 and not all(np.array_equal(data[0], b) for b in data[1:]):
         raise InputError(
             f"{p}: {role} has {data.shape[0]} differing bands; expected a single-band mask"

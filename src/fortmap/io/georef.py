@@ -7,17 +7,15 @@ coordinates are known (ground control points, or labels given in both spaces as 
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from fortmap.errors import InputError
-from fortmap.io.raster import HOW_TO_GEOREFERENCE
+from fortmap.io.raster import HOW_TO_GEOREFERENCE, read_plain_raster
 from fortmap.types import DATE_TAG
 
 __all__ = [
@@ -110,18 +108,8 @@ def georeference_png(
     Raises:
         InputError: missing or unreadable input.
     """
-    src_path = Path(png)
-    if not src_path.exists():
-        raise InputError(f"{src_path}: image not found")
-    try:
-        with warnings.catch_warnings():
-            # A plain image has no georeference: that is why it is being georeferenced.
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(src_path) as src:
-                data = src.read()
-                nodata = src.nodata
-    except RasterioIOError as exc:
-        raise InputError(f"{src_path}: cannot read image: {str(exc).splitlines()[0]}") from None
+    src = read_plain_raster(png, "image")
+    data, nodata = src.data, src.nodata
     count, height, width = data.shape
     profile = {
         "driver": "GTiff",

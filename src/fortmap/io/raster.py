@@ -399,3 +399,32 @@ def _bilinear_shift(a, v, w00, w01, w10, w11, scale, offset, do_scale, do_offset
         for j in range(w):
             valid[i, j] = v[i, j] and v[i, j + 1] and v[i + 1, j] and v[i + 1, j + 1]
     return out, valid
+
+
+@dataclass
+class PlainRaster:
+    """A whole raster read without requiring a georeference (masks, PNG labels and images)."""
+
+    data: np.ndarray
+    crs: object
+    transform: Affine
+    nodata: float | None
+
+
+def read_plain_raster(path: str | Path, role: str) -> PlainRaster:
+    """Read every band of a small raster that may have no CRS or geotransform.
+
+    Raises:
+        InputError: missing or unreadable, with a one-line message naming the file.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: {role} not found")
+    try:
+        with warnings.catch_warnings():
+            # a plain image has no georeference; the caller decides whether it needs one
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(p) as ds:
+                return PlainRaster(ds.read(), ds.crs, ds.transform, ds.nodata)
+    except RasterioIOError as exc:
+        raise InputError(f"{p}: cannot read {role}: {str(exc).splitlines()[0]}") from None
