@@ -28,6 +28,7 @@ from fortmap.analyze.routes import routes_in_area
 from fortmap.analyze.visibility_step import run_visibility
 from fortmap.detect.change import fit_change_model
 from fortmap.detect.cleared import BLOCK_FIELDS, block_px_for, extract_cleared
+from fortmap.detect.roads_from_image import roads_from_image
 from fortmap.detect.sun import estimate_sun_azimuth
 from fortmap.errors import InputError
 from fortmap.fortifications import FortContext, FortFindings, fortification_layers
@@ -191,8 +192,6 @@ def _run(
     if buildings is not None:
         fps = read_footprints(buildings, grid.crs, grid.bounds)
     road_lines = read_roads(roads, grid.crs, grid.bounds) if roads is not None else None
-    if core is not None and road_lines is None:
-        raise InputError(f"--core {core}: routes into the core need --roads")
     core_poly = parse_core(core, grid.crs, grid.bounds, places) if core is not None else None
     if (dsm_before is None) != (dsm_after is None):
         raise InputError("give both --dsm-before and --dsm-after, or neither")
@@ -208,6 +207,23 @@ def _run(
                     f"{p}: DSM is not on the before image's grid; reprojected", stacklevel=2
                 )
     timings["open"] = time.perf_counter() - t0
+
+    roads_from = "file" if road_lines is not None else None
+    derived_ev = None
+    if road_lines is None:
+        # given roads always win; without them, the before image's corridors stand in
+        t = time.perf_counter()
+        tell("deriving roads", 0, 1)
+        road_lines, derived_ev = roads_from_image(breader, grid)
+        roads_from = "before image" if len(road_lines) else None
+        if not len(road_lines):
+            road_lines = None
+        timings["derive_roads"] = time.perf_counter() - t
+        tell("deriving roads", 1, 1)
+    if core is not None and road_lines is None:
+        raise InputError(
+            f"--core {core}: no roads found in {binfo.path} for routes into the core; give --roads"
+        )
 
     # align
     t = time.perf_counter()
@@ -454,8 +470,9 @@ def _run(
                 "changed_ha": round(changed_px * gsd * gsd / 1e4, 3),
             },
             "razed_buildings_from": "footprints" if fps is not None else "change objects",
-            "roads": str(roads) if roads is not None else None,
-            "not_analysed": [] if roads is not None else ["barricades", "rubble", "routes"],
+            "roads": _roads_entry(roads, roads_from, road_lines, derived_ev),
+            "roads_from": roads_from,
+            "not_analysed": [] if road_lines is not None else ["barricades", "rubble", "routes"],
             "sun_azimuth_deg": None if sun_az is None else round(float(sun_az), 1),
             "berms_from": "image and DSM" if dsms else "image",
             "routes": routes_summary,
@@ -481,3 +498,22 @@ def _building_counts(bl: gpd.GeoDataFrame | None) -> dict | None:
         return None
     counts = bl["damage"].value_counts().to_dict()
     return {"total": int(len(bl)), **{k: int(v) for k, v in counts.items()}}
+
+
+def _roads_entry(
+    roads: str | Path | None,
+    roads_from: str | None,
+    road_lines: gpd.GeoDataFrame | None,
+    derived_ev: dict | None,
+) -> str | None:
+    """The summary's ``roads``: the file given, or what the before image gave."""
+    if roads is not None:
+        return str(roads)
+    if roads_from is None:
+        return "derived from the before image: none found"
+    km = float(road_lines.length.sum()) / 1000
+    px = derived_ev["pixel_m"] if derived_ev else None
+    return (
+        f"derived from the before image: {len(road_lines)} lines, {km:.1f} km "
+        f"(at {px} m a pixel; names unknown, class from width)"
+    )

@@ -36,7 +36,9 @@ from fortmap.cli.progress import StepLog, one_line_warnings, progress_reporter
     "--roads",
     type=click.Path(path_type=Path),
     default=None,
-    help="Road lines (GeoJSON/GPKG, any CRS) or an OSM extract (.osm.pbf, .osm, .osm.bz2).",
+    help="Road lines (GeoJSON/GPKG, any CRS) or an OSM extract (.osm.pbf, .osm, .osm.bz2). "
+    "Without it, roads are derived from the before image (long, narrow, uniform corridors) "
+    "and the summary says so.",
 )
 @click.option(
     "--core",

@@ -1,0 +1,457 @@
+"""Road centre lines derived from the before image when no ``--roads`` are given.
+
+Roads are long, narrow corridors of one uniform, grey surface. The method works on a
+downsampled overview of the before image (about 1 m a pixel, coarser for large scenes) and uses
+only in-scene statistics and first principles, no labels:
+
+1. **Surface classes.** The overview (median-filtered against noise) is clustered by colour
+   (k-means, 16 classes, seeded). A city has a few road surfaces (asphalt of the main roads,
+   lighter asphalt or concrete of side streets), each one colour class.
+2. **Which classes are road.** A class is road surface when it is grey (chroma below
+   ``MAX_CHROMA``: asphalt and concrete reflect the visible bands about equally, while water,
+   vegetation and most soils do not) and when most of its pixels (``MIN_CORRIDOR_SHARE``, a
+   majority) lie in corridors: places a ``CORRIDOR_M`` long line fits in some direction
+   (line openings) but a disk ``MAX_WIDTH_M`` across does not. Roofs, fields and plazas are
+   compact or wide; roads are the one surface that is mostly corridor.
+3. **Centre lines.** The corridors of the road classes are skeletonised; the skeleton is cut into
+   a graph at its junctions, spurs shorter than ``MIN_SPUR_M`` are dropped, and the rest is
+   merged into LineStrings. Width is twice the distance from the centre line to the road's edge
+   (distance transform), the median along each line; a road ``MAJOR_WIDTH_M`` or wider (three
+   lanes of ``LANE_WIDTH_M``) is ``major``.
+
+The full-resolution scene is never held in memory: the overview is read in strips with GDAL's
+averaging decimation.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import shapely
+import shapely.affinity
+from affine import Affine
+from rasterio.windows import Window
+from scipy import ndimage as ndi
+from scipy.cluster.vq import kmeans2
+from skimage.morphology import skeletonize
+
+from fortmap.io.raster import GridReader
+from fortmap.io.roads import LANE_WIDTH_M
+from fortmap.types import Grid
+
+#: Target pixel size of the overview, metres: a 5 m side street is still 5 pixels across.
+OVERVIEW_M = 1.0
+#: Largest overview side, pixels (keeps a 4x4 km scene at 2 m and memory near 100 MB).
+MAX_OVERVIEW_PX = 2048
+#: Colour classes of the surface clustering.
+N_CLASSES = 16
+#: Largest (max - min) / mean over RGB of a grey surface: asphalt and concrete are near flat
+#: in the visible bands; water, vegetation and fresh soil are well above.
+MAX_CHROMA = 0.2
+#: Length of the straight line that must fit in a corridor, metres (a block is 10-25 m, a
+#: road runs on; at 30 m a ring road of 200 m radius bows by half a metre).
+CORRIDOR_M = 30.0
+#: Widest road, metres (a six-lane avenue with verges); wider uniform areas are plazas, yards,
+#: airstrips or fields.
+MAX_WIDTH_M = 30.0
+#: Share of a colour class lying in corridors for it to be a road surface (a majority).
+MIN_CORRIDOR_SHARE = 0.5
+#: Dead-end branches shorter than this are skeleton spurs (a junction's corners, a driveway).
+MIN_SPUR_M = 20.0
+#: Width from which a derived road is ``major`` (three lanes).
+MAJOR_WIDTH_M = 3 * LANE_WIDTH_M
+#: Directions tried by the line openings (a 30 px line at 1/16 of pi apart ends 3 px off).
+N_DIRECTIONS = 16
+
+
+def read_overview(
+    reader: GridReader, grid: Grid, pixel_m: float = OVERVIEW_M, max_px: int = MAX_OVERVIEW_PX
+) -> tuple[np.ndarray, np.ndarray, Affine]:
+    """The image downsampled by an integer factor (block averages), read strip by strip.
+
+    Args:
+        reader: reader on the analysis grid (raw values are read; scaling is ignored).
+        grid: the analysis grid (metres).
+        pixel_m: wanted pixel size, metres (never finer than the grid's).
+        max_px: the overview's longest side is kept under this many pixels.
+
+    Returns:
+        (image float32 (bands, rows, cols), valid bool (rows, cols), affine of the overview
+        in the grid's CRS).
+    """
+    f = max(1, round(pixel_m / grid.gsd), math.ceil(max(grid.width, grid.height) / max_px))
+    w, h = grid.width // f, grid.height // f
+    strip = max(1, 256 // f) * f * 4
+    parts, valid = [], []
+    for r0 in range(0, h * f, strip):
+        rows = min(strip, h * f - r0)
+        win = Window(0, r0, w * f, rows)
+        parts.append(reader.read_raw(win, (rows // f, w)))
+        valid.append(reader.read_valid(win, (rows // f, w)))
+    return (
+        np.concatenate(parts, axis=1),
+        np.concatenate(valid, axis=0),
+        grid.transform @ Affine.scale(f),
+    )
+
+
+@functools.lru_cache(maxsize=2 * N_DIRECTIONS)
+def _rotation_maps(shape: tuple[int, int], deg: float) -> tuple[np.ndarray, ...]:
+    """Nearest-neighbour index maps between an image and its copy rotated by ``deg``.
+
+    Returns (rows, cols, inside) giving, for each pixel of the rotated frame, the source pixel
+    it takes, and (back_rows, back_cols) giving, for each source pixel, where it went.
+    """
+    h, w = shape
+    t = math.radians(deg)
+    ct, st = math.cos(t), math.sin(t)
+    hr = int(math.ceil(abs(h * ct) + abs(w * st)))
+    wr = int(math.ceil(abs(w * ct) + abs(h * st)))
+    cy, cx, cyr, cxr = (h - 1) / 2, (w - 1) / 2, (hr - 1) / 2, (wr - 1) / 2
+    ii, jj = np.mgrid[0:hr, 0:wr].astype(np.float32)
+    r = np.rint(cy + (ii - cyr) * ct - (jj - cxr) * st).astype(np.int32)
+    c = np.rint(cx + (ii - cyr) * st + (jj - cxr) * ct).astype(np.int32)
+    inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+    rr, cc = np.mgrid[0:h, 0:w].astype(np.float32)
+    bi = np.rint(cyr + (rr - cy) * ct + (cc - cx) * st).astype(np.int32)
+    bj = np.rint(cxr - (rr - cy) * st + (cc - cx) * ct).astype(np.int32)
+    return (
+        np.clip(r, 0, h - 1),
+        np.clip(c, 0, w - 1),
+        inside,
+        np.clip(bi, 0, hr - 1),
+        np.clip(bj, 0, wr - 1),
+    )
+
+
+def line_openings(masks: np.ndarray, n: int) -> np.ndarray:
+    """Union over ``N_DIRECTIONS`` of openings by an ``n``-pixel line, for a stack of masks.
+
+    Each direction is made horizontal by a nearest-neighbour rotation, where erosion and
+    dilation by a line are running minima and maxima along rows (cost independent of ``n``).
+
+    Args:
+        masks: bool (k, rows, cols).
+        n: line length, pixels.
+
+    Returns:
+        bool (k, rows, cols).
+    """
+    k, h, w = masks.shape
+    m8 = masks.astype(np.uint8)
+    out = np.zeros(masks.shape, bool)
+    for deg in np.linspace(0.0, 180.0, N_DIRECTIONS, endpoint=False):
+        r, c, inside, bi, bj = _rotation_maps((h, w), float(deg))
+        rot = m8[:, r, c] * inside
+        op = ndi.maximum_filter1d(ndi.minimum_filter1d(rot, n, axis=2), n, axis=2)
+        out |= op[:, bi, bj].astype(bool)
+    return out & masks
+
+
+def _not_wide(mask: np.ndarray, pixel_m: float) -> np.ndarray:
+    """False within 2 pixels of any disk ``MAX_WIDTH_M`` across that fits inside ``mask``."""
+    r = MAX_WIDTH_M / 2 / pixel_m
+    # the opening by a disk of radius r is the r-neighbourhood of the centres deeper than r
+    centres = ndi.distance_transform_edt(mask) > r
+    if not centres.any():
+        return np.ones(mask.shape, bool)
+    return ndi.distance_transform_edt(~centres) > r + 2
+
+
+def corridors(mask: np.ndarray, pixel_m: float) -> np.ndarray:
+    """Pixels of ``mask`` in long, narrow corridors (bool, same shape).
+
+    A pixel is kept when a ``CORRIDOR_M`` line inside ``mask`` covers it in some direction and
+    no disk ``MAX_WIDTH_M`` across inside ``mask`` comes within 2 pixels of it.
+    """
+    n = max(3, int(round(CORRIDOR_M / pixel_m)) | 1)
+    return line_openings(mask[None], n)[0] & _not_wide(mask, pixel_m)
+
+
+def road_mask(
+    img: np.ndarray, valid: np.ndarray, pixel_m: float, seed: int = 0
+) -> tuple[np.ndarray, dict]:
+    """Road surface in an overview image (bool (rows, cols)) and what was measured.
+
+    Args:
+        img: float (bands, rows, cols); the first three bands are taken as RGB, one band as grey.
+        valid: bool (rows, cols).
+        pixel_m: metres per pixel of ``img``.
+        seed: seed of the k-means initialisation (results are deterministic).
+
+    Returns:
+        (mask, evidence) where evidence lists each colour class's mean, chroma, share of the
+        image and share in corridors, and which classes were taken as road.
+    """
+    rgb = img[:3] if img.shape[0] >= 3 else img[:1]
+    sm = np.stack([ndi.median_filter(b, 3) for b in rgb])
+    x = sm.reshape(len(sm), -1).T
+    ok = valid.ravel()
+    if ok.sum() < N_CLASSES * 10:
+        return np.zeros(valid.shape, bool), {"classes": [], "road_classes": []}
+    rng = np.random.default_rng(seed)
+    idx = np.flatnonzero(ok)
+    sub = x[rng.choice(idx, min(len(idx), 50_000), replace=False)]
+    cent, _ = kmeans2(sub.astype(np.float64), N_CLASSES, seed=seed, minit="++")
+    lab = np.empty(len(x), np.int16)
+    c32 = cent.astype(np.float32)
+    for i in range(0, len(x), 250_000):
+        lab[i : i + 250_000] = ((x[i : i + 250_000, None, :] - c32[None]) ** 2).sum(-1).argmin(1)
+    lab = lab.reshape(valid.shape)
+    # k-means splits a large uniform surface into sub-classes that differ by noise only;
+    # classes closer than 3 sigmas of the raw image's noise (robust, from neighbour
+    # differences) are one surface
+    dif = np.abs(np.diff(rgb, axis=2)).reshape(len(rgb), -1)
+    sigma = np.median(dif, axis=1) / 0.6745 / math.sqrt(2)
+    near = np.sqrt((((cent[:, None] - cent[None]) / np.maximum(sigma, 0.5)) ** 2).sum(-1)) < 3
+    _, root = _components(near)
+    lab = root[lab]
+    cent = np.stack([cent[root == root[k]].mean(0) for k in range(N_CLASSES)])
+    lab[~valid] = -1
+    share = np.bincount(lab[valid].ravel(), minlength=N_CLASSES) / lab.size
+    chroma = (cent.max(1) - cent.min(1)) / np.maximum(cent.mean(1), 1e-6)
+    test = [k for k in range(N_CLASSES) if share[k] > 0.002 and chroma[k] < MAX_CHROMA]
+    cor = np.zeros(N_CLASSES)
+    chosen = []
+    if test:
+        # filling one-pixel holes (cars, markings, noise) before the openings
+        # the shares are measured at about 2 m a pixel: four times cheaper, and a 5 m street
+        # is still two pixels across
+        f = 2 if pixel_m < 1.5 else 1
+        lab_s, valid_s, px_s = lab[::f, ::f], valid[::f, ::f], pixel_m * f
+        st = np.stack([ndi.binary_closing(lab_s == k) & valid_s for k in test])
+        n = max(3, int(round(CORRIDOR_M / px_s)) | 1)
+        long_ = line_openings(st, n)
+        for j, k in enumerate(test):
+            m = lab_s == k
+            if (long_[j] & m).sum() < MIN_CORRIDOR_SHARE * m.sum():
+                cor[k] = (long_[j] & m).sum() / m.sum()
+                continue  # widening the test cannot raise the share
+            cm = long_[j] & _not_wide(st[j], px_s)
+            cor[k] = (cm & m).sum() / m.sum()
+            if cor[k] >= MIN_CORRIDOR_SHARE:
+                chosen.append(k)
+    classes = [
+        {
+            "mean": [round(float(v), 1) for v in cent[k]],
+            "chroma": round(float(chroma[k]), 3),
+            "share": round(float(share[k]), 4),
+            "corridor_share": round(float(cor[k]), 3),
+        }
+        for k in range(N_CLASSES)
+    ]
+    ev = {"classes": classes, "road_classes": chosen}
+    if not chosen:
+        return np.zeros(valid.shape, bool), ev
+    road = ndi.binary_closing(np.isin(lab, chosen), iterations=2) & valid
+    return corridors(road, pixel_m), ev
+
+
+def _components(adj: np.ndarray) -> tuple[int, np.ndarray]:
+    """Connected components of a symmetric boolean adjacency matrix: (count, root per node)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n, lab = connected_components(csr_matrix(adj), directed=False)
+    # the smallest member stands for its component, so a class keeps its own index when alone
+    first = {c: int(np.flatnonzero(lab == c)[0]) for c in range(n)}
+    return n, np.array([first[c] for c in lab])
+
+
+_NB8 = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
+
+
+def _order(pix: np.ndarray) -> list[tuple[int, int]]:
+    """The pixels of one skeleton branch in order from one end to the other.
+
+    Staircase corners give some pixels three neighbours, so a plain walk can stop early; the
+    branch is instead the shortest 8-connected path between its two farthest-apart ends.
+    """
+    g = nx.Graph()
+    pts = [(int(r), int(c)) for r, c in pix]
+    pset = set(pts)
+    for p in pts:
+        g.add_node(p)
+        for a, b in _NB8:
+            q = (p[0] + a, p[1] + b)
+            if q in pset:
+                g.add_edge(p, q, weight=math.hypot(a, b))
+    if len(pts) == 1:
+        return pts
+    ends = [p for p in pts if g.degree(p) == 1]
+    if not ends:
+        # a closed loop: open it between two neighbours and go the long way round
+        p = pts[0]
+        q = next(iter(g[p]))
+        g.remove_edge(p, q)
+        return nx.shortest_path(g, p, q, weight="weight")
+    d = nx.single_source_dijkstra_path_length(g, ends[0], weight="weight")
+    far = max(d, key=d.get)
+    d2, paths = nx.single_source_dijkstra(g, far, weight="weight")
+    return paths[max(d2, key=d2.get)]
+
+
+def _skeleton_graph(skel: np.ndarray) -> tuple[list[list[tuple[int, int]]], np.ndarray]:
+    """Cut a skeleton at its junctions and ends: pixel paths (row, col) between nodes.
+
+    Returns (paths, node labels); each path starts and ends at a node pixel when it has one.
+    """
+    nb = ndi.convolve(skel.astype(np.uint8), np.ones((3, 3), np.uint8), mode="constant") - 1
+    node = skel & (nb != 2)
+    nodes, _ = ndi.label(node, np.ones((3, 3)))
+    body, _ = ndi.label(skel & ~node, np.ones((3, 3)))
+    h, w = skel.shape
+    paths = []
+    for i, sl in enumerate(ndi.find_objects(body), start=1):
+        order = _order(np.argwhere(body[sl] == i) + [sl[0].start, sl[1].start])
+        for end, at in ((order[0], 0), (order[-1], len(order))):
+            for a, b in _NB8:
+                r, c = end[0] + a, end[1] + b
+                if 0 <= r < h and 0 <= c < w and nodes[r, c]:
+                    order.insert(at, (r, c))
+                    break
+        paths.append(order)
+    return paths, nodes
+
+
+def _prune(paths: list, nodes: np.ndarray, min_px: float) -> list:
+    """Drop dead-end paths shorter than ``min_px`` (twice: spurs on spurs)."""
+    for _ in range(2):
+        deg: dict[int, int] = {}
+        ends = []
+        for p in paths:
+            e = [int(nodes[p[0]]), int(nodes[p[-1]])]
+            ends.append(e)
+            for n in e:
+                if n:
+                    deg[n] = deg.get(n, 0) + 1
+        keep = []
+        for p, (a, b) in zip(paths, ends, strict=True):
+            dead = (a == 0 or deg.get(a, 0) == 1) or (b == 0 or deg.get(b, 0) == 1)
+            if dead and len(p) < min_px:
+                continue
+            keep.append(p)
+        if len(keep) == len(paths):
+            break
+        paths = keep
+    return paths
+
+
+def centrelines(mask: np.ndarray, transform: Affine, pixel_m: float) -> gpd.GeoDataFrame:
+    """Road centre lines of a road-surface mask, with widths.
+
+    Args:
+        mask: bool (rows, cols) road surface.
+        transform: affine of the mask's grid (pixel -> CRS metres).
+        pixel_m: metres per pixel.
+
+    Returns:
+        Frame with ``width_m`` (metres) and LineString geometry in the transform's CRS units
+        (no CRS set).
+    """
+    if not mask.any():
+        return gpd.GeoDataFrame({"width_m": []}, geometry=[])
+    # holes smaller than a 10 m square are tree crowns, cars or kiosks on the road, not blocks
+    holes, _ = ndi.label(~mask)
+    small = np.bincount(holes.ravel()) <= 100 / pixel_m**2
+    small[0] = False
+    mask = mask | small[holes]
+    dist = ndi.distance_transform_edt(mask)
+    skel = skeletonize(mask)
+    paths, nodes = _skeleton_graph(skel)
+    paths = _prune(paths, nodes, MIN_SPUR_M / pixel_m)
+    # pixel centres (col + 0.5, row + 0.5) into CRS coordinates
+    lines = [shapely.LineString([(c + 0.5, r + 0.5) for r, c in p]) for p in paths if len(p) >= 2]
+    merged = shapely.line_merge(shapely.MultiLineString(lines)) if lines else None
+    parts = list(getattr(merged, "geoms", [merged])) if merged is not None else []
+    out, widths = [], []
+    for ln in parts:
+        if ln.is_empty or ln.length * pixel_m < MIN_SPUR_M:
+            continue
+        ln = ln.simplify(1.0)
+        pts = [ln.interpolate(d) for d in np.arange(0, ln.length + 1e-9, 1.0)]
+        rr = np.clip([int(p.y) for p in pts], 0, mask.shape[0] - 1)
+        cc = np.clip([int(p.x) for p in pts], 0, mask.shape[1] - 1)
+        # the distance transform at the axis is half the width plus half a pixel
+        widths.append(max(pixel_m, (2 * float(np.median(dist[rr, cc])) - 1) * pixel_m))
+        ln = _to_border(ln, mask.shape, max(widths[-1] / pixel_m, 5.0 / pixel_m))
+        out.append(shapely.affinity.affine_transform(ln, _affine6(transform)))
+    return gpd.GeoDataFrame({"width_m": np.round(widths, 1)}, geometry=out)
+
+
+def _to_border(ln: shapely.LineString, shape: tuple[int, int], tol: float) -> shapely.LineString:
+    """Extend an end lying within ``tol`` pixels of the image's edge onto the edge.
+
+    The skeleton stops about half a road's width inside the image, but a road corridor cut by
+    the edge goes on beyond it (and route analysis counts roads that reach the edge).
+    """
+    h, w = shape
+    xy = list(ln.coords)
+    for i in (0, -1):
+        x, y = xy[i]
+        d = {"l": x, "r": w - x, "t": y, "b": h - y}
+        side = min(d, key=d.get)
+        if d[side] > tol:
+            continue
+        p = {"l": (0.0, y), "r": (float(w), y), "t": (x, 0.0), "b": (x, float(h))}[side]
+        if i == 0:
+            xy.insert(0, p)
+        else:
+            xy.append(p)
+    return shapely.LineString(xy)
+
+
+def _affine6(t: Affine) -> list[float]:
+    return [t.a, t.b, t.d, t.e, t.c, t.f]
+
+
+def roads_from_image(
+    reader: GridReader, grid: Grid, pixel_m: float = OVERVIEW_M
+) -> tuple[gpd.GeoDataFrame, dict]:
+    """Road centre lines derived from an image (normally the before image).
+
+    Args:
+        reader: reader of the image on the analysis grid.
+        grid: the analysis grid (projected CRS, metres).
+        pixel_m: pixel size of the overview worked on, metres.
+
+    Returns:
+        (roads, evidence): roads with the columns of ``fortmap.io.roads.read_roads``
+        (``road_class`` major|minor from width, ``highway`` and ``name`` empty, ``width_m`` in
+        metres) as LineStrings in ``grid.crs``, possibly empty; evidence holds the overview's
+        pixel size and the colour classes measured.
+    """
+    img, valid, t = read_overview(reader, grid, pixel_m)
+    px = float(abs(t.a))
+    mask, ev = road_mask(img, valid, px)
+    lines = centrelines(mask, t, px)
+    w = lines["width_m"].to_numpy(float)
+    roads = gpd.GeoDataFrame(
+        {
+            "road_class": np.where(w >= MAJOR_WIDTH_M, "major", "minor"),
+            "highway": [""] * len(lines),
+            "name": [""] * len(lines),
+            "width_m": w,
+        },
+        geometry=lines.geometry.values,
+        crs=grid.crs,
+    )
+    ev = {"pixel_m": round(px, 3), "road_share": round(float(mask.mean()), 4), **ev}
+    return roads, ev
+
+
+def length_within(lines: gpd.GeoSeries, other: gpd.GeoSeries, tol_m: float = 5.0) -> float:
+    """Share of the length of ``lines`` lying within ``tol_m`` metres of ``other`` (0..1).
+
+    Completeness is ``length_within(truth, derived)``, correctness
+    ``length_within(derived, truth)``; both in the same projected CRS.
+    """
+    total = float(lines.length.sum())
+    if total == 0 or len(other) == 0:
+        return 0.0
+    zone = shapely.union_all(shapely.buffer(other.values, tol_m))
+    return float(shapely.length(shapely.intersection(lines.values, zone)).sum() / total)
