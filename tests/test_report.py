@@ -254,3 +254,75 @@ def test_compass_and_where() -> None:
     assert cap.where(300, -300, places, CRS) == "420 m south-east of Kelmar Airfield"
     assert cap.where(10, 10, places, CRS) == "at Kelmar Airfield"
     assert cap.date_text("2024-10-02") == "2 October 2024"
+
+
+def test_bank_is_the_side_of_the_river_course() -> None:
+    ns = cap.River("Azra River", LineString([(0, -2000), (0, 2000)]), None, 40.0)
+    sn = cap.River("Azra River", LineString([(0, 2000), (0, -2000)]), None, 40.0)
+    for r in (ns, sn):  # which way the line was drawn does not matter
+        assert cap.bank([(-300, 0)], [r]) == "on the Azra River's western bank"
+        assert cap.bank([(300, 50)], [r]) == "on the Azra River's eastern bank"
+    assert cap.bank([(5, 0)], [ns]) == "over the Azra River"  # within the 40 m channel
+    assert cap.bank([(-300, 0), (300, 0)], [ns]) == "on both banks of the Azra River"
+    assert cap.bank([(1200, 0)], [ns]) == ""  # more than a kilometre away
+    assert cap.bank([(0, 0)], None) == ""
+    # a meander bending east at the findings: the bank keeps the name of the reach's course
+    bend = cap.River(
+        "Tigris", LineString([(0, -2000), (0, -30), (60, 0), (0, 30), (0, 2000)]), None
+    )
+    assert cap.bank([(-100, 0)], [bend]) == "on the Tigris's western bank"
+    # a water polygon, unnamed; then the nearest of two rivers is the one described
+    water = cap.River("", None, box(-20, -2000, 20, 2000))
+    assert cap.bank([(0, -400)], [water]) == "over the river"
+    assert cap.bank([(-300, 0), (300, 0)], [water]) == "on both banks of the river"
+    ew = cap.River("The Canal", LineString([(-2000, 500), (2000, 500)]), None)
+    assert cap.bank([(150, 420)], [ns, ew]) == "on The Canal's southern bank"
+
+
+def test_rivers_and_places_from_one_file(tmp_path: Path) -> None:
+    p = tmp_path / "places.geojson"
+    gpd.GeoDataFrame(
+        {
+            "name": ["Azra River", "Azra River", "Lake Tor", "Old Town", "Bridge 1", "Ditch"],
+            "kind": [None, None, None, "district", "bridge", "river"],
+            "waterway": ["river", "river", None, None, None, None],
+            "natural": [None, None, "water", None, None, None],
+        },
+        geometry=[
+            LineString([(LEFT, TOP), (LEFT, TOP - 500)]),  # two OSM ways, one river
+            LineString([(LEFT, TOP - 500), (LEFT, TOP - 1000)]),
+            box(LEFT + 500, TOP - 600, LEFT + 900, TOP - 400),
+            box(LEFT - 900, TOP - 900, LEFT - 100, TOP - 100),  # a district polygon is a place
+            Point(LEFT, TOP - 300),
+            Point(LEFT + 50, TOP - 50),  # a river given as a point stays a named place
+        ],
+        crs=CRS,
+    ).to_file(p, driver="GeoJSON", engine="pyogrio")
+    places = {pl.name: pl for pl in cap.load_places(p, CRS)}
+    assert set(places) == {"Old Town", "Bridge 1", "Ditch"}
+    assert box(LEFT - 900, TOP - 900, LEFT - 100, TOP - 100).contains(
+        Point(places["Old Town"].x, places["Old Town"].y)
+    )
+    rivers = {r.name: r for r in cap.load_rivers(p, CRS)}
+    assert set(rivers) == {"Azra River", "Lake Tor"}
+    assert rivers["Azra River"].lines.geom_type == "LineString"  # the two ways merged
+    assert rivers["Azra River"].lines.length == pytest.approx(1000)
+    assert rivers["Lake Tor"].water is not None and rivers["Lake Tor"].lines is None
+    assert cap.bank([(LEFT + 200, TOP - 700)], list(rivers.values())) == (
+        "on the Azra River's eastern bank"
+    )
+
+
+def test_river_bank_in_report_captions_escaped(run: Path, tmp_path: Path) -> None:
+    places = tmp_path / "river.geojson"
+    x = LEFT + 150  # the findings lie about 70-100 m west of this north-south river
+    gpd.GeoDataFrame(
+        {"name": ["Kelmar Airfield", XSS], "kind": ["airport", "river"]},
+        geometry=[Point(LEFT + 60, TOP - 600), LineString([(x, TOP + 500), (x, TOP - 900)])],
+        crs=CRS,
+    ).to_file(places, driver="GeoJSON", engine="pyogrio")
+    html = write_report(run, places=places).read_text()
+    md = (run / "captions.md").read_text()
+    assert f"on the {XSS}'s western bank" in md
+    assert "north of Kelmar Airfield, on the &lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert XSS not in html

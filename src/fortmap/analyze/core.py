@@ -4,9 +4,10 @@ Three forms are accepted:
 
 * a polygon file (GeoJSON/GPKG/Shapefile, any CRS; all its polygons are merged);
 * ``lon,lat,radius_m``: a circle of ``radius_m`` metres around a WGS84 point;
-* the name of a place in ``--places`` (named points or polygons, column ``name``), optionally
-  followed by ``,radius_m``; a point place without a radius gets its ``radius_m`` column or
-  :data:`DEFAULT_PLACE_RADIUS_M`.
+* the name of a place in ``--places`` (named points, lines or polygons, column ``name``),
+  optionally followed by ``,radius_m``; a polygon without a radius is the core itself; a point
+  (or a line, or a polygon given a radius, by its representative point) gets a circle of the
+  radius, else of its ``radius_m`` column, else of :data:`DEFAULT_PLACE_RADIUS_M`.
 """
 
 from __future__ import annotations
@@ -142,7 +143,9 @@ def _place(spec: str, path: Path, crs: pyproj.CRS) -> shapely.Polygon:
     if geom.geom_type in ("Polygon", "MultiPolygon") and radius is None:
         return _as_polygon(geom, str(path))
     if geom.geom_type != "Point":
-        geom = geom.centroid
+        # a line's or ring's centroid can lie off it (a river's bend, a U-shaped district);
+        # the representative point is always on or in the feature
+        geom = geom.representative_point()
     if radius is None:
         r = row.get("radius_m") if "radius_m" in gdf.columns else None
         radius = float(r) if r is not None and r == r else DEFAULT_PLACE_RADIUS_M

@@ -183,7 +183,7 @@ def viewshed(
 
 
 def write_mask(out: Path, data: np.ndarray, grid: Grid, tags: dict | None = None) -> None:
-    """Write a uint8 single-band raster as a COG (tiled, deflate, no overviews, nodata 255).
+    """Write a uint8 single-band raster as a COG (tiled, deflate, overviews, nodata 255).
 
     Written to a temporary file beside ``out`` and renamed, so ``out`` is never half-written.
     """
@@ -204,8 +204,8 @@ def write_mask(out: Path, data: np.ndarray, grid: Grid, tags: dict | None = None
             "compress": "deflate",
             "level": 1,  # a 0/1 mask compresses well even at the fastest level
             "num_threads": "all_cpus",
-            # overviews would triple the write time of a mask; `gdaladdo` adds them if wanted
-            "overviews": "NONE",
+            # overviews down to one tile (GDAL's AUTO) for GIS viewers; nearest keeps 0/1/255
+            "overview_resampling": "nearest",
         }
         with rasterio.open(tmp, "w", **profile) as ds:
             ds.write(data.astype(np.uint8, copy=False), 1)

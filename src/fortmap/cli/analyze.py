@@ -46,7 +46,11 @@ from fortmap.cli.progress import StepLog, one_line_warnings, progress_reporter
     help="Core to reach: a polygon file, LON,LAT,RADIUS_M, or a place name in --places.",
 )
 @click.option(
-    "--places", type=click.Path(path_type=Path), default=None, help="Named points (GeoJSON)."
+    "--places",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Named places (GeoJSON/GPKG with 'name': points, polygons) and rivers (lines or "
+    "polygons with kind=river, waterway=* or natural=water) for captions and --core.",
 )
 @click.option("--dsm-before", type=click.Path(path_type=Path), default=None, help="DSM, metres.")
 @click.option("--dsm-after", type=click.Path(path_type=Path), default=None, help="DSM, metres.")

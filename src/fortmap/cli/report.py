@@ -15,7 +15,8 @@ from fortmap.cli.options import force_option
     "--places",
     type=click.Path(path_type=Path),
     default=None,
-    help="Named points (GeoJSON/GPKG with a 'name' column) to say where findings are.",
+    help="Named places (GeoJSON/GPKG with a 'name' column) and rivers (lines or polygons with "
+    "kind=river, waterway=* or natural=water) to say where findings are.",
 )
 @click.option("--credit", default=None, help="Imagery credit under each figure.")
 @click.option("--geojson", is_flag=True, default=False, help="Also write RUN/geojson/*.geojson.")

@@ -32,10 +32,18 @@ from fortmap.report import figures as figs
 from fortmap.report.styles import style_for, write_layer_styles
 from fortmap.types import Grid
 
-#: Largest side, pixels, of the overview images the HTML map shows.
+#: Largest side, pixels, of the overview images the HTML map shows, for scenes up to
+#: :data:`REFERENCE_KM2` (1.4 m per pixel on a 2 km scene).
 OVERVIEW_MAX_PX = 1400
-#: Target size of report.html, bytes; the overview images get what the rest leaves.
+#: Larger scenes keep that ground resolution, up to this many pixels a side.
+OVERVIEW_MAX_PX_CAP = 2800
+#: Target size of report.html, bytes, for scenes up to :data:`REFERENCE_KM2` (the issue asks
+#: under 5 MB for the default scene); the overview images get what the rest leaves.
 HTML_BUDGET = 4_700_000
+#: Larger scenes' budget grows with their area up to this (the issue allows 25 MB at 16 km2).
+HTML_BUDGET_CAP = 20_000_000
+#: Area (km2) of the default simulated scene, the one the base budget and size are set for.
+REFERENCE_KM2 = 4.0
 #: The overviews never get less than this, bytes (a huge findings set may then pass 5 MB).
 OVERVIEW_MIN = 600_000
 FIGURE_DPI = 300
@@ -213,11 +221,24 @@ def _stretches(run: Run) -> dict[str, figs.Stretch]:
     return out
 
 
-def _overviews(run: Run, stretches: dict[str, figs.Stretch], budget: int) -> dict[str, str]:
-    """Data URIs of the before/after overviews, shrunk until both fit in ``budget`` bytes."""
+def _budget(grid: Grid) -> tuple[int, int]:
+    """(report.html budget in bytes, overview side cap in pixels) for a scene of this size."""
+    area_km2 = grid.width * grid.height * grid.res[0] * grid.res[1] / 1e6
+    k = max(1.0, area_km2 / REFERENCE_KM2)
+    return (
+        int(min(HTML_BUDGET_CAP, HTML_BUDGET * k)),
+        int(min(OVERVIEW_MAX_PX_CAP, OVERVIEW_MAX_PX * math.sqrt(k))),
+    )
+
+
+def _overviews(
+    run: Run, stretches: dict[str, figs.Stretch], budget: int, max_px: int = OVERVIEW_MAX_PX
+) -> dict[str, str]:
+    """Data URIs of the before/after overviews (at most ``max_px`` a side), shrunk until both
+    fit in ``budget`` bytes."""
     g = run.grid
     uris: dict = {}
-    scale = min(1.0, OVERVIEW_MAX_PX / max(g.width, g.height))
+    scale = min(1.0, max_px / max(g.width, g.height))
     while True:
         shape = (max(1, round(g.height * scale)), max(1, round(g.width * scale)))
         for key, path, warp in (("before", run.before, None), ("after", run.after, run.warp)):
@@ -328,7 +349,8 @@ def write_report(
         run_dir: output directory of ``fortmap analyze``.
         name: the run's name in titles (default: the directory's name; ``analyze`` writes into
             a temporary directory and passes the final name).
-        places: named points (vector file with a ``name`` column, any CRS) for captions;
+        places: named places and rivers (vector file with a ``name`` column, any CRS) for
+            captions (see :mod:`fortmap.report.captions`);
             None uses the run's own ``--places`` when recorded, else coordinates.
         credit: imagery credit printed under each figure; default "Imagery: <file names>".
         geojson: also write one RFC 7946 GeoJSON per layer (WGS84) to ``run_dir/geojson``.
@@ -345,6 +367,7 @@ def write_report(
     crs = run.grid.crs
     places = places or _find_input(s.get("inputs", {}).get("places"), run.dir)
     place_list = cap.load_places(places, crs) if places else None
+    rivers = cap.load_rivers(places, crs) if places else None
     names = [p.name for p in (run.before, run.after) if p is not None] or [
         Path(v).name for k, v in s.get("inputs", {}).items() if k in ("before", "after") and v
     ]
@@ -368,6 +391,7 @@ def write_report(
             centre=site.centre,
             places=place_list,
             crs=crs,
+            rivers=rivers,
         )
         what = cap.join_words([style_for(n).label.lower() for n in site.groups])
         title = f"Figure {i}. {what[0].upper() + what[1:]}"
@@ -422,7 +446,8 @@ def write_report(
     n_findings = sum(len(g) for n, g in run.layers.items() if not style_for(n).context)
     map_layers = _map_layers(run)
     used = len(str(script_json(map_layers))) + sum(len(f["uri"]) for f in figures) + 80_000
-    uris = _overviews(run, stretches, max(OVERVIEW_MIN, HTML_BUDGET - used))
+    budget, max_px = _budget(run.grid)
+    uris = _overviews(run, stretches, max(OVERVIEW_MIN, budget - used), max_px)
     payload = {
         "width_m": run.grid.bounds[2] - run.grid.bounds[0],
         "height_m": run.grid.bounds[3] - run.grid.bounds[1],

@@ -448,7 +448,7 @@ def plan_city(rng: np.random.Generator, size_m: float) -> City:
         rng, S, c0, angle, city_poly, river_line, rw, bank_w, corridor, obstacles,
         tmp.road_polygons(extra_m=4.0), runway, ring,
     )  # fmt: skip
-    places = _places(rng, S, core, city_poly, river_line, runway, roads)
+    places = _places(rng, S, core, city_poly, river_line, rw, runway, roads)
     return City(
         size_m=S, core=c0, city_poly=city_poly, grid_angle=angle, river_line=river_line.intersection(scene),
         river_poly=river_poly, bank_poly=bank_poly, river_width_m=rw, river_name="Azra River", roads=roads,
@@ -459,7 +459,7 @@ def plan_city(rng: np.random.Generator, size_m: float) -> City:
 
 def _places(
     rng: np.random.Generator, S: float, core: np.ndarray, city_poly: Polygon,
-    river: LineString, runway: Polygon | None, roads: list[dict],
+    river: LineString, width_m: float, runway: Polygon | None, roads: list[dict],
 ) -> list[dict]:  # fmt: skip
     scene = box(0, 0, S, S)
     inside = river.intersection(scene)
@@ -471,11 +471,9 @@ def _places(
             "radius_m": round(CORE_RADIUS_FRACTION * S, 1),
         },
         {"name": "Central Square", "kind": "square", "geometry": Point(core + 1.0)},
-        {
-            "name": "Azra River",
-            "kind": "river",
-            "geometry": inside.interpolate(0.5, normalized=True),
-        },
+        # The river as its centreline, not a point: captions say which bank a finding is on,
+        # and that needs the river's local direction. Users give real rivers the same way.
+        {"name": "Azra River", "kind": "river", "geometry": inside, "width_m": round(width_m, 1)},
     ]
     for name, ang in (
         ("North Quarter", 90),

@@ -362,11 +362,13 @@ def _write_vectors(
             "name": p["name"],
             "kind": p["kind"],
             "radius_m": p.get("radius_m", np.nan),
+            "width_m": p.get("width_m", np.nan),
             "geometry": p["geometry"],
         }
         for p in city.places
     ]
-    pyogrio.write_dataframe(frame(places, "Point"), tmp / names["places"], driver="GeoJSON")
+    # points, and the river's centreline (a LineString): GeoJSON mixes geometry types freely
+    pyogrio.write_dataframe(frame(places, "Unknown"), tmp / names["places"], driver="GeoJSON")
 
     cleared_u = shapely.union_all(ch.cleared) if ch.cleared else None
     layers = {
