@@ -1,32 +1,34 @@
-"""Visibility gain on the simulated city: footprint surfaces against the simulator's true DSMs.
+"""Visibility gain on the simulated city: surfaces from footprints against the true DSMs.
 
-Three gains (km2 of ground newly seen minus no longer seen, from the core's boundary):
+Gains (km2 of ground newly seen minus no longer seen, from the core's boundary, 2 m grid):
 
-* ``true``: the simulator's DSMs (terrain, buildings, trees, berms, debris) before and after;
-* ``footprints_true_razed``: a DEM plus ``buildings.geojson`` raised to their ``height``, the
-  truth's razed buildings removed after (the surface model's own error: no trees, no berms);
-* ``footprints_detected``: the same with the buildings ``analyze`` classed ``destroyed``
-  removed instead (what ``analyze`` reports without DSMs);
-* with ``--seed``, ``true_no_trees``: the simulator's surfaces rebuilt in memory (same seed,
-  so the same city) without tree canopies: terrain, buildings, berms and debris only. It
-  splits the footprint model's error into what trees cause and the rest.
+* ``true DSMs``: the simulator's DSMs (terrain, buildings, trees, berms, debris);
+* ``footprints only``: a DEM plus ``buildings.geojson`` raised to their ``height``, the razed
+  ones removed after (what ``analyze`` did before canopy and berms were added);
+* ``+ canopy``: tree crowns found in the before image (excess green and crown darkness, both
+  Otsu) raised to the default tree height, those no longer vegetated in the after image gone;
+* ``+ berms``: the berms ``analyze`` found (``--run``), raised to their height or 2.5 m;
+* ``+ debris``: the razed footprints covered by 1 m of debris after (what ``analyze`` does).
+
+Each with the truth's razed list and, with ``--run``, the buildings ``analyze`` classed
+``destroyed``. Surfaces are built on the 2 m visibility grid; nothing is fitted to the truth.
 
 The simulator writes no DEM, so the DEM is estimated from the before DSM, unsupervised: a
 minimum filter 81 m wide (wider than any block of buildings, so every window holds ground)
 followed by an 81 m mean to smooth the steps; the simulated terrain varies over hundreds of
 metres, so this is within decimetres of it.
 
-    fortmap simulate --out SIM
+    fortmap simulate --out SIM [--seed 0]
     fortmap analyze --before SIM/before.tif --after SIM/after.tif \\
-        --buildings SIM/buildings.geojson --out RUN
-    python benchmarks/bench_visibility.py --sim SIM --run RUN [--seed 0] [--repeat 2]
+        --buildings SIM/buildings.geojson --roads SIM/roads.geojson \\
+        --places SIM/places.geojson --core "Old City" --no-report --out RUN
+    python benchmarks/bench_visibility.py --sim SIM --run RUN
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from pathlib import Path
 
@@ -34,10 +36,19 @@ import geopandas as gpd
 import numpy as np
 from scipy import ndimage as ndi
 
+from fortmap.align.coregister import coregister
 from fortmap.analyze.core import parse_core
-from fortmap.analyze.surface import build_surface, destroyed_ids
+from fortmap.analyze.surface import destroyed_ids, warp_to_grid
 from fortmap.analyze.viewshed import read_dem
 from fortmap.analyze.visibility import visibility_change
+from fortmap.analyze.visibility_step import (
+    VISIBILITY_RES_M,
+    _berms_of,
+    coarse_grid,
+    footprint_surfaces,
+)
+from fortmap.detect.canopy import DEFAULT_TREE_HEIGHT_M, canopy_heights
+from fortmap.io.raster import GridReader
 
 GROUND_WINDOW_M = 81.0
 
@@ -54,33 +65,12 @@ def estimate_dem(dsm: np.ndarray, gsd: float) -> np.ndarray:
     return np.pad(full, ((0, h - full.shape[0]), (0, w - full.shape[1])), mode="edge")
 
 
-def surfaces_without_trees(seed: int, size_m: float, gsd: float) -> tuple[np.ndarray, np.ndarray]:
-    """The simulated city's before/after surfaces (m) without canopies, rebuilt from ``seed``."""
-    from fortmap.simulate import raster as R
-    from fortmap.simulate.changes import apply_changes, plan_changes
-    from fortmap.simulate.layout import plan_city
-    from fortmap.simulate.noise import make_textures
-
-    # the same generator split as fortmap.simulate.scene.simulate_city, so the same city
-    r_plan, r_change, r_ras, r_tex = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)[:4]
-    )
-    n = int(round(size_m / gsd))
-    city = plan_city(r_plan, n * gsd)
-    ch = plan_changes(r_change, city)
-    tex = make_textures(r_tex, (n, n), gsd)
-    before = R.rasterize_city(r_ras, city, gsd, tex)
-    after = apply_changes(r_ras, before, city, ch, gsd, tex)
-    return tuple(s.ground + s.obj_h + s.relief for s in (before, after))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sim", type=Path, required=True, help="fortmap simulate output folder")
     ap.add_argument("--run", type=Path, help="fortmap analyze output folder (detected razed)")
-    ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--seed", type=int, help="simulate seed of SIM: add true_no_trees")
-    ap.add_argument("--resolution", type=float, default=2.0)
+    ap.add_argument("--tree-height", type=float, default=DEFAULT_TREE_HEIGHT_M)
+    ap.add_argument("--json", type=Path, help="also write the table here")
     a = ap.parse_args()
 
     zb, grid = read_dem(a.sim / "dsm_before.tif")
@@ -88,69 +78,77 @@ def main() -> None:
     core = parse_core("Old City", grid.crs, grid.bounds, a.sim / "places.geojson")
     fp = gpd.read_file(a.sim / "buildings.geojson")
     truth_razed = set(gpd.read_file(a.sim / "truth.gpkg", layer="razed_buildings")["id"])
-    t0 = time.perf_counter()
-    dem = estimate_dem(zb, grid.gsd)
-    t_dem = time.perf_counter() - t0
+    coarse, f = coarse_grid(grid, VISIBILITY_RES_M)
+    ground = warp_to_grid(estimate_dem(zb, grid.gsd), grid.transform, grid.crs, coarse)
 
-    surfaces = {"true": (zb, za)}
-    if a.seed is not None:
-        meta = json.loads((a.sim / "scene.json").read_text())
-        nb, na = surfaces_without_trees(a.seed, meta["size_m"], meta["gsd_m"])
-        d = float(np.abs(np.maximum(nb, zb) - zb).max())
-        print(f"rebuilt surfaces: max excess over dsm_before {d:.3f} m (0: same city)")
-        surfaces["true_no_trees"] = (nb, na)
-    t0 = time.perf_counter()
-    s_before = build_surface(grid, fp, dem=dem)
-    surfaces["footprints_true_razed"] = (
-        s_before,
-        build_surface(grid, fp, dem=dem, razed_ids=truth_razed),
-    )
-    t_build = (time.perf_counter() - t0) / 2
+    lists = {"true razed": truth_razed}
+    berms = None
     if a.run is not None:
         found = gpd.read_file(a.run / "findings.gpkg", layer="buildings")
-        det = destroyed_ids(found)
-        surfaces["footprints_detected"] = (
-            s_before,
-            build_surface(grid, fp, dem=dem, razed_ids=det),
-        )
-        tp = len(det & truth_razed)
-        print(f"detected destroyed: {len(det)} ({tp} of {len(truth_razed)} truly razed)")
+        lists["detected razed"] = det = destroyed_ids(found)
+        print(f"detected destroyed: {len(det)} ({len(det & truth_razed)} of {len(truth_razed)})")
+        try:
+            berms = _berms_of([gpd.read_file(a.run / "findings.gpkg", layer="berms")])
+        except Exception:  # noqa: BLE001 - an older run without the layer
+            berms = None
+    n_berms = 0 if berms is None else len(berms)
+    n_true = len(gpd.read_file(a.sim / "truth.gpkg", layer="berms"))
+    print(f"berms: {n_berms} found by analyze, {n_true} in the truth")
 
-    res = {}
-    for name, (b, af) in surfaces.items():
-        times = []
-        for _ in range(a.repeat):
-            t0 = time.perf_counter()
-            r = visibility_change(b, af, grid.transform, grid.crs, core, resolution_m=a.resolution)
-            times.append(time.perf_counter() - t0)
-        res[name] = r.summary
-        s = r.summary
-        print(
-            f"{name:24s} seen before {s['seen_before_km2']:.4f} after {s['seen_after_km2']:.4f} "
-            f"gain {s['gain_km2']:.4f} (+{s['newly_seen_km2']:.4f} -{s['no_longer_seen_km2']:.4f})"
-            f" km2; {statistics.median(times):.2f} s (median of {a.repeat})"
-        )
-    g_true = res["true"]["gain_km2"]
-    for name in res:
-        if name.startswith("footprints") and "true_no_trees" in res:
-            g = res[name]["gain_km2"]
-            g_nt = res["true_no_trees"]["gain_km2"]
-            print(f"{name}: gain vs true_no_trees {g_nt:.4f}: {100 * (g / g_nt - 1):+.1f} %")
-        if name != "true":
-            g = res[name]["gain_km2"]
-            print(f"{name}: gain {g:.4f} km2 vs true {g_true:.4f}: {100 * (g / g_true - 1):+.1f} %")
-    if "footprints_detected" in res:
-        g0 = res["footprints_true_razed"]["gain_km2"]
-        g1 = res["footprints_detected"]["gain_km2"]
-        print(
-            f"detection alone (detected vs true razed, same surface model): {100 * (g1 / g0 - 1):+.1f} %"
-        )
-    print(f"DEM estimate {t_dem:.2f} s, build_surface {t_build:.2f} s per date")
+    bands = [1, 2, 3]
+    rb = GridReader(a.sim / "before.tif", grid, bands)
+    ra = GridReader(a.sim / "after.tif", grid, bands)
+    ra.set_pixel_warp(coregister(rb, ra).warp)
+    t0 = time.process_time()
+    canopy = canopy_heights(rb, ra, grid, f, tree_height_m=a.tree_height)
+    t_can = time.process_time() - t0
+    cells = [0 if canopy is None else int((c > 0).sum()) for c in canopy or (None, None)]
     print(
-        json.dumps(
-            {k: {kk: v[kk] for kk in ("gain_km2", "open_ground_km2")} for k, v in res.items()}
-        )
+        f"canopy: {cells[0]} cells before, {cells[1]} after ({coarse.res[0]:.1f} m), "
+        f"{a.tree_height} m high; {t_can:.2f} CPU s ({grid.width * grid.height / t_can / 1e6:.1f}"
+        " Mpx per CPU s)"
     )
+    none = (np.zeros((coarse.height, coarse.width), np.float32),) * 2
+    variants = {
+        "footprints only (old)": {"canopy": none, "berms": None, "debris_m": 0.0},
+        "+ canopy": {"canopy": canopy or none, "berms": None, "debris_m": 0.0},
+        "+ canopy + berms": {"canopy": canopy or none, "berms": berms, "debris_m": 0.0},
+        "+ canopy + berms + debris": {"canopy": canopy or none, "berms": berms},
+    }
+    rows = []
+    t0 = time.process_time()
+    r = visibility_change(zb, za, grid.transform, grid.crs, core, resolution_m=VISIBILITY_RES_M)
+    t_vis = time.process_time() - t0
+    g_true = r.summary["gain_km2"]
+    rows.append(("true DSMs", "-", r.summary))
+    t_build = []
+    for name, kw in variants.items():
+        for lname, ids in lists.items():
+            t0 = time.process_time()
+            sb, sa, cg, _ = footprint_surfaces(grid, fp, ids, ground=ground, **kw)
+            t_build.append(time.process_time() - t0)
+            r = visibility_change(sb, sa, cg.transform, cg.crs, core, resolution_m=cg.res[0])
+            rows.append((name, lname, r.summary))
+    print()
+    print("| surface | razed list | seen before (km2) | seen after (km2) | gain (km2) | vs true |")
+    print("|---|---|---|---|---|---|")
+    out = []
+    for name, lname, s in rows:
+        g = s["gain_km2"]
+        rel = "-" if name == "true DSMs" else f"{100 * (g / g_true - 1):+.1f} %"
+        print(
+            f"| {name} | {lname} | {s['seen_before_km2']:.4f} | {s['seen_after_km2']:.4f} "
+            f"| {g:.4f} | {rel} |"
+        )
+        out.append({"surface": name, "razed": lname, "gain_km2": g,
+                    "seen_before_km2": s["seen_before_km2"], "seen_after_km2": s["seen_after_km2"]})  # fmt: skip
+    print()
+    print(
+        f"CPU: canopy {t_can:.2f} s, surfaces {np.median(t_build):.2f} s per pair (median), "
+        f"visibility on the true DSMs {t_vis:.2f} s"
+    )
+    if a.json is not None:
+        a.json.write_text(json.dumps({"sim": str(a.sim), "rows": out}, indent=1))
 
 
 if __name__ == "__main__":

@@ -229,3 +229,127 @@ def test_edge_from_file_core_and_ring(tmp_path):
     assert edge_from(UTM, core=core, fortifications=[one_side])[1] == "core"
     with pytest.raises(InputError, match="no edge"):
         edge_from(UTM)
+
+
+# --- surfaces from footprints, canopy and berms -------------------------------------------
+
+
+def _city_truth_trees(city, factor: int) -> tuple[np.ndarray, object]:
+    """Coarse cells holding a tree in the simulator's before DSM, and the image grid.
+
+    Before the changes, the only things standing more than 2 m above the ground outside the
+    footprints are trees (no berms, no debris yet), so the DSM gives the true canopy.
+    """
+    from scipy import ndimage as ndi
+
+    from fortmap.analyze.viewshed import read_dem
+
+    dsm, grid = read_dem(city / "dsm_before.tif")
+    ground = ndi.minimum_filter(dsm, int(40 / grid.gsd))
+    fp = gpd.read_file(city / "buildings.geojson").to_crs(grid.crs)
+    roofs = rasterio.features.rasterize(
+        ((g.buffer(1.0), 1) for g in fp.geometry), out_shape=dsm.shape, transform=grid.transform
+    ).astype(bool)
+    tall = (dsm - ground > 2.0) & ~roofs
+    n, m = dsm.shape[0] // factor, dsm.shape[1] // factor
+    cells = tall[: n * factor, : m * factor].reshape(n, factor, m, factor).any(axis=(1, 3))
+    return cells, grid
+
+
+def test_canopy_found_in_simulated_images(small_city):
+    import rasterio.features  # noqa: F401 - used by _city_truth_trees
+
+    from fortmap.detect.canopy import canopy_heights
+    from fortmap.io.raster import GridReader
+
+    truth, grid = _city_truth_trees(small_city, 4)
+    rb = GridReader(small_city / "before.tif", grid, [1, 2, 3])
+    ra = GridReader(small_city / "after.tif", grid, [1, 2, 3])
+    hb, ha = canopy_heights(rb, ra, grid, 4, tree_height_m=7.0)
+    assert hb.shape == truth.shape
+    found = hb > 0
+    tp = (found & truth).sum()
+    # measured 0.84-0.86 precision, 0.85-0.89 recall on 1 km scenes (seeds 1-3)
+    assert tp / found.sum() > 0.7
+    assert tp / truth.sum() > 0.7
+    assert set(np.unique(hb)) <= {0.0, 7.0}
+    # trees are only ever lost between the dates, and most stand
+    assert not ((ha > 0) & ~found).any()
+    assert 0.8 * found.sum() <= (ha > 0).sum() <= found.sum()
+
+
+def test_no_canopy_without_dark_vegetation(tmp_path):
+    from fortmap.detect.canopy import canopy_heights, canopy_thresholds
+    from fortmap.io.raster import GridReader
+
+    rng = np.random.default_rng(0)
+    img = np.empty((3, 128, 128), np.uint8)
+    img[:] = np.array([150, 150, 145], np.uint8)[:, None, None]  # grey ground
+    img[:, :, 64:] = np.array([110, 140, 80], np.uint8)[:, None, None]  # a field, evenly lit
+    img = np.clip(img + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8)
+    path = tmp_path / "grass.tif"
+    tr = _tr(0.5, 128)
+    with rasterio.open(
+        path, "w", driver="GTiff", width=128, height=128, count=3, dtype="uint8", crs=UTM,
+        transform=tr,
+    ) as dst:  # fmt: skip
+        dst.write(img)
+    grid = Grid(UTM, tr, 128, 128)
+    t = canopy_thresholds(GridReader(path, grid, [1, 2, 3]), grid)
+    assert t is not None and np.isnan(t.dark)
+    assert canopy_heights(GridReader(path, grid, [1, 2, 3]), None, grid, 4) is None
+
+
+def test_footprint_surfaces_stand_trees_berms_and_debris(small_city):
+    import rasterio.features  # noqa: F401 - used by _city_truth_trees
+
+    from fortmap.analyze.visibility_step import coarse_grid, footprint_surfaces
+    from fortmap.io.raster import GridReader
+
+    truth, grid = _city_truth_trees(small_city, 4)
+    fp = gpd.read_file(small_city / "buildings.geojson")
+    razed = set(gpd.read_file(small_city / "truth.gpkg", layer="razed_buildings")["id"])
+    berms = gpd.read_file(small_city / "truth.gpkg", layer="berms")
+    images = tuple(
+        GridReader(small_city / f"{d}.tif", grid, [1, 2, 3]) for d in ("before", "after")
+    )
+    zb, za, cg, info = footprint_surfaces(
+        grid, fp, razed, images=images, berms=berms, tree_height_m=6.0, debris_m=1.0
+    )
+    bare_b, bare_a, cg0, _ = footprint_surfaces(grid, fp, razed, debris_m=0.0)
+    assert cg == cg0 == coarse_grid(grid, 2.0)[0] and zb.shape == (cg.height, cg.width)
+    # trees: 6 m where no building stands, on both dates where they still stand
+    trees = (zb - bare_b) > 0
+    assert np.allclose((zb - bare_b)[trees & (bare_b == 0)], 6.0)
+    assert (trees & truth).sum() > 0.7 * trees.sum()
+    assert info["canopy_km2"]["before"] > 0 and info["tree_height_m"] == 6.0
+    # debris on the razed footprints, berms after only
+    raz = fp[fp["id"].isin(razed)].to_crs(cg.crs)
+    on = rasterio.features.rasterize(
+        ((g.buffer(-1.0), 1) for g in raz.geometry), out_shape=zb.shape, transform=cg.transform
+    ).astype(bool)
+    assert np.all((za - bare_a)[on & (za - bare_a < 2)] >= 1.0 - 1e-6)
+    if len(berms):
+        crest = berms.geometry.iloc[0].interpolate(0.5, normalized=True)
+        c, r = ~cg.transform @ (crest.x, crest.y)
+        h = float(berms["height_m"].iloc[0])
+        assert za[int(r), int(c)] - bare_a[int(r), int(c)] == pytest.approx(h, abs=0.5)
+
+
+def test_berm_relief_profile_and_ditches():
+    from fortmap.analyze.surface import DEFAULT_BERM_HEIGHT_M, berm_relief
+
+    grid = Grid(UTM, _tr(1.0, 60), 60, 60)
+    crest = LineString([(X0 + 10.5, Y0 + 30.5), (X0 + 50.5, Y0 + 30.5)])
+    lay = gpd.GeoDataFrame(
+        {"kind": ["berm", "berm", "ditch"], "height_m": [3.0, np.nan, 5.0]},
+        geometry=[crest, LineString([(X0 + 10.5, Y0 + 5.5), (X0 + 50.5, Y0 + 5.5)]), crest],
+        crs=UTM,
+    )
+    h = berm_relief(grid, lay, width_m=10.0)
+    # rows run south: y = Y0 + 30.5 is row 29; 2 m off the crest: 3 * (1 - 0.4**2)
+    assert h[29, 30] == pytest.approx(3.0)
+    assert h[27, 30] == pytest.approx(3.0 * (1 - 0.4**2), abs=1e-5)
+    assert h[23, 30] == 0 and h[35, 30] == 0  # beyond half the width
+    assert h[54, 30] == pytest.approx(DEFAULT_BERM_HEIGHT_M)  # no height: the default
+    assert berm_relief(grid, None).max() == 0

@@ -425,6 +425,7 @@ def _run(
             core=core_poly,
             fortifications=[layers.get("barricades"), layers.get("berms")],
             dates=dates,
+            images=(breader, areader) if bands is not None else None,
         )
         if vis_layer is not None:
             layers["visibility"] = vis_layer

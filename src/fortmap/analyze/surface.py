@@ -34,6 +34,14 @@ from fortmap.types import Grid
 DEFAULT_STOREY_M = 3.0
 #: Storeys assumed for a building with neither a height nor a storey count.
 DEFAULT_STOREYS = 2
+#: Height (m) of the debris a razed building leaves on its footprint when nothing better is
+#: known: a masonry building is about a quarter solid, so a 2-storey (6 m) one collapses to
+#: roughly 1.5 m of rubble, less where it was bulldozed or carted off; 1 m is a middle figure.
+DEFAULT_DEBRIS_M = 1.0
+#: Crest height (m) of a berm whose height is not known (berms for cover are 2-4 m high).
+DEFAULT_BERM_HEIGHT_M = 2.5
+#: Base width (m) of a berm: an earth bank 2-4 m high at its angle of repose is 8-15 m wide.
+DEFAULT_BERM_WIDTH_M = 10.0
 #: Columns that may hold a storey count (OSM's ``building:levels`` and common variants).
 LEVEL_COLUMNS = ("building:levels", "levels", "storeys", "stories", "floors")
 
@@ -103,13 +111,18 @@ def build_surface(
     height_column: str = "height",
     default_storey_m: float = DEFAULT_STOREY_M,
     default_storeys: int = DEFAULT_STOREYS,
+    razed_debris_m: float = 0.0,
+    canopy: np.ndarray | None = None,
+    relief: np.ndarray | None = None,
+    all_touched: bool = False,
 ) -> np.ndarray:
     """A surface (m) on ``grid``: the DEM with every standing footprint raised to its height.
 
     A footprint's height is its ``height_column`` (metres above ground) when positive, else its
     storey count (``building:levels``, ``levels``, ...) times ``default_storey_m``, else
     ``default_storeys`` storeys. Roofs are flat at ground + height, cell by cell; where
-    footprints overlap the taller one wins.
+    footprints overlap the taller one wins. Like a DSM, the result is ground + the higher of
+    buildings and canopy + relief (berms, debris).
 
     Args:
         grid: the grid of the result (projected CRS, metres).
@@ -120,12 +133,20 @@ def build_surface(
         height_column: column of heights above ground, metres.
         default_storey_m: metres per storey.
         default_storeys: storeys of a building with neither height nor storey count.
+        razed_debris_m: height (m) of the debris left on the razed footprints (see
+            :data:`DEFAULT_DEBRIS_M`); 0: bare ground.
+        canopy: tree canopy heights (m above ground) on ``grid``; None: no trees.
+        relief: berms and the like (m above ground, added on top) on ``grid``; None: none.
+        all_touched: raise every cell a footprint touches, not only those whose centre it
+            covers: on a grid coarser than the footprints' detail this is what resampling a
+            fine surface with the maximum gives (walls keep blocking sight).
 
     Returns:
         float32 (grid.height, grid.width) heights in metres.
 
     Raises:
-        InputError: ``dem`` shaped unlike ``grid``, ``razed_ids`` given without ``id_column``.
+        InputError: ``dem``, ``canopy`` or ``relief`` shaped unlike ``grid``, ``razed_ids``
+            given without ``id_column``.
     """
     shape = (grid.height, grid.width)
     if dem is None:
@@ -135,20 +156,35 @@ def build_surface(
         if z.shape != shape:
             raise InputError(f"DEM: shape {z.shape} is not the analysis grid's {shape}")
         z = z.copy()
+    above = np.zeros(shape, np.float32)
+    if canopy is not None:
+        above = np.maximum(above, _on_grid(canopy, shape, "canopy"))
+    if relief is not None:
+        z += _on_grid(relief, shape, "relief")
     if footprints is None or footprints.empty:
-        return z
+        return z + above
     fp = footprints[footprints.geometry.notna() & ~footprints.geometry.is_empty]
     if fp.crs is not None and CRS.from_user_input(fp.crs) != grid.crs:
         fp = fp.to_crs(grid.crs)
+    fp = fp[fp.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
     if razed_ids is not None:
         ids = set(razed_ids)
         if ids:
             if id_column not in fp.columns:
                 raise InputError(f"footprints: no '{id_column}' column to match razed buildings")
-            fp = fp[~fp[id_column].isin(ids)]
-    fp = fp[fp.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+            gone = fp[id_column].isin(ids)
+            if razed_debris_m > 0 and gone.any():
+                z += features.rasterize(
+                    ((g, razed_debris_m) for g in fp.geometry[gone]),
+                    out_shape=shape,
+                    transform=grid.transform,
+                    fill=0.0,
+                    dtype="float32",
+                    all_touched=all_touched,
+                )
+            fp = fp[~gone]
     if fp.empty:
-        return z
+        return z + above
     h = _heights(fp, height_column, default_storey_m, default_storeys)
     order = np.argsort(h, kind="stable")  # burned last wins: the taller of overlapping ones
     geoms = fp.geometry.to_numpy()[order]
@@ -158,8 +194,71 @@ def build_surface(
         transform=grid.transform,
         fill=0.0,
         dtype="float32",
+        all_touched=all_touched,
     )
-    return z + raised
+    return z + np.maximum(raised, above)
+
+
+def _on_grid(a: np.ndarray, shape: tuple[int, int], name: str) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float32)
+    if a.shape != shape:
+        raise InputError(f"{name}: shape {a.shape} is not the analysis grid's {shape}")
+    return np.nan_to_num(a, nan=0.0)
+
+
+def berm_relief(
+    grid: Grid,
+    berms: gpd.GeoDataFrame | None,
+    *,
+    default_height_m: float = DEFAULT_BERM_HEIGHT_M,
+    width_m: float = DEFAULT_BERM_WIDTH_M,
+) -> np.ndarray:
+    """Heights (m above ground) of berms on ``grid``: a parabolic bank around each crest.
+
+    The profile is ``height * (1 - (2 d / width)**2)`` at distance ``d`` (m) from the crest,
+    as a bank of earth at rest. Rows whose ``kind`` is ``ditch`` are left out (a ditch lowers
+    the ground: it never blocks sight).
+
+    Args:
+        grid: the grid of the result (projected CRS, metres).
+        berms: crest lines (the ``berms`` layer of ``analyze``), any CRS; ``height_m`` (m)
+            where known.
+        default_height_m: crest height where ``height_m`` is missing or not positive.
+        width_m: base width of the bank, metres.
+
+    Returns:
+        float32 (grid.height, grid.width) heights in metres, 0 off the berms.
+    """
+    shape = (grid.height, grid.width)
+    out = np.zeros(shape, np.float32)
+    if berms is None or berms.empty:
+        return out
+    b = berms[berms.geometry.notna() & ~berms.geometry.is_empty]
+    if "kind" in b.columns:
+        b = b[b["kind"] != "ditch"]
+    if b.crs is not None and CRS.from_user_input(b.crs) != grid.crs:
+        b = b.to_crs(grid.crs)
+    if b.empty:
+        return out
+    h = np.full(len(b), default_height_m, float)
+    if "height_m" in b.columns:
+        hv = pd.to_numeric(b["height_m"], errors="coerce").to_numpy(float)
+        ok = np.isfinite(hv) & (hv > 0)
+        h[ok] = hv[ok]
+    for geom, hk in zip(b.geometry, h, strict=True):
+        x0, y0, x1, y1 = geom.buffer(width_m / 2).bounds
+        c0, r0 = ~grid.transform @ (x0, y1)
+        c1, r1 = ~grid.transform @ (x1, y0)
+        c0, r0 = max(0, int(math.floor(c0))), max(0, int(math.floor(r0)))
+        c1, r1 = min(grid.width, int(math.ceil(c1))), min(grid.height, int(math.ceil(r1)))
+        if c1 <= c0 or r1 <= r0:
+            continue
+        rows, cols = np.mgrid[r0:r1, c0:c1]
+        x, y = grid.transform @ (cols + 0.5, rows + 0.5)
+        d = shapely.distance(shapely.points(x.ravel(), y.ravel()), geom).reshape(rows.shape)
+        prof = hk * np.clip(1.0 - (2.0 * d / width_m) ** 2, 0.0, None)
+        out[r0:r1, c0:c1] = np.maximum(out[r0:r1, c0:c1], prof.astype(np.float32))
+    return out
 
 
 def destroyed_ids(buildings: gpd.GeoDataFrame, id_column: str = "id") -> set[object]:

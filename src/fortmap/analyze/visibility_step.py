@@ -1,16 +1,33 @@
-"""The visibility step of ``analyze``: which surfaces, which edge, and what gets written."""
+"""The visibility step of ``analyze``: which surfaces, which edge, and what gets written.
+
+Without DSMs the surfaces are built on the visibility grid (never the image's full
+resolution): the DEM (or flat ground), the footprints raised to their height (the razed ones
+replaced by a layer of debris after), tree canopy found in the images
+(:mod:`fortmap.detect.canopy`) and the berms ``analyze`` found (after only: they are changes).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
 from affine import Affine
 
-from fortmap.analyze.surface import build_surface, destroyed_ids, edge_from, warp_to_grid
+from fortmap.analyze.surface import (
+    DEFAULT_DEBRIS_M,
+    berm_relief,
+    build_surface,
+    destroyed_ids,
+    edge_from,
+    warp_to_grid,
+)
 from fortmap.analyze.viewshed import read_dem
 from fortmap.analyze.visibility import visibility_change, write_visibility
+from fortmap.detect.canopy import DEFAULT_TREE_HEIGHT_M, canopy_heights
 from fortmap.io.cog import to_cog
+from fortmap.io.raster import GridReader
 from fortmap.types import Grid
 
 #: resolution of the visibility grid, metres: sight lines are blocked by walls a few metres
@@ -18,14 +35,94 @@ from fortmap.types import Grid
 VISIBILITY_RES_M = 2.0
 
 
-def _coarse(grid: Grid, res_m: float) -> Grid:
-    f = max(1.0, res_m / grid.gsd)
-    return Grid(
-        crs=grid.crs,
-        transform=grid.transform @ Affine.scale(f),
-        width=max(1, int(grid.width / f)),
-        height=max(1, int(grid.height / f)),
+def coarse_grid(grid: Grid, res_m: float) -> tuple[Grid, int]:
+    """``grid`` coarsened by a whole factor to cells of about ``res_m`` metres, and the factor.
+
+    A whole factor makes each coarse cell exactly ``factor`` x ``factor`` image pixels, so
+    image-derived fractions (canopy) fall on it without resampling.
+    """
+    f = max(1, int(round(res_m / grid.gsd)))
+    return (
+        Grid(
+            crs=grid.crs,
+            transform=grid.transform @ Affine.scale(f),
+            width=max(1, grid.width // f),
+            height=max(1, grid.height // f),
+        ),
+        f,
     )
+
+
+def _berms_of(layers: list[gpd.GeoDataFrame | None]) -> gpd.GeoDataFrame | None:
+    parts = [lay[lay["kind"] == "berm"] for lay in layers if lay is not None and "kind" in lay]
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return None
+    return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs)
+
+
+def footprint_surfaces(
+    grid: Grid,
+    buildings: gpd.GeoDataFrame,
+    razed_ids: set[object],
+    *,
+    id_column: str = "id",
+    ground: np.ndarray | None = None,
+    images: tuple[GridReader, GridReader | None] | None = None,
+    canopy: tuple[np.ndarray, np.ndarray] | None = None,
+    berms: gpd.GeoDataFrame | None = None,
+    res_m: float = 2.0,
+    tree_height_m: float = DEFAULT_TREE_HEIGHT_M,
+    debris_m: float = DEFAULT_DEBRIS_M,
+) -> tuple[np.ndarray, np.ndarray, Grid, dict]:
+    """Before and after surfaces (m) from footprints, canopy and berms on the coarse grid.
+
+    Args:
+        grid: the images' grid (projected CRS, metres); the surfaces are on
+            ``coarse_grid(grid, res_m)``.
+        buildings: footprints, any CRS, ``height`` (m) or storeys where known.
+        razed_ids: values of ``id_column`` of the razed buildings (gone after, debris left).
+        id_column: the footprints' id column.
+        ground: terrain heights (m) on the coarse grid; None: flat ground at 0 m.
+        images: (before, after) RGB readers on ``grid``, the after one co-registered;
+            None or not RGB: no canopy.
+        canopy: (before, after) canopy heights (m) on the coarse grid, found already (then
+            ``images`` is not read).
+        berms: berm crest lines found by ``analyze`` (after only), any CRS.
+        res_m: cell size of the surfaces, metres (rounded to a whole number of pixels).
+        tree_height_m: height given to tree crowns, metres.
+        debris_m: height of the debris on razed footprints, metres.
+
+    Returns:
+        (before, after, coarse grid, what went into them for the summary).
+    """
+    coarse, f = coarse_grid(grid, res_m)
+    if canopy is None:
+        canopy = (None, None)
+        if images is not None and images[0] is not None:
+            found = canopy_heights(images[0], images[1], grid, f, tree_height_m=tree_height_m)
+            if found is not None:
+                canopy = found
+    relief = berm_relief(coarse, berms)
+    # every cell a footprint touches: the coarse surface stands for the fine one resampled
+    # with the maximum, as a DSM is in visibility_change
+    kw = {"dem": ground, "id_column": id_column, "all_touched": True}
+    zb = build_surface(coarse, buildings, canopy=canopy[0], **kw)
+    za = build_surface(
+        coarse, buildings, razed_ids=razed_ids, razed_debris_m=debris_m, canopy=canopy[1],
+        relief=relief, **kw,
+    )  # fmt: skip
+    cell_m2 = coarse.res[0] * coarse.res[1]
+    info = {
+        "canopy_km2": {
+            k: round(float((c > 0).sum()) * cell_m2 / 1e6, 4) if c is not None else 0.0
+            for k, c in zip(("before", "after"), canopy, strict=True)
+        },
+        "tree_height_m": tree_height_m if canopy[0] is not None else None,
+        "berms": 0 if berms is None else len(berms),
+        "debris_m": debris_m,
+    }
+    return zb, za, coarse, info
 
 
 def run_visibility(
@@ -41,11 +138,19 @@ def run_visibility(
     fortifications: list[gpd.GeoDataFrame],
     dates: dict,
     max_distance: float = 2000.0,
+    images: tuple[GridReader, GridReader | None] | None = None,
+    tree_height_m: float = DEFAULT_TREE_HEIGHT_M,
 ) -> tuple[gpd.GeoDataFrame | None, dict]:
     """Visibility from the defended edge before and after; writes the two rasters.
 
-    Surfaces: the DSMs when given; else the DEM (``dem``, or flat ground) with the footprints
-    raised to their height, the destroyed ones removed for the after date.
+    Surfaces: the DSMs when given; else :func:`footprint_surfaces`: the DEM (``dem``, or flat
+    ground) with the footprints raised to their height, the destroyed ones replaced by debris
+    after, tree canopy from ``images`` and the berms among ``fortifications``.
+
+    Args:
+        images: (before, after) RGB readers on ``grid``, the after one co-registered, for the
+            canopy; None: no canopy.
+        tree_height_m: height of tree crowns found in the images, metres.
 
     Returns:
         (the ``visibility`` layer or None, the summary entry; it says why when skipped).
@@ -63,20 +168,27 @@ def run_visibility(
         zb, gb = read_dem(dsm_before)
         za, ga = read_dem(dsm_after)
         surface_from = "DSMs"
+        parts = None
         kw = {"after_transform": ga.transform, "after_crs": ga.crs}
         transform, crs = gb.transform, gb.crs
     elif buildings is not None:
-        coarse = _coarse(grid, VISIBILITY_RES_M)
+        coarse, _ = coarse_grid(grid, VISIBILITY_RES_M)
         ground = None
         if dem is not None:
             z, g = read_dem(dem)
             ground = warp_to_grid(z, g.transform, g.crs, coarse)
         # footprints keep their input ``id`` when they have one, else their row number ``fid``
         col = "id" if "id" in buildings.columns else "fid"
-        zb = build_surface(coarse, buildings, dem=ground, id_column=col)
-        razed = destroyed_ids(buildings, id_column=col)
-        za = build_surface(coarse, buildings, dem=ground, razed_ids=razed, id_column=col)
+        zb, za, coarse, parts = footprint_surfaces(
+            grid, buildings, destroyed_ids(buildings, id_column=col), id_column=col,
+            ground=ground, images=images, berms=_berms_of(fortifications),
+            res_m=VISIBILITY_RES_M, tree_height_m=tree_height_m,
+        )  # fmt: skip
         surface_from = ("DEM" if dem is not None else "flat ground") + " plus footprints"
+        if parts["tree_height_m"] is not None:
+            surface_from += ", canopy"
+        if parts["berms"]:
+            surface_from += ", berms"
         kw = {}
         transform, crs = coarse.transform, coarse.crs
     else:
@@ -87,4 +199,7 @@ def run_visibility(
     )  # fmt: skip
     for path in write_visibility(res, out_dir):
         to_cog(path)
-    return res.layer, {**res.summary, "edge_source": source, "surface_from": surface_from}
+    summary = {**res.summary, "edge_source": source, "surface_from": surface_from}
+    if parts is not None:
+        summary["surface_parts"] = parts
+    return res.layer, summary
