@@ -24,6 +24,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from scipy import ndimage as ndi
+from skimage.filters import threshold_otsu
 
 from fortmap.detect.roadmask import RoadRaster
 
@@ -35,6 +36,8 @@ GROW_SIGMA = 3.0
 #: Floor of the contrast noise (grey levels in the 0..1 scaled image): sensor noise and road
 #: texture never fall below this, and a window with few road pixels must not over-trust them.
 MIN_SIGMA = 0.02
+#: Fewest pixels of a road in one illumination class for its own reference level.
+MIN_CLASS_PX = 30
 #: A block row is at most this long along the road (m): a 2 m block plus blur.
 MAX_ROW_ALONG_M = 3.5
 #: Pieces within these distances (m) along / across the road form one row.
@@ -88,12 +91,55 @@ def _road_medians(g: np.ndarray, rid: np.ndarray, on: np.ndarray, n: int) -> np.
     return out
 
 
+def _illumination_anomaly(
+    g: np.ndarray, rid: np.ndarray, on: np.ndarray, ref: np.ndarray, n: int
+) -> np.ndarray:
+    """``g`` less the typical surface of its road under the same illumination, on ``on``.
+
+    A road is partly in building shadow on either date, and the shadows move with the sun: a
+    single per-road median sits between the lit and shaded levels, so lit road beside a new
+    shadow looks like a new bright object. Road pixels are split into a dark and a bright class
+    by Otsu's threshold on their 1.5 m-smoothed grey level (an unsupervised in-scene
+    statistic); each pixel is compared with the median of its road's pixels in its class.
+    Pixels of the dark class within 1 m of the bright class (penumbra, blurred shadow edges)
+    are compared with the bright level, so a shadow edge never reads as a new object.
+    The classes and their levels come from the ``ref`` pixels (the carriageway): the kerbside
+    margin of the road mask is pavement or verge, often brighter than asphalt, and must not
+    set the lit level.
+    """
+    gs = ndi.uniform_filter(g, 3)
+    med = _road_medians(g, rid, ref, n)
+    vals = gs[ref]
+    if vals.size < 50 or float(np.ptp(vals)) <= 0:
+        return g - med[rid]
+    t = threshold_otsu(vals)
+    lo = vals <= t
+    # Sunlit asphalt is most of a road at the time of the overpass; where the bright class is
+    # the minority it is new material on the road (a pile, a row of blocks), not sunlight.
+    if lo.all() or not lo.any() or lo.mean() >= 0.5:
+        return g - med[rid]
+    dark = on & (gs <= t)
+    bright = on & ~dark
+    near_bright = ndi.binary_dilation(bright & ref, np.ones((5, 5), bool))
+    dark &= ~near_bright
+    bright = on & ~dark
+    out = np.zeros_like(g)
+    for cls in (dark, bright):
+        m = _road_medians(g, rid, cls & ref, n)
+        cnt = np.bincount(rid[cls & ref], minlength=n)
+        # a road with too few pixels in a class falls back to its overall median
+        m = np.where(cnt >= MIN_CLASS_PX, m, med)
+        out[cls] = g[cls] - m[rid[cls]]
+    return out
+
+
 def road_change(
     before: np.ndarray,
     after: np.ndarray,
     valid: np.ndarray,
     roads: RoadRaster,
     smooth_px: int = 1,
+    shade_aware: bool = False,
 ) -> RoadChange:
     """New bright objects on road pixels (see the module docstring).
 
@@ -104,6 +150,10 @@ def road_change(
         roads: the window's :class:`RoadRaster`.
         smooth_px: side of a box filter applied first (pixels; rubble is a textured field and
             is measured on a smoothed image, blocks on the raw one).
+        shade_aware: compare each pixel with its road's level under the same illumination
+            (lit or shaded, see ``_illumination_anomaly``) instead of the road's one median.
+            It removes moved shadows read as new material on wide fields (rubble); on the
+            seeds it was tried on it added false block rows, so barricades keep one median.
     """
     on = roads.mask & valid
     shape = valid.shape
@@ -116,8 +166,15 @@ def road_change(
         ga = ndi.uniform_filter(ga, smooth_px)
         gb = ndi.uniform_filter(gb, smooth_px)
     n = int(roads.road_id.max()) + 1
-    an_a = ga - _road_medians(ga, roads.road_id, on, n)[roads.road_id]
-    an_b = gb - _road_medians(gb, roads.road_id, on, n)[roads.road_id]
+    ref = roads.carriageway & valid
+    if ref.sum() < 50:
+        ref = on
+    if shade_aware:
+        an_a = _illumination_anomaly(ga, roads.road_id, on, ref, n)
+        an_b = _illumination_anomaly(gb, roads.road_id, on, ref, n)
+    else:
+        an_a = ga - _road_medians(ga, roads.road_id, ref, n)[roads.road_id]
+        an_b = gb - _road_medians(gb, roads.road_id, ref, n)[roads.road_id]
     d = an_a - an_b
     x = d[on]
     sigma = max(float(np.median(np.abs(x - np.median(x)))) * 1.4826, MIN_SIGMA)

@@ -37,11 +37,16 @@ MIN_ROUGHNESS = float(np.log(1.5))
 MAX_OFFROAD_FRACTION = 0.35
 
 
-def _roughness(before: np.ndarray, after: np.ndarray, size: int = 3) -> np.ndarray:
-    """Log ratio of local grey-level spread (``size`` px box) after / before.
+def _roughness(
+    before: np.ndarray, after: np.ndarray, on: np.ndarray | None = None, size: int = 3
+) -> np.ndarray:
+    """Log ratio of local grey-level spread (``size`` px box) after / before, less its median
+    over the road pixels ``on``.
 
     Debris is broken material: it is rougher than the asphalt it covers at any illumination,
-    whereas a road leaving a shadow or a sun change brightens smoothly.
+    whereas a road leaving a shadow or a sun change brightens smoothly. The two dates differ
+    in blur and noise, which scales every pixel's spread alike: taking off the road's median
+    ratio (an in-scene statistic: most road is unchanged) leaves the change in texture itself.
     """
     out = []
     for img in (before, after):
@@ -49,7 +54,10 @@ def _roughness(before: np.ndarray, after: np.ndarray, size: int = 3) -> np.ndarr
         m = ndi.uniform_filter(g, size)
         v = ndi.uniform_filter(g * g, size) - m * m
         out.append(np.sqrt(np.clip(v, 1e-6, None)))
-    return np.log(out[1] / out[0])
+    r = np.log(out[1] / out[0])
+    if on is not None and on.sum() >= 50:
+        r -= float(np.median(r[on]))
+    return r
 
 
 def _polygon(mask: np.ndarray, off: tuple[int, int]) -> shapely.Polygon | None:
@@ -91,7 +99,7 @@ def find_rubble(
         of the carriageway beside the pile, m), ``blocks_road`` and ``evidence``.
     """
     smooth = max(1, int(round(SMOOTH_M / gsd)))
-    ch = road_change(before, after, valid, roads, smooth_px=smooth)
+    ch = road_change(before, after, valid, roads, smooth_px=smooth, shade_aware=True)
     grow = ndi.binary_opening(ch.grow, np.ones((3, 3), bool))
     # Debris is patchy: close gaps of up to ~3 m so one field is one pile.
     k = max(3, int(round(3.0 / gsd)) | 1)
@@ -99,7 +107,7 @@ def find_rubble(
     grow = ndi.binary_closing(grow, disk) & roads.mask
     lab, n = hysteresis(ch.seed & grow, grow)
     carriage = roads.carriageway
-    rough = _roughness(before, after)
+    rough = _roughness(before, after, roads.mask & valid)
     c0, r0, c1, r1 = core_px
     out = []
     for p in pieces(lab, n, roads):
@@ -134,6 +142,8 @@ def find_rubble(
             free = max(free, run)
         free_m = min(free, width) * gsd
         contrast = float(np.median(ch.contrast[rr, cc]))
+        lo, hi = np.percentile(p.across[on], (5, 95))
+        across_m = float(hi - lo + 1) * gsd
         area_m2 = float(on.sum()) * gsd * gsd
         score = float(np.clip(0.4 + 0.6 * min(contrast / 12.0, 1.0), 0, 1))
         out.append(
@@ -152,6 +162,7 @@ def find_rubble(
                         "along_m": round(p.along_len * gsd, 2),
                         "road_width_m": round(width * gsd, 2),
                         "offroad_fraction": round(1 - float(on.mean()), 3),
+                        "across_m": round(across_m, 2),
                         "roughness_log_ratio": round(tex, 3),
                     },
                 },
