@@ -6,7 +6,8 @@ Gains (km2 of ground newly seen minus no longer seen, from the core's boundary, 
 * ``footprints only``: a DEM plus ``buildings.geojson`` raised to their ``height``, the razed
   ones removed after (what ``analyze`` did before canopy and berms were added);
 * ``+ canopy``: tree crowns found in the before image (excess green and crown darkness, both
-  Otsu) raised to the default tree height, those no longer vegetated in the after image gone;
+  Otsu) raised as domes to the top measured from their shadows (or ``--tree-height``), those
+  no longer vegetated in the after image gone;
 * ``+ berms``: the berms ``analyze`` found (``--run``), raised to their height or 2.5 m;
 * ``+ debris``: the razed footprints covered by 1 m of debris after (what ``analyze`` does).
 
@@ -47,7 +48,7 @@ from fortmap.analyze.visibility_step import (
     coarse_grid,
     footprint_surfaces,
 )
-from fortmap.detect.canopy import DEFAULT_TREE_HEIGHT_M, canopy_heights
+from fortmap.detect.canopy import CanopyStats, canopy_heights
 from fortmap.io.raster import GridReader
 
 GROUND_WINDOW_M = 81.0
@@ -69,7 +70,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sim", type=Path, required=True, help="fortmap simulate output folder")
     ap.add_argument("--run", type=Path, help="fortmap analyze output folder (detected razed)")
-    ap.add_argument("--tree-height", type=float, default=DEFAULT_TREE_HEIGHT_M)
+    ap.add_argument(
+        "--tree-height", type=float, help="crown top (m) for all trees (default: from shadows)"
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="only the full surface with the detected razed list"
+    )
     ap.add_argument("--json", type=Path, help="also write the table here")
     a = ap.parse_args()
 
@@ -100,13 +106,16 @@ def main() -> None:
     ra = GridReader(a.sim / "after.tif", grid, bands)
     ra.set_pixel_warp(coregister(rb, ra).warp)
     t0 = time.process_time()
-    canopy = canopy_heights(rb, ra, grid, f, tree_height_m=a.tree_height)
+    st = CanopyStats()
+    canopy = canopy_heights(rb, ra, grid, f, tree_height_m=a.tree_height, stats=st)
     t_can = time.process_time() - t0
     cells = [0 if canopy is None else int((c > 0).sum()) for c in canopy or (None, None)]
+    top = "none" if st.scene_top_m is None else f"{st.scene_top_m:.2f} m"
     print(
-        f"canopy: {cells[0]} cells before, {cells[1]} after ({coarse.res[0]:.1f} m), "
-        f"{a.tree_height} m high; {t_can:.2f} CPU s ({grid.width * grid.height / t_can / 1e6:.1f}"
-        " Mpx per CPU s)"
+        f"canopy: {cells[0]} cells before, {cells[1]} after ({coarse.res[0]:.1f} m); sun "
+        f"{st.sun}; scene crown top {top} ({'default' if st.default_used else 'measured'}), "
+        f"{st.measured} of {st.crowns} crowns measured; {t_can:.2f} CPU s "
+        f"({grid.width * grid.height / t_can / 1e6:.1f} Mpx per CPU s)"
     )
     none = (np.zeros((coarse.height, coarse.width), np.float32),) * 2
     variants = {
@@ -115,6 +124,9 @@ def main() -> None:
         "+ canopy + berms": {"canopy": canopy or none, "berms": berms, "debris_m": 0.0},
         "+ canopy + berms + debris": {"canopy": canopy or none, "berms": berms},
     }
+    if a.quick:
+        variants = {k: v for k, v in variants.items() if k == "+ canopy + berms + debris"}
+        lists = {k: v for k, v in lists.items() if k == "detected razed"} or lists
     rows = []
     t0 = time.process_time()
     r = visibility_change(zb, za, grid.transform, grid.crs, core, resolution_m=VISIBILITY_RES_M)

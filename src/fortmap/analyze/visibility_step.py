@@ -25,7 +25,7 @@ from fortmap.analyze.surface import (
 )
 from fortmap.analyze.viewshed import read_dem
 from fortmap.analyze.visibility import visibility_change, write_visibility
-from fortmap.detect.canopy import DEFAULT_TREE_HEIGHT_M, canopy_heights
+from fortmap.detect.canopy import CanopyStats, canopy_heights
 from fortmap.io.cog import to_cog
 from fortmap.io.raster import GridReader
 from fortmap.types import Grid
@@ -72,7 +72,7 @@ def footprint_surfaces(
     canopy: tuple[np.ndarray, np.ndarray] | None = None,
     berms: gpd.GeoDataFrame | None = None,
     res_m: float = 2.0,
-    tree_height_m: float = DEFAULT_TREE_HEIGHT_M,
+    tree_height_m: float | None = None,
     debris_m: float = DEFAULT_DEBRIS_M,
 ) -> tuple[np.ndarray, np.ndarray, Grid, dict]:
     """Before and after surfaces (m) from footprints, canopy and berms on the coarse grid.
@@ -90,19 +90,28 @@ def footprint_surfaces(
             ``images`` is not read).
         berms: berm crest lines found by ``analyze`` (after only), any CRS.
         res_m: cell size of the surfaces, metres (rounded to a whole number of pixels).
-        tree_height_m: height given to tree crowns, metres.
+        tree_height_m: crown top (m) for every tree; None: from the trees' shadows and the sun
+            elevation in the before image's tags (see :mod:`fortmap.detect.canopy`).
         debris_m: height of the debris on razed footprints, metres.
 
     Returns:
         (before, after, coarse grid, what went into them for the summary).
     """
     coarse, f = coarse_grid(grid, res_m)
+    st = CanopyStats()
+    tree_from = "given" if canopy is not None else None
     if canopy is None:
         canopy = (None, None)
         if images is not None and images[0] is not None:
-            found = canopy_heights(images[0], images[1], grid, f, tree_height_m=tree_height_m)
+            found = canopy_heights(
+                images[0], images[1], grid, f, tree_height_m=tree_height_m, stats=st
+            )
             if found is not None:
                 canopy = found
+                tree_from = (
+                    "set" if tree_height_m is not None
+                    else "default" if st.default_used else "shadows"
+                )  # fmt: skip
     relief = berm_relief(coarse, berms)
     # every cell a footprint touches: the coarse surface stands for the fine one resampled
     # with the maximum, as a DSM is in visibility_change
@@ -118,7 +127,13 @@ def footprint_surfaces(
             k: round(float((c > 0).sum()) * cell_m2 / 1e6, 4) if c is not None else 0.0
             for k, c in zip(("before", "after"), canopy, strict=True)
         },
-        "tree_height_m": tree_height_m if canopy[0] is not None else None,
+        # median crown top (m) of the scene, and where it came from
+        "tree_top_m": (
+            None
+            if tree_from in (None, "given") or st.scene_top_m is None
+            else round(st.scene_top_m, 2)
+        ),
+        "tree_top_from": tree_from,
         "berms": 0 if berms is None else len(berms),
         "debris_m": debris_m,
     }
@@ -139,7 +154,7 @@ def run_visibility(
     dates: dict,
     max_distance: float = 2000.0,
     images: tuple[GridReader, GridReader | None] | None = None,
-    tree_height_m: float = DEFAULT_TREE_HEIGHT_M,
+    tree_height_m: float | None = None,
 ) -> tuple[gpd.GeoDataFrame | None, dict]:
     """Visibility from the defended edge before and after; writes the two rasters.
 
@@ -150,7 +165,8 @@ def run_visibility(
     Args:
         images: (before, after) RGB readers on ``grid``, the after one co-registered, for the
             canopy; None: no canopy.
-        tree_height_m: height of tree crowns found in the images, metres.
+        tree_height_m: crown top (m) of the trees found in the images; None: measured from
+            their shadows.
 
     Returns:
         (the ``visibility`` layer or None, the summary entry; it says why when skipped).
@@ -185,7 +201,7 @@ def run_visibility(
             res_m=VISIBILITY_RES_M, tree_height_m=tree_height_m,
         )  # fmt: skip
         surface_from = ("DEM" if dem is not None else "flat ground") + " plus footprints"
-        if parts["tree_height_m"] is not None:
+        if parts["tree_top_from"] is not None:
             surface_from += ", canopy"
         if parts["berms"]:
             surface_from += ", berms"

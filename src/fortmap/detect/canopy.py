@@ -9,6 +9,15 @@ albedo 0.05-0.10 against 0.10-0.20 for grass). The split is only trusted when th
 mean is at most :data:`MAX_DARK_RATIO` of the bright class's (the same physics with margin),
 otherwise there are no trees to find and the image yields no canopy.
 
+Heights: a crown is a dome. At a pixel ``d`` metres inside the crown's edge (Euclidean distance
+transform) its height is that of a sphere of the crown's radius ``r`` (the largest ``d`` in the
+crown, capped for groves at the scene's median crown radius): ``top - r + sqrt(r^2 - (r -
+d)^2)``, the rim at ``top - r``, as a crown seen from above. The top comes from the crown's cast
+shadow: the sun's elevation from the image's tags (``SUN_ELEVATION``, ``SUN_AZIMUTH``), the
+shadow's length along the anti-sun direction measured on the ground beyond the crown, and the
+shadow of a sphere (:func:`shadow_height`). Where a crown's shadow cannot be measured the
+scene's median measured top is used, else :data:`DEFAULT_TREE_HEIGHT_M`.
+
 Both thresholds are unsupervised in-scene statistics (Otsu), taken on full-resolution tiles
 spread over the scene. The image is read by windows of the target grid (never whole), smoothed
 over :data:`SMOOTH_M` (crowns are 3 m across or more; this removes sensor noise) and reduced to
@@ -18,9 +27,11 @@ the fraction of each coarse cell's pixels that are vegetated and that are crowns
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numba
 import numpy as np
+import rasterio
 from rasterio.windows import Window
 from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
@@ -28,11 +39,18 @@ from skimage.filters import threshold_otsu
 from fortmap.io.raster import GridReader
 from fortmap.types import Grid
 
-#: Canopy height (m above ground) given to detected crowns when no better figure is known:
-#: town and orchard trees are mostly 4-10 m tall, and the top of a crown is rounded, so the
-#: mean height of a crown's surface is lower than its top. 6 m is the middle of that range
-#: (it is also about the mean crown surface height of the simulator's tree model).
-DEFAULT_TREE_HEIGHT_M = 6.0
+#: Crown top height (m above ground) when the shadows cannot be measured (no sun elevation in
+#: the image's tags, or no measurable crown shadows): town and orchard trees are mostly
+#: 4-10 m tall; 7 m is the middle of that range.
+DEFAULT_TREE_HEIGHT_M = 7.0
+#: Tallest crown top (m) whose shadow is looked for; taller estimates are not trusted.
+MAX_TREE_HEIGHT_M = 30.0
+#: A crown's own shadow estimate is kept within this factor of the scene's median tree height
+#: (a shadow falling into a building's shadow, or cut short by a wall, is not the tree's).
+TREE_HEIGHT_SPREAD = 2.0
+#: Fraction of a band of ground beyond the crown (away from the sun) that must be dark for the
+#: shadow to reach it: the band's half-width point of the shadow (see :func:`shadow_height`).
+SHADOW_FILL = 0.5
 #: Width (m) of the box filter applied before classifying pixels.
 SMOOTH_M = 1.5
 #: Largest ratio of mean brightness of the dark (crown) class to the bright (grass) class for
@@ -163,30 +181,225 @@ def vegetation_cover(
     return veg_out, tree_out
 
 
+@dataclass
+class CanopyStats:
+    """What the canopy heights rest on (filled by :func:`canopy_heights`).
+
+    Attributes:
+        sun: (azimuth, elevation) in degrees from the before image's tags, or None.
+        crowns: crowns found (connected groups of crown pixels, counted per window with its
+            halo, so a crown near a window's edge counts more than once).
+        measured: of these, crowns whose top came from their own shadow.
+        scene_top_m: median measured crown top (m), or None when none was measured.
+        default_used: True when no shadow was measurable and the default top was used.
+    """
+
+    sun: tuple[float, float] | None = None
+    crowns: int = 0
+    measured: int = 0
+    scene_top_m: float | None = None
+    default_used: bool = False
+    #: crown tops (m) measured on the sample tiles the scene median is taken over
+    tops: list[float] = field(default_factory=list, repr=False)
+
+
+def sun_from_tags(path: str | object) -> tuple[float, float] | None:
+    """(azimuth, elevation) of the sun in degrees from a raster's tags, or None when absent.
+
+    Reads ``SUN_AZIMUTH`` and ``SUN_ELEVATION`` (GDAL metadata, as fortmap and many providers'
+    GeoTIFFs carry them); the elevation must be 5-90 degrees (lower suns cast shadows too long
+    to measure).
+    """
+    try:
+        with rasterio.open(path) as ds:
+            tags = {k.upper(): v for k, v in ds.tags().items()}
+        az, el = float(tags["SUN_AZIMUTH"]), float(tags["SUN_ELEVATION"])
+    except (KeyError, ValueError, TypeError, rasterio.errors.RasterioIOError):
+        return None
+    if not (math.isfinite(az) and 5.0 <= el <= 90.0):
+        return None
+    return az % 360.0, el
+
+
+@numba.njit(cache=True)
+def _first_crown_toward(lab, du, dv, kmax):  # pragma: no cover - compiled
+    """For each non-crown pixel: label and number of unit steps (px) toward (du, dv) to the
+    first crown pixel within ``kmax`` steps (0 where none)."""
+    h, w = lab.shape
+    own = np.zeros((h, w), np.int32)
+    step = np.zeros((h, w), np.int16)
+    for r in range(h):
+        for c in range(w):
+            if lab[r, c] > 0:
+                continue
+            for k in range(1, kmax + 1):
+                rr = int(round(r + k * dv))
+                cc = int(round(c + k * du))
+                if rr < 0 or rr >= h or cc < 0 or cc >= w:
+                    break
+                if lab[rr, cc] > 0:
+                    own[r, c] = lab[rr, cc]
+                    step[r, c] = k
+                    break
+    return own, step
+
+
+def shadow_height(length_m: np.ndarray, radius_m: np.ndarray, elevation_deg: float) -> np.ndarray:
+    """Top height (m) of spherical crowns from their shadow's length beyond the crown's edge.
+
+    A sphere of radius ``r`` centred ``c`` metres up casts, for a sun ``e`` degrees high, a
+    shadow ellipse whose far tip lies ``c / tan e + r / sin e`` from the point under the centre,
+    so ``L = c / tan e + r / sin e - r`` beyond the crown's edge and ``top = c + r``. ``L`` is
+    measured where the shadow covers half of the crown's width (:data:`SHADOW_FILL`), which on
+    the ellipse is ``(1 - sqrt(3) / 2) r / sin e`` short of the tip; that is added back.
+
+    Args:
+        length_m: shadow lengths beyond the crown edge, metres.
+        radius_m: crown radii, metres.
+        elevation_deg: sun elevation, degrees.
+    """
+    e = math.radians(elevation_deg)
+    r = np.asarray(radius_m, float)
+    tip = np.asarray(length_m, float) + (1.0 - math.sqrt(3.0) / 2.0) * r / math.sin(e)
+    c = (tip + r - r / math.sin(e)) * math.tan(e)
+    return c + r
+
+
+def _crown_tops(
+    lab: np.ndarray, n: int, grey: np.ndarray, valid: np.ndarray, radius: np.ndarray,
+    sun: tuple[float, float], gsd: float,
+) -> np.ndarray:  # fmt: skip
+    """Per-label crown top (m) from shadows, NaN where not measurable (index 0 unused)."""
+    az, el = sun
+    # toward the sun in pixel steps: east is +col, north is -row
+    du, dv = math.sin(math.radians(az)), -math.cos(math.radians(az))
+    kmax = int(math.ceil(MAX_TREE_HEIGHT_M / math.tan(math.radians(el)) / gsd))
+    own, step = _first_crown_toward(lab.astype(np.int32), du, dv, kmax)
+    lit_own, _ = _first_crown_toward(lab.astype(np.int32), -du, -dv, 2)
+    near_dark = (own > 0) & (step <= 2) & valid
+    near_lit = (lit_own > 0) & (own == 0) & valid
+    out = np.full(n + 1, np.nan)
+    if near_dark.sum() < 20 or near_lit.sum() < 20:
+        return out
+    b_dark, b_lit = float(np.median(grey[near_dark])), float(np.median(grey[near_lit]))
+    if not b_dark < b_lit:
+        return out  # no shadow on the anti-sun side: the tags do not describe this image
+    # shadow or lit: halfway between the two in log brightness (an in-scene statistic)
+    dark = grey < math.sqrt(max(b_dark, 1e-6) * b_lit)
+    m = (own > 0) & valid
+    idx = own[m].astype(np.int64) * (kmax + 1) + step[m]
+    size = (n + 1) * (kmax + 1)
+    cnt = np.bincount(idx, minlength=size).reshape(n + 1, kmax + 1)[:, 1:]
+    dk = np.bincount(idx, weights=dark[m], minlength=size).reshape(n + 1, kmax + 1)[:, 1:]
+    # empty bands (rounding skips some steps; crowns of other trees) do not end the shadow
+    ok = (dk >= SHADOW_FILL * cnt) | (cnt == 0)
+    run = np.argmin(np.c_[ok, np.zeros((n + 1, 1), bool)], axis=1)
+    seen = (cnt > 0).cumsum(axis=1)[np.arange(n + 1), np.minimum(run, kmax - 1)] > 0
+    # a shadow running to kmax is cut off or not the tree's: not measured
+    good = (run > 0) & (run < kmax) & seen
+    top = shadow_height(run * gsd, radius, el)
+    out[good] = top[good]
+    out[(out <= 0) | (out > MAX_TREE_HEIGHT_M)] = np.nan
+    return out
+
+
+def _dome(edt_m: np.ndarray, radius: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """Heights (m) of sphere-capped crowns: rim ``top - r`` rising to ``top`` at ``r`` inside."""
+    r = np.maximum(radius, 1e-3)
+    d = np.minimum(edt_m, r)
+    return np.maximum(top - r + np.sqrt(np.maximum(r * r - (r - d) ** 2, 0.0)), 0.0)
+
+
+def _crowns_in(
+    reader: GridReader, grid: Grid, win: Window, th: CanopyThresholds, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    e, b = _features(reader.read_raw(win), k)
+    valid = reader.read_valid(win)
+    return (e > th.exg) & (b < th.dark) & valid, b, valid
+
+
+def _window_heights(
+    crown: np.ndarray, grey: np.ndarray, valid: np.ndarray, grid: Grid,
+    sun: tuple[float, float] | None, scene_top: float, cap_r: float | None, stats: CanopyStats,
+) -> np.ndarray:  # fmt: skip
+    """Fine dome heights (m) over one window of crown pixels."""
+    lab, n = ndi.label(crown)
+    if n == 0:
+        return np.zeros(crown.shape, np.float32)
+    edt = ndi.distance_transform_edt(crown) * grid.gsd
+    idx = np.arange(n + 1)
+    radius = np.asarray(ndi.maximum(edt, lab, idx), float)
+    top = np.full(n + 1, np.nan)
+    if sun is not None:
+        top = _crown_tops(lab, n, grey, valid, radius, sun, grid.gsd)
+    measured = np.isfinite(top[1:])
+    stats.crowns += n
+    stats.measured += int(measured.sum())
+    if math.isfinite(scene_top):
+        lo, hi = scene_top / TREE_HEIGHT_SPREAD, scene_top * TREE_HEIGHT_SPREAD
+        top = np.where(np.isfinite(top), np.clip(top, lo, hi), scene_top)
+    r = radius if cap_r is None else np.minimum(radius, cap_r)
+    r = np.minimum(r, top)  # a crown is never deeper than the tree is tall
+    return _dome(edt, r[lab], top[lab]).astype(np.float32) * crown
+
+
+def _scene_tree(
+    reader: GridReader, grid: Grid, th: CanopyThresholds, sun: tuple[float, float] | None
+) -> tuple[float, float | None, CanopyStats]:
+    """Median measured crown top (m) and median crown radius (m) over the sample tiles."""
+    st = CanopyStats(sun=sun)
+    n = max(1, _SAMPLE_SIDE // _TILE)
+    tw, th_ = min(2 * _TILE, grid.width), min(2 * _TILE, grid.height)
+    k = _smooth_px(grid)
+    radii: list[np.ndarray] = []
+    for r in np.unique(np.linspace(0, grid.height - th_, n).astype(int)):
+        for c in np.unique(np.linspace(0, grid.width - tw, n).astype(int)):
+            crown, b, valid = _crowns_in(reader, grid, Window(int(c), int(r), tw, th_), th, k)
+            lab, m = ndi.label(crown)
+            if m == 0:
+                continue
+            edt = ndi.distance_transform_edt(crown) * grid.gsd
+            rad = np.asarray(ndi.maximum(edt, lab, np.arange(m + 1)), float)
+            radii.append(rad[1:])
+            if sun is not None:
+                top = _crown_tops(lab, m, b, valid, rad, sun, grid.gsd)
+                st.tops.extend(top[1:][np.isfinite(top[1:])].tolist())
+    top = float(np.median(st.tops)) if len(st.tops) >= 5 else math.nan
+    rad = float(np.median(np.concatenate(radii))) if radii else None
+    return top, rad, st
+
+
 def canopy_heights(
     before: GridReader,
     after: GridReader | None,
     grid: Grid,
     factor: int,
     *,
-    tree_height_m: float = DEFAULT_TREE_HEIGHT_M,
+    tree_height_m: float | None = None,
+    sun: tuple[float, float] | None = None,
+    stats: CanopyStats | None = None,
+    window: int = 1024,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Canopy heights (m above ground) before and after, on the ``factor``-times coarser grid.
 
     Crowns are found on the before image (trees seldom appear between two dates weeks or
     months apart, while the after image's vegetation may have greened or dried with the
-    season). A coarse cell is a crown cell when any of its pixels is (the same rule as
-    resampling a fine surface with the maximum, as :mod:`fortmap.analyze.visibility` does). A
-    tree is felled whole: each connected group of crown cells stands after when most of its
-    crown pixels are still vegetated in the co-registered after image (above the after image's
-    own excess-green threshold), else it is gone after (felled, bulldozed or buried).
+    season) and given dome heights at full resolution; a coarse cell takes the highest of its
+    pixels (as resampling a fine surface with the maximum, as
+    :mod:`fortmap.analyze.visibility` does). A tree is felled whole: a crown cell stands after
+    when most crown pixels within a crown's width of it (twice the scene's median crown
+    radius) are still vegetated in the co-registered after image (above the after image's own
+    excess-green threshold), else it is gone after (felled, bulldozed or buried).
 
     Args:
         before: RGB reader of the before image on ``grid``.
         after: the after image on ``grid`` (co-registered); None: trees unchanged.
         grid: the fine grid, metres.
         factor: fine pixels per coarse cell along each axis.
-        tree_height_m: height given to crown cells, metres.
+        tree_height_m: crown top (m) for every crown, instead of measuring shadows.
+        sun: (azimuth, elevation) degrees of the before image; None: from its tags.
+        stats: filled with what the heights rest on, when given.
+        window: side of the windows read, fine pixels.
 
     Returns:
         (before, after) float32 heights of shape (grid.height // factor, grid.width // factor),
@@ -195,18 +408,48 @@ def canopy_heights(
     tb = canopy_thresholds(before, grid)
     if tb is None or not math.isfinite(tb.dark):
         return None
-    _, crowns = vegetation_cover(before, grid, factor, tb)
+    st = stats if stats is not None else CanopyStats()
+    if tree_height_m is None:
+        sun = sun if sun is not None else sun_from_tags(before.path)
+        scene_top, cap_r, sample = _scene_tree(before, grid, tb, sun)
+    else:
+        sun, scene_top, cap_r, sample = None, float(tree_height_m), None, CanopyStats()
+    st.sun, st.tops = sun, sample.tops
+    if not math.isfinite(scene_top):
+        scene_top, st.default_used = DEFAULT_TREE_HEIGHT_M, True
+    st.scene_top_m = scene_top
+    f = int(factor)
+    ch, cw = grid.height // f, grid.width // f
+    h_before = np.zeros((ch, cw), np.float32)
+    crowns = np.zeros((ch, cw), np.float32)
+    step = max(f, window // f * f)
+    k = _smooth_px(grid)
+    # the halo holds a crown's shadow and a grove's width, so windows have no seams
+    reach = MAX_TREE_HEIGHT_M / math.tan(math.radians(sun[1])) if sun else 0.0
+    halo = int(math.ceil((reach + 4 * (cap_r or 5.0)) / grid.gsd)) + k
+    for r0 in range(0, ch * f, step):
+        for c0 in range(0, cw * f, step):
+            h, w = min(step, ch * f - r0), min(step, cw * f - c0)
+            rr0, cc0 = max(0, r0 - halo), max(0, c0 - halo)
+            rr1, cc1 = min(grid.height, r0 + h + halo), min(grid.width, c0 + w + halo)
+            win = Window(cc0, rr0, cc1 - cc0, rr1 - rr0)
+            crown, b, valid = _crowns_in(before, grid, win, tb, k)
+            z = _window_heights(crown, b, valid, grid, sun, scene_top, cap_r, st)
+            sl = (slice(r0 - rr0, r0 - rr0 + h), slice(c0 - cc0, c0 - cc0 + w))
+            shape = (h // f, f, w // f, f)
+            out = (slice(r0 // f, (r0 + h) // f), slice(c0 // f, (c0 + w) // f))
+            h_before[out] = z[sl].reshape(shape).max(axis=(1, 3))
+            crowns[out] = crown[sl].reshape(shape).mean(axis=(1, 3))
     trees = crowns > 0
-    h_before = np.where(trees, np.float32(tree_height_m), np.float32(0))
+    h_before = np.where(trees, np.maximum(h_before, 0.0), 0.0).astype(np.float32)
     ta = canopy_thresholds(after, grid) if after is not None else None
     if ta is None:
         return h_before, h_before.copy()
     veg_after, _ = vegetation_cover(after, grid, factor, ta)
-    lab, n = ndi.label(trees, structure=np.ones((3, 3), bool))
-    if n == 0:
-        return h_before, h_before.copy()
-    idx = np.arange(1, n + 1)
-    crown_px = ndi.sum(crowns, lab, idx)
-    still = ndi.sum(crowns * np.minimum(veg_after, 1.0), lab, idx)
-    stands = np.r_[False, still >= MIN_STANDING_FRACTION * np.maximum(crown_px, 1e-9)]
-    return h_before, np.where(stands[lab], h_before, np.float32(0))
+    # a tree is felled whole: a crown cell stands when most crown pixels within a tree's width
+    # of it (3 x 3 cells) are still vegetated after; a grove cut through keeps its other part
+    k = max(3, int(round(2 * (cap_r or 2.0) / (grid.gsd * f))) | 1)
+    crown_px = ndi.uniform_filter(crowns, k, mode="constant")
+    still = ndi.uniform_filter(crowns * np.minimum(veg_after, 1.0), k, mode="constant")
+    stands = still >= MIN_STANDING_FRACTION * np.maximum(crown_px, 1e-9)
+    return h_before, np.where(trees & stands, h_before, np.float32(0))
