@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import shapely
-import shapely.affinity
 from rasterio.windows import Window
 
 from fortmap.detect.cleared import block_stats
 from fortmap.detect.razed import change_objects
 from fortmap.fortifications import FORT_HALO_PX, FortContext, FortFindings, detect_window
+from fortmap.io.grids import affine_all
 from fortmap.io.raster import GridReader
 
 
@@ -118,7 +118,7 @@ def process_window(
     if footprints:
         from fortmap.detect.footprints import footprint_features
 
-        local = [shapely.affinity.translate(p, -rw.col_off, -rw.row_off) for _, p in footprints]
+        local = affine_all([p for _, p in footprints], [1, 0, 0, 1, -rw.col_off, -rw.row_off])
         result.footprint_ids = [i for i, _ in footprints]
         result.footprint_features = footprint_features(before, after, valid, local, ctx.gsd)
     if ctx.fort is not None:
@@ -141,7 +141,7 @@ def process_window(
             before=before,
             valid=valid,
         )
-        result.objects = [shapely.affinity.translate(p, rw.col_off, rw.row_off) for p in polys]
+        result.objects = affine_all(polys, [1, 0, 0, 1, rw.col_off, rw.row_off])
         result.object_scores = scores
         result.object_evidence = evs
     return result

@@ -13,6 +13,7 @@ positive when a feature sits further right / lower in the after image than in th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from affine import Affine
@@ -84,14 +85,25 @@ def _prep(g: np.ndarray, valid: np.ndarray) -> np.ndarray:
     g = np.where(valid, g, fill).astype(np.float32)
     g -= g.mean()
     g /= g.std() + 1e-6
-    wy = np.hanning(g.shape[0])[:, None]
-    wx = np.hanning(g.shape[1])[None, :]
+    wy, wx, band = _window_and_band(g.shape)
     f = np.fft.fft2(g * wy * wx)
-    fy = np.fft.fftfreq(g.shape[0])[:, None]
-    fx = np.fft.fftfreq(g.shape[1])[None, :]
+    return f / (np.abs(f) + 1e-9) * band
+
+
+@lru_cache(maxsize=4)
+def _window_and_band(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hanning tapers and the square root of the band-pass weight for an image ``shape``
+    (pixels); every tile has the same shape, so they are computed once."""
+    wy = np.hanning(shape[0])[:, None]
+    wx = np.hanning(shape[1])[None, :]
+    fy = np.fft.fftfreq(shape[0])[:, None]
+    fx = np.fft.fftfreq(shape[1])[None, :]
     r2 = (2 * np.pi) ** 2 * (fx**2 + fy**2)
     weight = np.exp(-r2 * 1.0**2 / 2) - np.exp(-r2 * 8.0**2 / 2)
-    return f / (np.abs(f) + 1e-9) * np.sqrt(np.clip(weight, 0, None))
+    band = np.sqrt(np.clip(weight, 0, None))
+    for a in (wy, wx, band):
+        a.flags.writeable = False
+    return wy, wx, band
 
 
 def measure_shift(

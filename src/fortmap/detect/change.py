@@ -27,7 +27,8 @@ object nor the edge that makes a roof stand out.
 Every threshold is either a first-principles noise multiple of an in-scene robust scale (median
 absolute deviation of the cue on the sample), an in-scene Otsu split, or a physical size in
 metres, except the hysteresis seed and grow fractions, fixed on simulated scenes
-(seeds 1-3). None was fitted to labelled data. The kernels live in :mod:`fortmap.detect.change_cues`.
+(seeds 1-3). None was fitted to labelled data. The kernels live in :mod:`fortmap.detect.change_cues`
+and, fused per window, in :mod:`fortmap.detect.change_kernels`.
 """
 
 from __future__ import annotations
@@ -40,19 +41,26 @@ from scipy import ndimage as ndi
 from fortmap.detect.change_cues import (
     apply_maps,
     block_mean,
-    colour_bins,
-    dilate3,
     exg,
     fit_colour_shift,
+    interp_sorted,
     mad_sigma,
     map_luts,
     median,
     otsu,
     percentiles,
     saturation,
-    tolerant_diff,
     tophats,
     upsample,
+)
+from fortmap.detect.change_kernels import (
+    block_any_dilated,
+    colour_prep,
+    dilate3_or,
+    finish_evidence,
+    hysteresis_mask,
+    tolerant_stack,
+    upsample_masked,
 )
 from fortmap.errors import InputError
 
@@ -113,7 +121,7 @@ def _fit_band_map(src: np.ndarray, dst: np.ndarray, qs: np.ndarray) -> tuple:
         sq = percentiles(src[keep], qs)
         dq = percentiles(dst[keep], qs)
         sq = np.maximum.accumulate(sq + np.arange(sq.size) * 1e-7)
-        r = np.interp(src, sq, dq) - dst
+        r = interp_sorted(src, sq, dq) - dst
         keep = np.abs(r - median(r)) < 2.5 * mad_sigma(r)
         if keep.sum() < 100:
             break
@@ -194,38 +202,41 @@ class ChangeModel:
         nv = np.clip((self.exg_ref + EXG_VEG - exg(x)) / EXG_VEG, 0.0, 1.0)
         return (g * nv).astype(np.float32)
 
-    def _skylit(self, x: np.ndarray) -> np.ndarray:
-        """Pixels bluer than the scene's lit ground: shade lit by the sky, not the sun."""
-        if x.shape[0] < 3:
-            return np.ones(x.shape[1:], bool)
-        return x[2] / (x.sum(axis=0) + 1e-3) > self.blue_ref + BLUE_MARGIN
+    def _shift_args(self, nb: int) -> tuple:
+        """Colour-shift cube parameters as the fused kernel takes them (float32 like numpy)."""
+        if self.shift_lut is None:
+            z = np.zeros(nb, np.float32)
+            return z, z, np.zeros((nb, 1), np.float32), False
+        # n / max(hi - lo, 1e-6) is a float32 scalar in numpy's arithmetic (colour_bins)
+        fac = np.array(
+            [
+                np.float32(SHIFT_BINS / max(self.shift_hi[k] - self.shift_lo[k], 1e-6))
+                for k in range(nb)
+            ],
+            np.float32,
+        )
+        return np.asarray(self.shift_lo, np.float32), fac, self.shift_lut, True
 
-    def _cues(
+    def _cue_parts(
         self, before: np.ndarray, after: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Colour cue, structure cue and both-vegetated flag, all at working resolution."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Colour cue, structure cue, and the before and mapped after images, all at working
+        resolution."""
         f = self.factor
         b = block_mean(before, f)
-        a = apply_maps(block_mean(after, f), self.luts)
-        if self.shift_lut is not None:
-            a = a - self.shift_lut[:, colour_bins(b, self.shift_lo, self.shift_hi, SHIFT_BINS)]
-        lum_b = b.mean(axis=0)
-        lum_a = a.mean(axis=0)
+        slo, sfac, slut, has_shift = self._shift_args(b.shape[0])
+        lo, step, table = self.luts
+        a, cb, ca, sh_b, sh_a, sk_b, sk_a = colour_prep(
+            np.ascontiguousarray(b, np.float32),
+            np.ascontiguousarray(block_mean(after, f), np.float32),
+            lo, step, table, slo, sfac, slut, SHIFT_BINS, has_shift,
+            np.float32(self.dark), np.float32(self.blue_ref + BLUE_MARGIN),
+        )  # fmt: skip
         # A pixel in shadow on either date (or beside one: penumbra, blur, misregistration)
         # says nothing about the ground: its colour and structure are the sun's doing.
-        sh_b = lum_b < self.dark
-        sh_a = lum_a < self.dark
-        lit = ~dilate3(sh_b | sh_a)
-        chans_b = [lum_b]
-        chans_a = [lum_a]
-        if b.shape[0] > 1:
-            scale = np.minimum(lum_a, lum_b)
-            rb = scale / (lum_b + 1e-3)
-            ra = scale / (lum_a + 1e-3)
-            chans_b += [b[i] * rb for i in range(b.shape[0])]
-            chans_a += [a[i] * ra for i in range(a.shape[0])]
-        col = tolerant_diff(chans_b, chans_a)
-        col[~lit] = 0.0
+        unlit = dilate3_or(sh_b, sh_a)
+        col = tolerant_stack(cb, ca)
+        col[unlit] = 0.0
         # Structure: building-sized bright and dark objects of built material appearing or
         # vanishing, on the brightest band, at STRUCT_FACTOR coarser.
         sf = STRUCT_FACTOR
@@ -235,17 +246,26 @@ class ChangeModel:
         # Shadows are filled with the scene's typical ground level before the top-hats, so a
         # roof stands out against ground on both dates whatever side its shadow falls on,
         # and a shadow is no dark object.
-        fb = block_mean(dilate3(sh_b & self._skylit(b))[None].astype(np.float32), sf)[0] > 0
-        fa = block_mean(dilate3(sh_a & self._skylit(a))[None].astype(np.float32), sf)[0] > 0
+        fb = block_any_dilated(sh_b, sk_b, sf)
+        fa = block_any_dilated(sh_a, sk_a, sf)
         g = np.float32(self.ground)
         wb, kb = tophats(np.where(fb, g, xb.max(axis=0)), scales)
         wa, ka = tophats(np.where(fa, g, xa.max(axis=0)), scales)
         sb = self._structure_weight(xb)
         sa = self._structure_weight(xa)
         # Dark objects count half: a new dark object is as often a moved shadow as a pit.
-        st = tolerant_diff([wb * sb, DARK_WEIGHT * kb * sb], [wa * sa, DARK_WEIGHT * ka * sa])
-        st = upsample(st, sf, lum_b.shape)
-        st[~lit] = 0.0
+        st = tolerant_stack(
+            np.stack([wb * sb, DARK_WEIGHT * kb * sb]), np.stack([wa * sa, DARK_WEIGHT * ka * sa])
+        )
+        st = upsample(st, sf, col.shape)
+        st[unlit] = 0.0
+        return col, st, b, a
+
+    def _cues(
+        self, before: np.ndarray, after: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Colour cue, structure cue and both-vegetated flag, all at working resolution."""
+        col, st, b, a = self._cue_parts(before, after)
         veg = (exg(b) > self.exg_ref + EXG_VEG) & (exg(a) > self.exg_ref + EXG_VEG)
         return col, st, veg
 
@@ -260,18 +280,19 @@ class ChangeModel:
             float32 (H, W), 0 (no change) .. 1 (certain change); 0 where invalid.
         """
         _check(before, after, valid)
-        col, st, veg = self._cues(before, after)
-        zc = (ndi.uniform_filter(col, 3, mode="nearest") - self.color_loc) / self.color_sigma
-        zs = (ndi.uniform_filter(st, 3, mode="nearest") - self.struct_loc) / self.struct_sigma
-        ec = np.clip((zc - Z0) / (Z1 - Z0), 0, 1)
-        es = np.clip((zs - Z0) / (Z1 - Z0), 0, 1)
+        col, st, b, a = self._cue_parts(before, after)
         # Structure carries the decision; colour change confirms it or, when very strong on its
         # own (graded land, new pavement), stands alone.
-        ev = np.maximum(es * (0.5 + 0.5 * ec), ec * ec * 0.75).astype(np.float32)
-        ev[veg] = 0.0
-        ev = upsample(ev, self.factor, valid.shape)
-        ev = np.where(valid, ev, np.float32(0.0)).astype(np.float32, copy=False)
-        return ev
+        ev = finish_evidence(
+            col, st, b, a,
+            np.float32(self.color_loc), np.float32(self.color_sigma),
+            np.float32(self.struct_loc), np.float32(self.struct_sigma),
+            np.float32(Z0), np.float32(Z1 - Z0), np.float32(self.exg_ref + EXG_VEG),
+        )  # fmt: skip
+        valid = np.ascontiguousarray(valid, bool)
+        if self.factor == 1:
+            return np.where(valid, ev, np.float32(0.0))
+        return upsample_masked(ev, self.factor, valid.shape[0], valid.shape[1], valid)
 
     def mask(self, evidence: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """Binary change mask from evidence: hysteresis, then small objects and holes removed.
@@ -285,25 +306,15 @@ class ChangeModel:
         """
         if evidence.shape != valid.shape:
             raise InputError(f"change: evidence {evidence.shape} and valid {valid.shape} differ")
-        grow = (evidence >= self.low) & valid
-        lab, n = ndi.label(grow)
-        if n == 0:
-            return np.zeros(evidence.shape, np.uint8)
         min_px = max(1, int(round(self.min_area_m2 / self.gsd**2)))
-        seeded = np.bincount(lab[evidence >= self.high], minlength=n + 1)[1:] > 0
-        big = np.bincount(lab.ravel(), minlength=n + 1)[1:] >= min_px
-        keep = np.zeros(n + 1, bool)
-        keep[1:] = seeded & big
-        out = keep[lab]
-        # Fill holes smaller than a small building (e.g. an unchanged patch inside a razed block).
-        holes = ~out
-        hl, hn = ndi.label(holes)
-        if hn:
-            hs = np.bincount(hl.ravel(), minlength=hn + 1)
-            small = hs < min_px
-            small[0] = False
-            out |= small[hl] & valid
-        return out.astype(np.uint8)
+        # thresholds in float32, as numpy compares a float32 array with a Python float
+        return hysteresis_mask(
+            np.ascontiguousarray(evidence, np.float32),
+            np.ascontiguousarray(valid, bool),
+            np.float32(self.low),
+            np.float32(self.high),
+            min_px,
+        )
 
 
 def _scene_refs(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> dict:

@@ -226,42 +226,48 @@ def tolerant_diff(b: list[np.ndarray], a: list[np.ndarray]) -> np.ndarray:
     )
 
 
-@njit(cache=True)
-def _minmax_rows(x: np.ndarray, r: int, is_max: bool) -> np.ndarray:  # pragma: no cover
-    """Running min or max over [i - r, i + r] along each row, edges replicated.
+@njit(cache=True, nogil=True, fastmath=True)
+def _rank3(x: np.ndarray, r: int, is_max: bool) -> np.ndarray:  # pragma: no cover
+    """Running min or max over the (2r + 1) square around each pixel, edges replicated.
 
-    Van Herk / Gil-Werman: three comparisons a pixel whatever the window size.
+    Separable, each pass a short loop of whole-row vector operations (rows are padded with
+    their edge values, columns clipped, which is the same for a min or a max), so no transpose
+    is needed; min and max are exact, so the result equals any other algorithm's.
     """
     h, w = x.shape
-    s = 2 * r + 1
-    n = w + 2 * r
-    m = ((n + s - 1) // s) * s
+    tmp = np.empty((h, w), np.float32)
     out = np.empty((h, w), np.float32)
-    pad = np.empty(m, np.float32)
-    g = np.empty(m, np.float32)
-    hh = np.empty(m, np.float32)
+    pad = np.empty(w + 2 * r, np.float32)
+    acc = np.empty(w, np.float32)
     for y in range(h):
-        for i in range(m):
-            j = min(max(i - r, 0), w - 1)
-            pad[i] = x[y, j]
-        for b0 in range(0, m, s):
-            g[b0] = pad[b0]
-            for i in range(b0 + 1, b0 + s):
-                g[i] = max(g[i - 1], pad[i]) if is_max else min(g[i - 1], pad[i])
-            hh[b0 + s - 1] = pad[b0 + s - 1]
-            for i in range(b0 + s - 2, b0 - 1, -1):
-                hh[i] = max(hh[i + 1], pad[i]) if is_max else min(hh[i + 1], pad[i])
-        for xx in range(w):
-            # window in padded coordinates: [xx, xx + 2r]
-            lo = hh[xx]
-            hi = g[xx + s - 1]
-            out[y, xx] = max(lo, hi) if is_max else min(lo, hi)
+        for i in range(w + 2 * r):
+            pad[i] = x[y, min(max(i - r, 0), w - 1)]
+        acc[:] = pad[:w]
+        for k in range(1, 2 * r + 1):
+            if is_max:
+                for i in range(w):
+                    acc[i] = max(acc[i], pad[i + k])
+            else:
+                for i in range(w):
+                    acc[i] = min(acc[i], pad[i + k])
+        tmp[y, :] = acc
+    for y in range(h):
+        y0 = max(y - r, 0)
+        y1 = min(y + r, h - 1)
+        acc[:] = tmp[y0, :]
+        for k in range(y0 + 1, y1 + 1):
+            if is_max:
+                for i in range(w):
+                    acc[i] = max(acc[i], tmp[k, i])
+            else:
+                for i in range(w):
+                    acc[i] = min(acc[i], tmp[k, i])
+        out[y, :] = acc
     return out
 
 
 def _minmax2d(x: np.ndarray, r: int, is_max: bool) -> np.ndarray:
-    y = _minmax_rows(x, r, is_max)
-    return np.ascontiguousarray(_minmax_rows(np.ascontiguousarray(y.T), r, is_max).T)
+    return _rank3(np.ascontiguousarray(x, np.float32), r, is_max)
 
 
 def tophats(lum: np.ndarray, sizes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -317,14 +323,81 @@ def percentiles(x: np.ndarray, qs: np.ndarray | float) -> np.ndarray:
 
 
 def median(x: np.ndarray) -> float:
-    """``np.median`` of all values (NaN if any is NaN) from one sort; see :func:`percentiles`."""
-    s = np.sort(np.asarray(x).ravel())
+    """``np.median`` of all values (NaN if any is NaN), from partial sorts.
+
+    Selecting the middle order statistic (and the largest value below it for an even count)
+    gives numpy's value exactly, in a fraction of the time of a full sort.
+    """
+    s = np.asarray(x).ravel()
     n = s.size
-    if n == 0 or np.isnan(s[-1]):
+    if n == 0:
         return float("nan")
+    k = n // 2
+    part = np.partition(s, k)
+    if np.isnan(part[-1]) or np.isnan(part[k]):
+        # partition puts NaNs last; any NaN makes the median NaN, as in numpy
+        if np.isnan(s).any():
+            return float("nan")
     if n % 2:
-        return float(s[n // 2])
-    return 0.5 * (float(s[n // 2 - 1]) + float(s[n // 2]))
+        return float(part[k])
+    return 0.5 * (float(part[:k].max()) + float(part[k]))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _interp_sorted(x, xp, fp, nbuckets):  # pragma: no cover - compiled
+    n = xp.size
+    out = np.empty(x.size, np.float64)
+    slopes = np.empty(n - 1, np.float64)
+    for i in range(n - 1):
+        slopes[i] = (fp[i + 1] - fp[i]) / (xp[i + 1] - xp[i])
+    # Bucket index -> a segment at or below it, so each value needs a step or two of search
+    # instead of a mispredicted binary search.
+    x0 = xp[0]
+    span = xp[n - 1] - x0
+    scale = nbuckets / span if span > 0 else 0.0
+    start = np.empty(nbuckets + 1, np.int64)
+    j = 0
+    for b in range(nbuckets + 1):
+        edge = x0 + b / scale if scale > 0 else x0
+        while j < n - 2 and xp[j + 1] <= edge:
+            j += 1
+        start[b] = j
+    for i in range(x.size):
+        v = np.float64(x[i])
+        if np.isnan(v):
+            out[i] = v
+        elif v < x0:
+            out[i] = fp[0]
+        elif v >= xp[n - 1]:
+            out[i] = fp[n - 1]
+        else:
+            b = min(max(int((v - x0) * scale) - 1, 0), nbuckets)
+            j = start[b]
+            while j > 0 and xp[j] > v:
+                j -= 1
+            while j < n - 2 and xp[j + 1] <= v:
+                j += 1
+            if xp[j] == v:
+                out[i] = fp[j]
+            else:
+                r = slopes[j] * (v - xp[j]) + fp[j]
+                if np.isnan(r):
+                    # numpy's fallbacks for a near-vertical segment
+                    r = slopes[j] * (v - xp[j + 1]) + fp[j + 1]
+                    if np.isnan(r) and fp[j] == fp[j + 1]:
+                        r = fp[j]
+                out[i] = r
+    return out
+
+
+def interp_sorted(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """``np.interp(x, xp, fp)`` (float64, bit for bit) for increasing ``xp`` of a few hundred
+    points at most, several times faster on million-value arrays."""
+    xp = np.ascontiguousarray(xp, np.float64)
+    fp = np.ascontiguousarray(fp, np.float64)
+    if xp.size < 2:
+        return np.interp(x, xp, fp)
+    return _interp_sorted(np.ascontiguousarray(x).ravel(), xp, fp, 4 * xp.size).reshape(np.shape(x))
 
 
 def mad_sigma(x: np.ndarray) -> float:

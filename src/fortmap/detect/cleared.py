@@ -30,14 +30,17 @@ def _block_kernel(before, after, valid, change, block):  # pragma: no cover - co
     nb, h, w = before.shape
     bh, bw = h // block, w // block
     out = np.zeros((5, bh, bw), np.float32)
+    # per-block band sums, reused: an allocation per block cost more than the block's work
+    sb = np.zeros(nb)
+    sa = np.zeros(nb)
     for bi in range(bh):
         for bj in range(bw):
             n = 0.0
             chg = 0.0
             tb = 0.0
             ta = 0.0
-            sb = np.zeros(nb)
-            sa = np.zeros(nb)
+            sb[:] = 0.0
+            sa[:] = 0.0
             for i in range(bi * block, (bi + 1) * block):
                 for j in range(bj * block, (bj + 1) * block):
                     if not valid[i, j]:
@@ -101,11 +104,13 @@ def block_stats(
         float32 (len(BLOCK_FIELDS), rows // block, cols // block); blocks less than half valid
         hold zeros but for their valid fraction.
     """
+    # Strided views of the window's core are read in place: copying them cost as much as the
+    # statistics themselves.
     return _block_kernel(
-        np.ascontiguousarray(before, np.float32),
-        np.ascontiguousarray(after, np.float32),
-        np.ascontiguousarray(valid),
-        np.ascontiguousarray(change, np.uint8),
+        before if before.dtype == np.float32 else before.astype(np.float32),
+        after if after.dtype == np.float32 else after.astype(np.float32),
+        valid if valid.dtype == np.bool_ else valid.astype(bool),
+        change if change.dtype == np.uint8 else change.astype(np.uint8),
         int(block),
     )
 

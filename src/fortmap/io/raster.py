@@ -255,19 +255,24 @@ class GridReader:
         ic, ir = int(np.floor(c)), int(np.floor(r))
         fx, fy = c - ic, r - ir
         w, h = int(window.width), int(window.height)
-        if fx < 1e-6 and fy < 1e-6:
-            data, valid = self._read_padded(bands, ic, ir, w, h)
-            return _apply_scale(data, scale, offset), valid
         # Native pixels (uint8 mostly) go straight into one numba pass: no float32 copy of the
         # source and no four full-size temporaries.
         native = np.dtype(self._ds.dtypes[0]) if bands else np.float32
         if native not in (np.uint8, np.uint16, np.int16, np.float32):
             native = np.float32
-        a, v = self._read_padded(bands, ic, ir, w + 1, h + 1, native)
         nb = len(bands)
-        # float64 like numpy's in-place ``float32 *= float64`` (then rounded to float32)
+        # float64 like numpy's in-place ``float32 *= float64`` (then rounded to float32); for
+        # float32 scales the result is the float32 product, rounded once, all the same
         sc = np.ones(nb) if scale is None else np.asarray(scale, np.float64)
         of = np.zeros(nb) if offset is None else np.asarray(offset, np.float64)
+        if fx < 1e-6 and fy < 1e-6:
+            if not bands:
+                data, valid = self._read_padded(bands, ic, ir, w, h)
+                return data, valid
+            a, valid = self._read_padded(bands, ic, ir, w, h, native)
+            out = _scale_native(a, sc, of, scale is not None, offset is not None)
+            return out, valid
+        a, v = self._read_padded(bands, ic, ir, w + 1, h + 1, native)
         out, valid = _bilinear_shift(
             a, v, np.float32((1 - fx) * (1 - fy)), np.float32(fx * (1 - fy)),
             np.float32((1 - fx) * fy), np.float32(fx * fy), sc, of,
@@ -362,16 +367,6 @@ class GridReader:
         return mask > 0
 
 
-def _apply_scale(
-    data: np.ndarray, scale: np.ndarray | None, offset: np.ndarray | None
-) -> np.ndarray:
-    if scale is not None:
-        data *= scale[:, None, None]
-        if offset is not None:
-            data += offset[:, None, None]
-    return data
-
-
 @numba.njit(cache=True, nogil=True)
 def _bilinear_shift(a, v, w00, w01, w10, w11, scale, offset, do_scale, do_offset):
     """Sub-pixel shift of padded (bands, H+1, W+1) pixels to float32 (bands, H, W), scaled.
@@ -399,6 +394,24 @@ def _bilinear_shift(a, v, w00, w01, w10, w11, scale, offset, do_scale, do_offset
         for j in range(w):
             valid[i, j] = v[i, j] and v[i, j + 1] and v[i + 1, j] and v[i + 1, j + 1]
     return out, valid
+
+
+@numba.njit(cache=True, nogil=True)
+def _scale_native(a, scale, offset, do_scale, do_offset):  # pragma: no cover - compiled
+    """Native pixels (bands, H, W) to float32, scaled as :func:`_bilinear_shift` scales."""
+    nb, h, w = a.shape
+    out = np.empty((nb, h, w), np.float32)
+    for b in range(nb):
+        s, o = scale[b], offset[b]
+        for i in range(h):
+            for j in range(w):
+                x = np.float32(a[b, i, j])
+                if do_scale:
+                    x = np.float32(np.float64(x) * s)
+                    if do_offset:
+                        x = np.float32(np.float64(x) + o)
+                out[b, i, j] = x
+    return out
 
 
 @dataclass

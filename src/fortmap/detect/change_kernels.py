@@ -1,0 +1,414 @@
+"""Fused numba kernels of the per-window change evidence and mask (:mod:`fortmap.detect.change`).
+
+Each kernel does in one or two passes over memory what was a chain of numpy/scipy calls, with
+the same float32 operations in the same order wherever the result feeds a threshold, so the
+change mask stays the same (a few pixels can flip where a value sits within one float32 rounding
+of a threshold). Everything works in pixels of whatever grid it is given. All kernels are cached
+on disk (``cache=True``) so a new process loads rather than compiles them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _lut(v, lo, inv, table, k, n):  # pragma: no cover - compiled
+    """One value through band k's lookup table: ``change_cues._apply_luts``, same flags."""
+    t = (v - lo) * inv
+    if t <= 0:
+        return table[k, 0]
+    if t >= n - 1:
+        return table[k, n - 1]
+    i = int(t)
+    fr = t - i
+    return np.float32(table[k, i] * (1 - fr) + table[k, i + 1] * fr)
+
+
+@njit(cache=True, nogil=True)
+def colour_prep(
+    b, a_raw, lo, step, table, slo, sfac, slut, nbins, has_shift, dark, blue_thr
+):  # pragma: no cover - compiled
+    """Mapped after image, brightness, colour channels and shade flags at working resolution.
+
+    Args:
+        b, a_raw: float32 (bands, H, W) block means of the before and (scaled, unmapped) after.
+        lo, step, table: histogram-matching lookup tables (``change_cues.map_luts``).
+        slo, sfac: float32 per-band start and cells-per-unit of the colour-shift cube.
+        slut: float32 (bands, nbins**bands) expected after - before per cube cell.
+        has_shift: whether to subtract the colour shift.
+        dark: float32 shade threshold on brightness.
+        blue_thr: float32 blue fraction above which shade is sky-lit.
+
+    Returns:
+        (after mapped (bands, H, W), colour channels before, after (C, H, W), shade before,
+        shade after, sky-lit shade before, after), the last four bool (H, W).
+    """
+    nb, h, w = b.shape
+    n = table.shape[1]
+    nc = 1 + nb if nb > 1 else 1
+    a = np.empty_like(a_raw)
+    # band by band first (lookup and colour-cube cell), then pixel by pixel across bands
+    idx = np.zeros((h, w), np.int32)  # nbins**bands cells: a few thousand
+    for k in range(nb):
+        inv = np.float32(1.0) / step[k]
+        lok, so, sf = lo[k], slo[k], sfac[k]
+        for y in range(h):
+            for x in range(w):
+                a[k, y, x] = _lut(a_raw[k, y, x], lok, inv, table, k, n)
+                qi = int((b[k, y, x] - so) * sf)
+                idx[y, x] = idx[y, x] * nbins + min(max(qi, 0), nbins - 1)
+    cb = np.empty((nc, h, w), np.float32)
+    ca = np.empty((nc, h, w), np.float32)
+    shb = np.empty((h, w), np.bool_)
+    sha = np.empty((h, w), np.bool_)
+    skb = np.empty((h, w), np.bool_)
+    ska = np.empty((h, w), np.bool_)
+    third = np.float32(nb)
+    eps = np.float32(1e-3)
+    for y in range(h):
+        for x in range(w):
+            sb = np.float32(0.0)
+            sa = np.float32(0.0)
+            c = idx[y, x]
+            for k in range(nb):
+                v = a[k, y, x]
+                if has_shift:
+                    v = v - slut[k, c]
+                    a[k, y, x] = v
+                sb += b[k, y, x]
+                sa += v
+            lb = sb / third
+            la = sa / third
+            cb[0, y, x] = lb
+            ca[0, y, x] = la
+            shb[y, x] = lb < dark
+            sha[y, x] = la < dark
+            if nb > 1:
+                m = min(la, lb)
+                rb = m / (lb + eps)
+                ra = m / (la + eps)
+                for k in range(nb):
+                    cb[k + 1, y, x] = b[k, y, x] * rb
+                    ca[k + 1, y, x] = a[k, y, x] * ra
+            if nb >= 3:
+                skb[y, x] = b[2, y, x] / (sb + eps) > blue_thr
+                ska[y, x] = a[2, y, x] / (sa + eps) > blue_thr
+            else:
+                skb[y, x] = True
+                ska[y, x] = True
+    return a, cb, ca, shb, sha, skb, ska
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def tolerant_stack(b, a):  # pragma: no cover - compiled
+    """sqrt(sum over channels of squared +-1 px tolerant differences), row by row.
+
+    For each channel the difference is the larger of the distances of b(p) to the range of a
+    over the 3 x 3 neighbours of p (clipped at the edges), and of a(p) to that of b. The ranges
+    are built from three-row column extremes kept in row buffers, so the data is read once.
+    """
+    nc, h, w = b.shape
+    out = np.empty((h, w), np.float32)
+    acc = np.empty(w, np.float32)
+    amin = np.empty(w, np.float32)
+    amax = np.empty(w, np.float32)
+    bmin = np.empty(w, np.float32)
+    bmax = np.empty(w, np.float32)
+    zero = np.float32(0.0)
+    for y in range(h):
+        y0 = max(0, y - 1)
+        y1 = min(h - 1, y + 1)
+        acc[:] = 0.0
+        for c in range(nc):
+            for x in range(w):
+                alo = a[c, y0, x]
+                ahi = alo
+                blo = b[c, y0, x]
+                bhi = blo
+                for k in range(y0 + 1, y1 + 1):
+                    va = a[c, k, x]
+                    vb = b[c, k, x]
+                    alo = min(alo, va)
+                    ahi = max(ahi, va)
+                    blo = min(blo, vb)
+                    bhi = max(bhi, vb)
+                amin[x] = alo
+                amax[x] = ahi
+                bmin[x] = blo
+                bmax[x] = bhi
+            for x in range(w):
+                x0 = max(0, x - 1)
+                x1 = min(w - 1, x + 1)
+                alo = amin[x0]
+                ahi = amax[x0]
+                blo = bmin[x0]
+                bhi = bmax[x0]
+                for k in range(x0 + 1, x1 + 1):
+                    alo = min(alo, amin[k])
+                    ahi = max(ahi, amax[k])
+                    blo = min(blo, bmin[k])
+                    bhi = max(bhi, bmax[k])
+                vb = b[c, y, x]
+                va = a[c, y, x]
+                d1 = max(vb - ahi, alo - vb, zero)
+                d2 = max(va - bhi, blo - va, zero)
+                d = max(d1, d2)
+                acc[x] += d * d
+        for x in range(w):
+            out[y, x] = np.sqrt(acc[x])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def dilate3_or(m1, m2):  # pragma: no cover - compiled
+    """3 x 3 binary dilation of ``m1 | m2`` (edges clipped), bool (H, W)."""
+    h, w = m1.shape
+    row = np.empty(w, np.bool_)
+    out = np.empty((h, w), np.bool_)
+    for y in range(h):
+        y0 = max(0, y - 1)
+        y1 = min(h - 1, y + 1)
+        for x in range(w):
+            v = False
+            for k in range(y0, y1 + 1):
+                if m1[k, x] or m2[k, x]:
+                    v = True
+                    break
+            row[x] = v
+        for x in range(w):
+            out[y, x] = row[x] or (x > 0 and row[x - 1]) or (x + 1 < w and row[x + 1])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def block_any_dilated(m1, m2, f):  # pragma: no cover - compiled
+    """Per f x f block: does the 3 x 3 dilation of ``m1 & m2`` touch it? bool (ceil(H/f), ...)."""
+    h, w = m1.shape
+    hb = (h + f - 1) // f
+    wb = (w + f - 1) // f
+    out = np.zeros((hb, wb), np.bool_)
+    for y in range(h):
+        for x in range(w):
+            if m1[y, x] and m2[y, x]:
+                for yy in range(max(0, y - 1), min(h, y + 2)):
+                    for xx in range(max(0, x - 1), min(w, x + 2)):
+                        out[yy // f, xx // f] = True
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _uniform3_rows(x, out):  # pragma: no cover - compiled
+    """scipy.ndimage.uniform_filter1d(size=3, mode="nearest") along axis 1, same arithmetic
+    (the three values summed left to right in float64, then divided by 3)."""
+    h, w = x.shape
+    for y in range(h):
+        for i in range(w):
+            left = np.float64(x[y, max(i - 1, 0)])
+            right = np.float64(x[y, min(i + 1, w - 1)])
+            out[y, i] = (left + np.float64(x[y, i]) + right) / 3.0
+
+
+@njit(cache=True, nogil=True)
+def _uniform3_cols(x, out):  # pragma: no cover - compiled
+    """As :func:`_uniform3_rows` along axis 0."""
+    h, w = x.shape
+    for i in range(h):
+        i0 = max(i - 1, 0)
+        i1 = min(i + 1, h - 1)
+        for c in range(w):
+            out[i, c] = (np.float64(x[i0, c]) + np.float64(x[i, c]) + np.float64(x[i1, c])) / 3.0
+
+
+@njit(cache=True, nogil=True)
+def uniform3(x):  # pragma: no cover - compiled
+    """scipy.ndimage.uniform_filter(x, 3, mode="nearest") of float32 (H, W), bit for bit."""
+    tmp = np.empty_like(x)
+    out = np.empty_like(x)
+    _uniform3_cols(x, tmp)
+    _uniform3_rows(tmp, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def finish_evidence(
+    col, st, b, a, c_loc, c_sig, s_loc, s_sig, z0, dz, veg_thr
+):  # pragma: no cover - compiled
+    """Evidence 0..1 at working resolution from the colour and structure cues (H, W).
+
+    Smooths both cues 3 x 3, turns them into noise-scaled z-scores, maps each to 0..1 between
+    z0 and z0 + dz and combines them; pixels vegetated on both dates give none. Thresholds and
+    scales are float32, as numpy applies Python floats to float32 arrays.
+    """
+    h, w = col.shape
+    zc = uniform3(col)
+    zs = uniform3(st)
+    nb = b.shape[0]
+    out = np.empty((h, w), np.float32)
+    half = np.float32(0.5)
+    for y in range(h):
+        for x in range(w):
+            if nb >= 3:
+                eb = (np.float32(2.0) * b[1, y, x] - b[0, y, x] - b[2, y, x]) / (
+                    b[0, y, x] + b[1, y, x] + b[2, y, x] + np.float32(0.03)
+                )
+                ea = (np.float32(2.0) * a[1, y, x] - a[0, y, x] - a[2, y, x]) / (
+                    a[0, y, x] + a[1, y, x] + a[2, y, x] + np.float32(0.03)
+                )
+                if eb > veg_thr and ea > veg_thr:
+                    out[y, x] = 0.0
+                    continue
+            elif veg_thr < 0:
+                # exg is zero without three bands: vegetated only if the threshold is negative
+                out[y, x] = 0.0
+                continue
+            ec = (((zc[y, x] - c_loc) / c_sig) - z0) / dz
+            ec = min(max(ec, np.float32(0.0)), np.float32(1.0))
+            es = (((zs[y, x] - s_loc) / s_sig) - z0) / dz
+            es = min(max(es, np.float32(0.0)), np.float32(1.0))
+            out[y, x] = max(es * (half + half * ec), ec * ec * np.float32(0.75))
+    return out
+
+
+@njit(cache=True, nogil=True)
+def upsample_masked(x, f, h, w, valid):  # pragma: no cover - compiled
+    """Bilinear upsampling by ``f`` (block centres at (i + 0.5) f - 0.5) to (h, w), 0 where
+    ``valid`` is False; the same float32 arithmetic as ``change_cues.upsample``."""
+    hs, ws = x.shape
+    out = np.empty((h, w), np.float32)
+    inv = np.float32(1.0 / f)
+    xa = np.empty(w, np.int64)
+    xb = np.empty(w, np.int64)
+    txs = np.empty(w, np.float64)
+    for xx in range(w):
+        fx = (xx + np.float32(0.5)) * inv - np.float32(0.5)
+        x0 = int(np.floor(fx))
+        txs[xx] = fx - x0
+        xa[xx] = min(max(x0, 0), ws - 1)
+        xb[xx] = min(max(x0 + 1, 0), ws - 1)
+    for y in range(h):
+        fy = (y + np.float32(0.5)) * inv - np.float32(0.5)
+        y0 = int(np.floor(fy))
+        ty = fy - y0
+        ya = min(max(y0, 0), hs - 1)
+        yb = min(max(y0 + 1, 0), hs - 1)
+        for xx in range(w):
+            if not valid[y, xx]:
+                out[y, xx] = 0.0
+                continue
+            tx = txs[xx]
+            top = x[ya, xa[xx]] * (1 - tx) + x[ya, xb[xx]] * tx
+            bot = x[yb, xa[xx]] * (1 - tx) + x[yb, xb[xx]] * tx
+            out[y, xx] = top * (1 - ty) + bot * ty
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _find(parent, i):  # pragma: no cover - compiled
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+@njit(cache=True, nogil=True)
+def _run_components(fg):  # pragma: no cover - compiled
+    """4-connected components of bool (H, W) as runs of pixels along rows.
+
+    Returns:
+        (run start column, run end column (exclusive), first run of each row (H + 1),
+        component root of each run, number of runs). Union-find works on runs, so a large
+        uniform region costs a handful of operations per row rather than one per pixel.
+    """
+    h, w = fg.shape
+    cap = h * ((w + 1) // 2) + 1
+    rs = np.empty(cap, np.int32)
+    re = np.empty(cap, np.int32)
+    first = np.empty(h + 1, np.int64)
+    n = 0
+    for y in range(h):
+        first[y] = n
+        x = 0
+        while x < w:
+            if fg[y, x]:
+                s0 = x
+                while x < w and fg[y, x]:
+                    x += 1
+                rs[n] = s0
+                re[n] = x
+                n += 1
+            else:
+                x += 1
+    first[h] = n
+    parent = np.arange(n)
+    for y in range(1, h):
+        i, i1 = first[y - 1], first[y]
+        j, j1 = first[y], first[y + 1]
+        while i < i1 and j < j1:
+            # runs in neighbouring rows touch when their column ranges overlap
+            if re[i] > rs[j] and re[j] > rs[i]:
+                ri = _find(parent, i)
+                rj = _find(parent, j)
+                if ri < rj:
+                    parent[rj] = ri
+                elif rj < ri:
+                    parent[ri] = rj
+            if re[i] < re[j]:
+                i += 1
+            else:
+                j += 1
+    for k in range(n):
+        parent[k] = _find(parent, k)
+    return rs, re, first, parent, n
+
+
+@njit(cache=True, nogil=True)
+def hysteresis_mask(ev, valid, low, high, min_px):  # pragma: no cover - compiled
+    """Change mask: 4-connected regions of ``ev >= low`` (valid) holding a seed ``ev >= high``
+    and at least ``min_px`` pixels, with holes under ``min_px`` pixels filled (valid pixels).
+
+    Same result as labelling with ``scipy.ndimage.label`` twice.
+    """
+    h, w = ev.shape
+    out = np.zeros((h, w), np.uint8)
+    grow = np.empty((h, w), np.bool_)
+    anyg = False
+    for y in range(h):
+        for x in range(w):
+            g = valid[y, x] and ev[y, x] >= low
+            grow[y, x] = g
+            anyg = anyg or g
+    if not anyg:
+        return out
+    rs, re, first, root, n = _run_components(grow)
+    size = np.zeros(n, np.int64)
+    seeded = np.zeros(n, np.bool_)
+    for y in range(h):
+        for k in range(first[y], first[y + 1]):
+            r = root[k]
+            size[r] += re[k] - rs[k]
+            if not seeded[r]:
+                for x in range(rs[k], re[k]):
+                    if ev[y, x] >= high:
+                        seeded[r] = True
+                        break
+    holes = np.ones((h, w), np.bool_)
+    for y in range(h):
+        for k in range(first[y], first[y + 1]):
+            r = root[k]
+            if seeded[r] and size[r] >= min_px:
+                for x in range(rs[k], re[k]):
+                    out[y, x] = 1
+                    holes[y, x] = False
+    rs, re, first, root, n = _run_components(holes)
+    size = np.zeros(n, np.int64)
+    for k in range(n):
+        size[root[k]] += re[k] - rs[k]
+    for y in range(h):
+        for k in range(first[y], first[y + 1]):
+            if size[root[k]] < min_px:
+                for x in range(rs[k], re[k]):
+                    if valid[y, x]:
+                        out[y, x] = 1
+    return out
