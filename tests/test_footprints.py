@@ -30,8 +30,11 @@ def _shared_data() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def _town(n_side: int = 4, seed: int = 0):
-    """Grey ground with one flat-roofed 12-18 m building per plot; (image (3,H,W), polys, boxes)."""
+def _town(n_side: int = 4, seed: int = 0, shadow: float = 0.5, shadow_px: int = 3):
+    """Grey ground with one flat-roofed 12-18 m building per plot; (image (3,H,W), polys, boxes).
+
+    Each building casts a shadow ``shadow_px`` long, ``shadow`` times as bright as the ground.
+    """
     rng = np.random.default_rng(seed)
     size = n_side * PLOT
     ground = ndi.gaussian_filter(rng.random((size, size)), 3) * 0.15 + 0.3
@@ -43,7 +46,7 @@ def _town(n_side: int = 4, seed: int = 0):
             r0, c0 = i * PLOT + (PLOT - h) // 2, j * PLOT + (PLOT - w) // 2
             img[:, r0 : r0 + h, c0 : c0 + w] = rng.uniform(0.55, 0.85)
             # A shadow strip on the south-east side: what moves when the sun does.
-            img[:, r0 + h : r0 + h + 3, c0 + 2 : c0 + w + 2] *= 0.5
+            img[:, r0 + h : r0 + h + shadow_px, c0 + 2 : c0 + w + 2] *= shadow
             polys.append(shapely.box(c0, r0, c0 + w, r0 + h))
             boxes.append((r0, c0, h, w))
     return img, polys, boxes
@@ -227,3 +230,87 @@ def test_colour_angle_sees_rubble_not_a_moved_shadow():
     assert f["lit_fraction"].iloc[5] < 0.7
     assert list(d["damage"].iloc[[2, 9]]) == ["destroyed", "destroyed"]
     assert d["damage"].iloc[5] == "intact"
+
+
+def _lookalike_raze(before, boxes, which, contrast: float, seed: int = 4) -> np.ndarray:
+    """Rubble of the roof's own colour: brightness lumps at 1-2 px, bands moving together
+    (the tan roof razed to tan debris that colour alone barely sees); its shadow is gone."""
+    rng = np.random.default_rng(seed)
+    after = before.copy()
+    for k in which:
+        r0, c0, h, w = boxes[k]
+        roof = before[:, r0 + h // 2, c0 + w // 2]
+        lum = ndi.gaussian_filter(rng.standard_normal((h + 8, w + 8)), 0.8)
+        patch = roof[:, None, None] * (1 + contrast * lum / lum.std())[None]
+        after[:, r0 - 4 : r0 + h + 4, c0 - 4 : c0 + w + 4] = patch
+    return after + rng.normal(0, 0.01, after.shape).astype(np.float32)
+
+
+def _tinted_town(seed: int):
+    before, polys, boxes = _town(n_side=5, seed=seed, shadow=0.25, shadow_px=10)
+    tint = np.array([1.0, 0.9, 0.75], np.float32)[:, None, None]
+    return np.clip(before * tint, 0, 1).astype(np.float32), polys, boxes
+
+
+def test_lookalike_rubble_found_by_texture_and_lost_shadow():
+    before, polys, boxes = _tinted_town(seed=11)
+    razed = [3, 6, 12, 18, 21]
+    after = _lookalike_raze(before, boxes, razed, contrast=0.3)
+    f, d = _score(before, after, polys)
+    truth = np.isin(np.arange(len(polys)), razed)
+    ev = pd.DataFrame([json.loads(e) for e in d["evidence"]])
+    # Each cue says what was drawn: rubble is rough where the roof was smooth, and the shadow
+    # south of the building is gone; standing buildings keep both.
+    assert ev["texture_change"][truth].min() > 2.0 > 1.3 > ev["texture_change"][~truth].max()
+    assert ev["shadow_loss"][truth].min() > 0.4 > 0.2 > ev["shadow_loss"][~truth].abs().max()
+    assert (d["damage"][truth] == "destroyed").all()
+    assert (d["damage"][~truth] == "intact").all()
+    # Structure and colour alone (the cues unknown) leave these look-alikes in the damaged band.
+    cues = ["tex_before", "tex_after"] + [
+        f"shadow_{a}_{t}" for a in ("x", "y") for t in ("before", "after")
+    ]
+    d0 = damage_from_features(f.drop(columns=cues), GSD)
+    assert (d0["damage"][truth] == "damaged").all()
+    assert (d["score"][truth].to_numpy() > d0["score"][truth].to_numpy()).all()
+
+
+def test_texture_or_shadow_alone_does_not_flag():
+    before, polys, boxes = _tinted_town(seed=12)
+    after = before.copy()
+    # Building 4 loses its shadow (the ground beside it repaved), building 8 gets a rough
+    # roof (gravel), building 15 both. The gravel takes some aligned structure away (a
+    # "damaged" call is fair), but with walls and colour kept none may be called destroyed.
+    rng = np.random.default_rng(6)
+    for k in (4, 15):
+        r0, c0, h, w = boxes[k]
+        after[:, r0 + h : r0 + h + 10, c0 + 2 : c0 + w + 2] = after[:, r0 + h + 12, c0, None, None]
+    for k in (8, 15):
+        r0, c0, h, w = boxes[k]
+        lum = ndi.gaussian_filter(rng.standard_normal((h - 6, w - 6)), 0.8)
+        after[:, r0 + 3 : r0 + h - 3, c0 + 3 : c0 + w - 3] *= (1 + 0.2 * lum / lum.std())[None]
+    after += rng.normal(0, 0.01, after.shape).astype(np.float32)
+    f, d = _score(before, after, polys)
+    ev = pd.DataFrame([json.loads(e) for e in d["evidence"]])
+    assert ev["shadow_loss"][[4, 15]].min() > 0.5
+    assert ev["texture_change"][[8, 15]].min() > 2.0
+    assert (d["damage"] != "destroyed").all()
+    assert d["damage"][4] == "intact"
+
+
+def test_shadow_harmonic_points_away_from_the_sun():
+    before, polys, boxes = _tinted_town(seed=13)
+    # The after sun is in the south: shadows fall north of each building instead.
+    after = before.copy()
+    for r0, c0, h, w in boxes:
+        after[:, r0 + h : r0 + h + 10, c0 + 2 : c0 + w + 2] = after[:, r0 + h + 12, c0, None, None]
+        after[:, r0 - 8 : r0, c0 - 2 : c0 + w - 2] *= 0.25
+    after += np.random.default_rng(7).normal(0, 0.01, after.shape).astype(np.float32)
+    f, d = _score(before, after, polys)
+    # Rows run south (+y): the before shadows lie at +y, the after ones at -y.
+    assert (f["shadow_y_before"] > 0.1).all()
+    assert (f["shadow_y_after"] < -0.1).all()
+    assert (f[["shadow_x_before", "shadow_x_after"]].abs() < 0.05).all().all()
+    # Each date is measured against its own shadow direction: nothing lost, nothing flagged.
+    ev = pd.DataFrame([json.loads(e) for e in d["evidence"]])
+    assert ev["shadow_loss"].abs().max() < 0.3
+    assert (d["damage"] == "intact").all()

@@ -19,6 +19,9 @@ from skimage.filters import threshold_otsu
 #: Added to every band before the spectral angle, reflectance units: keeps the angle of
 #: near-black pixels (deep shadow, water) from being pure noise.
 ANGLE_EPS = 0.01
+#: Smallest interior texture reported, grey units per pixel of :func:`gradients`: one 8-bit
+#: grey level.
+TEXTURE_FLOOR = 1.0 / 255.0
 
 
 def shadow_threshold(grey: np.ndarray, valid: np.ndarray) -> float:
@@ -47,13 +50,21 @@ def interior_colour(
     footprints: Sequence[shapely.Geometry],
     offset: tuple[int, int],
     erode_px: float,
+    shadow_thresholds: tuple[float, float] | None = None,
+    smooth_px: float = 0.7,
+    magnitudes: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Median after-vs-before spectral angle inside each footprint, over sunlit pixels.
+    """Median after-vs-before spectral angle and texture inside each footprint, sunlit pixels.
 
     The footprint is shrunk by ``erode_px`` so walls, misregistration and blur stay out; pixels
     in cast shadow on either date (below :func:`shadow_threshold`) are left out, because a
     shadow that moved with the sun changes a roof's colour (sky light is bluish) without
     anything happening to it. The median ignores roof details and a stray shadow edge.
+
+    Texture is the median gradient magnitude (Gaussian ``smooth_px`` then Sobel, grey units per
+    pixel) over the same pixels, on each date: a roof is a uniform surface, rubble a clutter
+    of lumps at the pixel scale, so razing raises it several times while a shadow edge or a
+    roof fixture, a minority of the pixels, leaves the median alone.
 
     Args:
         before, after: (bands, H, W) arrays of the sub-window, same grid.
@@ -62,13 +73,19 @@ def interior_colour(
         footprints: polygons in tile pixel coordinates.
         offset: (col, row) of the sub-window's top-left pixel in tile pixel coordinates.
         erode_px: inward buffer, pixels.
+        shadow_thresholds: grey levels of cast shadow in ``grey_b`` and ``grey_a``
+            (default: :func:`shadow_threshold` of each).
+        smooth_px: Gaussian sigma before the texture gradient, pixels.
+        magnitudes: gradient magnitudes of ``grey_b`` and ``grey_a`` if already computed
+            (:func:`gradient_fields`).
 
     Returns:
-        (n, 2) array: colour angle in degrees (NaN with fewer than 3 bands or no sunlit
-        interior pixel) and the share of the interior lit on both dates (0..1).
+        (n, 4) array: colour angle in degrees (NaN with fewer than 3 bands or no sunlit
+        interior pixel), the share of the interior lit on both dates (0..1), and the before
+        and after texture (NaN without a sunlit interior pixel).
     """
     n = len(footprints)
-    out = np.full((n, 2), np.nan)
+    out = np.full((n, 4), np.nan)
     out[:, 1] = 0.0
     h, w = valid.shape
     if n == 0 or h == 0 or w == 0:
@@ -89,18 +106,54 @@ def interior_colour(
     lab = rio_features.rasterize(shapes, out_shape=(h, w), dtype="int32", fill=0)
     lab[~valid] = 0
     n_in = np.bincount(lab.ravel(), minlength=n + 1)[1:]
-    lit = (grey_b > shadow_threshold(grey_b, valid)) & (grey_a > shadow_threshold(grey_a, valid))
-    lab_lit = np.where(lit, lab, 0)
+    if shadow_thresholds is None:
+        shadow_thresholds = (shadow_threshold(grey_b, valid), shadow_threshold(grey_a, valid))
+    lit = (grey_b > shadow_thresholds[0]) & (grey_a > shadow_thresholds[1])
+    lab_lit = np.ascontiguousarray(np.where(lit, lab, 0))
     n_lit = np.bincount(lab_lit.ravel(), minlength=n + 1)[1:]
     out[:, 1] = np.where(n_in > 0, n_lit / np.maximum(n_in, 1), 0.0)
-    if before.shape[0] < 3 or not (n_lit > 0).any():
-        return out
     has = n_lit > 0
-    med = _label_angle_medians(
-        np.ascontiguousarray(lab_lit), before[:3], after[:3], n_lit.astype(np.int64), ANGLE_EPS
-    )
+    if not has.any():
+        return out
+    counts = n_lit.astype(np.int64)
+    if magnitudes is None:
+        magnitudes = (gradients(grey_b, smooth_px)[0], gradients(grey_a, smooth_px)[0])
+    for col, mag in ((2, magnitudes[0]), (3, magnitudes[1])):
+        med = _label_medians(lab_lit, mag, counts)
+        # A flawless roof in a noiseless image has no texture at all; one grey level of an
+        # 8-bit image per pixel is the least an image can show, and keeps ratios finite.
+        out[has, col] = np.maximum(med[has], TEXTURE_FLOOR)
+    if before.shape[0] < 3:
+        return out
+    med = _label_angle_medians(lab_lit, before[:3], after[:3], counts, ANGLE_EPS)
     out[has, 0] = med[has]
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _label_medians(lab: np.ndarray, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per-label median of ``values`` over the pixels with label > 0 (counting-sort grouping)."""
+    n = counts.shape[0]
+    start = np.zeros(n + 1, np.int64)
+    for k in range(n):
+        start[k + 1] = start[k] + counts[k]
+    fill = start[:-1].copy()
+    v = np.empty(start[n], np.float64)
+    h, w = lab.shape
+    for r in range(h):
+        for c in range(w):
+            k = lab[r, c]
+            if k > 0:
+                v[fill[k - 1]] = values[r, c]
+                fill[k - 1] += 1
+    med = np.full(n, np.nan)
+    for k in range(n):
+        m = counts[k]
+        if m == 0:
+            continue
+        x = np.sort(v[start[k] : start[k + 1]])
+        med[k] = 0.5 * (x[(m - 1) // 2] + x[m // 2])
+    return med
 
 
 @numba.njit(cache=True, nogil=True)
@@ -179,14 +232,6 @@ def noise_gradient(grey: np.ndarray, valid: np.ndarray, smooth_px: float) -> flo
     return sigma * _unit_noise_gradient(smooth_px)
 
 
-def gauss_kernel(smooth_px: float) -> np.ndarray:
-    """Normalised 1-D Gaussian of sigma ``smooth_px`` pixels, truncated at 4 sigma (as scipy)."""
-    r = int(4.0 * smooth_px + 0.5)
-    x = np.arange(-r, r + 1, dtype=np.float64)
-    k = np.exp(-0.5 * (x / smooth_px) ** 2)
-    return (k / k.sum()).astype(np.float32)
-
-
 _UNIT_NOISE: dict[float, float] = {}
 
 
@@ -201,7 +246,7 @@ def _unit_noise_gradient(smooth_px: float) -> float:
 def gradients(grey: np.ndarray, smooth_px: float) -> tuple[np.ndarray, np.ndarray]:
     """Whole-array gradient magnitude and direction (radians), Gaussian then Sobel.
 
-    The reference that :func:`region_stats` reproduces patch by patch.
+    Reference for :func:`gradient_fields` (which :func:`region_stats` reads).
     """
     g = ndi.gaussian_filter(grey, smooth_px, mode="nearest")
     gx = ndi.sobel(g, axis=1, mode="nearest")
@@ -209,62 +254,23 @@ def gradients(grey: np.ndarray, smooth_px: float) -> tuple[np.ndarray, np.ndarra
     return np.hypot(gx, gy).astype(np.float32), np.arctan2(gy, gx).astype(np.float32)
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
-def _grad_patch(
-    grey: np.ndarray, r0: int, r1: int, c0: int, c1: int, kern: np.ndarray, theta: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Gradient magnitude and ``cos 4(direction - theta)`` of rows r0:r1, cols c0:c1.
+def gradient_fields(grey: np.ndarray, smooth_px: float) -> tuple[np.ndarray, ...]:
+    """Gradient magnitude and the direction's 4th harmonic, ``cos 4 phi`` and ``sin 4 phi``.
 
-    Same result as :func:`gradients` on the whole array ('nearest' edges), but only for the
-    pixels one footprint needs, so the cost follows the footprints, not the tile size.
+    Same smoothing and Sobel as :func:`gradients`, computed once per window; the harmonic
+    comes from the gradient's 4th power (no atan2 or cos per pixel), so that each footprint's
+    ``cos 4(phi - theta)`` is two multiplications (:func:`region_stats`).
     """
-    h, w = grey.shape
-    kr = kern.shape[0] // 2
-    pr0, pr1, pc0, pc1 = r0 - 1, r1 + 1, c0 - 1, c1 + 1
-    ph, pw = pr1 - pr0, pc1 - pc0
-    tmp = np.zeros((ph + 2 * kr, pw), np.float32)
-    for i in range(ph + 2 * kr):
-        rr = min(max(pr0 - kr + i, 0), h - 1)
-        for j in range(pw):
-            acc = 0.0
-            for k in range(-kr, kr + 1):
-                cc = min(max(pc0 + j + k, 0), w - 1)
-                acc += kern[k + kr] * grey[rr, cc]
-            tmp[i, j] = acc
-    sm = np.zeros((ph, pw), np.float32)
-    for i in range(ph):
-        for j in range(pw):
-            acc = 0.0
-            for k in range(-kr, kr + 1):
-                acc += kern[k + kr] * tmp[i + kr + k, j]
-            sm[i, j] = acc
-    # Sobel on the smoothed patch; the patch's outer ring is clamped like mode='nearest'.
-    mag = np.zeros((r1 - r0, c1 - c0), np.float32)
-    ang = np.zeros((r1 - r0, c1 - c0), np.float32)
-    c4, s4 = math.cos(4.0 * theta), math.sin(4.0 * theta)
-    for i in range(r1 - r0):
-        for j in range(c1 - c0):
-            gr, gc = r0 + i, c0 + j
-            iu = i + 1 if gr - 1 < 0 else i
-            idn = i + 2 if gr + 1 <= h - 1 else i + 1
-            jl = j + 1 if gc - 1 < 0 else j
-            jr = j + 2 if gc + 1 <= w - 1 else j + 1
-            ic, jc = i + 1, j + 1
-            gx = (
-                sm[iu, jr] + 2 * sm[ic, jr] + sm[idn, jr]
-                - sm[iu, jl] - 2 * sm[ic, jl] - sm[idn, jl]
-            )  # fmt: skip
-            gy = (
-                sm[idn, jl] + 2 * sm[idn, jc] + sm[idn, jr]
-                - sm[iu, jl] - 2 * sm[iu, jc] - sm[iu, jr]
-            )  # fmt: skip
-            m2 = gx * gx + gy * gy
-            mag[i, j] = math.sqrt(m2)
-            # cos 4(phi - theta) from the gradient's 4th power: no atan2/cos per pixel.
-            if m2 > 0:
-                a, b = gx * gx - gy * gy, 2 * gx * gy
-                ang[i, j] = ((a * a - b * b) * c4 + 2 * a * b * s4) / (m2 * m2)
-    return mag, ang
+    g = ndi.gaussian_filter(grey, smooth_px, mode="nearest")
+    gx = ndi.sobel(g, axis=1, mode="nearest")
+    gy = ndi.sobel(g, axis=0, mode="nearest")
+    a = gx * gx - gy * gy
+    b = 2 * gx * gy
+    m2 = a * a + b * b  # |g|^4
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv = np.where(m2 > 0, 1.0 / m2, 0.0).astype(np.float32)
+    mag = np.sqrt(gx * gx + gy * gy)
+    return mag, (a * a - b * b) * inv, 2 * a * b * inv
 
 
 @numba.njit(cache=True, nogil=True)
@@ -286,22 +292,34 @@ def region_stats(
     r1: int,
     dil: float,
     theta: float,
-    kern: np.ndarray,
+    fields_b: tuple,
+    fields_a: tuple,
     grey_b: np.ndarray,
     grey_a: np.ndarray,
     valid: np.ndarray,
     floor_b: float,
     floor_a: float,
+    dark_b: np.ndarray,
+    dark_a: np.ndarray,
+    ring: float,
 ) -> np.ndarray:
-    """Sums over the pixels within ``dil`` px of the polygon (pixel centres), one footprint."""
-    # out: n_region, n_valid, wb, wb*cos, wa, wa*cos, n_inside, n_inside_valid, |diff| inside
-    out = np.zeros(9)
+    """Sums over the pixels within ``dil`` px of the polygon (pixel centres), one footprint.
+
+    Pixels outside the polygon within ``ring`` px of it also add their darkness (``dark_b``,
+    ``dark_a``: bool, cast shadow) times the unit outward direction from the nearest point of
+    the outline: the first circular harmonic of the shadow around the building.
+    """
+    # out: n_region, n_valid, wb, wb*cos, wa, wa*cos, n_inside, n_inside_valid, |diff| inside,
+    #      n_ring_valid, dark_b*ux, dark_b*uy, dark_a*ux, dark_a*uy
+    out = np.zeros(14)
     if r1 <= r0 or c1 <= c0:
         return out
-    mag_b, cos_b = _grad_patch(grey_b, r0, r1, c0, c1, kern, theta)
-    mag_a, cos_a = _grad_patch(grey_a, r0, r1, c0, c1, kern, theta)
+    mag_b, c4_b, s4_b = fields_b
+    mag_a, c4_a, s4_a = fields_a
+    c4, s4 = math.cos(4.0 * theta), math.sin(4.0 * theta)
     nr = ring_start.shape[0] - 1
     dil2 = dil * dil
+    ring2 = min(ring, dil) ** 2
     for r in range(r0, r1):
         py = r + 0.5
         for c in range(c0, c1):
@@ -315,10 +333,8 @@ def region_stats(
                         if px < x1 + (py - y1) * (x2 - x1) / (y2 - y1):
                             inside = not inside
             if not inside:
-                near = False
+                best, bx, by = np.inf, 0.0, 0.0
                 for i in range(xy.shape[0] - 1):
-                    if near:
-                        break
                     if _is_ring_end(ring_start, i):
                         continue
                     x1, y1 = xy[i, 0], xy[i, 1]
@@ -327,23 +343,33 @@ def region_stats(
                     t = 0.0
                     if ll > 0:
                         t = min(1.0, max(0.0, ((px - x1) * dx + (py - y1) * dy) / ll))
-                    ex, ey = x1 + t * dx - px, y1 + t * dy - py
-                    near = ex * ex + ey * ey <= dil2
-                if not near:
+                    ex, ey = px - x1 - t * dx, py - y1 - t * dy
+                    d2 = ex * ex + ey * ey
+                    if d2 < best:
+                        best, bx, by = d2, ex, ey
+                if best > dil2:
                     continue
+                if best <= ring2 and best > 0 and valid[r, c]:
+                    inv = 1.0 / math.sqrt(best)
+                    out[9] += 1
+                    if dark_b[r, c]:
+                        out[10] += bx * inv
+                        out[11] += by * inv
+                    if dark_a[r, c]:
+                        out[12] += bx * inv
+                        out[13] += by * inv
             out[0] += 1
             if inside:
                 out[6] += 1
             if not valid[r, c]:
                 continue
             out[1] += 1
-            i, j = r - r0, c - c0
-            wb = max(mag_b[i, j] - floor_b, 0.0)
-            wa = max(mag_a[i, j] - floor_a, 0.0)
+            wb = max(mag_b[r, c] - floor_b, 0.0)
+            wa = max(mag_a[r, c] - floor_a, 0.0)
             out[2] += wb
-            out[3] += wb * cos_b[i, j]
+            out[3] += wb * (c4_b[r, c] * c4 + s4_b[r, c] * s4)
             out[4] += wa
-            out[5] += wa * cos_a[i, j]
+            out[5] += wa * (c4_a[r, c] * c4 + s4_a[r, c] * s4)
             if inside:
                 out[7] += 1
                 out[8] += abs(grey_a[r, c] - grey_b[r, c])

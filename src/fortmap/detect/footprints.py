@@ -16,9 +16,14 @@ pixels sunlit on both dates, the median spectral angle between the after and bef
 (:func:`fortmap.detect.footprint_features.interior_colour`) is several times the scene's
 typical value. The global step multiplies the two (see :func:`damage_from_features`), so that
 neither moved shadows (which take aligned edges away from intact houses in dense rows) nor a
-recoloured roof alone calls a building destroyed. Without usable colour (grey bands, or a scene
-whose roofs do not sit on their footprints, e.g. far off-nadir) the structure-only rule below
-applies.
+recoloured roof alone calls a building destroyed. Two more cues of a razed building then move
+that product by at most a factor 2 either way (the width of the ``damaged`` band): its roof's
+texture (rubble is lumpy at the pixel scale where a roof is uniform; the median gradient over
+the sunlit interior, after over before, against the scene's typical ratio) and its own cast
+shadow (the dark share of a 3 m ring beyond the outline, as a first circular harmonic projected
+on each date's shadow direction, which the footprints themselves give; a razed building casts
+none). Without usable colour (grey bands, or a scene whose roofs do not sit on their footprints,
+e.g. far off-nadir) the structure-only rule below applies, without these cues either.
 
 The structure-only rule divides each after-image alignment by the scene's typical *before* alignment
 (the median over all footprints: before the event every building stood), giving the fraction of
@@ -40,10 +45,11 @@ import pandas as pd
 import shapely
 
 from fortmap.detect.footprint_features import (
-    gauss_kernel,
+    gradient_fields,
     interior_colour,
     noise_gradient,
     region_stats,
+    shadow_threshold,
 )
 from fortmap.errors import InputError
 
@@ -93,6 +99,24 @@ MIN_ANGLE_REF = 0.5
 #: do not sit on their footprints in one of the images. Set between the simulator's values and
 #: the 5.2 degrees of xBD Joplin (28 deg off-nadir), after seeing both (no labels involved).
 MAX_ANGLE_REF = 3.0
+#: Interior lit share below which the colour angle is weighted down in proportion (a median
+#: over less than half the roof is mostly what happened to the rest of it, e.g. a shadow edge).
+MIN_LIT_FRACTION = 0.5
+#: Largest factor by which interior texture or lost shadow may move the structure-and-colour
+#: change: CHANGE_DESTROYED / CHANGE_DAMAGED, the width of the damaged band.
+CUE_LIMIT = 2.0
+#: Two hypotheses per cue, and the evidence is centred between them. Shadow: a standing
+#: building keeps its own shadow (loss 0), a razed one loses a typical building's (loss 1).
+SHADOW_MIDPOINT = 0.5
+#: Texture, in log2 of the after/before ratio over the scene's typical ratio: a standing roof
+#: keeps it (0); rubble, lumps at the pixel scale, at least doubles it (1).
+TEXTURE_MIDPOINT = 0.5
+#: Smallest typical own-shadow harmonic (dark share of the ring, projected on the shadow
+#: direction) at which shadows are used: a few per cent of a ring of 100-300 pixels is the
+#: level of one footprint's sampling noise.
+MIN_SHADOW_CONTRAST = 0.02
+#: Fewest usable footprints for a scene median of the texture or shadow cue.
+MIN_CUE_FOOTPRINTS = 20
 #: Footprints are shrunk by this much before their interior colour is compared, metres: keeps
 #: residual misregistration (<= 1 px) and the PSF's reach (1-2 px) of the walls out of it.
 ERODE_M = 1.0
@@ -107,7 +131,17 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "valid_fraction",
     "colour_angle",
     "lit_fraction",
+    "tex_before",
+    "tex_after",
+    "shadow_x_before",
+    "shadow_y_before",
+    "shadow_x_after",
+    "shadow_y_after",
 )
+#: Outer radius of the ring beyond a footprint's outline where its own cast shadow is looked
+#: for, metres: a 3 m wall casts at least 1.7 m of shadow for sun elevations below 60 degrees,
+#: and the ring stays clear of most neighbours across a street.
+SHADOW_RING_M = 3.0
 
 
 def footprint_halo_px(gsd: float) -> int:
@@ -175,7 +209,13 @@ def footprint_features(
         within :data:`LEAN_M` of the footprint aligned with its axes, -1..1, ~0 for clutter),
         ``edge_before``/``edge_after`` (mean noise-corrected gradient magnitude there, grey
         units per pixel), ``grey_diff`` (mean absolute grey difference inside the footprint),
-        ``area_px`` (pixels inside the footprint) and ``valid_fraction`` (0..1 of the region).
+        ``area_px`` (pixels inside the footprint), ``valid_fraction`` (0..1 of the region),
+        ``colour_angle`` (degrees) and ``lit_fraction`` (0..1) of
+        :func:`~fortmap.detect.footprint_features.interior_colour`, ``tex_before``/
+        ``tex_after`` (median gradient over the sunlit interior, grey units per pixel) and
+        ``shadow_x_*``/``shadow_y_*`` (mean over the valid pixels within
+        :data:`SHADOW_RING_M` outside the outline of darkness, 0 or 1, times the unit
+        outward direction in pixel axes, x = column, y = row).
     """
     before = np.asarray(before)
     after = np.asarray(after)
@@ -208,13 +248,16 @@ def footprint_features(
     gb, ga = _grey(before[(slice(None), *sub)]), _grey(after[(slice(None), *sub)])
     floor_b = noise_gradient(gb, vb, SMOOTH_PX)
     floor_a = noise_gradient(ga, vb, SMOOTH_PX)
-    kern = gauss_kernel(SMOOTH_PX)
+    thr = (shadow_threshold(gb, vb), shadow_threshold(ga, vb))
+    dark_b, dark_a = gb < thr[0], ga < thr[1]
+    fields_b, fields_a = gradient_fields(gb, SMOOTH_PX), gradient_fields(ga, SMOOTH_PX)
     dil = LEAN_M / gsd
     rows = np.zeros((len(footprints), len(FEATURE_COLUMNS)))
     for i, poly in enumerate(footprints):
         rings = _rings(poly) if poly is not None else []
         if not rings or not ok[i]:
             rows[i, :7] = (np.nan, np.nan, np.nan, np.nan, np.nan, 0.0, 0.0)
+            rows[i, 11:] = np.nan
             continue
         xy = np.concatenate(rings) - np.array([wc0, wr0], np.float64)
         starts = np.cumsum([0] + [len(r) for r in rings]).astype(np.int64)
@@ -224,10 +267,10 @@ def footprint_features(
         c1 = min(max(int(np.ceil(x1 + dil)) - wc0 + 1, 0), gb.shape[1])
         r1 = min(max(int(np.ceil(y1 + dil)) - wr0 + 1, 0), gb.shape[0])
         s = region_stats(
-            xy, starts, c0, r0, c1, r1, dil, _axis_angle(poly), kern,
-            gb, ga, vb, floor_b, floor_a,
+            xy, starts, c0, r0, c1, r1, dil, _axis_angle(poly), fields_b, fields_a,
+            gb, ga, vb, floor_b, floor_a, dark_b, dark_a, SHADOW_RING_M / gsd,
         )  # fmt: skip
-        n_reg, n_val, wb, wbc, wa, wac, n_in, n_in_val, dsum = s
+        n_reg, n_val, wb, wbc, wa, wac, n_in, n_in_val, dsum, n_ring = s[:10]
         rows[i, :7] = (
             wbc / wb if wb > 0 else 0.0,
             wac / wa if wa > 0 else 0.0,
@@ -237,9 +280,10 @@ def footprint_features(
             n_in,
             n_val / n_reg if n_reg else 0.0,
         )
-    rows[:, 7:] = interior_colour(
+        rows[i, 11:] = s[10:14] / n_ring if n_ring else np.nan
+    rows[:, 7:11] = interior_colour(
         before[(slice(None), *sub)], after[(slice(None), *sub)], vb, gb, ga, footprints,
-        (wc0, wr0), ERODE_M / gsd,
+        (wc0, wr0), ERODE_M / gsd, thr, SMOOTH_PX, (fields_b[0], fields_a[0]),
     )  # fmt: skip
     return pd.DataFrame(rows, columns=list(FEATURE_COLUMNS))
 
@@ -255,9 +299,13 @@ def damage_from_features(features: pd.DataFrame, gsd: float) -> pd.DataFrame:
     ``change = max(aln_before - aln_after, 0) / ref * colour_angle / angle_ref``
 
     that is, the share of a standing building's structure that was lost, times how many times
-    more its sunlit interior changed colour than a typical footprint's. Either alone is fooled
-    (neighbours' shadows moving with the sun take aligned edges away from an intact house; a
-    new shadow or seasonal tint recolours a roof); their product is not. ``destroyed`` above
+    more its sunlit interior changed colour than a typical footprint's (the colour term is
+    weighted down where less than :data:`MIN_LIT_FRACTION` of the interior is sunlit). Either
+    alone is fooled (neighbours' shadows moving with the sun take aligned edges away from an
+    intact house; a new shadow or seasonal tint recolours a roof); their product is not. It is
+    then multiplied by ``2 ** mean(e_texture, e_shadow)``, each cue in log2 units centred
+    between its two hypotheses (:data:`TEXTURE_MIDPOINT`, :data:`SHADOW_MIDPOINT`) and bounded
+    to ``+-log2(CUE_LIMIT)``; an unknown cue counts 0. ``destroyed`` above
     :data:`CHANGE_DESTROYED`, ``damaged`` above :data:`CHANGE_DAMAGED`, and a building must
     also have lost :data:`MIN_LOSS` of its own before alignment. Without colour (fewer than 3
     bands) the structure-only rule applies: ``retained = aln_after / ref`` against
@@ -295,10 +343,26 @@ def damage_from_features(features: pd.DataFrame, gsd: float) -> pd.DataFrame:
     # changed throughout): colour is no evidence there, structure alone decides.
     # Below MIN_ANGLE_REF the images carry no colour to compare (grey in RGB, or identical).
     use_colour = bool(has_ang.any()) and MIN_ANGLE_REF <= angle_ref <= MAX_ANGLE_REF
+    tex_n = shadow_loss = np.full(len(f), np.nan)
     if use_colour:
-        # No sunlit interior on either date: no colour evidence either way (factor 1).
-        ang_n = np.where(has_ang, ang / angle_ref, 1.0)
+        # No sunlit interior on either date: no colour evidence either way (factor 1). A
+        # median over a sliver of lit roof is noise: weight it by the lit share up to half.
+        lit = f["lit_fraction"].to_numpy(float) if "lit_fraction" in f else np.ones(len(f))
+        w = np.clip(np.nan_to_num(lit) / MIN_LIT_FRACTION, 0.0, 1.0)
+        ang_n = np.where(has_ang, 1.0 + (ang / angle_ref - 1.0) * w, 1.0)
         change = np.where(usable, np.maximum(loss, 0.0) / ref * ang_n, np.nan)
+        tex_n = _texture_change(f, usable)
+        shadow_loss = _shadow_loss(f, usable)
+        # Rubble's texture and the lost cast shadow, each in log2 units centred between its
+        # two hypotheses and bounded to +-log2(CUE_LIMIT), are averaged: together they can
+        # carry a building across the damaged band (CHANGE_DAMAGED..CHANGE_DESTROYED) either
+        # way, neither can alone, and where a cue is unknown (NaN) it says nothing (0).
+        lim = math.log2(CUE_LIMIT)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            e_tex = np.log2(tex_n) - TEXTURE_MIDPOINT
+        e_tex = np.clip(np.nan_to_num(e_tex, nan=0.0), -lim, lim)
+        e_sh = np.clip(np.nan_to_num(shadow_loss - SHADOW_MIDPOINT, nan=0.0), -lim, lim)
+        change = change * 2.0 ** (0.5 * (e_tex + e_sh))
         z1 = np.clip(
             -np.log(np.maximum(change, 1e-6) / CHANGE_DESTROYED) / CHANGE_LOG_WIDTH, -50, 50
         )
@@ -336,6 +400,8 @@ def damage_from_features(features: pd.DataFrame, gsd: float) -> pd.DataFrame:
             "scene_reference": scene_ref,
             "scene_angle_reference": angle_r,
             "colour_used": use_colour,
+            "texture_change": _r(tex_n[i]),
+            "shadow_loss": _r(shadow_loss[i]),
             "valid_fraction": _r(vf[i]),
             "gsd_m": gsd_r,
         }
@@ -346,6 +412,50 @@ def damage_from_features(features: pd.DataFrame, gsd: float) -> pd.DataFrame:
     return pd.DataFrame(
         {"score": score.astype(float), "damage": damage, "evidence": evidence}, index=f.index
     )
+
+
+def _texture_change(f: pd.DataFrame, usable: np.ndarray) -> np.ndarray:
+    """After/before interior texture ratio over the scene's typical ratio (NaN: unknown).
+
+    The scene median absorbs what blur, noise and haze do to every roof between the dates.
+    """
+    if "tex_before" not in f or "tex_after" not in f:
+        return np.full(len(f), np.nan)
+    tb, ta = f["tex_before"].to_numpy(float), f["tex_after"].to_numpy(float)
+    ok = usable & np.isfinite(tb) & np.isfinite(ta) & (tb > 0)
+    r = np.where(ok, ta / np.where(ok, tb, 1.0), np.nan)
+    if ok.sum() < MIN_CUE_FOOTPRINTS:
+        return np.full(len(f), np.nan)
+    typ = float(np.median(r[ok]))
+    return r / typ if typ > 0 else np.full(len(f), np.nan)
+
+
+def _shadow_loss(f: pd.DataFrame, usable: np.ndarray) -> np.ndarray:
+    """Share of a typical building's own cast shadow lost between the dates (NaN: unknown).
+
+    Each date's shadow direction is the mean of the footprints' shadow harmonics (before the
+    event nearly every building stood, and after it most still do); each footprint's shadow is
+    its harmonic projected on that direction, in units of the scene's median. The difference
+    before minus after is about 1 for a building that lost its shadow, 0 for one that kept it.
+    A date whose typical building shows less than :data:`MIN_SHADOW_CONTRAST` has no usable
+    shadows (overcast, sun near zenith, no ring of free ground): NaN.
+    """
+    cols = [f"shadow_{a}_{d}" for d in ("before", "after") for a in ("x", "y")]
+    if any(c not in f for c in cols):
+        return np.full(len(f), np.nan)
+    own = []
+    for d in ("before", "after"):
+        x, y = f[f"shadow_x_{d}"].to_numpy(float), f[f"shadow_y_{d}"].to_numpy(float)
+        ok = usable & np.isfinite(x) & np.isfinite(y)
+        if ok.sum() < MIN_CUE_FOOTPRINTS:
+            return np.full(len(f), np.nan)
+        phi = math.atan2(float(y[ok].sum()), float(x[ok].sum()))
+        proj = np.where(ok, x * math.cos(phi) + y * math.sin(phi), np.nan)
+        typ = float(np.median(proj[ok]))
+        if typ < MIN_SHADOW_CONTRAST:
+            return np.full(len(f), np.nan)
+        own.append(proj / typ)
+    return own[0] - own[1]
 
 
 def _r(v: float) -> float | None:
