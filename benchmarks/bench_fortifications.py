@@ -1,10 +1,13 @@
 """Barricades, berms and rubble on simulated scenes, window by window, scored against truth.
 
-Usage: python benchmarks/bench_fortifications.py SCENE_DIR [SCENE_DIR ...]
-(scenes from ``fortmap simulate --out DIR --seed N``). The images are co-registered and
+Usage: python benchmarks/bench_fortifications.py [--grid] [SCENE_DIR ...]
+(scenes from ``fortmap simulate --out DIR --seed N``; ``--grid`` adds the difficulty grid,
+easy/default/hard/extreme at seed 0 and 2 km, simulated into bench-out/simulated when absent). The images are co-registered and
 matched as ``fortmap analyze`` does, then read by 1024 px cores with a halo; each window's
 findings are kept by the centroid rule (berm crests clipped to the core, merged scene-wide).
-Berms are scored twice: from imagery only, and with the scene's DSMs.
+Berms are scored twice: from imagery only, and with the scene's DSMs. Route status: the
+route analysis is run on the detected barricades, rubble and DSM berms (as ``fortmap analyze``
+with DSMs does) and each entry point's status (open/cut) is compared with the truth's.
 """
 
 from __future__ import annotations
@@ -21,16 +24,48 @@ from rasterio.windows import Window
 
 from fortmap.align.coregister import coregister
 from fortmap.align.radiometry import fit_band_maps
+from fortmap.analyze.core import parse_core
+from fortmap.analyze.routes import routes_in_area
 from fortmap.detect.barricades import find_barricades, road_change
 from fortmap.detect.berms import find_berms, merge_pieces
 from fortmap.detect.roadmask import roads_in_window, roads_to_pixels
 from fortmap.detect.rubble import find_rubble
 from fortmap.evaluate.match import score_lengths, score_lines, score_polygons
+from fortmap.evaluate.routes import score_entry_points
 from fortmap.io.grids import sample_mosaic, windows
 from fortmap.io.raster import GridReader, open_info
 from fortmap.io.roads import read_roads
 
 CORE, HALO = 1024, 64
+GRID_OUT = Path(__file__).resolve().parents[1] / "bench-out" / "simulated"
+
+
+def _route_status(d: Path, grid, roads, bars: list, rubs: list, berms: list) -> dict | None:  # noqa: ANN001
+    """Entry-point status of the detected obstacles against the truth's."""
+    import warnings
+
+    if not (d / "places.geojson").exists():
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        core = parse_core("Old City", grid.crs, grid.bounds, d / "places.geojson")
+    obst = {
+        "barricades": gpd.GeoDataFrame(
+            {"score": [s for _, s, _ in bars]}, geometry=[g for g, _, _ in bars], crs=grid.crs
+        ),
+        "rubble": gpd.GeoDataFrame(
+            {
+                "score": [s for _, s, _ in rubs],
+                "passable_width_m": [at.get("passable_width_m") for _, _, at in rubs],
+            },
+            geometry=[g for g, _, _ in rubs],
+            crs=grid.crs,
+        ),
+        "berms": gpd.GeoDataFrame(geometry=list(berms), crs=grid.crs),
+    }
+    res = routes_in_area(roads, grid.bounds, core, obst)
+    truth = gpd.read_file(d / "truth.gpkg", layer="entry_points")
+    return score_entry_points(truth, res.entry_points)
 
 
 def _to_crs(g: shapely.Geometry, t: Affine) -> shapely.Geometry:
@@ -76,7 +111,7 @@ def run_scene(d: Path) -> dict:
         rw = roads[roads.intersects(box)]
         rp = roads_to_pixels(rw, wt, gsd)
         rr = roads_in_window(rp, valid.shape, 1.0 / gsd)
-        ch = road_change(b, a, valid, rr)
+        ch = road_change(b, a, valid, rr, lit_reference=True)
         bars += [(_to_crs(g, wt), s, at) for g, s, at in
                  find_barricades(b, a, valid, rr, rp, gsd, cpx, change=ch)]  # fmt: skip
         rubs += [(_to_crs(g, wt), s, at) for g, s, at in find_rubble(b, a, valid, rr, rp, gsd, cpx)]
@@ -95,28 +130,45 @@ def run_scene(d: Path) -> dict:
         "rubble": score_polygons(truth["rubble"].geometry.values, [g for g, _, _ in rubs], 0.25),
         "berms_image": score_lengths(truth["berms"].geometry.values, merge_pieces(berm_img), 5),
         "berms_dsm": score_lengths(truth["berms"].geometry.values, merge_pieces(berm_dsm), 5),
+        "routes": _route_status(d, grid, roads, bars, rubs, merge_pieces(berm_dsm)),
         "mp_per_s_roads": mp / t_road,
         "mp_per_s_berms": mp / t_berm,
         "seconds": total,
     }
 
 
-def main(dirs: list[str]) -> None:
-    print(f"{'scene':<10}{'layer':<13}{'P':>7}{'R':>7}{'F1':>7}{'n_true':>8}{'n_pred':>8}")
+def main(args: list[str]) -> None:
+    dirs = [Path(a) for a in args if a != "--grid"]
+    if "--grid" in args:
+        from fortmap.simulate import simulate_city
+
+        for diff in ("easy", "default", "hard", "extreme"):
+            scene = GRID_OUT / f"{diff}_0_2000"
+            if not (scene / "after.tif").exists():
+                simulate_city(scene, seed=0, size_m=2000, difficulty=diff, force=True)
+            if scene not in dirs:
+                dirs.append(scene)
+    print(f"{'scene':<24}{'layer':<13}{'P':>7}{'R':>7}{'F1':>7}{'n_true':>8}{'n_pred':>8}")
     for d in dirs:
-        res = run_scene(Path(d))
-        name = Path(d).name
+        res = run_scene(d)
+        name = d.name
         for k in ("barricades", "rubble"):
             s = res[k]
-            print(f"{name:<10}{k:<13}{s['precision']:7.3f}{s['recall']:7.3f}{s['f1']:7.3f}"
+            print(f"{name:<24}{k:<13}{s['precision']:7.3f}{s['recall']:7.3f}{s['f1']:7.3f}"
                   f"{s['n_truth']:8.0f}{s['n_pred']:8.0f}")  # fmt: skip
         for k in ("berms_image", "berms_dsm"):
             s = res[k]
-            print(f"{name:<10}{k:<13}{s['precision']:7.3f}{s['recall']:7.3f}{s['f1']:7.3f}"
+            print(f"{name:<24}{k:<13}{s['precision']:7.3f}{s['recall']:7.3f}{s['f1']:7.3f}"
                   f"{s['truth_length_m']:7.0f}m{s['pred_length_m']:7.0f}m")  # fmt: skip
+        r = res["routes"]
+        if r is not None:
+            print(f"{name:<24}route status right {r.get('status_accuracy', float('nan')):.3f} "
+                  f"({r.get('n_matched', '-')} of {r.get('n_truth', '-')} entries matched, "
+                  f"{r.get('n_pred', '-')} predicted)")  # fmt: skip
         print(
-            f"{name:<10}speed: roads {res['mp_per_s_roads']:.1f} MP/s, berms "
-            f"{res['mp_per_s_berms']:.1f} MP/s (both berm passes), {res['seconds']:.1f} s"
+            f"{name:<24}speed: roads {res['mp_per_s_roads']:.1f} MP/s, berms "
+            f"{res['mp_per_s_berms']:.1f} MP/s (both berm passes), {res['seconds']:.1f} s",
+            flush=True,
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import shapely
+import shapely.affinity
 
 from fortmap.detect.barricades import find_barricades, free_gap
 from fortmap.detect.roadmask import roads_in_window
@@ -134,3 +135,46 @@ def test_row_from_kerb_to_kerb_is_kept():
     b, a, v, rr, road = _scene([shapely.box(98.5, 88, 101.5, 112)])
     out = find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200))
     assert len(out) == 1 and out[0][2]["blocks_road"]
+
+
+def test_oblique_long_row_is_measured_across_its_own_axis():
+    # a 12 m row, 1.5 m thick, turned 15 degrees from the road's normal: it runs 3.1 m + 1.5 m
+    # along the road, more than a block row may, but it is one block thick
+    row = shapely.affinity.rotate(shapely.box(98.5, 88, 101.5, 112), 15, origin=(100, 100))
+    b, a, v, rr, road = _scene([row])
+    out = find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200))
+    assert len(out) == 1 and out[0][2]["blocks_road"]
+    assert out[0][2]["evidence"]["along_m"] <= 2.5
+
+
+def test_row_at_a_junction_is_framed_by_the_road_it_crosses():
+    from rasterio.features import rasterize
+
+    rng = np.random.default_rng(3)
+    shape = (200, 200)
+    roads = gpd.GeoDataFrame(
+        {"name": ["Side", "Main"], "road_class": ["minor", "major"], "width_px": [16.0, 24.0]},
+        geometry=[shapely.LineString([(100, 0), (100, 200)]), shapely.LineString([(0, 100), (200, 100)])],
+    )  # fmt: skip
+    rr = roads_in_window(roads, shape, 2.0)
+    base = np.where(rr.carriageway, 0.25, 0.55).astype(np.float32)
+    before = base + rng.normal(0, 0.015, shape).astype(np.float32)
+    after = base + rng.normal(0, 0.015, shape).astype(np.float32)
+    # a row across Side street, inside the crossing (the pixels belong to Main, burnt last)
+    after[rasterize([(shapely.box(93, 91, 107, 94), 1)], out_shape=shape).astype(bool)] = 0.8
+    out = find_barricades(
+        before[None], after[None], np.ones(shape, bool), rr, roads, GSD, (0, 0, 200, 200)
+    )
+    assert len(out) == 1 and out[0][2]["road_name"] == "Side"
+
+
+def test_road_leaving_a_shadow_is_not_a_barricade():
+    # Most of the road lies in a building's shadow on both dates; a 2 m stretch of it that
+    # was shaded before is sunlit after: it reaches the road's sunlit level and no more.
+    b, a, v, rr, road = _scene([])
+    cw = rr.carriageway
+    cols = np.arange(200)[None, :].repeat(200, axis=0)
+    shade = cw & (cols >= 60)
+    b[0][shade] -= 0.15
+    a[0][shade & ~((cols >= 100) & (cols < 104))] -= 0.15
+    assert find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200)) == []

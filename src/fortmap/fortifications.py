@@ -92,7 +92,7 @@ def detect_window(
         if len(rw):
             rp = roads_to_pixels(rw, wt, gsd)
             rr = roads_in_window(rp, valid.shape, 1.0 / gsd)
-            ch = road_change(before, after, valid, rr)
+            ch = road_change(before, after, valid, rr, lit_reference=True)
             for g, s, at in find_barricades(before, after, valid, rr, rp, gsd, core_px, change=ch):
                 out.barricades.append((_to_crs(g, wt), s, at))
             for g, s, at in find_rubble(before, after, valid, rr, rp, gsd, core_px):

@@ -26,7 +26,7 @@ import shapely
 from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
-from fortmap.detect.roadmask import RoadRaster
+from fortmap.detect.roadmask import ROAD_MARGIN_M, RoadRaster, own_axes, segment_frame
 
 #: Seed and grow thresholds of new-object pixels, in robust standard deviations of the
 #: road-surface contrast (hysteresis; 6 sigma keeps false alarms per MP near zero for Gaussian
@@ -45,6 +45,9 @@ ROW_ALONG_TOL_M = 2.0
 ROW_GAP_M = 3.0
 #: A row must span at least this much across the road (m): two 1.5 m blocks.
 MIN_ROW_SPAN_M = 2.5
+#: Most a row's own long axis may turn from the road's normal (degrees): a barricade closes the
+#: road, so it is laid across it; at 30 degrees a row is already 15 % longer than the road is wide.
+MAX_ROW_SKEW_DEG = 30.0
 #: Typical barricade block side (m), used to estimate the block count of a closed row.
 BLOCK_M = 1.5
 #: Typical gap between blocks (m), for the same estimate when the gaps are blurred away.
@@ -133,6 +136,27 @@ def _illumination_anomaly(
     return out
 
 
+def _lit_level(g: np.ndarray, rid: np.ndarray, ref: np.ndarray, n: int) -> np.ndarray:
+    """Per road id, the level of its sunlit surface: the median of its ``ref`` pixels in the
+    bright class of Otsu's split (an unsupervised in-scene statistic) of the window's
+    1.5 m-smoothed road grey levels; never below the road's median, which it falls back to
+    for a road with too few bright pixels."""
+    med = _road_medians(g, rid, ref, n)
+    gs = ndi.uniform_filter(g, 3)
+    vals = gs[ref]
+    if vals.size < 50 or float(np.ptp(vals)) <= 0:
+        return med
+    bright = ref & (gs > threshold_otsu(vals))
+    lit = _road_medians(g, rid, bright, n)
+    nb = np.bincount(rid[bright], minlength=n)
+    nt = np.bincount(rid[ref], minlength=n)
+    # The split is the window's: on a road of darker or lighter asphalt than the others it
+    # only cuts off a tail. A road is lit and shaded in part when both classes are a real
+    # share of it (a tenth at least); otherwise its median is its one level.
+    two = (nb >= MIN_CLASS_PX) & (nb >= 0.1 * nt) & (nt - nb >= 0.1 * nt)
+    return np.maximum(np.where(two, lit, med), med)
+
+
 def road_change(
     before: np.ndarray,
     after: np.ndarray,
@@ -140,6 +164,7 @@ def road_change(
     roads: RoadRaster,
     smooth_px: int = 1,
     shade_aware: bool = False,
+    lit_reference: bool = False,
 ) -> RoadChange:
     """New bright objects on road pixels (see the module docstring).
 
@@ -154,6 +179,9 @@ def road_change(
             (lit or shaded, see ``_illumination_anomaly``) instead of the road's one median.
             It removes moved shadows read as new material on wide fields (rubble); on the
             seeds it was tried on it added false block rows, so barricades keep one median.
+        lit_reference: the after image must also stand out against its road's *sunlit* level
+            (``_lit_level``), not only its median: road leaving a moved shadow reaches the
+            sunlit level and no more, whereas sunlit blocks are brighter (barricades).
     """
     on = roads.mask & valid
     shape = valid.shape
@@ -180,6 +208,8 @@ def road_change(
     sigma = max(float(np.median(np.abs(x - np.median(x)))) * 1.4826, MIN_SIGMA)
     # Bright in the after image against the road itself, and brighter than before: a pixel
     # leaving a shadow reaches only the road's level, so it fails the first test.
+    if lit_reference and not shade_aware:
+        an_a = ga - _lit_level(ga, roads.road_id, ref, n)[roads.road_id]
     c = np.minimum(an_a, d) / sigma
     c[~on] = 0.0
     return RoadChange(c.astype(np.float32), c > SEED_SIGMA, c > GROW_SIGMA, sigma)
@@ -267,6 +297,37 @@ def pieces(lab: np.ndarray, n: int, roads: RoadRaster) -> list[Piece]:
     return out
 
 
+def reframe(p: Piece, roads: RoadRaster, roads_px: gpd.GeoDataFrame, reach_px: float) -> Piece:
+    """An elongated piece measured in the frame of the road it crosses most squarely.
+
+    At a junction the road burnt last owns the pixels (``roads_in_window``), and a row across
+    the crossing street is then framed by the wrong road: it looks long along it. Every road
+    whose centreline passes within half its width plus ``reach_px`` (pixels) of the piece's
+    centre (a row across a road is centred on its carriageway) is a candidate; the one whose local axis is closest to the piece's normal wins.
+    """
+    phi, length, thick = own_axes(p.rows, p.cols)
+    if length < 2 * thick or roads_px is None or not len(roads_px):
+        return p
+    cx, cy = float(p.cols.mean()) + 0.5, float(p.rows.mean()) + 0.5
+    geoms = roads_px.geometry.to_numpy()
+    dist = shapely.distance(geoms, shapely.Point(cx, cy))
+    best, best_skew = None, abs(np.cos(phi - p.theta))
+    for i in np.flatnonzero(dist <= roads.widths_px / 2 + reach_px):
+        if i == p.road or geoms[i] is None or geoms[i].is_empty:
+            continue
+        th, _ = segment_frame(geoms[i], cx, cy)
+        sk = abs(np.cos(phi - th))
+        if sk < best_skew - 0.05:
+            best, best_skew = int(i), sk
+    if best is None:
+        return p
+    th, (x0, y0) = segment_frame(geoms[best], cx, cy)
+    xs, ys = p.cols + 0.5, p.rows + 0.5
+    along = xs * np.cos(th) + ys * np.sin(th)
+    across = (-(xs - x0) * np.sin(th) + (ys - y0) * np.cos(th)).astype(np.float32)
+    return Piece(p.rows, p.cols, best, th, along, across, float(roads.widths_px[best]))
+
+
 def free_gap(spans: list[tuple[float, float]], width: float) -> float:
     """Widest free interval of the carriageway ``[-width/2, width/2]`` left by ``spans``."""
     half = width / 2
@@ -278,18 +339,69 @@ def free_gap(spans: list[tuple[float, float]], width: float) -> float:
     return max(best, half - cur)
 
 
+def _across_road(p: Piece, gsd: float) -> bool:
+    """A piece can belong to a row: one block thick, and not a streak along the road."""
+    phi, length, thick = own_axes(p.rows, p.cols)
+    if thick * gsd > MAX_ROW_ALONG_M:
+        return False
+    return length < 2 * thick or abs(np.cos(phi - p.theta)) <= np.sin(np.radians(MAX_ROW_SKEW_DEG))
+
+
+def off_road_change(
+    diff: np.ndarray, ok: np.ndarray, rr: np.ndarray, cc: np.ndarray, gsd: float
+) -> float:
+    """How strongly the brightening of a row carries on past its ends, off the road.
+
+    Blocks stand on the carriageway, and the ground beyond a row's ends (kerb, pavement) does
+    not change; a band of sunlight let through between two buildings' shadows brightens the
+    road *and* the ground on either side of it. The row's long axis is followed 1-3 m past
+    each end, over pixels off the road; the weaker end's median brightening is returned.
+
+    Args:
+        diff: after-minus-before grey level in robust standard deviations (rows, cols).
+        ok: bool (rows, cols): valid pixels off the road mask.
+        rr, cc: the row's pixels.
+        gsd: metres per pixel.
+
+    Returns:
+        The smaller of the two ends' medians (sigma); 0 where an end has no pixel to look at.
+    """
+    phi, length, thick = own_axes(rr, cc)
+    u = np.array([np.cos(phi), np.sin(phi)])
+    v = np.array([-u[1], u[0]])
+    c = np.array([cc.mean() + 0.5, rr.mean() + 0.5])
+    t = np.arange(1.0, 3.01, 0.5) / gsd
+    w = np.arange(-thick / 4, thick / 4 + 0.01, 1.0)
+    h, wd = diff.shape
+    ends = []
+    for sgn in (-1, 1):
+        pts = c + sgn * (length / 2 + t[:, None, None]) * u + w[None, :, None] * v
+        x = np.floor(pts[..., 0]).astype(int).ravel()
+        y = np.floor(pts[..., 1]).astype(int).ravel()
+        inside = (x >= 0) & (x < wd) & (y >= 0) & (y < h)
+        x, y = x[inside], y[inside]
+        sel = ok[y, x]
+        if sel.sum() < 3:
+            return 0.0
+        ends.append(float(np.median(diff[y[sel], x[sel]])))
+    return min(ends)
+
+
 def _row_ok(g: list[Piece], ch: RoadChange, gsd: float) -> bool:
     """A group of pieces is a block row: it spans the road more than it runs along it, and
     its typical pixel is a strong change (a faint one is a fringe, not new objects)."""
     lo = min(p.across_span[0] for p in g)
     hi = max(p.across_span[1] for p in g)
     span = hi - lo
-    al = np.concatenate([p.along for p in g])
-    along_len = float(np.diff(np.percentile(al, (5, 95)))[0]) + 1
-    if span * gsd < MIN_ROW_SPAN_M or span < 1.5 * along_len:
-        return False
     rr = np.concatenate([p.rows for p in g])
     cc = np.concatenate([p.cols for p in g])
+    # Thickness across the row's own long axis: a long row laid slightly oblique to the road
+    # axis is still one block thick, though it runs a few metres along the road.
+    phi, length, thick = own_axes(rr, cc)
+    if thick * gsd > MAX_ROW_ALONG_M or span * gsd < MIN_ROW_SPAN_M or span < 1.5 * thick:
+        return False
+    if length >= 2 * thick and abs(np.cos(phi - g[0].theta)) > np.sin(np.radians(MAX_ROW_SKEW_DEG)):
+        return False
     return float(np.median(ch.contrast[rr, cc])) >= SEED_SIGMA
 
 
@@ -333,19 +445,27 @@ def find_barricades(
         gsd: metres per pixel.
         core_px: (col0, row0, col1, row1) of the window's core, pixels; a barricade is kept
             when its centre lies in the core.
-        change: precomputed ``road_change(before, after, valid, roads)`` (optional).
+        change: precomputed ``road_change(before, after, valid, roads, lit_reference=True)``
+            (optional).
 
     Returns:
         (LineString across the road in window pixels, score 0..1, attributes) per barricade;
         attributes: ``road_name``, ``road_class``, ``width_m`` (span across the road, m),
         ``n_blocks``, ``blocks_road`` and ``evidence`` (dict).
     """
-    ch = change or road_change(before, after, valid, roads)
+    ch = change or road_change(before, after, valid, roads, lit_reference=True)
+    diff = _grey(after) - _grey(before)
+    off = valid & ~roads.mask
+    dv = diff[valid]
+    dsig = max(float(np.median(np.abs(dv - np.median(dv)))) * 1.4826, MIN_SIGMA) if dv.size else 1.0
+    diff = (diff - (float(np.median(dv)) if dv.size else 0.0)) / dsig
     # Opening drops 1-2 px fringes that residual misregistration leaves along road edges;
     # a blurred 1.5 m block is wider than 3 px and survives it.
     grow = ndi.binary_opening(ch.grow, np.ones((3, 3), bool))
     lab, n = hysteresis(ch.seed & grow, grow)
-    cands = [p for p in pieces(lab, n, roads) if p.along_len <= MAX_ROW_ALONG_M / gsd]
+    reach = ROAD_MARGIN_M / gsd
+    cands = [q for q in (reframe(p, roads, roads_px, reach) for p in pieces(lab, n, roads))
+             if _across_road(q, gsd)]  # fmt: skip
     # Single-link grouping of short pieces on the same road into rows.
     groups: list[list[Piece]] = []
     for p in sorted(cands, key=lambda q: (q.road, q.along.mean())):
@@ -356,7 +476,12 @@ def find_barricades(
             lo = min(s.across_span[0] for s in g)
             hi = max(s.across_span[1] for s in g)
             a, b = p.across_span
-            if a - hi <= ROW_GAP_M / gsd and lo - b <= ROW_GAP_M / gsd:
+            if a - hi > ROW_GAP_M / gsd or lo - b > ROW_GAP_M / gsd:
+                continue
+            # a fragment beside the row (a shadow's edge, debris) must not make it too thick
+            rr = np.concatenate([s.rows for s in g] + [p.rows])
+            cc = np.concatenate([s.cols for s in g] + [p.cols])
+            if own_axes(rr, cc)[2] * gsd <= MAX_ROW_ALONG_M:
                 g.append(p)
                 break
         else:
@@ -368,10 +493,9 @@ def find_barricades(
         lo = min(p.across_span[0] for p in g)
         hi = max(p.across_span[1] for p in g)
         span = hi - lo
-        al = np.concatenate([p.along for p in g])
-        along_len = float(np.diff(np.percentile(al, (5, 95)))[0]) + 1
         rr = np.concatenate([p.rows for p in g])
         cc = np.concatenate([p.cols for p in g])
+        along_len = own_axes(rr, cc)[2]
         contrast = float(np.median(ch.contrast[rr, cc]))
         cy, cx = float(rr.mean()) + 0.5, float(cc.mean()) + 0.5
         if not (c0 <= cx < c1 and r0 <= cy < r1):
@@ -395,6 +519,10 @@ def find_barricades(
         base = np.array([cx, cy]) - nrm * float(acr.mean())
         if span * gsd > width * gsd + MAX_OVERHANG_M:
             continue
+        # light let through between shadows brightens the ground past the road too
+        beyond = off_road_change(diff, off, rr, cc, gsd)
+        if beyond > GROW_SIGMA:
+            continue
         line = shapely.LineString([base + nrm * lo, base + nrm * hi])
         cover = min(span / max(width, 1.0), 1.0)
         score = float(np.clip(0.5 * cover + 0.5 * min(contrast / (2 * SEED_SIGMA), 1.0), 0, 1))
@@ -415,6 +543,7 @@ def find_barricades(
                         "road_width_m": round(width * gsd, 2),
                         "free_gap_m": round(gap * gsd, 2),
                         "pieces": len(g),
+                        "off_road_sigma": round(beyond, 2),
                     },
                 },
             )

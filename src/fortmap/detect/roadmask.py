@@ -145,3 +145,37 @@ def roads_in_window(
         np.float32
     )
     return out
+
+
+def own_axes(rows: np.ndarray, cols: np.ndarray) -> tuple[float, float, float]:
+    """Long axis of a set of pixels, from their second moments.
+
+    Returns:
+        (direction of the long axis, radians in pixel coordinates; length along it, px;
+        thickness across it, px). Length and thickness are percentile extents (1-99 and
+        5-95) plus one pixel, so 1-px tails of misregistration do not count.
+    """
+    x = np.c_[cols, rows].astype(float)
+    x -= x.mean(axis=0)
+    if len(x) < 3:
+        return 0.0, float(len(x)), 1.0
+    _, vec = np.linalg.eigh(x.T @ x)
+    major, minor = vec[:, 1], vec[:, 0]
+    pm, pn = x @ major, x @ minor
+    length = float(np.diff(np.percentile(pm, (1, 99)))[0]) + 1
+    thick = float(np.diff(np.percentile(pn, (5, 95)))[0]) + 1
+    return float(np.arctan2(major[1], major[0])), length, thick
+
+
+def segment_frame(line: shapely.LineString, x: float, y: float) -> tuple[float, np.ndarray]:
+    """Direction (radians, pixel coordinates) and start of the segment of ``line`` nearest to
+    (x, y): the frame ``roads_in_window`` gives that segment's pixels."""
+    xy = np.asarray(line.coords, float)
+    a, b = xy[:-1], xy[1:]
+    d = b - a
+    t = np.clip(
+        ((x - a[:, 0]) * d[:, 0] + (y - a[:, 1]) * d[:, 1]) / np.maximum((d**2).sum(1), 1e-12), 0, 1
+    )
+    near = np.hypot(a[:, 0] + t * d[:, 0] - x, a[:, 1] + t * d[:, 1] - y)
+    k = int(near.argmin())
+    return float(np.arctan2(d[k, 1], d[k, 0])), a[k]
