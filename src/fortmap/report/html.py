@@ -26,6 +26,7 @@ from markupsafe import Markup
 from pyproj import Transformer
 
 from fortmap import __version__
+from fortmap.analyze.visibility_step import VISIBILITY_RES_M
 from fortmap.errors import InputError
 from fortmap.report import captions as cap
 from fortmap.report import figures as figs
@@ -171,10 +172,12 @@ def _map_layers(run: Run) -> list[dict]:
             {"kind", "evidence", "date_before", "date_after"} if st.context else set()
         )
         cols = [c for c in gdf.columns if c not in drop and not gdf[c].isna().all()]
+        # visibility polygons trace a coarser raster's cells: half a cell of it is their detail
+        layer_tol = max(tol, VISIBILITY_RES_M / 2) if name == "visibility" else tol
         feats = []
         for row, geom in zip(gdf[cols].itertuples(index=False), gdf.geometry, strict=True):
             props = {c: _clean(v) for c, v in zip(cols, row, strict=True)}
-            feat = {"g": _path_d(geom, left, top, tol), "p": props}
+            feat = {"g": _path_d(geom, left, top, layer_tol), "p": props}
             colour = st.categories.get(str(props.get(st.category_field)), st.colour)
             if colour != st.colour:
                 feat["c"] = colour
