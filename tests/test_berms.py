@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from fortmap.detect.berms import find_berms, flank_contrast, merge_pieces
+from fortmap.detect.berms import find_berms, flank_contrast, merge_pieces, min_flank_contrast
 
 GSD = 0.5
 
@@ -59,3 +59,55 @@ def test_merge_pieces_joins_touching_crests():
     b = shapely.LineString([(10, 0), (20, 0)])
     merged = merge_pieces([a, b])
     assert len(merged) == 1 and abs(merged[0].length - 20) < 1e-6
+
+
+def _scene(sun_az: float, ridge: bool = True, width_m: float = 10.0):
+    """Grass before; after a soil ridge (or a flat soil strip) along row 200, 0.5 m pixels,
+    shaded Lambertian-wise under a sun at ``sun_az``, elevation 40 deg."""
+    rng = np.random.default_rng(0)
+    n = 400
+    grass = np.array([0.26, 0.33, 0.17], np.float32)[:, None, None]
+    soil = np.array([0.50, 0.40, 0.30], np.float32)[:, None, None]
+    before = np.broadcast_to(grass, (3, n, n)).copy()
+    before += rng.normal(0, 0.01, before.shape).astype(np.float32)
+    rows, cols = np.mgrid[0:n, 0:n].astype(np.float32)
+    d = (rows + 0.5 - 200) * GSD  # metres south of the crest
+    half = width_m / 2
+    on = (np.abs(d) < half) & (cols >= 80) & (cols < 320)
+    h = 3.0 * np.clip(1 - (d / half) ** 2, 0, None) if ridge else np.zeros_like(d)
+    dzdn = np.gradient(np.where(on, h, 0.0), GSD, axis=0) * -1  # slope towards north
+    a, e = np.radians(sun_az), np.radians(40.0)
+    cos_i = (dzdn * -np.cos(a) * np.cos(e) + np.sin(e)) / np.sqrt(dzdn**2 + 1)
+    light = 0.85 * np.clip(cos_i, 0, 1) + 0.17
+    after = before.copy()
+    after[:, on] = (soil * light[None])[:, on]
+    return before, after
+
+
+def _image_berms(before, after, sun_az):
+    v = np.ones(before.shape[1:], bool)
+    return find_berms(before, after, v, GSD, sun_az, (0, 0, 400, 400), sun_elevation_deg=40.0)
+
+
+def test_image_ridge_lit_from_the_sun_side_is_a_berm():
+    before, after = _scene(180.0)
+    out = _image_berms(before, after, 180.0)
+    assert len(out) == 1
+    line, score, attrs = out[0]
+    assert attrs["source"] == "image" and attrs["kind"] == "berm"
+    assert line.length * GSD >= 80
+    assert line.hausdorff_distance(shapely.LineString([(80, 200), (320, 200)])) < 20
+
+
+def test_image_ridge_lit_against_the_sun_or_flat_soil_is_not():
+    before, after = _scene(180.0)
+    assert _image_berms(before, after, 0.0) == []  # lit flank faces away from the stated sun
+    before, after = _scene(180.0, ridge=False)
+    assert _image_berms(before, after, 180.0) == []  # fresh soil, but no relief
+    before, after = _scene(180.0, width_m=60.0)
+    assert _image_berms(before, after, 180.0) == []  # too wide: cleared ground
+
+
+def test_min_flank_contrast_is_lower_under_a_high_sun():
+    assert min_flank_contrast(70.0) < min_flank_contrast(45.0) < min_flank_contrast(20.0)
+    assert 0.05 < min_flank_contrast(None) < 0.12

@@ -29,7 +29,7 @@ from fortmap.analyze.visibility_step import run_visibility
 from fortmap.detect.change import fit_change_model
 from fortmap.detect.cleared import BLOCK_FIELDS, block_px_for, extract_cleared
 from fortmap.detect.roads_from_image import roads_from_image
-from fortmap.detect.sun import estimate_sun_azimuth
+from fortmap.detect.sun import estimate_sun_azimuth, sun_from_tags
 from fortmap.errors import InputError
 from fortmap.fortifications import FortContext, FortFindings, fortification_layers
 from fortmap.io.cog import to_cog
@@ -266,8 +266,10 @@ def _run(
         from fortmap.detect.footprints import footprint_halo_px
 
         fp_halo = footprint_halo_px(gsd)
-    sun = ainfo.tags.get("SUN_AZIMUTH")
-    sun_az = float(sun) if sun not in (None, "") else estimate_sun_azimuth(na_s, sv, gsd)
+    # the vendor's sun angles when the metadata has them; else the azimuth from shadows
+    sun_az, sun_el = sun_from_tags(ainfo.tags)
+    if sun_az is None:
+        sun_az = estimate_sun_azimuth(na_s, sv, gsd)
     fort = FortContext(
         roads=road_lines,
         sun_azimuth=sun_az,

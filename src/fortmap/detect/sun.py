@@ -10,9 +10,17 @@ compact bright blobs are mostly roofs in a built-up scene).
 
 The answer is None when the dip is weak against the curve's mean (no shadows, overcast, no
 buildings): its relative amplitude must reach ``MIN_RELATIVE_DIP``.
+
+When the metadata has the angles, ``sun_from_tags`` reads them under the names vendors use
+(GDAL/fortmap ``SUN_AZIMUTH``, Maxar ``meanSunAz``, Sentinel-2 ``MEAN_SUN_ZENITH_ANGLE``,
+STAC ``view:sun_azimuth``, ...), and the shadow estimate is only the fallback.
 """
 
 from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
 
 import numpy as np
 import shapely
@@ -82,10 +90,51 @@ def estimate_sun_azimuth(
             cnt += int(m.sum())
         curve[i] = vals / max(cnt, 1)
     mean = curve.mean()
-    c1 = np.sum(curve * np.exp(-1j * angles)) * 2 / N_DIR
+    c1 = np.sum(curve * np.exp(1j * angles)) * 2 / N_DIR
     amp = abs(c1)
     if mean <= 0 or amp / mean < MIN_RELATIVE_DIP:
         return None
     # curve ~ mean + amp cos(a - phase): brightest side faces the sun, darkest is the shadow.
     phase = float(np.angle(c1))
     return float(np.degrees(phase) % 360.0)
+
+
+#: Tag names (upper case, letters and digits only, namespace and ``IMAGE_1.`` prefixes dropped)
+#: holding the sun's azimuth, elevation or zenith angle, degrees.
+_AZIMUTH_KEYS = ("SUNAZIMUTH", "MEANSUNAZ", "SUNAZ", "MEANSUNAZIMUTHANGLE", "SUNAZIMUTHANGLE",
+                 "SOLARAZIMUTH", "SOLARAZIMUTHANGLE", "ILLUMINATIONAZIMUTH")  # fmt: skip
+_ELEVATION_KEYS = ("SUNELEVATION", "MEANSUNEL", "SUNEL", "SUNELEVATIONANGLE", "SOLARELEVATION",
+                   "SOLARELEVATIONANGLE", "ILLUMINATIONELEVATION", "SUNALTITUDE")  # fmt: skip
+_ZENITH_KEYS = ("SUNZENITH", "MEANSUNZENITHANGLE", "SUNZENITHANGLE", "SOLARZENITH",
+                "SOLARZENITHANGLE")  # fmt: skip
+
+
+def _norm_key(k: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "", str(k).rsplit(":", 1)[-1].rsplit(".", 1)[-1].upper())
+
+
+def sun_from_tags(tags: Mapping[str, str]) -> tuple[float | None, float | None]:
+    """(azimuth, elevation) of the sun in degrees from image metadata, each None when absent.
+
+    Args:
+        tags: metadata key/values (e.g. rasterio ``tags()``, merged over namespaces). Azimuth
+            is degrees clockwise from north, the direction the sun is in; an elevation is
+            also derived from a zenith angle (90 - zenith). Values outside their range
+            (azimuth not finite, elevation not in 0-90) count as absent.
+    """
+    vals: dict[str, float] = {}
+    for k, v in tags.items():
+        try:
+            vals.setdefault(_norm_key(k), float(v))
+        except (TypeError, ValueError):
+            continue
+    az = next((vals[k] for k in _AZIMUTH_KEYS if k in vals), None)
+    el = next((vals[k] for k in _ELEVATION_KEYS if k in vals), None)
+    if el is None:
+        zen = next((vals[k] for k in _ZENITH_KEYS if k in vals), None)
+        el = None if zen is None else 90.0 - zen
+    if az is not None and not math.isfinite(az):
+        az = None
+    if el is not None and not (math.isfinite(el) and 0.0 < el <= 90.0):
+        el = None
+    return (None if az is None else az % 360.0), el
