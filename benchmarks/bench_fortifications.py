@@ -26,7 +26,7 @@ from fortmap.align.coregister import coregister
 from fortmap.align.radiometry import fit_band_maps
 from fortmap.analyze.core import parse_core
 from fortmap.analyze.routes import routes_in_area
-from fortmap.detect.barricades import find_barricades, road_change
+from fortmap.detect.barricades import block_change, find_barricades
 from fortmap.detect.berms import find_berms, merge_pieces
 from fortmap.detect.roadmask import roads_in_window, roads_to_pixels
 from fortmap.detect.rubble import find_rubble
@@ -111,7 +111,7 @@ def run_scene(d: Path) -> dict:
         rw = roads[roads.intersects(box)]
         rp = roads_to_pixels(rw, wt, gsd)
         rr = roads_in_window(rp, valid.shape, 1.0 / gsd)
-        ch = road_change(b, a, valid, rr, lit_reference=True)
+        ch = block_change(b, a, valid, rr, gsd)
         bars += [(_to_crs(g, wt), s, at) for g, s, at in
                  find_barricades(b, a, valid, rr, rp, gsd, cpx, change=ch)]  # fmt: skip
         rubs += [(_to_crs(g, wt), s, at) for g, s, at in find_rubble(b, a, valid, rr, rp, gsd, cpx)]

@@ -178,3 +178,61 @@ def test_road_leaving_a_shadow_is_not_a_barricade():
     b[0][shade] -= 0.15
     a[0][shade & ~((cols >= 100) & (cols < 104))] -= 0.15
     assert find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200)) == []
+
+
+def test_two_block_row_is_a_barricade():
+    # two 1.5 m blocks with a 0.5 m gap: 3.5 m across, 1.5 m along; blurred, the row is
+    # under twice as long as it is thick, yet far from square like a single block
+    b, a, v, rr, road = _scene(_blocks(2))
+    out = find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200))
+    assert len(out) == 1 and out[0][2]["n_blocks"] == 2 and not out[0][2]["blocks_road"]
+
+
+def test_row_at_the_edge_of_a_new_shadow_is_measured_alone():
+    # The road was shaded before from x = 60 on; after, a new shadow starts right behind the
+    # row (x >= 102) and the stretch in front of it (60 <= x < 98) is newly sunlit: the row is
+    # one block thick, not merged with the newly lit road beside it.
+    b, a, v, rr, road = _scene(_blocks(6))
+    cw = rr.carriageway
+    cols = np.arange(200)[None, :].repeat(200, axis=0)
+    b[0][cw & (cols >= 60)] -= 0.15
+    a[0][cw & (cols >= 102)] -= 0.15
+    out = find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200))
+    assert len(out) == 1
+    assert out[0][2]["evidence"]["along_m"] <= 2.5
+
+
+def _two_roads(shaded_b: bool):
+    """Two parallel 12 m major roads (y = 60 and y = 140); the second wholly in a building's
+    shadow on both dates when ``shaded_b``."""
+    rng = np.random.default_rng(5)
+    shape = (200, 200)
+    roads = gpd.GeoDataFrame(
+        {"name": ["A", "B"], "road_class": ["major", "major"], "width_px": [24.0, 24.0]},
+        geometry=[shapely.LineString([(0, 60), (200, 60)]), shapely.LineString([(0, 140), (200, 140)])],
+    )  # fmt: skip
+    rr = roads_in_window(roads, shape, 2.0)
+    base = np.where(rr.carriageway, 0.25, 0.55).astype(np.float32)
+    if shaded_b:
+        base[rr.carriageway & (np.arange(200)[:, None] > 100)] -= 0.15
+    before = base + rng.normal(0, 0.015, shape).astype(np.float32)
+    after = base + rng.normal(0, 0.015, shape).astype(np.float32)
+    return before, after, rr, roads
+
+
+def test_sun_let_through_onto_a_shaded_road_is_not_a_barricade():
+    # A 1.5 m strip of sun across road B, which is otherwise in shade on both dates: it
+    # reaches the sunlit level of road A (same class) and no more.
+    b, a, rr, roads = _two_roads(True)
+    strip = rr.carriageway & (np.arange(200)[:, None] > 100)
+    strip &= (np.arange(200)[None, :] >= 99) & (np.arange(200)[None, :] < 102)
+    a[strip] += 0.15
+    v = np.ones(a.shape, bool)
+    assert find_barricades(b[None], a[None], v, rr, roads, GSD, (0, 0, 200, 200)) == []
+    # blocks on the same shaded road, in the sun, are still found
+    from rasterio.features import rasterize
+
+    blocks = [shapely.affinity.translate(p, 0, 40) for p in _blocks(6)]
+    a[rasterize([(p, 1) for p in blocks], out_shape=a.shape).astype(bool)] = 0.8
+    out = find_barricades(b[None], a[None], v, rr, roads, GSD, (0, 0, 200, 200))
+    assert len(out) == 1 and out[0][2]["road_name"] == "B"

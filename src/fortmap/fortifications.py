@@ -19,7 +19,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
-from fortmap.detect.barricades import find_barricades, road_change
+from fortmap.detect.barricades import block_change, find_barricades
 from fortmap.detect.berms import find_berms, merge_pieces
 from fortmap.detect.roadmask import roads_in_window, roads_to_pixels
 from fortmap.detect.rubble import find_rubble
@@ -92,7 +92,7 @@ def detect_window(
         if len(rw):
             rp = roads_to_pixels(rw, wt, gsd)
             rr = roads_in_window(rp, valid.shape, 1.0 / gsd)
-            ch = road_change(before, after, valid, rr, lit_reference=True)
+            ch = block_change(before, after, valid, rr, gsd)
             for g, s, at in find_barricades(before, after, valid, rr, rp, gsd, core_px, change=ch):
                 out.barricades.append((_to_crs(g, wt), s, at))
             for g, s, at in find_rubble(before, after, valid, rr, rp, gsd, core_px):

@@ -1,12 +1,14 @@
 """Barricades: rows of new objects across a road (concrete blocks, 1-2 m each).
 
-Only road pixels are looked at. A pixel holds a *new bright object* when, in the after image,
-it is much brighter than its road's typical surface and it was not that bright before. Both
-contrasts are measured against the road's own median (per road, per window), which cancels
-illumination and radiometric differences between the dates, and moving building shadows
-(a road pixel leaving a shadow is only as bright as the rest of the road). The thresholds are
-multiples of the in-scene noise: the robust (MAD) spread of those contrasts over the window's
-road pixels, with a floor for windows with little road.
+Only road pixels are looked at. A pixel holds a *new block* (``block_change``) when, in the
+after image, it passes two contrasts, each against the road itself and each new since the
+before image: it is brighter than its road's sunlit surface (``road_change`` with
+``lit_reference``: road leaving a moved shadow reaches that level and no more), and brighter
+than the road a few metres ahead and behind it along the axis (``along_change``: a row is
+short along the road, so this bounds it by the road around it, and lit road beside a new
+shadow is no brighter than the lit road beyond it). Per-road levels cancel illumination and
+radiometric differences between the dates. The thresholds are multiples of the in-scene
+noise: the robust (MAD) spread of the contrasts over the window's road pixels, with a floor.
 
 Connected new-object pixels are measured in the road's frame. A barricade is a row of pieces,
 each short along the road (a block is 1-2 m; blur and shadows add about a metre), spanning a
@@ -18,15 +20,32 @@ narrow lane as the sun moves, land cleared at a dead end).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import geopandas as gpd
+import numba as nb
 import numpy as np
 import shapely
 from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
-from fortmap.detect.roadmask import ROAD_MARGIN_M, RoadRaster, own_axes, segment_frame
+from fortmap.detect.barricade_rows import (  # noqa: F401  (re-exported for rubble)
+    ALONG_REF_M,
+    MAX_ROW_ALONG_M,
+    Piece,
+    across_road,
+    free_gap,
+    group_rows,
+    hysteresis,
+    masked_box,
+    merge_split_rows,
+    off_road_change,
+    pieces,
+    reframe,
+    row_ok,
+)
+from fortmap.detect.roadmask import ROAD_MARGIN_M, RoadRaster, own_axes
 
 #: Seed and grow thresholds of new-object pixels, in robust standard deviations of the
 #: road-surface contrast (hysteresis; 6 sigma keeps false alarms per MP near zero for Gaussian
@@ -38,16 +57,6 @@ GROW_SIGMA = 3.0
 MIN_SIGMA = 0.02
 #: Fewest pixels of a road in one illumination class for its own reference level.
 MIN_CLASS_PX = 30
-#: A block row is at most this long along the road (m): a 2 m block plus blur.
-MAX_ROW_ALONG_M = 3.5
-#: Pieces within these distances (m) along / across the road form one row.
-ROW_ALONG_TOL_M = 2.0
-ROW_GAP_M = 3.0
-#: A row must span at least this much across the road (m): two 1.5 m blocks.
-MIN_ROW_SPAN_M = 2.5
-#: Most a row's own long axis may turn from the road's normal (degrees): a barricade closes the
-#: road, so it is laid across it; at 30 degrees a row is already 15 % longer than the road is wide.
-MAX_ROW_SKEW_DEG = 30.0
 #: Typical barricade block side (m), used to estimate the block count of a closed row.
 BLOCK_M = 1.5
 #: Typical gap between blocks (m), for the same estimate when the gaps are blurred away.
@@ -136,7 +145,9 @@ def _illumination_anomaly(
     return out
 
 
-def _lit_level(g: np.ndarray, rid: np.ndarray, ref: np.ndarray, n: int) -> np.ndarray:
+def _lit_level(
+    g: np.ndarray, rid: np.ndarray, ref: np.ndarray, n: int, classes: list[str] | None = None
+) -> np.ndarray:
     """Per road id, the level of its sunlit surface: the median of its ``ref`` pixels in the
     bright class of Otsu's split (an unsupervised in-scene statistic) of the window's
     1.5 m-smoothed road grey levels; never below the road's median, which it falls back to
@@ -154,7 +165,24 @@ def _lit_level(g: np.ndarray, rid: np.ndarray, ref: np.ndarray, n: int) -> np.nd
     # only cuts off a tail. A road is lit and shaded in part when both classes are a real
     # share of it (a tenth at least); otherwise its median is its one level.
     two = (nb >= MIN_CLASS_PX) & (nb >= 0.1 * nt) & (nt - nb >= 0.1 * nt)
-    return np.maximum(np.where(two, lit, med), med)
+    own = np.where(two, lit, med)
+    if classes is not None:
+        # A road almost wholly in shade in the window (a narrow street between tall blocks)
+        # shows no sunlit level of its own, and its median is its shaded level: a strip of
+        # sun let through between two shadows would stand out against it. Such a road takes
+        # the sunlit level of the window's roads of its class, as pavements of a class match.
+        cls = np.array(["", *classes])[:n]
+        for k in set(classes):
+            mine = cls == k
+            # only roads with a real share of bright pixels tell the level; on a road with a
+            # few those are new material (the very blocks looked for), not sunlit asphalt
+            pix = bright & (mine & (nb >= MIN_CLASS_PX) & (nb >= 0.1 * nt))[rid]
+            if pix.sum() < MIN_CLASS_PX:
+                continue
+            level = float(np.median(g[pix]))
+            few = mine & (nb < 0.1 * np.maximum(nt, 1))
+            own[few] = np.maximum(own[few], level)
+    return np.maximum(own, med)
 
 
 def road_change(
@@ -209,220 +237,127 @@ def road_change(
     # Bright in the after image against the road itself, and brighter than before: a pixel
     # leaving a shadow reaches only the road's level, so it fails the first test.
     if lit_reference and not shade_aware:
-        an_a = ga - _lit_level(ga, roads.road_id, ref, n)[roads.road_id]
+        an_a = ga - _lit_level(ga, roads.road_id, ref, n, roads.classes)[roads.road_id]
     c = np.minimum(an_a, d) / sigma
     c[~on] = 0.0
     return RoadChange(c.astype(np.float32), c > SEED_SIGMA, c > GROW_SIGMA, sigma)
 
 
-def hysteresis(seed: np.ndarray, grow: np.ndarray) -> tuple[np.ndarray, int]:
-    """Components of ``grow`` (8-connected) that hold a ``seed`` pixel, relabelled 1..n."""
-    lab, n = ndi.label(grow, np.ones((3, 3), bool))
-    if n == 0:
-        return lab, 0
-    keep = np.zeros(n + 1, bool)
-    keep[np.unique(lab[seed & grow])] = True
-    keep[0] = False
-    new = np.zeros(n + 1, np.int32)
-    new[keep] = np.arange(1, keep.sum() + 1)
-    return new[lab], int(keep.sum())
+@nb.njit(cache=True)
+def _sides(sm, on, road_id, rows, cols, angle, offs_px):
+    """Per road pixel, the brighter of the median road levels ``offs_px`` ahead and behind
+    along ``angle`` (NaN where no sample is on the road), and whether a sample fell on
+    another road."""
+    h, w = sm.shape
+    n = rows.size
+    best = np.full(n, np.nan, np.float32)
+    other = np.zeros(n, np.bool_)
+    buf = np.empty(offs_px.size, np.float32)
+    for i in range(n):
+        own = road_id[rows[i], cols[i]]
+        ca, sa = math.cos(angle[i]), math.sin(angle[i])
+        b = -np.inf
+        for sgn in (-1.0, 1.0):
+            cnt = 0
+            for j in range(offs_px.size):
+                x = int(math.floor(cols[i] + 0.5 + sgn * offs_px[j] * ca))
+                y = int(math.floor(rows[i] + 0.5 + sgn * offs_px[j] * sa))
+                if 0 <= x < w and 0 <= y < h and on[y, x]:
+                    buf[cnt] = sm[y, x]
+                    cnt += 1
+                    if road_id[y, x] != own:
+                        other[i] = True
+            if cnt:
+                med = np.float32(np.median(buf[:cnt]))
+                if med > b:
+                    b = med
+        if b > -np.inf:
+            best[i] = b
+    return best, other
 
 
-@dataclass
-class Piece:
-    """One connected new object, measured in its road's frame (pixels)."""
+def _along_anomaly(g: np.ndarray, on: np.ndarray, roads: RoadRaster, gsd: float) -> np.ndarray:
+    """``g`` less the brighter of the road surfaces a few metres ahead and behind, on ``on``.
 
-    rows: np.ndarray
-    cols: np.ndarray
-    road: int  # road index (0-based)
-    theta: float  # road axis, radians in pixel coordinates
-    along: np.ndarray  # pixel centres projected on the axis
-    across: np.ndarray  # signed offset from the road axis (RoadRaster.across)
-    width_px: float
-
-    @property
-    def along_len(self) -> float:
-        """Extent along the road (px); percentiles ignore 1-px tails that misregistration
-        leaves along edges and that 8-connectivity attaches."""
-        lo, hi = np.percentile(self.along, (5, 95))
-        return float(hi - lo + 1)
-
-    @property
-    def across_span(self) -> tuple[float, float]:
-        lo, hi = np.percentile(self.across, (1, 99))
-        return float(lo - 0.5), float(hi + 0.5)
-
-
-def pieces(lab: np.ndarray, n: int, roads: RoadRaster) -> list[Piece]:
-    """Measure each labelled component in the frame of the road most of it lies on."""
-    out: list[Piece] = []
-    if n == 0:
-        return out
-    for k, sl in enumerate(ndi.find_objects(lab), start=1):
-        if sl is None:
-            continue
-        m = lab[sl] == k
-        rr, cc = np.nonzero(m)
-        rr, cc = rr + sl[0].start, cc + sl[1].start
-        rid = roads.road_id[rr, cc]
-        counts = np.bincount(rid)
-        counts[0] = 0
-        if counts.sum() == 0:
-            continue
-        road = int(counts.argmax())
-        cands = np.nonzero(counts >= 0.1 * counts.sum())[0]
-        if len(cands) > 1 and len(rr) >= 6:
-            # At crossings the pixels belong to either road: an elongated piece is framed by
-            # the road it lies across (its long axis closest to that road's normal).
-            x = np.c_[cc, rr].astype(float)
-            x -= x.mean(axis=0)
-            ev, vec = np.linalg.eigh(x.T @ x)
-            if ev[1] > 4 * max(ev[0], 1e-9):
-                major = np.arctan2(vec[1, 1], vec[0, 1])
-
-                def skew(k: int, rr=rr, cc=cc, rid=rid, major=major) -> float:
-                    ax = roads.axis[rr, cc][rid == k].astype(float)
-                    th = 0.5 * np.arctan2(np.sin(2 * ax).mean(), np.cos(2 * ax).mean())
-                    return abs(np.cos(major - th))
-
-                road = int(min(cands, key=skew))
-        sel = rid == road
-        rr, cc = rr[sel], cc[sel]
-        ax = roads.axis[rr, cc].astype(float)
-        theta = 0.5 * float(np.arctan2(np.sin(2 * ax).mean(), np.cos(2 * ax).mean()))
-        along = (cc + 0.5) * np.cos(theta) + (rr + 0.5) * np.sin(theta)
-        out.append(
-            Piece(rr, cc, road - 1, theta, along, roads.across[rr, cc], roads.widths_px[road - 1])
-        )
+    A block row is short along the road, so the surface on either side of it along the axis is
+    road under the same light as the row itself when the row is in a building's shadow, and a
+    block in shade (lit by the sky only) stands out against shaded asphalt as much as a lit
+    block against lit asphalt. Taking the brighter side keeps a shadow's edge across the road
+    from reading as an object: its lit side is no brighter than the lit road beyond it.
+    Sides off the road (a dead end, the image edge) are skipped; NaN where both are.
+    """
+    sm = masked_box(g, on, 3).astype(np.float32)
+    rows, cols = np.nonzero(on)
+    th = roads.axis[rows, cols].astype(np.float64)
+    offs = np.asarray(ALONG_REF_M, np.float64) / gsd
+    rid = np.ascontiguousarray(roads.road_id)
+    ref, _ = _sides(sm, on, rid, rows, cols, th, offs)
+    # In a crossing the pixels belong to one road (the one burnt last) and a row across the
+    # other road lies along the owner's axis; where the owner's normal reaches another road,
+    # that road's own axis is looked along too, and the lower reference kept.
+    ref_n, cross = _sides(sm, on, rid, rows, cols, th + np.pi / 2, offs)
+    ref = np.where(cross & np.isfinite(ref_n), np.fmin(ref, ref_n), ref)
+    out = np.full(g.shape, np.nan, np.float32)
+    out[rows, cols] = g[rows, cols] - ref
     return out
 
 
-def reframe(p: Piece, roads: RoadRaster, roads_px: gpd.GeoDataFrame, reach_px: float) -> Piece:
-    """An elongated piece measured in the frame of the road it crosses most squarely.
-
-    At a junction the road burnt last owns the pixels (``roads_in_window``), and a row across
-    the crossing street is then framed by the wrong road: it looks long along it. Every road
-    whose centreline passes within half its width plus ``reach_px`` (pixels) of the piece's
-    centre (a row across a road is centred on its carriageway) is a candidate; the one whose local axis is closest to the piece's normal wins.
-    """
-    phi, length, thick = own_axes(p.rows, p.cols)
-    if length < 2 * thick or roads_px is None or not len(roads_px):
-        return p
-    cx, cy = float(p.cols.mean()) + 0.5, float(p.rows.mean()) + 0.5
-    geoms = roads_px.geometry.to_numpy()
-    dist = shapely.distance(geoms, shapely.Point(cx, cy))
-    best, best_skew = None, abs(np.cos(phi - p.theta))
-    for i in np.flatnonzero(dist <= roads.widths_px / 2 + reach_px):
-        if i == p.road or geoms[i] is None or geoms[i].is_empty:
-            continue
-        th, _ = segment_frame(geoms[i], cx, cy)
-        sk = abs(np.cos(phi - th))
-        if sk < best_skew - 0.05:
-            best, best_skew = int(i), sk
-    if best is None:
-        return p
-    th, (x0, y0) = segment_frame(geoms[best], cx, cy)
-    xs, ys = p.cols + 0.5, p.rows + 0.5
-    along = xs * np.cos(th) + ys * np.sin(th)
-    across = (-(xs - x0) * np.sin(th) + (ys - y0) * np.cos(th)).astype(np.float32)
-    return Piece(p.rows, p.cols, best, th, along, across, float(roads.widths_px[best]))
-
-
-def free_gap(spans: list[tuple[float, float]], width: float) -> float:
-    """Widest free interval of the carriageway ``[-width/2, width/2]`` left by ``spans``."""
-    half = width / 2
-    edges = sorted((max(a, -half), min(b, half)) for a, b in spans if b > -half and a < half)
-    best, cur = 0.0, -half
-    for a, b in edges:
-        best = max(best, a - cur)
-        cur = max(cur, b)
-    return max(best, half - cur)
-
-
-def _across_road(p: Piece, gsd: float) -> bool:
-    """A piece can belong to a row: one block thick, and not a streak along the road."""
-    phi, length, thick = own_axes(p.rows, p.cols)
-    if thick * gsd > MAX_ROW_ALONG_M:
-        return False
-    return length < 2 * thick or abs(np.cos(phi - p.theta)) <= np.sin(np.radians(MAX_ROW_SKEW_DEG))
-
-
-def off_road_change(
-    diff: np.ndarray, ok: np.ndarray, rr: np.ndarray, cc: np.ndarray, gsd: float
-) -> float:
-    """How strongly the brightening of a row carries on past its ends, off the road.
-
-    Blocks stand on the carriageway, and the ground beyond a row's ends (kerb, pavement) does
-    not change; a band of sunlight let through between two buildings' shadows brightens the
-    road *and* the ground on either side of it. The row's long axis is followed 1-3 m past
-    each end, over pixels off the road; the weaker end's median brightening is returned.
+def along_change(
+    before: np.ndarray,
+    after: np.ndarray,
+    valid: np.ndarray,
+    roads: RoadRaster,
+    gsd: float,
+    smooth_px: int = 1,
+) -> RoadChange:
+    """New bright objects on road pixels, each against the road just ahead and behind it.
 
     Args:
-        diff: after-minus-before grey level in robust standard deviations (rows, cols).
-        ok: bool (rows, cols): valid pixels off the road mask.
-        rr, cc: the row's pixels.
+        before, after: (bands, rows, cols) or (rows, cols) radiometrically matched images.
+        valid: bool (rows, cols), pixels with data on both dates.
+        roads: the window's :class:`RoadRaster`.
         gsd: metres per pixel.
 
     Returns:
-        The smaller of the two ends' medians (sigma); 0 where an end has no pixel to look at.
+        :class:`RoadChange`: contrast is min(after anomaly, after minus before anomaly) (see
+        ``_along_anomaly``) in robust standard deviations of the latter over the road.
     """
-    phi, length, thick = own_axes(rr, cc)
-    u = np.array([np.cos(phi), np.sin(phi)])
-    v = np.array([-u[1], u[0]])
-    c = np.array([cc.mean() + 0.5, rr.mean() + 0.5])
-    t = np.arange(1.0, 3.01, 0.5) / gsd
-    w = np.arange(-thick / 4, thick / 4 + 0.01, 1.0)
-    h, wd = diff.shape
-    ends = []
-    for sgn in (-1, 1):
-        pts = c + sgn * (length / 2 + t[:, None, None]) * u + w[None, :, None] * v
-        x = np.floor(pts[..., 0]).astype(int).ravel()
-        y = np.floor(pts[..., 1]).astype(int).ravel()
-        inside = (x >= 0) & (x < wd) & (y >= 0) & (y < h)
-        x, y = x[inside], y[inside]
-        sel = ok[y, x]
-        if sel.sum() < 3:
-            return 0.0
-        ends.append(float(np.median(diff[y[sel], x[sel]])))
-    return min(ends)
+    on = roads.mask & valid
+    shape = valid.shape
+    if on.sum() < 50:
+        f = np.zeros(shape, bool)
+        return RoadChange(np.zeros(shape, np.float32), f, f, MIN_SIGMA)
+    ga, gb = _grey(after), _grey(before)
+    if smooth_px > 1:
+        ga, gb = masked_box(ga, on, smooth_px), masked_box(gb, on, smooth_px)
+    an_a = _along_anomaly(ga, on, roads, gsd)
+    an_b = _along_anomaly(gb, on, roads, gsd)
+    d = an_a - an_b
+    x = d[on & np.isfinite(d)]
+    if x.size < 50:
+        f = np.zeros(shape, bool)
+        return RoadChange(np.zeros(shape, np.float32), f, f, MIN_SIGMA)
+    sigma = max(float(np.median(np.abs(x - np.median(x)))) * 1.4826, MIN_SIGMA)
+    c = np.minimum(an_a, d) / sigma
+    c[~on | ~np.isfinite(c)] = 0.0
+    return RoadChange(c.astype(np.float32), c > SEED_SIGMA, c > GROW_SIGMA, sigma)
 
 
-def _row_ok(g: list[Piece], ch: RoadChange, gsd: float) -> bool:
-    """A group of pieces is a block row: it spans the road more than it runs along it, and
-    its typical pixel is a strong change (a faint one is a fringe, not new objects)."""
-    lo = min(p.across_span[0] for p in g)
-    hi = max(p.across_span[1] for p in g)
-    span = hi - lo
-    rr = np.concatenate([p.rows for p in g])
-    cc = np.concatenate([p.cols for p in g])
-    # Thickness across the row's own long axis: a long row laid slightly oblique to the road
-    # axis is still one block thick, though it runs a few metres along the road.
-    phi, length, thick = own_axes(rr, cc)
-    if thick * gsd > MAX_ROW_ALONG_M or span * gsd < MIN_ROW_SPAN_M or span < 1.5 * thick:
-        return False
-    if length >= 2 * thick and abs(np.cos(phi - g[0].theta)) > np.sin(np.radians(MAX_ROW_SKEW_DEG)):
-        return False
-    return float(np.median(ch.contrast[rr, cc])) >= SEED_SIGMA
+def block_change(
+    before: np.ndarray, after: np.ndarray, valid: np.ndarray, roads: RoadRaster, gsd: float
+) -> RoadChange:
+    """New block pixels: brighter than their road's sunlit level (``road_change`` with
+    ``lit_reference``) *and* than the road just ahead and behind them (``along_change``).
 
-
-def _merge_split_rows(rows: list[list[Piece]], gsd: float) -> list[list[Piece]]:
-    """Join rows on the same road at the same place along it, whatever the gap across.
-
-    A street tree, a lamp post's shadow or a median strip can hide part of one row, which then
-    comes back as two half-rows; two separate barricades side by side across one road at the
-    same spot are one barricade anyway.
+    The first test keeps road that merely leaves a moved shadow out; the second keeps lit road
+    beside a new shadow out where a road's sunlit level is set too low (a road mostly in shade
+    in the window), and bounds a row by the road around it, so a row at a shadow's edge is
+    measured as the row alone. Both contrasts are in their own noise units.
     """
-    out: list[list[Piece]] = []
-    for g in sorted(rows, key=lambda q: (q[0].road, np.mean([p.along.mean() for p in q]))):
-        a = np.mean(np.concatenate([p.along for p in g]))
-        for h in out:
-            b = np.mean(np.concatenate([p.along for p in h]))
-            if h[0].road == g[0].road and abs(a - b) <= ROW_ALONG_TOL_M / gsd:
-                h.extend(g)
-                break
-        else:
-            out.append(list(g))
-    return out
+    a = road_change(before, after, valid, roads, lit_reference=True)
+    b = along_change(before, after, valid, roads, gsd)
+    c = np.minimum(a.contrast, b.contrast)
+    return RoadChange(c, c > SEED_SIGMA, c > GROW_SIGMA, a.sigma)
 
 
 def find_barricades(
@@ -445,48 +380,25 @@ def find_barricades(
         gsd: metres per pixel.
         core_px: (col0, row0, col1, row1) of the window's core, pixels; a barricade is kept
             when its centre lies in the core.
-        change: precomputed ``road_change(before, after, valid, roads, lit_reference=True)``
-            (optional).
+        change: precomputed ``block_change(before, after, valid, roads, gsd)`` (optional).
 
     Returns:
         (LineString across the road in window pixels, score 0..1, attributes) per barricade;
         attributes: ``road_name``, ``road_class``, ``width_m`` (span across the road, m),
         ``n_blocks``, ``blocks_road`` and ``evidence`` (dict).
     """
-    ch = change or road_change(before, after, valid, roads, lit_reference=True)
-    diff = _grey(after) - _grey(before)
+    ch = change or block_change(before, after, valid, roads, gsd)
     off = valid & ~roads.mask
-    dv = diff[valid]
-    dsig = max(float(np.median(np.abs(dv - np.median(dv)))) * 1.4826, MIN_SIGMA) if dv.size else 1.0
-    diff = (diff - (float(np.median(dv)) if dv.size else 0.0)) / dsig
+    ga_s, gb_s = masked_box(_grey(after), valid, 3), masked_box(_grey(before), valid, 3)
     # Opening drops 1-2 px fringes that residual misregistration leaves along road edges;
     # a blurred 1.5 m block is wider than 3 px and survives it.
     grow = ndi.binary_opening(ch.grow, np.ones((3, 3), bool))
     lab, n = hysteresis(ch.seed & grow, grow)
     reach = ROAD_MARGIN_M / gsd
     cands = [q for q in (reframe(p, roads, roads_px, reach) for p in pieces(lab, n, roads))
-             if _across_road(q, gsd)]  # fmt: skip
-    # Single-link grouping of short pieces on the same road into rows.
-    groups: list[list[Piece]] = []
-    for p in sorted(cands, key=lambda q: (q.road, q.along.mean())):
-        for g in groups:
-            q = g[-1]
-            if q.road != p.road or abs(q.along.mean() - p.along.mean()) > ROW_ALONG_TOL_M / gsd:
-                continue
-            lo = min(s.across_span[0] for s in g)
-            hi = max(s.across_span[1] for s in g)
-            a, b = p.across_span
-            if a - hi > ROW_GAP_M / gsd or lo - b > ROW_GAP_M / gsd:
-                continue
-            # a fragment beside the row (a shadow's edge, debris) must not make it too thick
-            rr = np.concatenate([s.rows for s in g] + [p.rows])
-            cc = np.concatenate([s.cols for s in g] + [p.cols])
-            if own_axes(rr, cc)[2] * gsd <= MAX_ROW_ALONG_M:
-                g.append(p)
-                break
-        else:
-            groups.append([p])
-    groups = _merge_split_rows([g for g in groups if _row_ok(g, ch, gsd)], gsd)
+             if across_road(q, gsd)]  # fmt: skip
+    groups = group_rows(cands, gsd)
+    groups = merge_split_rows([g for g in groups if row_ok(g, ch.contrast, gsd, SEED_SIGMA)], gsd)
     c0, r0, c1, r1 = core_px
     out = []
     for g in groups:
@@ -520,7 +432,7 @@ def find_barricades(
         if span * gsd > width * gsd + MAX_OVERHANG_M:
             continue
         # light let through between shadows brightens the ground past the road too
-        beyond = off_road_change(diff, off, rr, cc, gsd)
+        beyond = off_road_change(ga_s, gb_s, off, rr, cc, gsd, ch.sigma)
         if beyond > GROW_SIGMA:
             continue
         line = shapely.LineString([base + nrm * lo, base + nrm * hi])

@@ -1,0 +1,312 @@
+"""Block rows: connected new-object pixels measured in their road's frame and grouped.
+
+The pixel tests live in ``fortmap.detect.barricades``; this module turns the pixels that pass
+them into pieces (one connected object each, framed by the road it lies across), groups the
+pieces into rows and checks that a row looks like blocks laid across a road. Pixel
+coordinates are the window's (x = column, y = row); lengths are in pixels unless named ``_m``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from scipy import ndimage as ndi
+
+from fortmap.detect.roadmask import RoadRaster, own_axes, segment_frame
+
+#: A block row is at most this long along the road (m): a 2 m block plus blur.
+MAX_ROW_ALONG_M = 3.5
+#: Pieces within these distances (m) along / across the road form one row.
+ROW_ALONG_TOL_M = 2.0
+ROW_GAP_M = 3.0
+#: A row must span at least this much across the road (m): two 1.5 m blocks.
+MIN_ROW_SPAN_M = 2.5
+#: Most a row's own long axis may turn from the road's normal (degrees): a barricade closes the
+#: road, so it is laid across it; at 30 degrees a row is already 15 % longer than the road is wide.
+MAX_ROW_SKEW_DEG = 30.0
+#: Least ratio of a row's span across the road to its thickness along it. Two 1.4 m blocks
+#: blurred by about 0.5 m at each edge measure 3.8 x 2.4 m (1.6); a single block measures
+#: about 1.0. The bound sits between, leaving room for the percentile extents' noise.
+MIN_ROW_ASPECT = 1.25
+#: A piece this elongated (length / thickness) has a direction worth reframing it by at a
+#: crossing; a lone blurred block (about 1.0) has none.
+MIN_FRAME_ASPECT = 1.4
+#: Distances (m) along the road at which a pixel's surroundings are sampled: beyond a block's
+#: half-length (0.75 m) plus blur, and within the few metres over which shade is uniform.
+ALONG_REF_M = (2.5, 3.0, 3.5, 4.0)
+
+
+def masked_box(g: np.ndarray, m: np.ndarray, k: int) -> np.ndarray:
+    """Box mean of ``g`` over the pixels of ``m`` only (NaN where none)."""
+    num = ndi.uniform_filter(np.where(m, g, 0).astype(np.float32), k)
+    den = ndi.uniform_filter(m.astype(np.float32), k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 1e-3, num / den, np.nan).astype(np.float32)
+
+
+def hysteresis(seed: np.ndarray, grow: np.ndarray) -> tuple[np.ndarray, int]:
+    """Components of ``grow`` (8-connected) that hold a ``seed`` pixel, relabelled 1..n."""
+    lab, n = ndi.label(grow, np.ones((3, 3), bool))
+    if n == 0:
+        return lab, 0
+    keep = np.zeros(n + 1, bool)
+    keep[np.unique(lab[seed & grow])] = True
+    keep[0] = False
+    new = np.zeros(n + 1, np.int32)
+    new[keep] = np.arange(1, keep.sum() + 1)
+    return new[lab], int(keep.sum())
+
+
+@dataclass
+class Piece:
+    """One connected new object, measured in its road's frame (pixels)."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    road: int  # road index (0-based)
+    theta: float  # road axis, radians in pixel coordinates
+    along: np.ndarray  # pixel centres projected on the axis
+    across: np.ndarray  # signed offset from the road axis (RoadRaster.across)
+    width_px: float
+
+    @property
+    def along_len(self) -> float:
+        """Extent along the road (px); percentiles ignore 1-px tails that misregistration
+        leaves along edges and that 8-connectivity attaches."""
+        lo, hi = np.percentile(self.along, (5, 95))
+        return float(hi - lo + 1)
+
+    @property
+    def across_span(self) -> tuple[float, float]:
+        lo, hi = np.percentile(self.across, (1, 99))
+        return float(lo - 0.5), float(hi + 0.5)
+
+
+def pieces(lab: np.ndarray, n: int, roads: RoadRaster) -> list[Piece]:
+    """Measure each labelled component in the frame of the road most of it lies on."""
+    out: list[Piece] = []
+    if n == 0:
+        return out
+    for k, sl in enumerate(ndi.find_objects(lab), start=1):
+        if sl is None:
+            continue
+        m = lab[sl] == k
+        rr, cc = np.nonzero(m)
+        rr, cc = rr + sl[0].start, cc + sl[1].start
+        rid = roads.road_id[rr, cc]
+        counts = np.bincount(rid)
+        counts[0] = 0
+        if counts.sum() == 0:
+            continue
+        road = int(counts.argmax())
+        cands = np.nonzero(counts >= 0.1 * counts.sum())[0]
+        if len(cands) > 1 and len(rr) >= 6:
+            # At crossings the pixels belong to either road: an elongated piece is framed by
+            # the road it lies across (its long axis closest to that road's normal).
+            x = np.c_[cc, rr].astype(float)
+            x -= x.mean(axis=0)
+            ev, vec = np.linalg.eigh(x.T @ x)
+            if ev[1] > 4 * max(ev[0], 1e-9):
+                major = np.arctan2(vec[1, 1], vec[0, 1])
+
+                def skew(k: int, rr=rr, cc=cc, rid=rid, major=major) -> float:
+                    ax = roads.axis[rr, cc][rid == k].astype(float)
+                    th = 0.5 * np.arctan2(np.sin(2 * ax).mean(), np.cos(2 * ax).mean())
+                    return abs(np.cos(major - th))
+
+                road = int(min(cands, key=skew))
+        sel = rid == road
+        rr, cc = rr[sel], cc[sel]
+        ax = roads.axis[rr, cc].astype(float)
+        theta = 0.5 * float(np.arctan2(np.sin(2 * ax).mean(), np.cos(2 * ax).mean()))
+        along = (cc + 0.5) * np.cos(theta) + (rr + 0.5) * np.sin(theta)
+        out.append(
+            Piece(rr, cc, road - 1, theta, along, roads.across[rr, cc], roads.widths_px[road - 1])
+        )
+    return out
+
+
+def reframe(p: Piece, roads: RoadRaster, roads_px: gpd.GeoDataFrame, reach_px: float) -> Piece:
+    """An elongated piece measured in the frame of the road it crosses most squarely.
+
+    At a junction the road burnt last owns the pixels (``roads_in_window``), and a row across
+    the crossing street is then framed by the wrong road: it looks long along it. Every road
+    whose centreline passes within half its width plus ``reach_px`` (pixels) of the piece's
+    centre (a row across a road is centred on its carriageway) is a candidate; the one whose local axis is closest to the piece's normal wins.
+    """
+    phi, length, thick = own_axes(p.rows, p.cols)
+    if length < MIN_FRAME_ASPECT * thick or roads_px is None or not len(roads_px):
+        return p
+    cx, cy = float(p.cols.mean()) + 0.5, float(p.rows.mean()) + 0.5
+    geoms = roads_px.geometry.to_numpy()
+    dist = shapely.distance(geoms, shapely.Point(cx, cy))
+    best, best_skew = None, abs(np.cos(phi - p.theta))
+    for i in np.flatnonzero(dist <= roads.widths_px / 2 + reach_px):
+        if i == p.road or geoms[i] is None or geoms[i].is_empty:
+            continue
+        th, _ = segment_frame(geoms[i], cx, cy)
+        sk = abs(np.cos(phi - th))
+        if sk < best_skew - 0.05:
+            best, best_skew = int(i), sk
+    if best is None:
+        return p
+    th, (x0, y0) = segment_frame(geoms[best], cx, cy)
+    xs, ys = p.cols + 0.5, p.rows + 0.5
+    along = xs * np.cos(th) + ys * np.sin(th)
+    across = (-(xs - x0) * np.sin(th) + (ys - y0) * np.cos(th)).astype(np.float32)
+    return Piece(p.rows, p.cols, best, th, along, across, float(roads.widths_px[best]))
+
+
+def free_gap(spans: list[tuple[float, float]], width: float) -> float:
+    """Widest free interval of the carriageway ``[-width/2, width/2]`` left by ``spans``."""
+    half = width / 2
+    edges = sorted((max(a, -half), min(b, half)) for a, b in spans if b > -half and a < half)
+    best, cur = 0.0, -half
+    for a, b in edges:
+        best = max(best, a - cur)
+        cur = max(cur, b)
+    return max(best, half - cur)
+
+
+def across_road(p: Piece, gsd: float) -> bool:
+    """A piece can belong to a row: one block thick, and not a streak along the road."""
+    phi, length, thick = own_axes(p.rows, p.cols)
+    if thick * gsd > MAX_ROW_ALONG_M:
+        return False
+    return length < 2 * thick or abs(np.cos(phi - p.theta)) <= np.sin(np.radians(MAX_ROW_SKEW_DEG))
+
+
+def off_road_change(
+    ga: np.ndarray,
+    gb: np.ndarray,
+    ok: np.ndarray,
+    rr: np.ndarray,
+    cc: np.ndarray,
+    gsd: float,
+    sigma: float,
+) -> float:
+    """How strongly a row's new brightness carries on past its ends, off the road.
+
+    Blocks stand on the carriageway, and the ground beyond a row's ends (kerb, pavement) does
+    not change; a band of sunlight let through between two buildings' shadows brightens the
+    road *and* the ground on either side of it. The row's long axis is followed 1-3 m past
+    each end, over pixels off the road, and each point is measured as the row itself is: as a
+    new ridge against the ground 2.5-4 m on either side of it across the row (the brighter
+    side, after less before), so that ground simply leaving a moved shadow there does not
+    count. The weaker end's median is returned.
+
+    Args:
+        ga, gb: after and before grey levels, box-smoothed over valid pixels (rows, cols).
+        ok: bool (rows, cols): valid pixels off the road mask.
+        rr, cc: the row's pixels.
+        gsd: metres per pixel.
+        sigma: the contrast noise (grey levels) to scale by.
+
+    Returns:
+        The smaller of the two ends' medians (sigma); 0 where an end has no pixel to look at.
+    """
+    phi, length, thick = own_axes(rr, cc)
+    u = np.array([np.cos(phi), np.sin(phi)])
+    v = np.array([-u[1], u[0]])
+    c = np.array([cc.mean() + 0.5, rr.mean() + 0.5])
+    t = np.arange(1.0, 3.01, 0.5) / gsd
+    w = np.arange(-thick / 4, thick / 4 + 0.01, 1.0)
+    h, wd = ga.shape
+    ends = []
+    for sgn in (-1, 1):
+        pts = (c + sgn * (length / 2 + t[:, None, None]) * u + w[None, :, None] * v).reshape(-1, 2)
+        x = np.floor(pts[:, 0]).astype(int)
+        y = np.floor(pts[:, 1]).astype(int)
+        inside = (x >= 0) & (x < wd) & (y >= 0) & (y < h)
+        inside[inside] &= ok[y[inside], x[inside]]
+        if inside.sum() < 3:
+            return 0.0
+        pts = pts[inside]
+        ridge = []
+        for g in (ga, gb):
+            best = np.full(len(pts), -np.inf)
+            for side in (-1, 1):
+                q = pts[:, None, :] + side * np.asarray(ALONG_REF_M)[None, :, None] / gsd * v
+                qx = np.clip(np.floor(q[..., 0]).astype(int), 0, wd - 1)
+                qy = np.clip(np.floor(q[..., 1]).astype(int), 0, h - 1)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    best = np.fmax(best, np.nanmedian(g[qy, qx], axis=1))
+            x0, y0 = np.floor(pts[:, 0]).astype(int), np.floor(pts[:, 1]).astype(int)
+            ridge.append(g[y0, x0] - best)
+        r = np.minimum(ridge[0], ridge[0] - ridge[1]) / sigma
+        r = r[np.isfinite(r)]
+        if r.size < 3:
+            return 0.0
+        ends.append(float(np.median(r)))
+    return min(ends)
+
+
+def row_ok(g: list[Piece], contrast: np.ndarray, gsd: float, min_contrast: float) -> bool:
+    """A group of pieces is a block row: it spans the road more than it runs along it, and
+    its typical pixel is a strong change (a faint one is a fringe, not new objects)."""
+    lo = min(p.across_span[0] for p in g)
+    hi = max(p.across_span[1] for p in g)
+    span = hi - lo
+    rr = np.concatenate([p.rows for p in g])
+    cc = np.concatenate([p.cols for p in g])
+    # Thickness across the row's own long axis: a long row laid slightly oblique to the road
+    # axis is still one block thick, though it runs a few metres along the road.
+    phi, length, thick = own_axes(rr, cc)
+    if (
+        thick * gsd > MAX_ROW_ALONG_M
+        or span * gsd < MIN_ROW_SPAN_M
+        or span < MIN_ROW_ASPECT * thick
+    ):
+        return False
+    if length >= 2 * thick and abs(np.cos(phi - g[0].theta)) > np.sin(np.radians(MAX_ROW_SKEW_DEG)):
+        return False
+    return float(np.median(contrast[rr, cc])) >= min_contrast
+
+
+def merge_split_rows(rows: list[list[Piece]], gsd: float) -> list[list[Piece]]:
+    """Join rows on the same road at the same place along it, whatever the gap across.
+
+    A street tree, a lamp post's shadow or a median strip can hide part of one row, which then
+    comes back as two half-rows; two separate barricades side by side across one road at the
+    same spot are one barricade anyway.
+    """
+    out: list[list[Piece]] = []
+    for g in sorted(rows, key=lambda q: (q[0].road, np.mean([p.along.mean() for p in q]))):
+        a = np.mean(np.concatenate([p.along for p in g]))
+        for h in out:
+            b = np.mean(np.concatenate([p.along for p in h]))
+            if h[0].road == g[0].road and abs(a - b) <= ROW_ALONG_TOL_M / gsd:
+                h.extend(g)
+                break
+        else:
+            out.append(list(g))
+    return out
+
+
+def group_rows(cands: list[Piece], gsd: float) -> list[list[Piece]]:
+    """Single-link grouping of short pieces on the same road into rows (``gsd`` m/pixel)."""
+    groups: list[list[Piece]] = []
+    for p in sorted(cands, key=lambda q: (q.road, q.along.mean())):
+        for g in groups:
+            q = g[-1]
+            if q.road != p.road or abs(q.along.mean() - p.along.mean()) > ROW_ALONG_TOL_M / gsd:
+                continue
+            lo = min(s.across_span[0] for s in g)
+            hi = max(s.across_span[1] for s in g)
+            a, b = p.across_span
+            if a - hi > ROW_GAP_M / gsd or lo - b > ROW_GAP_M / gsd:
+                continue
+            # a fragment beside the row (a shadow's edge, debris) must not make it too thick
+            rr = np.concatenate([s.rows for s in g] + [p.rows])
+            cc = np.concatenate([s.cols for s in g] + [p.cols])
+            if own_axes(rr, cc)[2] * gsd <= MAX_ROW_ALONG_M:
+                g.append(p)
+                break
+        else:
+            groups.append([p])
+    return groups
