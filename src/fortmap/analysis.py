@@ -273,6 +273,7 @@ def _run(
     fort = FortContext(
         roads=road_lines,
         sun_azimuth=sun_az,
+        sun_elevation=sun_el,
         dsm_before=dsms[0] if dsms else None,
         dsm_after=dsms[1] if dsms else None,
     )
@@ -477,6 +478,7 @@ def _run(
             "roads_from": roads_from,
             "not_analysed": [] if road_lines is not None else ["barricades", "rubble", "routes"],
             "sun_azimuth_deg": None if sun_az is None else round(float(sun_az), 1),
+            "sun_elevation_deg": None if sun_el is None else round(float(sun_el), 1),
             "berms_from": "image and DSM" if dsms else "image",
             "routes": routes_summary,
             "visibility": vis_summary,

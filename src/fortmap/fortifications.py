@@ -41,6 +41,7 @@ class FortContext:
     Attributes:
         roads: road centre lines in the analysis CRS (metres), or None (no road analysis).
         sun_azimuth: degrees clockwise from north of the sun at the after date, or None.
+        sun_elevation: degrees above the horizon of the sun at the after date, or None.
         dsm_before, dsm_after: surface-height readers on the analysis grid, or None.
     """
 
@@ -48,6 +49,7 @@ class FortContext:
     sun_azimuth: float | None
     dsm_before: GridReader | None = None
     dsm_after: GridReader | None = None
+    sun_elevation: float | None = None
 
 
 @dataclass
@@ -100,7 +102,9 @@ def detect_window(
     kw = {}
     if fc.dsm_before is not None and fc.dsm_after is not None:
         kw = {"dsm_before": fc.dsm_before.read(read)[0], "dsm_after": fc.dsm_after.read(read)[0]}
-    for g, s, at in find_berms(before, after, valid, gsd, fc.sun_azimuth, core_px, **kw):
+    for g, s, at in find_berms(
+        before, after, valid, gsd, fc.sun_azimuth, core_px, sun_elevation_deg=fc.sun_elevation, **kw
+    ):
         out.berms.append((_to_crs(g, wt), s, at))
     return out
 
