@@ -114,6 +114,34 @@ def test_max_distance(mode):
     assert (v[d <= 95] == 1).all() and (v[d > 95] == 0).all()
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.integers(1, 40),
+    cols=st.integers(1, 40),
+    fr=st.floats(0.0, 0.999),
+    fc=st.floats(0.0, 0.999),
+    cell=st.tuples(st.floats(2.0, 30.0), st.floats(2.0, 30.0)),
+    max_d=st.one_of(st.none(), st.floats(1.0, 500.0)),
+    holes=st.integers(0, 10_000),
+)
+def test_fast_writes_every_cell_with_its_code(rows, cols, fr, fc, cell, max_d, holes):
+    # flat ground, unknown cells scattered about: every known cell within range is seen, every
+    # other known cell is 0 and every unknown one 255, whatever the shape, cells and observer
+    r0, c0 = int(fr * rows), int(fc * cols)
+    z = np.zeros((rows, cols), np.float32)
+    rng = np.random.default_rng(holes)
+    z[rng.random((rows, cols)) < 0.1] = np.nan
+    z[r0, c0] = 0.0
+    tr = Affine(cell[0], 0, 500000.0, 0, -cell[1], 4000000.0)
+    v = viewshed(z, tr, _centre(tr, r0, c0), max_distance=max_d, curvature=False)
+    rr, cc = np.mgrid[0:rows, 0:cols]
+    d2 = ((cc - c0) * cell[0]) ** 2 + ((rr - r0) * cell[1]) ** 2
+    near = d2 <= (np.inf if max_d is None else max_d**2)
+    expected = np.where(np.isnan(z), 255, np.where(near, 1, 0))
+    expected[r0, c0] = 1
+    assert np.array_equal(v, expected)
+
+
 def test_observer_on_the_edge_and_rectangular_cells():
     z = fractal(48, 3, relief=80)[:30]
     tr = Affine(5.0, 0, 300000.0, 0, -12.0, 5000000.0)

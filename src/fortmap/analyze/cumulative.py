@@ -138,13 +138,11 @@ def cumulative_viewshed(
     rows, cols = z.shape
     half_r = rows if math.isinf(max_d) else min(rows, int(math.ceil(max_d / dy)))
     half_c = cols if math.isinf(max_d) else min(cols, int(math.ceil(max_d / dx)))
-    win = 2 * (min(rows, 2 * half_r + 1) * min(cols, 2 * half_c + 1))
+    win = min(rows, 2 * half_r + 1) * min(cols, 2 * half_c + 1)
     batch = int(np.clip(_BATCH_BYTES // max(win, 1), 1, 4 * numba.get_num_threads()))
     batch = min(batch, len(obs_rc))
-    zt = k.transpose(z)
     counts = k.cumulative_counts(
         z,
-        zt,
         obs_rc,
         eyes,
         dx,
