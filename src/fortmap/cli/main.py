@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 
-import click
+# Before numpy loads: OpenBLAS's worker threads spin on small matrix products (phase
+# correlation, band fits) and, on a laptop's few busy cores, cost more than they save.
+# A user's own setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import click  # noqa: E402
 
 from fortmap import __version__
 from fortmap.errors import FortmapError

@@ -28,8 +28,6 @@ from __future__ import annotations
 import math
 
 import geopandas as gpd
-import networkx as nx
-import numba as nb
 import numpy as np
 import shapely
 import shapely.affinity
@@ -39,6 +37,7 @@ from scipy import ndimage as ndi
 from scipy.cluster.vq import kmeans2
 from skimage.morphology import skeletonize
 
+from fortmap.detect.roads_kernels import edt, median3, nearest_centre, open_along, order_branch
 from fortmap.io.raster import GridReader
 from fortmap.io.roads import LANE_WIDTH_M
 from fortmap.types import Grid
@@ -99,70 +98,6 @@ def read_overview(
     )
 
 
-@nb.njit(cache=True)
-def median3(x: np.ndarray) -> np.ndarray:
-    """3x3 median of a float32 image, edges mirrored (same as scipy's ``median_filter(x, 3)``).
-
-    Example:
-        >>> x = np.zeros((5, 5), np.float32); x[2, 2] = 9.0
-        >>> float(median3(x).max())
-        0.0
-    """
-    h, w = x.shape
-    out = np.empty_like(x)
-    v = np.empty(9, x.dtype)
-    for r in range(h):
-        for c in range(w):
-            k = 0
-            for dr in range(-1, 2):
-                rr = min(max(r + dr, 0), h - 1)
-                for dc in range(-1, 2):
-                    cc = min(max(c + dc, 0), w - 1)
-                    # insertion into the sorted prefix: 9 values, cheaper than a sort call
-                    val = x[rr, cc]
-                    j = k
-                    while j > 0 and v[j - 1] > val:
-                        v[j] = v[j - 1]
-                        j -= 1
-                    v[j] = val
-                    k += 1
-            out[r, c] = v[4]
-    return out
-
-
-@nb.njit(cache=True)
-def _open_along(mask: np.ndarray, out: np.ndarray, n: int, slope: float, x_major: bool) -> None:
-    """OR into ``out`` the pixels of ``mask`` in runs of >= ``n`` along one family of lines.
-
-    The lines are digital: along the major axis ``t`` the minor coordinate is
-    ``round(o + slope * t)`` for every integer offset ``o``, so each pixel lies on exactly one
-    line of the family, and a run is counted in steps of the major axis.
-    """
-    h, w = mask.shape
-    length, across = (w, h) if x_major else (h, w)
-    lo = min(0, int(math.floor(-slope * (length - 1)))) - 1
-    hi = across + max(0, int(math.ceil(-slope * (length - 1)))) + 1
-    for o in range(lo, hi):
-        run = 0
-        for t in range(length + 1):
-            on = False
-            if t < length:
-                m = int(math.floor(o + slope * t + 0.5))
-                if 0 <= m < across:
-                    on = mask[m, t] if x_major else mask[t, m]
-            if on:
-                run += 1
-                continue
-            if run >= n:
-                for u in range(t - run, t):
-                    m = int(math.floor(o + slope * u + 0.5))
-                    if x_major:
-                        out[m, u] = True
-                    else:
-                        out[u, m] = True
-            run = 0
-
-
 def line_openings(masks: np.ndarray, n: int) -> np.ndarray:
     """Union over ``N_DIRECTIONS`` of openings by an ``n``-pixel line, for a stack of masks.
 
@@ -190,9 +125,9 @@ def line_openings(masks: np.ndarray, n: int) -> np.ndarray:
             # rows grow downwards: a direction of +deg from the column axis is a negative
             # row step; the sign does not matter over a half-turn of directions
             if abs(math.cos(t)) >= abs(math.sin(t)):
-                _open_along(mk, out[k], n, math.tan(t), True)
+                open_along(mk, out[k], n, math.tan(t), True)
             else:
-                _open_along(mk, out[k], n, 1.0 / math.tan(t), False)
+                open_along(mk, out[k], n, 1.0 / math.tan(t), False)
     return out & masks
 
 
@@ -200,10 +135,10 @@ def _not_wide(mask: np.ndarray, pixel_m: float) -> np.ndarray:
     """False within 2 pixels of any disk ``MAX_WIDTH_M`` across that fits inside ``mask``."""
     r = MAX_WIDTH_M / 2 / pixel_m
     # the opening by a disk of radius r is the r-neighbourhood of the centres deeper than r
-    centres = ndi.distance_transform_edt(mask) > r
+    centres = edt(mask) > r
     if not centres.any():
         return np.ones(mask.shape, bool)
-    return ndi.distance_transform_edt(~centres) > r + 2
+    return edt(~centres) > r + 2
 
 
 def corridors(mask: np.ndarray, pixel_m: float) -> np.ndarray:
@@ -241,10 +176,7 @@ def road_mask(
     idx = np.flatnonzero(ok)
     sub = x[rng.choice(idx, min(len(idx), 50_000), replace=False)]
     cent, _ = kmeans2(sub.astype(np.float64), N_CLASSES, seed=seed, minit="++")
-    lab = np.empty(len(x), np.int16)
-    c32 = cent.astype(np.float32)
-    for i in range(0, len(x), 250_000):
-        lab[i : i + 250_000] = ((x[i : i + 250_000, None, :] - c32[None]) ** 2).sum(-1).argmin(1)
+    lab = _nearest(x, cent.astype(np.float32))
     lab = lab.reshape(valid.shape)
     # k-means splits a large uniform surface into sub-classes that differ by noise only;
     # classes closer than 3 sigmas of the raw image's noise (robust, from neighbour
@@ -295,6 +227,18 @@ def road_mask(
     return corridors(road, pixel_m), ev
 
 
+def _nearest(x: np.ndarray, c32: np.ndarray) -> np.ndarray:
+    """Nearest centre of each row of ``x`` (int16), as numpy's argmin of float32 squares."""
+    x = np.ascontiguousarray(x, np.float32)
+    if np.isnan(x).any():
+        lab = np.empty(len(x), np.int16)
+        for i in range(0, len(x), 250_000):
+            d = ((x[i : i + 250_000, None, :] - c32[None]) ** 2).sum(-1)
+            lab[i : i + 250_000] = d.argmin(1)
+        return lab
+    return nearest_centre(x, np.ascontiguousarray(c32))
+
+
 def _components(adj: np.ndarray) -> tuple[int, np.ndarray]:
     """Connected components of a symmetric boolean adjacency matrix: (count, root per node)."""
     from scipy.sparse import csr_matrix
@@ -309,36 +253,6 @@ def _components(adj: np.ndarray) -> tuple[int, np.ndarray]:
 _NB8 = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
 
 
-def _order(pix: np.ndarray) -> list[tuple[int, int]]:
-    """The pixels of one skeleton branch in order from one end to the other.
-
-    Staircase corners give some pixels three neighbours, so a plain walk can stop early; the
-    branch is instead the shortest 8-connected path between its two farthest-apart ends.
-    """
-    g = nx.Graph()
-    pts = [(int(r), int(c)) for r, c in pix]
-    pset = set(pts)
-    for p in pts:
-        g.add_node(p)
-        for a, b in _NB8:
-            q = (p[0] + a, p[1] + b)
-            if q in pset:
-                g.add_edge(p, q, weight=math.hypot(a, b))
-    if len(pts) == 1:
-        return pts
-    ends = [p for p in pts if g.degree(p) == 1]
-    if not ends:
-        # a closed loop: open it between two neighbours and go the long way round
-        p = pts[0]
-        q = next(iter(g[p]))
-        g.remove_edge(p, q)
-        return nx.shortest_path(g, p, q, weight="weight")
-    d = nx.single_source_dijkstra_path_length(g, ends[0], weight="weight")
-    far = max(d, key=d.get)
-    d2, paths = nx.single_source_dijkstra(g, far, weight="weight")
-    return paths[max(d2, key=d2.get)]
-
-
 def _skeleton_graph(skel: np.ndarray) -> tuple[list[list[tuple[int, int]]], np.ndarray]:
     """Cut a skeleton at its junctions and ends: pixel paths (row, col) between nodes.
 
@@ -351,7 +265,7 @@ def _skeleton_graph(skel: np.ndarray) -> tuple[list[list[tuple[int, int]]], np.n
     h, w = skel.shape
     paths = []
     for i, sl in enumerate(ndi.find_objects(body), start=1):
-        order = _order(np.argwhere(body[sl] == i) + [sl[0].start, sl[1].start])
+        order = order_branch(np.argwhere(body[sl] == i) + [sl[0].start, sl[1].start])
         for end, at in ((order[0], 0), (order[-1], len(order))):
             for a, b in _NB8:
                 r, c = end[0] + a, end[1] + b
@@ -404,7 +318,7 @@ def centrelines(mask: np.ndarray, transform: Affine, pixel_m: float) -> gpd.GeoD
     small = np.bincount(holes.ravel()) <= 100 / pixel_m**2
     small[0] = False
     mask = mask | small[holes]
-    dist = ndi.distance_transform_edt(mask)
+    dist = edt(mask)
     skel = skeletonize(mask)
     paths, nodes = _skeleton_graph(skel)
     paths = _prune(paths, nodes, MIN_SPUR_M / pixel_m)

@@ -1,0 +1,324 @@
+"""Numba kernels of :mod:`fortmap.detect.roads_from_image`, each exact against its reference.
+
+Split out to keep that module short. Every kernel gives the same numbers as the plain
+numpy/scipy/networkx code it replaces (tests compare them); all work in pixel units.
+"""
+
+from __future__ import annotations
+
+import math
+from heapq import heappop, heappush
+from itertools import count
+
+import numba as nb
+import numpy as np
+from scipy import ndimage as ndi
+
+
+@nb.njit(cache=True, nogil=True)
+def _median3_insertion(x: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """3x3 median by insertion into a sorted prefix (the reference; handles NaN like before)."""
+    h, w = x.shape
+    out = np.empty_like(x)
+    v = np.empty(9, x.dtype)
+    for r in range(h):
+        for c in range(w):
+            k = 0
+            for dr in range(-1, 2):
+                rr = min(max(r + dr, 0), h - 1)
+                for dc in range(-1, 2):
+                    cc = min(max(c + dc, 0), w - 1)
+                    val = x[rr, cc]
+                    j = k
+                    while j > 0 and v[j - 1] > val:
+                        v[j] = v[j - 1]
+                        j -= 1
+                    v[j] = val
+                    k += 1
+            out[r, c] = v[4]
+    return out
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _med(a, b, c):  # pragma: no cover - compiled
+    return max(min(a, b), min(max(a, b), c))
+
+
+@nb.njit(cache=True, nogil=True)
+def _median3_columns(x: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """3x3 median from sorted column triples, edges mirrored.
+
+    With each column of the 3x3 neighbourhood sorted (lo <= mid <= hi), the median of the nine
+    is the median of (max of the los, median of the mids, min of the his): exact for any
+    ordered values, and each column triple is sorted once for the three pixels that share it.
+    """
+    h, w = x.shape
+    out = np.empty_like(x)
+    lo = np.empty(w, x.dtype)
+    mi = np.empty(w, x.dtype)
+    hi = np.empty(w, x.dtype)
+    for r in range(h):
+        ru, rd = max(r - 1, 0), min(r + 1, h - 1)
+        for c in range(w):
+            a, b, d = x[ru, c], x[r, c], x[rd, c]
+            if a > b:
+                a, b = b, a
+            if b > d:
+                b, d = d, b
+            if a > b:
+                a, b = b, a
+            lo[c], mi[c], hi[c] = a, b, d
+        for c in range(w):
+            cl, cr = max(c - 1, 0), min(c + 1, w - 1)
+            m_lo = max(lo[cl], max(lo[c], lo[cr]))
+            m_hi = min(hi[cl], min(hi[c], hi[cr]))
+            m_mi = _med(mi[cl], mi[c], mi[cr])
+            out[r, c] = _med(m_lo, m_mi, m_hi)
+    return out
+
+
+def median3(x: np.ndarray) -> np.ndarray:
+    """3x3 median of a float32 image, edges mirrored (same as scipy's ``median_filter(x, 3)``).
+
+    Example:
+        >>> x = np.zeros((5, 5), np.float32); x[2, 2] = 9.0
+        >>> float(median3(x).max())
+        0.0
+    """
+    x = np.ascontiguousarray(x)
+    if x.size and np.isnan(x).any():
+        # NaN has no order: keep the reference kernel's behaviour there
+        return _median3_insertion(x)
+    return _median3_columns(x)
+
+
+@nb.njit(cache=True, nogil=True)
+def open_along(  # pragma: no cover - compiled
+    mask: np.ndarray, out: np.ndarray, n: int, slope: float, x_major: bool
+) -> None:
+    """OR into ``out`` the pixels of ``mask`` in runs of >= ``n`` along one family of lines.
+
+    The lines are digital: along the major axis ``t`` the minor coordinate is
+    ``round(o + slope * t)`` for every integer offset ``o``, so each pixel lies on exactly one
+    line of the family, and a run is counted in steps of the major axis.
+    """
+    h, w = mask.shape
+    length, across = (w, h) if x_major else (h, w)
+    lo = min(0, int(math.floor(-slope * (length - 1)))) - 1
+    hi = across + max(0, int(math.ceil(-slope * (length - 1)))) + 1
+    ms = np.empty(length, np.int64)
+    for o in range(lo, hi):
+        # the line is inside the image over one interval of t (m is monotonic in t); the
+        # interval is widened by a pixel and each t still checked, so no pixel is missed
+        if slope > 0:
+            ta, tb = (-0.5 - o) / slope, (across - 0.5 - o) / slope
+        elif slope < 0:
+            ta, tb = (across - 0.5 - o) / slope, (-0.5 - o) / slope
+        else:
+            ta, tb = (0.0, float(length)) if 0 <= o < across else (1.0, 0.0)
+        # clamped in floats first: a near-zero slope puts the ends out of int64's range
+        t0 = int(math.floor(min(max(ta, -2.0), length + 2.0))) - 1
+        t1 = int(math.ceil(min(max(tb, -2.0), length + 2.0))) + 2
+        t0, t1 = max(0, t0), min(length, t1)
+        if t1 <= t0:
+            continue
+        run = 0
+        for t in range(t0, t1 + 1):
+            on = False
+            if t < t1:
+                m = int(math.floor(o + slope * t + 0.5))
+                ms[t] = m
+                if 0 <= m < across:
+                    on = mask[m, t] if x_major else mask[t, m]
+            if on:
+                run += 1
+                continue
+            if run >= n:
+                for u in range(t - run, t):
+                    if x_major:
+                        out[ms[u], u] = True
+                    else:
+                        out[u, ms[u]] = True
+            run = 0
+
+
+@nb.njit(cache=True, nogil=True)
+def nearest_centre(x: np.ndarray, cent: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """Index of the nearest centre of each row of ``x`` (float32 (n, 3) or (n, 1)).
+
+    Squared differences summed in band order in float32, first minimum on ties: the same
+    numbers as ``((x[:, None] - cent[None]) ** 2).sum(-1).argmin(1)`` in numpy.
+    """
+    n, nb_ = x.shape
+    k = cent.shape[0]
+    lab = np.empty(n, np.int16)
+    for i in range(n):
+        best = np.float32(np.inf)
+        bi = 0
+        for j in range(k):
+            d = x[i, 0] - cent[j, 0]
+            s = d * d
+            for q in range(1, nb_):
+                d = x[i, q] - cent[j, q]
+                s = s + d * d
+            if s < best:
+                best = s
+                bi = j
+        lab[i] = bi
+    return lab
+
+
+@nb.njit(cache=True, nogil=True)
+def _sq_edt(fg: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """Squared distance (pixels^2, int64) from each pixel to the nearest False pixel.
+
+    Felzenszwalb and Huttenlocher's lower envelope of parabolas, column pass then row pass;
+    integer distances, so the result is exact. Needs at least one False pixel.
+    """
+    h, w = fg.shape
+    inf = np.int64(1) << 60
+    g = np.empty((h, w), np.int64)
+    for c in range(w):
+        d = -1
+        for r in range(h):
+            if not fg[r, c]:
+                d = 0
+            elif d >= 0:
+                d += 1
+            g[r, c] = d * d if d >= 0 else inf
+        d = -1
+        for r in range(h - 1, -1, -1):
+            if not fg[r, c]:
+                d = 0
+            elif d >= 0:
+                d += 1
+            if d >= 0 and d * d < g[r, c]:
+                g[r, c] = d * d
+    out = np.empty((h, w), np.int64)
+    v = np.empty(w, np.int64)
+    z = np.empty(w + 1, np.float64)
+    for r in range(h):
+        k = -1
+        s = 0.0
+        for q in range(w):
+            fq = g[r, q]
+            if fq >= inf:
+                continue
+            if k < 0:
+                k = 0
+                v[0] = q
+                z[0] = -np.inf
+                z[1] = np.inf
+                continue
+            while True:
+                p = v[k]
+                s = ((fq + q * q) - (g[r, p] + p * p)) / (2.0 * (q - p))
+                if s <= z[k]:
+                    k -= 1
+                    if k < 0:
+                        break
+                else:
+                    break
+            k += 1
+            v[k] = q
+            z[k] = s if k > 0 else -np.inf
+            z[k + 1] = np.inf
+        if k < 0:
+            for q in range(w):
+                out[r, q] = inf
+            continue
+        j = 0
+        for q in range(w):
+            while z[j + 1] < q:
+                j += 1
+            p = v[j]
+            out[r, q] = (q - p) * (q - p) + g[r, p]
+    return out
+
+
+def edt(mask: np.ndarray) -> np.ndarray:
+    """Euclidean distance (pixels, float64) from each True pixel to the nearest False one.
+
+    The same numbers as ``scipy.ndimage.distance_transform_edt(mask)`` (both are exact and take
+    the square root of an integer sum in float64), several times faster.
+    """
+    m = np.ascontiguousarray(mask, dtype=bool)
+    if m.size == 0 or m.all():
+        # no background: keep scipy's own answer for that corner case
+        return ndi.distance_transform_edt(m)
+    return np.sqrt(_sq_edt(m).astype(np.float64))
+
+
+_NB8 = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
+_W = [math.hypot(a, b) for a, b in _NB8]
+
+
+def _dijkstra(adj: dict, source) -> tuple[dict, dict]:
+    """Distances (in order of settling) and predecessors from ``source``.
+
+    The same heap keys, tie-breaking counter and neighbour order as networkx's
+    ``_dijkstra_multisource``, so equal-length paths resolve as they did with networkx.
+    """
+    dist: dict = {}
+    seen = {source: 0}
+    pred: dict = {}
+    c = count()
+    fringe = [(0, next(c), source)]
+    while fringe:
+        d, _, v = heappop(fringe)
+        if v in dist:
+            continue
+        dist[v] = d
+        for u, cost in adj[v].items():
+            vu = d + cost
+            if u in dist:
+                continue
+            if u not in seen or vu < seen[u]:
+                seen[u] = vu
+                heappush(fringe, (vu, next(c), u))
+                pred[u] = v
+    return dist, pred
+
+
+def _path(pred: dict, target) -> list:
+    p = [target]
+    while p[-1] in pred:
+        p.append(pred[p[-1]])
+    p.reverse()
+    return p
+
+
+def order_branch(pix: np.ndarray) -> list[tuple[int, int]]:
+    """The pixels of one skeleton branch in order from one end to the other.
+
+    Staircase corners give some pixels three neighbours, so a plain walk can stop early; the
+    branch is instead the shortest 8-connected path between its two farthest-apart ends
+    (the same path, ties included, as the networkx graph this replaces).
+    """
+    pts = [(int(r), int(c)) for r, c in pix]
+    if len(pts) == 1:
+        return pts
+    pset = set(pts)
+    # adjacency in networkx's insertion order: an edge enters both lists when the first of
+    # its two pixels is visited
+    adj: dict = {}
+    for p in pts:
+        ap = adj.setdefault(p, {})
+        for (a, b), wt in zip(_NB8, _W, strict=True):
+            q = (p[0] + a, p[1] + b)
+            if q in pset:
+                ap[q] = wt
+                adj.setdefault(q, {})[p] = wt
+    ends = [p for p in pts if len(adj[p]) == 1]
+    if not ends:
+        # a closed loop: open it between two neighbours and go the long way round
+        p = pts[0]
+        q = next(iter(adj[p]))
+        del adj[p][q]
+        del adj[q][p]
+        dist, pred = _dijkstra(adj, p)
+        return _path(pred, q)
+    d, _ = _dijkstra(adj, ends[0])
+    far = max(d, key=d.get)
+    d2, pred = _dijkstra(adj, far)
+    return _path(pred, max(d2, key=d2.get))

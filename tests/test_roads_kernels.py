@@ -1,0 +1,128 @@
+"""The fast kernels of road derivation give exactly what their plain references give."""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from fortmap.detect.roads_from_image import N_DIRECTIONS, _nearest, line_openings
+from fortmap.detect.roads_kernels import edt, median3, order_branch
+
+SHAPES = [(1, 1), (1, 6), (7, 1), (2, 3), (31, 17), (64, 90)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_median3_equals_scipy(shape):
+    rng = np.random.default_rng(sum(shape))
+    for x in (
+        rng.random(shape).astype(np.float32),
+        np.round(rng.random(shape) * 3).astype(np.float32),  # many ties
+    ):
+        assert np.array_equal(median3(x), ndi.median_filter(x, 3, mode="nearest"))
+
+
+def test_median3_with_nan_does_not_fail():
+    x = np.ones((5, 5), np.float32)
+    x[2, 2] = np.nan
+    assert median3(x).shape == (5, 5)
+
+
+@pytest.mark.parametrize("shape", SHAPES[2:])
+@pytest.mark.parametrize("p", [0.05, 0.6, 0.97])
+def test_edt_equals_scipy(shape, p):
+    m = np.random.default_rng(7).random(shape) < p
+    m[0, 0] = False
+    assert np.array_equal(edt(m), ndi.distance_transform_edt(m))
+
+
+def test_edt_without_background_follows_scipy():
+    m = np.ones((4, 5), bool)
+    assert np.array_equal(edt(m), ndi.distance_transform_edt(m))
+
+
+def test_nearest_centre_equals_numpy_argmin():
+    rng = np.random.default_rng(3)
+    x = np.round(rng.random((20_000, 3)) * 64).astype(np.float32) * 4  # ties on purpose
+    c = np.round(rng.random((16, 3)) * 64).astype(np.float32) * 4
+    ref = ((x[:, None, :] - c[None]) ** 2).sum(-1).argmin(1)
+    assert np.array_equal(_nearest(x, c), ref)
+
+
+def _openings_reference(mask: np.ndarray, n: int) -> np.ndarray:
+    """Pure-Python line openings: every offset of every direction walked end to end."""
+    h, w = mask.shape
+    out = np.zeros_like(mask)
+    for deg in np.linspace(0.0, 180.0, N_DIRECTIONS, endpoint=False):
+        t = math.radians(float(deg))
+        x_major = abs(math.cos(t)) >= abs(math.sin(t))
+        slope = math.tan(t) if x_major else 1.0 / math.tan(t)
+        length, across = (w, h) if x_major else (h, w)
+        lo = min(0, math.floor(-slope * (length - 1))) - 1
+        hi = across + max(0, math.ceil(-slope * (length - 1))) + 1
+        for o in range(lo, hi):
+            run = []
+            for s in range(length + 1):
+                m = math.floor(o + slope * s + 0.5) if s < length else -1
+                px = (m, s) if x_major else (s, m)
+                if 0 <= m < across and mask[px]:
+                    run.append(px)
+                    continue
+                if len(run) >= n:
+                    for q in run:
+                        out[q] = True
+                run = []
+    return out & mask
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_line_openings_equal_the_plain_walk(seed):
+    rng = np.random.default_rng(seed)
+    m = ndi.binary_dilation(rng.random((37, 53)) > 0.97, iterations=2)
+    m[5, :] = True
+    m[:, 40] = True
+    assert np.array_equal(line_openings(m[None], 9)[0], _openings_reference(m, 9))
+
+
+def _order_networkx(pix: np.ndarray) -> list[tuple[int, int]]:
+    """The networkx ordering that :func:`order_branch` replaces."""
+    nb8 = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
+    g = nx.Graph()
+    pts = [(int(r), int(c)) for r, c in pix]
+    pset = set(pts)
+    for p in pts:
+        g.add_node(p)
+        for a, b in nb8:
+            q = (p[0] + a, p[1] + b)
+            if q in pset:
+                g.add_edge(p, q, weight=math.hypot(a, b))
+    if len(pts) == 1:
+        return pts
+    ends = [p for p in pts if g.degree(p) == 1]
+    if not ends:
+        p = pts[0]
+        q = next(iter(g[p]))
+        g.remove_edge(p, q)
+        return nx.shortest_path(g, p, q, weight="weight")
+    d = nx.single_source_dijkstra_path_length(g, ends[0], weight="weight")
+    far = max(d, key=d.get)
+    d2, paths = nx.single_source_dijkstra(g, far, weight="weight")
+    return paths[max(d2, key=d2.get)]
+
+
+def test_order_branch_equals_networkx():
+    from skimage.draw import circle_perimeter, line
+    from skimage.morphology import skeletonize
+
+    img = np.zeros((60, 60), bool)
+    img[line(2, 3, 40, 55)] = True
+    img[line(40, 55, 50, 10)] = True  # a bend with staircase corners
+    ring = np.zeros((60, 60), bool)
+    ring[circle_perimeter(30, 30, 12)] = True
+    blob = skeletonize(ndi.binary_dilation(img, iterations=2))
+    for m in (img, ring, blob, np.eye(1, dtype=bool)):
+        pix = np.argwhere(m)
+        assert order_branch(pix) == _order_networkx(pix)
