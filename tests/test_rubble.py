@@ -48,3 +48,33 @@ def test_pile_leaving_two_metres():
 def test_no_change_no_rubble():
     b, a, v, rr, road = _window(None)
     assert find_rubble(b, a, v, rr, road, GSD, (0, 0, 200, 200)) == []
+
+
+def test_pile_in_two_patches_is_one_pile():
+    # one 24 m field with a 2 m bare strip across it: the patches are measured as one pile
+    a, b = shapely.box(70, 96, 110, 108), shapely.box(114, 96, 118, 108)
+    b_, a_, v, rr, road = _window(shapely.MultiPolygon([a, b]))
+    out = find_rubble(b_, a_, v, rr, road, GSD, (0, 0, 200, 200))
+    assert len(out) == 1
+    poly = out[0][0]
+    truth = shapely.box(70, 96, 118, 108)
+    assert poly.intersection(truth).area / poly.union(truth).area > 0.5
+
+
+def test_short_pile_blocking_the_road():
+    # 5 m along, the whole 8 m carriageway: no block row, and no free lane left
+    pile = shapely.box(90, 91, 100, 109)
+    out = find_rubble(*_window(pile), GSD, (0, 0, 200, 200))
+    assert len(out) == 1
+    attrs = out[0][2]
+    assert attrs["passable_width_m"] < 1.0
+    assert attrs["blocks_road"]
+
+
+def test_block_rows_are_not_rubble():
+    # two rows of 1.5 m concrete blocks 0.5 m apart, 3 m between the rows: a barricade
+    b, a, v, rr, road = _window(None)
+    for x0 in (95, 104):
+        for y0 in range(92, 108, 4):
+            a[0, y0 : y0 + 3, x0 : x0 + 3] = 0.74
+    assert find_rubble(b, a, v, rr, road, GSD, (0, 0, 200, 200)) == []
