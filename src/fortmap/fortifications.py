@@ -34,6 +34,11 @@ FORT_HALO_PX = 64
 DITCH_FRONT_M = 30.0
 
 
+#: Reach (m) around a detected block row within which new objects belong to the row: about one
+#: block, so that a row is not reported again as rubble.
+ROW_REACH_M = 1.5
+
+
 @dataclass
 class FortContext:
     """Scene-wide inputs of the fortification detectors (picklable).
@@ -95,9 +100,14 @@ def detect_window(
             rp = roads_to_pixels(rw, wt, gsd)
             rr = roads_in_window(rp, valid.shape, 1.0 / gsd)
             ch = block_change(before, after, valid, rr, gsd)
-            for g, s, at in find_barricades(before, after, valid, rr, rp, gsd, core_px, change=ch):
+            rows = find_barricades(before, after, valid, rr, rp, gsd, core_px, change=ch)
+            for g, s, at in rows:
                 out.barricades.append((_to_crs(g, wt), s, at))
+            # a row of blocks is one finding: new objects on it are not also debris
+            on_row = shapely.union_all([g for g, _, _ in rows]).buffer(ROW_REACH_M / gsd)
             for g, s, at in find_rubble(before, after, valid, rr, rp, gsd, core_px):
+                if rows and g.intersects(on_row):
+                    continue
                 out.rubble.append((_to_crs(g, wt), s, at))
     kw = {}
     if fc.dsm_before is not None and fc.dsm_after is not None:
