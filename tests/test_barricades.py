@@ -236,3 +236,16 @@ def test_sun_let_through_onto_a_shaded_road_is_not_a_barricade():
     a[rasterize([(p, 1) for p in blocks], out_shape=a.shape).astype(bool)] = 0.8
     out = find_barricades(b[None], a[None], v, rr, roads, GSD, (0, 0, 200, 200))
     assert len(out) == 1 and out[0][2]["road_name"] == "B"
+
+
+def test_road_medians_match_a_sorted_reference() -> None:
+    from fortmap.detect.barricades import _road_medians
+
+    rng = np.random.default_rng(3)
+    g = rng.random((60, 70)).astype(np.float32)
+    rid = rng.integers(0, 9, (60, 70)).astype(np.int16)
+    on = rng.random((60, 70)) < 0.4
+    got = _road_medians(g, rid, on, 7)  # ids 7 and 8 lie beyond n and are ignored
+    for k in range(7):
+        v = np.sort(g[on & (rid == k)])
+        assert got[k] == (v[(len(v) - 1) // 2] if len(v) else 0.0)
