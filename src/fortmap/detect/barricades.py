@@ -290,7 +290,18 @@ def _sides(sm, on, road_id, rows, cols, angle, offs_px):
                     if road_id[y, x] != own:
                         other[i] = True
             if cnt:
-                med = np.float32(np.median(buf[:cnt]))
+                # median of at most a handful of samples: insertion sort, no allocation
+                for u in range(1, cnt):
+                    v = buf[u]
+                    q = u
+                    while q > 0 and buf[q - 1] > v:
+                        buf[q] = buf[q - 1]
+                        q -= 1
+                    buf[q] = v
+                if cnt % 2:
+                    med = buf[cnt // 2]
+                else:
+                    med = np.float32((np.float64(buf[cnt // 2 - 1]) + buf[cnt // 2]) / 2.0)
                 if med > b:
                     b = med
         if b > -np.inf:
