@@ -156,26 +156,23 @@ def _label_medians(lab: np.ndarray, values: np.ndarray, counts: np.ndarray) -> n
     return med
 
 
-@numba.njit(cache=True, nogil=True)
 def _label_angle_medians(
     lab: np.ndarray, before: np.ndarray, after: np.ndarray, counts: np.ndarray, eps: float
 ) -> np.ndarray:
-    """Per-label median spectral angle (degrees) over the pixels with label > 0.
+    """Per-label median spectral angle (degrees) over the pixels with label > 0."""
+    return _label_medians(lab, _spectral_angles(lab, before, after, eps), counts)
 
-    One counting-sort pass groups the pixels by label, then each label's angles are sorted on
-    their own: no whole-tile gather or lexsort.
-    """
-    n = counts.shape[0]
-    start = np.zeros(n + 1, np.int64)
-    for k in range(n):
-        start[k + 1] = start[k] + counts[k]
-    fill = start[:-1].copy()
-    ang = np.empty(start[n], np.float64)
+
+@numba.njit(cache=True, nogil=True)
+def _spectral_angles(
+    lab: np.ndarray, before: np.ndarray, after: np.ndarray, eps: float
+) -> np.ndarray:
+    """Angle (degrees) between the before and after RGB vectors on labelled pixels, else 0."""
     h, w = lab.shape
+    ang = np.zeros((h, w), np.float64)
     for r in range(h):
         for c in range(w):
-            k = lab[r, c]
-            if k <= 0:
+            if lab[r, c] <= 0:
                 continue
             bb = 0.0
             aa = 0.0
@@ -194,16 +191,8 @@ def _label_angle_medians(
                 ba += x * y
             cs = ba / math.sqrt(max(bb * aa, 1e-12))
             cs = min(1.0, max(-1.0, cs))
-            ang[fill[k - 1]] = math.degrees(math.acos(cs))
-            fill[k - 1] += 1
-    med = np.full(n, np.nan)
-    for k in range(n):
-        m = counts[k]
-        if m == 0:
-            continue
-        v = np.sort(ang[start[k] : start[k + 1]])
-        med[k] = 0.5 * (v[(m - 1) // 2] + v[m // 2])
-    return med
+            ang[r, c] = math.degrees(math.acos(cs))
+    return ang
 
 
 def noise_gradient(grey: np.ndarray, valid: np.ndarray, smooth_px: float) -> float:
