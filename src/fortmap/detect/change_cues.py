@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from fortmap.detect.change_kernels import upsample_masked
+
 
 @njit(cache=True)
 def _block_mean3(x: np.ndarray, f: int) -> np.ndarray:  # pragma: no cover
@@ -72,35 +74,12 @@ def block_mean(x: np.ndarray, f: int) -> np.ndarray:
     return y.reshape(x.shape[:-2] + y.shape[-2:])
 
 
-@njit(cache=True)
-def _upsample_bilinear(x: np.ndarray, f: int, h: int, w: int) -> np.ndarray:  # pragma: no cover
-    """Bilinear upsampling of block means (block centres at (i + 0.5) f - 0.5)."""
-    hs, ws = x.shape
-    out = np.empty((h, w), np.float32)
-    inv = np.float32(1.0 / f)
-    for y in range(h):
-        fy = (y + np.float32(0.5)) * inv - np.float32(0.5)
-        y0 = int(np.floor(fy))
-        ty = fy - y0
-        ya = min(max(y0, 0), hs - 1)
-        yb = min(max(y0 + 1, 0), hs - 1)
-        for xx in range(w):
-            fx = (xx + np.float32(0.5)) * inv - np.float32(0.5)
-            x0 = int(np.floor(fx))
-            tx = fx - x0
-            xa = min(max(x0, 0), ws - 1)
-            xb = min(max(x0 + 1, 0), ws - 1)
-            top = x[ya, xa] * (1 - tx) + x[ya, xb] * tx
-            bot = x[yb, xa] * (1 - tx) + x[yb, xb] * tx
-            out[y, xx] = top * (1 - ty) + bot * ty
-    return out
-
-
 def upsample(x: np.ndarray, f: int, shape: tuple[int, int]) -> np.ndarray:
     """Upsample a block-mean image by ``f`` to ``shape`` (bilinear, so no staircase edges)."""
     if f == 1:
         return x.astype(np.float32, copy=False)
-    return _upsample_bilinear(np.ascontiguousarray(x, np.float32), f, shape[0], shape[1])
+    everywhere = np.ones(shape, bool)
+    return upsample_masked(np.ascontiguousarray(x, np.float32), f, shape[0], shape[1], everywhere)
 
 
 #: Entries of the lookup tables that replace per-pixel searches in the histogram maps.

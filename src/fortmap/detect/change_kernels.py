@@ -274,7 +274,7 @@ def finish_evidence(
 @njit(cache=True, nogil=True)
 def upsample_masked(x, f, h, w, valid):  # pragma: no cover - compiled
     """Bilinear upsampling by ``f`` (block centres at (i + 0.5) f - 0.5) to (h, w), 0 where
-    ``valid`` is False; the same float32 arithmetic as ``change_cues.upsample``."""
+    ``valid`` is False (``change_cues.upsample`` is this with every pixel valid)."""
     hs, ws = x.shape
     out = np.empty((h, w), np.float32)
     inv = np.float32(1.0 / f)
