@@ -9,6 +9,7 @@ coordinates are the window's (x = column, y = row); lengths are in pixels unless
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -86,22 +87,35 @@ class Piece:
         return float(lo - 0.5), float(hi + 0.5)
 
 
-def pieces(lab: np.ndarray, n: int, roads: RoadRaster) -> list[Piece]:
-    """Measure each labelled component in the frame of the road most of it lies on."""
-    out: list[Piece] = []
-    if n == 0:
-        return out
+def axis_mean(ax: np.ndarray) -> float:
+    """Mean of road axis angles (radians, defined modulo pi), by doubling the angles."""
+    return 0.5 * float(np.arctan2(np.sin(2 * ax).mean(), np.cos(2 * ax).mean()))
+
+
+def road_components(
+    lab: np.ndarray, roads: RoadRaster
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield (rows, cols, road ids, per-road pixel counts) of each labelled component that
+    touches a road (road id 0, off the roads, is not counted)."""
     for k, sl in enumerate(ndi.find_objects(lab), start=1):
         if sl is None:
             continue
-        m = lab[sl] == k
-        rr, cc = np.nonzero(m)
+        rr, cc = np.nonzero(lab[sl] == k)
         rr, cc = rr + sl[0].start, cc + sl[1].start
         rid = roads.road_id[rr, cc]
         counts = np.bincount(rid)
         counts[0] = 0
         if counts.sum() == 0:
             continue
+        yield rr, cc, rid, counts
+
+
+def pieces(lab: np.ndarray, n: int, roads: RoadRaster) -> list[Piece]:
+    """Measure each labelled component in the frame of the road most of it lies on."""
+    out: list[Piece] = []
+    if n == 0:
+        return out
+    for rr, cc, rid, counts in road_components(lab, roads):
         road = int(counts.argmax())
         cands = np.nonzero(counts >= 0.1 * counts.sum())[0]
         if len(cands) > 1 and len(rr) >= 6:
@@ -114,15 +128,13 @@ def pieces(lab: np.ndarray, n: int, roads: RoadRaster) -> list[Piece]:
                 major = np.arctan2(vec[1, 1], vec[0, 1])
 
                 def skew(k: int, rr=rr, cc=cc, rid=rid, major=major) -> float:
-                    ax = roads.axis[rr, cc][rid == k].astype(float)
-                    th = 0.5 * np.arctan2(np.sin(2 * ax).mean(), np.cos(2 * ax).mean())
+                    th = axis_mean(roads.axis[rr, cc][rid == k].astype(float))
                     return abs(np.cos(major - th))
 
                 road = int(min(cands, key=skew))
         sel = rid == road
         rr, cc = rr[sel], cc[sel]
-        ax = roads.axis[rr, cc].astype(float)
-        theta = 0.5 * float(np.arctan2(np.sin(2 * ax).mean(), np.cos(2 * ax).mean()))
+        theta = axis_mean(roads.axis[rr, cc].astype(float))
         along = (cc + 0.5) * np.cos(theta) + (rr + 0.5) * np.sin(theta)
         out.append(
             Piece(rr, cc, road - 1, theta, along, roads.across[rr, cc], roads.widths_px[road - 1])

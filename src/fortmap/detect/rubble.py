@@ -20,6 +20,7 @@ import shapely
 from rasterio.features import shapes
 from scipy import ndimage as ndi
 
+from fortmap.detect.barricade_rows import axis_mean, road_components
 from fortmap.detect.barricades import (
     MAX_ROW_ALONG_M,
     PASS_WIDTH_M,
@@ -56,19 +57,9 @@ def _pieces(lab: np.ndarray, n: int, roads: RoadRaster) -> list[Piece]:
     and may spill into a junction: its pixels on the crossing road stay part of it.
     """
     out: list[Piece] = []
-    for k, sl in enumerate(ndi.find_objects(lab), start=1):
-        if sl is None:
-            continue
-        rr, cc = np.nonzero(lab[sl] == k)
-        rr, cc = rr + sl[0].start, cc + sl[1].start
-        rid = roads.road_id[rr, cc]
-        counts = np.bincount(rid)
-        counts[0] = 0
-        if counts.sum() == 0:
-            continue
+    for rr, cc, rid, counts in road_components(lab, roads):
         road = int(counts.argmax())
-        ax = roads.axis[rr, cc][rid == road].astype(float)
-        theta = 0.5 * float(np.arctan2(np.sin(2 * ax).mean(), np.cos(2 * ax).mean()))
+        theta = axis_mean(roads.axis[rr, cc][rid == road].astype(float))
         along = (cc + 0.5) * np.cos(theta) + (rr + 0.5) * np.sin(theta)
         across = (cc + 0.5) * -np.sin(theta) + (rr + 0.5) * np.cos(theta)
         # across offsets in the pile's own road frame, centred on that road's axis
