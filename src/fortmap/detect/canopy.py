@@ -131,6 +131,24 @@ def canopy_thresholds(reader: GridReader, grid: Grid) -> CanopyThresholds | None
     return CanopyThresholds(t_exg, dark)
 
 
+def _coarse_tiles(grid: Grid, f: int, step: int, halo: int):
+    """Windows (pixels) tiling the part of ``grid`` that whole ``f``-pixel cells cover.
+
+    Yields (window read with ``halo`` pixels around it, slice of the core in that read, slice
+    of the coarse grid the core fills, block shape (rows/f, f, cols/f, f) of the core).
+    """
+    ch, cw = grid.height // f, grid.width // f
+    for r0 in range(0, ch * f, step):
+        for c0 in range(0, cw * f, step):
+            h, w = min(step, ch * f - r0), min(step, cw * f - c0)
+            rr0, cc0 = max(0, r0 - halo), max(0, c0 - halo)
+            rr1, cc1 = min(grid.height, r0 + h + halo), min(grid.width, c0 + w + halo)
+            win = Window(cc0, rr0, cc1 - cc0, rr1 - rr0)
+            sl = (slice(r0 - rr0, r0 - rr0 + h), slice(c0 - cc0, c0 - cc0 + w))
+            out = (slice(r0 // f, (r0 + h) // f), slice(c0 // f, (c0 + w) // f))
+            yield win, sl, out, (h // f, f, w // f, f)
+
+
 def vegetation_cover(
     reader: GridReader,
     grid: Grid,
@@ -159,25 +177,17 @@ def vegetation_cover(
     step = max(f, window // f * f)
     k = _smooth_px(grid)
     halo = k // 2 + 1
-    for r0 in range(0, ch * f, step):
-        for c0 in range(0, cw * f, step):
-            h, w = min(step, ch * f - r0), min(step, cw * f - c0)
-            # read a halo around the window so the smoothing has no seams between windows
-            rr0, cc0 = max(0, r0 - halo), max(0, c0 - halo)
-            rr1, cc1 = min(grid.height, r0 + h + halo), min(grid.width, c0 + w + halo)
-            win = Window(cc0, rr0, cc1 - cc0, rr1 - rr0)
-            e, b = _features(reader.read_raw(win), k)
-            valid = reader.read_valid(win)
-            sl = (slice(r0 - rr0, r0 - rr0 + h), slice(c0 - cc0, c0 - cc0 + w))
-            e, b, valid = e[sl], b[sl], valid[sl]
-            veg = (e > thresholds.exg) & valid
-            tree = veg & (b < thresholds.dark) if math.isfinite(thresholds.dark) else veg & False
-            shape = (h // f, f, w // f, f)
-            n = valid.reshape(shape).sum(axis=(1, 3))
-            den = np.maximum(n, 1).astype(np.float32)
-            out = (slice(r0 // f, (r0 + h) // f), slice(c0 // f, (c0 + w) // f))
-            veg_out[out] = veg.reshape(shape).sum(axis=(1, 3)) / den
-            tree_out[out] = tree.reshape(shape).sum(axis=(1, 3)) / den
+    # a halo around each window so the smoothing has no seams between windows
+    for win, sl, out, shape in _coarse_tiles(grid, f, step, halo):
+        e, b = _features(reader.read_raw(win), k)
+        valid = reader.read_valid(win)
+        e, b, valid = e[sl], b[sl], valid[sl]
+        veg = (e > thresholds.exg) & valid
+        tree = veg & (b < thresholds.dark) if math.isfinite(thresholds.dark) else veg & False
+        n = valid.reshape(shape).sum(axis=(1, 3))
+        den = np.maximum(n, 1).astype(np.float32)
+        veg_out[out] = veg.reshape(shape).sum(axis=(1, 3)) / den
+        tree_out[out] = tree.reshape(shape).sum(axis=(1, 3)) / den
     return veg_out, tree_out
 
 
@@ -427,19 +437,11 @@ def canopy_heights(
     # the halo holds a crown's shadow and a grove's width, so windows have no seams
     reach = MAX_TREE_HEIGHT_M / math.tan(math.radians(sun[1])) if sun else 0.0
     halo = int(math.ceil((reach + 4 * (cap_r or 5.0)) / grid.gsd)) + k
-    for r0 in range(0, ch * f, step):
-        for c0 in range(0, cw * f, step):
-            h, w = min(step, ch * f - r0), min(step, cw * f - c0)
-            rr0, cc0 = max(0, r0 - halo), max(0, c0 - halo)
-            rr1, cc1 = min(grid.height, r0 + h + halo), min(grid.width, c0 + w + halo)
-            win = Window(cc0, rr0, cc1 - cc0, rr1 - rr0)
-            crown, b, valid = _crowns_in(before, grid, win, tb, k)
-            z = _window_heights(crown, b, valid, grid, sun, scene_top, cap_r, st)
-            sl = (slice(r0 - rr0, r0 - rr0 + h), slice(c0 - cc0, c0 - cc0 + w))
-            shape = (h // f, f, w // f, f)
-            out = (slice(r0 // f, (r0 + h) // f), slice(c0 // f, (c0 + w) // f))
-            h_before[out] = z[sl].reshape(shape).max(axis=(1, 3))
-            crowns[out] = crown[sl].reshape(shape).mean(axis=(1, 3))
+    for win, sl, out, shape in _coarse_tiles(grid, f, step, halo):
+        crown, b, valid = _crowns_in(before, grid, win, tb, k)
+        z = _window_heights(crown, b, valid, grid, sun, scene_top, cap_r, st)
+        h_before[out] = z[sl].reshape(shape).max(axis=(1, 3))
+        crowns[out] = crown[sl].reshape(shape).mean(axis=(1, 3))
     trees = crowns > 0
     h_before = np.where(trees, np.maximum(h_before, 0.0), 0.0).astype(np.float32)
     ta = canopy_thresholds(after, grid) if after is not None else None
