@@ -36,6 +36,7 @@ from rasterio.windows import Window
 from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
+from fortmap.detect.sun import sun_from_tags as tags_sun
 from fortmap.io.raster import GridReader
 from fortmap.types import Grid
 
@@ -214,21 +215,21 @@ class CanopyStats:
 
 
 def sun_from_tags(path: str | object) -> tuple[float, float] | None:
-    """(azimuth, elevation) of the sun in degrees from a raster's tags, or None when absent.
+    """(azimuth, elevation) of the sun in degrees from a raster's metadata tags, or None.
 
-    Reads ``SUN_AZIMUTH`` and ``SUN_ELEVATION`` (GDAL metadata, as fortmap and many providers'
-    GeoTIFFs carry them); the elevation must be 5-90 degrees (lower suns cast shadows too long
-    to measure).
+    The tags are read as :func:`fortmap.detect.sun.sun_from_tags` reads them; both angles are
+    needed, and the elevation must be 5-90 degrees (lower suns cast shadows too long to
+    measure).
     """
     try:
         with rasterio.open(path) as ds:
-            tags = {k.upper(): v for k, v in ds.tags().items()}
-        az, el = float(tags["SUN_AZIMUTH"]), float(tags["SUN_ELEVATION"])
-    except (KeyError, ValueError, TypeError, rasterio.errors.RasterioIOError):
+            tags = ds.tags()
+    except (TypeError, rasterio.errors.RasterioIOError):
         return None
-    if not (math.isfinite(az) and 5.0 <= el <= 90.0):
+    az, el = tags_sun(tags)
+    if az is None or el is None or el < 5.0:
         return None
-    return az % 360.0, el
+    return az, el
 
 
 @numba.njit(cache=True)
