@@ -67,6 +67,11 @@ DATE_TAG = "ACQUISITION_DATE"
 DAMAGE_CLASSES: tuple[str, ...] = ("intact", "damaged", "destroyed")
 
 
+#: resolution of the visibility grid, metres: sight lines are blocked by walls a few metres
+#: thick, and the surfaces are resampled with the maximum so thin obstacles still block
+VISIBILITY_RES_M = 2.0
+
+
 @dataclass(frozen=True)
 class Grid:
     """A raster grid: CRS, affine transform (pixel -> CRS units) and shape in pixels.

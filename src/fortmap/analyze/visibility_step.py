@@ -28,11 +28,7 @@ from fortmap.analyze.visibility import visibility_change, write_visibility
 from fortmap.detect.canopy import CanopyStats, canopy_heights
 from fortmap.io.cog import to_cog
 from fortmap.io.raster import GridReader
-from fortmap.types import Grid
-
-#: resolution of the visibility grid, metres: sight lines are blocked by walls a few metres
-#: thick, and the surfaces are resampled with the maximum so thin obstacles still block
-VISIBILITY_RES_M = 2.0
+from fortmap.types import VISIBILITY_RES_M, Grid
 
 
 def coarse_grid(grid: Grid, res_m: float) -> tuple[Grid, int]:

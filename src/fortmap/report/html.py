@@ -26,12 +26,11 @@ from markupsafe import Markup
 from pyproj import Transformer
 
 from fortmap import __version__
-from fortmap.analyze.visibility_step import VISIBILITY_RES_M
 from fortmap.errors import InputError
 from fortmap.report import captions as cap
 from fortmap.report import figures as figs
 from fortmap.report.styles import style_for, write_layer_styles
-from fortmap.types import Grid
+from fortmap.types import VISIBILITY_RES_M, Grid
 
 #: Largest side, pixels, of the overview images the HTML map shows, for scenes up to
 #: :data:`REFERENCE_KM2` (1.4 m per pixel on a 2 km scene).
