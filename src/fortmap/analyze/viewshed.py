@@ -34,6 +34,7 @@ import rasterio
 from affine import Affine
 
 from fortmap.errors import InputError, OutputExistsError
+from fortmap.io.cog import BLOCKSIZE, overview_count
 from fortmap.io.raster import open_info
 from fortmap.types import Grid
 
@@ -44,8 +45,6 @@ EARTH_RADIUS_M = 6_371_000.0
 #: Output codes.
 VISIBLE, HIDDEN, NODATA = 1, 0, 255
 MODES = ("fast", "exact")
-#: Tile side of the COGs written, pixels (GDAL's default).
-_COG_TILE = 512
 
 
 def curvature_coefficient(refraction: float = DEFAULT_REFRACTION, curvature: bool = True) -> float:
@@ -189,7 +188,7 @@ def write_mask(out: Path, data: np.ndarray, grid: Grid, tags: dict | None = None
     """Write a uint8 single-band raster as a COG (tiled, deflate, overviews, nodata 255).
 
     The array goes into an in-memory dataset with its overviews (nearest, factors 2, 4, ...
-    down to one 512-pixel tile, as GDAL's ``AUTO``), which GDAL's COG driver then copies in
+    down to one 512-pixel tile, at least one: :func:`fortmap.io.cog.overview_count`), which GDAL's COG driver then copies in
     one pass, single-threaded: on 2 cores ``NUM_THREADS=ALL_CPUS`` tripled the CPU time and
     did not shorten the wall time, and overviews built by the COG driver itself cost 20 % more
     (``benchmarks/bench_viewshed.py``). Written to a temporary file beside ``out`` and
@@ -218,8 +217,7 @@ def write_mask(out: Path, data: np.ndarray, grid: Grid, tags: dict | None = None
             src.write(data.astype(np.uint8, copy=False), 1)
             if tags:
                 src.update_tags(**{k: str(v) for k, v in tags.items()})
-            side = max(grid.width, grid.height)
-            levels = math.ceil(math.log2(side / _COG_TILE)) if side > _COG_TILE else 0
+            levels = overview_count(grid.width, grid.height)
             if levels:  # nearest keeps the overviews to 0/1/255
                 src.build_overviews([2**k for k in range(1, levels + 1)], Resampling.nearest)
             gdal_copy(
@@ -228,7 +226,7 @@ def write_mask(out: Path, data: np.ndarray, grid: Grid, tags: dict | None = None
                 driver="COG",
                 COMPRESS="DEFLATE",
                 LEVEL=1,  # a 0/1 mask compresses well even at the fastest level
-                BLOCKSIZE=_COG_TILE,
+                BLOCKSIZE=BLOCKSIZE,
                 OVERVIEWS="FORCE_USE_EXISTING" if levels else "NONE",
             )
         os.replace(tmp, out)
