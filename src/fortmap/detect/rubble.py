@@ -236,6 +236,8 @@ def find_rubble(
     disk = np.hypot(*np.mgrid[-(k // 2) : k // 2 + 1, -(k // 2) : k // 2 + 1]) <= k / 2
     grow = ndi.binary_closing(grow, disk) & roads.mask
     lab, n = hysteresis(ch.seed & grow, grow)
+    if n == 0:
+        return []  # most windows: no candidate, so none of the per-pile measures below
     raw = road_change(before, after, valid, roads, shade_aware=True).grow
     carriage = roads.carriageway
     rough = _roughness(before, after, roads.mask & valid)
