@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from fortmap.detect.berms import find_berms, flank_contrast, merge_pieces, min_flank_contrast
+from fortmap.detect.berms import (
+    crest_offset,
+    find_berms,
+    flank_contrast,
+    merge_pieces,
+    min_flank_contrast,
+)
 
 GSD = 0.5
 
@@ -111,3 +117,26 @@ def test_image_ridge_lit_against_the_sun_or_flat_soil_is_not():
 def test_min_flank_contrast_is_lower_under_a_high_sun():
     assert min_flank_contrast(70.0) < min_flank_contrast(45.0) < min_flank_contrast(20.0)
     assert 0.05 < min_flank_contrast(None) < 0.12
+
+
+def test_ridge_running_obliquely_towards_the_sun_is_a_berm():
+    # sun 75 deg off the ridge's normal (facing 0.26): both flanks nearly alike, but the
+    # contrast per unit facing is still a 3 m ridge's
+    before, after = _scene(255.0)
+    out = _image_berms(before, after, 255.0)
+    assert len(out) == 1
+    assert out[0][0].length * GSD >= 80
+    # the same scene judged under a sun on the other side is no ridge
+    assert _image_berms(before, after, 75.0) == []
+
+
+def test_crest_offset_moves_a_stray_line_back_onto_the_crest():
+    _, after = _scene(180.0)
+    grey = after.mean(axis=0)
+    # a line 6 px (3 m) north of the crest (row 200), half-width 10 px: the crest is south,
+    # towards the sun
+    line = shapely.LineString([(100, 194), (300, 194)])
+    shift = crest_offset(grey, line, 10.0, 180.0)
+    assert 4.0 <= shift <= 8.0
+    line = shapely.LineString([(100, 205), (300, 205)])
+    assert -7.0 <= crest_offset(grey, line, 10.0, 180.0) <= -3.0

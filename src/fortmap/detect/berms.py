@@ -11,11 +11,15 @@ long), which keeps the whole-window work small.
   window's change magnitude, an in-scene statistic, grown by hysteresis to half of it; and
   bare-earth coloured in the after image: red above blue by ``SOIL_MIN_REDNESS``, a physical
   property of iron-bearing soils that grey concrete, asphalt, rubble dust, vegetation and
-  sky-lit shadows lack), elongated (crest ``MIN_LENGTH_M`` or more, width 4-22 m) and lit as
-  a ridge: all along the crest, the flank facing the after image's sun is brighter than the
-  far flank by at least what a 1 m high, 20 m wide ridge would show (Lambertian shading; see
-  ``min_flank_contrast``). Cleared ground (wide, no flank contrast), rubble, roads and moved
-  shadows fail one of these tests.
+  sky-lit shadows lack), elongated (crest ``MIN_LENGTH_M`` or more, width 4-22 m, no more
+  than ``MAX_SINUOSITY`` times its end-to-end distance) and lit as a ridge. The crest is
+  judged in pieces of ``PIECE_M``: each piece is first moved onto the ridge's crest (the
+  change mask often misses one flank, leaving the skeleton beside the crest), then its
+  flank contrast per unit of facing (the cosine between its normal and the sun's azimuth,
+  fitted by least squares, so ridges running obliquely towards the sun are judged too) must
+  reach what a 1 m high, 20 m wide ridge would show (Lambertian shading; see
+  ``berm_lighting.min_flank_contrast``). Cleared ground (wide, no flank contrast), rubble,
+  roads and moved shadows fail one of these tests.
 
 Crest lines are clipped to the window's core, so a berm crossing windows comes back in pieces
 that ``merge_pieces`` joins scene-wide.
@@ -28,9 +32,28 @@ import numba
 import numpy as np
 import shapely
 import shapely.affinity
+import shapely.ops
 from scipy import ndimage as ndi
 from skimage.filters import apply_hysteresis_threshold, threshold_otsu
 from skimage.morphology import skeletonize
+
+from fortmap.detect.berm_lighting import (
+    MIN_CONSISTENT,
+    crest_offset,
+    flank_contrast,
+    min_flank_contrast,
+    offset_towards_sun,
+    ridge_lighting,
+)
+
+__all__ = [
+    "crest_offset",
+    "find_berms",
+    "flank_contrast",
+    "merge_pieces",
+    "min_flank_contrast",
+    "ridge_lighting",
+]
 
 #: Height change (m) that counts as a berm or ditch (the issue's figure).
 MIN_HEIGHT_M = 1.0
@@ -46,19 +69,11 @@ IMAGE_WIDTH_M = (4.0, 22.0)
 #: Smallest (R - B) / (R + G + B) of bare earth: iron oxides make soil reflect at least ~20 %
 #: more red than blue; grey surfaces sit near 0, shadows lit by the blue sky below it.
 SOIL_MIN_REDNESS = 0.06
-#: Gentlest ridge flank the image test must still see: 1 m rise over a 20 m wide ridge, sampled
-#: halfway between crest and toe of a parabolic section, where the slope is 2 h / w.
-MIN_FLANK_SLOPE = 2 * 1.0 / 20.0
-#: Share of the sun's light that comes from the sky (lights both flanks alike and dilutes the
-#: flank contrast); about 0.2 under a clear sky.
-SKY_SHARE = 0.2
-#: Flank samples are judged only where the ridge's normal is within 70 deg of the sun's azimuth
-#: (|cos| >= 0.34); a ridge running towards the sun has equally lit flanks.
-MIN_FACING = 0.34
-#: Share of the judged crest samples whose sun-side flank must be the brighter one.
-MIN_CONSISTENT = 0.7
-#: Sun elevation (deg) assumed when the metadata does not give it.
-DEFAULT_SUN_ELEVATION = 45.0
+#: Longest crest per unit of its end-to-end distance (a half-circle arc is 1.57).
+MAX_SINUOSITY = 1.6
+#: Length (m) of the crest pieces judged one by one: about three berm widths, long enough for
+#: a dozen flank samples, short enough that a bend or a stray skeleton branch is its own piece.
+PIECE_M = 40.0
 
 
 def _down(a: np.ndarray, f: int) -> np.ndarray:
@@ -169,117 +184,55 @@ def _clip(line: shapely.LineString, core_px: tuple[int, int, int, int]) -> list:
     ]
 
 
-def _flank_samples(
-    grey: np.ndarray, line: shapely.LineString, half_width_px: float, sun_azimuth_deg: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Flank brightness either side of ``line`` every 2 pixels (``grey``'s pixel coordinates).
-
-    Returns (sun-side flank, far flank, facing) per sample, where the "sun side" is the side
-    of the left-hand normal and facing is the cosine between that normal and the direction
-    of the sun: positive when the left flank faces the sun.
-    """
-    a = np.radians(sun_azimuth_deg)
-    sun = np.array([np.sin(a), -np.cos(a)])  # towards the sun in pixel coords (rows run south)
-    n = max(4, int(line.length // 2))
-    d = np.linspace(0, line.length, n)
-    pts = shapely.get_coordinates(shapely.line_interpolate_point(line, d))
-    nxt = shapely.get_coordinates(
-        shapely.line_interpolate_point(line, np.minimum(d + 2, line.length))
-    )
-    prv = shapely.get_coordinates(shapely.line_interpolate_point(line, np.maximum(d - 2, 0)))
-    t = nxt - prv
-    t /= np.maximum(np.hypot(*t.T), 1e-9)[:, None]
-    nrm = np.c_[-t[:, 1], t[:, 0]]
-    # offsets from next to the crest to 2 pixels beyond the toe: a crest found off-centre (the
-    # change mask often misses the shaded flank) still has most of each flank, and the cast
-    # shadow beyond the far one, on its own side
-    s1 = np.zeros(len(pts))
-    s2 = np.zeros(len(pts))
-    offs = np.arange(0.5, max(half_width_px, 2.0) + 2.0 + 1e-6, 0.5)
-    for off in offs:
-        p1 = pts + nrm * off
-        p2 = pts - nrm * off
-        s1 += ndi.map_coordinates(grey, [p1[:, 1] - 0.5, p1[:, 0] - 0.5], order=1, mode="nearest")
-        s2 += ndi.map_coordinates(grey, [p2[:, 1] - 0.5, p2[:, 0] - 0.5], order=1, mode="nearest")
-    return s1 / len(offs), s2 / len(offs), nrm @ sun
-
-
-def flank_contrast(
-    grey: np.ndarray, line: shapely.LineString, half_width_px: float, sun_azimuth_deg: float
-) -> float:
-    """Mean (sun-side flank - far flank) brightness along ``line`` (``grey``'s pixels).
-
-    Positive when the flank facing the sun is the brighter one, as for a ridge; negative for a
-    trench. Each flank is the mean over offsets from 0.5 pixel to 2 pixels beyond the
-    half-width either side of the crest. Each sample is
-    weighted by how squarely its flank faces the sun (a ridge parallel to the sun's azimuth
-    has equally lit flanks and tells nothing).
-    """
-    s1, s2, w = _flank_samples(grey, line, half_width_px, sun_azimuth_deg)
-    if np.abs(w).sum() < 1e-6:
-        return 0.0
-    return float(np.sum((s1 - s2) * w) / np.abs(w).sum())
-
-
-def min_flank_contrast(sun_elevation_deg: float | None) -> float:
-    """Relative flank contrast (lit - dark) / (lit + dark) of the gentlest ridge to report.
-
-    For a Lambertian surface under a sun at elevation e, flanks of slope s facing towards and
-    away from the sun receive sin(e)cos(s) +- cos(e)sin(s) of the direct light, so their
-    relative contrast is tan(s) / tan(e), diluted by the sky light that reaches both alike.
-    Evaluated for ``MIN_FLANK_SLOPE``; the per-sample value is this times the facing cosine.
-    """
-    e = np.radians(DEFAULT_SUN_ELEVATION if sun_elevation_deg is None else sun_elevation_deg)
-    e = float(np.clip(e, np.radians(10.0), np.radians(80.0)))
-    return float(MIN_FLANK_SLOPE / np.tan(e) * (1.0 - SKY_SHARE))
-
-
-def ridge_lighting(
-    grey: np.ndarray,
+def _lit_runs(
+    ga: np.ndarray,
     line: shapely.LineString,
-    half_width_px: float,
+    width: float,
+    wg: float,
     sun_azimuth_deg: float | None,
-    sun_elevation_deg: float | None = None,
-    grey_before: np.ndarray | None = None,
-) -> dict | None:
-    """How consistently ``line`` is lit as a ridge under the given sun, or None if it is not.
+    sun_elevation_deg: float | None,
+) -> list[tuple[shapely.LineString, list[dict], list[float]]]:
+    """Stretches of ``line`` (work pixels) lit as a ridge, each put back on its crest.
 
-    Args:
-        grey: brightness of the after image, same pixel grid as ``line``.
-        line: crest in ``grey``'s pixel coordinates.
-        half_width_px: half the ridge's width, pixels.
-        sun_azimuth_deg: the sun's azimuth (deg clockwise from north), or None when unknown;
-            a ridge then only has to be lit consistently on one side.
-        sun_elevation_deg: the sun's elevation (deg), or None (``DEFAULT_SUN_ELEVATION``).
-        grey_before: brightness of the before image on the same grid (optional): the flank
-            contrast is then measured on the change, after minus before.
-
-    Returns:
-        ``consistent`` (share of judged samples lit the expected way), ``contrast`` (median
-        relative contrast per unit facing), ``judged`` (share of the crest judged), or None
-        when too little of the crest faces the sun or the lighting is not a ridge's.
+    The line is cut into pieces of about ``PIECE_M``; each piece is re-centred on its crest
+    (``crest_offset``) and judged (``ridge_lighting``) on its own, so that a skeleton that
+    strays off the berm (a branch along a field edge, a bend the mask cut short) loses that
+    stretch only. Consecutive kept pieces are joined into one crest; runs shorter than
+    ``MIN_LENGTH_M`` are dropped. Returns (crest, lighting per piece, shift per piece).
     """
-    c_min = min_flank_contrast(sun_elevation_deg)
-    s1, s2, w = _flank_samples(grey, line, half_width_px, sun_azimuth_deg or 0.0)
-    norm = np.maximum(np.abs(s1) + np.abs(s2), 0.05)
-    if grey_before is not None:
-        # what changed, not what is: ground that differs either side of the ridge (an orchard
-        # on one side, a field on the other) is there in both images and cancels
-        b1, b2, _ = _flank_samples(grey_before, line, half_width_px, sun_azimuth_deg or 0.0)
-        s1, s2 = s1 - b1, s2 - b2
-    rel = (s1 - s2) / norm
-    if sun_azimuth_deg is None:
-        # unknown sun: the sign of the left-normal contrast must simply hold along the crest
-        w = np.ones_like(rel) * (1.0 if np.median(rel) >= 0 else -1.0)
-    judged = np.abs(w) >= MIN_FACING
-    if judged.sum() < 5 or judged.mean() < 0.3:
-        return None
-    r = rel[judged] * np.sign(w[judged])
-    consistent = float(np.mean(r > 0))
-    contrast = float(np.median(r / np.abs(w[judged])))
-    if consistent < MIN_CONSISTENT or contrast < c_min:
-        return None
-    return {"consistent": consistent, "contrast": contrast, "judged": float(judged.mean())}
+    n = max(1, int(round(line.length * wg / PIECE_M)))
+    cuts = np.linspace(0, line.length, n + 1)
+    runs: list[tuple[list, list[dict], list[float]]] = []
+    prev_kept = False
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        piece = shapely.ops.substring(line, a, b)
+        if piece.geom_type != "LineString" or piece.length <= 0:
+            prev_kept = False
+            continue
+        shift = 0.0
+        if sun_azimuth_deg is not None:
+            shift = crest_offset(ga, piece, width / 2, sun_azimuth_deg)
+            piece = offset_towards_sun(piece, shift, sun_azimuth_deg)
+        lit = ridge_lighting(ga, piece, width / 2, sun_azimuth_deg, sun_elevation_deg)
+        if lit is None:
+            prev_kept = False
+            continue
+        if not prev_kept:
+            runs.append(([], [], []))
+        runs[-1][0].append(shapely.get_coordinates(piece))
+        runs[-1][1].append(lit)
+        runs[-1][2].append(shift)
+        prev_kept = True
+    out = []
+    for coords, lits, shifts in runs:
+        crest = shapely.LineString(np.concatenate(coords))
+        ends = shapely.get_coordinates(crest)[[0, -1]]
+        chord = float(np.hypot(*(ends[1] - ends[0])))
+        # a berm is an embankment along a line or a gentle arc; a crest that doubles back on
+        # itself traces a blob's outline (a tree crown, a building's rim), not a ridge
+        if crest.length * wg >= MIN_LENGTH_M and crest.length <= MAX_SINUOSITY * chord:
+            out.append((crest, lits, shifts))
+    return out
 
 
 def _image_berms(
@@ -304,22 +257,25 @@ def _image_berms(
     m = ndi.binary_opening(changed & (redness >= SOIL_MIN_REDNESS), np.ones((2, 2), bool))
     ga = ab.mean(axis=0)
     w_lo, w_hi = IMAGE_WIDTH_M[0] / wg, IMAGE_WIDTH_M[1] / wg
+    c_min = min_flank_contrast(sun_elevation_deg)
     out = []
     for line, _comp, width in _lines(m, f, MIN_LENGTH_M / wg, w_hi, crest_width=True):
         if width < w_lo:
             continue
         work_line = shapely.affinity.scale(line, 1 / f, 1 / f, origin=(0, 0))
-        lit = ridge_lighting(ga, work_line, width / 2, sun_azimuth_deg, sun_elevation_deg)
-        if lit is None:
-            continue
-        c_min = min_flank_contrast(sun_elevation_deg)
-        strength = min(1.0, lit["contrast"] / (4 * c_min))
-        score = 0.45 + 0.25 * (lit["consistent"] - MIN_CONSISTENT) / (1 - MIN_CONSISTENT)
-        score += 0.25 * strength - 0.15 * (sun_azimuth_deg is None)
-        ev = {"width_m": round(width * wg, 1), "lit_consistent": round(lit["consistent"], 2),
-              "flank_contrast": round(lit["contrast"], 3), "min_contrast": round(c_min, 3),
-              "change_threshold": round(thr, 4)}  # fmt: skip
-        out.append((line, float(np.clip(score, 0.05, 0.95)), ev))
+        for run, lits, shifts in _lit_runs(ga, work_line, width, wg, sun_azimuth_deg,
+                                           sun_elevation_deg):  # fmt: skip
+            consistent = float(np.mean([lt["consistent"] for lt in lits]))
+            contrast = float(np.median([lt["contrast"] for lt in lits]))
+            strength = min(1.0, contrast / (4 * c_min))
+            score = 0.45 + 0.25 * (consistent - MIN_CONSISTENT) / (1 - MIN_CONSISTENT)
+            score += 0.25 * strength - 0.15 * (sun_azimuth_deg is None)
+            ev = {"width_m": round(width * wg, 1), "lit_consistent": round(consistent, 2),
+                  "flank_contrast": round(contrast, 3), "min_contrast": round(c_min, 3),
+                  "change_threshold": round(thr, 4),
+                  "crest_shift_m": round(float(np.mean(shifts)) * wg, 1)}  # fmt: skip
+            run_px = shapely.affinity.scale(run, f, f, origin=(0, 0))
+            out.append((run_px, float(np.clip(score, 0.05, 0.95)), ev))
     return out, thr
 
 

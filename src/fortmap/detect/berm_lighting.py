@@ -1,0 +1,228 @@
+"""Whether a line in an image is lit as a ridge under a given sun: flank contrast, crest.
+
+A Lambertian ridge under a sun at elevation e shows its sun-facing flank brighter than its far
+flank by a relative contrast of tan(slope) / tan(e) times the cosine between the flank's
+normal and the sun's azimuth (the facing), diluted by sky light. These functions measure that
+contrast along a crest line (in the image's pixel coordinates), put a crest drawn beside a
+ridge back on it, and give the contrast the gentlest ridge to report must show.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from scipy import ndimage as ndi
+
+#: Gentlest ridge flank the image test must still see: 1 m rise over a 20 m wide ridge, sampled
+#: halfway between crest and toe of a parabolic section, where the slope is 2 h / w.
+MIN_FLANK_SLOPE = 2 * 1.0 / 20.0
+#: Share of the sun's light that comes from the sky (lights both flanks alike and dilutes the
+#: flank contrast); about 0.2 under a clear sky.
+SKY_SHARE = 0.2
+#: Flank samples are judged only where the ridge's normal is within 80 deg of the sun's azimuth
+#: (|cos| >= 0.17): closer to the sun's line, a 1 m ridge's contrast (``min_flank_contrast``
+#: times the facing, under 1 %) drowns in the soil's texture.
+MIN_FACING = 0.17
+#: Share of the crest that must be judged (face the sun at all) for the lighting to count.
+MIN_JUDGED = 0.3
+#: Share of the judged crest samples whose sun-side flank must be the brighter one.
+MIN_CONSISTENT = 0.7
+#: Sun elevation (deg) assumed when the metadata does not give it.
+DEFAULT_SUN_ELEVATION = 45.0
+
+
+def _flank_samples(
+    grey: np.ndarray, line: shapely.LineString, half_width_px: float, sun_azimuth_deg: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flank brightness either side of ``line`` every 2 pixels (``grey``'s pixel coordinates).
+
+    Returns (sun-side flank, far flank, facing) per sample, where the "sun side" is the side
+    of the left-hand normal and facing is the cosine between that normal and the direction
+    of the sun: positive when the left flank faces the sun.
+    """
+    a = np.radians(sun_azimuth_deg)
+    sun = np.array([np.sin(a), -np.cos(a)])  # towards the sun in pixel coords (rows run south)
+    n = max(4, int(line.length // 2))
+    d = np.linspace(0, line.length, n)
+    pts = shapely.get_coordinates(shapely.line_interpolate_point(line, d))
+    nxt = shapely.get_coordinates(
+        shapely.line_interpolate_point(line, np.minimum(d + 2, line.length))
+    )
+    prv = shapely.get_coordinates(shapely.line_interpolate_point(line, np.maximum(d - 2, 0)))
+    t = nxt - prv
+    t /= np.maximum(np.hypot(*t.T), 1e-9)[:, None]
+    nrm = np.c_[-t[:, 1], t[:, 0]]
+    # offsets from next to the crest to 2 pixels beyond the toe: a crest found off-centre (the
+    # change mask often misses the shaded flank) still has most of each flank, and the cast
+    # shadow beyond the far one, on its own side
+    s1 = np.zeros(len(pts))
+    s2 = np.zeros(len(pts))
+    offs = np.arange(0.5, max(half_width_px, 2.0) + 2.0 + 1e-6, 0.5)
+    for off in offs:
+        p1 = pts + nrm * off
+        p2 = pts - nrm * off
+        s1 += ndi.map_coordinates(grey, [p1[:, 1] - 0.5, p1[:, 0] - 0.5], order=1, mode="nearest")
+        s2 += ndi.map_coordinates(grey, [p2[:, 1] - 0.5, p2[:, 0] - 0.5], order=1, mode="nearest")
+    return s1 / len(offs), s2 / len(offs), nrm @ sun
+
+
+def flank_contrast(
+    grey: np.ndarray, line: shapely.LineString, half_width_px: float, sun_azimuth_deg: float
+) -> float:
+    """Mean (sun-side flank - far flank) brightness along ``line`` (``grey``'s pixels).
+
+    Positive when the flank facing the sun is the brighter one, as for a ridge; negative for a
+    trench. Each flank is the mean over offsets from 0.5 pixel to 2 pixels beyond the
+    half-width either side of the crest. Each sample is
+    weighted by how squarely its flank faces the sun (a ridge parallel to the sun's azimuth
+    has equally lit flanks and tells nothing).
+    """
+    s1, s2, w = _flank_samples(grey, line, half_width_px, sun_azimuth_deg)
+    if np.abs(w).sum() < 1e-6:
+        return 0.0
+    return float(np.sum((s1 - s2) * w) / np.abs(w).sum())
+
+
+def min_flank_contrast(sun_elevation_deg: float | None) -> float:
+    """Relative flank contrast (lit - dark) / (lit + dark) of the gentlest ridge to report.
+
+    For a Lambertian surface under a sun at elevation e, flanks of slope s facing towards and
+    away from the sun receive sin(e)cos(s) +- cos(e)sin(s) of the direct light, so their
+    relative contrast is tan(s) / tan(e), diluted by the sky light that reaches both alike.
+    Evaluated for ``MIN_FLANK_SLOPE``; the per-sample value is this times the facing cosine.
+    """
+    e = np.radians(DEFAULT_SUN_ELEVATION if sun_elevation_deg is None else sun_elevation_deg)
+    e = float(np.clip(e, np.radians(10.0), np.radians(80.0)))
+    return float(MIN_FLANK_SLOPE / np.tan(e) * (1.0 - SKY_SHARE))
+
+
+def _sun_normal_profile(
+    grey: np.ndarray, line: shapely.LineString, reach_px: float, sun_azimuth_deg: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean brightness across ``line`` at offsets -reach..reach (``grey``'s pixels), the
+    positive offsets on the side the sun is on. Returns (offsets, profile)."""
+    a = np.radians(sun_azimuth_deg)
+    sun = np.array([np.sin(a), -np.cos(a)])
+    n = max(4, int(line.length))
+    d = np.linspace(0, line.length, n)
+    pts = shapely.get_coordinates(shapely.line_interpolate_point(line, d))
+    nxt = shapely.get_coordinates(
+        shapely.line_interpolate_point(line, np.minimum(d + 2, line.length))
+    )
+    prv = shapely.get_coordinates(shapely.line_interpolate_point(line, np.maximum(d - 2, 0)))
+    t = nxt - prv
+    t /= np.maximum(np.hypot(*t.T), 1e-9)[:, None]
+    nrm = np.c_[-t[:, 1], t[:, 0]]
+    # one side for the whole crest (the side the sun is on, on average): a wiggly crest
+    # must not swap its flanks from sample to sample
+    nrm *= 1.0 if float(np.sum(nrm @ sun)) >= 0 else -1.0
+    offs = np.arange(-reach_px, reach_px + 1e-6, 0.5)
+    prof = np.empty(len(offs))
+    for i, off in enumerate(offs):
+        p = pts + nrm * off
+        prof[i] = ndi.map_coordinates(
+            grey, [p[:, 1] - 0.5, p[:, 0] - 0.5], order=1, mode="nearest"
+        ).mean()
+    return offs, prof
+
+
+def crest_offset(
+    grey: np.ndarray,
+    line: shapely.LineString,
+    half_width_px: float,
+    sun_azimuth_deg: float,
+    grey_before: np.ndarray | None = None,
+) -> float:
+    """Offset (pixels, positive towards the sun) that moves ``line`` onto the ridge's crest.
+
+    A ridge's crest is where its sun-facing flank turns into its far flank: the brightness
+    across it steps down from lit to shaded. The change mask a crest is drawn from often
+    misses the shaded flank (or the lit one, over bright ground), which leaves the skeleton
+    beside the crest; the crest is put back on the offset, within the half-width, where
+    the mean brightness over a half-width on the sun side most exceeds that on the far side
+    (on the change, after minus before, when ``grey_before`` is given).
+    """
+    h = max(half_width_px, 1.5)
+    offs, prof = _sun_normal_profile(grey, line, 2 * h, sun_azimuth_deg)
+    if grey_before is not None:
+        prof = prof - _sun_normal_profile(grey_before, line, 2 * h, sun_azimuth_deg)[1]
+    best, best_c = -np.inf, 0.0
+    for c in offs[np.abs(offs) <= h]:
+        lit = prof[(offs > c) & (offs <= c + h)]
+        dark = prof[(offs < c) & (offs >= c - h)]
+        if len(lit) and len(dark) and lit.mean() - dark.mean() > best:
+            best, best_c = float(lit.mean() - dark.mean()), float(c)
+    return best_c
+
+
+def offset_towards_sun(
+    line: shapely.LineString, dist: float, sun_azimuth_deg: float
+) -> shapely.LineString:
+    """``line`` moved ``dist`` (its units) sideways, positive towards the sun."""
+    if abs(dist) < 1e-9:
+        return line
+    a = np.radians(sun_azimuth_deg)
+    xy = shapely.get_coordinates(line)
+    v = xy[-1] - xy[0]
+    left = np.array([-v[1], v[0]])
+    # rows run south, so "towards the sun" in pixel coordinates is (sin a, -cos a)
+    side = 1.0 if left @ np.array([np.sin(a), -np.cos(a)]) >= 0 else -1.0
+    moved = line.offset_curve(side * dist, join_style="round")
+    if moved.is_empty or moved.geom_type != "LineString":
+        return line
+    return moved
+
+
+def ridge_lighting(
+    grey: np.ndarray,
+    line: shapely.LineString,
+    half_width_px: float,
+    sun_azimuth_deg: float | None,
+    sun_elevation_deg: float | None = None,
+    grey_before: np.ndarray | None = None,
+) -> dict | None:
+    """How consistently ``line`` is lit as a ridge under the given sun, or None if it is not.
+
+    Each crest sample gives the relative contrast r = (left flank - right flank) / (sum)
+    and the facing w (cosine between the left normal and the sun). A Lambertian ridge of
+    flank slope s has r = k w with k = tan(s) / tan(e) (diluted by sky light), so k is
+    estimated by least squares through the origin over the samples that face the sun at
+    all (|w| >= ``MIN_FACING``): samples nearly along the sun weigh little instead of being
+    divided by a small w, which lets ridges running obliquely towards the sun be judged.
+
+    Args:
+        grey: brightness of the after image, same pixel grid as ``line``.
+        line: crest in ``grey``'s pixel coordinates.
+        half_width_px: half the ridge's width, pixels.
+        sun_azimuth_deg: the sun's azimuth (deg clockwise from north), or None when unknown;
+            a ridge then only has to be lit consistently on one side.
+        sun_elevation_deg: the sun's elevation (deg), or None (``DEFAULT_SUN_ELEVATION``).
+        grey_before: brightness of the before image on the same grid (optional): the flank
+            contrast is then measured on the change, after minus before.
+
+    Returns:
+        ``consistent`` (share of judged samples lit the expected way), ``contrast`` (k, the
+        relative contrast per unit facing), ``judged`` (share of the crest judged), or None
+        when too little of the crest faces the sun or the lighting is not a ridge's.
+    """
+    c_min = min_flank_contrast(sun_elevation_deg)
+    s1, s2, w = _flank_samples(grey, line, half_width_px, sun_azimuth_deg or 0.0)
+    norm = np.maximum(np.abs(s1) + np.abs(s2), 0.05)
+    if grey_before is not None:
+        # what changed, not what is: ground that differs either side of the ridge (an orchard
+        # on one side, a field on the other) is there in both images and cancels
+        b1, b2, _ = _flank_samples(grey_before, line, half_width_px, sun_azimuth_deg or 0.0)
+        s1, s2 = s1 - b1, s2 - b2
+    rel = (s1 - s2) / norm
+    if sun_azimuth_deg is None:
+        # unknown sun: the sign of the left-normal contrast must simply hold along the crest
+        w = np.ones_like(rel) * (1.0 if np.median(rel) >= 0 else -1.0)
+    judged = np.abs(w) >= MIN_FACING
+    if judged.sum() < 5 or judged.mean() < MIN_JUDGED:
+        return None
+    r, wj = rel[judged], w[judged]
+    consistent = float(np.mean(r * np.sign(wj) > 0))
+    contrast = float(np.sum(r * wj) / np.sum(wj * wj))
+    if consistent < MIN_CONSISTENT or contrast < c_min:
+        return None
+    return {"consistent": consistent, "contrast": contrast, "judged": float(judged.mean())}
