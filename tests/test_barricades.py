@@ -249,3 +249,23 @@ def test_road_medians_match_a_sorted_reference() -> None:
     for k in range(7):
         v = np.sort(g[on & (rid == k)])
         assert got[k] == (v[(len(v) - 1) // 2] if len(v) else 0.0)
+
+
+def test_shared_road_window_gives_the_same_changes() -> None:
+    from fortmap.detect.barricades import block_change, road_change
+    from fortmap.detect.road_window import RoadWindow
+
+    b, a, v, rr, _ = _scene(_blocks(4))
+    # a moved shadow across part of the road, so the shade-aware split has two classes
+    a[0, 90:112, 20:60] -= 0.12
+    shared = RoadWindow.build(b, a, v, rr)
+    first = block_change(b, a, v, rr, GSD, rw=shared)
+    smooth = road_change(b, a, v, rr, smooth_px=5, shade_aware=True, rw=shared)
+    raw = road_change(b, a, v, rr, shade_aware=True, rw=shared)
+    for got, fresh in (
+        (first, block_change(b, a, v, rr, GSD)),
+        (smooth, road_change(b, a, v, rr, smooth_px=5, shade_aware=True)),
+        (raw, road_change(b, a, v, rr, shade_aware=True)),
+    ):
+        assert np.array_equal(got.contrast, fresh.contrast) and got.sigma == fresh.sigma
+    assert first.seed.any() and not first.seed[~rr.mask].any()

@@ -21,6 +21,7 @@ from rasterio.windows import Window
 
 from fortmap.detect.barricades import block_change, find_barricades
 from fortmap.detect.berms import find_berms, merge_pieces
+from fortmap.detect.road_window import RoadWindow
 from fortmap.detect.roadmask import roads_in_window, roads_to_pixels
 from fortmap.detect.rubble import find_rubble
 from fortmap.io.raster import GridReader
@@ -99,13 +100,15 @@ def detect_window(
         if len(rw):
             rp = roads_to_pixels(rw, wt, gsd)
             rr = roads_in_window(rp, valid.shape, 1.0 / gsd)
-            ch = block_change(before, after, valid, rr, gsd)
-            rows = find_barricades(before, after, valid, rr, rp, gsd, core_px, change=ch)
+            # grey levels, road pixels and per-road levels, shared by barricades and rubble
+            shared = RoadWindow.build(before, after, valid, rr)
+            ch = block_change(before, after, valid, rr, gsd, rw=shared)
+            rows = find_barricades(before, after, valid, rr, rp, gsd, core_px, change=ch, rw=shared)
             for g, s, at in rows:
                 out.barricades.append((_to_crs(g, wt), s, at))
             # a row of blocks is one finding: new objects on it are not also debris
             on_row = shapely.union_all([g for g, _, _ in rows]).buffer(ROW_REACH_M / gsd)
-            for g, s, at in find_rubble(before, after, valid, rr, rp, gsd, core_px):
+            for g, s, at in find_rubble(before, after, valid, rr, rp, gsd, core_px, rw=shared):
                 if rows and g.intersects(on_row):
                     continue
                 out.rubble.append((_to_crs(g, wt), s, at))

@@ -20,16 +20,13 @@ narrow lane as the sun moves, land cleared at a dead end).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import geopandas as gpd
-import numba as nb
 import numpy as np
 import shapely
-from scipy import ndimage as ndi
-from skimage.filters import threshold_otsu
 
+from fortmap.detect import fort_kernels as K
 from fortmap.detect.barricade_rows import (  # noqa: F401  (re-exported for rubble)
     ALONG_REF_M,
     MAX_ROW_ALONG_M,
@@ -45,6 +42,14 @@ from fortmap.detect.barricade_rows import (  # noqa: F401  (re-exported for rubb
     reframe,
     row_ok,
 )
+from fortmap.detect.road_window import (
+    MIN_CLASS_PX,  # noqa: F401  (re-exported)
+    PointBox,
+    RoadWindow,
+    along_contrast,
+    grey,
+    road_contrast,
+)
 from fortmap.detect.roadmask import ROAD_MARGIN_M, RoadRaster, own_axes
 
 #: Seed and grow thresholds of new-object pixels, in robust standard deviations of the
@@ -55,8 +60,6 @@ GROW_SIGMA = 3.0
 #: Floor of the contrast noise (grey levels in the 0..1 scaled image): sensor noise and road
 #: texture never fall below this, and a window with few road pixels must not over-trust them.
 MIN_SIGMA = 0.02
-#: Fewest pixels of a road in one illumination class for its own reference level.
-MIN_CLASS_PX = 30
 #: Typical barricade block side (m), used to estimate the block count of a closed row.
 BLOCK_M = 1.5
 #: Typical gap between blocks (m), for the same estimate when the gaps are blurred away.
@@ -87,124 +90,20 @@ class RoadChange:
 
 
 def _grey(img: np.ndarray) -> np.ndarray:
-    return img.mean(axis=0) if img.ndim == 3 else img.astype(np.float32)
+    return grey(img)
 
 
 def _road_medians(g: np.ndarray, rid: np.ndarray, on: np.ndarray, n: int) -> np.ndarray:
     """Lower median of ``g`` per road id over ``on`` (index = road id, 0 unused), float32."""
-    return _road_medians_kernel(
-        np.ascontiguousarray(g), np.ascontiguousarray(rid), np.ascontiguousarray(on), n
-    )
+    return K.road_medians(g[on], rid[on], n)
 
 
-@nb.njit(cache=True)
-def _road_medians_kernel(g, rid, on, n):
-    # one counting-sort pass groups the pixels by road, then each road's values are sorted on
-    # their own (a whole-window lexsort cost more than the rest of the road reference)
-    h, w = g.shape
-    counts = np.zeros(n + 1, np.int64)
-    for r in range(h):
-        for c in range(w):
-            if on[r, c] and 0 <= rid[r, c] < n:
-                counts[rid[r, c] + 1] += 1
-    start = np.cumsum(counts)
-    fill = start[:-1].copy()
-    vals = np.empty(start[-1], g.dtype)
-    for r in range(h):
-        for c in range(w):
-            if on[r, c] and 0 <= rid[r, c] < n:
-                k = rid[r, c]
-                vals[fill[k]] = g[r, c]
-                fill[k] += 1
-    out = np.zeros(n, np.float32)
-    for k in range(n):
-        m = start[k + 1] - start[k]
-        if m > 0:
-            x = np.sort(vals[start[k] : start[k + 1]])
-            out[k] = x[(m - 1) // 2]
-    return out
-
-
-def _illumination_anomaly(
-    g: np.ndarray, rid: np.ndarray, on: np.ndarray, ref: np.ndarray, n: int
-) -> np.ndarray:
-    """``g`` less the typical surface of its road under the same illumination, on ``on``.
-
-    A road is partly in building shadow on either date, and the shadows move with the sun: a
-    single per-road median sits between the lit and shaded levels, so lit road beside a new
-    shadow looks like a new bright object. Road pixels are split into a dark and a bright class
-    by Otsu's threshold on their 1.5 m-smoothed grey level (an unsupervised in-scene
-    statistic); each pixel is compared with the median of its road's pixels in its class.
-    Pixels of the dark class within 1 m of the bright class (penumbra, blurred shadow edges)
-    are compared with the bright level, so a shadow edge never reads as a new object.
-    The classes and their levels come from the ``ref`` pixels (the carriageway): the kerbside
-    margin of the road mask is pavement or verge, often brighter than asphalt, and must not
-    set the lit level.
-    """
-    gs = ndi.uniform_filter(g, 3)
-    med = _road_medians(g, rid, ref, n)
-    vals = gs[ref]
-    if vals.size < 50 or float(np.ptp(vals)) <= 0:
-        return g - med[rid]
-    t = threshold_otsu(vals)
-    lo = vals <= t
-    # Sunlit asphalt is most of a road at the time of the overpass; where the bright class is
-    # the minority it is new material on the road (a pile, a row of blocks), not sunlight.
-    if lo.all() or not lo.any() or lo.mean() >= 0.5:
-        return g - med[rid]
-    dark = on & (gs <= t)
-    bright = on & ~dark
-    near_bright = ndi.binary_dilation(bright & ref, np.ones((5, 5), bool))
-    dark &= ~near_bright
-    bright = on & ~dark
-    out = np.zeros_like(g)
-    for cls in (dark, bright):
-        m = _road_medians(g, rid, cls & ref, n)
-        cnt = np.bincount(rid[cls & ref], minlength=n)
-        # a road with too few pixels in a class falls back to its overall median
-        m = np.where(cnt >= MIN_CLASS_PX, m, med)
-        out[cls] = g[cls] - m[rid[cls]]
-    return out
-
-
-def _lit_level(
-    g: np.ndarray, rid: np.ndarray, ref: np.ndarray, n: int, classes: list[str] | None = None
-) -> np.ndarray:
-    """Per road id, the level of its sunlit surface: the median of its ``ref`` pixels in the
-    bright class of Otsu's split (an unsupervised in-scene statistic) of the window's
-    1.5 m-smoothed road grey levels; never below the road's median, which it falls back to
-    for a road with too few bright pixels."""
-    med = _road_medians(g, rid, ref, n)
-    gs = ndi.uniform_filter(g, 3)
-    vals = gs[ref]
-    if vals.size < 50 or float(np.ptp(vals)) <= 0:
-        return med
-    bright = ref & (gs > threshold_otsu(vals))
-    lit = _road_medians(g, rid, bright, n)
-    nb = np.bincount(rid[bright], minlength=n)
-    nt = np.bincount(rid[ref], minlength=n)
-    # The split is the window's: on a road of darker or lighter asphalt than the others it
-    # only cuts off a tail. A road is lit and shaded in part when both classes are a real
-    # share of it (a tenth at least); otherwise its median is its one level.
-    two = (nb >= MIN_CLASS_PX) & (nb >= 0.1 * nt) & (nt - nb >= 0.1 * nt)
-    own = np.where(two, lit, med)
-    if classes is not None:
-        # A road almost wholly in shade in the window (a narrow street between tall blocks)
-        # shows no sunlit level of its own, and its median is its shaded level: a strip of
-        # sun let through between two shadows would stand out against it. Such a road takes
-        # the sunlit level of the window's roads of its class, as pavements of a class match.
-        cls = np.array(["", *classes])[:n]
-        for k in set(classes):
-            mine = cls == k
-            # only roads with a real share of bright pixels tell the level; on a road with a
-            # few those are new material (the very blocks looked for), not sunlit asphalt
-            pix = bright & (mine & (nb >= MIN_CLASS_PX) & (nb >= 0.1 * nt))[rid]
-            if pix.sum() < MIN_CLASS_PX:
-                continue
-            level = float(np.median(g[pix]))
-            few = mine & (nb < 0.1 * np.maximum(nt, 1))
-            own[few] = np.maximum(own[few], level)
-    return np.maximum(own, med)
+def _as_change(rw: RoadWindow, res: tuple[np.ndarray, float] | None) -> RoadChange:
+    if res is None:
+        f = np.zeros(rw.on.shape, bool)
+        return RoadChange(np.zeros(rw.on.shape, np.float32), f, f, MIN_SIGMA)
+    c = rw.scatter(res[0])
+    return RoadChange(c, c > SEED_SIGMA, c > GROW_SIGMA, res[1])
 
 
 def road_change(
@@ -215,8 +114,14 @@ def road_change(
     smooth_px: int = 1,
     shade_aware: bool = False,
     lit_reference: bool = False,
+    rw: RoadWindow | None = None,
 ) -> RoadChange:
     """New bright objects on road pixels (see the module docstring).
+
+    Each road pixel is compared with its road's median (or, ``shade_aware``, with its road's
+    level under the same illumination, see ``road_window.illumination_anomaly``) in the after
+    image, less the same in the before image; the contrast is the smaller of that change and
+    the after anomaly, in robust standard deviations of the change over the road pixels.
 
     Args:
         before, after: (bands, rows, cols) or (rows, cols) radiometrically matched images of
@@ -226,113 +131,18 @@ def road_change(
         smooth_px: side of a box filter applied first (pixels; rubble is a textured field and
             is measured on a smoothed image, blocks on the raw one).
         shade_aware: compare each pixel with its road's level under the same illumination
-            (lit or shaded, see ``_illumination_anomaly``) instead of the road's one median.
-            It removes moved shadows read as new material on wide fields (rubble); on the
-            seeds it was tried on it added false block rows, so barricades keep one median.
+            (lit or shaded) instead of the road's one median. It removes moved shadows read
+            as new material on wide fields (rubble); on the seeds it was tried on it added
+            false block rows, so barricades keep one median.
         lit_reference: the after image must also stand out against its road's *sunlit* level
-            (``_lit_level``), not only its median: road leaving a moved shadow reaches the
-            sunlit level and no more, whereas sunlit blocks are brighter (barricades).
+            (``road_window.lit_level``), not only its median: road leaving a moved shadow
+            reaches the sunlit level and no more, whereas sunlit blocks are brighter
+            (barricades).
+        rw: the window's shared :class:`RoadWindow` (built from the other arguments when
+            None; pass one to share its intermediates between calls).
     """
-    on = roads.mask & valid
-    shape = valid.shape
-    zero = np.zeros(shape, np.float32)
-    if on.sum() < 50:
-        f = np.zeros(shape, bool)
-        return RoadChange(zero, f, f, MIN_SIGMA)
-    ga, gb = _grey(after), _grey(before)
-    if smooth_px > 1:
-        ga = ndi.uniform_filter(ga, smooth_px)
-        gb = ndi.uniform_filter(gb, smooth_px)
-    n = int(roads.road_id.max()) + 1
-    ref = roads.carriageway & valid
-    if ref.sum() < 50:
-        ref = on
-    if shade_aware:
-        an_a = _illumination_anomaly(ga, roads.road_id, on, ref, n)
-        an_b = _illumination_anomaly(gb, roads.road_id, on, ref, n)
-    else:
-        an_a = ga - _road_medians(ga, roads.road_id, ref, n)[roads.road_id]
-        an_b = gb - _road_medians(gb, roads.road_id, ref, n)[roads.road_id]
-    d = an_a - an_b
-    x = d[on]
-    sigma = max(float(np.median(np.abs(x - np.median(x)))) * 1.4826, MIN_SIGMA)
-    # Bright in the after image against the road itself, and brighter than before: a pixel
-    # leaving a shadow reaches only the road's level, so it fails the first test.
-    if lit_reference and not shade_aware:
-        an_a = ga - _lit_level(ga, roads.road_id, ref, n, roads.classes)[roads.road_id]
-    c = np.minimum(an_a, d) / sigma
-    c[~on] = 0.0
-    return RoadChange(c.astype(np.float32), c > SEED_SIGMA, c > GROW_SIGMA, sigma)
-
-
-@nb.njit(cache=True)
-def _sides(sm, on, road_id, rows, cols, angle, offs_px):
-    """Per road pixel, the brighter of the median road levels ``offs_px`` ahead and behind
-    along ``angle`` (NaN where no sample is on the road), and whether a sample fell on
-    another road."""
-    h, w = sm.shape
-    n = rows.size
-    best = np.full(n, np.nan, np.float32)
-    other = np.zeros(n, np.bool_)
-    buf = np.empty(offs_px.size, np.float32)
-    for i in range(n):
-        own = road_id[rows[i], cols[i]]
-        ca, sa = math.cos(angle[i]), math.sin(angle[i])
-        b = -np.inf
-        for sgn in (-1.0, 1.0):
-            cnt = 0
-            for j in range(offs_px.size):
-                x = int(math.floor(cols[i] + 0.5 + sgn * offs_px[j] * ca))
-                y = int(math.floor(rows[i] + 0.5 + sgn * offs_px[j] * sa))
-                if 0 <= x < w and 0 <= y < h and on[y, x]:
-                    buf[cnt] = sm[y, x]
-                    cnt += 1
-                    if road_id[y, x] != own:
-                        other[i] = True
-            if cnt:
-                # median of at most a handful of samples: insertion sort, no allocation
-                for u in range(1, cnt):
-                    v = buf[u]
-                    q = u
-                    while q > 0 and buf[q - 1] > v:
-                        buf[q] = buf[q - 1]
-                        q -= 1
-                    buf[q] = v
-                if cnt % 2:
-                    med = buf[cnt // 2]
-                else:
-                    med = np.float32((np.float64(buf[cnt // 2 - 1]) + buf[cnt // 2]) / 2.0)
-                if med > b:
-                    b = med
-        if b > -np.inf:
-            best[i] = b
-    return best, other
-
-
-def _along_anomaly(g: np.ndarray, on: np.ndarray, roads: RoadRaster, gsd: float) -> np.ndarray:
-    """``g`` less the brighter of the road surfaces a few metres ahead and behind, on ``on``.
-
-    A block row is short along the road, so the surface on either side of it along the axis is
-    road under the same light as the row itself when the row is in a building's shadow, and a
-    block in shade (lit by the sky only) stands out against shaded asphalt as much as a lit
-    block against lit asphalt. Taking the brighter side keeps a shadow's edge across the road
-    from reading as an object: its lit side is no brighter than the lit road beyond it.
-    Sides off the road (a dead end, the image edge) are skipped; NaN where both are.
-    """
-    sm = masked_box(g, on, 3).astype(np.float32)
-    rows, cols = np.nonzero(on)
-    th = roads.axis[rows, cols].astype(np.float64)
-    offs = np.asarray(ALONG_REF_M, np.float64) / gsd
-    rid = np.ascontiguousarray(roads.road_id)
-    ref, _ = _sides(sm, on, rid, rows, cols, th, offs)
-    # In a crossing the pixels belong to one road (the one burnt last) and a row across the
-    # other road lies along the owner's axis; where the owner's normal reaches another road,
-    # that road's own axis is looked along too, and the lower reference kept.
-    ref_n, cross = _sides(sm, on, rid, rows, cols, th + np.pi / 2, offs)
-    ref = np.where(cross & np.isfinite(ref_n), np.fmin(ref, ref_n), ref)
-    out = np.full(g.shape, np.nan, np.float32)
-    out[rows, cols] = g[rows, cols] - ref
-    return out
+    rw = rw or RoadWindow.build(before, after, valid, roads)
+    return _as_change(rw, road_contrast(rw, smooth_px, shade_aware, lit_reference, MIN_SIGMA))
 
 
 def along_change(
@@ -342,6 +152,7 @@ def along_change(
     roads: RoadRaster,
     gsd: float,
     smooth_px: int = 1,
+    rw: RoadWindow | None = None,
 ) -> RoadChange:
     """New bright objects on road pixels, each against the road just ahead and behind it.
 
@@ -350,34 +161,25 @@ def along_change(
         valid: bool (rows, cols), pixels with data on both dates.
         roads: the window's :class:`RoadRaster`.
         gsd: metres per pixel.
+        smooth_px: side of a road-only box filter applied first (pixels).
+        rw: the window's shared :class:`RoadWindow` (optional).
 
     Returns:
         :class:`RoadChange`: contrast is min(after anomaly, after minus before anomaly) (see
-        ``_along_anomaly``) in robust standard deviations of the latter over the road.
+        ``road_window.along_anomaly``) in robust standard deviations of the latter over the
+        road.
     """
-    on = roads.mask & valid
-    shape = valid.shape
-    if on.sum() < 50:
-        f = np.zeros(shape, bool)
-        return RoadChange(np.zeros(shape, np.float32), f, f, MIN_SIGMA)
-    ga, gb = _grey(after), _grey(before)
-    if smooth_px > 1:
-        ga, gb = masked_box(ga, on, smooth_px), masked_box(gb, on, smooth_px)
-    an_a = _along_anomaly(ga, on, roads, gsd)
-    an_b = _along_anomaly(gb, on, roads, gsd)
-    d = an_a - an_b
-    x = d[on & np.isfinite(d)]
-    if x.size < 50:
-        f = np.zeros(shape, bool)
-        return RoadChange(np.zeros(shape, np.float32), f, f, MIN_SIGMA)
-    sigma = max(float(np.median(np.abs(x - np.median(x)))) * 1.4826, MIN_SIGMA)
-    c = np.minimum(an_a, d) / sigma
-    c[~on | ~np.isfinite(c)] = 0.0
-    return RoadChange(c.astype(np.float32), c > SEED_SIGMA, c > GROW_SIGMA, sigma)
+    rw = rw or RoadWindow.build(before, after, valid, roads)
+    return _as_change(rw, along_contrast(rw, gsd, MIN_SIGMA, smooth_px))
 
 
 def block_change(
-    before: np.ndarray, after: np.ndarray, valid: np.ndarray, roads: RoadRaster, gsd: float
+    before: np.ndarray,
+    after: np.ndarray,
+    valid: np.ndarray,
+    roads: RoadRaster,
+    gsd: float,
+    rw: RoadWindow | None = None,
 ) -> RoadChange:
     """New block pixels: brighter than their road's sunlit level (``road_change`` with
     ``lit_reference``) *and* than the road just ahead and behind them (``along_change``).
@@ -385,12 +187,17 @@ def block_change(
     The first test keeps road that merely leaves a moved shadow out; the second keeps lit road
     beside a new shadow out where a road's sunlit level is set too low (a road mostly in shade
     in the window), and bounds a row by the road around it, so a row at a shadow's edge is
-    measured as the row alone. Both contrasts are in their own noise units.
+    measured as the row alone. Both contrasts are in their own noise units. ``rw``: the
+    window's shared :class:`RoadWindow` (optional).
     """
-    a = road_change(before, after, valid, roads, lit_reference=True)
-    b = along_change(before, after, valid, roads, gsd)
-    c = np.minimum(a.contrast, b.contrast)
-    return RoadChange(c, c > SEED_SIGMA, c > GROW_SIGMA, a.sigma)
+    rw = rw or RoadWindow.build(before, after, valid, roads)
+    a = road_contrast(rw, 1, False, True, MIN_SIGMA)
+    if a is None:
+        return _as_change(rw, None)
+    b = along_contrast(rw, gsd, MIN_SIGMA)
+    # off the road both contrasts are 0, as is an along contrast the window cannot tell
+    cb = b[0] if b is not None else np.zeros_like(a[0])
+    return _as_change(rw, (np.minimum(a[0], cb), a[1]))
 
 
 def find_barricades(
@@ -402,6 +209,7 @@ def find_barricades(
     gsd: float,
     core_px: tuple[int, int, int, int],
     change: RoadChange | None = None,
+    rw: RoadWindow | None = None,
 ) -> list[tuple[shapely.LineString, float, dict]]:
     """Rows of new objects across roads in one window.
 
@@ -414,18 +222,23 @@ def find_barricades(
         core_px: (col0, row0, col1, row1) of the window's core, pixels; a barricade is kept
             when its centre lies in the core.
         change: precomputed ``block_change(before, after, valid, roads, gsd)`` (optional).
+        rw: the window's shared :class:`RoadWindow` (optional).
 
     Returns:
         (LineString across the road in window pixels, score 0..1, attributes) per barricade;
         attributes: ``road_name``, ``road_class``, ``width_m`` (span across the road, m),
         ``n_blocks``, ``blocks_road`` and ``evidence`` (dict).
     """
-    ch = change or block_change(before, after, valid, roads, gsd)
+    rw = rw or RoadWindow.build(before, after, valid, roads)
+    ch = change or block_change(before, after, valid, roads, gsd, rw=rw)
+    if not ch.seed.any():
+        return []  # most windows: no seed pixel, so no row
     off = valid & ~roads.mask
-    ga_s, gb_s = masked_box(_grey(after), valid, 3), masked_box(_grey(before), valid, 3)
+    # the smoothed levels are read at a few points past a row's ends only
+    ga_s, gb_s = PointBox(rw.ga, valid), PointBox(rw.gb, valid)
     # Opening drops 1-2 px fringes that residual misregistration leaves along road edges;
     # a blurred 1.5 m block is wider than 3 px and survives it.
-    grow = ndi.binary_opening(ch.grow, np.ones((3, 3), bool))
+    grow = K.opening(ch.grow, np.ones((3, 3), bool))
     lab, n = hysteresis(ch.seed & grow, grow)
     reach = ROAD_MARGIN_M / gsd
     cands = [q for q in (reframe(p, roads, roads_px, reach) for p in pieces(lab, n, roads))

@@ -10,7 +10,7 @@ window's top-left corner, y down). ``roads_to_pixels`` turns roads in CRS metres
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -47,16 +47,27 @@ class RoadRaster:
     classes: list[str]
     widths_px: np.ndarray
 
+    _masks: dict = field(default_factory=dict, repr=False, compare=False)
+
     @property
     def mask(self) -> np.ndarray:
-        """bool (rows, cols): True on road pixels (carriageway plus margin)."""
-        return self.road_id > 0
+        """bool (rows, cols): True on road pixels (carriageway plus margin). Computed once:
+        the arrays are not to be changed after construction."""
+        if "mask" not in self._masks:
+            self._masks["mask"] = self.road_id > 0
+        return self._masks["mask"]
 
     @property
     def carriageway(self) -> np.ndarray:
-        """bool (rows, cols): True on the carriageway itself (margin excluded)."""
-        with np.errstate(invalid="ignore"):
-            return (self.road_id > 0) & (np.abs(self.across) <= self.width_px / 2 + 0.5)
+        """bool (rows, cols): True on the carriageway itself (margin excluded). Computed
+        once, on the road pixels only."""
+        if "cw" not in self._masks:
+            idx = np.flatnonzero(self.mask)
+            cw = np.zeros(self.road_id.shape, bool)
+            half = self.width_px.ravel()[idx] / 2 + 0.5
+            cw.ravel()[idx] = np.abs(self.across.ravel()[idx]) <= half
+            self._masks["cw"] = cw
+        return self._masks["cw"]
 
 
 def roads_to_pixels(roads: gpd.GeoDataFrame, transform: Affine, gsd: float) -> gpd.GeoDataFrame:
@@ -114,37 +125,55 @@ def roads_in_window(
     pad = margin_px + float(widths.max())
     box = shapely.box(-pad, -pad, w + pad, h + pad)
     order = sorted(range(n), key=lambda i: classes[i] == "major")
-    seg_shapes, seg_angle, seg_road, seg_start = [], [], [], []
+    geoms = roads_px.geometry.to_numpy()
+    seg_polys, seg_angle, seg_road, seg_start = [], [], [], []
     for i in order:
-        line = roads_px.geometry.iloc[i]
+        line = geoms[i]
         if line is None or line.is_empty or not line.intersects(box):
             continue
-        xy = np.asarray(line.coords)
-        half = widths[i] / 2 + margin_px
-        for a, b in zip(xy[:-1], xy[1:], strict=True):
-            seg = shapely.LineString([a, b])
-            if seg.length == 0 or not seg.intersects(box):
-                continue
-            # Round joins so consecutive segments leave no notch at bends.
-            seg_shapes.append((seg.buffer(half, quad_segs=4), len(seg_angle) + 1))
-            seg_angle.append(np.arctan2(b[1] - a[1], b[0] - a[0]))
-            seg_start.append(a)
-            seg_road.append(i)
-    if not seg_shapes:
+        xy = shapely.get_coordinates(line)
+        segs = shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1))
+        keep = np.flatnonzero((shapely.length(segs) != 0) & shapely.intersects(segs, box))
+        if not keep.size:
+            continue
+        # Round joins so consecutive segments leave no notch at bends.
+        seg_polys.extend(shapely.buffer(segs[keep], widths[i] / 2 + margin_px, quad_segs=4))
+        a, b = xy[keep], xy[keep + 1]
+        seg_angle.extend(np.arctan2(b[:, 1] - a[:, 1], b[:, 0] - a[:, 0]))
+        seg_start.extend(a)
+        seg_road.extend([i] * keep.size)
+    if not seg_polys:
         return out
+    seg_shapes = zip(_geojson(seg_polys), range(1, len(seg_polys) + 1), strict=True)
     seg = rasterize(seg_shapes, out_shape=shape, dtype="int32")
-    on = seg > 0
-    k = seg[on] - 1
-    road_id[on] = np.asarray(seg_road)[k] + 1
+    # the road pixels once, as flat indices: every array below is written there only
+    on = np.flatnonzero(seg)
+    k = seg.ravel()[on] - 1
+    road = np.asarray(seg_road)[k]
+    road_id.ravel()[on] = road + 1
     ang = np.asarray(seg_angle)[k]
-    axis[on] = (ang % np.pi).astype(np.float32)
-    out.width_px[on] = widths[np.asarray(seg_road)[k]]
-    rows, cols = np.nonzero(on)
+    axis.ravel()[on] = (ang % np.pi).astype(np.float32)
+    out.width_px.ravel()[on] = widths[road]
+    rows, cols = np.divmod(on, w)
     x0, y0 = np.asarray(seg_start)[k].T
-    across[on] = (-(cols + 0.5 - x0) * np.sin(ang) + (rows + 0.5 - y0) * np.cos(ang)).astype(
-        np.float32
-    )
+    across.ravel()[on] = (
+        -(cols + 0.5 - x0) * np.sin(ang) + (rows + 0.5 - y0) * np.cos(ang)
+    ).astype(np.float32)
     return out
+
+
+def _geojson(polys: list[shapely.Polygon]) -> list:
+    """GeoJSON-like mappings of polygons for ``rasterize``, their exterior rings read in one
+    vectorised pass (``__geo_interface__`` walks the coordinates in Python): the same
+    coordinates. Polygons with holes are passed as they are."""
+    arr = np.asarray(polys, dtype=object)
+    xy, idx = shapely.get_coordinates(shapely.get_exterior_ring(arr), return_index=True)
+    cuts = np.searchsorted(idx, np.arange(1, len(arr)))
+    holes = shapely.get_num_interior_rings(arr)
+    return [
+        p if holes[i] else {"type": "Polygon", "coordinates": [ring]}
+        for i, (p, ring) in enumerate(zip(arr, np.split(xy, cuts), strict=True))
+    ]
 
 
 def own_axes(rows: np.ndarray, cols: np.ndarray) -> tuple[float, float, float]:

@@ -20,6 +20,7 @@ import shapely
 from rasterio.features import shapes
 from scipy import ndimage as ndi
 
+from fortmap.detect import fort_kernels as K
 from fortmap.detect.barricade_rows import axis_mean, road_components
 from fortmap.detect.barricades import (
     MAX_ROW_ALONG_M,
@@ -28,13 +29,14 @@ from fortmap.detect.barricades import (
     hysteresis,
     road_change,
 )
+from fortmap.detect.road_window import RoadWindow
 from fortmap.detect.roadmask import RoadRaster
 
 #: Box filter side (m) over which debris speckle is averaged.
 SMOOTH_M = 2.5
 #: Smallest pile reported (m2): about a car's footprint, the least that narrows a lane.
 MIN_AREA_M2 = 8.0
-#: Smallest median log ratio of local roughness after / before (``_roughness``): ln 1.5,
+#: Smallest median log ratio of local roughness after / before (``_RoadRoughness``): ln 1.5,
 #: set on seeds 1-3 of the simulator.
 MIN_ROUGHNESS = float(np.log(1.5))
 #: Largest share of a component outside the carriageway: more is spill from off the road.
@@ -100,13 +102,21 @@ def _merge(ps: list[Piece], shape: tuple[int, int], gap_px: float) -> list[Piece
     """Join pieces on the same road whose pixels come within ``gap_px`` of each other."""
     if len(ps) < 2:
         return ps
-    m = np.zeros(shape, bool)
+    # The dilation and its components are computed over the pieces' bounding box grown by the
+    # disk's radius plus one: nothing outside it is reached, so the grouping is the same.
+    disk = _disk(gap_px)
+    pad = disk.shape[0] // 2 + 1
+    r0 = max(min(int(p.rows.min()) for p in ps) - pad, 0)
+    c0 = max(min(int(p.cols.min()) for p in ps) - pad, 0)
+    r1 = min(max(int(p.rows.max()) for p in ps) + pad + 1, shape[0])
+    c1 = min(max(int(p.cols.max()) for p in ps) + pad + 1, shape[1])
+    m = np.zeros((r1 - r0, c1 - c0), bool)
     for p in ps:
-        m[p.rows, p.cols] = True
-    lab, _ = ndi.label(ndi.binary_dilation(m, _disk(gap_px)), np.ones((3, 3), bool))
+        m[p.rows - r0, p.cols - c0] = True
+    lab, _ = ndi.label(K.dilate(m, disk), np.ones((3, 3), bool))
     groups: dict[tuple[int, int], list[Piece]] = {}
     for p in ps:
-        key = (int(np.bincount(lab[p.rows, p.cols]).argmax()), p.road)
+        key = (int(np.bincount(lab[p.rows - r0, p.cols - c0]).argmax()), p.road)
         groups.setdefault(key, []).append(p)
     out = []
     for g in groups.values():
@@ -123,27 +133,24 @@ def _merge(ps: list[Piece], shape: tuple[int, int], gap_px: float) -> list[Piece
     return out
 
 
-def _roughness(
-    before: np.ndarray, after: np.ndarray, on: np.ndarray | None = None, size: int = 3
-) -> np.ndarray:
-    """Log ratio of local grey-level spread (``size`` px box) after / before, less its median
-    over the road pixels ``on``.
+class _RoadRoughness:
+    """Log ratio of the local grey-level spread (``size`` px box) after / before, less its
+    median over the window's road pixels with data; measured at chosen pixels only.
 
     Debris is broken material: it is rougher than the asphalt it covers at any illumination,
     whereas a road leaving a shadow or a sun change brightens smoothly. The two dates differ
     in blur and noise, which scales every pixel's spread alike: taking off the road's median
     ratio (an in-scene statistic: most road is unchanged) leaves the change in texture itself.
     """
-    out = []
-    for img in (before, after):
-        g = img.mean(axis=0) if img.ndim == 3 else img
-        m = ndi.uniform_filter(g, size)
-        v = ndi.uniform_filter(g * g, size) - m * m
-        out.append(np.sqrt(np.clip(v, 1e-6, None)))
-    r = np.log(out[1] / out[0])
-    if on is not None and on.sum() >= 50:
-        r -= float(np.median(r[on]))
-    return r
+
+    def __init__(self, rw: RoadWindow, size: int = 3) -> None:
+        self.rw, self.size = rw, size
+        r = np.log(K.local_spread_ratio(rw.ga, rw.gb, rw.rows, rw.cols, size))
+        self.offset = float(np.median(r)) if rw.rows.size >= 50 else 0.0
+
+    def at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        r = np.log(K.local_spread_ratio(self.rw.ga, self.rw.gb, rows, cols, self.size))
+        return r - self.offset if self.rw.rows.size >= 50 else r
 
 
 def _polygon(mask: np.ndarray, off: tuple[int, int]) -> shapely.Polygon | None:
@@ -168,12 +175,11 @@ SPILL_OFFROAD_FRACTION = 0.2
 RING_M = 2.0
 
 
-def _off_road_change(
-    before: np.ndarray, after: np.ndarray, off: np.ndarray, smooth: int
-) -> np.ndarray:
-    """Absolute after-minus-before grey change off the road, in robust standard deviations of
-    that change over the window's off-road pixels (an in-scene statistic)."""
-    d = ndi.uniform_filter(after.mean(axis=0) - before.mean(axis=0), smooth)
+def _off_road_change(diff: np.ndarray, off: np.ndarray, smooth: int) -> np.ndarray:
+    """Absolute after-minus-before grey change ``diff`` off the road, box-smoothed over
+    ``smooth`` px, in robust standard deviations of that change over the window's off-road
+    pixels (an in-scene statistic)."""
+    d = ndi.uniform_filter(diff, smooth)
     x = d[off]
     if x.size < 50:
         return np.zeros_like(d)
@@ -212,6 +218,7 @@ def find_rubble(
     roads_px: gpd.GeoDataFrame,
     gsd: float,
     core_px: tuple[int, int, int, int],
+    rw: RoadWindow | None = None,
 ) -> list[tuple[shapely.Polygon, float, dict]]:
     """Debris fields on road carriageways in one window.
 
@@ -222,26 +229,46 @@ def find_rubble(
         roads_px: the roads in window pixel coordinates (kept for symmetry with barricades).
         gsd: metres per pixel.
         core_px: (col0, row0, col1, row1) of the core; a pile is kept when its centroid is in it.
+        rw: the window's shared :class:`RoadWindow` (optional; built here when None).
 
     Returns:
         (Polygon in window pixels, score 0..1, attributes) per pile; attributes:
         ``road_name``, ``road_class``, ``area_m2``, ``passable_width_m`` (widest free strip
         of the carriageway beside the pile, m), ``blocks_road`` and ``evidence``.
     """
+    rw = rw or RoadWindow.build(before, after, valid, roads)
     smooth = max(1, int(round(SMOOTH_M / gsd)))
-    ch = road_change(before, after, valid, roads, smooth_px=smooth, shade_aware=True)
-    grow = ndi.binary_opening(ch.grow, np.ones((3, 3), bool))
+    ch = road_change(before, after, valid, roads, smooth_px=smooth, shade_aware=True, rw=rw)
+    if not ch.seed.any():
+        return []  # no seed pixel, no pile
+    grow = K.opening(ch.grow, np.ones((3, 3), bool))
     # Debris is patchy: close gaps of up to ~3 m so one field is one pile.
     k = max(3, int(round(3.0 / gsd)) | 1)
     disk = np.hypot(*np.mgrid[-(k // 2) : k // 2 + 1, -(k // 2) : k // 2 + 1]) <= k / 2
-    grow = ndi.binary_closing(grow, disk) & roads.mask
+    grow = K.closing(grow, disk) & roads.mask
     lab, n = hysteresis(ch.seed & grow, grow)
     if n == 0:
         return []  # most windows: no candidate, so none of the per-pile measures below
-    raw = road_change(before, after, valid, roads, shade_aware=True).grow
     carriage = roads.carriageway
-    rough = _roughness(before, after, roads.mask & valid)
-    offz = _off_road_change(before, after, valid & ~roads.mask, smooth)
+    # the raw change, the roughness and the off-road change are measured for the piles that
+    # pass the tests before them only (most windows have none)
+    lazy: dict = {}
+
+    def raw() -> np.ndarray:
+        if "raw" not in lazy:
+            lazy["raw"] = road_change(before, after, valid, roads, shade_aware=True, rw=rw).grow
+        return lazy["raw"]
+
+    def offz() -> np.ndarray:
+        if "offz" not in lazy:
+            lazy["offz"] = _off_road_change(rw.ga - rw.gb, valid & ~roads.mask, smooth)
+        return lazy["offz"]
+
+    def rough() -> _RoadRoughness:
+        if "rough" not in lazy:
+            lazy["rough"] = _RoadRoughness(rw)
+        return lazy["rough"]
+
     ring_k = _disk(2 * RING_M / gsd)
     c0, r0, c1, r1 = core_px
     gap = int(np.ceil(MERGE_GAP_M / gsd / 2))
@@ -252,11 +279,11 @@ def find_rubble(
             continue
         # A block row's raw (unsmoothed) new pixels span one block along the road; debris
         # spans its whole length, however short, with dark gaps of its own between lumps.
-        blob_m = _longest_blob(p, raw) * gsd
+        blob_m = _longest_blob(p, raw()) * gsd
         if blob_m <= MAX_ROW_ALONG_M:
             continue
-        tex = float(np.median(rough[p.rows[on], p.cols[on]]))
-        sides = _outside(p, offz, valid & ~roads.mask, ring_k)
+        tex = float(np.median(rough().at(p.rows[on], p.cols[on])))
+        sides = _outside(p, offz(), valid & ~roads.mask, ring_k)
         if 1 - on.mean() > SPILL_OFFROAD_FRACTION and max(sides) > 0.5:
             # hugs the kerb and the ground beyond it changed too: spill from off the road
             continue

@@ -1,0 +1,231 @@
+"""Numba kernels of the road-surface detectors (barricades, rubble).
+
+Each kernel replaces a chain of numpy/scipy passes over a whole window by work on the pixels
+that are needed (the road pixels, or the few around a candidate), with the same arithmetic:
+
+* box means follow ``scipy.ndimage.uniform_filter`` (mode ``reflect``): a float64 sum along
+  the rows axis divided by the size and rounded to float32, then the same along the columns
+  axis. scipy slides a running sum along each line; the sums of a few float32 values are exact
+  in float64, so a direct sum gives the same float32 result;
+* binary morphology follows ``scipy.ndimage`` with ``border_value=0`` (outside the array is
+  False), by painting or testing a structuring element around the True pixels only.
+
+Coordinates are pixels of the window (row, column). All kernels are cached on disk
+(``cache=True``) so a new process loads rather than compiles them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def _reflect(i, n):  # pragma: no cover - compiled
+    # scipy's "reflect" extension: d c b a | a b c d | d c b a
+    while i < 0 or i >= n:
+        if i < 0:
+            i = -i - 1
+        if i >= n:
+            i = 2 * n - i - 1
+    return i
+
+
+@njit(cache=True, nogil=True)
+def box_at(g, k, rows, cols):  # pragma: no cover - compiled
+    """``uniform_filter(g, k)`` (float32 2-D ``g``, mode reflect) at the pixels (rows, cols).
+
+    Returns:
+        float32 (n,), identical to the full filter's values there.
+    """
+    h, w = g.shape
+    n = rows.size
+    out = np.empty(n, np.float32)
+    s1 = k // 2
+    for i in range(n):
+        r, c = rows[i], cols[i]
+        acc = 0.0
+        for dc in range(-s1, k - s1):
+            x = _reflect(c + dc, w)
+            col = 0.0
+            for dr in range(-s1, k - s1):
+                col += np.float64(g[_reflect(r + dr, h), x])
+            acc += np.float64(np.float32(col / k))
+        out[i] = np.float32(acc / k)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def masked_box_at(g, m, k, rows, cols):  # pragma: no cover - compiled
+    """``barricade_rows.masked_box(g, m, k)`` at the pixels (rows, cols): the box mean of
+    ``g`` over the pixels of ``m`` only, NaN where the box holds (almost) none of them.
+
+    Returns:
+        float32 (n,), identical to the full computation there.
+    """
+    h, w = g.shape
+    n = rows.size
+    out = np.empty(n, np.float32)
+    s1 = k // 2
+    for i in range(n):
+        r, c = rows[i], cols[i]
+        num = 0.0
+        den = 0.0
+        for dc in range(-s1, k - s1):
+            x = _reflect(c + dc, w)
+            cn = 0.0
+            cd = 0.0
+            for dr in range(-s1, k - s1):
+                y = _reflect(r + dr, h)
+                if m[y, x]:
+                    cn += np.float64(g[y, x])
+                    cd += 1.0
+            num += np.float64(np.float32(cn / k))
+            den += np.float64(np.float32(cd / k))
+        fn = np.float32(num / k)
+        fd = np.float32(den / k)
+        out[i] = fn / fd if fd > np.float32(1e-3) else np.nan
+    return out
+
+
+@njit(cache=True, nogil=True)
+def any_near_at(m, rad, rows, cols):  # pragma: no cover - compiled
+    """Whether ``m`` holds a True pixel within ``rad`` pixels (a square of side 2 rad + 1) of
+    each pixel (rows, cols): ``binary_dilation(m, ones((2 rad + 1,) * 2))`` there."""
+    h, w = m.shape
+    n = rows.size
+    out = np.zeros(n, np.bool_)
+    for i in range(n):
+        r0, r1 = max(rows[i] - rad, 0), min(rows[i] + rad + 1, h)
+        c0, c1 = max(cols[i] - rad, 0), min(cols[i] + rad + 1, w)
+        hit = False
+        for y in range(r0, r1):
+            for x in range(c0, c1):
+                if m[y, x]:
+                    hit = True
+                    break
+            if hit:
+                break
+        out[i] = hit
+    return out
+
+
+@njit(cache=True, nogil=True)
+def dilate(m, se):  # pragma: no cover - compiled
+    """``binary_dilation(m, se)`` (odd-sided ``se``, centred), painting ``se`` around each True
+    pixel of ``m``: cost in proportion to the True pixels."""
+    h, w = m.shape
+    kh, kw = se.shape
+    ch, cw = kh // 2, kw // 2
+    out = np.zeros((h, w), np.bool_)
+    for y in range(h):
+        for x in range(w):
+            if not m[y, x]:
+                continue
+            for dy in range(kh):
+                yy = y - (dy - ch)
+                if yy < 0 or yy >= h:
+                    continue
+                for dx in range(kw):
+                    if se[dy, dx]:
+                        xx = x - (dx - cw)
+                        if 0 <= xx < w:
+                            out[yy, xx] = True
+    return out
+
+
+@njit(cache=True, nogil=True)
+def erode(m, se):  # pragma: no cover - compiled
+    """``binary_erosion(m, se, border_value=0)`` (odd-sided ``se``, centred): only True pixels
+    of ``m`` are tested."""
+    h, w = m.shape
+    kh, kw = se.shape
+    ch, cw = kh // 2, kw // 2
+    out = np.zeros((h, w), np.bool_)
+    for y in range(h):
+        for x in range(w):
+            if not m[y, x]:
+                continue
+            ok = True
+            for dy in range(kh):
+                yy = y + dy - ch
+                for dx in range(kw):
+                    if se[dy, dx]:
+                        xx = x + dx - cw
+                        if yy < 0 or yy >= h or xx < 0 or xx >= w or not m[yy, xx]:
+                            ok = False
+                            break
+                if not ok:
+                    break
+            out[y, x] = ok
+    return out
+
+
+def opening(m: np.ndarray, se: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.binary_opening(m, se)`` of a bool (rows, cols) mask."""
+    return dilate(erode(np.ascontiguousarray(m), se), se)
+
+
+def closing(m: np.ndarray, se: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.binary_closing(m, se)`` of a bool (rows, cols) mask (border 0, so the
+    window's edge erodes what touches it, as scipy's does)."""
+    return erode(dilate(np.ascontiguousarray(m), se), se)
+
+
+@njit(cache=True, nogil=True)
+def road_medians(vals, rid, n):  # pragma: no cover - compiled
+    """Lower median of ``vals`` per road id ``rid`` (1-D arrays of the same pixels; index =
+    road id, 0..n-1; 0 where a road has no pixel), float32."""
+    counts = np.zeros(n + 1, np.int64)
+    for i in range(vals.size):
+        if 0 <= rid[i] < n:
+            counts[rid[i] + 1] += 1
+    start = np.cumsum(counts)
+    fill = start[:-1].copy()
+    buf = np.empty(start[-1], vals.dtype)
+    for i in range(vals.size):
+        k = rid[i]
+        if 0 <= k < n:
+            buf[fill[k]] = vals[i]
+            fill[k] += 1
+    out = np.zeros(n, np.float32)
+    for k in range(n):
+        m = start[k + 1] - start[k]
+        if m > 0:
+            x = np.sort(buf[start[k] : start[k + 1]])
+            out[k] = x[(m - 1) // 2]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def local_spread_ratio(ga, gb, rows, cols, k):  # pragma: no cover - compiled
+    """Per pixel (rows, cols), the ratio after / before of the local grey-level spread
+    ``sqrt(max(box(g*g) - box(g)**2, 1e-6))`` over a ``k`` px box (float32, as
+    ``rubble._RoadRoughness`` takes its logarithm)."""
+    h, w = ga.shape
+    n = rows.size
+    out = np.empty(n, np.float32)
+    s1 = k // 2
+    lo = np.float32(1e-6)
+    for i in range(n):
+        r, c = rows[i], cols[i]
+        sd = np.empty(2, np.float32)
+        for q in range(2):
+            g = gb if q == 0 else ga
+            a1 = 0.0
+            a2 = 0.0
+            for dc in range(-s1, k - s1):
+                x = _reflect(c + dc, w)
+                c1 = 0.0
+                c2 = 0.0
+                for dr in range(-s1, k - s1):
+                    v = g[_reflect(r + dr, h), x]
+                    c1 += np.float64(v)
+                    c2 += np.float64(v * v)
+                a1 += np.float64(np.float32(c1 / k))
+                a2 += np.float64(np.float32(c2 / k))
+            m = np.float32(a1 / k)
+            var = np.float32(a2 / k) - m * m
+            sd[q] = np.sqrt(max(var, lo))
+        out[i] = sd[1] / sd[0]
+    return out

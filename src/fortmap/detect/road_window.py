@@ -1,0 +1,349 @@
+"""Road-surface contrasts of one window, computed on its road pixels only and shared.
+
+Barricades and rubble both compare each road pixel with its road's own surface, on the raw and
+on a box-smoothed grey image, with one median or per illumination class (see
+``barricades.road_change``, ``barricades.along_change``). A :class:`RoadWindow` holds what
+those contrasts share (grey images, the road pixels, per-road medians, smoothed levels, Otsu
+splits) so each is computed once per window, and every step works on the list of road pixels
+(in raster order, so medians and Otsu's threshold see the same values in the same order as a
+whole-window computation) instead of on the whole window. Pixel coordinates are the window's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numba as nb
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.filters import threshold_otsu
+
+from fortmap.detect import fort_kernels as K
+from fortmap.detect.barricade_rows import ALONG_REF_M, masked_box
+from fortmap.detect.roadmask import RoadRaster
+
+#: Fewest pixels of a road in one illumination class for its own reference level.
+MIN_CLASS_PX = 30
+#: Fewest road pixels for a window's road contrasts: fewer say nothing about a road's surface.
+MIN_ROAD_PX = 50
+
+
+def grey(img: np.ndarray) -> np.ndarray:
+    """Band mean of a (bands, rows, cols) image, or a (rows, cols) image as float32."""
+    return img.mean(axis=0) if img.ndim == 3 else img.astype(np.float32)
+
+
+def robust_sigma(x: np.ndarray, floor: float) -> float:
+    """MAD-based standard deviation of ``x`` (same units), never below ``floor``."""
+    return max(float(np.median(np.abs(x - np.median(x)))) * 1.4826, floor)
+
+
+@dataclass
+class RoadWindow:
+    """A window's road pixels and the intermediates its road contrasts share.
+
+    Attributes:
+        roads: the window's :class:`RoadRaster`.
+        valid: bool (rows, cols), pixels with data on both dates.
+        ga, gb: float32 (rows, cols) grey levels after / before.
+        on: bool (rows, cols): road pixels with data.
+        rows, cols: the ``on`` pixels, raster order.
+        rid: road id (1-based) of each ``on`` pixel.
+        ref: bool per ``on`` pixel: the carriageway (all of ``on`` when it has under
+            ``MIN_ROAD_PX`` pixels), which sets the road levels.
+        n: road ids are below it.
+    """
+
+    roads: RoadRaster
+    valid: np.ndarray
+    ga: np.ndarray
+    gb: np.ndarray
+    on: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    rid: np.ndarray
+    ref: np.ndarray
+    n: int
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def build(
+        cls, before: np.ndarray, after: np.ndarray, valid: np.ndarray, roads: RoadRaster
+    ) -> RoadWindow:
+        """From the window's images ((bands,) rows, cols), valid mask and roads."""
+        on = roads.mask & valid
+        rows, cols = np.nonzero(on)
+        rid = roads.road_id[rows, cols]
+        ref = roads.carriageway[rows, cols] & valid[rows, cols]
+        if ref.sum() < MIN_ROAD_PX:
+            ref = np.ones(rows.size, bool)
+        n = int(roads.road_id.max()) + 1 if roads.road_id.size else 1
+        return cls(roads, valid, grey(after), grey(before), on, rows, cols, rid, ref, n)
+
+    @property
+    def enough(self) -> bool:
+        """Whether the window has road pixels enough for a contrast."""
+        return self.rows.size >= MIN_ROAD_PX
+
+    def _memo(self, key: tuple, make: Callable[[], object]):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def full_grey(self, which: str, smooth_px: int) -> np.ndarray:
+        """Grey level ``which`` ('a' after, 'b' before), box-smoothed over ``smooth_px``."""
+        g = self.ga if which == "a" else self.gb
+        if smooth_px <= 1:
+            return g
+        return self._memo(("full", which, smooth_px), lambda: ndi.uniform_filter(g, smooth_px))
+
+    def level(self, which: str, smooth_px: int) -> np.ndarray:
+        """Grey level on the road pixels (float32 per ``on`` pixel)."""
+        return self._memo(
+            ("g", which, smooth_px), lambda: self.full_grey(which, smooth_px)[self.rows, self.cols]
+        )
+
+    def level3(self, which: str, smooth_px: int) -> np.ndarray:
+        """The same level, further 3x3 box-smoothed (1.5 m at 0.5 m), on the road pixels."""
+        return self._memo(
+            ("g3", which, smooth_px),
+            lambda: K.box_at(self.full_grey(which, smooth_px), 3, self.rows, self.cols),
+        )
+
+    def medians(self, which: str, smooth_px: int) -> np.ndarray:
+        """Per road id, the lower median of the level over the ``ref`` pixels."""
+        return self._memo(
+            ("med", which, smooth_px),
+            lambda: K.road_medians(
+                self.level(which, smooth_px)[self.ref], self.rid[self.ref], self.n
+            ),
+        )
+
+    def otsu(self, which: str, smooth_px: int) -> float | None:
+        """Otsu's threshold of the 3x3-smoothed level over the ``ref`` pixels, or None where
+        they are too few or all equal."""
+
+        def make():
+            vals = self.level3(which, smooth_px)[self.ref]
+            if vals.size < MIN_ROAD_PX or float(np.ptp(vals)) <= 0:
+                return None
+            return threshold_otsu(vals)
+
+        return self._memo(("otsu", which, smooth_px), make)
+
+    def scatter(self, vals: np.ndarray, fill: float = 0.0) -> np.ndarray:
+        """A (rows, cols) float32 array holding ``vals`` on the ``on`` pixels, ``fill`` off."""
+        out = np.full(self.on.shape, fill, np.float32)
+        out[self.rows, self.cols] = vals
+        return out
+
+
+def illumination_anomaly(rw: RoadWindow, which: str, smooth_px: int) -> np.ndarray:
+    """Per ``on`` pixel, the level less the typical surface of its road under the same
+    illumination.
+
+    A road is partly in building shadow on either date, and the shadows move with the sun: a
+    single per-road median sits between the lit and shaded levels, so lit road beside a new
+    shadow looks like a new bright object. Road pixels are split into a dark and a bright class
+    by Otsu's threshold on their 1.5 m-smoothed grey level (an unsupervised in-scene
+    statistic); each pixel is compared with the median of its road's pixels in its class.
+    Pixels of the dark class within 1 m of the bright class (penumbra, blurred shadow edges)
+    are compared with the bright level, so a shadow edge never reads as a new object.
+    The classes and their levels come from the ``ref`` pixels (the carriageway): the kerbside
+    margin of the road mask is pavement or verge, often brighter than asphalt, and must not
+    set the lit level.
+    """
+    g = rw.level(which, smooth_px)
+    rid, ref, n = rw.rid, rw.ref, rw.n
+    med = rw.medians(which, smooth_px)
+    t = rw.otsu(which, smooth_px)
+    if t is None:
+        return g - med[rid]
+    gs = rw.level3(which, smooth_px)
+    lo = gs[ref] <= t
+    # Sunlit asphalt is most of a road at the time of the overpass; where the bright class is
+    # the minority it is new material on the road (a pile, a row of blocks), not sunlight.
+    if lo.all() or not lo.any() or lo.mean() >= 0.5:
+        return g - med[rid]
+    dark = gs <= t
+    seen = np.zeros(rw.on.shape, bool)
+    sel = ~dark & ref
+    seen[rw.rows[sel], rw.cols[sel]] = True
+    k = np.flatnonzero(dark)
+    dark[k] = ~K.any_near_at(seen, 2, rw.rows[k], rw.cols[k])
+    out = np.empty_like(g)
+    for cls in (dark, ~dark):
+        sel = cls & ref
+        m = K.road_medians(g[sel], rid[sel], n)
+        cnt = np.bincount(rid[sel], minlength=n)
+        # a road with too few pixels in a class falls back to its overall median
+        m = np.where(cnt >= MIN_CLASS_PX, m, med)
+        out[cls] = g[cls] - m[rid[cls]]
+    return out
+
+
+def lit_level(rw: RoadWindow, smooth_px: int, classes: list[str] | None) -> np.ndarray:
+    """Per road id, the level of its sunlit surface in the after image: the median of its
+    ``ref`` pixels in the bright class of Otsu's split (an unsupervised in-scene statistic) of
+    the window's 1.5 m-smoothed road grey levels; never below the road's median, which it falls
+    back to for a road with too few bright pixels."""
+    g = rw.level("a", smooth_px)
+    rid, ref, n = rw.rid, rw.ref, rw.n
+    med = rw.medians("a", smooth_px)
+    t = rw.otsu("a", smooth_px)
+    if t is None:
+        return med
+    bright = ref & (rw.level3("a", smooth_px) > t)
+    lit = K.road_medians(g[bright], rid[bright], n)
+    nbr = np.bincount(rid[bright], minlength=n)
+    nt = np.bincount(rid[ref], minlength=n)
+    # The split is the window's: on a road of darker or lighter asphalt than the others it
+    # only cuts off a tail. A road is lit and shaded in part when both classes are a real
+    # share of it (a tenth at least); otherwise its median is its one level.
+    two = (nbr >= MIN_CLASS_PX) & (nbr >= 0.1 * nt) & (nt - nbr >= 0.1 * nt)
+    own = np.where(two, lit, med)
+    if classes is not None:
+        # A road almost wholly in shade in the window (a narrow street between tall blocks)
+        # shows no sunlit level of its own, and its median is its shaded level: a strip of
+        # sun let through between two shadows would stand out against it. Such a road takes
+        # the sunlit level of the window's roads of its class, as pavements of a class match.
+        cls = np.array(["", *classes])[:n]
+        for k in set(classes):
+            mine = cls == k
+            # only roads with a real share of bright pixels tell the level; on a road with a
+            # few those are new material (the very blocks looked for), not sunlit asphalt
+            pix = bright & (mine & (nbr >= MIN_CLASS_PX) & (nbr >= 0.1 * nt))[rid]
+            if pix.sum() < MIN_CLASS_PX:
+                continue
+            level = float(np.median(g[pix]))
+            few = mine & (nbr < 0.1 * np.maximum(nt, 1))
+            own[few] = np.maximum(own[few], level)
+    return np.maximum(own, med)
+
+
+def road_contrast(
+    rw: RoadWindow, smooth_px: int, shade_aware: bool, lit_reference: bool, floor: float
+) -> tuple[np.ndarray, float] | None:
+    """``barricades.road_change``'s contrast per ``on`` pixel (robust sigmas) and its sigma,
+    or None where the window has too few road pixels."""
+    if not rw.enough:
+        return None
+    if shade_aware:
+        an_a = illumination_anomaly(rw, "a", smooth_px)
+        an_b = illumination_anomaly(rw, "b", smooth_px)
+    else:
+        an_a = rw.level("a", smooth_px) - rw.medians("a", smooth_px)[rw.rid]
+        an_b = rw.level("b", smooth_px) - rw.medians("b", smooth_px)[rw.rid]
+    d = an_a - an_b
+    sigma = robust_sigma(d, floor)
+    # Bright in the after image against the road itself, and brighter than before: a pixel
+    # leaving a shadow reaches only the road's level, so it fails the first test.
+    if lit_reference and not shade_aware:
+        an_a = rw.level("a", smooth_px) - lit_level(rw, smooth_px, rw.roads.classes)[rw.rid]
+    return np.minimum(an_a, d) / sigma, sigma
+
+
+@nb.njit(cache=True)
+def _sides(sm, on, road_id, rows, cols, angle, offs_px):  # pragma: no cover - compiled
+    """Per road pixel, the brighter of the median road levels ``offs_px`` ahead and behind
+    along ``angle`` (NaN where no sample is on the road), and whether a sample fell on
+    another road."""
+    h, w = sm.shape
+    n = rows.size
+    best = np.full(n, np.nan, np.float32)
+    other = np.zeros(n, np.bool_)
+    buf = np.empty(offs_px.size, np.float32)
+    for i in range(n):
+        own = road_id[rows[i], cols[i]]
+        ca, sa = math.cos(angle[i]), math.sin(angle[i])
+        b = -np.inf
+        for sgn in (-1.0, 1.0):
+            cnt = 0
+            for j in range(offs_px.size):
+                x = int(math.floor(cols[i] + 0.5 + sgn * offs_px[j] * ca))
+                y = int(math.floor(rows[i] + 0.5 + sgn * offs_px[j] * sa))
+                if 0 <= x < w and 0 <= y < h and on[y, x]:
+                    buf[cnt] = sm[y, x]
+                    cnt += 1
+                    if road_id[y, x] != own:
+                        other[i] = True
+            if cnt:
+                # median of at most a handful of samples: insertion sort, no allocation
+                for u in range(1, cnt):
+                    v = buf[u]
+                    q = u
+                    while q > 0 and buf[q - 1] > v:
+                        buf[q] = buf[q - 1]
+                        q -= 1
+                    buf[q] = v
+                if cnt % 2:
+                    med = buf[cnt // 2]
+                else:
+                    med = np.float32((np.float64(buf[cnt // 2 - 1]) + buf[cnt // 2]) / 2.0)
+                if med > b:
+                    b = med
+        if b > -np.inf:
+            best[i] = b
+    return best, other
+
+
+def along_anomaly(rw: RoadWindow, which: str, gsd: float, smooth_px: int = 1) -> np.ndarray:
+    """Per ``on`` pixel, the raw level less the brighter of the road surfaces a few metres
+    ahead and behind; NaN where both sides are off road (a dead end, the image edge).
+
+    A block row is short along the road, so the surface on either side of it along the axis is
+    road under the same light as the row itself when the row is in a building's shadow, and a
+    block in shade (lit by the sky only) stands out against shaded asphalt as much as a lit
+    block against lit asphalt. Taking the brighter side keeps a shadow's edge across the road
+    from reading as an object: its lit side is no brighter than the lit road beyond it.
+    """
+    g = rw.full_grey(which, 1)
+    if smooth_px > 1:
+        g = rw._memo(("along", which, smooth_px), lambda: masked_box(g, rw.on, smooth_px))
+    # the 3x3 road-only mean is read on road pixels only, so it is computed there only
+    sm = rw.scatter(K.masked_box_at(g, rw.on, 3, rw.rows, rw.cols), np.nan)
+    th = rw.roads.axis[rw.rows, rw.cols].astype(np.float64)
+    offs = np.asarray(ALONG_REF_M, np.float64) / gsd
+    road_id = np.ascontiguousarray(rw.roads.road_id)
+    ref, _ = _sides(sm, rw.on, road_id, rw.rows, rw.cols, th, offs)
+    # In a crossing the pixels belong to one road (the one burnt last) and a row across the
+    # other road lies along the owner's axis; where the owner's normal reaches another road,
+    # that road's own axis is looked along too, and the lower reference kept.
+    ref_n, cross = _sides(sm, rw.on, road_id, rw.rows, rw.cols, th + np.pi / 2, offs)
+    ref = np.where(cross & np.isfinite(ref_n), np.fmin(ref, ref_n), ref)
+    return g[rw.rows, rw.cols] - ref
+
+
+def along_contrast(
+    rw: RoadWindow, gsd: float, floor: float, smooth_px: int = 1
+) -> tuple[np.ndarray, float] | None:
+    """``barricades.along_change``'s contrast per ``on`` pixel (0 where undefined) and its
+    sigma, or None where too few road pixels have one."""
+    if not rw.enough:
+        return None
+    an_a = along_anomaly(rw, "a", gsd, smooth_px)
+    an_b = along_anomaly(rw, "b", gsd, smooth_px)
+    d = an_a - an_b
+    x = d[np.isfinite(d)]
+    if x.size < MIN_ROAD_PX:
+        return None
+    sigma = robust_sigma(x, floor)
+    c = np.minimum(an_a, d) / sigma
+    c[~np.isfinite(c)] = 0.0
+    return c, sigma
+
+
+class PointBox:
+    """``barricade_rows.masked_box(g, m, 3)`` evaluated lazily, only at the pixels indexed
+    (``box[rows, cols]`` with integer arrays of one shape), as a whole-window array would be."""
+
+    def __init__(self, g: np.ndarray, m: np.ndarray, k: int = 3) -> None:
+        self.g, self.m, self.k = g, m, k
+        self.shape = g.shape
+
+    def __getitem__(self, idx: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        ys, xs = np.broadcast_arrays(*(np.asarray(i, np.int64) for i in idx))
+        v = K.masked_box_at(self.g, self.m, self.k, ys.ravel(), xs.ravel())
+        return v.reshape(ys.shape)

@@ -1,0 +1,76 @@
+"""The road-detector kernels against the numpy/scipy expressions they replace (bit for bit)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from fortmap.detect import fort_kernels as K
+from fortmap.detect.barricade_rows import masked_box
+
+
+def _img(seed: int, shape=(61, 47)) -> np.ndarray:
+    return (np.random.default_rng(seed).random(shape) * 0.9).astype(np.float32)
+
+
+def _mask(seed: int, p: float, shape=(61, 47)) -> np.ndarray:
+    return np.random.default_rng(seed).random(shape) < p
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_box_at_matches_uniform_filter(k: int) -> None:
+    g = _img(0)
+    rows, cols = np.nonzero(_mask(1, 0.5))  # border pixels included: reflect mode
+    assert np.array_equal(K.box_at(g, k, rows, cols), ndi.uniform_filter(g, k)[rows, cols])
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_masked_box_at_matches_masked_box(k: int) -> None:
+    g, m = _img(2), _mask(3, 0.3)
+    rows, cols = np.nonzero(np.ones(g.shape, bool))
+    got = K.masked_box_at(g, m, k, rows, cols)
+    assert np.array_equal(got, masked_box(g, m, k)[rows, cols], equal_nan=True)
+    assert np.isnan(got).any()  # sparse mask: some boxes hold none of it
+
+
+def test_any_near_at_matches_square_dilation() -> None:
+    m = _mask(4, 0.03)
+    rows, cols = np.nonzero(np.ones(m.shape, bool))
+    ref = ndi.binary_dilation(m, np.ones((5, 5), bool))[rows, cols]
+    assert np.array_equal(K.any_near_at(m, 2, rows, cols), ref)
+
+
+@pytest.mark.parametrize("k", [3, 7])
+def test_morphology_matches_scipy(k: int) -> None:
+    disk = np.hypot(*np.mgrid[-(k // 2) : k // 2 + 1, -(k // 2) : k // 2 + 1]) <= k / 2
+    for p in (0.2, 0.6):
+        m = _mask(5, p)
+        m[0, :] = True  # objects touching the edge: border_value 0
+        assert np.array_equal(K.dilate(m, disk), ndi.binary_dilation(m, disk))
+        assert np.array_equal(K.erode(m, disk), ndi.binary_erosion(m, disk))
+        assert np.array_equal(K.opening(m, disk), ndi.binary_opening(m, disk))
+        assert np.array_equal(K.closing(m, disk), ndi.binary_closing(m, disk))
+
+
+def test_road_medians_is_the_lower_median_per_road() -> None:
+    rng = np.random.default_rng(6)
+    vals = rng.random(500).astype(np.float32)
+    rid = rng.integers(0, 5, 500).astype(np.int32)
+    rid[rid == 3] = 1  # road 3 has no pixel: 0
+    got = K.road_medians(vals, rid, 5)
+    for k in range(5):
+        x = np.sort(vals[rid == k])
+        assert got[k] == (x[(x.size - 1) // 2] if x.size else 0.0)
+
+
+def test_local_spread_ratio_matches_the_array_expression() -> None:
+    ga, gb = _img(7), _img(8)
+    rows, cols = np.nonzero(_mask(9, 0.4))
+    sd = []
+    for g in (gb, ga):
+        m = ndi.uniform_filter(g, 3)
+        v = ndi.uniform_filter(g * g, 3) - m * m
+        sd.append(np.sqrt(np.clip(v, 1e-6, None)))
+    ref = (sd[1] / sd[0])[rows, cols]
+    assert np.array_equal(K.local_spread_ratio(ga, gb, rows, cols, 3), ref)
