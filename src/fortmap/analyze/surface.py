@@ -20,6 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from affine import Affine
 from rasterio import features
 from rasterio.crs import CRS
 from rasterio.warp import Resampling, reproject
@@ -115,6 +116,7 @@ def build_surface(
     canopy: np.ndarray | None = None,
     relief: np.ndarray | None = None,
     all_touched: bool = False,
+    supersample: int = 1,
 ) -> np.ndarray:
     """A surface (m) on ``grid``: the DEM with every standing footprint raised to its height.
 
@@ -138,8 +140,12 @@ def build_surface(
         canopy: tree canopy heights (m above ground) on ``grid``; None: no trees.
         relief: berms and the like (m above ground, added on top) on ``grid``; None: none.
         all_touched: raise every cell a footprint touches, not only those whose centre it
-            covers: on a grid coarser than the footprints' detail this is what resampling a
-            fine surface with the maximum gives (walls keep blocking sight).
+            covers.
+        supersample: burn the footprints on cells this many times finer (centre rule) and
+            keep each cell's highest: what resampling a fine DSM with the maximum gives (as
+            :func:`fortmap.analyze.visibility.visibility_change` does), so that walls keep
+            blocking sight without the whole-cell growth of ``all_touched`` (on a 2 m grid
+            that adds about 7 % to the built cells).
 
     Returns:
         float32 (grid.height, grid.width) heights in metres.
@@ -174,29 +180,47 @@ def build_surface(
                 raise InputError(f"footprints: no '{id_column}' column to match razed buildings")
             gone = fp[id_column].isin(ids)
             if razed_debris_m > 0 and gone.any():
-                z += features.rasterize(
-                    ((g, razed_debris_m) for g in fp.geometry[gone]),
-                    out_shape=shape,
-                    transform=grid.transform,
-                    fill=0.0,
-                    dtype="float32",
-                    all_touched=all_touched,
-                )
+                g = fp.geometry[gone].to_numpy()
+                z += _burn_max(g, np.full(g.size, razed_debris_m), grid, supersample, all_touched)
             fp = fp[~gone]
     if fp.empty:
         return z + above
     h = _heights(fp, height_column, default_storey_m, default_storeys)
     order = np.argsort(h, kind="stable")  # burned last wins: the taller of overlapping ones
     geoms = fp.geometry.to_numpy()[order]
-    raised = features.rasterize(
-        zip(geoms, h[order], strict=True),
-        out_shape=shape,
-        transform=grid.transform,
-        fill=0.0,
-        dtype="float32",
-        all_touched=all_touched,
-    )
+    raised = _burn_max(geoms, h[order], grid, supersample, all_touched)
     return z + np.maximum(raised, above)
+
+
+def _burn_max(
+    geoms: np.ndarray, values: np.ndarray, grid: Grid, supersample: int, all_touched: bool
+) -> np.ndarray:
+    """``values`` burned on ``grid`` (the last burned wins), each cell the highest of its
+    ``supersample`` x ``supersample`` sub-cells; worked in strips so memory stays bounded."""
+    shape = (grid.height, grid.width)
+    s = max(1, int(supersample))
+    if s == 1:
+        return features.rasterize(
+            zip(geoms, values, strict=True), out_shape=shape, transform=grid.transform,
+            fill=0.0, dtype="float32", all_touched=all_touched,
+        )  # fmt: skip
+    out = np.zeros(shape, np.float32)
+    tree = shapely.STRtree(geoms)
+    step = max(1, (1 << 22) // (grid.width * s * s))  # about 16 MB of fine cells a strip
+    fine = grid.transform @ Affine.scale(1.0 / s)
+    for r0 in range(0, grid.height, step):
+        r1 = min(grid.height, r0 + step)
+        (xa, ya), (xb, yb) = grid.transform @ (0, r0), grid.transform @ (grid.width, r1)
+        idx = np.sort(tree.query(shapely.box(min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb))))
+        if idx.size == 0:
+            continue
+        burnt = features.rasterize(
+            zip(geoms[idx], values[idx], strict=True), out_shape=((r1 - r0) * s, grid.width * s),
+            transform=fine @ Affine.translation(0, r0 * s), fill=0.0, dtype="float32",
+            all_touched=all_touched,
+        )  # fmt: skip
+        out[r0:r1] = burnt.reshape(r1 - r0, s, grid.width, s).max(axis=(1, 3))
+    return out
 
 
 def _on_grid(a: np.ndarray, shape: tuple[int, int], name: str) -> np.ndarray:

@@ -109,9 +109,9 @@ def footprint_surfaces(
                     else "default" if st.default_used else "shadows"
                 )  # fmt: skip
     relief = berm_relief(coarse, berms)
-    # every cell a footprint touches: the coarse surface stands for the fine one resampled
-    # with the maximum, as a DSM is in visibility_change
-    kw = {"dem": ground, "id_column": id_column, "all_touched": True}
+    # burned on the image's pixels and kept at each cell's highest: the coarse surface stands
+    # for the fine one resampled with the maximum, as a DSM is in visibility_change
+    kw = {"dem": ground, "id_column": id_column, "supersample": f}
     zb = build_surface(coarse, buildings, canopy=canopy[0], **kw)
     za = build_surface(
         coarse, buildings, razed_ids=razed_ids, razed_debris_m=debris_m, canopy=canopy[1],

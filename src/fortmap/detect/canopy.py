@@ -15,7 +15,8 @@ crown, capped for groves at the scene's median crown radius): ``top - r + sqrt(r
 d)^2)``, the rim at ``top - r``, as a crown seen from above. The top comes from the crown's cast
 shadow: the sun's elevation from the image's tags (``SUN_ELEVATION``, ``SUN_AZIMUTH``), the
 shadow's length along the anti-sun direction measured on the ground beyond the crown, and the
-shadow of a sphere (:func:`shadow_height`). Where a crown's shadow cannot be measured the
+shadow of a sphere (:func:`shadow_height`) whose radius is the crown's half-width across the
+sun's azimuth (holes in a crown's mask shrink its inscribed radius, not that width). Where a crown's shadow cannot be measured the
 scene's median measured top is used, else :data:`DEFAULT_TREE_HEIGHT_M`.
 
 Both thresholds are unsupervised in-scene statistics (Otsu), taken on full-resolution tiles
@@ -308,10 +309,31 @@ def _crown_tops(
     seen = (cnt > 0).cumsum(axis=1)[np.arange(n + 1), np.minimum(run, kmax - 1)] > 0
     # a shadow running to kmax is cut off or not the tree's: not measured
     good = (run > 0) & (run < kmax) & seen
-    top = shadow_height(run * gsd, radius, el)
+    top = shadow_height(run * gsd, _across_radius(lab, n, du, dv, radius, gsd), el)
     out[good] = top[good]
     out[(out <= 0) | (out > MAX_TREE_HEIGHT_M)] = np.nan
     return out
+
+
+def _across_radius(
+    lab: np.ndarray, n: int, du: float, dv: float, radius: np.ndarray, gsd: float
+) -> np.ndarray:
+    """Per-label crown radius (m) from the label's width across the sun (index 0 unused).
+
+    The inscribed radius (``radius``, from the distance transform) understates a crown where
+    leaf texture and self-shading leave holes in its mask (by a third on field trees). The
+    crown's cast shadow and its lit/shaded halves lie along the sun's azimuth, so its width
+    across that azimuth is its diameter. Capped at twice the inscribed radius, so that a
+    grove's width is not taken for one crown's.
+    """
+    rows, cols = np.nonzero(lab)
+    k = lab[rows, cols]
+    across = cols * -dv + rows * du
+    idx = np.arange(n + 1)
+    width = np.asarray(ndi.maximum(across, k, idx), float) - np.asarray(
+        ndi.minimum(across, k, idx), float
+    )
+    return np.clip((width + 1.0) * gsd / 2.0, radius, 2.0 * radius)
 
 
 def _dome(edt_m: np.ndarray, radius: np.ndarray, top: np.ndarray) -> np.ndarray:
