@@ -6,6 +6,8 @@ import numpy as np
 import shapely
 
 from fortmap.detect.berms import (
+    _edge_distance,
+    change_threshold,
     crest_offset,
     find_berms,
     flank_contrast,
@@ -140,3 +142,25 @@ def test_crest_offset_moves_a_stray_line_back_onto_the_crest():
     assert 4.0 <= shift <= 8.0
     line = shapely.LineString([(100, 205), (300, 205)])
     assert -7.0 <= crest_offset(grey, line, 10.0, 180.0) <= -3.0
+
+
+def test_change_threshold_needs_a_changed_population():
+    rng = np.random.default_rng(2)
+    noise = np.abs(rng.normal(0, 0.02, 20000))
+    assert change_threshold(noise) is None  # Otsu would split the noise itself
+    changed = np.r_[noise, rng.normal(0.4, 0.05, 1000)]
+    thr = change_threshold(changed)
+    assert thr is not None and 0.05 < thr < 0.4  # above the bulk, below the changes
+
+
+def test_a_component_cut_by_the_image_edge_is_not_narrowed_by_it():
+    # a 30 px wide band whose west part lies past the valid data: its crest's distance to the
+    # component's edge must not be measured to the invalid pixels
+    m = np.zeros((60, 60), bool)
+    m[:, 5:35] = True
+    valid = np.ones((60, 60), bool)
+    valid[:, :8] = False
+    m &= valid
+    sl = (slice(0, 60), slice(0, 60))
+    assert _edge_distance(m, sl, None)[30, 10] <= 3
+    assert _edge_distance(m, sl, valid)[30, 10] >= 20

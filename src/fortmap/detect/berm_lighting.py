@@ -31,14 +31,28 @@ MIN_CONSISTENT = 0.7
 DEFAULT_SUN_ELEVATION = 45.0
 
 
+def _valid_at(valid: np.ndarray | None, p: np.ndarray) -> np.ndarray:
+    """Whether each point (x, y in pixel coordinates) falls on a valid pixel of the grid."""
+    c, r = np.floor(p[:, 0]).astype(int), np.floor(p[:, 1]).astype(int)
+    inside = (r >= 0) & (c >= 0) & (r < valid.shape[0]) & (c < valid.shape[1])
+    ok = np.zeros(len(p), bool)
+    ok[inside] = valid[r[inside], c[inside]]
+    return ok
+
+
 def _flank_samples(
-    grey: np.ndarray, line: shapely.LineString, half_width_px: float, sun_azimuth_deg: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    grey: np.ndarray,
+    line: shapely.LineString,
+    half_width_px: float,
+    sun_azimuth_deg: float,
+    valid: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Flank brightness either side of ``line`` every 2 pixels (``grey``'s pixel coordinates).
 
-    Returns (sun-side flank, far flank, facing) per sample, where the "sun side" is the side
-    of the left-hand normal and facing is the cosine between that normal and the direction
-    of the sun: positive when the left flank faces the sun.
+    Returns (sun-side flank, far flank, facing, ok) per sample, where the "sun side" is the
+    side of the left-hand normal, facing is the cosine between that normal and the direction
+    of the sun (positive when the left flank faces the sun), and ok says that both flanks
+    lie on ``valid`` pixels (all True without ``valid``).
     """
     a = np.radians(sun_azimuth_deg)
     sun = np.array([np.sin(a), -np.cos(a)])  # towards the sun in pixel coords (rows run south)
@@ -57,13 +71,18 @@ def _flank_samples(
     # shadow beyond the far one, on its own side
     s1 = np.zeros(len(pts))
     s2 = np.zeros(len(pts))
+    ok = np.ones(len(pts), bool)
     offs = np.arange(0.5, max(half_width_px, 2.0) + 2.0 + 1e-6, 0.5)
     for off in offs:
         p1 = pts + nrm * off
         p2 = pts - nrm * off
         s1 += ndi.map_coordinates(grey, [p1[:, 1] - 0.5, p1[:, 0] - 0.5], order=1, mode="nearest")
         s2 += ndi.map_coordinates(grey, [p2[:, 1] - 0.5, p2[:, 0] - 0.5], order=1, mode="nearest")
-    return s1 / len(offs), s2 / len(offs), nrm @ sun
+        if valid is not None:
+            # a flank reaching past the image's edge compares soil with fill (or with the
+            # edge pixels a misregistration shift smeared), which says nothing about relief
+            ok &= _valid_at(valid, p1) & _valid_at(valid, p2)
+    return s1 / len(offs), s2 / len(offs), nrm @ sun, ok
 
 
 def flank_contrast(
@@ -77,7 +96,7 @@ def flank_contrast(
     weighted by how squarely its flank faces the sun (a ridge parallel to the sun's azimuth
     has equally lit flanks and tells nothing).
     """
-    s1, s2, w = _flank_samples(grey, line, half_width_px, sun_azimuth_deg)
+    s1, s2, w, _ = _flank_samples(grey, line, half_width_px, sun_azimuth_deg)
     if np.abs(w).sum() < 1e-6:
         return 0.0
     return float(np.sum((s1 - s2) * w) / np.abs(w).sum())
@@ -180,6 +199,7 @@ def ridge_lighting(
     sun_azimuth_deg: float | None,
     sun_elevation_deg: float | None = None,
     grey_before: np.ndarray | None = None,
+    valid: np.ndarray | None = None,
 ) -> dict | None:
     """How consistently ``line`` is lit as a ridge under the given sun, or None if it is not.
 
@@ -199,6 +219,8 @@ def ridge_lighting(
         sun_elevation_deg: the sun's elevation (deg), or None (``DEFAULT_SUN_ELEVATION``).
         grey_before: brightness of the before image on the same grid (optional): the flank
             contrast is then measured on the change, after minus before.
+        valid: bool mask of ``grey``'s valid pixels (optional); samples whose flanks reach
+            invalid pixels are not judged.
 
     Returns:
         ``consistent`` (share of judged samples lit the expected way), ``contrast`` (k, the
@@ -206,18 +228,18 @@ def ridge_lighting(
         when too little of the crest faces the sun or the lighting is not a ridge's.
     """
     c_min = min_flank_contrast(sun_elevation_deg)
-    s1, s2, w = _flank_samples(grey, line, half_width_px, sun_azimuth_deg or 0.0)
+    s1, s2, w, ok = _flank_samples(grey, line, half_width_px, sun_azimuth_deg or 0.0, valid)
     norm = np.maximum(np.abs(s1) + np.abs(s2), 0.05)
     if grey_before is not None:
         # what changed, not what is: ground that differs either side of the ridge (an orchard
         # on one side, a field on the other) is there in both images and cancels
-        b1, b2, _ = _flank_samples(grey_before, line, half_width_px, sun_azimuth_deg or 0.0)
+        b1, b2, _, _ = _flank_samples(grey_before, line, half_width_px, sun_azimuth_deg or 0.0)
         s1, s2 = s1 - b1, s2 - b2
     rel = (s1 - s2) / norm
     if sun_azimuth_deg is None:
         # unknown sun: the sign of the left-normal contrast must simply hold along the crest
         w = np.ones_like(rel) * (1.0 if np.median(rel) >= 0 else -1.0)
-    judged = np.abs(w) >= MIN_FACING
+    judged = (np.abs(w) >= MIN_FACING) & ok
     if judged.sum() < 5 or judged.mean() < MIN_JUDGED:
         return None
     r, wj = rel[judged], w[judged]

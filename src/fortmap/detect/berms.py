@@ -19,7 +19,9 @@ long), which keeps the whole-window work small.
   fitted by least squares, so ridges running obliquely towards the sun are judged too) must
   reach what a 1 m high, 20 m wide ridge would show (Lambertian shading; see
   ``berm_lighting.min_flank_contrast``). Cleared ground (wide, no flank contrast), rubble,
-  roads and moved shadows fail one of these tests.
+  roads and moved shadows fail one of these tests. A window whose Otsu threshold lies within
+  the unchanged bulk's spread (``NOISE_SIGMAS``) has no changed population and no image berms;
+  flank samples that reach past the valid data are not judged.
 
 Crest lines are clipped to the window's core, so a berm crossing windows comes back in pieces
 that ``merge_pieces`` joins scene-wide.
@@ -47,6 +49,7 @@ from fortmap.detect.berm_lighting import (
 )
 
 __all__ = [
+    "change_threshold",
     "crest_offset",
     "find_berms",
     "flank_contrast",
@@ -71,6 +74,9 @@ IMAGE_WIDTH_M = (4.0, 22.0)
 SOIL_MIN_REDNESS = 0.06
 #: Longest crest per unit of its end-to-end distance (a half-circle arc is 1.57).
 MAX_SINUOSITY = 1.6
+#: How many robust standard deviations above the median change the Otsu threshold must lie
+#: for the window to hold a population of changed pixels at all (the usual outlier bound).
+NOISE_SIGMAS = 3.0
 #: Length (m) of the crest pieces judged one by one: about three berm widths, long enough for
 #: a dozen flank samples, short enough that a bend or a stray skeleton branch is its own piece.
 PIECE_M = 40.0
@@ -139,15 +145,37 @@ def _crest(mask: np.ndarray) -> np.ndarray | None:
     return np.c_[rr[path], cc[path]]
 
 
+def _edge_distance(m: np.ndarray, sl: tuple[slice, slice], valid: np.ndarray | None) -> np.ndarray:
+    """Distance (pixels) from each pixel of component ``m`` (the crop ``sl`` of the grid) to
+    the nearest pixel outside it; invalid pixels and the grid's edge do not count as outside
+    (the image's edge cuts a component short, it does not make it narrow)."""
+    if valid is None:
+        return ndi.distance_transform_edt(np.pad(m, 1))[1:-1, 1:-1]
+    # the crop grown by a pixel where the grid allows, which holds the component's edge
+    r0, c0 = max(sl[0].start - 1, 0), max(sl[1].start - 1, 0)
+    r1, c1 = min(sl[0].stop + 1, valid.shape[0]), min(sl[1].stop + 1, valid.shape[1])
+    inside = ~valid[r0:r1, c0:c1]
+    rs, cs = slice(sl[0].start - r0, sl[0].stop - r0), slice(sl[1].start - c0, sl[1].stop - c0)
+    inside[rs, cs] |= m
+    edt = ndi.distance_transform_edt(np.pad(inside, 1, constant_values=True))[1:-1, 1:-1]
+    return edt[rs, cs]
+
+
 def _lines(
-    mask: np.ndarray, f: int, min_len_px: float, max_width_px: float, crest_width: bool = False
+    mask: np.ndarray,
+    f: int,
+    min_len_px: float,
+    max_width_px: float,
+    crest_width: bool = False,
+    valid: np.ndarray | None = None,
 ) -> list[tuple[shapely.LineString, np.ndarray, float]]:
     """Crest lines (window pixels) of elongated components of ``mask`` (work pixels).
 
     The width (work pixels) is the component's area over its crest length, or with
     ``crest_width`` twice the median distance from the crest to the component's edge (which a
-    wide blob with a wiggly skeleton cannot fake). Returns (line, component mask, width) per
-    component kept.
+    wide blob with a wiggly skeleton cannot fake); an edge there is a ``valid`` pixel outside
+    the component (the image's edge cuts a component, it does not bound it). Returns (line,
+    component mask, width) per component kept.
     """
     lab, n = ndi.label(mask, np.ones((3, 3), bool))
     out = []
@@ -165,7 +193,7 @@ def _lines(
         line = shapely.LineString(xy).simplify(f)
         length = line.length / f
         if crest_width:
-            edt = ndi.distance_transform_edt(np.pad(m, 1))[1:-1, 1:-1]
+            edt = _edge_distance(m, sl, valid)
             width = 2 * float(np.median(edt[path[:, 0], path[:, 1]]))
         else:
             width = area / max(length, 1.0)
@@ -186,6 +214,7 @@ def _clip(line: shapely.LineString, core_px: tuple[int, int, int, int]) -> list:
 
 def _lit_runs(
     ga: np.ndarray,
+    vd: np.ndarray,
     line: shapely.LineString,
     width: float,
     wg: float,
@@ -213,7 +242,7 @@ def _lit_runs(
         if sun_azimuth_deg is not None:
             shift = crest_offset(ga, piece, width / 2, sun_azimuth_deg)
             piece = offset_towards_sun(piece, shift, sun_azimuth_deg)
-        lit = ridge_lighting(ga, piece, width / 2, sun_azimuth_deg, sun_elevation_deg)
+        lit = ridge_lighting(ga, piece, width / 2, sun_azimuth_deg, sun_elevation_deg, valid=vd)
         if lit is None:
             prev_kept = False
             continue
@@ -235,6 +264,21 @@ def _lit_runs(
     return out
 
 
+def change_threshold(mag: np.ndarray) -> float | None:
+    """Otsu threshold of change magnitudes, or None when they hold no changed population.
+
+    Otsu splits any histogram in two; a threshold within ``NOISE_SIGMAS`` robust standard
+    deviations (from the MAD) of the median lies inside the unchanged bulk's own spread, so
+    there is no separate population of changed pixels, only noise and resampling residue at
+    edges (an image against itself, shifted).
+    """
+    thr = float(threshold_otsu(mag))
+    med = float(np.median(mag))
+    if thr < med + NOISE_SIGMAS * 1.4826 * float(np.median(np.abs(mag - med))):
+        return None
+    return thr
+
+
 def _image_berms(
     ab: np.ndarray,
     bb: np.ndarray,
@@ -250,7 +294,9 @@ def _image_berms(
     mag[~vd] = 0
     if vd.sum() <= 100 or np.ptp(mag[vd]) <= 0:
         return [], float("nan")
-    thr = float(threshold_otsu(mag[vd]))
+    thr = change_threshold(mag[vd])
+    if thr is None:
+        return [], float("nan")
     # hysteresis: a berm over ground of nearly its colour changes less than its bright flank
     changed = apply_hysteresis_threshold(mag, thr / 2, thr) & vd
     redness = (ab[0] - ab[-1]) / np.maximum(np.abs(ab).sum(axis=0), 0.3)
@@ -259,11 +305,11 @@ def _image_berms(
     w_lo, w_hi = IMAGE_WIDTH_M[0] / wg, IMAGE_WIDTH_M[1] / wg
     c_min = min_flank_contrast(sun_elevation_deg)
     out = []
-    for line, _comp, width in _lines(m, f, MIN_LENGTH_M / wg, w_hi, crest_width=True):
+    for line, _comp, width in _lines(m, f, MIN_LENGTH_M / wg, w_hi, True, vd):
         if width < w_lo:
             continue
         work_line = shapely.affinity.scale(line, 1 / f, 1 / f, origin=(0, 0))
-        for run, lits, shifts in _lit_runs(ga, work_line, width, wg, sun_azimuth_deg,
+        for run, lits, shifts in _lit_runs(ga, vd, work_line, width, wg, sun_azimuth_deg,
                                            sun_elevation_deg):  # fmt: skip
             consistent = float(np.mean([lt["consistent"] for lt in lits]))
             contrast = float(np.median([lt["contrast"] for lt in lits]))
