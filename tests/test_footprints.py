@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+import shapely.affinity
 import shapely.wkt
 from scipy import ndimage as ndi
 
@@ -314,3 +315,84 @@ def test_shadow_harmonic_points_away_from_the_sun():
     ev = pd.DataFrame([json.loads(e) for e in d["evidence"]])
     assert ev["shadow_loss"].abs().max() < 0.3
     assert (d["damage"] == "intact").all()
+
+
+def _shapes(seed: int = 0) -> list:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(12):
+        x, y = rng.uniform(5, 50, 2)
+        b = shapely.box(x, y, x + rng.uniform(3, 12), y + rng.uniform(3, 9))
+        out.append(shapely.affinity.rotate(b, rng.uniform(0, 90)))
+    out.append(shapely.box(10, 10, 30, 30).difference(shapely.box(15, 15, 20, 20)))  # a hole
+    out.append(shapely.MultiPolygon([shapely.box(1, 1, 4, 4), shapely.box(6, 6, 9, 9)]))
+    out.append(shapely.Polygon())
+    out.append(None)
+    return out
+
+
+def test_gradient_fields_kernel_is_bit_exact_against_scipy_and_numpy():
+    from fortmap.detect.footprint_features import _gradient_fields_numpy, gradient_fields
+
+    rng = np.random.default_rng(5)
+    for shape in [(1, 1), (2, 7), (9, 3), (40, 61)]:
+        for g in (rng.random(shape).astype(np.float32), np.zeros(shape, np.float32)):
+            for got, ref in zip(
+                gradient_fields(g, 0.7), _gradient_fields_numpy(g, 0.7), strict=True
+            ):
+                assert got.dtype == ref.dtype
+                assert np.array_equal(got.view(np.uint32), ref.view(np.uint32))
+
+
+def test_flat_rings_and_axis_angles_equal_the_per_footprint_ones():
+    from fortmap.detect.footprints import _all_rings, _axis_angle, _axis_angles, _rings
+
+    fps = _shapes()
+    xy, ring_start, fp_ring = _all_rings(fps)
+    for i, p in enumerate(fps):
+        ref = _rings(p) if p is not None else []
+        got = [xy[ring_start[r] : ring_start[r + 1]] for r in range(fp_ring[i], fp_ring[i + 1])]
+        assert len(got) == len(ref)
+        assert all(np.array_equal(a, b) for a, b in zip(got, ref, strict=True))
+    use = np.array([p is not None and not p.is_empty for p in fps])
+    ang = _axis_angles(fps, use)
+    assert [ang[i] for i in np.flatnonzero(use)] == [
+        _axis_angle(fps[i]) for i in np.flatnonzero(use)
+    ]
+
+
+def test_region_stats_all_equals_one_call_per_footprint():
+    from fortmap.detect.footprint_features import gradient_fields, region_stats, region_stats_all
+    from fortmap.detect.footprints import _all_rings, _axis_angle
+
+    rng = np.random.default_rng(2)
+    gb, ga = (rng.random((64, 64)).astype(np.float32) for _ in range(2))
+    valid = rng.random((64, 64)) > 0.1
+    fb, fa = gradient_fields(gb, 0.7), gradient_fields(ga, 0.7)
+    fps = [p for p in _shapes(3) if p is not None and not p.is_empty]
+    xy, rs, fr = _all_rings(fps)
+    boxes = np.array([[max(int(b[0]) - 3, 0), max(int(b[1]) - 3, 0), 64, 64] for b in
+                      shapely.bounds(np.array(fps, dtype=object))], np.int64)  # fmt: skip
+    th = np.array([_axis_angle(p) for p in fps])
+    args = (fb, fa, gb, ga, valid, 0.01, 0.02, gb < 0.3, ga < 0.3, 6.0)
+    got = region_stats_all(xy, rs, fr[:-1], fr[1:], boxes, th, 8.0, *args)
+    for i in range(len(fps)):
+        p0, p1 = rs[fr[i]], rs[fr[i + 1]]
+        ref = region_stats(xy[p0:p1], rs[fr[i] : fr[i + 1] + 1] - p0, *boxes[i], 8.0, th[i], *args)
+        assert np.array_equal(got[i], ref)
+
+
+def test_geojson_rasterises_like_geo_interface():
+    from rasterio import features as rio_features
+
+    from fortmap.detect.footprint_features import _geojson
+
+    fps = [p for p in _shapes(4) if p is not None and not p.is_empty]
+    geoms = np.array(fps, dtype=object)
+    got = rio_features.rasterize(
+        list(zip(_geojson(geoms), range(1, len(fps) + 1), strict=True)), out_shape=(70, 70)
+    )
+    ref = rio_features.rasterize(
+        list(zip(fps, range(1, len(fps) + 1), strict=True)), out_shape=(70, 70)
+    )
+    assert np.array_equal(got, ref) and got.any()

@@ -10,7 +10,13 @@ import pytest
 from scipy import ndimage as ndi
 
 from fortmap.detect.roads_from_image import N_DIRECTIONS, _nearest, line_openings
-from fortmap.detect.roads_kernels import edt, median3, order_branch
+from fortmap.detect.roads_kernels import (
+    close_cross,
+    edt,
+    median3,
+    order_branch,
+    simple_branches,
+)
 
 SHAPES = [(1, 1), (1, 6), (7, 1), (2, 3), (31, 17), (64, 90)]
 
@@ -126,3 +132,51 @@ def test_order_branch_equals_networkx():
     for m in (img, ring, blob, np.eye(1, dtype=bool)):
         pix = np.argwhere(m)
         assert order_branch(pix) == _order_networkx(pix)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_packed_line_openings_of_many_masks_equal_the_walk_of_each(seed):
+    rng = np.random.default_rng(seed)
+    masks = np.stack(
+        [ndi.binary_dilation(rng.random((41, 57)) > 0.96, iterations=2) for _ in range(5)]
+    )
+    masks[1, 7, :] = True
+    masks[3, :, 11] = True
+    got = line_openings(masks, 9)
+    for k in range(len(masks)):
+        assert np.array_equal(got[k], _openings_reference(masks[k], 9))
+
+
+@pytest.mark.parametrize("iterations", [1, 2])
+def test_close_cross_equals_scipy_binary_closing(iterations):
+    rng = np.random.default_rng(iterations)
+    planes = rng.random((3, 23, 31)) > 0.6
+    for m in planes:
+        ref = ndi.binary_closing(m, iterations=iterations)
+        assert np.array_equal(close_cross(m.view(np.uint8), iterations).view(bool), ref)
+    packed = (planes.astype(np.uint32) << np.arange(3, dtype=np.uint32)[:, None, None]).sum(0)
+    got = close_cross(packed.astype(np.uint32), iterations)
+    for k, m in enumerate(planes):
+        assert np.array_equal((got >> k) & 1 == 1, ndi.binary_closing(m, iterations=iterations))
+
+
+def test_simple_branches_order_like_order_branch():
+    from skimage.draw import line
+    from skimage.morphology import skeletonize
+
+    img = np.zeros((70, 70), bool)
+    img[line(2, 3, 40, 55)] = True
+    img[line(40, 55, 60, 10)] = True
+    img[line(5, 60, 65, 62)] = True
+    img[30, 5] = True  # a single pixel
+    img |= skeletonize(ndi.binary_dilation(np.eye(70, dtype=bool)[::-1], iterations=2))
+    body, n = ndi.label(img, np.ones((3, 3)))
+    start, order, simple = simple_branches(body, n)
+    assert simple.any()
+    for i in range(n):
+        pix = np.argwhere(body == i + 1)
+        got = order[start[i] : start[i + 1]]
+        if simple[i]:
+            assert [tuple(p) for p in got] == order_branch(pix)
+        else:
+            assert np.array_equal(got, pix)  # left in row-major order for order_branch

@@ -24,7 +24,6 @@ from fortmap import __version__
 from fortmap.align.coregister import coregister
 from fortmap.align.radiometry import fit_band_maps
 from fortmap.analyze.core import parse_core
-from fortmap.analyze.routes import routes_in_area
 from fortmap.analyze.visibility_step import run_visibility
 from fortmap.detect.change import fit_change_model
 from fortmap.detect.cleared import BLOCK_FIELDS, block_px_for, extract_cleared
@@ -413,6 +412,9 @@ def _run(
         )
         routes_summary = None
         if core_poly is not None:
+            # networkx and the route graph load only when routes are asked for
+            from fortmap.analyze.routes import routes_in_area
+
             rres = routes_in_area(road_lines, grid.bounds, core_poly, layers, **dates)
             layers["routes"], layers["entry_points"] = rres.routes, rres.entry_points
             routes_summary = rres.summary

@@ -14,6 +14,7 @@ import numpy as np
 import shapely
 from rasterio import features as rio_features
 from scipy import ndimage as ndi
+from scipy.ndimage import _filters as ndi_filters
 from skimage.filters import threshold_otsu
 
 #: Added to every band before the spectral angle, reflectance units: keeps the angle of
@@ -99,10 +100,8 @@ def interior_colour(
     small = shapely.buffer(geoms, -erode_px, quad_segs=1)
     # Small or thin footprints would vanish: keep at least their own outline.
     keep = shapely.area(small) >= 4.0
-    shapes = [
-        (s if k else g, int(j) + 1)
-        for s, g, k, j in zip(small, geoms, keep, np.flatnonzero(ok), strict=True)
-    ]
+    chosen = np.where(keep, small, geoms)
+    shapes = list(zip(_geojson(chosen), (np.flatnonzero(ok) + 1).tolist(), strict=True))
     lab = rio_features.rasterize(shapes, out_shape=(h, w), dtype="int32", fill=0)
     lab[~valid] = 0
     n_in = np.bincount(lab.ravel(), minlength=n + 1)[1:]
@@ -127,6 +126,27 @@ def interior_colour(
         return out
     med = _label_angle_medians(lab_lit, before[:3], after[:3], counts, ANGLE_EPS)
     out[has, 0] = med[has]
+    return out
+
+
+def _geojson(geoms: np.ndarray) -> list:
+    """GeoJSON-like mappings of polygons for ``rasterize``, the same as ``__geo_interface__``.
+
+    Non-empty polygons get their rings' coordinate arrays (exterior first) without
+    shapely's per-geometry ``__geo_interface__`` (which builds an empty ring to compare with);
+    any other geometry is passed as it is.
+    """
+    out = list(geoms)
+    poly = np.flatnonzero((shapely.get_type_id(geoms) == 3) & ~shapely.is_empty(geoms))
+    if not len(poly):
+        return out
+    rings, owner = shapely.get_rings(geoms[poly], return_index=True)
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    cuts = np.cumsum(np.bincount(ring_of, minlength=len(rings)))[:-1]
+    ring_xy = np.split(xy, cuts)
+    first = np.searchsorted(owner, np.arange(len(poly) + 1))
+    for j, g in enumerate(poly):
+        out[g] = {"type": "Polygon", "coordinates": ring_xy[first[j] : first[j + 1]]}
     return out
 
 
@@ -248,8 +268,22 @@ def gradient_fields(grey: np.ndarray, smooth_px: float) -> tuple[np.ndarray, ...
 
     Same smoothing and Sobel as :func:`gradients`, computed once per window; the harmonic
     comes from the gradient's 4th power (no atan2 or cos per pixel), so that each footprint's
-    ``cos 4(phi - theta)`` is two multiplications (:func:`region_stats`).
+    ``cos 4(phi - theta)`` is two multiplications (:func:`region_stats`). One numba pass
+    (:func:`_fields_kernel`) gives the same float32 numbers as :func:`_gradient_fields_numpy`.
     """
+    g = np.ascontiguousarray(grey, np.float32)
+    if g.ndim != 2 or min(g.shape) == 0:
+        return _gradient_fields_numpy(grey, smooth_px)
+    radius = int(4.0 * float(smooth_px) + 0.5)  # scipy's default truncate of 4 sigmas
+    # scipy's own weights, reversed for a correlation as gaussian_filter1d does
+    weights = np.ascontiguousarray(ndi_filters._gaussian_kernel1d(smooth_px, 0, radius)[::-1])
+    if not np.array_equal(weights, weights[::-1]):
+        return _gradient_fields_numpy(grey, smooth_px)
+    return _fields_kernel(g, weights)
+
+
+def _gradient_fields_numpy(grey: np.ndarray, smooth_px: float) -> tuple[np.ndarray, ...]:
+    """Reference of :func:`gradient_fields`: scipy's Gaussian and Sobel, then numpy."""
     g = ndi.gaussian_filter(grey, smooth_px, mode="nearest")
     gx = ndi.sobel(g, axis=1, mode="nearest")
     gy = ndi.sobel(g, axis=0, mode="nearest")
@@ -260,6 +294,72 @@ def gradient_fields(grey: np.ndarray, smooth_px: float) -> tuple[np.ndarray, ...
         inv = np.where(m2 > 0, 1.0 / m2, 0.0).astype(np.float32)
     mag = np.sqrt(gx * gx + gy * gy)
     return mag, (a * a - b * b) * inv, 2 * a * b * inv
+
+
+@numba.njit(cache=True, nogil=True)
+def _pass(src, axis, fw, anti):  # pragma: no cover - compiled
+    """``scipy.ndimage.correlate1d(src, fw, axis, mode="nearest")`` into float32.
+
+    scipy's ``NI_Correlate1D`` for a symmetric (``anti``: antisymmetric) kernel: edges
+    extended with the end values, each sum in float64 in scipy's order (``x0 * w0``, then the
+    outermost pair first), rounded to float32 once. Rows are swept in memory order.
+    """
+    h, w = src.shape
+    out = np.empty((h, w), np.float32)
+    size1 = fw.shape[0] // 2
+    w0 = fw[size1]
+    if axis == 0:
+        acc = np.empty(w, np.float64)
+        for r in range(h):
+            for c in range(w):
+                acc[c] = np.float64(src[r, c]) * w0
+            for jj in range(-size1, 0):
+                lo, hi, wj = min(max(r + jj, 0), h - 1), min(max(r - jj, 0), h - 1), fw[size1 + jj]
+                for c in range(w):
+                    x, y = np.float64(src[lo, c]), np.float64(src[hi, c])
+                    acc[c] += ((x - y) if anti else (x + y)) * wj
+            for c in range(w):
+                out[r, c] = np.float32(acc[c])
+    else:
+        buf = np.empty(w + 2 * size1, np.float64)
+        for r in range(h):
+            for c in range(-size1, w + size1):
+                buf[c + size1] = np.float64(src[r, min(max(c, 0), w - 1)])
+            for c in range(w):
+                i = c + size1
+                v = buf[i] * w0
+                for jj in range(-size1, 0):
+                    x, y = buf[i + jj], buf[i - jj]
+                    v += ((x - y) if anti else (x + y)) * fw[size1 + jj]
+                out[r, c] = np.float32(v)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _fields_kernel(grey, gauss):  # pragma: no cover - compiled
+    """Gaussian (both axes), Sobel and the fields of :func:`gradient_fields`, in float32."""
+    g = _pass(_pass(grey, 0, gauss, False), 1, gauss, False)
+    diff = np.array([-1.0, 0.0, 1.0])
+    smooth = np.array([1.0, 2.0, 1.0])
+    gx = _pass(_pass(g, 1, diff, True), 0, smooth, False)
+    gy = _pass(_pass(g, 0, diff, True), 1, smooth, False)
+    h, w = grey.shape
+    mag = np.empty((h, w), np.float32)
+    c4 = np.empty((h, w), np.float32)
+    s4 = np.empty((h, w), np.float32)
+    two = np.float32(2.0)
+    one = np.float32(1.0)
+    for r in range(h):
+        for c in range(w):
+            x, y = gx[r, c], gy[r, c]
+            a = x * x - y * y
+            b = two * x * y
+            m2 = a * a + b * b
+            inv = one / m2 if m2 > 0 else np.float32(0.0)
+            mag[r, c] = np.sqrt(x * x + y * y)
+            c4[r, c] = (a * a - b * b) * inv
+            s4[r, c] = two * a * b * inv
+    return mag, c4, s4
 
 
 @numba.njit(cache=True, nogil=True)
@@ -362,4 +462,30 @@ def region_stats(
             if inside:
                 out[7] += 1
                 out[8] += abs(grey_a[r, c] - grey_b[r, c])
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def region_stats_all(
+    xy, ring_start, fp_first, fp_last, boxes, thetas, dil, fields_b, fields_a,
+    grey_b, grey_a, valid, floor_b, floor_a, dark_b, dark_a, ring,
+):  # pragma: no cover - compiled  # fmt: skip
+    """:func:`region_stats` of many footprints in one call, (n, 14).
+
+    Footprint i has the rings ``fp_first[i]:fp_last[i]``, whose vertices start at
+    ``ring_start`` (into ``xy``), and the pixel box ``boxes[i]`` (c0, r0, c1, r1); one without
+    rings gets zeros.
+    """
+    n = thetas.shape[0]
+    out = np.zeros((n, 14))
+    for i in range(n):
+        a, b = fp_first[i], fp_last[i]
+        if a == b:
+            continue
+        p0, p1 = ring_start[a], ring_start[b]
+        out[i] = region_stats(
+            xy[p0:p1], ring_start[a : b + 1] - p0, boxes[i, 0], boxes[i, 1], boxes[i, 2],
+            boxes[i, 3], dil, thetas[i], fields_b, fields_a, grey_b, grey_a, valid, floor_b,
+            floor_a, dark_b, dark_a, ring,
+        )  # fmt: skip
     return out

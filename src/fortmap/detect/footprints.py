@@ -48,7 +48,7 @@ from fortmap.detect.footprint_features import (
     gradient_fields,
     interior_colour,
     noise_gradient,
-    region_stats,
+    region_stats_all,
     shadow_threshold,
 )
 from fortmap.errors import InputError
@@ -188,6 +188,56 @@ def _rings(poly: shapely.Geometry) -> list[np.ndarray]:
     return out
 
 
+def _all_rings(footprints: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rings of :func:`_rings` of every footprint, flat.
+
+    Returns (vertices (m, 2) float64, ring_start (rings + 1,) vertex offsets, fp_ring
+    (n + 1,) ring offsets per footprint).
+    """
+    geoms = np.empty(len(footprints), dtype=object)
+    geoms[:] = list(footprints)
+    rings = [None] * len(geoms)
+    poly = (shapely.get_type_id(geoms) == 3) & ~shapely.is_empty(geoms)
+    if poly.any():
+        rr, owner = shapely.get_rings(geoms[poly], return_index=True)
+        xy, which = shapely.get_coordinates(rr, return_index=True)
+        parts = np.split(xy, np.cumsum(np.bincount(which, minlength=len(rr)))[:-1])
+        cut = np.searchsorted(owner, np.arange(int(poly.sum()) + 1))
+        for j, i in enumerate(np.flatnonzero(poly)):
+            rings[i] = parts[cut[j] : cut[j + 1]]
+    for i in np.flatnonzero(~poly):
+        rings[i] = _rings(geoms[i]) if geoms[i] is not None else []
+    counts = np.array([len(r) for r in rings], np.int64)
+    flat = [x for r in rings for x in r]
+    lens = np.array([len(x) for x in flat], np.int64)
+    xy = np.concatenate(flat) if flat else np.zeros((0, 2))
+    return (
+        np.ascontiguousarray(xy, np.float64),
+        np.concatenate([[0], np.cumsum(lens)]).astype(np.int64),
+        np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+    )
+
+
+def _axis_angles(footprints: Sequence, use: np.ndarray) -> np.ndarray:
+    """:func:`_axis_angle` of the footprints where ``use`` (0 elsewhere), radians."""
+    out = np.zeros(len(footprints))
+    idx = np.flatnonzero(use)
+    if not len(idx):
+        return out
+    geoms = np.empty(len(idx), dtype=object)
+    geoms[:] = [footprints[i] for i in idx]
+    c, which = shapely.get_coordinates(shapely.minimum_rotated_rectangle(geoms), return_index=True)
+    n = np.bincount(which, minlength=len(idx))
+    first = np.concatenate([[0], np.cumsum(n)[:-1]])
+    ok = n >= 3
+    c3 = c[first[ok][:, None] + np.arange(3)]
+    e = np.diff(c3, axis=1)
+    k = np.argmax(np.hypot(e[..., 0], e[..., 1]), axis=1)
+    ek = e[np.arange(len(k)), k]
+    out[idx[ok]] = np.arctan2(ek[:, 1], ek[:, 0])
+    return out
+
+
 def footprint_features(
     before: np.ndarray,
     after: np.ndarray,
@@ -253,34 +303,38 @@ def footprint_features(
     fields_b, fields_a = gradient_fields(gb, SMOOTH_PX), gradient_fields(ga, SMOOTH_PX)
     dil = LEAN_M / gsd
     rows = np.zeros((len(footprints), len(FEATURE_COLUMNS)))
-    for i, poly in enumerate(footprints):
-        rings = _rings(poly) if poly is not None else []
-        if not rings or not ok[i]:
-            rows[i, :7] = (np.nan, np.nan, np.nan, np.nan, np.nan, 0.0, 0.0)
-            rows[i, 11:] = np.nan
-            continue
-        xy = np.concatenate(rings) - np.array([wc0, wr0], np.float64)
-        starts = np.cumsum([0] + [len(r) for r in rings]).astype(np.int64)
-        x0, y0, x1, y1 = bounds[i]
-        c0 = min(max(int(np.floor(x0 - dil)) - wc0, 0), gb.shape[1])
-        r0 = min(max(int(np.floor(y0 - dil)) - wr0, 0), gb.shape[0])
-        c1 = min(max(int(np.ceil(x1 + dil)) - wc0 + 1, 0), gb.shape[1])
-        r1 = min(max(int(np.ceil(y1 + dil)) - wr0 + 1, 0), gb.shape[0])
-        s = region_stats(
-            xy, starts, c0, r0, c1, r1, dil, _axis_angle(poly), fields_b, fields_a,
-            gb, ga, vb, floor_b, floor_a, dark_b, dark_a, SHADOW_RING_M / gsd,
-        )  # fmt: skip
-        n_reg, n_val, wb, wbc, wa, wac, n_in, n_in_val, dsum, n_ring = s[:10]
-        rows[i, :7] = (
-            wbc / wb if wb > 0 else 0.0,
-            wac / wa if wa > 0 else 0.0,
-            wb / n_val if n_val else np.nan,
-            wa / n_val if n_val else np.nan,
-            dsum / n_in_val if n_in_val else np.nan,
-            n_in,
-            n_val / n_reg if n_reg else 0.0,
+    xy, ring_start, fp_ring = _all_rings(footprints)
+    has = (fp_ring[1:] > fp_ring[:-1]) & ok
+    xy = xy - np.array([wc0, wr0], np.float64)
+    with np.errstate(invalid="ignore"):
+        boxes = np.stack(
+            [
+                np.floor(bounds[:, 0] - dil) - wc0,
+                np.floor(bounds[:, 1] - dil) - wr0,
+                np.ceil(bounds[:, 2] + dil) - wc0 + 1,
+                np.ceil(bounds[:, 3] + dil) - wr0 + 1,
+            ],
+            axis=1,
         )
-        rows[i, 11:] = s[10:14] / n_ring if n_ring else np.nan
+    boxes[~has] = 0
+    boxes = np.clip(boxes, 0, [gb.shape[1], gb.shape[0]] * 2).astype(np.int64)
+    s = region_stats_all(
+        xy, ring_start, fp_ring[:-1], np.where(has, fp_ring[1:], fp_ring[:-1]), boxes,
+        _axis_angles(footprints, has), dil,
+        fields_b, fields_a, gb, ga, vb, floor_b, floor_a, dark_b, dark_a, SHADOW_RING_M / gsd,
+    )  # fmt: skip
+    n_reg, n_val, wb, wbc, wa, wac, n_in, n_in_val, dsum, n_ring = s[:, :10].T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rows[:, 0] = np.where(wb > 0, wbc / wb, 0.0)
+        rows[:, 1] = np.where(wa > 0, wac / wa, 0.0)
+        rows[:, 2] = np.where(n_val > 0, wb / n_val, np.nan)
+        rows[:, 3] = np.where(n_val > 0, wa / n_val, np.nan)
+        rows[:, 4] = np.where(n_in_val > 0, dsum / n_in_val, np.nan)
+        rows[:, 5] = n_in
+        rows[:, 6] = np.where(n_reg > 0, n_val / n_reg, 0.0)
+        rows[:, 11:] = np.where(n_ring[:, None] > 0, s[:, 10:14] / n_ring[:, None], np.nan)
+    rows[~has, :7] = (np.nan, np.nan, np.nan, np.nan, np.nan, 0.0, 0.0)
+    rows[~has, 11:] = np.nan
     rows[:, 7:11] = interior_colour(
         before[(slice(None), *sub)], after[(slice(None), *sub)], vb, gb, ga, footprints,
         (wc0, wr0), ERODE_M / gsd, thr, SMOOTH_PX, (fields_b[0], fields_a[0]),

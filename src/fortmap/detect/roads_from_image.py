@@ -37,7 +37,16 @@ from scipy import ndimage as ndi
 from scipy.cluster.vq import kmeans2
 from skimage.morphology import skeletonize
 
-from fortmap.detect.roads_kernels import edt, median3, nearest_centre, open_along, order_branch
+from fortmap.detect.roads_kernels import (
+    close_cross,
+    edt,
+    median3,
+    nearest_centre,
+    open_along,
+    open_packed,
+    order_branch,
+    simple_branches,
+)
 from fortmap.io.raster import GridReader
 from fortmap.io.roads import LANE_WIDTH_M
 from fortmap.types import Grid
@@ -103,7 +112,7 @@ def line_openings(masks: np.ndarray, n: int) -> np.ndarray:
 
     A pixel is kept when it lies in a run of at least ``n`` mask pixels, counted along the
     major axis, on a digital straight line in one of the directions (one pass per direction,
-    cost independent of ``n``).
+    cost independent of ``n``; up to 32 masks share a pass as the bits of one word).
 
     Args:
         masks: bool (k, rows, cols).
@@ -118,17 +127,43 @@ def line_openings(masks: np.ndarray, n: int) -> np.ndarray:
         36
     """
     out = np.zeros(masks.shape, bool)
-    for k in range(masks.shape[0]):
-        mk = np.ascontiguousarray(masks[k])
+    if masks.shape[0] == 1:
+        # one mask: a walk along each line is cheaper than the packed sweep's bookkeeping
+        mk = np.ascontiguousarray(masks[0])
         for deg in np.linspace(0.0, 180.0, N_DIRECTIONS, endpoint=False):
             t = math.radians(float(deg))
-            # rows grow downwards: a direction of +deg from the column axis is a negative
-            # row step; the sign does not matter over a half-turn of directions
             if abs(math.cos(t)) >= abs(math.sin(t)):
-                open_along(mk, out[k], n, math.tan(t), True)
+                open_along(mk, out[0], n, math.tan(t), True)
             else:
-                open_along(mk, out[k], n, 1.0 / math.tan(t), False)
+                open_along(mk, out[0], n, 1.0 / math.tan(t), False)
+        return out & masks
+    for j0 in range(0, masks.shape[0], 32):
+        sub = masks[j0 : j0 + 32]
+        packed = np.zeros(masks.shape[1:], np.uint32)
+        for j, m in enumerate(sub):
+            packed |= m.astype(np.uint32) << np.uint32(j)
+        res = open_lines_packed(packed, n)
+        for j in range(len(sub)):
+            out[j0 + j] = (res >> np.uint32(j)) & np.uint32(1)
     return out & masks
+
+
+def open_lines_packed(packed: np.ndarray, n: int) -> np.ndarray:
+    """:func:`line_openings` of the masks held as the bits of a uint32 (rows, cols) array."""
+    packed = np.ascontiguousarray(packed, np.uint32)
+    # lines running along the columns are swept on the transposed array, so that a sweep
+    # always reads along rows
+    pt = np.ascontiguousarray(packed.T)
+    ox, oy = np.zeros_like(pt), np.zeros_like(packed)
+    for deg in np.linspace(0.0, 180.0, N_DIRECTIONS, endpoint=False):
+        t = math.radians(float(deg))
+        # rows grow downwards: a direction of +deg from the column axis is a negative
+        # row step; the sign does not matter over a half-turn of directions
+        if abs(math.cos(t)) >= abs(math.sin(t)):
+            open_packed(pt, ox, n, math.tan(t))
+        else:
+            open_packed(packed, oy, n, 1.0 / math.tan(t))
+    return (oy | ox.T) & packed
 
 
 def _not_wide(mask: np.ndarray, pixel_m: float) -> np.ndarray:
@@ -199,15 +234,22 @@ def road_mask(
         # is still two pixels across
         f = 2 if pixel_m < 1.5 else 1
         lab_s, valid_s, px_s = lab[::f, ::f], valid[::f, ::f], pixel_m * f
-        st = np.stack([ndi.binary_closing(lab_s == k) & valid_s for k in test])
+        # one bit per tested class (at most N_CLASSES, under 32): every class is closed and
+        # opened in the same passes
+        bit = np.zeros(N_CLASSES + 1, np.uint32)
+        bit[np.asarray(test) + 1] = np.uint32(1) << np.arange(len(test), dtype=np.uint32)
+        st = close_cross(bit[lab_s + 1], 1)
+        st[~valid_s] = 0
         n = max(3, int(round(CORRIDOR_M / px_s)) | 1)
-        long_ = line_openings(st, n)
+        long_ = open_lines_packed(st, n)
         for j, k in enumerate(test):
             m = lab_s == k
-            if (long_[j] & m).sum() < MIN_CORRIDOR_SHARE * m.sum():
-                cor[k] = (long_[j] & m).sum() / m.sum()
+            lj = ((long_ >> np.uint32(j)) & np.uint32(1)).astype(bool)
+            if (lj & m).sum() < MIN_CORRIDOR_SHARE * m.sum():
+                cor[k] = (lj & m).sum() / m.sum()
                 continue  # widening the test cannot raise the share
-            cm = long_[j] & _not_wide(st[j], px_s)
+            stj = ((st >> np.uint32(j)) & np.uint32(1)).astype(bool)
+            cm = lj & _not_wide(stj, px_s)
             cor[k] = (cm & m).sum() / m.sum()
             if cor[k] >= MIN_CORRIDOR_SHARE:
                 chosen.append(k)
@@ -223,7 +265,7 @@ def road_mask(
     ev = {"classes": classes, "road_classes": chosen}
     if not chosen:
         return np.zeros(valid.shape, bool), ev
-    road = ndi.binary_closing(np.isin(lab, chosen), iterations=2) & valid
+    road = close_cross(np.isin(lab, chosen).view(np.uint8), 2).view(bool) & valid
     return corridors(road, pixel_m), ev
 
 
@@ -250,30 +292,48 @@ def _components(adj: np.ndarray) -> tuple[int, np.ndarray]:
     return n, np.array([first[c] for c in lab])
 
 
-_NB8 = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
+_NB8 = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)])
 
 
-def _skeleton_graph(skel: np.ndarray) -> tuple[list[list[tuple[int, int]]], np.ndarray]:
+def _skeleton_graph(skel: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     """Cut a skeleton at its junctions and ends: pixel paths (row, col) between nodes.
 
-    Returns (paths, node labels); each path starts and ends at a node pixel when it has one.
+    Returns (paths as int (n, 2) arrays, node labels); each path starts and ends at a node
+    pixel when it has one.
     """
     nb = ndi.convolve(skel.astype(np.uint8), np.ones((3, 3), np.uint8), mode="constant") - 1
     node = skel & (nb != 2)
     nodes, _ = ndi.label(node, np.ones((3, 3)))
-    body, _ = ndi.label(skel & ~node, np.ones((3, 3)))
+    body, nbody = ndi.label(skel & ~node, np.ones((3, 3)))
+    start, order, simple = simple_branches(body, nbody)
+    paths = [order[start[i] : start[i + 1]] for i in range(nbody)]
+    for i in np.flatnonzero(~simple):
+        # staircase corners: the shortest path between the branch's far ends
+        paths[i] = np.array(order_branch(paths[i]), np.int64).reshape(-1, 2)
+    if not paths:
+        return [], nodes
     h, w = skel.shape
-    paths = []
-    for i, sl in enumerate(ndi.find_objects(body), start=1):
-        order = order_branch(np.argwhere(body[sl] == i) + [sl[0].start, sl[1].start])
-        for end, at in ((order[0], 0), (order[-1], len(order))):
-            for a, b in _NB8:
-                r, c = end[0] + a, end[1] + b
-                if 0 <= r < h and 0 <= c < w and nodes[r, c]:
-                    order.insert(at, (r, c))
-                    break
-        paths.append(order)
-    return paths, nodes
+    firsts = []
+    for ends in (np.array([p[0] for p in paths]), np.array([p[-1] for p in paths])):
+        # the first node pixel among each end's 8 neighbours, in _NB8's order
+        q = ends[:, None, :] + _NB8[None]
+        inside = (q[..., 0] >= 0) & (q[..., 0] < h) & (q[..., 1] >= 0) & (q[..., 1] < w)
+        lab = np.where(inside, nodes[q[..., 0].clip(0, h - 1), q[..., 1].clip(0, w - 1)], 0)
+        hit = lab > 0
+        firsts.append(np.where(hit.any(1), hit.argmax(1), -1))
+        firsts[-1] = [q[j, k] if k >= 0 else None for j, k in enumerate(firsts[-1])]
+    out = []
+    for p, n0, n1 in zip(paths, *firsts, strict=True):
+        # as list.insert(0, n0) then list.insert(len before either insert, n1): with both,
+        # n1 lands before the last pixel
+        if n0 is not None and n1 is not None:
+            p = np.concatenate([n0[None], p[:-1], n1[None], p[-1:]])
+        elif n0 is not None:
+            p = np.concatenate([n0[None], p])
+        elif n1 is not None:
+            p = np.concatenate([p, n1[None]])
+        out.append(p)
+    return out, nodes
 
 
 def _prune(paths: list, nodes: np.ndarray, min_px: float) -> list:
@@ -282,7 +342,7 @@ def _prune(paths: list, nodes: np.ndarray, min_px: float) -> list:
         deg: dict[int, int] = {}
         ends = []
         for p in paths:
-            e = [int(nodes[p[0]]), int(nodes[p[-1]])]
+            e = [int(nodes[p[0, 0], p[0, 1]]), int(nodes[p[-1, 0], p[-1, 1]])]
             ends.append(e)
             for n in e:
                 if n:
@@ -321,24 +381,46 @@ def centrelines(mask: np.ndarray, transform: Affine, pixel_m: float) -> gpd.GeoD
     dist = edt(mask)
     skel = skeletonize(mask)
     paths, nodes = _skeleton_graph(skel)
-    paths = _prune(paths, nodes, MIN_SPUR_M / pixel_m)
-    # pixel centres (col + 0.5, row + 0.5) into CRS coordinates
-    lines = [shapely.LineString([(c + 0.5, r + 0.5) for r, c in p]) for p in paths if len(p) >= 2]
-    merged = shapely.line_merge(shapely.MultiLineString(lines)) if lines else None
+    paths = [p for p in _prune(paths, nodes, MIN_SPUR_M / pixel_m) if len(p) >= 2]
+    merged = None
+    if paths:
+        # pixel centres (col + 0.5, row + 0.5)
+        xy = np.concatenate(paths)[:, ::-1] + 0.5
+        lines = shapely.linestrings(xy, indices=np.repeat(np.arange(len(paths)), _lens(paths)))
+        merged = shapely.line_merge(shapely.MultiLineString(list(lines)))
     parts = list(getattr(merged, "geoms", [merged])) if merged is not None else []
+    parts = np.array(parts, dtype=object)
+    if len(parts):
+        parts = parts[~shapely.is_empty(parts) & ~(shapely.length(parts) * pixel_m < MIN_SPUR_M)]
+    if not len(parts):
+        return gpd.GeoDataFrame({"width_m": []}, geometry=[])
+    parts = shapely.simplify(parts, 1.0)
+    # the distance transform at points 1 pixel apart along each line
+    steps = [np.arange(0, ln + 1e-9, 1.0) for ln in shapely.length(parts)]
+    at = shapely.get_coordinates(
+        shapely.line_interpolate_point(np.repeat(parts, _lens(steps)), np.concatenate(steps))
+    )
+    rr = np.clip(at[:, 1].astype(np.int64), 0, mask.shape[0] - 1)
+    cc = np.clip(at[:, 0].astype(np.int64), 0, mask.shape[1] - 1)
+    d_at = np.split(dist[rr, cc], np.cumsum(_lens(steps))[:-1])
     out, widths = [], []
-    for ln in parts:
-        if ln.is_empty or ln.length * pixel_m < MIN_SPUR_M:
-            continue
-        ln = ln.simplify(1.0)
-        pts = [ln.interpolate(d) for d in np.arange(0, ln.length + 1e-9, 1.0)]
-        rr = np.clip([int(p.y) for p in pts], 0, mask.shape[0] - 1)
-        cc = np.clip([int(p.x) for p in pts], 0, mask.shape[1] - 1)
+    for ln, d in zip(parts, d_at, strict=True):
         # the distance transform at the axis is half the width plus half a pixel
-        widths.append(max(pixel_m, (2 * float(np.median(dist[rr, cc])) - 1) * pixel_m))
-        ln = _to_border(ln, mask.shape, max(widths[-1] / pixel_m, 5.0 / pixel_m))
-        out.append(shapely.affinity.affine_transform(ln, _affine6(transform)))
-    return gpd.GeoDataFrame({"width_m": np.round(widths, 1)}, geometry=out)
+        widths.append(max(pixel_m, (2 * float(np.median(d)) - 1) * pixel_m))
+        out.append(_to_border(ln, mask.shape, max(widths[-1] / pixel_m, 5.0 / pixel_m)))
+    a, b, d, e, xoff, yoff = _affine6(transform)
+
+    def _affine(c: np.ndarray) -> np.ndarray:
+        # shapely.affinity.affine_transform's own arithmetic, for all lines at once
+        x, y = c.T
+        return np.stack([a * x + b * y + xoff, d * x + e * y + yoff]).T
+
+    out = shapely.transform(np.array(out, dtype=object), _affine)
+    return gpd.GeoDataFrame({"width_m": np.round(widths, 1)}, geometry=list(out))
+
+
+def _lens(seqs: list) -> np.ndarray:
+    return np.array([len(s) for s in seqs], np.int64)
 
 
 def _to_border(ln: shapely.LineString, shape: tuple[int, int], tol: float) -> shapely.LineString:

@@ -143,6 +143,107 @@ def open_along(  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
+def _flush(out, o, slope, bit, t0, t1):  # pragma: no cover - compiled
+    for u in range(t0, t1):
+        out[u, int(math.floor(o + slope * u + 0.5))] |= bit
+
+
+@nb.njit(cache=True, nogil=True)
+def open_packed(  # pragma: no cover - compiled
+    a: np.ndarray, out: np.ndarray, n: int, slope: float
+) -> None:
+    """OR into ``out`` the bits of ``a`` in runs of >= ``n`` along one family of lines.
+
+    ``a`` holds up to 32 masks as bits of uint32, laid out (major axis ``t``, minor axis
+    ``m``); the line of offset ``o`` is ``m = round(o + slope * t)`` (the same expression as
+    :func:`open_along`, so the same pixels). Rows of ``a`` are swept in order, every line
+    crossing a row visited in turn, so memory is read contiguously, and a run is opened or
+    closed only where a line's bits change: all masks cost about what one does.
+    """
+    length, across = a.shape
+    o_min = int(math.floor(-max(slope, 0.0) * (length - 1))) - 3
+    o_max = across + int(math.ceil(max(-slope, 0.0) * (length - 1))) + 3
+    no = o_max - o_min + 1
+    prev = np.zeros(no, np.int64)
+    last = np.full(no, -2, np.int64)
+    start = np.zeros((32, no), np.int64)  # (bit, line): a sweep reads it along rows
+    for t in range(length):
+        base = slope * t
+        oa = max(o_min, int(math.floor(-base - 0.5)) - 2)
+        ob = min(o_max, int(math.ceil(across - 0.5 - base)) + 2)
+        for o in range(oa, ob + 1):
+            m = int(math.floor(o + slope * t + 0.5))
+            cur = np.int64(a[t, m]) if 0 <= m < across else np.int64(0)
+            i = o - o_min
+            p = prev[i]
+            if last[i] != t - 1 and p != 0:
+                # the line was not visited on the previous row: its runs ended there
+                k, x = 0, p
+                while x:
+                    if x & 1 and last[i] + 1 - start[k, i] >= n:
+                        _flush(out, o, slope, np.uint32(1 << k), start[k, i], last[i] + 1)
+                    x >>= 1
+                    k += 1
+                p = 0
+            if cur != p:
+                k, x = 0, p & ~cur
+                while x:
+                    if x & 1 and t - start[k, i] >= n:
+                        _flush(out, o, slope, np.uint32(1 << k), start[k, i], t)
+                    x >>= 1
+                    k += 1
+                k, x = 0, cur & ~p
+                while x:
+                    if x & 1:
+                        start[k, i] = t
+                    x >>= 1
+                    k += 1
+            prev[i] = cur
+            last[i] = t
+    for i in range(no):
+        k, x = 0, prev[i]
+        while x:
+            if x & 1 and last[i] + 1 - start[k, i] >= n:
+                _flush(out, i + o_min, slope, np.uint32(1 << k), start[k, i], last[i] + 1)
+            x >>= 1
+            k += 1
+
+
+@nb.njit(cache=True, nogil=True)
+def _cross(x: np.ndarray, dilate: bool) -> np.ndarray:  # pragma: no cover - compiled
+    """One dilation (OR) or erosion (AND) by the 3x3 cross, outside the array counting 0."""
+    h, w = x.shape
+    out = np.empty_like(x)
+    for r in range(h):
+        for c in range(w):
+            up = x[r - 1, c] if r > 0 else 0
+            dn = x[r + 1, c] if r < h - 1 else 0
+            lf = x[r, c - 1] if c > 0 else 0
+            rt = x[r, c + 1] if c < w - 1 else 0
+            if dilate:
+                out[r, c] = x[r, c] | up | dn | lf | rt
+            else:
+                out[r, c] = x[r, c] & up & dn & lf & rt
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def close_cross(x: np.ndarray, iterations: int) -> np.ndarray:  # pragma: no cover - compiled
+    """Closing by the 3x3 cross: ``scipy.ndimage.binary_closing(x, iterations=...)``.
+
+    Works bitwise, so an unsigned array closes every bit plane (one mask each) at once, and a
+    bool array viewed as uint8 is one mask. Like scipy, both steps count the outside as 0, so
+    the closing is False on the outermost ``iterations`` rows and columns.
+    """
+    d = x
+    for _ in range(iterations):
+        d = _cross(d, True)
+    for _ in range(iterations):
+        d = _cross(d, False)
+    return d
+
+
+@nb.njit(cache=True, nogil=True)
 def nearest_centre(x: np.ndarray, cent: np.ndarray) -> np.ndarray:  # pragma: no cover
     """Index of the nearest centre of each row of ``x`` (float32 (n, 3) or (n, 1)).
 
@@ -247,6 +348,77 @@ def edt(mask: np.ndarray) -> np.ndarray:
         # no background: keep scipy's own answer for that corner case
         return ndi.distance_transform_edt(m)
     return np.sqrt(_sq_edt(m).astype(np.float64))
+
+
+@nb.njit(cache=True, nogil=True)
+def simple_branches(body: np.ndarray, n: int):  # pragma: no cover - compiled
+    """Order the pixels of every branch of a labelled skeleton that is a simple path.
+
+    A branch (label 1..n, 8-connected) whose pixels all have at most two neighbours in it and
+    exactly two of them one is a path: :func:`order_branch` gives the walk from its second end
+    (in row-major order) to its first, which is what is returned here without a graph.
+
+    Returns:
+        (start (n + 1,) offsets into ``order`` per label, ``order`` (pixels, 2) row/col,
+        ``simple`` bool (n,)); labels that are not simple paths get their pixels in
+        row-major order, to be ordered by :func:`order_branch`.
+    """
+    h, w = body.shape
+    count = np.zeros(n + 1, np.int64)
+    for r in range(h):
+        for c in range(w):
+            count[body[r, c]] += 1
+    start = np.zeros(n + 2, np.int64)
+    for k in range(1, n + 1):
+        start[k + 1] = start[k] + count[k]
+    pix = np.empty((start[n + 1], 2), np.int64)
+    deg = np.empty(start[n + 1], np.int64)
+    fill = start.copy()
+    ends = np.full((n + 1, 2), -1, np.int64)
+    simple = np.ones(n + 1, np.bool_)
+    nends = np.zeros(n + 1, np.int64)
+    for r in range(h):
+        for c in range(w):
+            k = body[r, c]
+            if k == 0:
+                continue
+            d = 0
+            for a in range(-1, 2):
+                for b in range(-1, 2):
+                    if (a or b) and 0 <= r + a < h and 0 <= c + b < w and body[r + a, c + b] == k:
+                        d += 1
+            i = fill[k]
+            fill[k] += 1
+            pix[i, 0], pix[i, 1] = r, c
+            deg[i] = d
+            if d > 2 or d == 0:
+                simple[k] = False
+            elif d == 1:
+                if nends[k] < 2:
+                    ends[k, nends[k]] = i
+                nends[k] += 1
+    order = pix.copy()
+    for k in range(1, n + 1):
+        if count[k] == 1:
+            simple[k] = True
+            continue
+        if not simple[k] or nends[k] != 2:
+            simple[k] = False
+            continue
+        # walk from the second end; each pixel has one way on that is not the way back
+        pr, pc = -1, -1
+        r, c = pix[ends[k, 1], 0], pix[ends[k, 1], 1]
+        for j in range(start[k], start[k + 1]):
+            order[j, 0], order[j, 1] = r, c
+            nr, nc = -1, -1
+            for a in range(-1, 2):
+                for b in range(-1, 2):
+                    rr, cc = r + a, c + b
+                    if (a or b) and 0 <= rr < h and 0 <= cc < w and body[rr, cc] == k:
+                        if not (rr == pr and cc == pc):
+                            nr, nc = rr, cc
+            pr, pc, r, c = r, c, nr, nc
+    return start[1:], order, simple[1:]
 
 
 _NB8 = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
