@@ -269,3 +269,26 @@ def test_shared_road_window_gives_the_same_changes() -> None:
     ):
         assert np.array_equal(got.contrast, fresh.contrast) and got.sigma == fresh.sigma
     assert first.seed.any() and not first.seed[~rr.mask].any()
+
+
+def _piece(x: float, y: float, theta: float):
+    from fortmap.detect.barricade_rows import Piece
+
+    rr, cc = np.mgrid[int(y) - 1 : int(y) + 2, int(x) - 1 : int(x) + 2]
+    rr, cc = rr.ravel(), cc.ravel()
+    along = (cc + 0.5) * np.cos(theta) + (rr + 0.5) * np.sin(theta)
+    # offset from the road's centre line (y = 100 here), as RoadRaster.across holds it
+    across = (rr + 0.5 - 100.0).astype(np.float32)
+    return Piece(rr, cc, 0, theta, along, across, 30.0)
+
+
+def test_blocks_side_by_side_on_a_curved_road_form_one_row():
+    from fortmap.detect.barricade_rows import ROW_ALONG_TOL_M, along_gap, group_rows
+
+    # two blocks 4 px apart across a road running along x, 600 px from the window origin,
+    # on a bend: the road axis under each differs by 0.1 rad
+    a, b = _piece(600, 100, 0.0), _piece(600, 104, 0.1)
+    # each piece's own projection differs by more than a row's tolerance; the true gap is ~0
+    assert abs(a.along.mean() - b.along.mean()) > ROW_ALONG_TOL_M / GSD
+    assert along_gap([a], [b]) < 1.0
+    assert len(group_rows([a, b], GSD)) == 1

@@ -280,6 +280,23 @@ def row_ok(g: list[Piece], contrast: np.ndarray, gsd: float, min_contrast: float
     return float(np.median(contrast[rr, cc])) >= min_contrast
 
 
+def centre(ps: list[Piece]) -> np.ndarray:
+    """(x, y) centre of the pixels of ``ps`` (pixel centres, window pixels)."""
+    cc = np.concatenate([p.cols for p in ps])
+    rr = np.concatenate([p.rows for p in ps])
+    return np.array([cc.mean() + 0.5, rr.mean() + 0.5])
+
+
+def along_gap(a: list[Piece], b: list[Piece]) -> float:
+    """Distance (px) along the road between the centres of two sets of pieces, in ``a``'s
+    frame. Each piece's ``along`` is a projection on its own axis through the window's
+    origin, so on a curved road, or for a piece reframed at a crossing, two pieces side by
+    side across the road differ there by hundreds of pixels times the angle between their
+    axes: only centres projected on one axis are comparable."""
+    th = a[0].theta
+    return float(abs(np.dot(centre(b) - centre(a), (np.cos(th), np.sin(th)))))
+
+
 def merge_split_rows(rows: list[list[Piece]], gsd: float) -> list[list[Piece]]:
     """Join rows on the same road at the same place along it, whatever the gap across.
 
@@ -289,10 +306,8 @@ def merge_split_rows(rows: list[list[Piece]], gsd: float) -> list[list[Piece]]:
     """
     out: list[list[Piece]] = []
     for g in sorted(rows, key=lambda q: (q[0].road, np.mean([p.along.mean() for p in q]))):
-        a = np.mean(np.concatenate([p.along for p in g]))
         for h in out:
-            b = np.mean(np.concatenate([p.along for p in h]))
-            if h[0].road == g[0].road and abs(a - b) <= ROW_ALONG_TOL_M / gsd:
+            if h[0].road == g[0].road and along_gap(h, g) <= ROW_ALONG_TOL_M / gsd:
                 h.extend(g)
                 break
         else:
@@ -306,7 +321,7 @@ def group_rows(cands: list[Piece], gsd: float) -> list[list[Piece]]:
     for p in sorted(cands, key=lambda q: (q.road, q.along.mean())):
         for g in groups:
             q = g[-1]
-            if q.road != p.road or abs(q.along.mean() - p.along.mean()) > ROW_ALONG_TOL_M / gsd:
+            if q.road != p.road or along_gap([q], [p]) > ROW_ALONG_TOL_M / gsd:
                 continue
             lo = min(s.across_span[0] for s in g)
             hi = max(s.across_span[1] for s in g)

@@ -299,6 +299,10 @@ def along_anomaly(rw: RoadWindow, which: str, gsd: float, smooth_px: int = 1) ->
     block against lit asphalt. Taking the brighter side keeps a shadow's edge across the road
     from reading as an object: its lit side is no brighter than the lit road beyond it.
     """
+    return rw._memo(("along_an", which, gsd, smooth_px), lambda: _along(rw, which, gsd, smooth_px))
+
+
+def _along(rw: RoadWindow, which: str, gsd: float, smooth_px: int) -> np.ndarray:
     g = rw.full_grey(which, 1)
     if smooth_px > 1:
         g = rw._memo(("along", which, smooth_px), lambda: masked_box(g, rw.on, smooth_px))
@@ -333,6 +337,97 @@ def along_contrast(
     c = np.minimum(an_a, d) / sigma
     c[~np.isfinite(c)] = 0.0
     return c, sigma
+
+
+def road_split(rw: RoadWindow, which: str) -> np.ndarray:
+    """Per road id, the grey level splitting its lit surface from its building shade (Otsu's
+    threshold of its own ``ref`` pixels' 1.5 m-smoothed levels), NaN where the road does not
+    show two illumination classes.
+
+    The window-wide split of ``otsu`` separates road classes as readily as light and shade (a
+    lit avenue of dark asphalt sits below a lit side street), so shade is told per road. A
+    road shows shade when both classes hold ``MIN_CLASS_PX`` pixels and are well apart:
+    Ashman's D above 2 (means apart by more than their spreads; an unsupervised bimodality
+    test, not a fitted value), so a road wholly lit is not split along its texture.
+    """
+
+    def make() -> np.ndarray:
+        vals, rid = rw.level3(which, 1)[rw.ref], rw.rid[rw.ref]
+        out = np.full(rw.n, np.nan, np.float32)
+        order = np.argsort(rid, kind="stable")
+        bounds = np.searchsorted(rid[order], np.arange(rw.n + 1))
+        for k in range(1, rw.n):
+            v = vals[order[bounds[k] : bounds[k + 1]]]
+            if v.size < 2 * MIN_CLASS_PX or float(np.ptp(v)) <= 0:
+                continue
+            t = threshold_otsu(v)
+            lo, hi = v[v <= t], v[v > t]
+            if lo.size < MIN_CLASS_PX or hi.size < MIN_CLASS_PX:
+                continue
+            spread = math.sqrt(float(lo.var()) + float(hi.var())) + 1e-6
+            if math.sqrt(2.0) * float(hi.mean() - lo.mean()) / spread > 2.0:
+                out[k] = t
+        return out
+
+    return rw._memo(("split", which), make)
+
+
+def shade_contrast(
+    rw: RoadWindow, gsd: float, floor: float
+) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """Contrast of road pixels standing in building shade against the shaded road around them.
+
+    A block in a building's shadow is lit by the sky only: it casts no shadow of its own and is
+    about as bright as *sunlit* asphalt, so the sunlit-level test of ``road_contrast`` misses
+    it. Against the shaded road just ahead and behind it (``along_anomaly``), it stands out by
+    the same albedo ratio as a lit block on lit road, while shade scales the road's texture
+    down by the same ratio: so in shade the contrast is taken in units of the noise of road
+    that is shaded on both dates. A pixel is *in shade* where even the brighter of the road
+    levels ahead and behind it is below its road's split (``road_split``) in the after image.
+
+    Returns:
+        (contrast per ``on`` pixel in robust sigmas, 0 off shade; bool per ``on`` pixel: in
+        shade; the sigma, grey levels), or None where the window has too little shaded road.
+    """
+    if not rw.enough:
+        return None
+    an_a = along_anomaly(rw, "a", gsd)
+    an_b = along_anomaly(rw, "b", gsd)
+    ta, tb = road_split(rw, "a")[rw.rid], road_split(rw, "b")[rw.rid]
+    with np.errstate(invalid="ignore"):
+        # the brighter side's level, as ``along_anomaly`` took it (NaN without one)
+        shade = (rw.level("a", 1) - an_a) <= ta
+        stays = shade & ((rw.level("b", 1) - an_b) <= tb)
+    if not shade.any():
+        return None
+    d = an_a - an_b
+    x = d[stays & np.isfinite(d)]
+    if x.size < MIN_ROAD_PX:
+        return None
+    sigma = robust_sigma(x, floor)
+    c = np.where(shade, np.minimum(an_a, d) / sigma, 0.0).astype(np.float32)
+    c[~np.isfinite(c)] = 0.0
+    return c, shade, sigma
+
+
+def shade_chroma(rw: RoadWindow, chroma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per road id, the median ``chroma`` (a (rows, cols) colour index of the after image,
+    e.g. blue less red) of its sunlit and of its shaded ``ref`` pixels, as ``road_split``
+    tells them apart in the after image (NaN where the road shows no shade)."""
+
+    def make() -> tuple[np.ndarray, np.ndarray]:
+        t = road_split(rw, "a")[rw.rid]
+        g3 = rw.level3("a", 1)
+        q = chroma[rw.rows, rw.cols].astype(np.float32)
+        ok = rw.ref & np.isfinite(t)
+        out = []
+        for sel in (ok & (g3 > np.where(ok, t, 0)), ok & (g3 <= np.where(ok, t, 0))):
+            m = K.road_medians(q[sel], rw.rid[sel], rw.n).astype(np.float32)
+            m[np.bincount(rw.rid[sel], minlength=rw.n) < MIN_CLASS_PX] = np.nan
+            out.append(m)
+        return out[0], out[1]
+
+    return rw._memo(("chroma",), make)
 
 
 class PointBox:
