@@ -29,7 +29,6 @@ that ``merge_pieces`` joins scene-wide.
 
 from __future__ import annotations
 
-import networkx as nx
 import numba
 import numpy as np
 import shapely
@@ -123,6 +122,8 @@ def _block_means_kernel(a: np.ndarray, f: int) -> np.ndarray:
 
 def _crest(mask: np.ndarray) -> np.ndarray | None:
     """Longest path (rows, cols) through the skeleton of one component."""
+    import networkx as nx  # lazy: keeps networkx out of every CLI start
+
     sk = skeletonize(mask)
     rr, cc = np.nonzero(sk)
     if len(rr) < 2:
