@@ -10,21 +10,23 @@ tree crowns from the images, the berms found, 1 m of debris on the razed footpri
 gain on the simulator's true DSMs on the same edge:
 
 * ``DSMs given``: the true DSMs through ``run_visibility`` (a sanity check: 0 %);
-* ``flat ground``: no DEM, what ``analyze`` reports on a simulated scene (it has no DEM);
-* ``DEM``: with a DEM estimated from the before DSM (below), as ``analyze --dem`` would;
-* ``DEM, true razed list`` and ``DEM, true berms``: one detected part swapped for the truth
-  (a diagnostic of where the error comes from; nothing is fitted to it).
+* ``flat ground``: no DEM, what ``analyze`` reports without ``--dem``;
+* ``dem.tif``: the simulator's public-style DEM (bare earth in 30 m cells with about a metre
+  of noise), what ``analyze --dem SIM/dem.tif`` reports;
+* ``dem.tif, true razed list``, ``dem.tif, true berms`` and (``--true-canopy``) ``dem.tif,
+  true canopy``: one detected part swapped for the truth (a diagnostic of where the error
+  comes from; nothing is fitted to it);
+* ``ground from the before DSM``: a DEM estimated from the before DSM (below) instead, for
+  scenes written before the simulator wrote ``dem.tif``.
 
-The simulator writes no DEM, so the DEM is estimated from the before DSM, unsupervised: a
-minimum filter 81 m wide (wider than any block of buildings, so every window holds ground)
-followed by an 81 m mean to smooth the steps; the simulated terrain varies over hundreds of
-metres, so this is within decimetres of it.
+The DSM ground estimate is unsupervised: a minimum filter 81 m wide (wider than any block of
+buildings, so every window holds ground) followed by an 81 m mean to smooth the steps.
 
     fortmap simulate --out SIM [--seed 0]
     fortmap analyze --before SIM/before.tif --after SIM/after.tif \\
         --buildings SIM/buildings.geojson --roads SIM/roads.geojson \\
-        --places SIM/places.geojson --core "Old City" --no-report --out RUN
-    python benchmarks/bench_visibility.py --sim SIM --run RUN
+        --places SIM/places.geojson --core "Old City" --no-report [--dem SIM/dem.tif] --out RUN
+    python benchmarks/bench_visibility.py --sim SIM --run RUN [--true-canopy]
 """
 
 from __future__ import annotations
@@ -70,6 +72,36 @@ def estimate_dem(dsm: np.ndarray, gsd: float) -> np.ndarray:
     return np.pad(full, ((0, h - full.shape[0]), (0, w - full.shape[1])), mode="edge")
 
 
+def true_canopy(sim: Path, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """The simulator's tree canopy heights (m) before and after, highest per coarse cell.
+
+    Re-plans and re-rasterises the scene from ``scene.json``'s seed (generated cities only,
+    not ``--osm`` ones; about 12 CPU s and 2 GB for a 2 km scene at 0.5 m).
+    """
+    from fortmap.simulate import raster as R
+    from fortmap.simulate.changes import apply_changes, plan_changes
+    from fortmap.simulate.layout import plan_city
+    from fortmap.simulate.noise import make_textures
+
+    meta = json.loads((sim / "scene.json").read_text())
+    if meta.get("osm"):
+        raise SystemExit(f"{sim}: --true-canopy needs a generated city, not an OSM one")
+    n, gsd = int(meta["width_px"]), float(meta["gsd_m"])
+    streams = np.random.SeedSequence(int(meta["seed"])).spawn(4)
+    r_plan, r_change, r_ras, r_tex = (np.random.default_rng(s) for s in streams)
+    city = plan_city(r_plan, float(meta["size_m"]))
+    ch = plan_changes(r_change, city)
+    tex = make_textures(r_tex, (n, n), gsd)
+    before = R.rasterize_city(r_ras, city, gsd, tex)
+    after = apply_changes(r_ras, before, city, ch, gsd, tex)
+    m = n // factor * factor
+
+    def cells(c: np.ndarray) -> np.ndarray:
+        return c[:m, :m].reshape(m // factor, factor, m // factor, factor).max(axis=(1, 3))
+
+    return cells(before.canopy), cells(after.canopy)
+
+
 def _layer(path: Path, name: str) -> gpd.GeoDataFrame | None:
     if name not in pyogrio.list_layers(path)[:, 0]:
         return None
@@ -85,6 +117,13 @@ def main() -> None:
     )
     ap.add_argument(
         "--quick", action="store_true", help="only what analyze reports (flat ground, DEM)"
+    )
+    ap.add_argument("--dem", type=Path, help="DEM to use (default: SIM/dem.tif)")
+    ap.add_argument(
+        "--true-canopy", action="store_true", help="also a row with the simulator's canopy"
+    )
+    ap.add_argument(
+        "--canopy", type=Path, help="npz of canopy heights (b, a) to use instead of finding them"
     )
     ap.add_argument("--json", type=Path, help="also write the table here")
     a = ap.parse_args()
@@ -128,18 +167,33 @@ def main() -> None:
     ra.set_pixel_warp(coregister(rb, ra).warp)
     t0 = time.process_time()
     st = CanopyStats()
-    canopy = canopy_heights(rb, ra, grid, f, tree_height_m=a.tree_height, stats=st)
+    if a.canopy is not None:
+        npz = np.load(a.canopy)
+        canopy = (npz["b"], npz["a"])
+        print(f"canopy: from {a.canopy}")
+    else:
+        canopy = canopy_heights(rb, ra, grid, f, tree_height_m=a.tree_height, stats=st)
+        top = "none" if st.scene_top_m is None else f"{st.scene_top_m:.2f} m"
+        print(f"canopy: scene crown top {top}, {st.measured} of {st.crowns} crowns measured")
     t_can = time.process_time() - t0
-    top = "none" if st.scene_top_m is None else f"{st.scene_top_m:.2f} m"
-    print(f"canopy: scene crown top {top}, {st.measured} of {st.crowns} crowns measured")
+    if canopy is not None:
+        felled = (canopy[0] > 0) & ~(canopy[1] > 0)
+        print(f"canopy: {int((canopy[0] > 0).sum())} cells before, {int(felled.sum())} felled")
+    dem_path = a.dem if a.dem is not None else a.sim / "dem.tif"
+    variants: dict[str, dict] = {"flat ground (analyze, no DEM)": {"ground": None}}
+    if dem_path.exists():
+        z, g = read_dem(dem_path)
+        dem = warp_to_grid(z, g.transform, g.crs, coarse)
+        variants["dem.tif (analyze --dem)"] = {"ground": dem}
+        variants["dem.tif, true razed list"] = {"ground": dem, "razed": truth_razed}
+        variants["dem.tif, true berms"] = {"ground": dem, "berms": true_berms.to_crs(grid.crs)}
+        if a.true_canopy:
+            variants["dem.tif, true canopy"] = {"ground": dem, "canopy": true_canopy(a.sim, f)}
+    else:
+        print(f"no {dem_path}: rows with a DEM skipped")
     ground = warp_to_grid(estimate_dem(zb, grid.gsd), grid.transform, grid.crs, coarse)
+    variants["ground from the before DSM"] = {"ground": ground}
     col = "id" if "id" in found.columns else "fid"
-    variants = {
-        "flat ground (analyze, no DEM)": {"ground": None},
-        "DEM": {"ground": ground},
-        "DEM, true razed list": {"ground": ground, "razed": truth_razed},
-        "DEM, true berms": {"ground": ground, "berms": true_berms.to_crs(grid.crs)},
-    }
     if a.quick:
         variants = dict(list(variants.items())[:2])
     t_build = []
@@ -147,7 +201,7 @@ def main() -> None:
         t0 = time.process_time()
         sb, sa, cg, _ = footprint_surfaces(
             grid, found, kw.get("razed", det), id_column=col, ground=kw["ground"],
-            canopy=canopy, berms=kw.get("berms", berms), res_m=VISIBILITY_RES_M,
+            canopy=kw.get("canopy", canopy), berms=kw.get("berms", berms), res_m=VISIBILITY_RES_M,
         )  # fmt: skip
         t_build.append(time.process_time() - t0)
         r = visibility_change(sb, sa, cg.transform, cg.crs, edge, resolution_m=VISIBILITY_RES_M)
@@ -170,7 +224,8 @@ def main() -> None:
         f"visibility on the true DSMs {t_vis:.2f} s"
     )
     if a.json is not None:
-        a.json.write_text(json.dumps({"sim": str(a.sim), "edge": source, "rows": out}, indent=1))
+        a.json.write_text(json.dumps({"sim": str(a.sim), "edge": source, "rows": out,
+                                      "gain_true_km2": g_true}, indent=1))  # fmt: skip
 
 
 if __name__ == "__main__":

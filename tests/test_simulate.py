@@ -44,7 +44,8 @@ def medium(tmp_path_factory):
 
 def test_same_seed_gives_identical_outputs(small, tmp_path):
     again = simulate_city(tmp_path / "b", seed=3, size_m=400)
-    for name in RASTERS + ("buildings.geojson", "roads.geojson", "places.geojson", "scene.json"):
+    vectors = ("buildings.geojson", "roads.geojson", "places.geojson", "scene.json")
+    for name in RASTERS + ("dem.tif",) + vectors:
         assert (small.out_dir / name).read_bytes() == (again.out_dir / name).read_bytes(), name
     for layer in TRUTH_LAYERS:
         a = gpd.read_file(small.truth, layer=layer)
@@ -275,3 +276,48 @@ def test_true_route_status_follows_the_true_obstacles(medium):
     cut_routes = routes[routes["status"] == "cut"]
     for geom in bars.geometry:
         assert cut_routes.intersects(geom).any()
+
+
+def test_public_dem_averages_30_m_cells_and_adds_noise():
+    from affine import Affine
+
+    from fortmap.simulate.scene import DEM_CELL_M, DEM_NOISE_M, public_dem
+
+    # a tilted plane 610 px (305 m) square at 0.5 m: 11 cells of 30 m, the last one partial
+    n, gsd = 610, 0.5
+    tr = Affine(gsd, 0.0, 1000.0, 0.0, -gsd, 5000.0)
+    rows, cols = np.mgrid[0:n, 0:n].astype(np.float32)
+    ground = 300.0 + 0.01 * cols * gsd - 0.02 * rows * gsd
+    dem, dtr = public_dem(ground, tr, np.random.default_rng(0))
+    assert dem.shape == (11, 11) and dem.dtype == np.float32
+    assert dtr == Affine(DEM_CELL_M, 0.0, 1000.0, 0.0, -DEM_CELL_M, 5000.0)
+    # a cell's posting is the mean of the ground it covers: at its centre on a plane
+    centre = (np.arange(11) + 0.5) * DEM_CELL_M
+    centre[-1] = (10 * 60 + n) / 2 * gsd  # the partial cell: mean over the part in the scene
+    plane = 300.0 + 0.01 * centre[None, :] - 0.02 * centre[:, None]
+    err = dem - plane
+    # 121 draws of N(0, 1.2 m): the sample sd lies within 0.9..1.5 m all but never
+    assert abs(err.mean()) < 0.4 and 0.75 * DEM_NOISE_M < err.std() < 1.25 * DEM_NOISE_M
+    again, _ = public_dem(ground, tr, np.random.default_rng(0))
+    assert np.array_equal(dem, again)
+
+
+def test_dem_is_written_beside_the_images(small):
+    assert small.dem == small.out_dir / "dem.tif"
+    with rasterio.open(small.dem) as ds:
+        dem = ds.read(1)
+        assert ds.crs.to_epsg() == 32637 and ds.res == (30.0, 30.0) and ds.dtypes[0] == "float32"
+        assert ds.tags()["UNITS"] == "metre"
+        with rasterio.open(small.before) as img:
+            b, s = ds.bounds, img.bounds
+            # covers the scene whole, by less than a cell more
+            assert b.left == s.left and b.top == s.top
+            assert s.right <= b.right < s.right + 30 and s.bottom - 30 < b.bottom <= s.bottom
+    assert np.isfinite(dem).all()
+    # bare earth: near the lowest DSM heights of its cell (the ground between buildings and
+    # trees), never at roof or crown height; 5 m is 4 sigma of the noise
+    with rasterio.open(small.dsm_before) as ds:
+        dsm = ds.read(1)
+    low = np.percentile(dsm[:780, :780].reshape(13, 60, 13, 60).swapaxes(1, 2), 5, axis=(2, 3))
+    diff = dem[:13, :13] - low
+    assert np.median(np.abs(diff)) < 1.5 and np.abs(diff).max() < 5.0

@@ -16,13 +16,18 @@ d)^2)``, the rim at ``top - r``, as a crown seen from above. The top comes from 
 shadow: the sun's elevation from the image's tags (``SUN_ELEVATION``, ``SUN_AZIMUTH``), the
 shadow's length along the anti-sun direction measured on the ground beyond the crown, and the
 shadow of a sphere (:func:`shadow_height`) whose radius is the crown's half-width across the
-sun's azimuth (holes in a crown's mask shrink its inscribed radius, not that width). Where a crown's shadow cannot be measured the
-scene's median measured top is used, else :data:`DEFAULT_TREE_HEIGHT_M`.
+sun's azimuth (holes in a crown's mask shrink its inscribed radius, not that width). Where a
+crown's shadow cannot be measured the scene's median measured top is used, else
+:data:`DEFAULT_TREE_HEIGHT_M`.
 
-Both thresholds are unsupervised in-scene statistics (Otsu), taken on full-resolution tiles
-spread over the scene. The image is read by windows of the target grid (never whole), smoothed
-over :data:`SMOOTH_M` (crowns are 3 m across or more; this removes sensor noise) and reduced to
-the fraction of each coarse cell's pixels that are vegetated and that are crowns.
+Felled trees: a crown stands after unless its pixels are bare ground in the after image,
+grey *and* bright by the after image's own thresholds (:func:`bare_ground`), so a change of
+season or colour balance between the dates does not fell trees.
+
+Both thresholds are unsupervised in-scene statistics (Otsu) of each image, taken on
+full-resolution tiles spread over the scene. The images are read by windows of the target
+grid (never whole) and smoothed over :data:`SMOOTH_M` (crowns are 3 m across or more; this
+removes sensor noise).
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ SMOOTH_M = 1.5
 #: Largest ratio of mean brightness of the dark (crown) class to the bright (grass) class for
 #: the split to count as trees against low vegetation.
 MAX_DARK_RATIO = 0.75
-#: Fraction of a crown's pixels that must still be vegetated in the after image for the tree
+#: Fraction of a crown's pixels that must not be bare ground in the after image for the tree
 #: to stand after (a majority).
 MIN_STANDING_FRACTION = 0.5
 #: Side (px) of the sample tiles and of the sample mosaic the thresholds are fitted on.
@@ -149,48 +154,6 @@ def _coarse_tiles(grid: Grid, f: int, step: int, halo: int):
             sl = (slice(r0 - rr0, r0 - rr0 + h), slice(c0 - cc0, c0 - cc0 + w))
             out = (slice(r0 // f, (r0 + h) // f), slice(c0 // f, (c0 + w) // f))
             yield win, sl, out, (h // f, f, w // f, f)
-
-
-def vegetation_cover(
-    reader: GridReader,
-    grid: Grid,
-    factor: int,
-    thresholds: CanopyThresholds,
-    *,
-    window: int = 1024,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Fractions of vegetated and of crown pixels in each ``factor`` x ``factor`` block.
-
-    Args:
-        reader: an RGB reader on ``grid``.
-        grid: the fine grid (the image's pixels).
-        factor: fine pixels per coarse cell along each axis (an integer).
-        thresholds: from :func:`canopy_thresholds` on the same image.
-        window: side of the windows read, fine pixels (rounded down to a multiple of factor).
-
-    Returns:
-        (vegetated, crowns): float32 (grid.height // factor, grid.width // factor) fractions
-        0..1 of the block's valid pixels (0 where none is valid).
-    """
-    f = int(factor)
-    ch, cw = grid.height // f, grid.width // f
-    veg_out = np.zeros((ch, cw), np.float32)
-    tree_out = np.zeros((ch, cw), np.float32)
-    step = max(f, window // f * f)
-    k = _smooth_px(grid)
-    halo = k // 2 + 1
-    # a halo around each window so the smoothing has no seams between windows
-    for win, sl, out, shape in _coarse_tiles(grid, f, step, halo):
-        e, b = _features(reader.read_raw(win), k)
-        valid = reader.read_valid(win)
-        e, b, valid = e[sl], b[sl], valid[sl]
-        veg = (e > thresholds.exg) & valid
-        tree = veg & (b < thresholds.dark) if math.isfinite(thresholds.dark) else veg & False
-        n = valid.reshape(shape).sum(axis=(1, 3))
-        den = np.maximum(n, 1).astype(np.float32)
-        veg_out[out] = veg.reshape(shape).sum(axis=(1, 3)) / den
-        tree_out[out] = tree.reshape(shape).sum(axis=(1, 3)) / den
-    return veg_out, tree_out
 
 
 @dataclass
@@ -351,6 +314,34 @@ def _crowns_in(
     return (e > th.exg) & (b < th.dark) & valid, b, valid
 
 
+def bare_ground(
+    reader: GridReader, win: Window, thresholds: CanopyThresholds, k: int
+) -> np.ndarray:
+    """Pixels of ``win`` that are bare ground: neither vegetated nor as dark as a crown.
+
+    A felled (or bulldozed, or buried) tree leaves soil or debris, which is both grey (excess
+    green below the image's own Otsu threshold) and bright (above the image's own crown
+    darkness threshold: soil reflects 0.3-0.6 of visible light, a crown 0.05-0.10, sunlit or
+    not). Each test alone fails on a standing crown now and then: a crown in a building's
+    shadow is lit by bluish sky light and loses its green, and a lit crown can be brighter
+    than the threshold; a crown fails both only when its pixels are mislabelled. Both
+    thresholds are the image's own, so a change of colour balance or season between the
+    dates moves them with it. Without a crown threshold (NaN) the colour test decides alone.
+    Pixels outside the image's valid area are never bare (no evidence of a change).
+
+    Args:
+        reader: an RGB reader on the grid (co-registered).
+        win: window of the grid, pixels.
+        thresholds: :func:`canopy_thresholds` of the same image.
+        k: box smoothing, pixels (as for the crowns).
+    """
+    e, b = _features(reader.read_raw(win), k)
+    bare = e <= thresholds.exg
+    if math.isfinite(thresholds.dark):
+        bare &= b >= thresholds.dark
+    return bare & reader.read_valid(win)
+
+
 def _window_heights(
     crown: np.ndarray, grey: np.ndarray, valid: np.ndarray, grid: Grid,
     sun: tuple[float, float] | None, scene_top: float, cap_r: float | None, stats: CanopyStats,
@@ -421,8 +412,9 @@ def canopy_heights(
     pixels (as resampling a fine surface with the maximum, as
     :mod:`fortmap.analyze.visibility` does). A tree is felled whole: a crown cell stands after
     when most crown pixels within a crown's width of it (twice the scene's median crown
-    radius) are still vegetated in the co-registered after image (above the after image's own
-    excess-green threshold), else it is gone after (felled, bulldozed or buried).
+    radius) are not bare ground in the co-registered after image (:func:`bare_ground`: grey
+    *and* bright by the after image's own thresholds), else it is gone after (felled,
+    bulldozed or buried).
 
     Args:
         before: RGB reader of the before image on ``grid``.
@@ -460,21 +452,24 @@ def canopy_heights(
     # the halo holds a crown's shadow and a grove's width, so windows have no seams
     reach = MAX_TREE_HEIGHT_M / math.tan(math.radians(sun[1])) if sun else 0.0
     halo = int(math.ceil((reach + 4 * (cap_r or 5.0)) / grid.gsd)) + k
+    ta = canopy_thresholds(after, grid) if after is not None else None
+    kept = np.zeros((ch, cw), np.float32)
     for win, sl, out, shape in _coarse_tiles(grid, f, step, halo):
         crown, b, valid = _crowns_in(before, grid, win, tb, k)
         z = _window_heights(crown, b, valid, grid, sun, scene_top, cap_r, st)
         h_before[out] = z[sl].reshape(shape).max(axis=(1, 3))
         crowns[out] = crown[sl].reshape(shape).mean(axis=(1, 3))
+        if ta is not None:
+            still = crown[sl] & ~bare_ground(after, win, ta, k)[sl]
+            kept[out] = still.reshape(shape).mean(axis=(1, 3))
     trees = crowns > 0
     h_before = np.where(trees, np.maximum(h_before, 0.0), 0.0).astype(np.float32)
-    ta = canopy_thresholds(after, grid) if after is not None else None
     if ta is None:
         return h_before, h_before.copy()
-    veg_after, _ = vegetation_cover(after, grid, factor, ta)
     # a tree is felled whole: a crown cell stands when most crown pixels within a tree's width
-    # of it (3 x 3 cells) are still vegetated after; a grove cut through keeps its other part
+    # of it (3 x 3 cells) are not bare ground after; a grove cut through keeps its other part
     k = max(3, int(round(2 * (cap_r or 2.0) / (grid.gsd * f))) | 1)
     crown_px = ndi.uniform_filter(crowns, k, mode="constant")
-    still = ndi.uniform_filter(crowns * np.minimum(veg_after, 1.0), k, mode="constant")
+    still = ndi.uniform_filter(kept, k, mode="constant")
     stands = still >= MIN_STANDING_FRACTION * np.maximum(crown_px, 1e-9)
     return h_before, np.where(trees & stands, h_before, np.float32(0))

@@ -30,6 +30,14 @@ from fortmap.types import DATE_TAG
 CRS_EPSG = 32637
 ORIGIN_EN = (412000.0, 3985000.0)
 DATE_BEFORE, DATE_AFTER = "2024-03-11", "2024-10-02"
+#: Cell size (m) of the bare-earth DEM written beside the images: 1 arc-second, as SRTM and
+#: Copernicus GLO-30, the free DEMs an analyst has.
+DEM_CELL_M = 30.0
+#: Standard deviation (m) of the random height error added to each DEM cell: GLO-30's
+#: relative vertical accuracy is specified as under 2 m LE90 on gentle slopes (sigma 1.2 m);
+#: SRTM's is coarser. The absolute offset of a real DEM is left out: a constant shift of
+#: ground and observers alike changes no sight line.
+DEM_NOISE_M = 1.2
 TRUTH_GEOMETRY = {
     "razed_buildings": "Polygon",
     "cleared_areas": "Polygon",
@@ -70,6 +78,7 @@ class SimulatedScene:
     seconds: float
     n_entries: int = 0
     n_entries_cut: int = 0
+    dem: Path | None = None
 
 
 def simulate_city(
@@ -86,6 +95,8 @@ def simulate_city(
 
     ``truth.gpkg`` holds the changes (:data:`fortmap.types.TRUTH_LAYERS`) and the true route
     status into the core district "Old City" (layers ``routes`` and ``entry_points``).
+    ``dem.tif`` is the bare-earth terrain (no buildings, trees, berms or debris) as a public
+    DEM gives it (:func:`public_dem`), for ``fortmap analyze --dem``.
 
     Args:
         out_dir: directory to create (written atomically via a temporary sibling).
@@ -118,8 +129,9 @@ def simulate_city(
     if n > 20000:
         raise InputError(f"{out_dir}: {n}x{n} pixels is too large; raise gsd or lower size_m")
     size_m = n * float(gsd)
-    r_plan, r_change, r_ras, r_tex, r_sun, r_before, r_after = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)
+    # spawned streams depend on their index only: the DEM's (8th) leaves the others unchanged
+    r_plan, r_change, r_ras, r_tex, r_sun, r_before, r_after, r_dem = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8)
     )
     if site is None:
         city = plan_city(r_plan, size_m)
@@ -168,7 +180,7 @@ def simulate_city(
         "before": "before.tif", "after": "after.tif", "dsm_before": "dsm_before.tif",
         "dsm_after": "dsm_after.tif", "buildings": "buildings.geojson", "roads": "roads.geojson",
         "places": "places.geojson", "truth": "truth.gpkg", "truth_change": "truth_change.tif",
-        "scene_json": "scene.json",
+        "scene_json": "scene.json", "dem": "dem.tif",
     }  # fmt: skip
     out_dir = Path(out_dir)
     with atomic_dir(out_dir, force=force) as tmp:
@@ -182,6 +194,9 @@ def simulate_city(
         ):
             tags = {DATE_TAG: date, "UNITS": "metre"}
             _write_band(tmp / names[name], surf.dsm(), crs, transform, tags)
+        dem, dem_transform = public_dem(before.ground, transform, r_dem)
+        tags = {"UNITS": "metre", "SOURCE": f"simulated bare earth, {DEM_CELL_M:g} m cells"}
+        _write_band(tmp / names["dem"], dem, crs, dem_transform, tags)
         alb = render.albedo(before, city, tex, fc_b, gsd)
         img = render.sensor(render.radiance(before, alb, gsd, *sun_b), sen_b, r_before)
         del alb, before
@@ -242,6 +257,34 @@ def simulate_city(
         n_entries=routes["entries_before"],
         n_entries_cut=routes["entries_cut"],
     )
+
+
+def public_dem(
+    ground: np.ndarray, transform: Affine, rng: np.random.Generator
+) -> tuple[np.ndarray, Affine]:
+    """The bare-earth ``ground`` as a free public DEM shows it: 30 m cells, metres of noise.
+
+    Each :data:`DEM_CELL_M` cell holds the mean of the ground pixels it covers (a DEM posting
+    stands for its cell; the river channel and bridge decks are smeared into it), plus
+    Gaussian noise of :data:`DEM_NOISE_M`. The cells start at the scene's north-west corner
+    and cover it whole; the last row and column run past it and average what they cover.
+
+    Args:
+        ground: terrain heights (m) on the scene grid, row 0 north.
+        transform: the scene grid's affine transform (metres).
+        rng: random stream for the noise.
+
+    Returns:
+        (heights in metres, float32, and the DEM's affine transform in the scene's CRS).
+    """
+    f = max(1, int(round(DEM_CELL_M / abs(transform.a))))
+    h, w = ground.shape
+    ch, cw = -(-h // f), -(-w // f)
+    pad = np.full((ch * f, cw * f), np.nan, np.float32)
+    pad[:h, :w] = ground
+    cells = np.nanmean(pad.reshape(ch, f, cw, f), axis=(1, 3))
+    cells += rng.normal(0.0, DEM_NOISE_M, cells.shape)
+    return cells.astype(np.float32), transform @ Affine.scale(f)
 
 
 def _sensor_dict(s: render.Sensor) -> dict:
