@@ -9,6 +9,7 @@ from rasterio.features import rasterize
 
 from fortmap.detect.roadmask import roads_in_window
 from fortmap.detect.rubble import find_rubble
+from fortmap.detect.rubble_kernels import relative_roughness
 
 GSD = 0.5
 
@@ -78,3 +79,35 @@ def test_block_rows_are_not_rubble():
         for y0 in range(92, 108, 4):
             a[0, y0 : y0 + 3, x0 : x0 + 3] = 0.74
     assert find_rubble(b, a, v, rr, road, GSD, (0, 0, 200, 200)) == []
+
+
+def test_smooth_mound_across_the_road_is_not_rubble():
+    # a berm's end: a bright, smooth soil ridge 10 m wide crossing the road, lit on one flank.
+    # It is brighter and (from its slope) more varied than the asphalt, but has no
+    # small-scale roughness of its own.
+    rng = np.random.default_rng(5)
+    b, a, v, rr, road = _window(None)
+    xx = np.mgrid[0:200, 0:200][1]
+    d = (xx - 100) / 10.0
+    m = np.abs(d) < 1
+    a[0][m] = (0.5 - 0.24 * d[m] + rng.normal(0, 0.006, m.sum())).astype(np.float32)
+    assert find_rubble(b, a, v, rr, road, GSD, (0, 0, 200, 200)) == []
+
+
+def test_relative_roughness_ignores_slopes_and_light():
+    rng = np.random.default_rng(0)
+    rows, cols = np.mgrid[10:40, 10:40]
+    rows, cols = rows.ravel(), cols.ravel()
+    yy, xx = np.mgrid[0:50, 0:50].astype(np.float32)
+    plane = 0.2 + 0.01 * xx + 0.005 * yy
+    # a plane leaves no high-pass residual at all: the measure sits at its floor
+    for k in (3, 5):
+        assert np.all(relative_roughness(plane, rows, cols, k) < -8)
+    asphalt = (0.3 * (1 + 0.05 * rng.normal(size=(50, 50)))).astype(np.float32)
+    debris = (0.45 * (1 + 0.3 * rng.normal(size=(50, 50)))).astype(np.float32)
+    r_asphalt = np.median(relative_roughness(asphalt, rows, cols))
+    r_debris = np.median(relative_roughness(debris, rows, cols))
+    assert r_debris - r_asphalt > np.log(3)
+    # the same asphalt under a quarter of the light (a shadow) is as rough
+    dim = np.median(relative_roughness(asphalt * 0.25, rows, cols))
+    assert abs(dim - r_asphalt) < 0.01
