@@ -15,6 +15,7 @@ from rasterio.crs import CRS
 from fortmap.cli.main import cli
 from fortmap.detect.roads_from_image import (
     centrelines,
+    fill_small_holes,
     length_within,
     line_openings,
     road_mask,
@@ -78,6 +79,33 @@ def test_grey_streets_on_a_textured_scene():
         near = lines[lines.geometry.distance(ln.interpolate(0.5, normalized=True)) < 3]
         assert len(near), (a, w)
         assert abs(near["width_m"].median() - w) <= 2.0, (a, w, near["width_m"].tolist())
+
+
+def test_fill_small_holes_fills_crowns_not_blocks():
+    m = np.ones((60, 60), bool)
+    m[10:16, 10:16] = False  # a 6 m crown: 36 m2
+    m[30:45, 30:45] = False  # a 15 m block: 225 m2
+    f = fill_small_holes(m, 1.0)
+    assert f[10:16, 10:16].all() and not f[30:45, 30:45].any()
+
+
+def test_grey_field_dotted_with_trees_is_not_road():
+    # a grey yard with a tree crown every 14 m: between the crowns runs of grey go on for the
+    # whole yard and are under 30 m wide, but the yard is one wide surface
+    img, streets = _street_grid()
+    field = np.zeros(img.shape[1:], bool)
+    field[160:250, 170:310] = True
+    img[:, field] = np.array([165.0, 162.0, 154.0])[:, None]
+    rng = np.random.default_rng(1)
+    for r in range(163, 250, 14):
+        for c in range(173, 310, 14):
+            img[:, r : r + 6, c : c + 6] = np.array([60.0, 85.0, 50.0])[:, None, None]
+    img[:, field] += rng.normal(0, 2.0, (3, int(field.sum()))).astype(np.float32)
+    mask, ev = road_mask(img, np.ones(field.shape, bool), 1.0)
+    assert ev["road_classes"], ev
+    yard = [k for k, c in enumerate(ev["classes"]) if abs(c["mean"][0] - 165) < 5]
+    assert yard and not set(yard) & set(ev["road_classes"]), ev
+    assert mask[field].mean() < 0.05
 
 
 def test_no_corridors_no_roads():
