@@ -292,3 +292,53 @@ def test_blocks_side_by_side_on_a_curved_road_form_one_row():
     assert abs(a.along.mean() - b.along.mean()) > ROW_ALONG_TOL_M / GSD
     assert along_gap([a], [b]) < 1.0
     assert len(group_rows([a, b], GSD)) == 1
+
+
+def _wide_junction(reach_m: float | None = None):
+    from rasterio.features import rasterize
+
+    from fortmap.detect import road_window
+
+    rng = np.random.default_rng(5)
+    shape = (200, 200)
+    roads = gpd.GeoDataFrame(
+        {"name": ["Side", "Ring"], "road_class": ["major", "major"], "width_px": [26.0, 40.0]},
+        geometry=[shapely.LineString([(100, 0), (100, 200)]), shapely.LineString([(0, 100), (200, 100)])],
+    )  # fmt: skip
+    rr = roads_in_window(roads, shape, 2.0)
+    base = np.where(rr.carriageway, 0.25, 0.55).astype(np.float32)
+    before = base + rng.normal(0, 0.015, shape).astype(np.float32)
+    after = base + rng.normal(0, 0.015, shape).astype(np.float32)
+    # a row across Side's mouth, inside the 20 m Ring (which owns the crossing), 5-6 m from
+    # Side's own pixels: along Ring's axis the row only sees itself
+    after[rasterize([(shapely.box(88, 88, 112, 91), 1)], out_shape=shape).astype(bool)] = 0.8
+    old = road_window.JUNCTION_REACH_M
+    try:
+        if reach_m is not None:
+            road_window.JUNCTION_REACH_M = reach_m
+        return find_barricades(
+            before[None], after[None], np.ones(shape, bool), rr, roads, GSD, (0, 0, 200, 200)
+        )
+    finally:
+        road_window.JUNCTION_REACH_M = old
+
+
+def test_row_across_a_side_road_mouth_in_a_wide_junction_is_found():
+    out = _wide_junction()
+    assert len(out) == 1 and out[0][2]["road_name"] == "Side"
+    # looking for the crossing road only 4 m away (the old reach) misses it
+    assert _wide_junction(reach_m=4.0) == []
+
+
+def test_row_along_the_sun_azimuth_is_told_from_one_across_it():
+    from fortmap.detect.barricades import _along_sun
+
+    # a row running east-west (pixel x) in window pixels, north-up
+    cc = np.repeat(np.arange(20), 3)
+    rr = np.tile(np.arange(3), 20)
+    assert _along_sun(rr, cc, 90.0) and _along_sun(rr, cc, 265.0)
+    assert not _along_sun(rr, cc, 180.0) and not _along_sun(rr, cc, 135.0)
+    assert not _along_sun(rr, cc, None)
+    # a row running north-west to south-east lies along a sun in the south-east
+    d = np.arange(20)
+    assert _along_sun(d, d, 135.0) and not _along_sun(d, d, 45.0)

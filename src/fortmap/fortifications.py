@@ -103,7 +103,18 @@ def detect_window(
             # grey levels, road pixels and per-road levels, shared by barricades and rubble
             shared = RoadWindow.build(before, after, valid, rr)
             ch = block_change(before, after, valid, rr, gsd, rw=shared)
-            rows = find_barricades(before, after, valid, rr, rp, gsd, core_px, change=ch, rw=shared)
+            rows = find_barricades(
+                before,
+                after,
+                valid,
+                rr,
+                rp,
+                gsd,
+                core_px,
+                change=ch,
+                rw=shared,
+                sun_azimuth=fc.sun_azimuth,
+            )
             for g, s, at in rows:
                 out.barricades.append((_to_crs(g, wt), s, at))
             # a row of blocks is one finding: new objects on it are not also debris

@@ -73,6 +73,13 @@ PASS_WIDTH_M = 2.5
 #: blur widens the row by under 0.5 m at each end; more is a change the road mask merely cuts
 #: (a shadow sliding across a lane, land cleared at a dead end).
 MAX_OVERHANG_M = 1.0
+#: Least angle (degrees) between a shade row's long axis and the sun's azimuth. Sunlight let
+#: through a gap between two shadows falls as a strip running along the azimuth; blocks are
+#: laid across the road whatever the sun does. The axis of a row of two or three blurred blocks
+#: is known to about atan(1.5 m / 4 m) = 20 degrees, which the bound allows for.
+MIN_SUN_SKEW_DEG = 20.0
+#: Whether ``block_change`` measures road in building shade against shaded road by default.
+SHADE_ROWS = False
 
 
 @dataclass
@@ -189,7 +196,7 @@ def block_change(
     roads: RoadRaster,
     gsd: float,
     rw: RoadWindow | None = None,
-    shade: bool = False,
+    shade: bool | None = None,
 ) -> RoadChange:
     """New block pixels: brighter than their road's sunlit level (``road_change`` with
     ``lit_reference``) *and* than the road just ahead and behind them (``along_change``).
@@ -207,6 +214,7 @@ def block_change(
     shadows) and lost a lit row whose pixels it regrouped, so it is not used yet.
     """
     rw = rw or RoadWindow.build(before, after, valid, roads)
+    shade = SHADE_ROWS if shade is None else shade
     a = road_contrast(rw, 1, False, True, MIN_SIGMA)
     if a is None:
         return _as_change(rw, None)
@@ -286,6 +294,18 @@ def _end_lit(rw: RoadWindow, rr: np.ndarray, cc: np.ndarray, road: int, gsd: flo
     return False
 
 
+def _along_sun(rr: np.ndarray, cc: np.ndarray, sun_azimuth: float | None) -> bool:
+    """Whether a row's long axis (window pixels, north-up) runs within ``MIN_SUN_SKEW_DEG``
+    of the sun's azimuth (degrees clockwise from north); False when the azimuth is unknown."""
+    if sun_azimuth is None:
+        return False
+    phi = own_axes(rr, cc)[0]
+    az = np.radians(sun_azimuth)
+    # towards the sun in pixel coordinates: east is +x, north is -y
+    sun = np.arctan2(-np.cos(az), np.sin(az))
+    return bool(abs(np.cos(phi - sun)) > np.cos(np.radians(MIN_SUN_SKEW_DEG)))
+
+
 def find_barricades(
     before: np.ndarray,
     after: np.ndarray,
@@ -296,6 +316,7 @@ def find_barricades(
     core_px: tuple[int, int, int, int],
     change: RoadChange | None = None,
     rw: RoadWindow | None = None,
+    sun_azimuth: float | None = None,
 ) -> list[tuple[shapely.LineString, float, dict]]:
     """Rows of new objects across roads in one window.
 
@@ -309,6 +330,9 @@ def find_barricades(
             when its centre lies in the core.
         change: precomputed ``block_change(before, after, valid, roads, gsd)`` (optional).
         rw: the window's shared :class:`RoadWindow` (optional).
+        sun_azimuth: degrees clockwise from north of the sun at the after date, or None; with
+            it, a row found in shade whose long axis runs along the sun is dropped (light let
+            through between shadows). Window pixels are taken as north-up.
 
     Returns:
         (LineString across the road in window pixels, score 0..1, attributes) per barricade;
@@ -364,7 +388,7 @@ def find_barricades(
         if span * gsd > width * gsd + MAX_OVERHANG_M:
             continue
         skylit = _skylit(ch, rw, after, rr, cc, p0.road + 1, gsd)
-        if skylit is False:
+        if skylit is False or (skylit is not None and _along_sun(rr, cc, sun_azimuth)):
             continue
         # light let through between shadows brightens the ground past the road too
         beyond = off_road_change(ga_s, gb_s, off, rr, cc, gsd, ch.sigma)

@@ -28,6 +28,10 @@ from fortmap.detect.roadmask import RoadRaster
 MIN_CLASS_PX = 30
 #: Fewest road pixels for a window's road contrasts: fewer say nothing about a road's surface.
 MIN_ROAD_PX = 50
+#: How far (m) across its owner road a pixel looks for a crossing road. At a junction the road
+#: burnt last owns the whole crossing, so a row across the other road's mouth can stand up to
+#: half the owner's width (10 m for a 20 m avenue) from the other road's own pixels.
+JUNCTION_REACH_M = 10.0
 
 
 def grey(img: np.ndarray) -> np.ndarray:
@@ -316,6 +320,9 @@ def _along(rw: RoadWindow, which: str, gsd: float, smooth_px: int) -> np.ndarray
     # other road lies along the owner's axis; where the owner's normal reaches another road,
     # that road's own axis is looked along too, and the lower reference kept.
     ref_n, cross = _sides(sm, rw.on, road_id, rw.rows, rw.cols, th + np.pi / 2, offs)
+    far = np.arange(offs[-1] * gsd + 2.0, JUNCTION_REACH_M + 0.01, 2.0) / gsd
+    if far.size:
+        cross |= _sides(sm, rw.on, road_id, rw.rows, rw.cols, th + np.pi / 2, far)[1]
     ref = np.where(cross & np.isfinite(ref_n), np.fmin(ref, ref_n), ref)
     return g[rw.rows, rw.cols] - ref
 
