@@ -56,16 +56,7 @@ def _flank_samples(
     """
     a = np.radians(sun_azimuth_deg)
     sun = np.array([np.sin(a), -np.cos(a)])  # towards the sun in pixel coords (rows run south)
-    n = max(4, int(line.length // 2))
-    d = np.linspace(0, line.length, n)
-    pts = shapely.get_coordinates(shapely.line_interpolate_point(line, d))
-    nxt = shapely.get_coordinates(
-        shapely.line_interpolate_point(line, np.minimum(d + 2, line.length))
-    )
-    prv = shapely.get_coordinates(shapely.line_interpolate_point(line, np.maximum(d - 2, 0)))
-    t = nxt - prv
-    t /= np.maximum(np.hypot(*t.T), 1e-9)[:, None]
-    nrm = np.c_[-t[:, 1], t[:, 0]]
+    pts, nrm = _stations(line, max(4, int(line.length // 2)))
     # offsets from next to the crest to 2 pixels beyond the toe: a crest found off-centre (the
     # change mask often misses the shaded flank) still has most of each flank, and the cast
     # shadow beyond the far one, on its own side
@@ -122,16 +113,7 @@ def _sun_normal_profile(
     positive offsets on the side the sun is on. Returns (offsets, profile)."""
     a = np.radians(sun_azimuth_deg)
     sun = np.array([np.sin(a), -np.cos(a)])
-    n = max(4, int(line.length))
-    d = np.linspace(0, line.length, n)
-    pts = shapely.get_coordinates(shapely.line_interpolate_point(line, d))
-    nxt = shapely.get_coordinates(
-        shapely.line_interpolate_point(line, np.minimum(d + 2, line.length))
-    )
-    prv = shapely.get_coordinates(shapely.line_interpolate_point(line, np.maximum(d - 2, 0)))
-    t = nxt - prv
-    t /= np.maximum(np.hypot(*t.T), 1e-9)[:, None]
-    nrm = np.c_[-t[:, 1], t[:, 0]]
+    pts, nrm = _stations(line, max(4, int(line.length)))
     # one side for the whole crest (the side the sun is on, on average): a wiggly crest
     # must not swap its flanks from sample to sample
     nrm *= 1.0 if float(np.sum(nrm @ sun)) >= 0 else -1.0
@@ -248,3 +230,17 @@ def ridge_lighting(
     if consistent < MIN_CONSISTENT or contrast < c_min:
         return None
     return {"consistent": consistent, "contrast": contrast, "judged": float(judged.mean())}
+
+
+def _stations(line: shapely.LineString, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` points evenly along ``line`` and the unit normals there (pixel coordinates), the
+    tangent taken over 2 px either side so a kinked skeleton does not swing the normal."""
+    d = np.linspace(0, line.length, n)
+    pts = shapely.get_coordinates(shapely.line_interpolate_point(line, d))
+    nxt = shapely.get_coordinates(
+        shapely.line_interpolate_point(line, np.minimum(d + 2, line.length))
+    )
+    prv = shapely.get_coordinates(shapely.line_interpolate_point(line, np.maximum(d - 2, 0)))
+    t = nxt - prv
+    t /= np.maximum(np.hypot(*t.T), 1e-9)[:, None]
+    return pts, np.c_[-t[:, 1], t[:, 0]]

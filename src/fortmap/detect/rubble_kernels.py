@@ -5,14 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-
-@njit(cache=True, nogil=True)
-def _reflect(i, n):  # pragma: no cover - compiled
-    if i < 0:
-        return -i - 1
-    if i >= n:
-        return 2 * n - i - 1
-    return i
+from fortmap.detect.fort_kernels import _reflect
 
 
 @njit(cache=True, nogil=True)
