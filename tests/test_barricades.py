@@ -147,19 +147,27 @@ def test_oblique_long_row_is_measured_across_its_own_axis():
     assert out[0][2]["evidence"]["along_m"] <= 2.5
 
 
-def test_row_at_a_junction_is_framed_by_the_road_it_crosses():
-    from rasterio.features import rasterize
-
-    rng = np.random.default_rng(3)
+def _crossing(seed: int, names: tuple, classes: tuple, widths_px: tuple):
+    """A 200 px window where a north-south road (first) crosses an east-west one (second, burnt
+    last, so it owns the crossing): roads, their raster, and noisy before/after images."""
+    rng = np.random.default_rng(seed)
     shape = (200, 200)
     roads = gpd.GeoDataFrame(
-        {"name": ["Side", "Main"], "road_class": ["minor", "major"], "width_px": [16.0, 24.0]},
+        {"name": list(names), "road_class": list(classes), "width_px": list(widths_px)},
         geometry=[shapely.LineString([(100, 0), (100, 200)]), shapely.LineString([(0, 100), (200, 100)])],
     )  # fmt: skip
     rr = roads_in_window(roads, shape, 2.0)
     base = np.where(rr.carriageway, 0.25, 0.55).astype(np.float32)
     before = base + rng.normal(0, 0.015, shape).astype(np.float32)
     after = base + rng.normal(0, 0.015, shape).astype(np.float32)
+    return roads, rr, before, after
+
+
+def test_row_at_a_junction_is_framed_by_the_road_it_crosses():
+    from rasterio.features import rasterize
+
+    shape = (200, 200)
+    roads, rr, before, after = _crossing(3, ("Side", "Main"), ("minor", "major"), (16.0, 24.0))
     # a row across Side street, inside the crossing (the pixels belong to Main, burnt last)
     after[rasterize([(shapely.box(93, 91, 107, 94), 1)], out_shape=shape).astype(bool)] = 0.8
     out = find_barricades(
@@ -299,16 +307,8 @@ def _wide_junction(reach_m: float | None = None):
 
     from fortmap.detect import road_window
 
-    rng = np.random.default_rng(5)
     shape = (200, 200)
-    roads = gpd.GeoDataFrame(
-        {"name": ["Side", "Ring"], "road_class": ["major", "major"], "width_px": [26.0, 40.0]},
-        geometry=[shapely.LineString([(100, 0), (100, 200)]), shapely.LineString([(0, 100), (200, 100)])],
-    )  # fmt: skip
-    rr = roads_in_window(roads, shape, 2.0)
-    base = np.where(rr.carriageway, 0.25, 0.55).astype(np.float32)
-    before = base + rng.normal(0, 0.015, shape).astype(np.float32)
-    after = base + rng.normal(0, 0.015, shape).astype(np.float32)
+    roads, rr, before, after = _crossing(5, ("Side", "Ring"), ("major", "major"), (26.0, 40.0))
     # a row across Side's mouth, inside the 20 m Ring (which owns the crossing), 5-6 m from
     # Side's own pixels: along Ring's axis the row only sees itself
     after[rasterize([(shapely.box(88, 88, 112, 91), 1)], out_shape=shape).astype(bool)] = 0.8
