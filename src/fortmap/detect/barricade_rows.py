@@ -192,6 +192,30 @@ def across_road(p: Piece, gsd: float) -> bool:
     return length < 2 * thick or abs(np.cos(phi - p.theta)) <= np.sin(np.radians(MAX_ROW_SKEW_DEG))
 
 
+def past_ends(rr: np.ndarray, cc: np.ndarray, gsd: float) -> tuple[list[np.ndarray], np.ndarray]:
+    """Points 1-3 m past each end of a row along its own long axis, across its middle half.
+
+    Args:
+        rr, cc: the row's pixels (window rows and columns).
+        gsd: metres per pixel.
+
+    Returns:
+        One (n, 2) float array of (x, y) window-pixel points per end, and the unit vector
+        across the row (x, y).
+    """
+    phi, length, thick = own_axes(rr, cc)
+    u = np.array([np.cos(phi), np.sin(phi)])
+    v = np.array([-u[1], u[0]])
+    c = np.array([cc.mean() + 0.5, rr.mean() + 0.5])
+    t = np.arange(1.0, 3.01, 0.5) / gsd
+    w = np.arange(-thick / 4, thick / 4 + 0.01, 1.0)
+    ends = [
+        (c + sgn * (length / 2 + t[:, None, None]) * u + w[None, :, None] * v).reshape(-1, 2)
+        for sgn in (-1, 1)
+    ]
+    return ends, v
+
+
 def off_road_change(
     ga: np.ndarray,
     gb: np.ndarray,
@@ -221,16 +245,10 @@ def off_road_change(
     Returns:
         The smaller of the two ends' medians (sigma); 0 where an end has no pixel to look at.
     """
-    phi, length, thick = own_axes(rr, cc)
-    u = np.array([np.cos(phi), np.sin(phi)])
-    v = np.array([-u[1], u[0]])
-    c = np.array([cc.mean() + 0.5, rr.mean() + 0.5])
-    t = np.arange(1.0, 3.01, 0.5) / gsd
-    w = np.arange(-thick / 4, thick / 4 + 0.01, 1.0)
+    ends_pts, v = past_ends(rr, cc, gsd)
     h, wd = ga.shape
     ends = []
-    for sgn in (-1, 1):
-        pts = (c + sgn * (length / 2 + t[:, None, None]) * u + w[None, :, None] * v).reshape(-1, 2)
+    for pts in ends_pts:
         x = np.floor(pts[:, 0]).astype(int)
         y = np.floor(pts[:, 1]).astype(int)
         inside = (x >= 0) & (x < wd) & (y >= 0) & (y < h)

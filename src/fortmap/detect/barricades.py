@@ -38,6 +38,7 @@ from fortmap.detect.barricade_rows import (  # noqa: F401  (re-exported for rubb
     masked_box,
     merge_split_rows,
     off_road_change,
+    past_ends,
     pieces,
     reframe,
     row_ok,
@@ -271,18 +272,10 @@ def _end_lit(rw: RoadWindow, rr: np.ndarray, cc: np.ndarray, road: int, gsd: flo
     in shade or at the kerb. Levels are 3x3 means over valid pixels; sunlit is above the road's
     own light/shade split (``road_split``)."""
     t = road_split(rw, "a")[road]
-    phi, length, thick = own_axes(rr, cc)
-    u = np.array([np.cos(phi), np.sin(phi)])
-    v = np.array([-u[1], u[0]])
-    c = np.array([cc.mean() + 0.5, rr.mean() + 0.5])
-    step = np.arange(1.0, 3.01, 0.5) / gsd
-    w = np.arange(-thick / 4, thick / 4 + 0.01, 1.0)
+    ends, _ = past_ends(rr, cc, gsd)
     h, wd = rw.on.shape
     box = PointBox(rw.ga, rw.valid)
-    for sgn in (-1, 1):
-        pts = (c + sgn * (length / 2 + step[:, None, None]) * u + w[None, :, None] * v).reshape(
-            -1, 2
-        )
+    for pts in ends:
         x, y = np.floor(pts[:, 0]).astype(int), np.floor(pts[:, 1]).astype(int)
         inside = (x >= 0) & (x < wd) & (y >= 0) & (y < h)
         x, y = x[inside], y[inside]

@@ -33,7 +33,7 @@ from fortmap.detect.barricades import (
     hysteresis,
     road_change,
 )
-from fortmap.detect.road_window import RoadWindow
+from fortmap.detect.road_window import RoadWindow, robust_sigma
 from fortmap.detect.roadmask import RoadRaster
 
 #: Box filter side (m) over which debris speckle is averaged.
@@ -227,7 +227,7 @@ def _off_road_change(diff: np.ndarray, off: np.ndarray, smooth: int) -> np.ndarr
     x = d[off]
     if x.size < 50:
         return np.zeros_like(d)
-    s = max(float(np.median(np.abs(x - np.median(x)))) * 1.4826, 1e-3)
+    s = robust_sigma(x, 1e-3)
     return np.abs(d - np.median(x)) / s
 
 
