@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import shapely
+from scipy import ndimage as ndi
 
+from conftest import shared
 from fortmap.detect.berms import (
     _edge_distance,
     change_threshold,
@@ -164,3 +167,46 @@ def test_a_component_cut_by_the_image_edge_is_not_narrowed_by_it():
     sl = (slice(0, 60), slice(0, 60))
     assert _edge_distance(m, sl, None)[30, 10] <= 3
     assert _edge_distance(m, sl, valid)[30, 10] >= 20
+
+
+def test_a_berm_running_past_a_wide_changed_field_is_still_found():
+    # a ploughed block wider than any berm touches the ridge's north flank near its east end:
+    # one changed component, whose skeleton would wander into the block
+    before, after = _scene(180.0)
+    block = np.array([0.45, 0.36, 0.28], np.float32)[:, None]
+    after[:, 60:192, 250:400] = block[:, :, None] + 0.01 * np.random.default_rng(1).normal(
+        size=(3, 132, 150)
+    ).astype(np.float32)
+    out = _image_berms(before, after, 180.0)
+    assert out, "the ridge beside the block is lost"
+    near = [g for g, _, _ in out if g.distance(shapely.LineString([(80, 200), (240, 200)])) < 6]
+    assert sum(g.length for g in near) * GSD >= 50
+
+
+def _read01(path):
+    import rasterio
+
+    with rasterio.open(path) as ds:
+        return ds.read().astype(np.float32) / 255.0, float(ds.res[0])
+
+
+@pytest.mark.parametrize("sun", [None, 0.0, 90.0, 180.0, 270.0])
+def test_no_berms_on_the_real_puerto_rico_pair(sun):
+    # Hurricane Maria: roofs torn, debris; nothing built up as a ridge
+    before, gsd = _read01(shared("puerto-rico", "pre_tile_0_107.tif"))
+    after, _ = _read01(shared("puerto-rico", "post_tile_0_107.tif"))
+    v = np.ones(before.shape[1:], bool)
+    assert find_berms(before, after, v, gsd, sun, (0, 0, 512, 512)) == []
+
+
+@pytest.mark.parametrize("sun", [None, 0.0, 90.0, 180.0, 270.0])
+def test_no_berms_on_a_real_image_against_itself_plain_or_shifted(sun):
+    img, gsd = _read01(shared("imagery", "gangwon_korea_0p6m_rgb.tif"))
+    v = np.ones(img.shape[1:], bool)
+    core = (0, 0, img.shape[2], img.shape[1])
+    assert find_berms(img, img, v, gsd, sun, core) == []
+    # a residual misregistration of (2.4, 1.3) px: every edge changes, nothing is new soil
+    shifted = np.stack([ndi.shift(b, (2.4, 1.3), order=1, mode="nearest") for b in img])
+    vs = v.copy()
+    vs[:3], vs[:, :2] = False, False
+    assert find_berms(img, shifted, vs, gsd, sun, core) == []
