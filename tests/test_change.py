@@ -261,3 +261,19 @@ def test_sort_based_quantiles_match_numpy(n: int) -> None:
     np.testing.assert_allclose(cues.percentiles(x, qs), np.percentile(x, qs), rtol=0, atol=1e-12)
     assert cues.median(x) == pytest.approx(float(np.median(x)), abs=1e-7)
     assert np.isnan(cues.median(np.array([1.0, np.nan, 2.0])))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
+def test_few_quantiles_by_selection_equal_the_sorted_ones(dtype) -> None:
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 5, 1000, 4099):
+        x = (rng.random(n) * 200).astype(dtype)
+        for q in (0, 40, 50, 100, [0.5, 99.5], [2, 98]):
+            # more than 8 quantiles take the full sort; compare the selected ones with it
+            qq = np.atleast_1d(np.asarray(q, float))
+            full = cues.percentiles(x, np.concatenate([qq, np.linspace(0, 100, 9)]))[: qq.size]
+            got = cues.percentiles(x, q)
+            assert np.shape(got) == np.shape(q) and np.array_equal(np.atleast_1d(got), full)
+    x = rng.random(100)
+    x[7] = np.nan
+    assert np.isnan(cues.percentiles(x, 40)) and np.isnan(cues.percentiles(x, [2, 98])).all()

@@ -396,3 +396,18 @@ def test_geojson_rasterises_like_geo_interface():
         list(zip(fps, range(1, len(fps) + 1), strict=True)), out_shape=(70, 70)
     )
     assert np.array_equal(got, ref) and got.any()
+
+
+def test_label_medians_by_selection_equal_the_sorted_middle():
+    from fortmap.detect.footprint_features import _label_medians
+
+    rng = np.random.default_rng(11)
+    lab = rng.integers(0, 8, (40, 50)).astype(np.int32)
+    counts = np.bincount(lab.ravel(), minlength=10)[1:]
+    vals = rng.random((40, 50)).round(1)  # ties
+    vals[0, :5] = np.nan  # a label with NaN keeps the sort's answer (NaNs sort last)
+    med = _label_medians(lab, vals, counts)
+    for k in range(1, 10):
+        x = np.sort(vals[lab == k])
+        ref = 0.5 * (x[(x.size - 1) // 2] + x[x.size // 2]) if x.size else np.nan
+        assert np.array_equal(med[k - 1], ref, equal_nan=True)

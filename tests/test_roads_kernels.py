@@ -180,3 +180,14 @@ def test_simple_branches_order_like_order_branch():
             assert [tuple(p) for p in got] == order_branch(pix)
         else:
             assert np.array_equal(got, pix)  # left in row-major order for order_branch
+
+
+def test_edt_above_equals_thresholded_edt():
+    from fortmap.detect.roads_kernels import edt, edt_above
+
+    rng = np.random.default_rng(4)
+    for shape in [(1, 1), (6, 9), (120, 97)]:
+        for p in (0.5, 0.95, 1.0):
+            m = rng.random(shape) < p
+            for r in (0.0, 0.5, 1.0, 2**0.5, 2.0, 7.5, 15.0, 17.0):
+                assert np.array_equal(edt_above(m, r), edt(m) > r)

@@ -122,7 +122,9 @@ def _fit_band_map(src: np.ndarray, dst: np.ndarray, qs: np.ndarray) -> tuple:
         dq = percentiles(dst[keep], qs)
         sq = np.maximum.accumulate(sq + np.arange(sq.size) * 1e-7)
         r = interp_sorted(src, sq, dq) - dst
-        keep = np.abs(r - median(r)) < 2.5 * mad_sigma(r)
+        # mad_sigma(r) with r's median computed once (it is also the centre of the test)
+        d = np.abs(r - median(r))
+        keep = d < 2.5 * (max(1.4826 * median(d), 1e-4) if r.size else 1e-3)
         if keep.sum() < 100:
             break
     return sq.astype(np.float32), dq.astype(np.float32)

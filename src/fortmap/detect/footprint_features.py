@@ -17,6 +17,12 @@ from scipy import ndimage as ndi
 from scipy.ndimage import _filters as ndi_filters
 from skimage.filters import threshold_otsu
 
+from fortmap.detect.pixel_kernels import (
+    abs_laplacian_every_other,
+    abs_laplacian_numpy,
+    lit_labels,
+)
+
 #: Added to every band before the spectral angle, reflectance units: keeps the angle of
 #: near-black pixels (deep shadow, water) from being pure noise.
 ANGLE_EPS = 0.01
@@ -103,13 +109,10 @@ def interior_colour(
     chosen = np.where(keep, small, geoms)
     shapes = list(zip(_geojson(chosen), (np.flatnonzero(ok) + 1).tolist(), strict=True))
     lab = rio_features.rasterize(shapes, out_shape=(h, w), dtype="int32", fill=0)
-    lab[~valid] = 0
-    n_in = np.bincount(lab.ravel(), minlength=n + 1)[1:]
     if shadow_thresholds is None:
         shadow_thresholds = (shadow_threshold(grey_b, valid), shadow_threshold(grey_a, valid))
     lit = (grey_b > shadow_thresholds[0]) & (grey_a > shadow_thresholds[1])
-    lab_lit = np.ascontiguousarray(np.where(lit, lab, 0))
-    n_lit = np.bincount(lab_lit.ravel(), minlength=n + 1)[1:]
+    n_in, lab_lit, n_lit = lit_labels(lab, np.ascontiguousarray(valid, np.bool_), lit, n)
     out[:, 1] = np.where(n_in > 0, n_lit / np.maximum(n_in, 1), 0.0)
     has = n_lit > 0
     if not has.any():
@@ -171,8 +174,16 @@ def _label_medians(lab: np.ndarray, values: np.ndarray, counts: np.ndarray) -> n
         m = counts[k]
         if m == 0:
             continue
-        x = np.sort(v[start[k] : start[k + 1]])
-        med[k] = 0.5 * (x[(m - 1) // 2] + x[m // 2])
+        seg = v[start[k] : start[k + 1]]
+        if np.isnan(seg).any():
+            x = np.sort(seg)
+            med[k] = 0.5 * (x[(m - 1) // 2] + x[m // 2])
+            continue
+        # the two middle order statistics by selection: the values a full sort puts there
+        x = np.partition(seg, m // 2)
+        hi = x[m // 2]
+        lo = hi if m % 2 else x[: m // 2].max()
+        med[k] = 0.5 * (lo + hi)
     return med
 
 
@@ -225,19 +236,15 @@ def noise_gradient(grey: np.ndarray, valid: np.ndarray, smooth_px: float) -> flo
     if h < 3 or w < 3:
         return 0.0
     # Every other pixel is plenty for a median and halves the cost.
-    g = grey.astype(np.float64)
-    s = (slice(None, -2, 2), slice(1, -1, 2), slice(2, None, 2))
-    lap = (
-        g[s[0], s[0]] - 2 * g[s[0], s[1]] + g[s[0], s[2]]
-        - 2 * g[s[1], s[0]] + 4 * g[s[1], s[1]] - 2 * g[s[1], s[2]]
-        + g[s[2], s[0]] - 2 * g[s[2], s[1]] + g[s[2], s[2]]
-    )  # fmt: skip
-    v = valid[s[0], s[0]] & valid[s[1], s[1]] & valid[s[2], s[2]]
-    if v.sum() < 16:
+    if grey.dtype in (np.float32, np.float64):
+        lap = abs_laplacian_every_other(grey, np.ascontiguousarray(valid, np.bool_))
+    else:
+        lap = abs_laplacian_numpy(grey, valid)
+    if lap.size < 16:
         return 0.0
     # The kernel's weights square-sum to 36, so on noise |lap| is half-normal with scale 6 sigma;
     # its median (0.6745 * scale) is set by noise while edges and rubble inflate the mean.
-    sigma = float(np.median(np.abs(lap[v]))) / (6.0 * 0.6745)
+    sigma = float(np.median(lap)) / (6.0 * 0.6745)
     return sigma * _unit_noise_gradient(smooth_px)
 
 

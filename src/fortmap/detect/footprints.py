@@ -51,6 +51,7 @@ from fortmap.detect.footprint_features import (
     region_stats_all,
     shadow_threshold,
 )
+from fortmap.detect.pixel_kernels import band_mean_f32
 from fortmap.errors import InputError
 
 #: Roof displacement allowed between footprint and image, metres: lean of a 7 m roof seen 30
@@ -159,6 +160,8 @@ def footprint_halo_px(gsd: float) -> int:
 
 
 def _grey(img: np.ndarray) -> np.ndarray:
+    if img.dtype == np.float32 and img.ndim == 3:
+        return band_mean_f32(img, np.float32(1.0 / img.shape[0]))
     g = img[0].astype(np.float32, copy=True)
     for b in img[1:]:
         g += b

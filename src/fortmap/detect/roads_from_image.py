@@ -40,9 +40,11 @@ from scipy import ndimage as ndi
 from scipy.cluster.vq import kmeans2
 from skimage.morphology import skeletonize
 
+from fortmap.detect.pixel_kernels import abs_diff_medians
 from fortmap.detect.roads_kernels import (
     close_cross,
     edt,
+    edt_above,
     median3,
     nearest_centre,
     open_along,
@@ -176,10 +178,10 @@ def _not_wide(mask: np.ndarray, pixel_m: float) -> np.ndarray:
     """False within 2 pixels of any disk ``MAX_WIDTH_M`` across that fits inside ``mask``."""
     r = MAX_WIDTH_M / 2 / pixel_m
     # the opening by a disk of radius r is the r-neighbourhood of the centres deeper than r
-    centres = edt(mask) > r
+    centres = edt_above(mask, r)
     if not centres.any():
         return np.ones(mask.shape, bool)
-    return edt(~centres) > r + 2
+    return edt_above(~centres, r + 2)
 
 
 def fill_small_holes(mask: np.ndarray, pixel_m: float, max_m2: float = SMALL_HOLE_M2) -> np.ndarray:
@@ -236,8 +238,7 @@ def road_mask(
     # k-means splits a large uniform surface into sub-classes that differ by noise only;
     # classes closer than 3 sigmas of the raw image's noise (robust, from neighbour
     # differences) are one surface
-    dif = np.abs(np.diff(rgb, axis=2)).reshape(len(rgb), -1)
-    sigma = np.median(dif, axis=1) / 0.6745 / math.sqrt(2)
+    sigma = abs_diff_medians(rgb) / 0.6745 / math.sqrt(2)
     near = np.sqrt((((cent[:, None] - cent[None]) / np.maximum(sigma, 0.5)) ** 2).sum(-1)) < 3
     _, root = _components(near)
     lab = root[lab]
@@ -286,7 +287,11 @@ def road_mask(
     ev = {"classes": classes, "road_classes": chosen}
     if not chosen:
         return np.zeros(valid.shape, bool), ev
-    road = close_cross(np.isin(lab, chosen).view(np.uint8), 2).view(bool) & valid
+    # a lookup table is np.isin(lab, chosen) in one gather (label -1, invalid, hits the
+    # table's last entry, which is False)
+    is_road = np.zeros(N_CLASSES + 1, bool)
+    is_road[chosen] = True
+    road = close_cross(is_road[lab].view(np.uint8), 2).view(bool) & valid
     return corridors(road, pixel_m), ev
 
 

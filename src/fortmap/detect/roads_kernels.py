@@ -248,22 +248,30 @@ def nearest_centre(x: np.ndarray, cent: np.ndarray) -> np.ndarray:  # pragma: no
     """Index of the nearest centre of each row of ``x`` (float32 (n, 3) or (n, 1)).
 
     Squared differences summed in band order in float32, first minimum on ties: the same
-    numbers as ``((x[:, None] - cent[None]) ** 2).sum(-1).argmin(1)`` in numpy.
+    numbers as ``((x[:, None] - cent[None]) ** 2).sum(-1).argmin(1)`` in numpy. A pixel's
+    distances to all centres are built band by band in a small buffer (loops the compiler
+    vectorises across centres), then scanned for the first minimum.
     """
     n, nb_ = x.shape
     k = cent.shape[0]
+    ct = np.ascontiguousarray(cent.T)
     lab = np.empty(n, np.int16)
+    s = np.empty(k, np.float32)
     for i in range(n):
+        x0 = x[i, 0]
+        for j in range(k):
+            d = x0 - ct[0, j]
+            s[j] = d * d
+        for q in range(1, nb_):
+            xq = x[i, q]
+            for j in range(k):
+                d = xq - ct[q, j]
+                s[j] = s[j] + d * d
         best = np.float32(np.inf)
         bi = 0
         for j in range(k):
-            d = x[i, 0] - cent[j, 0]
-            s = d * d
-            for q in range(1, nb_):
-                d = x[i, q] - cent[j, q]
-                s = s + d * d
-            if s < best:
-                best = s
+            if s[j] < best:
+                best = s[j]
                 bi = j
         lab[i] = bi
     return lab
@@ -348,6 +356,18 @@ def edt(mask: np.ndarray) -> np.ndarray:
         # no background: keep scipy's own answer for that corner case
         return ndi.distance_transform_edt(m)
     return np.sqrt(_sq_edt(m).astype(np.float64))
+
+
+def edt_above(mask: np.ndarray, r: float) -> np.ndarray:
+    """``edt(mask) > r`` (bool) without the square roots: the squared integer distances are
+    compared with the least integer whose float64 square root exceeds ``r``."""
+    m = np.ascontiguousarray(mask, dtype=bool)
+    if m.size == 0 or m.all() or not math.isfinite(r):
+        return edt(m) > r
+    t = max(0, math.floor(r * r) - 2)
+    while not np.sqrt(np.float64(t)) > r:
+        t += 1
+    return _sq_edt(m) >= t
 
 
 @nb.njit(cache=True, nogil=True)

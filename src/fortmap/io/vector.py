@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pyogrio
 import shapely
 from rasterio.crs import CRS
@@ -67,8 +68,22 @@ def read_footprints(
     box = shapely.box(*bounds)
     # A footprint cut by the image edge is still analysed on its visible part; one mostly
     # outside is not a building this image can tell anything about.
-    inside_frac = gdf.geometry.intersection(box).area / gdf.geometry.area.clip(lower=1e-9)
-    inside = inside_frac >= 0.5
+    geoms = gdf.geometry.values
+    b = shapely.bounds(geoms)
+    area = shapely.area(geoms)
+    # a part whose bounding box lies in the area is wholly inside (its intersection is
+    # itself, a fraction of 1 up to rounding): no intersection needed
+    inside = (
+        (area >= 1e-9)
+        & (b[:, 0] >= bounds[0])
+        & (b[:, 1] >= bounds[1])
+        & (b[:, 2] <= bounds[2])
+        & (b[:, 3] <= bounds[3])
+    )
+    cut = np.flatnonzero(~inside)
+    if len(cut):
+        frac = shapely.area(shapely.intersection(geoms[cut], box)) / np.clip(area[cut], 1e-9, None)
+        inside[cut] = frac >= 0.5
     n_out = int((~inside).sum())
     if n_out:
         gdf = gdf[inside]

@@ -1,0 +1,174 @@
+"""Small exact numba kernels of the footprint and road steps (pixel units throughout).
+
+Each replaces a sequence of numpy operations (and its temporaries) with one pass giving the
+same numbers bit for bit: the same float operations in the same order, or an exact
+selection in place of a sort. The numpy references are kept beside them or in the tests.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+def abs_laplacian_numpy(grey: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Reference of :func:`abs_laplacian_every_other` in numpy (float64)."""
+    g = grey.astype(np.float64)
+    s = (slice(None, -2, 2), slice(1, -1, 2), slice(2, None, 2))
+    lap = (
+        g[s[0], s[0]] - 2 * g[s[0], s[1]] + g[s[0], s[2]]
+        - 2 * g[s[1], s[0]] + 4 * g[s[1], s[1]] - 2 * g[s[1], s[2]]
+        + g[s[2], s[0]] - 2 * g[s[2], s[1]] + g[s[2], s[2]]
+    )  # fmt: skip
+    v = valid[s[0], s[0]] & valid[s[1], s[1]] & valid[s[2], s[2]]
+    return np.abs(lap[v])
+
+
+@numba.njit(cache=True, nogil=True)
+def abs_laplacian_every_other(  # pragma: no cover - compiled
+    grey: np.ndarray, valid: np.ndarray
+) -> np.ndarray:
+    """|Laplacian-difference| at every other pixel whose diagonal is valid, float64, flat.
+
+    The same float64 operations in the same order as :func:`abs_laplacian_numpy` (so the
+    same values, in the same row-major order), without its nine strided temporaries.
+    """
+    h, w = grey.shape
+    nh, nw = (h - 1) // 2, (w - 1) // 2
+    out = np.empty(max(nh, 0) * max(nw, 0), np.float64)
+    k = 0
+    for i in range(nh):
+        r = 2 * i
+        for j in range(nw):
+            c = 2 * j
+            if not (valid[r, c] and valid[r + 1, c + 1] and valid[r + 2, c + 2]):
+                continue
+            t = np.float64(grey[r, c]) - 2 * np.float64(grey[r, c + 1])
+            t = t + np.float64(grey[r, c + 2])
+            t = t - 2 * np.float64(grey[r + 1, c])
+            t = t + 4 * np.float64(grey[r + 1, c + 1])
+            t = t - 2 * np.float64(grey[r + 1, c + 2])
+            t = t + np.float64(grey[r + 2, c])
+            t = t - 2 * np.float64(grey[r + 2, c + 1])
+            t = t + np.float64(grey[r + 2, c + 2])
+            out[k] = abs(t)
+            k += 1
+    return out[:k]
+
+
+@numba.njit(cache=True, nogil=True)
+def band_mean_f32(img: np.ndarray, inv_n: np.float32) -> np.ndarray:  # pragma: no cover
+    """Mean of float32 bands (bands, H, W) as float32, non-finite values as ``np.nan_to_num``.
+
+    Bands are added one after another in float32 and the sum scaled by ``inv_n``
+    (float32 1/bands), the operations and order of the numpy loop it replaces.
+    """
+    nb, h, w = img.shape
+    out = np.empty((h, w), np.float32)
+    big = np.float32(np.finfo(np.float32).max)
+    for r in range(h):
+        for c in range(w):
+            x = img[0, r, c]
+            for b in range(1, nb):
+                x += img[b, r, c]
+            x *= inv_n
+            if np.isnan(x):
+                x = np.float32(0.0)
+            elif np.isinf(x):
+                x = big if x > 0 else -big
+            out[r, c] = x
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def lit_labels(  # pragma: no cover - compiled
+    lab: np.ndarray, valid: np.ndarray, lit: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixels per label (1..n) where valid, the labels kept where also lit, and their counts.
+
+    One pass for ``lab[~valid] = 0``, two ``np.bincount`` and ``np.where(lit, lab, 0)``.
+    """
+    h, w = lab.shape
+    n_in = np.zeros(n + 1, np.int64)
+    n_lit = np.zeros(n + 1, np.int64)
+    lab_lit = np.zeros((h, w), lab.dtype)
+    for r in range(h):
+        for c in range(w):
+            k = lab[r, c]
+            if k <= 0 or not valid[r, c]:
+                continue
+            n_in[k] += 1
+            if lit[r, c]:
+                lab_lit[r, c] = k
+                n_lit[k] += 1
+    return n_in[1:], lab_lit, n_lit[1:]
+
+
+@numba.njit(cache=True, nogil=True)
+def _select_keys(keys: np.ndarray, k1: int, k2: int) -> tuple[int, int]:  # pragma: no cover
+    """The k1-th and k2-th smallest of uint32 ``keys`` (0-based): two 16-bit radix passes."""
+    hi = np.zeros(65536, np.int64)
+    for v in keys:
+        hi[v >> 16] += 1
+    out = np.empty(2, np.int64)
+    bins = np.empty(2, np.int64)
+    rank = np.empty(2, np.int64)
+    for t in range(2):
+        k = k1 if t == 0 else k2
+        acc = 0
+        b = 0
+        while acc + hi[b] <= k:
+            acc += hi[b]
+            b += 1
+        bins[t] = b
+        rank[t] = k - acc
+    lo = np.zeros((2, 65536), np.int64)
+    for v in keys:
+        top = v >> 16
+        for t in range(2):
+            if top == bins[t]:
+                lo[t, v & 65535] += 1
+    for t in range(2):
+        acc = 0
+        b = 0
+        while acc + lo[t, b] <= rank[t]:
+            acc += lo[t, b]
+            b += 1
+        out[t] = (bins[t] << 16) | b
+    return out[0], out[1]
+
+
+@numba.njit(cache=True, nogil=True)
+def _abs_diff_medians(img: np.ndarray):  # pragma: no cover - compiled
+    """Per band, float32 median of |img[:, :, 1:] - img[:, :, :-1]| and whether any was NaN."""
+    nbands, h, w = img.shape
+    out = np.zeros(nbands, np.float32)
+    n = h * (w - 1)
+    if n == 0:
+        return out, True
+    buf = np.empty(n, np.float32)
+    keys = buf.view(np.uint32)
+    for b in range(nbands):
+        m = 0
+        for r in range(h):
+            for c in range(w - 1):
+                v = abs(img[b, r, c + 1] - img[b, r, c])
+                if np.isnan(v):
+                    return out, True
+                buf[m] = v
+                m += 1
+        # non-negative floats order as their bit patterns
+        a, z = _select_keys(keys, (n - 1) // 2, n // 2)
+        pair = np.array([a, z], np.uint32).view(np.float32)
+        out[b] = pair[1] if n % 2 else (pair[0] + pair[1]) / np.float32(2.0)
+    return out, False
+
+
+def abs_diff_medians(img: np.ndarray) -> np.ndarray:
+    """``np.median(np.abs(np.diff(img, axis=2)).reshape(len(img), -1), axis=1)`` (float32
+    (bands, rows, cols) in, float32 (bands,) out, the same numbers) by radix selection."""
+    if img.dtype == np.float32 and img.ndim == 3:
+        med, nan = _abs_diff_medians(img)
+        if not nan:
+            return med
+    return np.median(np.abs(np.diff(img, axis=2)).reshape(len(img), -1), axis=1)
