@@ -19,6 +19,11 @@ gain on the simulator's true DSMs on the same edge:
 * ``ground from the before DSM``: a DEM estimated from the before DSM (below) instead, for
   scenes written before the simulator wrote ``dem.tif``.
 
+Razed footprints inside the cleared areas the run found get no debris (as in ``analyze``). The
+``dem.tif`` row also gets the interval ``analyze`` reports: the 5th-95th percentiles of the gain
+over ``--draws`` DEMs perturbed by ``--dem-accuracy`` metres (RMSE) per DEM cell, and whether
+the true gain falls inside it.
+
 The DSM ground estimate is unsupervised: a minimum filter 81 m wide (wider than any block of
 buildings, so every window holds ground) followed by an 81 m mean to smooth the steps.
 
@@ -26,7 +31,7 @@ buildings, so every window holds ground) followed by an 81 m mean to smooth the 
     fortmap analyze --before SIM/before.tif --after SIM/after.tif \\
         --buildings SIM/buildings.geojson --roads SIM/roads.geojson \\
         --places SIM/places.geojson --core "Old City" --no-report [--dem SIM/dem.tif] --out RUN
-    python benchmarks/bench_visibility.py --sim SIM --run RUN [--true-canopy]
+    python benchmarks/bench_visibility.py --sim SIM --run RUN [--true-canopy] [--dem-accuracy M]
 """
 
 from __future__ import annotations
@@ -48,10 +53,14 @@ from fortmap.analyze.surface import destroyed_ids, edge_from, warp_to_grid
 from fortmap.analyze.viewshed import read_dem
 from fortmap.analyze.visibility import visibility_change
 from fortmap.analyze.visibility_step import (
+    DEFAULT_DEM_ACCURACY_M,
+    DEM_DRAWS,
     VISIBILITY_RES_M,
     _berms_of,
     coarse_grid,
+    dem_offsets,
     footprint_surfaces,
+    gain_interval,
     run_visibility,
 )
 from fortmap.detect.canopy import CanopyStats, canopy_heights
@@ -125,6 +134,11 @@ def main() -> None:
     ap.add_argument(
         "--canopy", type=Path, help="npz of canopy heights (b, a) to use instead of finding them"
     )
+    ap.add_argument(
+        "--dem-accuracy", type=float, default=DEFAULT_DEM_ACCURACY_M,
+        help="vertical accuracy of the DEM, m RMSE, for the interval (0: none)",
+    )  # fmt: skip
+    ap.add_argument("--draws", type=int, default=DEM_DRAWS, help="perturbed DEMs for it")
     ap.add_argument("--json", type=Path, help="also write the table here")
     a = ap.parse_args()
 
@@ -137,6 +151,7 @@ def main() -> None:
     forts = [f.to_crs(grid.crs) if f is not None else None for f in forts]
     edge, source = edge_from(grid.crs, None, core, forts)
     berms = _berms_of(forts)
+    cleared = _layer(gpkg, "cleared_areas")
     truth = a.sim / "truth.gpkg"
     truth_razed = set(gpd.read_file(truth, layer="razed_buildings")["id"])
     true_berms = gpd.read_file(truth, layer="berms")
@@ -184,9 +199,10 @@ def main() -> None:
     if dem_path.exists():
         z, g = read_dem(dem_path)
         dem = warp_to_grid(z, g.transform, g.crs, coarse)
-        variants["dem.tif (analyze --dem)"] = {"ground": dem}
+        variants["dem.tif (analyze --dem)"] = {"ground": dem, "interval": True}
         variants["dem.tif, true razed list"] = {"ground": dem, "razed": truth_razed}
         variants["dem.tif, true berms"] = {"ground": dem, "berms": true_berms.to_crs(grid.crs)}
+        variants["dem.tif, no cleared areas"] = {"ground": dem, "cleared": None}
         if a.true_canopy:
             variants["dem.tif, true canopy"] = {"ground": dem, "canopy": true_canopy(a.sim, f)}
     else:
@@ -202,10 +218,23 @@ def main() -> None:
         sb, sa, cg, _ = footprint_surfaces(
             grid, found, kw.get("razed", det), id_column=col, ground=kw["ground"],
             canopy=kw.get("canopy", canopy), berms=kw.get("berms", berms), res_m=VISIBILITY_RES_M,
+            cleared=kw.get("cleared", cleared),
         )  # fmt: skip
         t_build.append(time.process_time() - t0)
         r = visibility_change(sb, sa, cg.transform, cg.crs, edge, resolution_m=VISIBILITY_RES_M)
-        rows.append((name, r.summary))
+        summ = dict(r.summary)
+        if kw.get("interval") and a.dem_accuracy > 0 and a.draws > 0:
+            t0 = time.process_time()
+            offs = dem_offsets(z.shape, g.transform, g.crs, cg, a.dem_accuracy, a.draws)
+            summ["low"], summ["high"] = gain_interval(sb, sa, cg, edge, offs, max_distance=2000.0)
+            t_int = time.process_time() - t0
+            print(
+                f"{name}: interval [{summ['low']:.4f}, {summ['high']:.4f}] km2 "
+                f"({100 * (summ['low'] / g_true - 1):+.1f} .. {100 * (summ['high'] / g_true - 1):+.1f} %"
+                f" of the true gain), true gain inside: {summ['low'] <= g_true <= summ['high']}; "
+                f"{a.draws} draws at {a.dem_accuracy:g} m, {t_int:.1f} CPU s"
+            )
+        rows.append((name, summ))
     print()
     print("| surface | seen before (km2) | seen after (km2) | gain (km2) | vs true |")
     print("|---|---|---|---|---|")
@@ -217,7 +246,8 @@ def main() -> None:
             f"| {name} | {s['seen_before_km2']:.4f} | {s['seen_after_km2']:.4f} | {g:.4f} | {rel} |"
         )
         out.append({"surface": name, "gain_km2": g,
-                    "seen_before_km2": s["seen_before_km2"], "seen_after_km2": s["seen_after_km2"]})  # fmt: skip
+                    "seen_before_km2": s["seen_before_km2"], "seen_after_km2": s["seen_after_km2"],
+                    **({"gain_km2_low": s["low"], "gain_km2_high": s["high"]} if "low" in s else {})})  # fmt: skip
     print()
     print(
         f"CPU: canopy {t_can:.2f} s, surfaces {np.median(t_build):.2f} s per pair (median), "

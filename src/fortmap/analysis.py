@@ -24,7 +24,7 @@ from fortmap import __version__
 from fortmap.align.coregister import coregister
 from fortmap.align.radiometry import fit_band_maps
 from fortmap.analyze.core import parse_core
-from fortmap.analyze.visibility_step import run_visibility
+from fortmap.analyze.visibility_step import DEFAULT_DEM_ACCURACY_M, run_visibility
 from fortmap.detect.change import fit_change_model
 from fortmap.detect.cleared import BLOCK_FIELDS, block_px_for, extract_cleared
 from fortmap.detect.roads_from_image import roads_from_image
@@ -65,6 +65,8 @@ class AnalyzeOptions:
             ``shift`` (global shift only) or ``none`` (images already co-registered).
         report: also write ``report.html``, figures, captions and QGIS styles.
         credit: credit line under each figure (default: the images' file names).
+        dem_accuracy_m: vertical RMSE of ``--dem``, metres; sets the interval of the
+            visibility gain when no DSMs are given (0: no interval).
     """
 
     window_px: int = 1024
@@ -75,6 +77,7 @@ class AnalyzeOptions:
     coregister: str = "auto"
     report: bool = True
     credit: str | None = None
+    dem_accuracy_m: float = DEFAULT_DEM_ACCURACY_M
 
 
 def _map_windows(
@@ -431,6 +434,8 @@ def _run(
             fortifications=[layers.get("barricades"), layers.get("berms")],
             dates=dates,
             images=(breader, areader) if bands is not None else None,
+            dem_accuracy_m=opts.dem_accuracy_m,
+            cleared=layers.get("cleared_areas"),
         )
         if vis_layer is not None:
             layers["visibility"] = vis_layer

@@ -117,6 +117,7 @@ def build_surface(
     relief: np.ndarray | None = None,
     all_touched: bool = False,
     supersample: int = 1,
+    bare: BaseGeometry | None = None,
 ) -> np.ndarray:
     """A surface (m) on ``grid``: the DEM with every standing footprint raised to its height.
 
@@ -146,6 +147,8 @@ def build_surface(
             :func:`fortmap.analyze.visibility.visibility_change` does), so that walls keep
             blocking sight without the whole-cell growth of ``all_touched`` (on a 2 m grid
             that adds about 7 % to the built cells).
+        bare: ground graded bare (cleared areas, ``grid.crs``): the razed footprints get
+            no debris there, since clearing scrapes the ground and carts the rubble off.
 
     Returns:
         float32 (grid.height, grid.width) heights in metres.
@@ -181,7 +184,13 @@ def build_surface(
             gone = fp[id_column].isin(ids)
             if razed_debris_m > 0 and gone.any():
                 g = fp.geometry[gone].to_numpy()
-                z += _burn_max(g, np.full(g.size, razed_debris_m), grid, supersample, all_touched)
+                if bare is not None and not bare.is_empty:
+                    g = shapely.difference(g, bare)
+                    g = g[~shapely.is_empty(g)]
+                if g.size:
+                    z += _burn_max(
+                        g, np.full(g.size, razed_debris_m), grid, supersample, all_touched
+                    )
             fp = fp[~gone]
     if fp.empty:
         return z + above

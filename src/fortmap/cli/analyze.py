@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-from fortmap.cli.options import force_option, out_dir_option, quiet_option
+from fortmap.cli.options import (
+    dem_accuracy_option,
+    force_option,
+    out_dir_option,
+    quiet_option,
+)
 from fortmap.cli.progress import StepLog, one_line_warnings, progress_reporter
 
 
@@ -60,6 +65,7 @@ from fortmap.cli.progress import StepLog, one_line_warnings, progress_reporter
     default=None,
     help="Ground heights (m) for visibility when no DSMs are given (footprints raised on it).",
 )
+@dem_accuracy_option
 @click.option(
     "--edge",
     type=click.Path(path_type=Path),
@@ -122,6 +128,7 @@ def command(
     dsm_before,
     dsm_after,
     dem,
+    dem_accuracy_m,
     edge,
     workers,
     scheduler,
@@ -151,6 +158,7 @@ def command(
         coregister=coregister,
         report=report,
         credit=credit,
+        dem_accuracy_m=dem_accuracy_m,
     )
     with progress_reporter(quiet) as bar:
         progress = StepLog(bar)
