@@ -342,3 +342,91 @@ def test_row_along_the_sun_azimuth_is_told_from_one_across_it():
     # a row running north-west to south-east lies along a sun in the south-east
     d = np.arange(20)
     assert _along_sun(d, d, 135.0) and not _along_sun(d, d, 45.0)
+
+
+def test_opening_keeps_a_blocks_fully_covered_core() -> None:
+    from scipy import ndimage as ndi
+
+    from fortmap.detect.barricades import box_opening, opening_px
+
+    # a 1.5 m block at 0.5 m covers 3 px, of which 2 wholly at an arbitrary phase
+    assert opening_px(0.5) == 2 and opening_px(0.3) == 4 and opening_px(2.0) == 1
+    rng = np.random.default_rng(1)
+    for k in (2, 3, 4):
+        m = rng.random((40, 50)) > 0.4
+        ref = ndi.binary_opening(m, np.ones((k, k), bool))
+        assert (box_opening(m, k)[k:-k, k:-k] == ref[k:-k, k:-k]).all()
+
+
+def test_blocks_two_pixels_wide_are_found() -> None:
+    # three blocks whose cores are 2 px (1 m) along the road: a 3 x 3 opening erases them
+    b, a, v, rr, road = _scene(_blocks(3, side_px=2.0, gap_px=1.0))
+    out = find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200))
+    assert len(out) == 1 and 3.0 <= out[0][2]["width_m"] <= 5.5
+
+
+def test_many_new_rows_do_not_raise_their_roads_sunlit_level() -> None:
+    # Eight rows on a lit 6 m street make a tenth of its carriageway bright after: the after
+    # image's bright class is the blocks themselves, the before image's is sunlit asphalt.
+    from rasterio.features import rasterize
+
+    rng = np.random.default_rng(2)
+    shape = (200, 200)
+    road = gpd.GeoDataFrame(
+        {"name": ["Lane"], "road_class": ["minor"], "width_px": [12.0]},
+        geometry=[shapely.LineString([(0, 100), (200, 100)])],
+    )
+    rr = roads_in_window(road, shape, 2.0)
+    base = np.where(rr.carriageway, 0.25, 0.55).astype(np.float32)
+    before = base + rng.normal(0, 0.015, shape).astype(np.float32)
+    after = base + rng.normal(0, 0.015, shape).astype(np.float32)
+    blocks = [
+        shapely.box(x - 2, y, x + 2, y + 4) for x in range(14, 200, 24) for y in (95.5, 100.5)
+    ]
+    after[rasterize([(p, 1) for p in blocks], out_shape=shape).astype(bool)] = 0.8
+    out = find_barricades(before[None], after[None], np.ones(shape, bool), rr, road, GSD,
+                          (0, 0, 200, 200))  # fmt: skip
+    assert len(out) == 8
+
+
+def _shaded_street(seed: int = 7):
+    """A 12 m road (y = 100) whose right half (x >= 100) lies, with the ground beside it, in a
+    building's shadow on both dates; the road's left half is sunlit."""
+    rng = np.random.default_rng(seed)
+    shape = (200, 200)
+    road = gpd.GeoDataFrame(
+        {"name": ["Main"], "road_class": ["major"], "width_px": [24.0]},
+        geometry=[shapely.LineString([(0, 100), (200, 100)])],
+    )
+    rr = roads_in_window(road, shape, 2.0)
+    base = np.where(rr.carriageway, 0.25, 0.55).astype(np.float32)
+    shade = np.arange(200)[None, :].repeat(200, axis=0) >= 100
+    # skylight only: about a fifth of the sunlit level
+    base[shade] *= 0.2
+    before = base + rng.normal(0, 0.01, shape).astype(np.float32)
+    after = base + rng.normal(0, 0.01, shape).astype(np.float32)
+    return before, after, rr, road, shade
+
+
+def test_blocks_in_a_buildings_shadow_are_found() -> None:
+    from rasterio.features import rasterize
+
+    b, a, rr, road, _ = _shaded_street()
+    # skylit concrete: brighter than the shaded asphalt, darker than sunlit asphalt
+    blocks = [shapely.affinity.translate(p, 50, 0) for p in _blocks(6)]
+    a[rasterize([(p, 1) for p in blocks], out_shape=a.shape).astype(bool)] = 0.2
+    v = np.ones(a.shape, bool)
+    out = find_barricades(b[None], a[None], v, rr, road, GSD, (0, 0, 200, 200))
+    assert len(out) == 1 and out[0][2]["evidence"]["in_shade"]
+    assert abs(out[0][0].centroid.x - 150) < 3
+
+
+def test_sun_let_into_a_buildings_shadow_is_not_a_barricade() -> None:
+    # a 1.5 m gap between two buildings lets a strip of sun across the shaded road and the
+    # ground on either side of it: as bright as the sunlit road, running on past the kerbs
+    b, a, rr, road, shade = _shaded_street()
+    cols = np.arange(200)[None, :].repeat(200, axis=0)
+    strip = shade & (cols >= 149) & (cols < 152)
+    a[strip] /= 0.2
+    v = np.ones(a.shape, bool)
+    assert find_barricades(b[None], a[None], v, rr, road, GSD, (0, 0, 200, 200)) == []

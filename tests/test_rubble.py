@@ -111,3 +111,21 @@ def test_relative_roughness_ignores_slopes_and_light():
     # the same asphalt under a quarter of the light (a shadow) is as rough
     dim = np.median(relative_roughness(asphalt * 0.25, rows, cols))
     assert abs(dim - r_asphalt) < 0.01
+
+
+def test_road_leaving_shadow_in_shaded_window_is_not_rubble():
+    # Low sun: the road is in shade but for a lit stretch at x < 20 m on both dates; a further
+    # 20 m stretch is lit only in the after image, its asphalt rough but no brighter than the
+    # road's sunlit level. Most of the road being shaded, the shade-aware contrast falls back
+    # to one median and reads that stretch as new; the sunlit-level test rejects it (without
+    # it, this scene gives a 190 m2 pile).
+    b, a, v, rr, road = _window(None)
+    rng = np.random.default_rng(5)
+    xx = np.mgrid[0:200, 0:200][1]
+    lit_b = xx < 40
+    lit_a = lit_b | ((xx >= 90) & (xx < 130))
+    before = np.where(lit_b, b[0], b[0] * 0.25).astype(np.float32)
+    after = np.where(lit_a, a[0], a[0] * 0.25).astype(np.float32)
+    seg = rr.carriageway & (xx >= 90) & (xx < 130)
+    after[seg] = 0.3 * (1 + rng.normal(0, 0.25, seg.sum()))
+    assert find_rubble(before[None], after[None], v, rr, road, GSD, (0, 0, 200, 200)) == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
@@ -74,15 +75,22 @@ class Piece:
     across: np.ndarray  # signed offset from the road axis (RoadRaster.across)
     width_px: float
 
-    @property
+    @cached_property
+    def axes(self) -> tuple[float, float, float]:
+        """``own_axes`` of the piece's pixels (angle, length, thickness), computed once."""
+        return own_axes(self.rows, self.cols)
+
+    @cached_property
     def along_len(self) -> float:
         """Extent along the road (px); percentiles ignore 1-px tails that misregistration
         leaves along edges and that 8-connectivity attaches."""
         lo, hi = np.percentile(self.along, (5, 95))
         return float(hi - lo + 1)
 
-    @property
+    @cached_property
     def across_span(self) -> tuple[float, float]:
+        """(lo, hi) offsets across the road (px) of the piece's edges, computed once: a
+        piece's pixels are not changed after it is made."""
         lo, hi = np.percentile(self.across, (1, 99))
         return float(lo - 0.5), float(hi + 0.5)
 
@@ -150,7 +158,7 @@ def reframe(p: Piece, roads: RoadRaster, roads_px: gpd.GeoDataFrame, reach_px: f
     whose centreline passes within half its width plus ``reach_px`` (pixels) of the piece's
     centre (a row across a road is centred on its carriageway) is a candidate; the one whose local axis is closest to the piece's normal wins.
     """
-    phi, length, thick = own_axes(p.rows, p.cols)
+    phi, length, thick = p.axes
     if length < MIN_FRAME_ASPECT * thick or roads_px is None or not len(roads_px):
         return p
     cx, cy = float(p.cols.mean()) + 0.5, float(p.rows.mean()) + 0.5
@@ -170,7 +178,9 @@ def reframe(p: Piece, roads: RoadRaster, roads_px: gpd.GeoDataFrame, reach_px: f
     xs, ys = p.cols + 0.5, p.rows + 0.5
     along = xs * np.cos(th) + ys * np.sin(th)
     across = (-(xs - x0) * np.sin(th) + (ys - y0) * np.cos(th)).astype(np.float32)
-    return Piece(p.rows, p.cols, best, th, along, across, float(roads.widths_px[best]))
+    q = Piece(p.rows, p.cols, best, th, along, across, float(roads.widths_px[best]))
+    q.__dict__["axes"] = p.axes  # same pixels, same axes
+    return q
 
 
 def free_gap(spans: list[tuple[float, float]], width: float) -> float:
@@ -186,7 +196,7 @@ def free_gap(spans: list[tuple[float, float]], width: float) -> float:
 
 def across_road(p: Piece, gsd: float) -> bool:
     """A piece can belong to a row: one block thick, and not a streak along the road."""
-    phi, length, thick = own_axes(p.rows, p.cols)
+    phi, length, thick = p.axes
     if thick * gsd > MAX_ROW_ALONG_M:
         return False
     return length < 2 * thick or abs(np.cos(phi - p.theta)) <= np.sin(np.radians(MAX_ROW_SKEW_DEG))

@@ -7,8 +7,17 @@ before image: it is brighter than its road's sunlit surface (``road_change`` wit
 than the road a few metres ahead and behind it along the axis (``along_change``: a row is
 short along the road, so this bounds it by the road around it, and lit road beside a new
 shadow is no brighter than the lit road beyond it). Per-road levels cancel illumination and
-radiometric differences between the dates. The thresholds are multiples of the in-scene
-noise: the robust (MAD) spread of the contrasts over the window's road pixels, with a floor.
+radiometric differences between the dates. The sunlit level is the lower of the road's
+levels on the two dates (``road_window.lit_both``): the before image lacks the new objects
+that would otherwise make up the bright class of a lit narrow street. The thresholds are
+multiples of the in-scene noise: the robust (MAD) spread of the contrasts over the window's
+road pixels, with a floor.
+
+Blocks standing in a building's shadow are lit by the sky alone and are no brighter than
+sunlit asphalt, so they fail the first test. A second pass looks at road in deep shade only
+(``road_window.deep_shade_contrast``): a pixel brighter than the shaded road ahead and behind
+it, in units of the noise of shaded road. It only adds rows; each must span much of the road
+and look like skylit blocks rather than sunlight let in between shadows (``_shade_row_ok``).
 
 Connected new-object pixels are measured in the road's frame. A barricade is a row of pieces,
 each short along the road (a block is 1-2 m; blur and shadows add about a metre), spanning a
@@ -48,11 +57,10 @@ from fortmap.detect.road_window import (
     PointBox,
     RoadWindow,
     along_contrast,
+    deep_shade_contrast,
     grey,
+    lit_both,
     road_contrast,
-    road_split,
-    shade_chroma,
-    shade_contrast,
 )
 from fortmap.detect.roadmask import ROAD_MARGIN_M, RoadRaster, own_axes
 
@@ -79,8 +87,11 @@ MAX_OVERHANG_M = 1.0
 #: laid across the road whatever the sun does. The axis of a row of two or three blurred blocks
 #: is known to about atan(1.5 m / 4 m) = 20 degrees, which the bound allows for.
 MIN_SUN_SKEW_DEG = 20.0
-#: Whether ``block_change`` measures road in building shade against shaded road by default.
-SHADE_ROWS = False
+#: Least share of its carriageway's width that a row found in deep shade spans. A barricade
+#: is laid to close a road (a row narrowing it to one lane still spans half of it); in shade,
+#: where a block stands out less, a short bright piece is more often a patch of light or a
+#: kerbside object than blocks.
+MIN_SHADE_COVER = 0.5
 
 
 @dataclass
@@ -92,18 +103,41 @@ class RoadChange:
             robust standard deviations (0 off road).
         seed, grow: bool masks at ``SEED_SIGMA`` / ``GROW_SIGMA``.
         sigma: the robust standard deviation (grey levels) used.
-        shade: bool (rows, cols): road pixels in building shade, whose contrast is against
-            the shaded road around them (``road_window.shade_contrast``); None when unknown.
-        lit: float32 (rows, cols): the contrast without the shade branch (sunlit tests
-            only), or None; a row strong on it needs no shade checks.
     """
 
     contrast: np.ndarray
     seed: np.ndarray
     grow: np.ndarray
     sigma: float
-    shade: np.ndarray | None = None
-    lit: np.ndarray | None = None
+
+
+def opening_px(gsd: float) -> int:
+    """Side (pixels) of the square opening applied to new-object pixels at ``gsd`` m/pixel.
+
+    A block of side ``BLOCK_M`` covers ``BLOCK_M / gsd`` pixels, but at an arbitrary phase
+    and angle to the pixel grid only one pixel fewer are wholly inside it (2 px for a 1.5 m
+    block at 0.5 m): a wider opening erases single blocks, and with them rows of two."""
+    return max(1, int(np.floor(BLOCK_M / gsd + 1e-6)) - 1)
+
+
+def box_opening(m: np.ndarray, k: int) -> np.ndarray:
+    """Binary opening of bool (rows, cols) ``m`` by a k x k square (k >= 1; pixels the
+    square cannot reach, as at the window's edge, are dropped)."""
+    if k <= 1:
+        return m.copy()
+    if k % 2:
+        return K.opening(m, np.ones((k, k), bool))
+    h, w = m.shape
+    # erosion anchored at the square's top-left pixel, then dilation back over the square
+    e = np.ones((h - k + 1, w - k + 1), bool)
+    for dy in range(k):
+        for dx in range(k):
+            e &= m[dy : h - k + 1 + dy, dx : w - k + 1 + dx]
+    out = np.zeros_like(m)
+    for dy in range(k):
+        for dx in range(k):
+            out[dy : h - k + 1 + dy, dx : w - k + 1 + dx] |= e
+    return out
 
 
 def _grey(img: np.ndarray) -> np.ndarray:
@@ -197,7 +231,6 @@ def block_change(
     roads: RoadRaster,
     gsd: float,
     rw: RoadWindow | None = None,
-    shade: bool | None = None,
 ) -> RoadChange:
     """New block pixels: brighter than their road's sunlit level (``road_change`` with
     ``lit_reference``) *and* than the road just ahead and behind them (``along_change``).
@@ -206,85 +239,17 @@ def block_change(
     beside a new shadow out where a road's sunlit level is set too low (a road mostly in shade
     in the window), and bounds a row by the road around it, so a row at a shadow's edge is
     measured as the row alone. Both contrasts are in their own noise units. ``rw``: the
-    window's shared :class:`RoadWindow` (optional).
-
-    ``shade`` (experimental, off by default): road pixels in building shade are also measured
-    against the shaded road around them (``road_window.shade_contrast``), and rows found that
-    way must pass the skylight checks of ``_skylit``. On dev seeds 1-3 (1 km, default) it found
-    the one row standing in shade but added false rows (sunlit gaps between tree and building
-    shadows) and lost a lit row whose pixels it regrouped, so it is not used yet.
+    window's shared :class:`RoadWindow` (optional). Blocks standing in deep shade fail the
+    first test; ``find_barricades`` looks for them separately (``_shade_rows``).
     """
     rw = rw or RoadWindow.build(before, after, valid, roads)
-    shade = SHADE_ROWS if shade is None else shade
     a = road_contrast(rw, 1, False, True, MIN_SIGMA)
     if a is None:
         return _as_change(rw, None)
     b = along_contrast(rw, gsd, MIN_SIGMA)
     # off the road both contrasts are 0, as is an along contrast the window cannot tell
     cb = b[0] if b is not None else np.zeros_like(a[0])
-    c = np.minimum(a[0], cb)
-    s = shade_contrast(rw, gsd, MIN_SIGMA) if shade else None
-    if s is None:
-        return _as_change(rw, (c, a[1]))
-    # in shade a block is measured against the shaded road around it, not the sunlit level
-    ch = _as_change(rw, (np.where(s[1], np.maximum(s[0], c), c), a[1]))
-    ch.shade = rw.scatter(s[1]).astype(bool)
-    ch.lit = rw.scatter(c)
-    return ch
-
-
-def _skylit(
-    ch: RoadChange,
-    rw: RoadWindow,
-    after: np.ndarray,
-    rr: np.ndarray,
-    cc: np.ndarray,
-    road: int,
-    gsd: float,
-) -> bool | None:
-    """Whether a row found in building shade has the colour of skylight (True: blocks in
-    shade) or of sunlight (False: road let into the sun between shadows); None where the row
-    is not mostly in shade or the colours cannot be told.
-
-    Shade is lit by the blue sky only, sunlit ground by the white sun as well, whatever the
-    material, so the row's blue-less-red index is compared with its road's own sunlit and
-    shaded surfaces (in-scene medians): it is skylit when nearer the shaded one.
-    """
-    if ch.shade is None or ch.lit is None or after.ndim != 3 or after.shape[0] < 3:
-        return None
-    if ch.shade[rr, cc].mean() < 0.5 or float(np.median(ch.lit[rr, cc])) >= SEED_SIGMA:
-        return None
-    chroma = rw._memo(("bmr",), lambda: after[2] - after[0])
-    lit, dark = shade_chroma(rw, chroma)
-    if not (np.isfinite(lit[road]) and np.isfinite(dark[road])):
-        return None
-    if _end_lit(rw, rr, cc, road, gsd):
-        return False
-    q = float(np.median(chroma[rr, cc]))
-    return bool(q >= dark[road] and abs(q - dark[road]) < abs(q - lit[road]))
-
-
-def _end_lit(rw: RoadWindow, rr: np.ndarray, cc: np.ndarray, road: int, gsd: float) -> bool:
-    """Whether the road just past either end of a row (1-3 m along its long axis) is sunlit.
-
-    Road let into the sun between two shadows (a gap between buildings, between trees) is a
-    bright strip that runs on into sunlit road, whereas a row of blocks standing in shade ends
-    in shade or at the kerb. Levels are 3x3 means over valid pixels; sunlit is above the road's
-    own light/shade split (``road_split``)."""
-    t = road_split(rw, "a")[road]
-    ends, _ = past_ends(rr, cc, gsd)
-    h, wd = rw.on.shape
-    box = PointBox(rw.ga, rw.valid)
-    for pts in ends:
-        x, y = np.floor(pts[:, 0]).astype(int), np.floor(pts[:, 1]).astype(int)
-        inside = (x >= 0) & (x < wd) & (y >= 0) & (y < h)
-        x, y = x[inside], y[inside]
-        sel = rw.on[y, x]
-        if sel.sum() < 3:
-            continue  # past the kerb, or the window's edge: nothing to tell
-        if float(np.nanmedian(box[y[sel], x[sel]])) > t:
-            return True
-    return False
+    return _as_change(rw, (np.minimum(a[0], cb), a[1]))
 
 
 def _along_sun(rr: np.ndarray, cc: np.ndarray, sun_azimuth: float | None) -> bool:
@@ -297,6 +262,96 @@ def _along_sun(rr: np.ndarray, cc: np.ndarray, sun_azimuth: float | None) -> boo
     # towards the sun in pixel coordinates: east is +x, north is -y
     sun = np.arctan2(-np.cos(az), np.sin(az))
     return bool(abs(np.cos(phi - sun)) > np.cos(np.radians(MIN_SUN_SKEW_DEG)))
+
+
+def _rows(
+    ch: RoadChange,
+    grow: np.ndarray,
+    roads: RoadRaster,
+    roads_px: gpd.GeoDataFrame,
+    gsd: float,
+) -> list[list[Piece]]:
+    """Block rows among the new-object pixels ``grow`` (already opened) seeded by
+    ``ch.seed``: pieces framed by their road, grouped and checked (``row_ok``)."""
+    if not (ch.seed & grow).any():
+        return []
+    lab, n = hysteresis(ch.seed & grow, grow)
+    reach = ROAD_MARGIN_M / gsd
+    cands = [q for q in (reframe(p, roads, roads_px, reach) for p in pieces(lab, n, roads))
+             if across_road(q, gsd)]  # fmt: skip
+    groups = group_rows(cands, gsd)
+    return merge_split_rows([g for g in groups if row_ok(g, ch.contrast, gsd, SEED_SIGMA)], gsd)
+
+
+def _shade_change(
+    rw: RoadWindow, gsd: float, lit_sigma: float, taken: np.ndarray
+) -> RoadChange | None:
+    """New-object pixels in deep shade (``road_window.deep_shade_contrast``), with ``grow``
+    already opened, leaving out the pixels ``taken`` by sunlit rows and the pixel around
+    them: shade only adds rows, it never regroups a lit one. None without shaded road."""
+    res = deep_shade_contrast(rw, gsd, lit_sigma, MIN_SIGMA)
+    if res is None or not (res[0] > SEED_SIGMA).any():
+        return None
+    c = rw.scatter(res[0])
+    near = K.dilate(np.ascontiguousarray(taken), np.ones((3, 3), bool))
+    grow = box_opening((c > GROW_SIGMA) & ~near, opening_px(gsd))
+    return RoadChange(c, c > SEED_SIGMA, grow, res[2])
+
+
+def _shade_row_ok(
+    rw: RoadWindow,
+    rr: np.ndarray,
+    cc: np.ndarray,
+    cover: float,
+    lit: float,
+    lit_sigma: float,
+    gsd: float,
+    sun_azimuth: float | None,
+) -> bool:
+    """Whether a row found in deep shade is blocks rather than light let in between shadows.
+
+    Sunlight let through a gap between two shadows falls on the road as a strip along the
+    sun's azimuth, as bright as sunlit road and running on into sunlit road; blocks lit by the
+    sky alone are darker than sunlit asphalt, stand across the road whatever the sun does, end
+    in shade or at the kerb, and span much of the road (``MIN_SHADE_COVER``).
+
+    Args:
+        rw: the window's road pixels.
+        rr, cc: the row's pixels.
+        cover: the row's span over its carriageway's width.
+        lit: its road's sunlit level (grey levels, ``lit_both``).
+        lit_sigma: the sunlit contrast noise (grey levels).
+        gsd: metres per pixel.
+        sun_azimuth: degrees clockwise from north, or None.
+    """
+    if cover < MIN_SHADE_COVER or _along_sun(rr, cc, sun_azimuth):
+        return False
+    own = float(np.median(rw.ga[rr, cc]))
+    if float(np.percentile(rw.ga[rr, cc], 90)) >= lit:
+        return False
+    # The ground 1-3 m past either end of the row: skylit blocks are the brightest things in
+    # the shade around them, so ground past an end that is brighter than the row is in the
+    # sun, and the row is light running on from it; carriageway there as bright as sunlit
+    # road (within the sunlit noise) is sunlit road.
+    ends, _ = past_ends(rr, cc, gsd)
+    h, wd = rw.on.shape
+    box = PointBox(rw.ga, rw.valid)
+    for pts in ends:
+        x, y = np.floor(pts[:, 0]).astype(int), np.floor(pts[:, 1]).astype(int)
+        inside = (x >= 0) & (x < wd) & (y >= 0) & (y < h)
+        x, y = x[inside], y[inside]
+        ok = rw.valid[y, x]
+        if ok.sum() < 3:
+            continue  # the window's edge: nothing to tell
+        if float(np.nanmedian(box[y[ok], x[ok]])) > own:
+            return False
+        sel = ok & rw.roads.carriageway[y, x]
+        if (
+            sel.sum() >= 3
+            and float(np.nanmedian(box[y[sel], x[sel]])) > lit - SEED_SIGMA * lit_sigma
+        ):
+            return False
+    return True
 
 
 def find_barricades(
@@ -324,8 +379,8 @@ def find_barricades(
         change: precomputed ``block_change(before, after, valid, roads, gsd)`` (optional).
         rw: the window's shared :class:`RoadWindow` (optional).
         sun_azimuth: degrees clockwise from north of the sun at the after date, or None; with
-            it, a row found in shade whose long axis runs along the sun is dropped (light let
-            through between shadows). Window pixels are taken as north-up.
+            it, a row found in deep shade whose long axis runs along the sun is dropped (light
+            let through between shadows). Window pixels are taken as north-up.
 
     Returns:
         (LineString across the road in window pixels, score 0..1, attributes) per barricade;
@@ -334,30 +389,27 @@ def find_barricades(
     """
     rw = rw or RoadWindow.build(before, after, valid, roads)
     ch = change or block_change(before, after, valid, roads, gsd, rw=rw)
-    if not ch.seed.any():
-        return []  # most windows: no seed pixel, so no row
+    lit_grow = box_opening(ch.grow, opening_px(gsd))
+    groups = [(g, ch) for g in _rows(ch, lit_grow, roads, roads_px, gsd)]
+    shade = _shade_change(rw, gsd, ch.sigma, lit_grow)
+    if shade is not None:
+        groups += [(g, shade) for g in _rows(shade, shade.grow, roads, roads_px, gsd)]
+    if not groups:
+        return []  # most windows: no row
     off = valid & ~roads.mask
     # the smoothed levels are read at a few points past a row's ends only
     ga_s, gb_s = PointBox(rw.ga, valid), PointBox(rw.gb, valid)
-    # Opening drops 1-2 px fringes that residual misregistration leaves along road edges;
-    # a blurred 1.5 m block is wider than 3 px and survives it.
-    grow = K.opening(ch.grow, np.ones((3, 3), bool))
-    lab, n = hysteresis(ch.seed & grow, grow)
-    reach = ROAD_MARGIN_M / gsd
-    cands = [q for q in (reframe(p, roads, roads_px, reach) for p in pieces(lab, n, roads))
-             if across_road(q, gsd)]  # fmt: skip
-    groups = group_rows(cands, gsd)
-    groups = merge_split_rows([g for g in groups if row_ok(g, ch.contrast, gsd, SEED_SIGMA)], gsd)
+    lit = lit_both(rw, 1)
     c0, r0, c1, r1 = core_px
     out = []
-    for g in groups:
+    for g, gch in groups:
         lo = min(p.across_span[0] for p in g)
         hi = max(p.across_span[1] for p in g)
         span = hi - lo
         rr = np.concatenate([p.rows for p in g])
         cc = np.concatenate([p.cols for p in g])
         along_len = own_axes(rr, cc)[2]
-        contrast = float(np.median(ch.contrast[rr, cc]))
+        contrast = float(np.median(gch.contrast[rr, cc]))
         cy, cx = float(rr.mean()) + 0.5, float(cc.mean()) + 0.5
         if not (c0 <= cx < c1 and r0 <= cy < r1):
             continue
@@ -380,11 +432,12 @@ def find_barricades(
         base = np.array([cx, cy]) - nrm * float(acr.mean())
         if span * gsd > width * gsd + MAX_OVERHANG_M:
             continue
-        skylit = _skylit(ch, rw, after, rr, cc, p0.road + 1, gsd)
-        if skylit is False or (skylit is not None and _along_sun(rr, cc, sun_azimuth)):
+        in_shade = gch is not ch
+        if in_shade and not _shade_row_ok(rw, rr, cc, span / max(width, 1.0), lit[p0.road + 1],
+                                          ch.sigma, gsd, sun_azimuth):  # fmt: skip
             continue
         # light let through between shadows brightens the ground past the road too
-        beyond = off_road_change(ga_s, gb_s, off, rr, cc, gsd, ch.sigma)
+        beyond = off_road_change(ga_s, gb_s, off, rr, cc, gsd, gch.sigma)
         if beyond > GROW_SIGMA:
             continue
         line = shapely.LineString([base + nrm * lo, base + nrm * hi])
@@ -402,12 +455,13 @@ def find_barricades(
                     "blocks_road": bool(gap * gsd < PASS_WIDTH_M),
                     "evidence": {
                         "contrast_sigma": round(contrast, 2),
-                        "noise_sigma": round(ch.sigma, 4),
+                        "noise_sigma": round(gch.sigma, 4),
                         "along_m": round(along_len * gsd, 2),
                         "road_width_m": round(width * gsd, 2),
                         "free_gap_m": round(gap * gsd, 2),
                         "pieces": len(g),
                         "off_road_sigma": round(beyond, 2),
+                        "in_shade": bool(in_shade),
                     },
                 },
             )

@@ -188,18 +188,20 @@ def illumination_anomaly(rw: RoadWindow, which: str, smooth_px: int) -> np.ndarr
     return out
 
 
-def lit_level(rw: RoadWindow, smooth_px: int, classes: list[str] | None) -> np.ndarray:
-    """Per road id, the level of its sunlit surface in the after image: the median of its
-    ``ref`` pixels in the bright class of Otsu's split (an unsupervised in-scene statistic) of
-    the window's 1.5 m-smoothed road grey levels; never below the road's median, which it falls
-    back to for a road with too few bright pixels."""
-    g = rw.level("a", smooth_px)
+def lit_level(
+    rw: RoadWindow, smooth_px: int, classes: list[str] | None, which: str = "a"
+) -> np.ndarray:
+    """Per road id, the level of its sunlit surface in image ``which`` ('a' after, 'b'
+    before): the median of its ``ref`` pixels in the bright class of Otsu's split (an
+    unsupervised in-scene statistic) of the window's 1.5 m-smoothed road grey levels; never
+    below the road's median, which it falls back to for a road with too few bright pixels."""
+    g = rw.level(which, smooth_px)
     rid, ref, n = rw.rid, rw.ref, rw.n
-    med = rw.medians("a", smooth_px)
-    t = rw.otsu("a", smooth_px)
+    med = rw.medians(which, smooth_px)
+    t = rw.otsu(which, smooth_px)
     if t is None:
         return med
-    bright = ref & (rw.level3("a", smooth_px) > t)
+    bright = ref & (rw.level3(which, smooth_px) > t)
     lit = K.road_medians(g[bright], rid[bright], n)
     nbr = np.bincount(rid[bright], minlength=n)
     nt = np.bincount(rid[ref], minlength=n)
@@ -227,6 +229,22 @@ def lit_level(rw: RoadWindow, smooth_px: int, classes: list[str] | None) -> np.n
     return np.maximum(own, med)
 
 
+def lit_both(rw: RoadWindow, smooth_px: int) -> np.ndarray:
+    """Per road id, the lower of its sunlit levels in the after and the before image.
+
+    The before image shows the same surfaces under a sun of matched radiometry but without
+    the new objects: on a road with few bright pixels of its own (a lit narrow street, bright
+    kerbs) the after image's bright class can be the very blocks looked for, which would set
+    the bar at their own level."""
+    return rw._memo(
+        ("lit2", smooth_px),
+        lambda: np.minimum(
+            lit_level(rw, smooth_px, rw.roads.classes, "a"),
+            lit_level(rw, smooth_px, rw.roads.classes, "b"),
+        ),
+    )
+
+
 def road_contrast(
     rw: RoadWindow, smooth_px: int, shade_aware: bool, lit_reference: bool, floor: float
 ) -> tuple[np.ndarray, float] | None:
@@ -245,7 +263,7 @@ def road_contrast(
     # Bright in the after image against the road itself, and brighter than before: a pixel
     # leaving a shadow reaches only the road's level, so it fails the first test.
     if lit_reference and not shade_aware:
-        an_a = rw.level("a", smooth_px) - lit_level(rw, smooth_px, rw.roads.classes)[rw.rid]
+        an_a = rw.level("a", smooth_px) - lit_both(rw, smooth_px)[rw.rid]
     return np.minimum(an_a, d) / sigma, sigma
 
 
@@ -346,95 +364,47 @@ def along_contrast(
     return c, sigma
 
 
-def road_split(rw: RoadWindow, which: str) -> np.ndarray:
-    """Per road id, the grey level splitting its lit surface from its building shade (Otsu's
-    threshold of its own ``ref`` pixels' 1.5 m-smoothed levels), NaN where the road does not
-    show two illumination classes.
-
-    The window-wide split of ``otsu`` separates road classes as readily as light and shade (a
-    lit avenue of dark asphalt sits below a lit side street), so shade is told per road. A
-    road shows shade when both classes hold ``MIN_CLASS_PX`` pixels and are well apart:
-    Ashman's D above 2 (means apart by more than their spreads; an unsupervised bimodality
-    test, not a fitted value), so a road wholly lit is not split along its texture.
-    """
-
-    def make() -> np.ndarray:
-        vals, rid = rw.level3(which, 1)[rw.ref], rw.rid[rw.ref]
-        out = np.full(rw.n, np.nan, np.float32)
-        order = np.argsort(rid, kind="stable")
-        bounds = np.searchsorted(rid[order], np.arange(rw.n + 1))
-        for k in range(1, rw.n):
-            v = vals[order[bounds[k] : bounds[k + 1]]]
-            if v.size < 2 * MIN_CLASS_PX or float(np.ptp(v)) <= 0:
-                continue
-            t = threshold_otsu(v)
-            lo, hi = v[v <= t], v[v > t]
-            if lo.size < MIN_CLASS_PX or hi.size < MIN_CLASS_PX:
-                continue
-            spread = math.sqrt(float(lo.var()) + float(hi.var())) + 1e-6
-            if math.sqrt(2.0) * float(hi.mean() - lo.mean()) / spread > 2.0:
-                out[k] = t
-        return out
-
-    return rw._memo(("split", which), make)
-
-
-def shade_contrast(
-    rw: RoadWindow, gsd: float, floor: float
+def deep_shade_contrast(
+    rw: RoadWindow, gsd: float, lit_sigma: float, floor: float
 ) -> tuple[np.ndarray, np.ndarray, float] | None:
-    """Contrast of road pixels standing in building shade against the shaded road around them.
+    """Contrast of road pixels in deep shade against the shaded road just ahead and behind.
 
-    A block in a building's shadow is lit by the sky only: it casts no shadow of its own and is
-    about as bright as *sunlit* asphalt, so the sunlit-level test of ``road_contrast`` misses
-    it. Against the shaded road just ahead and behind it (``along_anomaly``), it stands out by
-    the same albedo ratio as a lit block on lit road, while shade scales the road's texture
-    down by the same ratio: so in shade the contrast is taken in units of the noise of road
-    that is shaded on both dates. A pixel is *in shade* where even the brighter of the road
-    levels ahead and behind it is below its road's split (``road_split``) in the after image.
+    A block in a building's shadow is lit by the sky only and is no brighter than sunlit
+    asphalt, so the sunlit-level test of ``road_contrast`` cannot see it; against the shaded
+    road around it (``along_anomaly``) it stands out as a lit block does on lit road, and the
+    shade scales the road's texture down with it. A pixel is *in shade* where even the
+    brighter of the road levels ahead and behind it in the after image lies more than
+    ``shade_sigmas`` (6) sunlit-noise units below its road's sunlit level (``lit_both``): sunlit
+    road is never that far below it, by the definition of the noise. The contrast is in units
+    of the noise of road shaded on both dates (robust MAD, floored at ``floor``).
+
+    Args:
+        rw: the window's road pixels.
+        gsd: metres per pixel.
+        lit_sigma: the sunlit contrast noise (grey levels, ``road_contrast``'s sigma).
+        floor: least noise (grey levels).
 
     Returns:
-        (contrast per ``on`` pixel in robust sigmas, 0 off shade; bool per ``on`` pixel: in
-        shade; the sigma, grey levels), or None where the window has too little shaded road.
+        (contrast per ``on`` pixel in robust sigmas, 0 out of shade; bool per ``on`` pixel:
+        in shade; the sigma), or None where the window has too little road shaded on both
+        dates to measure its noise.
     """
     if not rw.enough:
         return None
     an_a = along_anomaly(rw, "a", gsd)
     an_b = along_anomaly(rw, "b", gsd)
-    ta, tb = road_split(rw, "a")[rw.rid], road_split(rw, "b")[rw.rid]
+    bar = lit_both(rw, 1)[rw.rid] - 6.0 * lit_sigma
     with np.errstate(invalid="ignore"):
-        # the brighter side's level, as ``along_anomaly`` took it (NaN without one)
-        shade = (rw.level("a", 1) - an_a) <= ta
-        stays = shade & ((rw.level("b", 1) - an_b) <= tb)
-    if not shade.any():
-        return None
+        shade = (rw.level("a", 1) - an_a) < bar
+        both = shade & ((rw.level("b", 1) - an_b) < bar)
     d = an_a - an_b
-    x = d[stays & np.isfinite(d)]
+    x = d[both & np.isfinite(d)]
     if x.size < MIN_ROAD_PX:
         return None
     sigma = robust_sigma(x, floor)
     c = np.where(shade, np.minimum(an_a, d) / sigma, 0.0).astype(np.float32)
     c[~np.isfinite(c)] = 0.0
     return c, shade, sigma
-
-
-def shade_chroma(rw: RoadWindow, chroma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per road id, the median ``chroma`` (a (rows, cols) colour index of the after image,
-    e.g. blue less red) of its sunlit and of its shaded ``ref`` pixels, as ``road_split``
-    tells them apart in the after image (NaN where the road shows no shade)."""
-
-    def make() -> tuple[np.ndarray, np.ndarray]:
-        t = road_split(rw, "a")[rw.rid]
-        g3 = rw.level3("a", 1)
-        q = chroma[rw.rows, rw.cols].astype(np.float32)
-        ok = rw.ref & np.isfinite(t)
-        out = []
-        for sel in (ok & (g3 > np.where(ok, t, 0)), ok & (g3 <= np.where(ok, t, 0))):
-            m = K.road_medians(q[sel], rw.rid[sel], rw.n).astype(np.float32)
-            m[np.bincount(rw.rid[sel], minlength=rw.n) < MIN_CLASS_PX] = np.nan
-            out.append(m)
-        return out[0], out[1]
-
-    return rw._memo(("chroma",), make)
 
 
 class PointBox:
