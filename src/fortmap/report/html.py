@@ -29,6 +29,7 @@ from fortmap import __version__
 from fortmap.errors import InputError
 from fortmap.report import captions as cap
 from fortmap.report import figures as figs
+from fortmap.report.sight import visibility_context
 from fortmap.report.styles import style_for, write_layer_styles
 from fortmap.types import VISIBILITY_RES_M, Grid
 
@@ -471,6 +472,7 @@ def write_report(
             rows=_summary_rows(run),
             n_findings=n_findings,
             routes=s.get("routes"),
+            sight=visibility_context(s),
             coreg=s.get("coregistration") or {},
             figures=figures,
             credit=credit,
