@@ -210,3 +210,43 @@ def test_no_berms_on_a_real_image_against_itself_plain_or_shifted(sun):
     vs = v.copy()
     vs[:3], vs[:, :2] = False, False
     assert find_berms(img, shifted, vs, gsd, sun, core) == []
+
+
+def _ridge_dsms(trees_before: bool, new: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """DSMs for ``_scene``'s 10 m wide, 3 m high ridge (row 200, cols 80..320): before flat
+    (or under 8 m trees where the ridge now stands), after the ridge (or ``new=False``: the
+    ridge stood there before too)."""
+    n = 400
+    rows, cols = np.mgrid[0:n, 0:n].astype(np.float32)
+    d = (rows + 0.5 - 200) * GSD
+    on = (cols >= 80) & (cols < 320)
+    ridge = np.where(on, 3.0 * np.clip(1 - (d / 5.0) ** 2, 0, None), 0.0).astype(np.float32)
+    ground = np.full((n, n), 350.0, np.float32)
+    after = ground + ridge
+    before = ground + np.where(on & (np.abs(d) < 7.0), 8.0, 0.0) if trees_before else ground
+    return (after.copy() if not new else before.astype(np.float32)), after
+
+
+def test_image_berm_where_trees_stood_is_kept_by_the_after_ridge():
+    # felled trees and a berm: the surface lost height, yet a 3 m ridge now stands there
+    before, after = _scene(180.0)
+    db, da = _ridge_dsms(trees_before=True)
+    v = np.ones(before.shape[1:], bool)
+    out = find_berms(before, after, v, GSD, 180.0, (0, 0, 400, 400), dsm_before=db,
+                     dsm_after=da, sun_elevation_deg=40.0)  # fmt: skip
+    berms = [o for o in out if o[2]["kind"] == "berm"]
+    assert len(berms) == 1 and berms[0][2]["source"] == "both"
+    assert berms[0][2]["height_m"] == pytest.approx(3.0, abs=0.5)
+
+
+@pytest.mark.parametrize("case", ["flat", "old_ridge"])
+def test_image_berm_is_dropped_where_the_dsms_show_no_new_ridge(case):
+    before, after = _scene(180.0)
+    if case == "flat":  # soil-coloured strip, surface unchanged and flat
+        db = da = np.full(before.shape[1:], 350.0, np.float32)
+    else:  # the ridge was there before: nothing new by elevation
+        db, da = _ridge_dsms(trees_before=False, new=False)
+    v = np.ones(before.shape[1:], bool)
+    out = find_berms(before, after, v, GSD, 180.0, (0, 0, 400, 400), dsm_before=db,
+                     dsm_after=da, sun_elevation_deg=40.0)  # fmt: skip
+    assert [o for o in out if o[2]["kind"] == "berm"] == []

@@ -67,6 +67,8 @@ class AnalyzeOptions:
         credit: credit line under each figure (default: the images' file names).
         dem_accuracy_m: vertical RMSE of ``--dem``, metres; sets the interval of the
             visibility gain when no DSMs are given (0: no interval).
+        dsm_obstacles: with both DSMs, also cut road pieces whose free width measured on the
+            surface's rise (0.3 m or more) is under 3 m, found in the imagery or not.
     """
 
     window_px: int = 1024
@@ -78,6 +80,7 @@ class AnalyzeOptions:
     report: bool = True
     credit: str | None = None
     dem_accuracy_m: float = DEFAULT_DEM_ACCURACY_M
+    dsm_obstacles: bool = True
 
 
 def _map_windows(
@@ -418,7 +421,12 @@ def _run(
             # networkx and the route graph load only when routes are asked for
             from fortmap.analyze.routes import routes_in_area
 
-            rres = routes_in_area(road_lines, grid.bounds, core_poly, layers, **dates)
+            clearance = None
+            if dsms is not None and opts.dsm_obstacles:
+                from fortmap.analyze.clearance import obstacles_on_grid
+
+                clearance = obstacles_on_grid(dsms[0], dsms[1], grid, road_lines)
+            rres = routes_in_area(road_lines, grid.bounds, core_poly, layers, clearance, **dates)
             layers["routes"], layers["entry_points"] = rres.routes, rres.entry_points
             routes_summary = rres.summary
         t_vis = time.perf_counter()

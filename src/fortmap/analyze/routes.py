@@ -13,7 +13,9 @@ Rules (all geometric, no fitted thresholds):
   carriageway open), or narrowed by rubble to less than ``min_passable_m`` (3 m, the width
   of a car or light truck with its mirrors). Rubble counts on a piece when it comes within
   half the road's width of its centreline; its ``passable_width_m`` is used when given, else
-  the road width less the mean width the rubble covers along the piece.
+  the road width less the mean width the rubble covers along the piece. With both DSMs, the
+  free width is also measured on the surface's rise (:mod:`fortmap.analyze.clearance`), so
+  an obstacle the imagery missed still cuts.
 * **Entry cut after**: every path from the outside to it crosses a cut piece, or every road
   piece leading from it into the core is cut (a block at the gate). *Cut by*: the cut nearest
   the entry along the entry's shortest route before (the gate first), with all the features
@@ -33,16 +35,21 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from affine import Affine
 from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 from shapely.ops import substring
 
+from fortmap.analyze.clearance import passable_widths
 from fortmap.analyze.road_graph import EDGE_TOL_M, RoadGraph, build_road_graph
 from fortmap.errors import InputError
 from fortmap.report.layers import findings_frame
 
 #: Narrowest passage (m) a car or light truck gets through.
 MIN_PASSABLE_M = 3.0
+
+#: ``cut_by`` kind of a cut measured from the DSMs with no recognised feature on it.
+DSM_KIND = "dsm_obstacle"
 
 _ROAD_ATTRS = ("road_class", "highway", "name", "width_m")
 
@@ -196,6 +203,26 @@ def _find_cuts(
     return cut, by, score, passable
 
 
+def _measured_cuts(
+    geoms: np.ndarray,
+    widths: np.ndarray,
+    obstacles: tuple[np.ndarray, Affine],
+    min_passable_m: float,
+    cuts: tuple[np.ndarray, list[list[str]], np.ndarray, np.ndarray],
+) -> None:
+    """Add the cuts measured from the DSMs' obstacle mask to ``cuts`` (in place): a piece whose
+    free passage is under ``min_passable_m`` is cut even where no feature was recognised; the
+    features found keep cutting where they do (the image sees what the DSM may not, e.g. a
+    row of blocks under a tree's crown)."""
+    cut, cut_by, score, passable = cuts
+    pw = passable_widths(geoms, widths, *obstacles)
+    for i in np.flatnonzero((pw < min_passable_m) & ~cut):
+        cut[i] = True
+        cut_by[i].append(f"{DSM_KIND}:{i}")
+        score[i] = 1.0
+    np.fmin(passable, pw, out=passable)
+
+
 def _shortest(
     n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, sources: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -234,6 +261,7 @@ def analyse_routes(
     rubble: gpd.GeoDataFrame | None = None,
     min_passable_m: float = MIN_PASSABLE_M,
     *,
+    obstacles: tuple[np.ndarray, Affine] | None = None,
     date_before: str = "",
     date_after: str = "",
 ) -> RoutesResult:
@@ -248,6 +276,9 @@ def analyse_routes(
         barricades, berms: LineStrings across roads (any CRS; reprojected), optional ``score``
             and ``id`` columns.
         rubble: polygons with ``passable_width_m`` (m; NaN to estimate from the geometry).
+        obstacles: (mask, transform) from :func:`fortmap.analyze.clearance.obstacle_mask`
+            when both DSMs are given: pieces whose free passage measured on it is under
+            ``min_passable_m`` are cut too (``cut_by`` ``dsm_obstacle:<piece>``).
         min_passable_m: narrowest passage (m) that keeps a road open.
         date_before, date_after: ISO dates copied into the layers.
 
@@ -285,6 +316,10 @@ def analyse_routes(
         if f is not None
     ]
     cut, cut_by, cut_score, passable = _find_cuts(p.geoms, widths, feats, min_passable_m)
+    if obstacles is not None:
+        _measured_cuts(
+            p.geoms, widths, obstacles, min_passable_m, (cut, cut_by, cut_score, passable)
+        )
 
     # gates: nodes where a piece inside the core meets one outside it, or the area's edge
     deg_in = np.bincount(np.r_[p.u[in_core], p.v[in_core]], minlength=n_nodes)
@@ -448,11 +483,13 @@ def routes_in_area(
     bounds: tuple[float, float, float, float],
     core: shapely.Polygon,
     obstacles: dict[str, gpd.GeoDataFrame | None],
+    clearance: tuple[np.ndarray, Affine] | None = None,
     **dates: str,
 ) -> RoutesResult:
     """Routes into ``core`` over ``roads`` within the rectangle ``bounds`` (metres), cut by
     ``obstacles`` (``barricades``, ``berms``, ``rubble`` layers): what ``analyze`` and the
-    simulator's truth both run."""
+    simulator's truth both run. ``clearance``: the DSMs' (obstacle mask, transform), see
+    :func:`analyse_routes`; the truth runs without it."""
     area = shapely.box(*bounds)
     return analyse_routes(
         build_road_graph(roads, area),
@@ -461,5 +498,6 @@ def routes_in_area(
         barricades=obstacles.get("barricades"),
         berms=obstacles.get("berms"),
         rubble=obstacles.get("rubble"),
+        obstacles=clearance,
         **dates,
     )

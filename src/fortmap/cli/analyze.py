@@ -60,6 +60,12 @@ from fortmap.cli.progress import StepLog, one_line_warnings, progress_reporter
 @click.option("--dsm-before", type=click.Path(path_type=Path), default=None, help="DSM, metres.")
 @click.option("--dsm-after", type=click.Path(path_type=Path), default=None, help="DSM, metres.")
 @click.option(
+    "--dsm-obstacles/--no-dsm-obstacles",
+    default=True,
+    show_default=True,
+    help="With both DSMs, also cut roads left under 3 m wide by a surface rise of 0.3 m or more.",
+)
+@click.option(
     "--dem",
     type=click.Path(path_type=Path),
     default=None,
@@ -127,6 +133,7 @@ def command(
     places,
     dsm_before,
     dsm_after,
+    dsm_obstacles,
     dem,
     dem_accuracy_m,
     edge,
@@ -159,6 +166,7 @@ def command(
         report=report,
         credit=credit,
         dem_accuracy_m=dem_accuracy_m,
+        dsm_obstacles=dsm_obstacles,
     )
     with progress_reporter(quiet) as bar:
         progress = StepLog(bar)

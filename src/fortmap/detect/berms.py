@@ -6,7 +6,10 @@ long), which keeps the whole-window work small.
 * From elevation (both DSMs given): a berm is a connected region where the surface rose by
   ``MIN_HEIGHT_M`` (1 m) or more whose crest runs ``MIN_LENGTH_M`` (30 m) or more; a ditch the
   same for a drop, reported with ``kind = ditch``. Buildings razed leave drops too, but compact
-  ones: the length / width test keeps only linear features.
+  ones: the length / width test keeps only linear features. Where trees or a wall stood,
+  a berm can be a net drop; a crest seen in the imagery (below) is then kept when the after
+  DSM itself shows a new ridge: crest ``MIN_HEIGHT_M`` above the ground on both sides and
+  the surface changed there by as much (:func:`_after_ridge`); the drop under it is no ditch.
 * From imagery: a berm is fresh soil (changed since the before image, threshold: Otsu on the
   window's change magnitude, an in-scene statistic, grown by hysteresis to half of it; and
   bare-earth coloured in the after image: red above blue by ``SOIL_MIN_REDNESS``, a physical
@@ -79,6 +82,9 @@ NOISE_SIGMAS = 3.0
 #: Length (m) of the crest pieces judged one by one: about three berm widths, long enough for
 #: a dozen flank samples, short enough that a bend or a stray skeleton branch is its own piece.
 PIECE_M = 40.0
+#: How far (in half-widths of the crest) the ground beside an image crest is sought in the
+#: after DSM: past the toe, inside the next field or street (two berm widths out).
+RIDGE_REACH = 4.0
 
 
 def _down(a: np.ndarray, f: int) -> np.ndarray:
@@ -373,7 +379,8 @@ def find_berms(
             for line, comp, width in _lines(m, f, min_len, max_w):
                 h = float(np.median(dh[comp]))
                 peak = float(np.percentile(np.abs(dh[comp]), 90))
-                dsm_lines.append(line)
+                if kind == "berm":  # a drop confirms no berm seen in the image
+                    dsm_lines.append(line)
                 score = float(np.clip(0.5 + 0.25 * peak / MIN_HEIGHT_M, 0, 1))
                 ev = {"width_m": round(width * wg, 1), "peak_change_m": round(peak, 2)}
                 for piece in _clip(line, core_px):
@@ -393,13 +400,76 @@ def find_berms(
                     out[i] = (ln, min(1.0, s + 0.2), {**at, "source": "both"})
             continue
         if have_dsm:
-            continue  # the DSMs see no relief here: a colour change, not a berm
+            # no net gain of 1 m: trees or buildings may have stood where the berm now is, so
+            # the after surface itself must stand as a new ridge; else a colour change only
+            relief = _after_ridge(line, dsm_before, dsm_after, gsd, ev.get("width_m", 20.0))
+            if relief is None:
+                continue
+            # the drop under it is what stood there before (trees, a wall), not a ditch
+            foot = line.buffer(ev.get("width_m", 20.0) / 2 / gsd)
+            out = [
+                o
+                for o in out
+                if o[2]["kind"] != "ditch" or o[0].intersection(foot).length <= 0.5 * o[0].length
+            ]
+            for piece in _clip(line, core_px):
+                out.append(
+                    (piece, min(1.0, score + 0.2), {"kind": "berm", "height_m": round(relief, 2),
+                     "source": "both", "evidence": {**ev, "after_relief_m": round(relief, 2)}})
+                )  # fmt: skip
+            continue
         for piece in _clip(line, core_px):
             out.append(
                 (piece, score, {"kind": "berm", "height_m": float("nan"),
                                 "source": "image", "evidence": ev})
             )  # fmt: skip
     return out
+
+
+def _after_ridge(
+    line: shapely.LineString,
+    dsm_before: np.ndarray,
+    dsm_after: np.ndarray,
+    gsd: float,
+    width_m: float,
+) -> float | None:
+    """Median height (m) of a new ridge along ``line`` (window pixels) in the after DSM, or
+    None where it is no berm by elevation.
+
+    A station supports a ridge where the after surface on the crest stands ``MIN_HEIGHT_M``
+    above the lowest point on *each* side out to ``RIDGE_REACH`` half-widths (the higher of
+    the two sides, so a slope is no ridge), and the surface there changed by
+    ``MIN_HEIGHT_M`` either way (gained, or lost trees or a building to the earthwork). Half
+    the stations must support it, as for a crest seen in the DSM change.
+    """
+    n = max(2, int(line.length * gsd / WORK_GSD_M) + 1)
+    d = np.linspace(0.0, line.length, n)
+    p = shapely.get_coordinates(shapely.line_interpolate_point(line, d))
+    t = np.gradient(p, axis=0)
+    t /= np.maximum(np.hypot(t[:, 0], t[:, 1]), 1e-9)[:, None]
+    nrm = np.c_[-t[:, 1], t[:, 0]]
+    half = max(width_m, IMAGE_WIDTH_M[0]) / 2 / gsd
+    # crest: within a quarter width of the line; sides: from the toe out to RIDGE_REACH halves
+    q_crest = np.linspace(-half / 2, half / 2, 5)
+    q_side = np.linspace(half, RIDGE_REACH * half, 8)
+    h, w = dsm_after.shape
+
+    def at(a: np.ndarray, q: np.ndarray) -> np.ndarray:
+        x = p[:, 0, None] + q[None, :] * nrm[:, 0, None]
+        y = p[:, 1, None] + q[None, :] * nrm[:, 1, None]
+        c = np.clip(np.floor(x).astype(np.int64), 0, w - 1)
+        r = np.clip(np.floor(y).astype(np.int64), 0, h - 1)
+        return a[r, c]
+
+    crest_after = np.nanmax(at(dsm_after, q_crest), axis=1)
+    crest_change = np.nanmax(np.abs(at(dsm_after, q_crest) - at(dsm_before, q_crest)), axis=1)
+    sides = np.maximum(np.nanmin(at(dsm_after, q_side), axis=1),
+                       np.nanmin(at(dsm_after, -q_side), axis=1))  # fmt: skip
+    relief = crest_after - sides
+    ok = (relief >= MIN_HEIGHT_M) & (crest_change >= MIN_HEIGHT_M)
+    if ok.mean() < 0.5:
+        return None
+    return float(np.median(relief[ok]))
 
 
 def merge_pieces(lines: list[shapely.LineString], tol: float = 1.0) -> list[shapely.LineString]:
