@@ -19,6 +19,10 @@ sunlit asphalt, so they fail the first test. A second pass looks at road in deep
 it, in units of the noise of shaded road. It only adds rows; each must span much of the road
 and look like skylit blocks rather than sunlight let in between shadows (``_shade_row_ok``).
 
+A row of blocks stands on plain road, so a sunlit row must be most of the new material it is
+joined to (``MAX_MASS_RATIO``): the along-road test cuts a textured rubble pile into bright
+pieces, some row-shaped, that are each a small part of the pile.
+
 Connected new-object pixels are measured in the road's frame. A barricade is a row of pieces,
 each short along the road (a block is 1-2 m; blur and shadows add about a metre), spanning a
 good part of the road across it: a parked car (4-5 m along, 2 m across) or a single block is
@@ -34,6 +38,7 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import shapely
+from scipy import ndimage as ndi
 
 from fortmap.detect import fort_kernels as K
 from fortmap.detect.barricade_rows import (  # noqa: F401  (re-exported for rubble)
@@ -58,7 +63,6 @@ from fortmap.detect.road_window import (
     RoadWindow,
     along_contrast,
     deep_shade_contrast,
-    grey,
     lit_both,
     road_contrast,
 )
@@ -87,6 +91,13 @@ MAX_OVERHANG_M = 1.0
 #: laid across the road whatever the sun does. The axis of a row of two or three blurred blocks
 #: is known to about atan(1.5 m / 4 m) = 20 degrees, which the bound allows for.
 MIN_SUN_SKEW_DEG = 20.0
+#: Most new material a sunlit row may be joined to, as a multiple of its own pixels. Blocks
+#: stand on plain road: the pixels brighter than sunlit road and new around a row, taken
+#: without the along-road bound that cuts a row out, are the row itself and its blurred rim
+#: (a blurred 1.5 m block loses or gains under half its area at the 3 sigma level). A row
+#: that is less than half of the new material it is connected to is the edge of a larger
+#: mass, a rubble pile or a newly lit field, that the along-road test merely cut.
+MAX_MASS_RATIO = 2.0
 #: Least share of its carriageway's width that a row found in deep shade spans. A barricade
 #: is laid to close a road (a row narrowing it to one lane still spans half of it); in shade,
 #: where a block stands out less, a short bright piece is more often a patch of light or a
@@ -103,12 +114,16 @@ class RoadChange:
             robust standard deviations (0 off road).
         seed, grow: bool masks at ``SEED_SIGMA`` / ``GROW_SIGMA``.
         sigma: the robust standard deviation (grey levels) used.
+        mass: bool (rows, cols) or None: road pixels brighter than their road's sunlit level
+            and brighter than before by ``GROW_SIGMA``, without the along-road bound
+            (``block_change`` only): the new material a row is joined to.
     """
 
     contrast: np.ndarray
     seed: np.ndarray
     grow: np.ndarray
     sigma: float
+    mass: np.ndarray | None = None
 
 
 def opening_px(gsd: float) -> int:
@@ -138,10 +153,6 @@ def box_opening(m: np.ndarray, k: int) -> np.ndarray:
         for dx in range(k):
             out[dy : h - k + 1 + dy, dx : w - k + 1 + dx] |= e
     return out
-
-
-def _grey(img: np.ndarray) -> np.ndarray:
-    return grey(img)
 
 
 def _road_medians(g: np.ndarray, rid: np.ndarray, on: np.ndarray, n: int) -> np.ndarray:
@@ -249,7 +260,23 @@ def block_change(
     b = along_contrast(rw, gsd, MIN_SIGMA)
     # off the road both contrasts are 0, as is an along contrast the window cannot tell
     cb = b[0] if b is not None else np.zeros_like(a[0])
-    return _as_change(rw, (np.minimum(a[0], cb), a[1]))
+    out = _as_change(rw, (np.minimum(a[0], cb), a[1]))
+    out.mass = rw.scatter(a[0]) > GROW_SIGMA
+    return out
+
+
+def _label(m: np.ndarray) -> np.ndarray:
+    """8-connected labels of bool mask ``m`` (0 outside it)."""
+    return ndi.label(m, np.ones((3, 3), bool))[0]
+
+
+def _joined(lab: np.ndarray, rr: np.ndarray, cc: np.ndarray) -> int:
+    """Pixels of the labelled components of ``lab`` that the pixels (rr, cc) touch."""
+    ids = np.unique(lab[rr, cc])
+    ids = ids[ids > 0]
+    if not ids.size:
+        return 0
+    return int(np.isin(lab, ids).sum()) if ids.size > 1 else int((lab == ids[0]).sum())
 
 
 def _along_sun(rr: np.ndarray, cc: np.ndarray, sun_azimuth: float | None) -> bool:
@@ -307,6 +334,7 @@ def _shade_row_ok(
     lit_sigma: float,
     gsd: float,
     sun_azimuth: float | None,
+    shade_sigma: float,
 ) -> bool:
     """Whether a row found in deep shade is blocks rather than light let in between shadows.
 
@@ -323,10 +351,16 @@ def _shade_row_ok(
         lit_sigma: the sunlit contrast noise (grey levels).
         gsd: metres per pixel.
         sun_azimuth: degrees clockwise from north, or None.
+        shade_sigma: the shaded contrast noise (grey levels, ``deep_shade_contrast``).
     """
     if cover < MIN_SHADE_COVER or _along_sun(rr, cc, sun_azimuth):
         return False
     own = float(np.median(rw.ga[rr, cc]))
+    # New blocks change the level of the ground they stand on, up (in the same shade) or down
+    # (a shadow arrived with them); a row whose level is what it was before stands out only
+    # because the road around it changed (a shadow fell around a pale patch already there).
+    if abs(own - float(np.median(rw.gb[rr, cc]))) < GROW_SIGMA * shade_sigma:
+        return False
     if float(np.percentile(rw.ga[rr, cc], 90)) >= lit:
         return False
     # The ground 1-3 m past either end of the row: skylit blocks are the brightest things in
@@ -401,6 +435,7 @@ def find_barricades(
     ga_s, gb_s = PointBox(rw.ga, valid), PointBox(rw.gb, valid)
     lit = lit_both(rw, 1)
     c0, r0, c1, r1 = core_px
+    mass_lab = None
     out = []
     for g, gch in groups:
         lo = min(p.across_span[0] for p in g)
@@ -434,8 +469,14 @@ def find_barricades(
             continue
         in_shade = gch is not ch
         if in_shade and not _shade_row_ok(rw, rr, cc, span / max(width, 1.0), lit[p0.road + 1],
-                                          ch.sigma, gsd, sun_azimuth):  # fmt: skip
+                                          ch.sigma, gsd, sun_azimuth, gch.sigma):  # fmt: skip
             continue
+        # a sunlit row is most of the new material it is joined to (MAX_MASS_RATIO)
+        if not in_shade and ch.mass is not None:
+            if mass_lab is None:
+                mass_lab = _label(ch.mass)
+            if _joined(mass_lab, rr, cc) > MAX_MASS_RATIO * len(rr):
+                continue
         # light let through between shadows brightens the ground past the road too
         beyond = off_road_change(ga_s, gb_s, off, rr, cc, gsd, gch.sigma)
         if beyond > GROW_SIGMA:

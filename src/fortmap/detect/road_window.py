@@ -311,6 +311,28 @@ def _sides(sm, on, road_id, rows, cols, angle, offs_px):  # pragma: no cover - c
     return best, other
 
 
+@nb.njit(cache=True)
+def _other(on, road_id, rows, cols, angle, offs_px):  # pragma: no cover - compiled
+    """Per road pixel, whether a sample ``offs_px`` ahead or behind along ``angle`` falls on
+    another road (``_sides``'s second output alone, stopping at the first such sample)."""
+    h, w = on.shape
+    n = rows.size
+    out = np.zeros(n, np.bool_)
+    for i in range(n):
+        own = road_id[rows[i], cols[i]]
+        ca, sa = math.cos(angle[i]), math.sin(angle[i])
+        for sgn in (-1.0, 1.0):
+            for j in range(offs_px.size):
+                x = int(math.floor(cols[i] + 0.5 + sgn * offs_px[j] * ca))
+                y = int(math.floor(rows[i] + 0.5 + sgn * offs_px[j] * sa))
+                if 0 <= x < w and 0 <= y < h and on[y, x] and road_id[y, x] != own:
+                    out[i] = True
+                    break
+            if out[i]:
+                break
+    return out
+
+
 def along_anomaly(rw: RoadWindow, which: str, gsd: float, smooth_px: int = 1) -> np.ndarray:
     """Per ``on`` pixel, the raw level less the brighter of the road surfaces a few metres
     ahead and behind; NaN where both sides are off road (a dead end, the image edge).
@@ -337,11 +359,14 @@ def _along(rw: RoadWindow, which: str, gsd: float, smooth_px: int) -> np.ndarray
     # In a crossing the pixels belong to one road (the one burnt last) and a row across the
     # other road lies along the owner's axis; where the owner's normal reaches another road,
     # that road's own axis is looked along too, and the lower reference kept.
-    ref_n, cross = _sides(sm, rw.on, road_id, rw.rows, rw.cols, th + np.pi / 2, offs)
+    # Most pixels are far from a crossing: find those whose normal reaches another road
+    # first (ids only), and sample the levels along the normal at those alone.
     far = np.arange(offs[-1] * gsd + 2.0, JUNCTION_REACH_M + 0.01, 2.0) / gsd
-    if far.size:
-        cross |= _sides(sm, rw.on, road_id, rw.rows, rw.cols, th + np.pi / 2, far)[1]
-    ref = np.where(cross & np.isfinite(ref_n), np.fmin(ref, ref_n), ref)
+    cross = _other(rw.on, road_id, rw.rows, rw.cols, th + np.pi / 2, np.concatenate([offs, far]))
+    k = np.flatnonzero(cross)
+    if k.size:
+        ref_n, _ = _sides(sm, rw.on, road_id, rw.rows[k], rw.cols[k], th[k] + np.pi / 2, offs)
+        ref[k] = np.where(np.isfinite(ref_n), np.fmin(ref[k], ref_n), ref[k])
     return g[rw.rows, rw.cols] - ref
 
 
