@@ -129,3 +129,21 @@ def test_road_leaving_shadow_in_shaded_window_is_not_rubble():
     seg = rr.carriageway & (xx >= 90) & (xx < 130)
     after[seg] = 0.3 * (1 + rng.normal(0, 0.25, seg.sum()))
     assert find_rubble(before[None], after[None], v, rr, road, GSD, (0, 0, 200, 200)) == []
+
+
+def test_pile_where_a_shadow_lay_before():
+    # A shadow lay across the road at x 30-62 m before (a tenth of the level, with sensor noise
+    # of its own, so its relative roughness is mostly noise); after, a debris field lies in
+    # sunlight there. Its roughness change reads as a loss of texture (the old test rejected
+    # it), but the ground was in shade before and the pile stands above the sunlit level.
+    pile = shapely.box(70, 96, 130, 108)
+    b, a, v, rr, road = _window(pile)
+    rng = np.random.default_rng(7)
+    xx = np.mgrid[0:200, 0:200][1]
+    shade = (xx >= 60) & (xx < 125) & rr.mask
+    b[0][shade] = b[0][shade] * 0.1 + rng.normal(0, 0.01, shade.sum()).astype(np.float32)
+    out = find_rubble(b, a, v, rr, road, GSD, (0, 0, 200, 200))
+    assert len(out) == 1
+    ev = out[0][2]["evidence"]
+    assert ev["shaded_before"] and ev["relative_roughness_change"] < 0
+    assert out[0][0].intersection(pile).area / out[0][0].union(pile).area > 0.5

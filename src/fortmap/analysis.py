@@ -413,7 +413,12 @@ def _run(
             )
         layers.update(
             fortification_layers(
-                found, grid.crs, dates, road_lines is not None, dsm_given=dsms is not None
+                found,
+                grid.crs,
+                dates,
+                road_lines is not None,
+                dsm_given=dsms is not None,
+                razed=layers.get("razed_buildings"),
             )
         )
         routes_summary = None

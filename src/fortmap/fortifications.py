@@ -39,6 +39,14 @@ DITCH_FRONT_M = 30.0
 #: block, so that a row is not reported again as rubble.
 ROW_REACH_M = 1.5
 
+#: Reach (m) of a razed building's spill beyond its footprint: debris of a demolition falls
+#: within a few metres of the walls (the simulator spreads it 1-3 m). A rubble finding lying
+#: mostly within it is that building's debris, reported in the razed-building layer.
+RAZED_SPILL_M = 3.0
+#: Share of a rubble finding's area within ``RAZED_SPILL_M`` of a razed footprint above which
+#: it is the building's spill: most of it, i.e. more than half (not fitted).
+RAZED_SPILL_SHARE = 0.5
+
 
 @dataclass
 class FortContext:
@@ -178,13 +186,43 @@ def _merge_berms(pieces: list) -> list:
     return out
 
 
+def drop_razed_spill(rubble: list, razed: gpd.GeoSeries | None) -> list:
+    """Rubble findings less those that are a razed building's spill.
+
+    Args:
+        rubble: (polygon, score, attributes) per finding, polygons in the analysis CRS (m).
+        razed: footprints of razed buildings in the same CRS, or None (nothing dropped).
+
+    Returns:
+        The findings of which at most ``RAZED_SPILL_SHARE`` of the area lies within
+        ``RAZED_SPILL_M`` of a razed footprint.
+    """
+    if razed is None or len(razed) == 0 or not rubble:
+        return rubble
+    reach = shapely.union_all(np.asarray(razed.geometry.values)).buffer(RAZED_SPILL_M)
+    out = []
+    for item in rubble:
+        g = item[0]
+        if g.area > 0 and g.intersection(reach).area / g.area > RAZED_SPILL_SHARE:
+            continue
+        out.append(item)
+    return out
+
+
 def fortification_layers(
-    found: FortFindings, crs: CRS, dates: dict, roads_given: bool, dsm_given: bool = False
+    found: FortFindings,
+    crs: CRS,
+    dates: dict,
+    roads_given: bool,
+    dsm_given: bool = False,
+    razed: gpd.GeoDataFrame | None = None,
 ) -> dict[str, gpd.GeoDataFrame]:
     """The ``barricades``, ``rubble`` (when roads were given) and ``berms`` layers.
 
     With DSMs, a ridge seen in the image with no height change in the DSMs is contradicted by
-    the better evidence and dropped.
+    the better evidence and dropped. With ``razed`` (the razed-building layer, analysis CRS),
+    debris lying mostly within a razed footprint's spill reach is left to that layer
+    (``drop_razed_spill``).
     """
     layers = {}
     if roads_given:
@@ -197,7 +235,7 @@ def fortification_layers(
         )
         layers["rubble"] = _frame(
             "rubble",
-            found.rubble,
+            drop_razed_spill(found.rubble, None if razed is None else razed.geometry),
             crs,
             dates,
             ("road_name", "road_class", "passable_width_m", "blocks_road"),

@@ -13,6 +13,8 @@ than the road's, and when it is rougher for its brightness (``_RelativeRoughness
 light and to smooth slopes) than the road around it and than what lay there before: that keeps
 out a berm's smooth end on the road and road leaving a shadow. A pile must also stand above its
 road's sunlit level in the after image: road leaving a shadow reaches that level and no more.
+Where the pile's ground lay in deep shade before, the before roughness is sensor noise over a
+dark level, so the change in relative roughness is not asked for there.
 Debris spilling onto the kerb from a razed building beside the road (a pile hugging the kerb
 with changed ground beyond it) is left to the razed-building layer.
 """
@@ -36,7 +38,7 @@ from fortmap.detect.barricades import (
     hysteresis,
     road_change,
 )
-from fortmap.detect.road_window import RoadWindow, lit_both, robust_sigma
+from fortmap.detect.road_window import RoadWindow, lit_both, lit_level, robust_sigma
 from fortmap.detect.roadmask import RoadRaster
 
 #: Box filter side (m) over which debris speckle is averaged: 3 px at 0.5 m. A pile on a
@@ -47,6 +49,10 @@ SMOOTH_M = 1.5
 #: sunlit level: the grow threshold of new material (``barricades.GROW_SIGMA``), a noise
 #: multiple; no margin was fitted.
 MIN_LIT_SIGMA = GROW_SIGMA
+#: Ground lies in shade on a date where its level is more than this many robust sigmas of the
+#: road change below its road's sunlit level: sunlit road is never that far below it, by the
+#: definition of the noise (the same bar as ``road_window.deep_shade_contrast``; not fitted).
+SHADE_SIGMAS = 6.0
 #: Box side (m) of the relative roughness (``_RelativeRoughness``).
 ROUGH_M = 2.5
 #: Smallest pile reported (m2): about a car's footprint, the least that narrows a lane.
@@ -364,10 +370,30 @@ def find_rubble(
         # as new material. It reaches the sunlit level and no more; debris of twice asphalt's
         # albedo in sunlight stands well above it.
         lit = lit_both(rw, smooth)[p.road + 1]  # memoised in ``rw``
-        lit_c = float(np.median(rw.full_grey("a", smooth)[rr, cc]) - lit) / ch.sigma
+        ga = rw.full_grey("a", smooth)[rr, cc]
+        # A pile partly in a building's shadow is judged on its sunlit part (above the
+        # window's Otsu split of road levels), when that part is a pile in itself: its shaded
+        # part cannot reach the sunlit level, whatever it is made of.
+        t = rw.otsu("a", smooth)
+        if t is not None:
+            sunlit = ga > t
+            if sunlit.sum() * gsd * gsd >= MIN_AREA_M2:
+                ga = ga[sunlit]
+        lit_c = float(np.median(ga) - lit) / ch.sigma
         if lit_c <= MIN_LIT_SIGMA:
             continue
-        if rel <= MIN_RELATIVE_ROUGHNESS or rel_change <= MIN_RELATIVE_ROUGHNESS:
+        # Where the ground lay in shade before, its relative roughness then is mostly sensor
+        # noise over a dark level (inflated, so the change reads as a loss of texture); the
+        # sunlit-level test above already rules out road leaving that shadow, so only the
+        # after image's roughness is asked for. Not beside changed ground, though: a shadow
+        # lifted there had its caster razed, and the debris is that building's spill.
+        lit_b = lit_level(rw, smooth, roads.classes, "b")[p.road + 1]
+        shaded_before = max(sides) <= 0.5 and float(
+            np.median(rw.full_grey("b", smooth)[rr, cc])
+        ) < (lit_b - SHADE_SIGMAS * ch.sigma)
+        if rel <= MIN_RELATIVE_ROUGHNESS or (
+            rel_change <= MIN_RELATIVE_ROUGHNESS and not shaded_before
+        ):
             # no rougher than the road, for its brightness, or than what lay there before: a
             # smooth mound (a berm's end on the road) or road leaving a shadow, not debris
             continue
@@ -420,6 +446,7 @@ def find_rubble(
                         "relative_roughness": round(rel, 3),
                         "relative_roughness_change": round(rel_change, 3),
                         "lit_sigma": round(lit_c, 2),
+                        "shaded_before": bool(shaded_before),
                     },
                 },
             )
