@@ -212,8 +212,14 @@ def format_summary(summary: dict) -> str:
     ]
     v = summary.get("visibility") or {}
     if "gain_km2" in v:
+        interval = (
+            f" ({v['gain_km2_low']:+.3f} to {v['gain_km2_high']:+.3f} from the DEM's error)"
+            if "gain_km2_low" in v
+            else ""
+        )
         lines.append(
             f"Visibility from the edge ({v.get('edge_source')}): gain {v['gain_km2']:.3f} km2"
+            + interval
         )
     r = summary.get("routes")
     if r:
