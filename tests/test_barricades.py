@@ -463,3 +463,54 @@ def test_half_light_kept_while_shade_spreads_around_it_is_not_a_barricade() -> N
         a[shade & rr.carriageway & (cols >= 149) & (cols < 152)] *= 3.5
         v = np.ones(a.shape, bool)
         assert find_barricades(b[None], a[None], v, rr, road, GSD, (0, 0, 200, 200)) == []
+
+
+def test_pale_kerbside_ahead_of_a_block_does_not_set_its_bar() -> None:
+    import dataclasses
+
+    from fortmap.detect.road_window import RoadWindow, along_anomaly
+
+    # a corner: kerbside pavement (off the carriageway, pale on both dates) lies 2.5-4 m
+    # ahead of a block on the carriageway along the road's axis
+    b, a, v, rr, road = _scene(_blocks(1))
+    width = rr.width_px.copy()
+    width[90:111, 104:110] = -2.0  # no carriageway there: the mask's kerbside margin
+    rr = dataclasses.replace(rr, width_px=width, _masks={})
+    assert not rr.carriageway[100, 106] and rr.carriageway[100, 100]
+    b[0, 90:111, 104:110] = 0.6
+    a[0, 90:111, 104:110] = 0.6
+    rw = RoadWindow.build(b, a, v, rr)
+    at = np.flatnonzero((rw.rows == 100) & (rw.cols == 100))[0]
+    plain = along_anomaly(rw, "a", GSD)[at]
+    kerb = along_anomaly(rw, "a", GSD, kerb=True)[at]
+    # against the pavement the block (0.8) stands 0.2 out; against asphalt (0.25), 0.55
+    assert plain < 0.3 < 0.45 < kerb
+    # far from the corner nothing changes
+    far = (rw.cols < 80) | (rw.cols > 130)
+    assert np.allclose(
+        along_anomaly(rw, "a", GSD)[far],
+        along_anomaly(rw, "a", GSD, kerb=True)[far],
+        equal_nan=True,
+    )
+
+
+def test_two_block_row_on_a_lane_narrower_than_it_is_kept() -> None:
+    from rasterio.features import rasterize
+
+    # a 2.5 m lane closed by two 1.5 m blocks 1 m apart (4 m): a row is two blocks at
+    # least, and runs past the kerbs of a lane narrower than that (by more than blur would)
+    rng = np.random.default_rng(3)
+    shape = (200, 200)
+    road = gpd.GeoDataFrame(
+        {"name": ["Lane"], "road_class": ["minor"], "width_px": [5.0]},
+        geometry=[shapely.LineString([(0, 100), (200, 100)])],
+    )
+    rr = roads_in_window(road, shape, 2.0)
+    base = np.where(rr.carriageway, 0.25, 0.55).astype(np.float32)
+    before = base + rng.normal(0, 0.015, shape).astype(np.float32)
+    after = base + rng.normal(0, 0.015, shape).astype(np.float32)
+    m = rasterize([(o, 1) for o in _blocks(2, gap_px=2.0)], out_shape=shape).astype(bool)
+    after[m] = 0.8
+    out = find_barricades(before[None], after[None], np.ones(shape, bool), rr, road, GSD,
+                          (0, 0, 200, 200))  # fmt: skip
+    assert len(out) == 1 and 3.5 <= out[0][2]["width_m"] <= 4.5

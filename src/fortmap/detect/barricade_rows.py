@@ -150,16 +150,23 @@ def pieces(lab: np.ndarray, n: int, roads: RoadRaster) -> list[Piece]:
     return out
 
 
-def reframe(p: Piece, roads: RoadRaster, roads_px: gpd.GeoDataFrame, reach_px: float) -> Piece:
+def reframe(
+    p: Piece, roads: RoadRaster, roads_px: gpd.GeoDataFrame, reach_px: float, gsd: float
+) -> Piece:
     """An elongated piece measured in the frame of the road it crosses most squarely.
 
     At a junction the road burnt last owns the pixels (``roads_in_window``), and a row across
     the crossing street is then framed by the wrong road: it looks long along it. Every road
     whose centreline passes within half its width plus ``reach_px`` (pixels) of the piece's
-    centre (a row across a road is centred on its carriageway) is a candidate; the one whose local axis is closest to the piece's normal wins.
+    centre (a row across a road is centred on its carriageway) is a candidate; the one whose
+    local axis is closest to the piece's normal wins. ``gsd``: metres per pixel.
     """
     phi, length, thick = p.axes
     if length < MIN_FRAME_ASPECT * thick or roads_px is None or not len(roads_px):
+        return p
+    # A piece shorter than the least row span is one block at most: its long axis is that of
+    # a few blurred pixels, and says nothing about the road it lies across.
+    if length * gsd < MIN_ROW_SPAN_M:
         return p
     cx, cy = float(p.cols.mean()) + 0.5, float(p.rows.mean()) + 0.5
     geoms = roads_px.geometry.to_numpy()

@@ -86,6 +86,8 @@ PASS_WIDTH_M = 2.5
 #: blur widens the row by under 0.5 m at each end; more is a change the road mask merely cuts
 #: (a shadow sliding across a lane, land cleared at a dead end).
 MAX_OVERHANG_M = 1.0
+#: Length (m) of the shortest row: two blocks of ``BLOCK_M`` and a typical gap between them.
+MIN_ROW_BLOCKS_M = 2 * BLOCK_M + BLOCK_GAP_M
 #: Least angle (degrees) between a shade row's long axis and the sun's azimuth. Sunlight let
 #: through a gap between two shadows falls as a strip running along the azimuth; blocks are
 #: laid across the road whatever the sun does. The axis of a row of two or three blurred blocks
@@ -304,7 +306,7 @@ def _rows(
         return []
     lab, n = hysteresis(ch.seed & grow, grow)
     reach = ROAD_MARGIN_M / gsd
-    cands = [q for q in (reframe(p, roads, roads_px, reach) for p in pieces(lab, n, roads))
+    cands = [q for q in (reframe(p, roads, roads_px, reach, gsd) for p in pieces(lab, n, roads))
              if across_road(q, gsd)]  # fmt: skip
     groups = group_rows(cands, gsd)
     return merge_split_rows([g for g in groups if row_ok(g, ch.contrast, gsd, SEED_SIGMA)], gsd)
@@ -465,7 +467,9 @@ def find_barricades(
         if np.dot(acr - acr.mean(), proj - proj.mean()) < 0:
             nrm = -nrm  # the road's left side, as ``across`` counts it
         base = np.array([cx, cy]) - nrm * float(acr.mean())
-        if span * gsd > width * gsd + MAX_OVERHANG_M:
+        # a row is two blocks at least, and on a lane narrower than two blocks it runs past
+        # the kerbs: measure its overhang against the wider of the two
+        if span * gsd > max(width * gsd, MIN_ROW_BLOCKS_M) + MAX_OVERHANG_M:
             continue
         in_shade = gch is not ch
         if in_shade and not _shade_row_ok(rw, rr, cc, span / max(width, 1.0), lit[p0.road + 1],

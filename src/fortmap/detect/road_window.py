@@ -268,10 +268,10 @@ def road_contrast(
 
 
 @nb.njit(cache=True)
-def _sides(sm, on, road_id, rows, cols, angle, offs_px):  # pragma: no cover - compiled
+def _sides(sm, on, cw, road_id, rows, cols, angle, offs_px):  # pragma: no cover - compiled
     """Per road pixel, the brighter of the median road levels ``offs_px`` ahead and behind
     along ``angle`` (NaN where no sample is on the road), and whether a sample fell on
-    another road."""
+    another road. A pixel on the carriageway (``cw``) takes carriageway samples only."""
     h, w = sm.shape
     n = rows.size
     best = np.full(n, np.nan, np.float32)
@@ -279,6 +279,7 @@ def _sides(sm, on, road_id, rows, cols, angle, offs_px):  # pragma: no cover - c
     buf = np.empty(offs_px.size, np.float32)
     for i in range(n):
         own = road_id[rows[i], cols[i]]
+        samp = cw if cw[rows[i], cols[i]] else on
         ca, sa = math.cos(angle[i]), math.sin(angle[i])
         b = -np.inf
         for sgn in (-1.0, 1.0):
@@ -286,7 +287,7 @@ def _sides(sm, on, road_id, rows, cols, angle, offs_px):  # pragma: no cover - c
             for j in range(offs_px.size):
                 x = int(math.floor(cols[i] + 0.5 + sgn * offs_px[j] * ca))
                 y = int(math.floor(rows[i] + 0.5 + sgn * offs_px[j] * sa))
-                if 0 <= x < w and 0 <= y < h and on[y, x]:
+                if 0 <= x < w and 0 <= y < h and samp[y, x]:
                     buf[cnt] = sm[y, x]
                     cnt += 1
                     if road_id[y, x] != own:
@@ -333,9 +334,12 @@ def _other(on, road_id, rows, cols, angle, offs_px):  # pragma: no cover - compi
     return out
 
 
-def along_anomaly(rw: RoadWindow, which: str, gsd: float, smooth_px: int = 1) -> np.ndarray:
+def along_anomaly(
+    rw: RoadWindow, which: str, gsd: float, smooth_px: int = 1, kerb: bool = False
+) -> np.ndarray:
     """Per ``on`` pixel, the raw level less the brighter of the road surfaces a few metres
     ahead and behind; NaN where both sides are off road (a dead end, the image edge).
+    With ``kerb``, a pixel on the carriageway is compared with carriageway only.
 
     A block row is short along the road, so the surface on either side of it along the axis is
     road under the same light as the row itself when the row is in a building's shadow, and a
@@ -343,42 +347,108 @@ def along_anomaly(rw: RoadWindow, which: str, gsd: float, smooth_px: int = 1) ->
     block against lit asphalt. Taking the brighter side keeps a shadow's edge across the road
     from reading as an object: its lit side is no brighter than the lit road beyond it.
     """
-    return rw._memo(("along_an", which, gsd, smooth_px), lambda: _along(rw, which, gsd, smooth_px))
+    return rw._memo(
+        ("along_an", which, gsd, smooth_px, kerb), lambda: _along(rw, which, gsd, smooth_px, kerb)
+    )
 
 
-def _along(rw: RoadWindow, which: str, gsd: float, smooth_px: int) -> np.ndarray:
-    g = rw.full_grey(which, 1)
-    if smooth_px > 1:
-        g = rw._memo(("along", which, smooth_px), lambda: masked_box(g, rw.on, smooth_px))
-    # the 3x3 road-only mean is read on road pixels only, so it is computed there only
-    sm = rw.scatter(K.masked_box_at(g, rw.on, 3, rw.rows, rw.cols), np.nan)
-    th = rw.roads.axis[rw.rows, rw.cols].astype(np.float64)
+@nb.njit(cache=True)
+def _reaches(mask, rows, cols, angle, offs_px):  # pragma: no cover - compiled
+    """Per pixel, whether a sample ``offs_px`` ahead or behind along ``angle`` is on ``mask``."""
+    h, w = mask.shape
+    n = rows.size
+    out = np.zeros(n, np.bool_)
+    for i in range(n):
+        ca, sa = math.cos(angle[i]), math.sin(angle[i])
+        for sgn in (-1.0, 1.0):
+            for j in range(offs_px.size):
+                x = int(math.floor(cols[i] + 0.5 + sgn * offs_px[j] * ca))
+                y = int(math.floor(rows[i] + 0.5 + sgn * offs_px[j] * sa))
+                if 0 <= x < w and 0 <= y < h and mask[y, x]:
+                    out[i] = True
+                    break
+            if out[i]:
+                break
+    return out
+
+
+def _reference(
+    rw: RoadWindow, sm: np.ndarray, samp: np.ndarray, sel: np.ndarray, gsd: float
+) -> np.ndarray:
+    """``along_anomaly``'s reference level at the ``on`` pixels indexed by ``sel``, sampled
+    on ``samp`` (bool rows, cols)."""
+    th = rw._memo(("axis",), lambda: rw.roads.axis[rw.rows, rw.cols].astype(np.float64))
+    road_id = rw._memo(("road_id",), lambda: np.ascontiguousarray(rw.roads.road_id))
     offs = np.asarray(ALONG_REF_M, np.float64) / gsd
-    road_id = np.ascontiguousarray(rw.roads.road_id)
-    ref, _ = _sides(sm, rw.on, road_id, rw.rows, rw.cols, th, offs)
+    rows, cols = rw.rows[sel], rw.cols[sel]
+    ref, _ = _sides(sm, rw.on, samp, road_id, rows, cols, th[sel], offs)
+
     # In a crossing the pixels belong to one road (the one burnt last) and a row across the
     # other road lies along the owner's axis; where the owner's normal reaches another road,
     # that road's own axis is looked along too, and the lower reference kept.
     # Most pixels are far from a crossing: find those whose normal reaches another road
-    # first (ids only), and sample the levels along the normal at those alone.
-    far = np.arange(offs[-1] * gsd + 2.0, JUNCTION_REACH_M + 0.01, 2.0) / gsd
-    cross = _other(rw.on, road_id, rw.rows, rw.cols, th + np.pi / 2, np.concatenate([offs, far]))
-    k = np.flatnonzero(cross)
+    # first (ids only, once per window), and sample the levels along the normal there alone.
+    def crossing() -> np.ndarray:
+        far = np.arange(offs[-1] * gsd + 2.0, JUNCTION_REACH_M + 0.01, 2.0) / gsd
+        reach = np.concatenate([offs, far])
+        return _other(rw.on, road_id, rw.rows, rw.cols, th + np.pi / 2, reach)
+
+    k = np.flatnonzero(rw._memo(("cross", gsd), crossing)[sel])
     if k.size:
-        ref_n, _ = _sides(sm, rw.on, road_id, rw.rows[k], rw.cols[k], th[k] + np.pi / 2, offs)
+        ref_n, _ = _sides(sm, rw.on, samp, road_id, rows[k], cols[k], th[sel][k] + np.pi / 2, offs)
         ref[k] = np.where(np.isfinite(ref_n), np.fmin(ref[k], ref_n), ref[k])
-    return g[rw.rows, rw.cols] - ref
+    return ref
+
+
+def _along(rw: RoadWindow, which: str, gsd: float, smooth_px: int, kerb: bool) -> np.ndarray:
+    g = rw.full_grey(which, 1)
+    if smooth_px > 1:
+        g = rw._memo(("along", which, smooth_px), lambda: masked_box(g, rw.on, smooth_px))
+    # the 3x3 road-only mean is read on road pixels only, so it is computed there only
+    sm = rw._memo(
+        ("along_sm", which, smooth_px),
+        lambda: rw.scatter(K.masked_box_at(g, rw.on, 3, rw.rows, rw.cols), np.nan),
+    )
+    if not kerb:
+        return g[rw.rows, rw.cols] - _reference(rw, sm, rw.on, slice(None), gsd)
+    # The road mask runs past the kerb onto pavement and verge, often paler than asphalt: at
+    # a corner the pavement lies a few metres along a block's axis, and would set the bar of
+    # a block on the carriageway, which is measured against carriageway instead. Only
+    # carriageway pixels whose samples reach the kerbside can differ from the plain anomaly.
+    out = along_anomaly(rw, which, gsd, smooth_px, False).copy()
+    cw = np.ascontiguousarray(rw.roads.carriageway & rw.on)
+    j = rw._memo(("kerb_px", gsd), lambda: _kerb_pixels(rw, cw, gsd))
+    if j.size:
+        out[j] = g[rw.rows[j], rw.cols[j]] - _reference(rw, sm, cw, j, gsd)
+    return out
+
+
+def _kerb_pixels(rw: RoadWindow, cw: np.ndarray, gsd: float) -> np.ndarray:
+    """Indices of the ``on`` pixels on the carriageway ``cw`` whose along-axis samples, or
+    along-normal samples at a crossing, fall on road off the carriageway (after the plain
+    anomaly, which finds the crossings)."""
+    side = np.ascontiguousarray(rw.on & ~cw)
+    j = np.flatnonzero(cw[rw.rows, rw.cols])
+    th = rw.roads.axis[rw.rows[j], rw.cols[j]].astype(np.float64)
+    offs = np.asarray(ALONG_REF_M, np.float64) / gsd
+    hit = _reaches(side, rw.rows[j], rw.cols[j], th, offs)
+    # the normal is sampled at crossings only (``_reference``), where it is known
+    c = np.flatnonzero(rw._cache[("cross", gsd)][j] & ~hit)
+    hit[c] = _reaches(side, rw.rows[j[c]], rw.cols[j[c]], th[c] + np.pi / 2, offs)
+    return j[hit]
 
 
 def along_contrast(
     rw: RoadWindow, gsd: float, floor: float, smooth_px: int = 1
 ) -> tuple[np.ndarray, float] | None:
     """``barricades.along_change``'s contrast per ``on`` pixel (0 where undefined) and its
-    sigma, or None where too few road pixels have one."""
+    sigma, or None where too few road pixels have one. A carriageway pixel is compared with
+    carriageway only (``along_anomaly`` with ``kerb``); the deep-shade pass keeps the whole
+    road mask, whose shade test and noise it sets."""
     if not rw.enough:
         return None
-    an_a = along_anomaly(rw, "a", gsd, smooth_px)
-    an_b = along_anomaly(rw, "b", gsd, smooth_px)
+    an_a = along_anomaly(rw, "a", gsd, smooth_px, kerb=True)
+    an_b = along_anomaly(rw, "b", gsd, smooth_px, kerb=True)
     d = an_a - an_b
     x = d[np.isfinite(d)]
     if x.size < MIN_ROAD_PX:
