@@ -13,14 +13,21 @@ from fortmap.detect.roadmask import roads_in_window
 GSD = 0.5
 
 
-def _scene(objects: list[shapely.Polygon], seed: int = 0):
-    """A 200x200 px window with one horizontal 12 m road; ``objects`` burnt bright after."""
+def _scene(
+    objects: list[shapely.Polygon],
+    seed: int = 0,
+    width_px: float = 24.0,
+    name: str = "Main",
+    road_class: str = "major",
+):
+    """A 200x200 px window with one horizontal road (12 m unless ``width_px`` says otherwise);
+    ``objects`` burnt bright after."""
     from rasterio.features import rasterize
 
     rng = np.random.default_rng(seed)
     shape = (200, 200)
     road = gpd.GeoDataFrame(
-        {"name": ["Main"], "road_class": ["major"], "width_px": [24.0]},
+        {"name": [name], "road_class": [road_class], "width_px": [width_px]},
         geometry=[shapely.LineString([(0, 100), (200, 100)])],
     )
     rr = roads_in_window(road, shape, 2.0)
@@ -368,24 +375,11 @@ def test_blocks_two_pixels_wide_are_found() -> None:
 def test_many_new_rows_do_not_raise_their_roads_sunlit_level() -> None:
     # Eight rows on a lit 6 m street make a tenth of its carriageway bright after: the after
     # image's bright class is the blocks themselves, the before image's is sunlit asphalt.
-    from rasterio.features import rasterize
-
-    rng = np.random.default_rng(2)
-    shape = (200, 200)
-    road = gpd.GeoDataFrame(
-        {"name": ["Lane"], "road_class": ["minor"], "width_px": [12.0]},
-        geometry=[shapely.LineString([(0, 100), (200, 100)])],
-    )
-    rr = roads_in_window(road, shape, 2.0)
-    base = np.where(rr.carriageway, 0.25, 0.55).astype(np.float32)
-    before = base + rng.normal(0, 0.015, shape).astype(np.float32)
-    after = base + rng.normal(0, 0.015, shape).astype(np.float32)
     blocks = [
         shapely.box(x - 2, y, x + 2, y + 4) for x in range(14, 200, 24) for y in (95.5, 100.5)
     ]
-    after[rasterize([(p, 1) for p in blocks], out_shape=shape).astype(bool)] = 0.8
-    out = find_barricades(before[None], after[None], np.ones(shape, bool), rr, road, GSD,
-                          (0, 0, 200, 200))  # fmt: skip
+    b, a, v, rr, road = _scene(blocks, seed=2, width_px=12.0, name="Lane", road_class="minor")
+    out = find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200))
     assert len(out) == 8
 
 
@@ -495,22 +489,10 @@ def test_pale_kerbside_ahead_of_a_block_does_not_set_its_bar() -> None:
 
 
 def test_two_block_row_on_a_lane_narrower_than_it_is_kept() -> None:
-    from rasterio.features import rasterize
-
     # a 2.5 m lane closed by two 1.5 m blocks 1 m apart (4 m): a row is two blocks at
     # least, and runs past the kerbs of a lane narrower than that (by more than blur would)
-    rng = np.random.default_rng(3)
-    shape = (200, 200)
-    road = gpd.GeoDataFrame(
-        {"name": ["Lane"], "road_class": ["minor"], "width_px": [5.0]},
-        geometry=[shapely.LineString([(0, 100), (200, 100)])],
+    b, a, v, rr, road = _scene(
+        _blocks(2, gap_px=2.0), seed=3, width_px=5.0, name="Lane", road_class="minor"
     )
-    rr = roads_in_window(road, shape, 2.0)
-    base = np.where(rr.carriageway, 0.25, 0.55).astype(np.float32)
-    before = base + rng.normal(0, 0.015, shape).astype(np.float32)
-    after = base + rng.normal(0, 0.015, shape).astype(np.float32)
-    m = rasterize([(o, 1) for o in _blocks(2, gap_px=2.0)], out_shape=shape).astype(bool)
-    after[m] = 0.8
-    out = find_barricades(before[None], after[None], np.ones(shape, bool), rr, road, GSD,
-                          (0, 0, 200, 200))  # fmt: skip
+    out = find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200))
     assert len(out) == 1 and 3.5 <= out[0][2]["width_m"] <= 4.5
