@@ -237,23 +237,16 @@ def visibility_change(
             stacklevel=2,
         )
     grid = _analysis_grid(zb.shape, transform, crs, edge, max_distance, resolution_m)
-    sb = warp_to_grid(zb, transform, crs, grid, resampling=Resampling.max, nodata=nodata)
-    sa = warp_to_grid(za, a_tr, a_crs, grid, resampling=Resampling.max, nodata=nodata)
-    # a cell unknown on one date is unknown on both, so that it cannot count as a change
-    valid = np.isfinite(sb) & np.isfinite(sa)
-    sb[~valid] = np.nan
-    sa[~valid] = np.nan
     obs = observers_along(edge, spacing_m)
     kw = {
         "observer_height": observer_height,
         "target_height": target_height,
         "max_distance": max_distance,
         "refraction": refraction,
-        "skip_invalid": True,
-        "eye_ground": np.fmin(sb, sa) if fixed_eyes else None,
     }
-    before = cumulative_viewshed(sb, grid.transform, obs, source="surface before", **kw)
-    after = cumulative_viewshed(sa, grid.transform, obs, source="surface after", **kw)
+    sb, valid, before, after = _seen_from(
+        grid, obs, (zb, transform, crs), (za, a_tr, a_crs), nodata, fixed_eyes, kw
+    )
     dist, inside = _distance_to_edge(edge, grid)
     fld = valid & (dist <= max_distance) & ~inside
     seen_b = (before > 0) & fld
@@ -370,25 +363,45 @@ def gain_samples(
         "target_height": target_height,
         "max_distance": max_distance,
         "refraction": refraction,
-        "skip_invalid": True,
     }
     gains = []
     for off in offsets:
         off = np.nan_to_num(np.asarray(off, dtype=np.float32), nan=0.0)
         if off.shape != zb.shape:
             raise InputError(f"offset: shape {off.shape} is not the surfaces' {zb.shape}")
-        sb = warp_to_grid(zb + off, transform, crs, grid, resampling=Resampling.max)
-        sa = warp_to_grid(za + off, transform, crs, grid, resampling=Resampling.max)
-        valid = np.isfinite(sb) & np.isfinite(sa)
-        sb[~valid] = np.nan
-        sa[~valid] = np.nan
-        eye = np.fmin(sb, sa) if fixed_eyes else None
-        before = cumulative_viewshed(sb, grid.transform, obs, eye_ground=eye, **kw)
-        after = cumulative_viewshed(sa, grid.transform, obs, eye_ground=eye, **kw)
+        _, valid, before, after = _seen_from(
+            grid, obs, (zb + off, transform, crs), (za + off, transform, crs), None, fixed_eyes, kw
+        )
         fld = valid & (dist <= max_distance) & ~inside
         n = int(((after > 0) & fld).sum()) - int(((before > 0) & fld).sum())
         gains.append(n * cell_km2)
     return np.asarray(gains, dtype=float)
+
+
+def _seen_from(
+    grid: Grid,
+    obs: np.ndarray,
+    before: tuple[np.ndarray, Affine, CRS],
+    after: tuple[np.ndarray, Affine, CRS],
+    nodata: float | None,
+    fixed_eyes: bool,
+    kw: dict,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Both surfaces (heights in m, each with its transform and CRS) on the analysis ``grid``
+    and the observers seeing each cell on either date; returns (before surface on the grid,
+    valid cells, count before, count after). ``kw``: the viewshed's heights, distance and
+    refraction (see :func:`fortmap.analyze.cumulative.cumulative_viewshed`)."""
+    sb = warp_to_grid(*before, grid, resampling=Resampling.max, nodata=nodata)
+    sa = warp_to_grid(*after, grid, resampling=Resampling.max, nodata=nodata)
+    # a cell unknown on one date is unknown on both, so that it cannot count as a change
+    valid = np.isfinite(sb) & np.isfinite(sa)
+    sb[~valid] = np.nan
+    sa[~valid] = np.nan
+    eye = np.fmin(sb, sa) if fixed_eyes else None
+    kw = {**kw, "skip_invalid": True, "eye_ground": eye}
+    seen_b = cumulative_viewshed(sb, grid.transform, obs, source="surface before", **kw)
+    seen_a = cumulative_viewshed(sa, grid.transform, obs, source="surface after", **kw)
+    return sb, valid, seen_b, seen_a
 
 
 def _n_valid_observers(obs: np.ndarray, z: np.ndarray, grid: Grid) -> int:
