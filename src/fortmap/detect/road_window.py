@@ -32,6 +32,10 @@ MIN_ROAD_PX = 50
 #: burnt last owns the whole crossing, so a row across the other road's mouth can stand up to
 #: half the owner's width (10 m for a 20 m avenue) from the other road's own pixels.
 JUNCTION_REACH_M = 10.0
+#: Ground is in deep shade where its level lies more than this many robust sigmas of the
+#: sunlit road contrast below its road's sunlit level: sunlit road is never that far below
+#: it, by the definition of the noise (not fitted).
+SHADE_SIGMAS = 6.0
 
 
 def grey(img: np.ndarray) -> np.ndarray:
@@ -469,7 +473,7 @@ def deep_shade_contrast(
     road around it (``along_anomaly``) it stands out as a lit block does on lit road, and the
     shade scales the road's texture down with it. A pixel is *in shade* where even the
     brighter of the road levels ahead and behind it in the after image lies more than
-    ``shade_sigmas`` (6) sunlit-noise units below its road's sunlit level (``lit_both``): sunlit
+    ``SHADE_SIGMAS`` (6) sunlit-noise units below its road's sunlit level (``lit_both``): sunlit
     road is never that far below it, by the definition of the noise. The contrast is in units
     of the noise of road shaded on both dates (robust MAD, floored at ``floor``).
 
@@ -488,7 +492,7 @@ def deep_shade_contrast(
         return None
     an_a = along_anomaly(rw, "a", gsd)
     an_b = along_anomaly(rw, "b", gsd)
-    bar = lit_both(rw, 1)[rw.rid] - 6.0 * lit_sigma
+    bar = lit_both(rw, 1)[rw.rid] - SHADE_SIGMAS * lit_sigma
     with np.errstate(invalid="ignore"):
         shade = (rw.level("a", 1) - an_a) < bar
         both = shade & ((rw.level("b", 1) - an_b) < bar)

@@ -38,7 +38,13 @@ from fortmap.detect.barricades import (
     hysteresis,
     road_change,
 )
-from fortmap.detect.road_window import RoadWindow, lit_both, lit_level, robust_sigma
+from fortmap.detect.road_window import (
+    SHADE_SIGMAS,
+    RoadWindow,
+    lit_both,
+    lit_level,
+    robust_sigma,
+)
 from fortmap.detect.roadmask import RoadRaster
 
 #: Box filter side (m) over which debris speckle is averaged: 3 px at 0.5 m. A pile on a
@@ -49,10 +55,6 @@ SMOOTH_M = 1.5
 #: sunlit level: the grow threshold of new material (``barricades.GROW_SIGMA``), a noise
 #: multiple; no margin was fitted.
 MIN_LIT_SIGMA = GROW_SIGMA
-#: Ground lies in shade on a date where its level is more than this many robust sigmas of the
-#: road change below its road's sunlit level: sunlit road is never that far below it, by the
-#: definition of the noise (the same bar as ``road_window.deep_shade_contrast``; not fitted).
-SHADE_SIGMAS = 6.0
 #: Box side (m) of the relative roughness (``_RelativeRoughness``).
 ROUGH_M = 2.5
 #: Smallest pile reported (m2): about a car's footprint, the least that narrows a lane.
