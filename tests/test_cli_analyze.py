@@ -228,3 +228,16 @@ def test_log_json_records_steps_and_timings(pair, tmp_path):
     assert {"co-registering", "detecting", "timings"} <= steps
     assert lines[-1]["seconds"]["total"] > 0
     assert all(e["t"] >= 0 for e in lines[:-1])
+
+
+def test_wrote_line_lists_what_was_written(pair, tmp_path):
+    b, a, _ = pair
+    out = tmp_path / "run"
+    res = run("--before", b, "--after", a, "--out", out, "--no-report")
+    assert res.exit_code == 0, res.output
+    wrote = res.output.strip().splitlines()[-1]
+    assert wrote.startswith(f"Wrote {out}/: findings.gpkg, change.tif, summary.json")
+    # every name in the folder, and nothing that is not there (no report with --no-report)
+    listed = set(wrote.split(": ", 1)[1].split(", "))
+    assert listed == {p.name + ("/" if p.is_dir() else "") for p in out.iterdir()}
+    assert "report.html" not in listed

@@ -56,3 +56,10 @@ def test_simulate_command_rejects_a_non_osm_file(tmp_path):
     bad.write_text("{}")
     res = CliRunner().invoke(cli, ["simulate", "--out", str(tmp_path / "o"), "--osm", str(bad)])
     assert res.exit_code == 2 and "OpenStreetMap" in res.output
+
+
+def test_simulate_quiet_prints_nothing(tmp_path):
+    out = tmp_path / "city"
+    res = CliRunner().invoke(cli, ["simulate", "--out", str(out), "--size-m", "200", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert res.output == "" and (out / "truth.gpkg").is_file()

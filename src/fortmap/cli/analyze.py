@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from fortmap.cli.checks import guard_output, warn_scale
 from fortmap.cli.options import (
     dem_accuracy_option,
     force_option,
@@ -80,7 +81,7 @@ from fortmap.cli.progress import StepLog, one_line_warnings, progress_reporter
 )
 @click.option(
     "--workers",
-    type=int,
+    type=click.IntRange(min=0),
     default=0,
     show_default=True,
     help="Run windows on a local Dask cluster of N worker processes.",
@@ -89,14 +90,14 @@ from fortmap.cli.progress import StepLog, one_line_warnings, progress_reporter
 @click.option(
     "--window",
     "window_px",
-    type=int,
+    type=click.IntRange(min=1),
     default=1024,
     show_default=True,
-    help="Window side in pixels.",
+    help="Window side in pixels (rounded down to a multiple of the block size).",
 )
 @click.option(
     "--min-cleared-ha",
-    type=float,
+    type=click.FloatRange(min=0.0),
     default=0.5,
     show_default=True,
     help="Smallest cleared area reported, hectares.",
@@ -157,6 +158,13 @@ def command(
     from fortmap.analysis import AnalyzeOptions, run_analysis
 
     one_line_warnings(quiet)
+    inputs = [before, after, buildings, roads, places, dsm_before, dsm_after, dem, edge, core]
+    guard_output(out_dir, inputs)
+    if log_json is not None:
+        # checked before the run, not after it: a long run should not end on a bad log path
+        guard_output(log_json, inputs, "--log-json")
+    # the before image's grid is the analysis grid; the others are warped onto it
+    warn_scale(before, "before image")
     opts = AnalyzeOptions(
         window_px=window_px,
         min_cleared_ha=min_cleared_ha,
@@ -187,11 +195,28 @@ def command(
             progress=progress,
         )
     if log_json is not None:
+        log_json.parent.mkdir(parents=True, exist_ok=True)
         progress.write(log_json, summary["timings_s"])
     if not quiet:
         click.echo(format_summary(summary))
-        extra = ", report.html, figures/" if report else ""
-        click.echo(f"Wrote {out_dir}/findings.gpkg, change.tif, summary.json{extra}")
+        click.echo(f"Wrote {out_dir}/: {', '.join(written(out_dir))}")
+
+
+def written(out_dir: Path) -> list[str]:
+    """What a run wrote: the names in ``out_dir``, folders with a trailing slash, main ones first
+    (whatever the options made, e.g. the visibility rasters, rather than a fixed list)."""
+    first = {"findings.gpkg": 0, "change.tif": 1, "summary.json": 2}
+    names = [p.name + ("/" if p.is_dir() else "") for p in out_dir.iterdir()]
+    return sorted(names, key=lambda n: (first.get(n, 3), n))
+
+
+def _coregistration_line(c: dict) -> str:
+    shift = f"shift {c['shift_m'][0]:+.2f} m, {c['shift_m'][1]:+.2f} m"
+    residual = f"residual {c['residual_m']:.2f} m ({c['tiles_used']} tiles)"
+    if c.get("mode") == "none":
+        # with --coregister none the shift is measured and reported but not applied
+        return f"Co-registration: none applied (--coregister none); measured {shift}, {residual}"
+    return f"Co-registration: {shift}; {residual}"
 
 
 def format_summary(summary: dict) -> str:
@@ -200,8 +225,7 @@ def format_summary(summary: dict) -> str:
     lines = [
         f"Dates: {summary['dates']['before'] or '?'} -> {summary['dates']['after'] or '?'}; "
         f"area {summary['grid']['area_km2']} km2 at {summary['grid']['gsd_m']} m",
-        f"Co-registration: shift {c['shift_m'][0]:+.2f} m, {c['shift_m'][1]:+.2f} m; "
-        f"residual {c['residual_m']:.2f} m ({c['tiles_used']} tiles)",
+        _coregistration_line(c),
         "Findings: "
         + ", ".join(
             f"{k.replace('_', ' ')} {v}"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from fortmap.cli.checks import guard_output
 from fortmap.cli.options import (
     difficulty_option,
     force_option,
@@ -51,6 +52,7 @@ def command(out_dir, seed, size_m, difficulty, as_json, force, quiet):
     from fortmap.simulate import simulate_city
 
     one_line_warnings(quiet)
+    guard_output(out_dir, [])
     with atomic_dir(out_dir, force) as tmp:
         scene_dir, run_dir = tmp / "scene", tmp / "analysis"
         if not quiet:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import signal
 
 # Before numpy loads: OpenBLAS's worker threads spin on small matrix products (phase
 # correlation, band fits) and, on a laptop's few busy cores, cost more than they save.
@@ -27,6 +28,15 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class Terminated(BaseException):
+    """Raised in the main thread on SIGTERM, so that outputs being written are removed on the
+    way out (as on Ctrl-C) rather than left half-written by an abrupt exit."""
+
+
+def _raise_terminated(signum, frame) -> None:  # noqa: ARG001
+    raise Terminated()
+
+
 class _LazyGroup(click.Group):
     """Imports a sub-command's module only when it is run, so ``fortmap --help`` is quick."""
 
@@ -43,8 +53,26 @@ class _LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except FortmapError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
+            _fail(ctx, str(exc), exc.exit_code)
+        except click.UsageError as exc:
+            # click's default is three lines (usage, hint, error); keep the promised one line
+            sub = exc.ctx is not None and exc.ctx.parent is not None
+            where = f"fortmap {exc.ctx.info_name}" if sub else "fortmap"
+            _fail(ctx, f"{exc.format_message()} (see '{where} --help')", exc.exit_code)
+        except KeyboardInterrupt:
+            _fail(ctx, "interrupted (Ctrl-C)", 130)
+        except Terminated:
+            _fail(ctx, "terminated (SIGTERM)", 143)
+        except OSError as exc:
+            # the machine's to fix (permissions, disk full, a folder missing, a Dask scheduler
+            # that does not answer): name the file when there is one
+            where = f"{exc.filename}: " if exc.filename is not None else ""
+            _fail(ctx, where + " ".join(str(exc.strerror or exc).split()), 1)
+
+
+def _fail(ctx: click.Context, message: str, code: int) -> None:
+    click.echo(f"Error: {message}", err=True)
+    ctx.exit(code)
 
 
 @click.group(cls=_LazyGroup)
@@ -55,6 +83,9 @@ def cli() -> None:
 
 def main() -> None:
     """Console entry point."""
+    # The default SIGTERM action kills the process at once, leaving the hidden temporary
+    # output folder behind; as an exception it unwinds through the atomic writers instead.
+    signal.signal(signal.SIGTERM, _raise_terminated)
     cli()
 
 

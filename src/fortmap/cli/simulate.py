@@ -6,10 +6,12 @@ from pathlib import Path
 
 import click
 
+from fortmap.cli.checks import guard_output
 from fortmap.cli.options import (
     difficulty_option,
     force_option,
     out_dir_option,
+    quiet_option,
     seed_option,
     size_m_option,
 )
@@ -35,6 +37,7 @@ from fortmap.cli.options import (
     "buildings, centred on the extract (--size-m is cut to the extract when larger).",
 )
 @force_option
+@quiet_option
 def command(
     out_dir: Path,
     seed: int,
@@ -43,6 +46,7 @@ def command(
     difficulty: str,
     osm: Path | None,
     force: bool,
+    quiet: bool,
 ) -> None:
     """Simulate a city imaged on two dates (GeoTIFFs, DSMs, vectors, truth.gpkg) in OUT.
 
@@ -53,13 +57,21 @@ def command(
       fortmap simulate --out sim --size-m 1000
       fortmap simulate --out hel --osm helsinki.osm.pbf --gsd 0.5
     """
+    import sys
+
     from fortmap.cli.progress import one_line_warnings
     from fortmap.simulate import simulate_city
 
-    one_line_warnings(False)
+    one_line_warnings(quiet)
+    guard_output(out_dir, [osm])
+    if not quiet and sys.stderr.isatty():
+        # a 2 km city takes half a minute with nothing else to show for it
+        click.echo(f"Simulating a {size_m:.0f} m city (seed {seed})...", err=True)
     scene = simulate_city(
         out_dir, seed=seed, size_m=size_m, gsd=gsd, difficulty=difficulty, force=force, osm=osm
     )
+    if quiet:
+        return
     click.echo(
         f"Wrote {scene.out_dir} ({scene.width}x{scene.height} px) in {scene.seconds:.1f} s: "
         f"{scene.n_buildings} buildings, {scene.n_razed} razed, {scene.n_cleared} cleared areas, "

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import click
 
+from fortmap.cli.checks import guard_output, warn_scale
 from fortmap.cli.options import force_option
+from fortmap.cli.progress import one_line_warnings
 
 
 def _parse_xy(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, float]:
@@ -86,6 +88,9 @@ def command(
 
     from fortmap.analyze.viewshed import viewshed_file
 
+    guard_output(out, [dem])
+    one_line_warnings(False)
+    warn_scale(dem, "DEM")
     t = time.perf_counter()
     path = viewshed_file(
         dem,
