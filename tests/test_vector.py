@@ -8,7 +8,7 @@ import shapely
 from rasterio.crs import CRS
 
 from fortmap.errors import InputError
-from fortmap.io.vector import read_footprints
+from fortmap.io.vector import read_footprints, read_vector
 
 CRS_M = CRS.from_epsg(32637)
 
@@ -49,3 +49,16 @@ def test_none_inside_is_an_input_error(tmp_path):
         read_footprints(
             _write(tmp_path, [shapely.box(0, 0, 5, 5)]), CRS_M, (1000.0, 2000.0, 1100.0, 2100.0)
         )
+
+
+def test_unreadable_files_get_a_plain_one_line_reason(tmp_path):
+    empty = tmp_path / "empty.geojson"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match="file is empty"):
+        read_vector(empty, "building footprints")
+    text = tmp_path / "notes.geojson"
+    text.write_text("not a vector file\n")
+    with pytest.raises(InputError) as info:
+        read_vector(text, "building footprints")
+    msg = str(info.value)
+    assert "\n" not in msg and "It might help" not in msg and str(text) in msg

@@ -14,6 +14,14 @@ from rasterio.crs import CRS
 from fortmap.errors import InputError
 
 
+def _gdal_reason(msg: str) -> str:
+    """GDAL's message, first line, without its hint about driver prefixes (noise for a user)."""
+    first = msg.splitlines()[0] if msg else "unknown error"
+    if "not recognized as being in a supported file format" in first:
+        return "not a vector format GDAL reads (GeoJSON, GeoPackage, Shapefile, ...)"
+    return first.split("; It might help")[0]
+
+
 def read_vector(path: str | Path, role: str, layer: str | None = None) -> gpd.GeoDataFrame:
     """Read a GeoJSON/GeoPackage/Shapefile with pyogrio.
 
@@ -23,10 +31,12 @@ def read_vector(path: str | Path, role: str, layer: str | None = None) -> gpd.Ge
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: {role} not found")
+    if p.is_file() and p.stat().st_size == 0:
+        raise InputError(f"{p}: {role} file is empty")
     try:
         gdf = gpd.read_file(p, layer=layer, engine="pyogrio")
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
-        raise InputError(f"{p}: cannot read {role}: {str(exc).splitlines()[0]}") from None
+        raise InputError(f"{p}: cannot read {role}: {_gdal_reason(str(exc))}") from None
     if gdf.crs is None:
         if p.suffix.lower() in (".geojson", ".json"):
             gdf = gdf.set_crs("EPSG:4326")  # RFC 7946: GeoJSON without a CRS is WGS84
