@@ -77,6 +77,19 @@ def test_interp_sorted_matches_numpy_bit_for_bit():
     assert np.array_equal(got, np.interp(x, xp, fp), equal_nan=True)
 
 
+@pytest.mark.parametrize("nbuckets", [1, 7, 404, 6464, 100_000])
+def test_interp_sorted_does_not_depend_on_the_bucket_count(nbuckets):
+    # knots crowded at the low end (quantiles of skewed data) put many knots in one bucket
+    rng = np.random.default_rng(5)
+    v = rng.gamma(1.5, 0.05, 50_000)
+    xp = np.maximum.accumulate(np.quantile(v, np.linspace(0, 1, 101)) + np.arange(101) * 1e-7)
+    xp[60:63] = xp[60]
+    fp = np.sort(rng.random(101))
+    x = np.concatenate([v, xp, [-1.0, 9.0, np.nan]]).astype(np.float32)
+    got = cues._interp_sorted(x, xp, fp, nbuckets)
+    assert np.array_equal(got, np.interp(x, xp, fp), equal_nan=True)
+
+
 @pytest.mark.parametrize("n", [1, 2, 5, 1000, 1001])
 def test_median_matches_numpy(n):
     x = np.random.default_rng(n).random(n).astype(np.float32)

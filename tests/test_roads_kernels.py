@@ -191,3 +191,33 @@ def test_edt_above_equals_thresholded_edt():
             m = rng.random(shape) < p
             for r in (0.0, 0.5, 1.0, 2**0.5, 2.0, 7.5, 15.0, 17.0):
                 assert np.array_equal(edt_above(m, r), edt(m) > r)
+
+
+def test_edt_above_with_empty_columns_and_long_reach_equals_squared_edt():
+    # columns and rows with no background, and a reach beyond every distance: the capped
+    # kernel must still answer as the squared distances compared with the bar
+    from fortmap.detect.roads_kernels import _sq_edt, _sq_edt_capped, edt, edt_above
+
+    m = np.ones((40, 60), bool)
+    m[5, 7] = m[33, 50] = False
+    rng = np.random.default_rng(9)
+    for mask in (m, rng.random((70, 31)) < 0.97):
+        for t in (0, 1, 2, 5, 50, 400, 10_000, 2**30):
+            for dt in (np.int32, np.int64):
+                got = _sq_edt_capped(mask, t, np.empty(mask.shape, dt)) >= t
+                assert np.array_equal(got, _sq_edt(mask) >= t)
+        for r in (3.0, 60.0, 2.0**20):
+            assert np.array_equal(edt_above(mask, r), edt(mask) > r)
+
+
+def test_packed_line_openings_use_every_bit_of_the_word():
+    # 33 masks fill one word's 32 bits (the last is bit 31) and spill into a second word;
+    # each must open as the single-mask walk opens it
+    rng = np.random.default_rng(5)
+    masks = np.stack(
+        [ndi.binary_dilation(rng.random((23, 31)) > 0.9, iterations=1) for _ in range(33)]
+    )
+    masks[31, 4, :] = masks[30, :, 6] = True
+    got = line_openings(masks, 7)
+    for k in range(len(masks)):
+        assert np.array_equal(got[k], line_openings(masks[k : k + 1], 7)[0]), k

@@ -148,6 +148,20 @@ def _flush(out, o, slope, bit, t0, t1):  # pragma: no cover - compiled
         out[u, int(math.floor(o + slope * u + 0.5))] |= bit
 
 
+#: de Bruijn table: the index of a 32-bit word's one set bit from one multiply and a lookup
+_DEBRUIJN = np.array(
+    [0, 1, 28, 2, 29, 14, 24, 3, 30, 22, 20, 15, 25, 17, 4, 8]
+    + [31, 27, 13, 23, 21, 19, 16, 7, 26, 12, 18, 6, 11, 5, 10, 9],
+    np.int64,
+)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _bit_index(b):  # pragma: no cover - compiled
+    """Index of the one set bit of ``b`` (a power of two under 2**32)."""
+    return _DEBRUIJN[((b * 0x077CB531) & 0xFFFFFFFF) >> 27]
+
+
 @nb.njit(cache=True, nogil=True)
 def open_packed(  # pragma: no cover - compiled
     a: np.ndarray, out: np.ndarray, n: int, slope: float
@@ -178,35 +192,37 @@ def open_packed(  # pragma: no cover - compiled
             p = prev[i]
             if last[i] != t - 1 and p != 0:
                 # the line was not visited on the previous row: its runs ended there
-                k, x = 0, p
+                x = p
                 while x:
-                    if x & 1 and last[i] + 1 - start[k, i] >= n:
-                        _flush(out, o, slope, np.uint32(1 << k), start[k, i], last[i] + 1)
-                    x >>= 1
-                    k += 1
+                    b = x & -x
+                    k = _bit_index(b)
+                    if last[i] + 1 - start[k, i] >= n:
+                        _flush(out, o, slope, np.uint32(b), start[k, i], last[i] + 1)
+                    x ^= b
                 p = 0
             if cur != p:
-                k, x = 0, p & ~cur
+                x = p & ~cur
                 while x:
-                    if x & 1 and t - start[k, i] >= n:
-                        _flush(out, o, slope, np.uint32(1 << k), start[k, i], t)
-                    x >>= 1
-                    k += 1
-                k, x = 0, cur & ~p
+                    b = x & -x
+                    k = _bit_index(b)
+                    if t - start[k, i] >= n:
+                        _flush(out, o, slope, np.uint32(b), start[k, i], t)
+                    x ^= b
+                x = cur & ~p
                 while x:
-                    if x & 1:
-                        start[k, i] = t
-                    x >>= 1
-                    k += 1
+                    b = x & -x
+                    start[_bit_index(b), i] = t
+                    x ^= b
             prev[i] = cur
             last[i] = t
     for i in range(no):
-        k, x = 0, prev[i]
+        x = prev[i]
         while x:
-            if x & 1 and last[i] + 1 - start[k, i] >= n:
-                _flush(out, i + o_min, slope, np.uint32(1 << k), start[k, i], last[i] + 1)
-            x >>= 1
-            k += 1
+            b = x & -x
+            k = _bit_index(b)
+            if last[i] + 1 - start[k, i] >= n:
+                _flush(out, i + o_min, slope, np.uint32(b), start[k, i], last[i] + 1)
+            x ^= b
 
 
 @nb.njit(cache=True, nogil=True)
@@ -278,15 +294,16 @@ def nearest_centre(x: np.ndarray, cent: np.ndarray) -> np.ndarray:  # pragma: no
 
 
 @nb.njit(cache=True, nogil=True)
-def _sq_edt(fg: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
-    """Squared distance (pixels^2, int64) from each pixel to the nearest False pixel.
+def _sq_edt_capped(fg: np.ndarray, cap: int, g: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """Squared distance (pixels^2, ``g``'s integer type) from each pixel to the nearest False
+    pixel, exact below ``cap`` and ``cap`` or more elsewhere; ``g`` (rows, cols) is scratch.
 
     Felzenszwalb and Huttenlocher's lower envelope of parabolas, column pass then row pass;
-    integer distances, so the result is exact. Needs at least one False pixel.
+    integer distances, so the result is exact. A column distance of ``cap`` or more cannot
+    bring a pixel under ``cap``, so it is left out of the envelope: a small cap (a threshold
+    test) makes the row pass cheap. Needs at least one False pixel.
     """
     h, w = fg.shape
-    inf = np.int64(1) << 60
-    g = np.empty((h, w), np.int64)
     for c in range(w):
         d = -1
         for r in range(h):
@@ -294,7 +311,7 @@ def _sq_edt(fg: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
                 d = 0
             elif d >= 0:
                 d += 1
-            g[r, c] = d * d if d >= 0 else inf
+            g[r, c] = d * d if d >= 0 and d * d < cap else cap
         d = -1
         for r in range(h - 1, -1, -1):
             if not fg[r, c]:
@@ -303,15 +320,15 @@ def _sq_edt(fg: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
                 d += 1
             if d >= 0 and d * d < g[r, c]:
                 g[r, c] = d * d
-    out = np.empty((h, w), np.int64)
+    out = np.empty_like(g)
     v = np.empty(w, np.int64)
     z = np.empty(w + 1, np.float64)
     for r in range(h):
         k = -1
         s = 0.0
         for q in range(w):
-            fq = g[r, q]
-            if fq >= inf:
+            fq = np.int64(g[r, q])
+            if fq >= cap:
                 continue
             if k < 0:
                 k = 0
@@ -321,7 +338,7 @@ def _sq_edt(fg: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
                 continue
             while True:
                 p = v[k]
-                s = ((fq + q * q) - (g[r, p] + p * p)) / (2.0 * (q - p))
+                s = ((fq + q * q) - (np.int64(g[r, p]) + p * p)) / (2.0 * (q - p))
                 if s <= z[k]:
                     k -= 1
                     if k < 0:
@@ -334,15 +351,22 @@ def _sq_edt(fg: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
             z[k + 1] = np.inf
         if k < 0:
             for q in range(w):
-                out[r, q] = inf
+                out[r, q] = cap
             continue
         j = 0
         for q in range(w):
             while z[j + 1] < q:
                 j += 1
             p = v[j]
-            out[r, q] = (q - p) * (q - p) + g[r, p]
+            out[r, q] = (q - p) * (q - p) + np.int64(g[r, p])
     return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _sq_edt(fg: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """Squared distance (pixels^2, int64) from each pixel to the nearest False pixel; 2**60
+    on a row no distance reaches (no False pixel at all). Needs at least one False pixel."""
+    return _sq_edt_capped(fg, np.int64(1) << 60, np.empty(fg.shape, np.int64))
 
 
 def edt(mask: np.ndarray) -> np.ndarray:
@@ -367,7 +391,11 @@ def edt_above(mask: np.ndarray, r: float) -> np.ndarray:
     t = max(0, math.floor(r * r) - 2)
     while not np.sqrt(np.float64(t)) > r:
         t += 1
-    return _sq_edt(m) >= t
+    # int32 halves the memory traffic, which is most of the cost; any distance of t or more
+    # is capped at t, so it holds every value whenever t does
+    small = t + m.shape[1] ** 2 < 2**31 - 1  # every sum the row pass forms fits in int32
+    g = np.empty(m.shape, np.int32 if small else np.int64)
+    return _sq_edt_capped(m, t, g) >= t
 
 
 @nb.njit(cache=True, nogil=True)
