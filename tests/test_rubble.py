@@ -145,5 +145,37 @@ def test_pile_where_a_shadow_lay_before():
     out = find_rubble(b, a, v, rr, road, GSD, (0, 0, 200, 200))
     assert len(out) == 1
     ev = out[0][2]["evidence"]
-    assert ev["shaded_before"] and ev["relative_roughness_change"] < 0
+    assert ev["shaded_before"]
     assert out[0][0].intersection(pile).area / out[0][0].union(pile).area > 0.5
+
+
+def test_pile_partly_in_a_shadow_before():
+    # The shadow covered 47 % of the pile's ground before (not most of it, so the pile does not
+    # count as shaded before). Over the whole pile its roughness change reads as a loss (the
+    # shaded part's noise, and the old whole-pile test lost this pile); measured where the
+    # ground was lit before, it is a gain.
+    pile = shapely.box(70, 96, 130, 108)
+    b, a, v, rr, road = _window(pile)
+    rng = np.random.default_rng(7)
+    xx = np.mgrid[0:200, 0:200][1]
+    shade = (xx >= 60) & (xx < 98) & rr.mask
+    b[0][shade] = b[0][shade] * 0.1 + rng.normal(0, 0.06, shade.sum()).astype(np.float32)
+    out = find_rubble(b, a, v, rr, road, GSD, (0, 0, 200, 200))
+    assert len(out) == 1
+    ev = out[0][2]["evidence"]
+    assert not ev["shaded_before"] and ev["relative_roughness_change"] > 0
+
+
+def test_faint_margin_joins_its_pile():
+    # A 20 m pile whose debris thins out over a further 15 m: the thin part stands about 2
+    # noise units above the road (under the 3 sigma grow bar, over the 1.5 sigma extension
+    # bar); it is measured with the pile, not cut off at the dense part's edge.
+    pile = shapely.box(70, 96, 110, 108)
+    b, a, v, rr, road = _window(pile)
+    yy, xx = np.mgrid[0:200, 0:200]
+    a[0][(xx >= 110) & (xx < 140) & (yy >= 96) & (yy < 108)] += 0.045
+    out = find_rubble(b, a, v, rr, road, GSD, (0, 0, 200, 200))
+    assert len(out) == 1
+    whole = shapely.box(70, 96, 140, 108)
+    assert out[0][0].bounds[2] >= 135
+    assert out[0][0].intersection(whole).area / out[0][0].union(whole).area > 0.6
