@@ -220,3 +220,36 @@ def test_scale_check_skips_what_it_cannot_read(tmp_path):
     (tmp_path / "x.tif").write_text("not a raster")
     assert warn_scale(tmp_path / "x.tif", "DEM") is None
     assert warn_scale(None, "DEM") is None
+
+
+def _height_tif(path, x0: float, bands: int = 1, dtype: str = "float32"):
+    import numpy as np
+    from affine import Affine
+
+    data = np.full((bands, 40, 40), 0.5)
+    return write_tif(path, data, transform=Affine(1.0, 0, x0, 0, -1.0, 4000000), dtype=dtype)
+
+
+@pytest.mark.parametrize("option, role", [("--dem", "DEM"), ("--dsm-before", "before DSM")])
+def test_height_model_off_the_images_fails_up_front(pair, tmp_path, option, role):
+    # the images lie at 500000 E; this one 100 km east
+    b, a, _ = pair
+    off = _height_tif(tmp_path / "off.tif", 600000.0)
+    good = _height_tif(tmp_path / "good.tif", 500000.0)
+    extra = [option, off]
+    if option == "--dsm-before":
+        extra += ["--dsm-after", good]
+    out = tmp_path / "run"
+    res = invoke("analyze", "--before", b, "--after", a, "--out", out, "-q", *extra)
+    assert res.exit_code == 2
+    assert f"off.tif: {role} does not overlap the images" in one_error_line(res)
+    assert not out.exists() and not list(tmp_path.glob(".run*"))
+
+
+def test_viewshed_refuses_an_rgb_image_as_dem(tmp_path):
+    rgb = write_tif(tmp_path / "photo.tif", textured_scene(64))
+    out = tmp_path / "v.tif"
+    res = invoke("viewshed", rgb, "--observer", "500010,3999990", "--out", out)
+    assert res.exit_code == 2
+    assert "photo.tif: DEM has 3 bands" in one_error_line(res)
+    assert not out.exists()

@@ -326,3 +326,83 @@ def test_river_bank_in_report_captions_escaped(run: Path, tmp_path: Path) -> Non
     assert f"on the {XSS}'s western bank" in md
     assert "north of Kelmar Airfield, on the &lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert XSS not in html
+
+
+def _tree(d: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, RuntimeError])
+def test_interrupted_report_leaves_the_run_as_it_was(run: Path, monkeypatch, exc) -> None:
+    """Interrupted after its first figure (as SIGTERM does, raised as an exception by the CLI):
+    no empty or partial figures/, no captions.md, no report.html, no staging folder."""
+    from fortmap.report import figures
+
+    before = _tree(run)
+    calls = []
+    real = figures.fig_bytes
+
+    def fig_bytes(fig, dpi):
+        calls.append(dpi)
+        if len(calls) > 1:
+            raise exc("stop")
+        return real(fig, dpi)
+
+    monkeypatch.setattr(figures, "fig_bytes", fig_bytes)
+    with pytest.raises(exc):
+        write_report(run, geojson=True)
+    assert _tree(run) == before
+    assert sorted(p.name for p in run.iterdir() if p.is_dir()) == []
+
+
+def test_rerun_replaces_the_report_whole(run: Path) -> None:
+    write_report(run, geojson=True)
+    (run / "figures" / "fig_99.png").write_bytes(b"stale")
+    write_report(run)
+    assert sorted(p.name for p in (run / "figures").iterdir()) == ["fig_01.png"]
+    # geojson/ is kept when this run writes none; no staging or old folder is left
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
+    assert (run / "geojson").is_dir() and (run / "report.html").exists()
+
+
+def test_sigterm_during_report_leaves_the_run_as_it_was(run: Path) -> None:
+    """A real ``fortmap report`` process killed by SIGTERM while it writes: exit 143, the run
+    folder unchanged (the review found an empty figures/ left behind)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    before = _tree(run)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fortmap.cli.main", "report", str(run)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not list(run.glob(".staging-*/figures")) and time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"report ended before it could be signalled: {proc.stderr.read()}")
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert _tree(run) == before
+    assert [p.name for p in run.iterdir() if p.is_dir() or p.name.startswith(".")] == []
+
+
+def test_findings_in_the_image_crs_are_drawn_on_the_analysis_grid(run: Path) -> None:
+    # a geographic (or Web Mercator) image: findings.gpkg in its CRS, change.tif on UTM
+    gpkg = run / "findings.gpkg"
+    utm = {n: gpd.read_file(gpkg, layer=n) for n in ("razed_buildings", "barricades")}
+    gpkg.unlink()
+    write_layers(gpkg, {n: g.to_crs("EPSG:4326") for n, g in utm.items()})
+    loaded = load_run(run)
+    for n, g in utm.items():
+        assert loaded.layers[n].crs == loaded.grid.crs
+        assert np.allclose(loaded.layers[n].total_bounds, g.total_bounds, atol=0.01)
+    write_report(run)
+    assert len(list((run / "figures").glob("fig_*.png"))) == 1

@@ -114,3 +114,47 @@ def test_a_groves_width_is_not_one_crowns_radius():
     ins = np.asarray(ndi.maximum(edt, lab, np.arange(2)), float)
     r = _across_radius(lab, 1, 0.0, 1.0, ins, gsd)
     assert r[1] == 2 * ins[1]
+
+
+def _dem(path, data: np.ndarray, x0: float = 500_000.0, crs: str = "EPSG:32637"):
+    import rasterio
+
+    with rasterio.open(
+        path, "w", driver="GTiff", width=data.shape[-1], height=data.shape[-2],
+        count=1 if data.ndim == 2 else data.shape[0], dtype=data.dtype.name, crs=crs,
+        transform=Affine(2.0, 0, x0, 0, -2.0, 4_000_000.0),
+    ) as ds:  # fmt: skip
+        ds.write(data if data.ndim == 3 else data[None])
+    return path
+
+
+def test_height_model_must_be_one_band(tmp_path):
+    import pytest
+
+    from fortmap.analyze.surface import check_heights
+    from fortmap.errors import InputError
+
+    rgb = _dem(tmp_path / "photo.tif", np.zeros((3, 20, 20), np.uint8))
+    with pytest.raises(InputError, match=r"photo.tif: DEM has 3 bands"):
+        check_heights(rgb, "DEM")
+    one = _dem(tmp_path / "dem.tif", np.full((20, 20), 12.5, np.float32))
+    assert check_heights(one, "DEM", _grid(10, 10)) == one
+
+
+def test_height_model_must_overlap_the_grid(tmp_path):
+    import pytest
+
+    from fortmap.analyze.surface import check_heights
+    from fortmap.errors import NoOverlapError
+
+    z = np.full((20, 20), 12.5, np.float32)
+    far = _dem(tmp_path / "far.tif", z, x0=600_000.0)
+    with pytest.raises(NoOverlapError, match=r"far.tif: before DSM does not overlap the images"):
+        check_heights(far, "before DSM", _grid(10, 10))
+    # another zone: placed on the globe, still elsewhere
+    other = _dem(tmp_path / "other.tif", z, crs="EPSG:32619")
+    with pytest.raises(NoOverlapError, match="does not overlap"):
+        check_heights(other, "DEM", _grid(10, 10))
+    # a DEM covering part of the grid is fine
+    part = _dem(tmp_path / "part.tif", z, x0=500_010.0)
+    assert check_heights(part, "DEM", _grid(10, 10)) == part

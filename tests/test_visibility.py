@@ -415,3 +415,24 @@ def test_berm_relief_profile_and_ditches():
     assert h[23, 30] == 0 and h[35, 30] == 0  # beyond half the width
     assert h[54, 30] == pytest.approx(DEFAULT_BERM_HEIGHT_M)  # no height: the default
     assert berm_relief(grid, None).max() == 0
+
+
+def test_run_visibility_refuses_a_dem_off_the_grid(tmp_path):
+    # the library path (run_analysis) too: a named error, not "no observer on valid DEM cells"
+    from fortmap.analyze.visibility_step import run_visibility
+    from fortmap.errors import NoOverlapError
+
+    utm = CRS.from_epsg(32637)
+    dem = tmp_path / "dem.tif"
+    with rasterio.open(
+        dem, "w", driver="GTiff", width=20, height=20, count=1, dtype="float32", crs=utm,
+        transform=Affine(2.0, 0, 600_000.0, 0, -2.0, 4_000_000.0),
+    ) as ds:  # fmt: skip
+        ds.write(np.zeros((1, 20, 20), np.float32))
+    grid = Grid(utm, Affine(0.5, 0, 500_000.0, 0, -0.5, 4_000_000.0), 100, 100)
+    with pytest.raises(NoOverlapError, match="dem.tif: DEM does not overlap the images"):
+        run_visibility(
+            grid, tmp_path, dsm_before=None, dsm_after=None, dem=dem, buildings=None,
+            edge_file=None, core=box(500_010, 3_999_960, 500_040, 3_999_990),
+            fortifications=[], dates={},
+        )  # fmt: skip

@@ -24,6 +24,7 @@ from fortmap import __version__
 from fortmap.align.coregister import coregister
 from fortmap.align.radiometry import fit_band_maps
 from fortmap.analyze.core import parse_core
+from fortmap.analyze.surface import check_heights
 from fortmap.analyze.visibility_step import DEFAULT_DEM_ACCURACY_M, run_visibility
 from fortmap.detect.change import fit_change_model
 from fortmap.detect.cleared import BLOCK_FIELDS, block_px_for, extract_cleared
@@ -172,13 +173,20 @@ def _run(
     tell = progress or (lambda step, done, total: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    check_output_dir(out_dir, force)
+    check_output_dir(
+        out_dir, force,
+        [before, after, buildings, roads, places, dsm_before, dsm_after, dem, edge, core],
+    )  # fmt: skip
 
     binfo = open_info(before, "before image")
     ainfo = open_info(after, "after image")
     overlap = check_overlap(binfo, ainfo)
     grid = analysis_grid(binfo)
     gsd = grid.gsd
+    # heights that miss the images fail now, not after detection has run
+    for path, role in ((dem, "DEM"), (dsm_before, "before DSM"), (dsm_after, "after DSM")):
+        if path is not None:
+            check_heights(path, role, grid)
     # RGB against RGB+NIR compares the first three bands; a single-band image against a
     # multi-band one compares grey levels.
     grey = binfo.count != ainfo.count and min(binfo.count, ainfo.count) < 3

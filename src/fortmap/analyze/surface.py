@@ -49,6 +49,48 @@ LEVEL_COLUMNS = ("building:levels", "levels", "storeys", "stories", "floors")
 _LINEAR = ("LineString", "MultiLineString", "LinearRing", "Polygon", "MultiPolygon")
 
 
+def check_heights(path: str | Path, role: str = "DEM", grid: Grid | None = None) -> Path:
+    """Refuse a raster that cannot be a height model, or that misses the analysis grid.
+
+    A DEM or DSM is one band of heights in metres; an image (RGB, several bands) given by
+    mistake would be read as heights of 0-255 m without a word.
+
+    Args:
+        path: the raster.
+        role: what it is for the messages ("DEM", "before DSM").
+        grid: the analysis grid (its CRS units); None: the overlap is not checked.
+
+    Returns:
+        ``path`` as a Path.
+
+    Raises:
+        InputError: missing, unreadable, not georeferenced, or more than one band.
+        NoOverlapError: its extent does not overlap ``grid``'s.
+    """
+    from rasterio.warp import transform_bounds
+
+    from fortmap.errors import NoOverlapError
+    from fortmap.io.raster import open_info
+
+    info = open_info(path, role)
+    if info.count > 1:
+        raise InputError(
+            f"{info.path}: {role} has {info.count} bands; a {role} is one band of heights in "
+            "metres (is this an image?)"
+        )
+    if grid is None:
+        return info.path
+    try:
+        b = transform_bounds(info.grid.crs, grid.crs, *info.grid.bounds, densify_pts=21)
+    except Exception:  # noqa: BLE001 - pyproj/GDAL raise several types off a projection
+        b = (math.nan,) * 4
+    g = grid.bounds
+    if not (min(b[2], g[2]) > max(b[0], g[0]) and min(b[3], g[3]) > max(b[1], g[1])):
+        # NaN compares False: a raster that cannot be placed in the grid's CRS misses it too
+        raise NoOverlapError(f"{info.path}: {role} does not overlap the images")
+    return info.path
+
+
 def warp_to_grid(
     data: np.ndarray,
     transform: object,

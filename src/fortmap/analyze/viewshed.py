@@ -78,6 +78,9 @@ def read_dem(path: str | Path) -> tuple[np.ndarray, Grid]:
     Raises:
         InputError: unreadable, geographic or non-metric CRS, rotated grid.
     """
+    from fortmap.analyze.surface import check_heights  # surface imports this module
+
+    check_heights(path, "DEM")
     info = open_info(path, "DEM")
     check_projected(info.grid.crs, str(info.path))
     t = info.grid.transform

@@ -28,6 +28,7 @@ from fortmap.analyze.surface import (
     DEFAULT_DEBRIS_M,
     berm_relief,
     build_surface,
+    check_heights,
     destroyed_ids,
     edge_from,
     warp_to_grid,
@@ -250,6 +251,11 @@ def run_visibility(
     Returns:
         (the ``visibility`` layer or None, the summary entry; it says why when skipped).
     """
+    # before the edge: a height model that misses the scene is the user's to fix, named, not
+    # a visibility step that finds no observer on valid cells
+    for p, role in ((dsm_before, "before DSM"), (dsm_after, "after DSM"), (dem, "DEM")):
+        if p is not None:
+            check_heights(p, role, grid)
     if edge_file is None and core is None:
         # what is defended is the analyst's call: without an edge or a core, no visibility
         return None, {"skipped": "no defended edge: give --edge or --core"}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fortmap.cli.checks import guard_output, warn_scale
+from fortmap.cli.checks import check_height_inputs, guard_output
 from fortmap.cli.options import (
     dem_accuracy_option,
     force_option,
@@ -163,8 +163,7 @@ def command(
     if log_json is not None:
         # checked before the run, not after it: a long run should not end on a bad log path
         guard_output(log_json, inputs, "--log-json")
-    # the before image's grid is the analysis grid; the others are warped onto it
-    warn_scale(before, "before image")
+    check_height_inputs(before, {"before DSM": dsm_before, "after DSM": dsm_after, "DEM": dem})
     opts = AnalyzeOptions(
         window_px=window_px,
         min_cleared_ha=min_cleared_ha,

@@ -26,20 +26,10 @@ def guard_output(out: Path, inputs: Iterable[Path | str | None], option: str = "
         InputError: ``out`` is, or contains, an input, is the current folder or above it, or
             its folder cannot be written in.
     """
-    from fortmap.errors import InputError
+    from fortmap.io.output import guard_inputs
 
-    target = Path(out).resolve()
-    cwd = Path.cwd().resolve()
-    if target == cwd or target in cwd.parents:
-        raise InputError(f"{out}: {option} is the current folder or above it; name a new folder")
-    for p in inputs:
-        if p is None or not Path(p).exists():
-            continue
-        src = Path(p).resolve()
-        if src == target or target in src.parents:
-            raise InputError(
-                f"{out}: {option} would replace the input {p}; write the output elsewhere"
-            )
+    # the same check the library makes when it prepares its output (fortmap.io.output)
+    guard_inputs(out, inputs, option)
     _check_writable(Path(out), option)
 
 
@@ -64,19 +54,16 @@ def _check_writable(out: Path, option: str) -> None:
         raise InputError(f"{out}: {option}: cannot write in {folder}: {exc.strerror}") from None
 
 
-#: A projected CRS whose point scale at the image differs from 1 by more than this is called
-#: out: UTM's is within 0.1 % across its zone, Web Mercator's is 1/cos(latitude) (27 % at 38
-#: degrees), which every length, area and size rule in metres would inherit.
-SCALE_TOLERANCE = 0.01
-
-
 def warn_scale(path: Path | str | None, role: str) -> float | None:
     """Warn when a raster's projected CRS units are not ground metres at the raster's centre.
+
+    ``analyze`` puts such an image onto its UTM zone itself (``fortmap.io.grids.analysis_grid``);
+    commands that use a raster as given (``viewshed``'s DEM) warn instead.
 
     Args:
         path: the raster (its header only is read); ``None`` or an unreadable file is skipped
             (the run itself reports those).
-        role: what the raster is, for the message (e.g. "before image").
+        role: what the raster is, for the message (e.g. "DEM").
 
     Returns:
         The CRS's point scale factor at the centre (map metres per ground metre), or ``None``
@@ -86,28 +73,57 @@ def warn_scale(path: Path | str | None, role: str) -> float | None:
         return None
     try:
         import rasterio
-        from pyproj import CRS, Proj, Transformer
+
+        from fortmap.io.grids import point_scale
 
         # quietly: rasterio's own warnings on a bad file would come before the run's one-line
         # error about it
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with rasterio.open(path) as ds:
-                if ds.crs is None or not ds.crs.is_projected:
-                    return None
-                crs = CRS.from_wkt(ds.crs.to_wkt())
+                crs = ds.crs
                 x, y = ds.xy(ds.height // 2, ds.width // 2)
-        lon, lat = Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True).transform(x, y)
-        f = Proj(crs).get_factors(lon, lat)
-        # the farther from 1 of the two: they differ on projections that are not conformal
-        scale = max((float(f.meridional_scale), float(f.parallel_scale)), key=lambda v: abs(v - 1))
+        scale = point_scale(crs, x, y)
     except Exception:  # noqa: BLE001 - the run reports unreadable inputs with its own message
         return None
+    if scale is None:
+        return None
+    from fortmap.io.grids import SCALE_TOLERANCE
+
     if abs(scale - 1.0) > SCALE_TOLERANCE:
         warnings.warn(
-            f"{path}: the {role}'s CRS ({crs.name}) stretches ground metres by {scale:.2f} "
-            f"here; lengths, areas and size rules would be off by that factor: reproject it "
-            f"to its UTM zone first",
+            f"{path}: the {role}'s CRS ({crs.to_string()}) stretches ground metres by "
+            f"{scale:.2f} here; lengths, areas and size rules would be off by that factor: "
+            f"reproject it to its UTM zone first",
             stacklevel=2,
         )
     return scale
+
+
+def check_height_inputs(before: Path | str, heights: dict[str, Path | str | None]) -> None:
+    """Check the DEM and DSMs up front: one band each, and overlapping the before image's
+    analysis grid (``fortmap.io.grids.analysis_grid``), before any long work.
+
+    Args:
+        before: the before image; when it cannot be opened nothing is checked here (the run
+            reports that with its own message).
+        heights: role ("DEM", "before DSM", "after DSM") -> path or None.
+
+    Raises:
+        InputError: a height raster is missing, unreadable or has several bands.
+        NoOverlapError: a height raster does not overlap the images.
+    """
+    from fortmap.analyze.surface import check_heights
+    from fortmap.errors import InputError
+    from fortmap.io.grids import analysis_grid
+    from fortmap.io.raster import open_info
+
+    given = {role: p for role, p in heights.items() if p is not None}
+    if not given:
+        return
+    try:
+        grid = analysis_grid(open_info(before, "before image"))
+    except InputError:
+        return
+    for role, p in given.items():
+        check_heights(p, role, grid)

@@ -86,10 +86,12 @@ def command(
     """
     import time
 
+    from fortmap.analyze.surface import check_heights
     from fortmap.analyze.viewshed import viewshed_file
 
     guard_output(out, [dem])
     one_line_warnings(False)
+    check_heights(dem, "DEM")
     warn_scale(dem, "DEM")
     t = time.perf_counter()
     path = viewshed_file(

@@ -27,6 +27,7 @@ from typing import Any
 import geopandas as gpd
 
 from fortmap.errors import InputError
+from fortmap.evaluate.extent import check_same_ground, core_note, layers_bounds, raster_bounds
 from fortmap.evaluate.match import (
     BARRICADE_DIST_M,
     BERM_BUFFER_M,
@@ -80,6 +81,14 @@ def _score_sim(
         raise InputError(f"{truth}: truth layers have no CRS")
     if crs.is_geographic:
         crs = next(iter(tl.values())).estimate_utm_crs()
+    tb, pb = layers_bounds(tl, crs), layers_bounds(pl, crs)
+    check_same_ground(
+        truth,
+        [raster_bounds(truth.parent / TRUTH_CHANGE), (tb, crs) if tb else None],
+        pred_dir,
+        [raster_bounds(pred_dir / CHANGE), (pb, crs) if pb else None],
+        crs,
+    )
     notes: list[str] = []
 
     def geoms(gdf: gpd.GeoDataFrame | None, where: Path) -> list:
@@ -111,7 +120,7 @@ def _score_sim(
             kinds[name] = score_lengths(t, p, berm_m)
         elif name == "cleared_areas":
             kinds[name] = score_area(t, p)
-    _score_routes(truth, pl, crs, kinds, notes)
+    _score_routes(truth, pred_dir, pl, crs, kinds, notes)
     mask = truth.parent / TRUTH_CHANGE
     if not mask.exists():
         notes.append(f"{mask}: not found, change pixels not scored")
@@ -122,7 +131,9 @@ def _score_sim(
     return {"kinds": kinds, "notes": notes}
 
 
-def _score_routes(truth: Path, pl: dict, crs, kinds: dict, notes: list[str]) -> None:  # noqa: ANN001
+def _score_routes(
+    truth: Path, pred_dir: Path, pl: dict, crs: object, kinds: dict, notes: list[str]
+) -> None:
     """Route status of entry points, when both the truth and the prediction hold them."""
     if "entry_points" not in list_layers(truth, "truth"):
         notes.append(f"{truth}: no true entry_points layer, route status not scored")
@@ -131,6 +142,11 @@ def _score_routes(truth: Path, pl: dict, crs, kinds: dict, notes: list[str]) -> 
     else:
         t = read_layer(truth, "entry_points", "truth")
         kinds["entry_points"] = score_entry_points(t, pl["entry_points"], ENTRY_DIST_M, crs=crs)
+        # a run with another core has its entries on another boundary: say so rather than
+        # let "0 matched" read as missed entries
+        note = core_note(truth, pred_dir)
+        if note:
+            notes.append(note)
 
 
 def score_run(
@@ -189,6 +205,9 @@ def score_run(
             raise InputError(
                 f"{pred_dir / CHANGE}: not found; is {pred_dir} the output directory of fortmap analyze?"
             )
+        tr = raster_bounds(truth)
+        if tr is not None:
+            check_same_ground(truth, [tr], pred_dir, [raster_bounds(pred_dir / CHANGE)], tr[1])
         result["kinds"] = {"change_pixels": _score_change(pred_dir, truth)}
         result["notes"] = []
     return clean_nan(result)

@@ -1,6 +1,6 @@
-"""Grids and windows of an analysis: the UTM grid for a geographic image, the windows a scene
-is cut into, the full-resolution sample scene-wide models are fitted on, and moves between
-pixel and CRS coordinates."""
+"""Grids and windows of an analysis: the UTM grid for a geographic or Web Mercator image, the
+windows a scene is cut into, the full-resolution sample scene-wide models are fitted on, and
+moves between pixel and CRS coordinates."""
 
 from __future__ import annotations
 
@@ -10,31 +10,99 @@ import numpy as np
 import shapely
 import shapely.affinity
 from affine import Affine
+from rasterio.crs import CRS
 from rasterio.windows import Window
 
 from fortmap.errors import InputError
 from fortmap.io.raster import GridReader, RasterInfo
 from fortmap.types import Grid
 
+#: A projected CRS whose point scale factor at the scene centre differs from 1 by more than this
+#: is not used as the analysis grid: UTM's is within 0.1 % across its zone, Web Mercator's is
+#: 1/cos(latitude) (27 % at 38 degrees), which every length, area and size rule in metres would
+#: inherit.
+SCALE_TOLERANCE = 0.01
+
+
+def point_scale(crs: CRS, x: float, y: float) -> float | None:
+    """Map metres per ground metre of a projected ``crs`` at the point (x, y), in ``crs`` units.
+
+    Returns:
+        The meridional or parallel scale factor, whichever is farther from 1 (they differ on
+        projections that are not conformal); ``None`` for a CRS that is not projected or a
+        point pyproj cannot place.
+    """
+    from pyproj import CRS as PCRS
+    from pyproj import Proj, Transformer
+
+    if crs is None or not crs.is_projected:
+        return None
+    try:
+        pcrs = PCRS.from_wkt(crs.to_wkt())
+        lon, lat = Transformer.from_crs(pcrs, pcrs.geodetic_crs, always_xy=True).transform(x, y)
+        f = Proj(pcrs).get_factors(lon, lat)
+        scales = (float(f.meridional_scale), float(f.parallel_scale))
+    except Exception:  # noqa: BLE001 - pyproj raises several types for points off the projection
+        return None
+    if not all(np.isfinite(scales)):
+        return None
+    return max(scales, key=lambda v: abs(v - 1))
+
+
+def grid_scale(grid: Grid) -> float | None:
+    """:func:`point_scale` of ``grid``'s CRS at the grid's centre."""
+    left, bottom, right, top = grid.bounds
+    return point_scale(grid.crs, (left + right) / 2, (bottom + top) / 2)
+
 
 def analysis_grid(info: RasterInfo) -> Grid:
-    """The before image's grid; a geographic one is replaced by its local UTM grid."""
-    if not info.grid.crs.is_geographic:
-        return info.grid
+    """The grid an analysis runs on: the before image's own when its CRS units are ground metres,
+    else the scene's UTM grid.
+
+    A geographic image (degrees) and a projected one whose point scale factor at the scene
+    centre is off 1 by more than :data:`SCALE_TOLERANCE` (Web Mercator: 1/cos(latitude)) are
+    both put onto the UTM zone of the scene, at the resolution GDAL picks to keep the pixel
+    count (Web Mercator's 0.597 map metres become about 0.473 ground metres at 37.7 degrees).
+    Findings are written back in the image's own CRS (see ``fortmap.analysis``).
+
+    Raises:
+        InputError: no UTM zone can be found for the image's extent.
+    """
+    crs = info.grid.crs
+    if crs.is_geographic:
+        return _utm_grid(info)
+    if crs.is_projected:
+        scale = grid_scale(info.grid)
+        if scale is not None and abs(scale - 1.0) > SCALE_TOLERANCE:
+            return _utm_grid(info)
+    return info.grid
+
+
+def _utm_grid(info: RasterInfo) -> Grid:
     from pyproj import CRS as PCRS
     from pyproj.aoi import AreaOfInterest
     from pyproj.database import query_utm_crs_info
-    from rasterio.crs import CRS
-    from rasterio.warp import calculate_default_transform
+    from rasterio.warp import calculate_default_transform, transform_bounds
 
     left, bottom, right, top = info.grid.bounds
+    try:
+        lon0, lat0, lon1, lat1 = transform_bounds(
+            info.grid.crs, "EPSG:4326", left, bottom, right, top, densify_pts=21
+        )
+    except Exception as exc:  # noqa: BLE001 - pyproj/GDAL raise several types
+        raise InputError(f"{info.path}: cannot place its extent on the globe: {exc}") from None
     utm = query_utm_crs_info(
         datum_name="WGS 84",
-        area_of_interest=AreaOfInterest(left, bottom, right, top),
+        area_of_interest=AreaOfInterest(lon0, lat0, lon1, lat1),
     )
     if not utm:
         raise InputError(f"{info.path}: cannot find a UTM zone for its extent")
-    crs = CRS.from_wkt(PCRS.from_epsg(int(utm[0].code)).to_wkt())
+    # query_utm_crs_info lists every zone the extent touches; the one holding the centre
+    # has the smallest scale error over the scene
+    zone = int(np.floor(((lon0 + lon1) / 2 + 180) / 6)) % 60 + 1
+    code = 32600 + zone if (lat0 + lat1) / 2 >= 0 else 32700 + zone
+    codes = [int(u.code) for u in utm]
+    crs = CRS.from_wkt(PCRS.from_epsg(code if code in codes else codes[0]).to_wkt())
     transform, width, height = calculate_default_transform(
         info.grid.crs, crs, info.grid.width, info.grid.height, left, bottom, right, top
     )

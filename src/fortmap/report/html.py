@@ -27,8 +27,10 @@ from pyproj import Transformer
 
 from fortmap import __version__
 from fortmap.errors import InputError
+from fortmap.io.output import atomic_files
 from fortmap.report import captions as cap
 from fortmap.report import figures as figs
+from fortmap.report.layers import write_geojson
 from fortmap.report.sight import visibility_context
 from fortmap.report.styles import style_for, write_layer_styles
 from fortmap.types import VISIBILITY_RES_M, Grid
@@ -108,7 +110,12 @@ def load_run(run_dir: str | Path) -> Run:
             if gtype is None:  # non-spatial tables such as layer_styles
                 continue
             gdf = gpd.read_file(gpkg, layer=name, engine="pyogrio")
-            layers[str(name)] = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+            gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+            if gdf.crs is not None and grid.crs is not None and gdf.crs != grid.crs:
+                # a geographic or Web Mercator image's findings are in its own CRS, while
+                # change.tif is on the UTM grid the analysis ran on: draw them on that grid
+                gdf = gdf.to_crs(grid.crs)
+            layers[str(name)] = gdf
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise InputError(f"{gpkg}: unreadable: {str(exc).splitlines()[0]}") from None
     warp = None
@@ -375,15 +382,34 @@ def write_report(
         Path(v).name for k, v in s.get("inputs", {}).items() if k in ("before", "after") and v
     ]
     credit = credit or ("Imagery: " + ", ".join(names) if names else "Imagery: unknown source")
-    dates = s.get("dates", {})
-    d0, d1 = dates.get("before", ""), dates.get("after", "")
     geo = _geo(run.grid)
 
     stretches = _stretches(run)
-    fig_dir = run.dir / "figures"
-    fig_dir.mkdir(exist_ok=True)
-    for old in fig_dir.glob("fig_*.png"):
-        old.unlink()
+    # everything is written into a staging folder and swapped in at the end (report.html
+    # last): an interrupted report leaves the run as it was, not an empty figures/
+    with atomic_files(run.dir, last="report.html") as stage:
+        _write_all(run, stage, run_name, stretches, place_list, rivers, credit, geo, geojson)
+    return run.dir / "report.html"
+
+
+def _write_all(
+    run: Run,
+    stage: Path,
+    run_name: str,
+    stretches: dict,
+    place_list: list | None,
+    rivers: object,
+    credit: str,
+    geo: dict,
+    geojson: bool,
+) -> None:
+    """The report's files, written into ``stage`` (see :func:`write_report`)."""
+    s = run.summary
+    crs = run.grid.crs
+    dates = s.get("dates", {})
+    d0, d1 = dates.get("before", ""), dates.get("after", "")
+    fig_dir = stage / "figures"
+    fig_dir.mkdir()
     figures = []
     sites = figs.select_sites(run.layers, run.grid.bounds)
     for i, site in enumerate(sites, 1):
@@ -440,11 +466,12 @@ def write_report(
         lines += [f"*{credit}*", ""]
     if not figures:
         lines += ["No finding was significant enough for a figure.", ""]
-    (run.dir / "captions.md").write_text("\n".join(lines))
+    (stage / "captions.md").write_text("\n".join(lines))
 
+    # in place: one SQLite transaction, all or nothing by itself
     write_layer_styles(run.dir / "findings.gpkg")
     if geojson:
-        write_geojson(run)
+        write_geojson(run.layers, stage / "geojson")
 
     n_findings = sum(len(g) for n, g in run.layers.items() if not style_for(n).context)
     map_layers = _map_layers(run)
@@ -486,22 +513,4 @@ def write_report(
             generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         )
     )
-    out = run.dir / "report.html"
-    out.write_text(html, encoding="utf-8")
-    return out
-
-
-def write_geojson(run: Run) -> list[Path]:
-    """One RFC 7946 GeoJSON (WGS84 lon/lat) per findings layer in ``run.dir/geojson``."""
-    d = run.dir / "geojson"
-    d.mkdir(exist_ok=True)
-    out = []
-    for name, gdf in run.layers.items():
-        p = d / f"{name}.geojson"
-        if p.exists():
-            p.unlink()
-        gdf.to_crs("EPSG:4326").to_file(
-            p, driver="GeoJSON", engine="pyogrio", layer_options={"RFC7946": "YES"}
-        )
-        out.append(p)
-    return out
+    (stage / "report.html").write_text(html, encoding="utf-8")

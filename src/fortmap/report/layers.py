@@ -87,3 +87,19 @@ def write_layers(path: str | Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
         if gdf.empty:
             kw["geometry_type"] = _GEOM_TYPES.get(name, "Unknown")
         gdf.to_file(path, layer=name, driver="GPKG", engine="pyogrio", **kw)
+
+
+def write_geojson(layers: dict[str, gpd.GeoDataFrame], out_dir: str | Path) -> list[Path]:
+    """One RFC 7946 GeoJSON (WGS84 lon/lat) per layer in ``out_dir`` (made if needed)."""
+    d = Path(out_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name, gdf in layers.items():
+        p = d / f"{name}.geojson"
+        if p.exists():
+            p.unlink()
+        gdf.to_crs("EPSG:4326").to_file(
+            p, driver="GeoJSON", engine="pyogrio", layer_options={"RFC7946": "YES"}
+        )
+        out.append(p)
+    return out
