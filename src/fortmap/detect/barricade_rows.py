@@ -181,13 +181,74 @@ def reframe(
             best, best_skew = int(i), sk
     if best is None:
         return p
-    th, (x0, y0) = segment_frame(geoms[best], cx, cy)
+    return frame_on(p, best, roads, roads_px)
+
+
+def frame_on(p: Piece, i: int, roads: RoadRaster, roads_px: gpd.GeoDataFrame) -> Piece:
+    """The piece ``p`` measured in the frame of road index ``i`` (0-based; the segment of its
+    centre line nearest the piece's centre), whatever road owns its pixels."""
+    cx, cy = float(p.cols.mean()) + 0.5, float(p.rows.mean()) + 0.5
+    th, (x0, y0) = segment_frame(roads_px.geometry.iloc[i], cx, cy)
     xs, ys = p.cols + 0.5, p.rows + 0.5
     along = xs * np.cos(th) + ys * np.sin(th)
     across = (-(xs - x0) * np.sin(th) + (ys - y0) * np.cos(th)).astype(np.float32)
-    q = Piece(p.rows, p.cols, best, th, along, across, float(roads.widths_px[best]))
+    q = Piece(p.rows, p.cols, i, th, along, across, float(roads.widths_px[i]))
     q.__dict__["axes"] = p.axes  # same pixels, same axes
     return q
+
+
+def junction_rows(
+    rest: list[Piece],
+    roads: RoadRaster,
+    roads_px: gpd.GeoDataFrame,
+    reach_px: float,
+    gsd: float,
+    contrast: np.ndarray,
+    min_contrast: float,
+) -> list[list[Piece]]:
+    """Rows of lone pieces at a crossing, grouped in the frame of a road they lie on.
+
+    At a junction the road burnt last owns the crossing's pixels, so the blocks of a row laid
+    across the other road's mouth are framed by the owner: there they stand one behind the
+    other *along* it and never group (a diagonal two-block row is two lone blocks). Each road
+    whose centre line passes within half its width plus ``reach_px`` of a piece's centre is
+    tried: the pieces near it are measured in its frame, grouped and checked (``row_ok``).
+
+    Args:
+        rest: pieces that formed no row in their own road's frame.
+        roads: the window's roads.
+        roads_px: the roads in window pixels (the frame of ``roads``' indices).
+        reach_px: how far (pixels) past a road's carriageway a piece may lie.
+        gsd: metres per pixel.
+        contrast: (rows, cols) contrast of the pixels, for ``row_ok``.
+        min_contrast: least median contrast of a row.
+
+    Returns:
+        The rows found, each of two pieces or more; a piece is in one row at most.
+    """
+    if len(rest) < 2 or roads_px is None or not len(roads_px):
+        return []
+    geoms = roads_px.geometry.to_numpy()
+    near: dict[int, list[int]] = {}
+    for k, p in enumerate(rest):
+        pt = shapely.Point(float(p.cols.mean()) + 0.5, float(p.rows.mean()) + 0.5)
+        dist = shapely.distance(geoms, pt)
+        for i in np.flatnonzero(dist <= roads.widths_px / 2 + reach_px):
+            if geoms[i] is not None and not geoms[i].is_empty:
+                near.setdefault(int(i), []).append(k)
+    used: set[int] = set()
+    out: list[list[Piece]] = []
+    for i, ks in sorted(near.items()):
+        ks = [k for k in ks if k not in used]
+        if len(ks) < 2:
+            continue
+        pcs = [(k, frame_on(rest[k], i, roads, roads_px)) for k in ks]
+        owner = {id(q): k for k, q in pcs}
+        for g in group_rows([q for _, q in pcs if across_road(q, gsd)], gsd):
+            if len(g) >= 2 and row_ok(g, contrast, gsd, min_contrast):
+                out.append(g)
+                used.update(owner[id(q)] for q in g)
+    return out
 
 
 def free_gap(spans: list[tuple[float, float]], width: float) -> float:

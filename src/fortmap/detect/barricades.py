@@ -10,8 +10,10 @@ shadow is no brighter than the lit road beyond it). Per-road levels cancel illum
 radiometric differences between the dates. The sunlit level is the lower of the road's
 levels on the two dates (``road_window.lit_both``): the before image lacks the new objects
 that would otherwise make up the bright class of a lit narrow street. The thresholds are
-multiples of the in-scene noise: the robust (MAD) spread of the contrasts over the window's
-road pixels, with a floor.
+multiples of the in-scene noise: the robust (MAD) spread of the contrasts over road pixels,
+with a floor; measured once for the scene (``road_noise.scene_road_noise``, passed as
+``noise``) so that a row scores the same whatever window it is read in, or else over the
+window's road pixels.
 
 Blocks standing in a building's shadow are lit by the sky alone and are no brighter than
 sunlit asphalt, so they fail the first test. A second pass looks at road in deep shade only
@@ -23,7 +25,9 @@ A row of blocks stands on plain road, so a sunlit row must be most of the new ma
 joined to (``MAX_MASS_RATIO``): the along-road test cuts a textured rubble pile into bright
 pieces, some row-shaped, that are each a small part of the pile.
 
-Connected new-object pixels are measured in the road's frame. A barricade is a row of pieces,
+Connected new-object pixels are measured in the road's frame; at a crossing, lone blocks
+that form no row in the frame of the road owning the crossing's pixels are grouped again in
+the frame of each road they lie on (``barricade_rows.junction_rows``). A barricade is a row of pieces,
 each short along the road (a block is 1-2 m; blur and shadows add about a metre), spanning a
 good part of the road across it: a parked car (4-5 m along, 2 m across) or a single block is
 not one. Blocks stand on the carriageway, so a row ends there: one wider than the carriageway
@@ -49,6 +53,7 @@ from fortmap.detect.barricade_rows import (  # noqa: F401  (re-exported for rubb
     free_gap,
     group_rows,
     hysteresis,
+    junction_rows,
     masked_box,
     merge_split_rows,
     off_road_change,
@@ -57,6 +62,7 @@ from fortmap.detect.barricade_rows import (  # noqa: F401  (re-exported for rubb
     reframe,
     row_ok,
 )
+from fortmap.detect.road_noise import RoadNoise
 from fortmap.detect.road_window import (
     MIN_CLASS_PX,  # noqa: F401  (re-exported)
     PointBox,
@@ -244,9 +250,14 @@ def block_change(
     roads: RoadRaster,
     gsd: float,
     rw: RoadWindow | None = None,
+    noise: RoadNoise | None = None,
 ) -> RoadChange:
     """New block pixels: brighter than their road's sunlit level (``road_change`` with
     ``lit_reference``) *and* than the road just ahead and behind them (``along_change``).
+
+    With ``noise`` (``road_noise.scene_road_noise``) both contrasts are in units of the
+    scene's noise, so a row scores the same whatever window it is read in; without it, of
+    the window's road pixels.
 
     The first test keeps road that merely leaves a moved shadow out; the second keeps lit road
     beside a new shadow out where a road's sunlit level is set too low (a road mostly in shade
@@ -256,10 +267,10 @@ def block_change(
     first test; ``find_barricades`` looks for them separately (``_shade_rows``).
     """
     rw = rw or RoadWindow.build(before, after, valid, roads)
-    a = road_contrast(rw, 1, False, True, MIN_SIGMA)
+    a = road_contrast(rw, 1, False, True, MIN_SIGMA, noise.road if noise else None)
     if a is None:
         return _as_change(rw, None)
-    b = along_contrast(rw, gsd, MIN_SIGMA)
+    b = along_contrast(rw, gsd, MIN_SIGMA, sigma=noise.along if noise else None)
     # off the road both contrasts are 0, as is an along contrast the window cannot tell
     cb = b[0] if b is not None else np.zeros_like(a[0])
     out = _as_change(rw, (np.minimum(a[0], cb), a[1]))
@@ -308,8 +319,13 @@ def _rows(
     reach = ROAD_MARGIN_M / gsd
     cands = [q for q in (reframe(p, roads, roads_px, reach, gsd) for p in pieces(lab, n, roads))
              if across_road(q, gsd)]  # fmt: skip
-    groups = group_rows(cands, gsd)
-    return merge_split_rows([g for g in groups if row_ok(g, ch.contrast, gsd, SEED_SIGMA)], gsd)
+    rows, rest = [], []
+    for g in group_rows(cands, gsd):
+        (rows if row_ok(g, ch.contrast, gsd, SEED_SIGMA) else rest).append(g)
+    # lone blocks of a row across a junction, framed by the road owning the crossing
+    rest = [p for g in rest for p in g]
+    rows += junction_rows(rest, roads, roads_px, reach, gsd, ch.contrast, SEED_SIGMA)
+    return merge_split_rows(rows, gsd)
 
 
 def _shade_change(
@@ -401,6 +417,7 @@ def find_barricades(
     change: RoadChange | None = None,
     rw: RoadWindow | None = None,
     sun_azimuth: float | None = None,
+    noise: RoadNoise | None = None,
 ) -> list[tuple[shapely.LineString, float, dict]]:
     """Rows of new objects across roads in one window.
 
@@ -412,11 +429,15 @@ def find_barricades(
         gsd: metres per pixel.
         core_px: (col0, row0, col1, row1) of the window's core, pixels; a barricade is kept
             when its centre lies in the core.
-        change: precomputed ``block_change(before, after, valid, roads, gsd)`` (optional).
+        change: precomputed ``block_change(before, after, valid, roads, gsd, noise=noise)``
+            (optional).
         rw: the window's shared :class:`RoadWindow` (optional).
         sun_azimuth: degrees clockwise from north of the sun at the after date, or None; with
             it, a row found in deep shade whose long axis runs along the sun is dropped (light
             let through between shadows). Window pixels are taken as north-up.
+        noise: the scene's noise of the block contrasts (``road_noise.scene_road_noise``),
+            or None to measure it on the window (which makes a row's score depend on the
+            window layout).
 
     Returns:
         (LineString across the road in window pixels, score 0..1, attributes) per barricade;
@@ -424,7 +445,7 @@ def find_barricades(
         ``n_blocks``, ``blocks_road`` and ``evidence`` (dict).
     """
     rw = rw or RoadWindow.build(before, after, valid, roads)
-    ch = change or block_change(before, after, valid, roads, gsd, rw=rw)
+    ch = change or block_change(before, after, valid, roads, gsd, rw=rw, noise=noise)
     lit_grow = box_opening(ch.grow, opening_px(gsd))
     groups = [(g, ch) for g in _rows(ch, lit_grow, roads, roads_px, gsd)]
     shade = _shade_change(rw, gsd, ch.sigma, lit_grow)

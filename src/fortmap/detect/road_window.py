@@ -250,10 +250,16 @@ def lit_both(rw: RoadWindow, smooth_px: int) -> np.ndarray:
 
 
 def road_contrast(
-    rw: RoadWindow, smooth_px: int, shade_aware: bool, lit_reference: bool, floor: float
+    rw: RoadWindow,
+    smooth_px: int,
+    shade_aware: bool,
+    lit_reference: bool,
+    floor: float,
+    sigma: float | None = None,
 ) -> tuple[np.ndarray, float] | None:
     """``barricades.road_change``'s contrast per ``on`` pixel (robust sigmas) and its sigma,
-    or None where the window has too few road pixels."""
+    or None where the window has too few road pixels. ``sigma`` (grey levels): the scene's
+    noise of this contrast (``road_noise.scene_road_noise``), used instead of the window's."""
     if not rw.enough:
         return None
     if shade_aware:
@@ -263,7 +269,7 @@ def road_contrast(
         an_a = rw.level("a", smooth_px) - rw.medians("a", smooth_px)[rw.rid]
         an_b = rw.level("b", smooth_px) - rw.medians("b", smooth_px)[rw.rid]
     d = an_a - an_b
-    sigma = robust_sigma(d, floor)
+    sigma = robust_sigma(d, floor) if sigma is None else max(sigma, floor)
     # Bright in the after image against the road itself, and brighter than before: a pixel
     # leaving a shadow reaches only the road's level, so it fails the first test.
     if lit_reference and not shade_aware:
@@ -443,12 +449,13 @@ def _kerb_pixels(rw: RoadWindow, cw: np.ndarray, gsd: float) -> np.ndarray:
 
 
 def along_contrast(
-    rw: RoadWindow, gsd: float, floor: float, smooth_px: int = 1
+    rw: RoadWindow, gsd: float, floor: float, smooth_px: int = 1, sigma: float | None = None
 ) -> tuple[np.ndarray, float] | None:
     """``barricades.along_change``'s contrast per ``on`` pixel (0 where undefined) and its
     sigma, or None where too few road pixels have one. A carriageway pixel is compared with
     carriageway only (``along_anomaly`` with ``kerb``); the deep-shade pass keeps the whole
-    road mask, whose shade test and noise it sets."""
+    road mask, whose shade test and noise it sets. ``sigma`` (grey levels): the scene's noise
+    of this contrast, used instead of the window's."""
     if not rw.enough:
         return None
     an_a = along_anomaly(rw, "a", gsd, smooth_px, kerb=True)
@@ -457,7 +464,7 @@ def along_contrast(
     x = d[np.isfinite(d)]
     if x.size < MIN_ROAD_PX:
         return None
-    sigma = robust_sigma(x, floor)
+    sigma = robust_sigma(x, floor) if sigma is None else max(sigma, floor)
     c = np.minimum(an_a, d) / sigma
     c[~np.isfinite(c)] = 0.0
     return c, sigma

@@ -1,0 +1,84 @@
+"""Block rows at a crossing: lone blocks grouped in the frame of the road they close."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from fortmap.detect.barricade_rows import frame_on, junction_rows, pieces
+from fortmap.detect.barricades import find_barricades
+from fortmap.detect.roadmask import roads_in_window
+
+GSD = 0.5
+
+
+def _crossing(blocks: list[tuple[float, float]], seed: int = 0):
+    """A 200 x 200 px window with two 12 m roads crossing at (100, 100): ``Cross`` (east-west)
+    and ``Main`` (north-south, burnt last, so it owns the crossing's pixels); 1.5 m blocks
+    centred on ``blocks`` (x, y) burnt bright after."""
+    from rasterio.features import rasterize
+
+    rng = np.random.default_rng(seed)
+    shape = (200, 200)
+    roads = gpd.GeoDataFrame(
+        {"name": ["Cross", "Main"], "road_class": ["major", "major"], "width_px": [24.0, 24.0]},
+        geometry=[
+            shapely.LineString([(0, 100), (200, 100)]),
+            shapely.LineString([(100, 0), (100, 200)]),
+        ],
+    )
+    rr = roads_in_window(roads, shape, 2.0)
+    base = np.where(rr.carriageway, 0.25, 0.55).astype(np.float32)
+    before = base + rng.normal(0, 0.015, shape).astype(np.float32)
+    after = base + rng.normal(0, 0.015, shape).astype(np.float32)
+    if blocks:
+        polys = [shapely.box(x - 1.5, y - 1.5, x + 1.5, y + 1.5) for x, y in blocks]
+        after[rasterize([(p, 1) for p in polys], out_shape=shape).astype(bool)] = 0.8
+    return before[None], after[None], np.ones(shape, bool), rr, roads
+
+
+# Two blocks 3 m apart north-south inside the crossing (owned by Main): one behind the other
+# along Main, they are a two-block row across Cross's mouth.
+ACROSS_THE_MOUTH = [(108.0, 94.0), (108.0, 100.0)]
+
+
+def test_two_block_row_across_a_junction_mouth_is_found() -> None:
+    b, a, v, rr, roads = _crossing(ACROSS_THE_MOUTH)
+    assert set(rr.road_id[94, 108:109].tolist()) == {2}  # Main owns the crossing
+    out = find_barricades(b, a, v, rr, roads, GSD, (0, 0, 200, 200))
+    assert len(out) == 1
+    line, _, attrs = out[0]
+    # framed by the road it closes: the line runs across Cross, i.e. north-south
+    assert attrs["road_name"] == "Cross"
+    (x0, y0), (x1, y1) = line.coords
+    assert abs(x1 - x0) < 2 and 3.5 <= abs(y1 - y0) * GSD <= 6.5
+
+
+def test_lone_blocks_far_apart_at_a_junction_are_not_a_row() -> None:
+    b, a, v, rr, roads = _crossing([(108.0, 90.0), (108.0, 110.0)])
+    assert find_barricades(b, a, v, rr, roads, GSD, (0, 0, 200, 200)) == []
+
+
+def test_junction_rows_uses_each_piece_once() -> None:
+    from scipy import ndimage as ndi
+
+    b, a, v, rr, roads = _crossing(ACROSS_THE_MOUTH)
+    lab, n = ndi.label(a[0] > 0.6)
+    ps = pieces(lab, n, rr)
+    assert len(ps) == 2 and all(p.road == 1 for p in ps)  # both framed by Main
+    contrast = np.where(a[0] > 0.6, 10.0, 0.0).astype(np.float32)
+    rows = junction_rows(ps, rr, roads, 4.0, GSD, contrast, 6.0)
+    assert len(rows) == 1 and len(rows[0]) == 2 and rows[0][0].road == 0
+    # measured in Cross's frame, the row lies across it, spanning both blocks
+    q = frame_on(ps[0], 0, rr, roads)
+    assert abs(np.cos(q.theta)) > 0.99
+
+
+def test_junction_rows_needs_two_pieces() -> None:
+    b, a, v, rr, roads = _crossing(ACROSS_THE_MOUTH[:1])
+    from scipy import ndimage as ndi
+
+    lab, n = ndi.label(a[0] > 0.6)
+    contrast = np.where(a[0] > 0.6, 10.0, 0.0).astype(np.float32)
+    assert junction_rows(pieces(lab, n, rr), rr, roads, 4.0, GSD, contrast, 6.0) == []

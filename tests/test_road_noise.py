@@ -1,0 +1,82 @@
+"""Scene-wide noise of the block contrasts: measured once, the same for every window."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from fortmap.detect.barricades import block_change
+from fortmap.detect.road_noise import RoadNoise, noise_samples, sample_tiles
+from fortmap.detect.road_window import RoadWindow, robust_sigma
+from fortmap.detect.roadmask import roads_in_window
+
+GSD = 0.5
+PIXEL_NOISE = 0.015
+
+
+def _street(width: int = 600, rough_from: int | None = None, seed: int = 0):
+    """A ``width`` px long horizontal 12 m road, a row of blocks at x = 150 px, and from
+    ``rough_from`` px on a road surface four times noisier on both dates (zero mean)."""
+    rng = np.random.default_rng(seed)
+    shape = (200, width)
+    road = gpd.GeoDataFrame(
+        {"name": ["Main"], "road_class": ["major"], "width_px": [24.0]},
+        geometry=[shapely.LineString([(0, 100), (width, 100)])],
+    )
+    rr = roads_in_window(road, shape, 2.0)
+    base = np.where(rr.carriageway, 0.25, 0.55).astype(np.float32)
+    sd = np.full(shape, PIXEL_NOISE, np.float32)
+    if rough_from is not None:
+        sd[:, rough_from:] *= 4
+    before = base + (rng.normal(0, 1, shape) * sd).astype(np.float32)
+    after = base + (rng.normal(0, 1, shape) * sd).astype(np.float32)
+    for i in range(5):
+        y0 = 91 + i * 4
+        after[y0 : y0 + 3, 149:152] = 0.8
+    return before[None], after[None], np.ones(shape, bool), rr, road
+
+
+def _row_contrast(b, a, v, road, width: int, noise: RoadNoise | None) -> float:
+    """Median contrast of the blocks' pixels, the window being the first ``width`` columns."""
+    rr = roads_in_window(road, (200, width), 2.0)
+    b, a, v = b[:, :, :width], a[:, :, :width], v[:, :width]
+    ch = block_change(b, a, v, rr, GSD, noise=noise)
+    return float(np.median(ch.contrast[91:110, 149:152][ch.grow[91:110, 149:152]]))
+
+
+def test_noise_samples_measure_the_pixel_noise_of_a_change() -> None:
+    b, a, v, rr, _ = _street()
+    rw = RoadWindow.build(b, a, v, rr)
+    d, along = noise_samples(rw, GSD, (0, 0, 600, 200))
+    # after less before of two independent noises: sqrt(2) x the pixel noise
+    want = np.sqrt(2) * PIXEL_NOISE
+    assert abs(robust_sigma(d, 0.0) / want - 1) < 0.15
+    # against the median of a few samples ahead and behind: a little more
+    assert 1.0 < robust_sigma(along, 0.0) / want < 1.5
+    # only the core's pixels count
+    d2, _ = noise_samples(rw, GSD, (0, 0, 300, 200))
+    assert 0.4 < d2.size / d.size < 0.6
+
+
+def test_a_row_scores_the_same_whatever_the_window_with_the_scene_noise() -> None:
+    b, a, v, _, road = _street(rough_from=350)
+    small, large = 320, 600  # the latter reaches the rough road
+    own = [_row_contrast(b, a, v, road, w, None) for w in (small, large)]
+    # measured on the window, the rough road beyond the row lowers its score
+    assert own[1] < 0.8 * own[0]
+    noise = RoadNoise(road=0.03, along=0.03, n_px=1000)
+    fixed = [_row_contrast(b, a, v, road, w, noise) for w in (small, large)]
+    assert abs(fixed[1] / fixed[0] - 1) < 0.05
+
+
+def test_sample_tiles_lie_in_the_scene_on_a_fixed_lattice() -> None:
+    tiles = sample_tiles(2000, 1500)
+    assert len(tiles) == 9
+    for w in tiles:
+        assert 0 <= w.col_off and w.col_off + w.width <= 2000
+        assert 0 <= w.row_off and w.row_off + w.height <= 1500
+    assert sample_tiles(2000, 1500) == tiles
+    # a scene smaller than a tile is one tile, the whole scene
+    (only,) = sample_tiles(100, 80)
+    assert (only.col_off, only.row_off, only.width, only.height) == (0, 0, 100, 80)
