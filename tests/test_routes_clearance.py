@@ -69,6 +69,22 @@ def test_obstacle_height_size_and_gaps() -> None:
     assert m.sum() == pytest.approx(8 * 8, abs=4)
 
 
+def test_debris_within_reach_of_a_razed_building_is_no_obstacle() -> None:
+    """Spill up to 3 m from a razed building's fall is its debris; what lies farther counts."""
+    before, after = surfaces(
+        (box(100, 100, 106, 104), 0.4),  # spill on the road beside the building, 0-6 m out
+        (box(200, 100, 204, 104), 0.4),  # a heap standing apart
+    )
+    # the razed building, west of the spill: its surface fell by two storeys
+    before[int((1000 - 110) / PX) : int((1000 - 95) / PX), int(90 / PX) : int(100 / PX)] += 6.0
+    m = obstacle_mask(before, after, PX)
+    row = int((1000 - 102) / PX)
+    for x in (100.25, 101.75, 102.75):
+        assert not m[row, int(x / PX)]
+    for x in (103.25, 105.75, 202.0):
+        assert m[row, int(x / PX)]
+
+
 @pytest.mark.parametrize(("covered", "free"), [(4.0, 4.0), (6.0, 2.0), (8.0, 0.0)])
 def test_passable_width_of_a_road_half_covered(covered: float, free: float) -> None:
     # West road (y = 500, 8 m wide): a heap from its south edge, ``covered`` m across
@@ -107,7 +123,12 @@ def test_obstacles_on_grid_reads_in_strips_like_one_read(tmp_path) -> None:  # n
     from fortmap.io.raster import GridReader
     from fortmap.types import Grid
 
-    before, after = surfaces((box(200, 496, 210, 504), 0.8), (box(500, 745, 502, 760), 1.5))
+    before, after = surfaces(
+        (box(200, 496, 210, 504), 0.8),
+        (box(500, 745, 502, 760), 1.5),
+        (box(700, 746, 710, 750.5), 0.4),  # debris just below the strips' seam (row 499)...
+    )
+    before[490:494, 1400:1420] += 6.0  # ...spilt from a building razed 3 m above it
     paths = []
     for name, a in (("b", before), ("a", after)):
         p = tmp_path / f"{name}.tif"
@@ -120,6 +141,7 @@ def test_obstacles_on_grid_reads_in_strips_like_one_read(tmp_path) -> None:  # n
     m, t = obstacles_on_grid(*readers, grid, strip_rows=499)
     assert t == T
     dense = obstacle_mask(before, after, PX)
+    assert not dense[499, 1400:1420].any() and dense[500:508, 1400:1420].all()
     assert np.array_equal(np.ravel_multi_index(m.nonzero(), dense.shape), np.flatnonzero(dense))
     # along a road only the obstacles on its carriageway are kept
     road = gpd.GeoDataFrame(

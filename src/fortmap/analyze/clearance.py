@@ -9,6 +9,11 @@ image to be measured: new material standing on the carriageway is a rise of the 
   narrower than ``FILL_GAP_M`` (1 m) inside an obstacle are filled (no vehicle uses them:
   the rule asks for 3 m), and obstacles covering under ``MIN_OBSTACLE_M2`` (1 m², less than
   the smallest object in scope, a 1.5 m concrete block) are taken for DSM matching noise.
+* **Demolition debris**: rise within ``DEBRIS_M`` (3 m) of a fall of the surface of ``STOREY_M``
+  (2.5 m, one storey) or more is the spill of a razed building (the simulator spreads it 1-3 m
+  beyond the footprint), reported as that building, not as a road block, as the rubble
+  detector leaves debris spilt from a razed building to the razed layer. What stands farther
+  out still counts, and the features recognised in the image cut whatever they lie on.
 * **Passable width** of a piece: at cross-sections every pixel along its centreline, the
   longest free run across the carriageway (the road's ``width_m``), the smallest over the
   piece. A piece with no obstacle on its carriageway keeps NaN (nothing measured).
@@ -35,12 +40,17 @@ OBSTACLE_M = 0.3
 FILL_GAP_M = 1.0
 #: Obstacles (m²) smaller than this are DSM noise.
 MIN_OBSTACLE_M2 = 1.0
+#: Surface fall (m) of a razed building: one storey.
+STOREY_M = 2.5
+#: Reach (m) of a razed building's debris spill beyond its footprint.
+DEBRIS_M = 3.0
 
 
 def obstacle_mask(
     dsm_before: np.ndarray, dsm_after: np.ndarray, pixel_m: float, rise_m: float = OBSTACLE_M
 ) -> np.ndarray:
-    """Pixels where new material stands ``rise_m`` (m) or more above the before surface.
+    """Pixels where new material stands ``rise_m`` (m) or more above the before surface,
+    less the debris within ``DEBRIS_M`` of a razed building's fall (see the module's rules).
 
     Args:
         dsm_before, dsm_after: surface heights (m) on one grid; NaN where unknown.
@@ -55,6 +65,7 @@ def obstacle_mask(
     k = max(1, int(round(FILL_GAP_M / pixel_m)))
     if k > 1:
         m = ndi.binary_closing(m, structure=np.ones((k, k), bool), border_value=0)
+    _drop_debris(m, dsm_before, dsm_after, pixel_m)
     lab, n = ndi.label(m)
     if n:
         area = np.bincount(lab.ravel(), minlength=n + 1) * pixel_m**2
@@ -62,6 +73,30 @@ def obstacle_mask(
         keep[0] = False
         m = keep[lab]
     return m
+
+
+def _drop_debris(
+    m: np.ndarray, dsm_before: np.ndarray, dsm_after: np.ndarray, pixel_m: float
+) -> None:
+    """Clear (in place) the pixels of ``m`` within ``DEBRIS_M`` of a storey-high fall."""
+    with np.errstate(invalid="ignore"):
+        fall = (dsm_before - dsm_after) >= STOREY_M
+    if not fall.any():
+        return
+    lab, _ = ndi.label(m)
+    r = int(np.ceil(DEBRIS_M / pixel_m)) + 1
+    h, w = m.shape
+    # distances only around each obstacle: a fall farther than r pixels is out of reach
+    for sl in ndi.find_objects(lab):
+        if sl is None:
+            continue
+        win = (
+            slice(max(0, sl[0].start - r), min(h, sl[0].stop + r)),
+            slice(max(0, sl[1].start - r), min(w, sl[1].stop + r)),
+        )
+        f = fall[win]
+        if f.any():
+            m[win] &= ndi.distance_transform_edt(~f, sampling=pixel_m) > DEBRIS_M
 
 
 class SparseMask:
@@ -104,7 +139,7 @@ def obstacles_on_grid(
     strip_rows: int = 1024,
 ) -> tuple[SparseMask, Affine]:
     """:func:`obstacle_mask` of two DSM readers over the whole ``grid``, read in strips of
-    ``strip_rows`` rows (overlapping by the gap filled, so strips join seamlessly).
+    ``strip_rows`` rows (overlapping by the gap filled and the debris reach).
 
     Args:
         dsm_before, dsm_after: DSM readers on ``grid`` (metres).
@@ -118,7 +153,8 @@ def obstacles_on_grid(
     """
     h, w = grid.height, grid.width
     px = grid.gsd
-    pad = max(1, int(round(FILL_GAP_M / px))) + 1
+    # overlap: the gap filled and the debris reach, so strips join seamlessly
+    pad = max(1, int(round(FILL_GAP_M / px)), int(np.ceil(DEBRIS_M / px))) + 1
     corridor = None
     if roads is not None:
         half = roads["width_m"].fillna(10.0).to_numpy(float) / 2 + px
