@@ -6,10 +6,12 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from rasterio.features import rasterize
+from scipy import ndimage as ndi
 
+from fortmap.detect.road_window import robust_sigma
 from fortmap.detect.roadmask import roads_in_window
 from fortmap.detect.rubble import find_rubble
-from fortmap.detect.rubble_kernels import relative_roughness
+from fortmap.detect.rubble_kernels import OffRoadChange, relative_roughness
 
 GSD = 0.5
 
@@ -44,6 +46,10 @@ def test_pile_leaving_two_metres():
     truth_area = pile.area * GSD * GSD
     assert 0.6 * truth_area <= attrs["area_m2"] <= 1.4 * truth_area
     assert poly.intersection(pile).area / poly.union(pile).area > 0.5
+    # a pile too long for a block row skips that test: its measures are still reported
+    ev = attrs["evidence"]
+    assert ev["blob_along_m"] > 0 and len(ev["outside_changed"]) == 2
+    assert all(0 <= x <= 1 for x in ev["outside_changed"])
 
 
 def test_no_change_no_rubble():
@@ -179,3 +185,20 @@ def test_faint_margin_joins_its_pile():
     whole = shapely.box(70, 96, 140, 108)
     assert out[0][0].bounds[2] >= 135
     assert out[0][0].intersection(whole).area / out[0][0].union(whole).area > 0.6
+
+
+def test_off_road_change_read_at_pixels_equals_whole_window():
+    rng = np.random.default_rng(5)
+    diff = rng.normal(0, 0.02, (120, 90)).astype(np.float32)
+    diff[40:60, 30:50] += 0.3
+    off = rng.random(diff.shape) > 0.3
+    # the whole-window formula the point reader replaces
+    d = ndi.uniform_filter(diff, 3)
+    want = np.abs(d - np.median(d[off])) / robust_sigma(d[off], 1e-3)
+    z = OffRoadChange(diff, off, 3)
+    rows, cols = np.nonzero(rng.random(diff.shape) > 0.5)
+    assert np.array_equal(z[rows, cols], want[rows, cols])
+    # too little ground for the statistic: no change anywhere
+    few = np.zeros_like(off)
+    few[0, :10] = True
+    assert np.all(OffRoadChange(diff, few, 3)[rows, cols] == 0)

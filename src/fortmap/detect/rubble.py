@@ -46,7 +46,6 @@ from fortmap.detect.road_window import (
     RoadWindow,
     lit_both,
     lit_level,
-    robust_sigma,
 )
 from fortmap.detect.roadmask import RoadRaster
 
@@ -214,19 +213,9 @@ SPILL_OFFROAD_FRACTION = 0.2
 RING_M = 2.0
 
 
-def _off_road_change(diff: np.ndarray, off: np.ndarray, smooth: int) -> np.ndarray:
-    """Absolute after-minus-before grey change ``diff`` off the road, box-smoothed over
-    ``smooth`` px, in robust standard deviations of that change over the window's off-road
-    pixels (an in-scene statistic)."""
-    d = ndi.uniform_filter(diff, smooth)
-    x = d[off]
-    if x.size < 50:
-        return np.zeros_like(d)
-    s = robust_sigma(x, 1e-3)
-    return np.abs(d - np.median(x)) / s
-
-
-def _outside(p: Piece, offz: np.ndarray, off: np.ndarray, ring: np.ndarray) -> tuple[float, float]:
+def _outside(
+    p: Piece, offz: RK.OffRoadChange, off: np.ndarray, ring: np.ndarray
+) -> tuple[float, float]:
     """Share of changed ground (over 3 sigma) in the ring beyond the road around a piece, on
     the left and on the right of its road (0 where a side has no ground to look at)."""
     pad = ring.shape[0] // 2 + 1
@@ -337,9 +326,14 @@ def find_rubble(
             lazy["raw"] = road_change(before, after, valid, roads, shade_aware=True, rw=rw).grow
         return lazy["raw"]
 
-    def offz() -> np.ndarray:
+    def off_road() -> np.ndarray:
+        if "off" not in lazy:
+            lazy["off"] = valid & ~roads.mask
+        return lazy["off"]
+
+    def offz() -> RK.OffRoadChange:
         if "offz" not in lazy:
-            lazy["offz"] = _off_road_change(rw.ga - rw.gb, valid & ~roads.mask, smooth)
+            lazy["offz"] = RK.OffRoadChange(rw.ga - rw.gb, off_road(), smooth)
         return lazy["offz"]
 
     def rough() -> RK.RoadRoughness:
@@ -371,13 +365,21 @@ def find_rubble(
             continue  # the window holding its centroid in its core reports it
         # A block row's raw (unsmoothed) new pixels span one block along the road; debris
         # spans its whole length, however short, with dark gaps of its own between lumps.
-        blob_m = _longest_blob(p, raw()) * gsd
-        if blob_m <= MAX_ROW_ALONG_M and p.along_len * gsd <= ROW_MULTIPLE * MAX_ROW_ALONG_M:
-            _note(p, "blob", blob_m=blob_m, along=p.along_len * gsd)
-            continue
+        # The raw change costs a whole-road contrast: a candidate too long for a block row
+        # cannot fail the test, so its blob is measured only if it is kept (for evidence).
+        blob_m = None
+        if p.along_len * gsd <= ROW_MULTIPLE * MAX_ROW_ALONG_M:
+            blob_m = _longest_blob(p, raw()) * gsd
+            if blob_m <= MAX_ROW_ALONG_M:
+                _note(p, "blob", blob_m=blob_m, along=p.along_len * gsd)
+                continue
         tex = float(np.median(rough().at(p.rows[on], p.cols[on])))
-        sides = _outside(p, offz(), valid & ~roads.mask, ring_k)
-        if 1 - on.mean() > SPILL_OFFROAD_FRACTION and max(sides) > 0.5:
+        # The changed ground beyond the road is measured where a test needs it (a pile
+        # hugging the kerb, one in shade before) or for a kept pile's evidence only.
+        sides = None
+        if 1 - on.mean() > SPILL_OFFROAD_FRACTION:
+            sides = _outside(p, offz(), off_road(), ring_k)
+        if sides is not None and max(sides) > 0.5:
             # hugs the kerb and the ground beyond it changed too: spill from off the road
             _note(p, "spill", off=1 - on.mean(), sides=max(sides))
             continue
@@ -408,9 +410,14 @@ def find_rubble(
         # sunlit-level test above already rules out road leaving that shadow, so only the
         # after image's roughness is asked for. Not beside changed ground, though: a shadow
         # lifted there had its caster razed, and the debris is that building's spill.
-        lit_b = lit_level(rw, smooth, roads.classes, "b")[p.road + 1]
+        if "lit_b" not in lazy:
+            lazy["lit_b"] = lit_level(rw, smooth, roads.classes, "b")
+        lit_b = lazy["lit_b"][p.road + 1]
         dark_b = rw.full_grey("b", smooth)[rr, cc] < (lit_b - SHADE_SIGMAS * ch.sigma)
-        shaded_before = max(sides) <= 0.5 and float(np.median(dark_b)) > 0.5
+        dark_most = float(np.median(dark_b)) > 0.5
+        if dark_most and sides is None:
+            sides = _outside(p, offz(), off_road(), ring_k)
+        shaded_before = dark_most and max(sides) <= 0.5
         # A pile partly in shade before: the change is measured on its ground lit then, when
         # that part is a pile in itself (the shaded part's before roughness is noise).
         lit_part = ~dark_b if (~dark_b).sum() * gsd * gsd >= MIN_AREA_M2 else None
@@ -437,6 +444,10 @@ def find_rubble(
         if poly is None or poly.is_empty:
             continue
         _note(p, "kept", lit_c=lit_c, tex=tex, rel=rel, rel_change=rel_change)
+        if blob_m is None:
+            blob_m = _longest_blob(p, raw()) * gsd
+        if sides is None:
+            sides = _outside(p, offz(), off_road(), ring_k)
         width = float(p.width_px)
         half = width / 2
         # Widest free strip across the carriageway, from the across offsets the pile covers.

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from scipy import ndimage as ndi
 
 from fortmap.detect import fort_kernels as K
 from fortmap.detect.fort_kernels import _reflect
+from fortmap.detect.order_stats import median_f32, median_sigma
 from fortmap.detect.road_window import RoadWindow
 
 
@@ -71,7 +73,7 @@ class RoadRoughness:
     def __init__(self, rw: RoadWindow, size: int = 3) -> None:
         self.rw, self.size = rw, size
         r = np.log(K.local_spread_ratio(rw.ga, rw.gb, rw.rows, rw.cols, size))
-        self.offset = float(np.median(r)) if rw.rows.size >= 50 else 0.0
+        self.offset = float(median_f32(r)) if rw.rows.size >= 50 else 0.0
 
     def at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         r = np.log(K.local_spread_ratio(self.rw.ga, self.rw.gb, rows, cols, self.size))
@@ -113,3 +115,26 @@ class RelativeRoughness:
         rb = relative_roughness(self.rw.gb, rows, cols, self.size)
         d = ra - rb if change_on is None else (ra - rb)[change_on]
         return float(np.median(ra)) - self.after, float(np.median(d)) - self.change
+
+
+class OffRoadChange:
+    """Absolute after-minus-before grey change off the road, box-smoothed, in robust standard
+    deviations of that change over the window's off-road pixels (an in-scene statistic);
+    read at the pixels indexed (``z[rows, cols]``) as the whole-window array
+    ``|d - median| / sigma`` would be, 0 everywhere where the window has under 50 off-road
+    pixels. Only the ring of ground around a pile is read, so the division is done there.
+
+    Args:
+        diff: float32 (rows, cols) grey change, after minus before.
+        off: bool (rows, cols): off-road pixels with data.
+        smooth: box side (pixels).
+    """
+
+    def __init__(self, diff: np.ndarray, off: np.ndarray, smooth: int) -> None:
+        self.d = ndi.uniform_filter(diff, smooth)
+        x = self.d[off]
+        self.med, self.sigma = median_sigma(x, 1e-3) if x.size >= 50 else (None, 1.0)
+
+    def __getitem__(self, idx: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        v = self.d[idx]
+        return np.zeros_like(v) if self.med is None else np.abs(v - self.med) / self.sigma
