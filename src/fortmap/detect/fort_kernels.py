@@ -19,6 +19,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+# exact lower medians per road by selection (was sorting here; same values bit for bit)
+from fortmap.detect.order_stats import road_medians  # noqa: F401  (re-exported)
+
 
 @njit(cache=True, nogil=True)
 def _reflect(i, n):  # pragma: no cover - compiled
@@ -170,31 +173,6 @@ def closing(m: np.ndarray, se: np.ndarray) -> np.ndarray:
     """``scipy.ndimage.binary_closing(m, se)`` of a bool (rows, cols) mask (border 0, so the
     window's edge erodes what touches it, as scipy's does)."""
     return erode(dilate(np.ascontiguousarray(m), se), se)
-
-
-@njit(cache=True, nogil=True)
-def road_medians(vals, rid, n):  # pragma: no cover - compiled
-    """Lower median of ``vals`` per road id ``rid`` (1-D arrays of the same pixels; index =
-    road id, 0..n-1; 0 where a road has no pixel), float32."""
-    counts = np.zeros(n + 1, np.int64)
-    for i in range(vals.size):
-        if 0 <= rid[i] < n:
-            counts[rid[i] + 1] += 1
-    start = np.cumsum(counts)
-    fill = start[:-1].copy()
-    buf = np.empty(start[-1], vals.dtype)
-    for i in range(vals.size):
-        k = rid[i]
-        if 0 <= k < n:
-            buf[fill[k]] = vals[i]
-            fill[k] += 1
-    out = np.zeros(n, np.float32)
-    for k in range(n):
-        m = start[k + 1] - start[k]
-        if m > 0:
-            x = np.sort(buf[start[k] : start[k + 1]])
-            out[k] = x[(m - 1) // 2]
-    return out
 
 
 @njit(cache=True, nogil=True)

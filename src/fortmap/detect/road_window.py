@@ -22,6 +22,7 @@ from skimage.filters import threshold_otsu
 
 from fortmap.detect import fort_kernels as K
 from fortmap.detect.barricade_rows import ALONG_REF_M, masked_box
+from fortmap.detect.order_stats import robust_sigma
 from fortmap.detect.roadmask import RoadRaster
 
 #: Fewest pixels of a road in one illumination class for its own reference level.
@@ -41,11 +42,6 @@ SHADE_SIGMAS = 6.0
 def grey(img: np.ndarray) -> np.ndarray:
     """Band mean of a (bands, rows, cols) image, or a (rows, cols) image as float32."""
     return img.mean(axis=0) if img.ndim == 3 else img.astype(np.float32)
-
-
-def robust_sigma(x: np.ndarray, floor: float) -> float:
-    """MAD-based standard deviation of ``x`` (same units), never below ``floor``."""
-    return max(float(np.median(np.abs(x - np.median(x)))) * 1.4826, floor)
 
 
 @dataclass
