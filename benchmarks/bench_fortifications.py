@@ -32,7 +32,9 @@ from fortmap.align.radiometry import fit_band_maps
 from fortmap.analyze.clearance import obstacles_on_grid
 from fortmap.analyze.core import parse_core
 from fortmap.analyze.routes import routes_in_area
+from fortmap.detect.barricades import MIN_SIGMA
 from fortmap.detect.berms import find_berms, merge_pieces
+from fortmap.detect.road_noise import scene_road_noise
 from fortmap.detect.sun import sun_from_tags
 from fortmap.evaluate.match import score_lengths, score_lines, score_polygons
 from fortmap.evaluate.routes import score_entry_points
@@ -98,8 +100,10 @@ def run_scene(d: Path) -> dict:
     gsd = grid.gsd
     # as ``fortmap analyze`` with DSMs: one detect_window per window (barricades, rubble with
     # the row rule, berms from image and DSM); image-only berms once more without the DSMs
+    noise = scene_road_noise(br, ar, grid.transform, grid.width, grid.height, roads, grid.gsd,
+                             MIN_SIGMA)  # fmt: skip
     fc = FortContext(roads=roads, sun_azimuth=az, sun_elevation=el, dsm_before=dsm_b,
-                     dsm_after=dsm_a)  # fmt: skip
+                     dsm_after=dsm_a, road_noise=noise)  # fmt: skip
     bars, rubs, berm_img, berm_dsm = [], [], [], []
     t_fort = t_berm = 0.0
     t0 = time.perf_counter()

@@ -26,8 +26,10 @@ from fortmap.align.radiometry import fit_band_maps
 from fortmap.analyze.core import parse_core
 from fortmap.analyze.surface import check_heights
 from fortmap.analyze.visibility_step import DEFAULT_DEM_ACCURACY_M, run_visibility
+from fortmap.detect.barricades import MIN_SIGMA as BLOCK_MIN_SIGMA
 from fortmap.detect.change import fit_change_model
 from fortmap.detect.cleared import BLOCK_FIELDS, block_px_for, extract_cleared
+from fortmap.detect.road_noise import scene_road_noise
 from fortmap.detect.roads_from_image import roads_from_image
 from fortmap.detect.sun import estimate_sun_azimuth, sun_from_tags
 from fortmap.errors import InputError
@@ -304,6 +306,14 @@ def _run(
     if grey:
         ctx.before = GreyScaled(breader, maps.before_scale[0], maps.before_offset[0])
         ctx.after = GreyScaled(areader, maps.after_scale[0], maps.after_offset[0])
+    if road_lines is not None and len(road_lines):
+        # one noise level for the whole scene: a row's score must not depend on the windows
+        t = time.perf_counter()
+        fort.road_noise = scene_road_noise(
+            ctx.before, ctx.after, grid.transform, grid.width, grid.height, road_lines, gsd,
+            BLOCK_MIN_SIGMA,
+        )  # fmt: skip
+        timings["road_noise"] = time.perf_counter() - t
 
     cores = windows(grid, window_px)
     assign: dict[int, list] = {i: [] for i in range(len(cores))}

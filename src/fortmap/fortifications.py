@@ -21,6 +21,7 @@ from rasterio.windows import Window
 
 from fortmap.detect.barricades import block_change, find_barricades
 from fortmap.detect.berms import find_berms, merge_pieces
+from fortmap.detect.road_noise import RoadNoise
 from fortmap.detect.road_window import RoadWindow
 from fortmap.detect.roadmask import roads_in_window, roads_to_pixels
 from fortmap.detect.rubble import find_rubble
@@ -57,6 +58,9 @@ class FortContext:
         sun_azimuth: degrees clockwise from north of the sun at the after date, or None.
         sun_elevation: degrees above the horizon of the sun at the after date, or None.
         dsm_before, dsm_after: surface-height readers on the analysis grid, or None.
+        road_noise: the scene's noise of the block contrasts
+            (:func:`fortmap.detect.road_noise.scene_road_noise`), so that a row scores the
+            same whatever window it is read in; None: each window measures its own.
     """
 
     roads: gpd.GeoDataFrame | None
@@ -64,6 +68,7 @@ class FortContext:
     dsm_before: GridReader | None = None
     dsm_after: GridReader | None = None
     sun_elevation: float | None = None
+    road_noise: RoadNoise | None = None
 
 
 @dataclass
@@ -110,7 +115,7 @@ def detect_window(
             rr = roads_in_window(rp, valid.shape, 1.0 / gsd)
             # grey levels, road pixels and per-road levels, shared by barricades and rubble
             shared = RoadWindow.build(before, after, valid, rr)
-            ch = block_change(before, after, valid, rr, gsd, rw=shared)
+            ch = block_change(before, after, valid, rr, gsd, rw=shared, noise=fc.road_noise)
             rows = find_barricades(
                 before,
                 after,
@@ -122,6 +127,7 @@ def detect_window(
                 change=ch,
                 rw=shared,
                 sun_azimuth=fc.sun_azimuth,
+                noise=fc.road_noise,
             )
             for g, s, at in rows:
                 out.barricades.append((_to_crs(g, wt), s, at))
