@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import geopandas as gpd
+import numpy as np
 import shapely
 from rasterio.crs import CRS
 
@@ -40,3 +41,21 @@ def test_layers_leave_spill_to_razed_layer():
     assert len(kept["rubble"]) == 1
     dropped = fortification_layers(found, CRS_M, DATES, roads_given=True, razed=razed)
     assert len(dropped["rubble"]) == 0
+
+
+def test_rubble_the_dsms_see_no_rise_under_is_no_obstacle():
+    from fortmap.fortifications import _stands_on_dsm
+
+    before = np.zeros((40, 40), np.float32)
+    pile = shapely.box(10, 10, 30, 20)  # window pixels (col, row), 0.5 m: 50 m²
+    flat = {}
+    assert not _stands_on_dsm(pile, flat, before, before.copy(), 0.5)
+    assert flat["evidence"]["dsm_rise_m2"] == 0.0
+    after = before.copy()
+    after[12:14, 12:14] = 0.5  # 1 m² of debris 0.5 m high
+    assert _stands_on_dsm(pile, {}, before, after, 0.5)
+    low = before.copy()
+    low[12:18, 12:28] = 0.2  # a wide rise below what stops a car
+    assert not _stands_on_dsm(pile, {}, before, low, 0.5)
+    # no DSM value over the finding: the image decides
+    assert _stands_on_dsm(pile, {}, before, np.full_like(before, np.nan), 0.5)

@@ -19,6 +19,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
+from fortmap.analyze.clearance import MIN_OBSTACLE_M2, OBSTACLE_M
 from fortmap.detect.barricades import block_change, find_barricades
 from fortmap.detect.berms import find_berms, merge_pieces
 from fortmap.detect.road_noise import RoadNoise
@@ -107,6 +108,9 @@ def detect_window(
     """
     out = FortFindings()
     wt = grid_transform @ Affine.translation(read.col_off, read.row_off)
+    kw = {}
+    if fc.dsm_before is not None and fc.dsm_after is not None:
+        kw = {"dsm_before": fc.dsm_before.read(read)[0], "dsm_after": fc.dsm_after.read(read)[0]}
     if fc.roads is not None and len(fc.roads):
         box = shapely.box(*rasterio.windows.bounds(read, grid_transform)).buffer(50)
         rw = fc.roads[fc.roads.intersects(box)]
@@ -136,15 +140,44 @@ def detect_window(
             for g, s, at in find_rubble(before, after, valid, rr, rp, gsd, core_px, rw=shared):
                 if rows and g.intersects(on_row):
                     continue
+                if kw and not _stands_on_dsm(g, at, kw["dsm_before"], kw["dsm_after"], gsd):
+                    continue
                 out.rubble.append((_to_crs(g, wt), s, at))
-    kw = {}
-    if fc.dsm_before is not None and fc.dsm_after is not None:
-        kw = {"dsm_before": fc.dsm_before.read(read)[0], "dsm_after": fc.dsm_after.read(read)[0]}
     for g, s, at in find_berms(
         before, after, valid, gsd, fc.sun_azimuth, core_px, sun_elevation_deg=fc.sun_elevation, **kw
     ):
         out.berms.append((_to_crs(g, wt), s, at))
     return out
+
+
+def _stands_on_dsm(
+    g: shapely.Geometry, at: dict, dsm_before: np.ndarray, dsm_after: np.ndarray, gsd: float
+) -> bool:
+    """Whether a rubble finding (window pixel coordinates) is debris the DSMs can see.
+
+    Debris that narrows a road raises its surface: where both DSMs are given, a finding over
+    which the surface rose by ``OBSTACLE_M`` (0.3 m, what stops a car) on less than
+    ``MIN_OBSTACLE_M2`` (1 m², the DSM noise floor of the obstacle mask) is no obstacle, e.g.
+    a road coming out of a moved shadow. Where the DSMs hold no value over it, the image
+    decides. Adds ``dsm_rise_m2`` to the finding's evidence.
+    """
+    h, w = dsm_before.shape
+    c0, r0, c1, r1 = (int(v) for v in g.bounds)
+    c0, r0 = max(c0, 0), max(r0, 0)
+    c1, r1 = min(c1 + 1, w), min(r1 + 1, h)
+    if c1 <= c0 or r1 <= r0:
+        return True
+    rr, cc = np.mgrid[r0:r1, c0:c1]
+    inside = shapely.contains_xy(g, cc + 0.5, rr + 0.5)
+    if not inside.any():
+        return True
+    rise = dsm_after[r0:r1, c0:c1][inside] - dsm_before[r0:r1, c0:c1][inside]
+    known = np.isfinite(rise)
+    if not known.any():
+        return True
+    area = float(np.count_nonzero(rise[known] >= OBSTACLE_M)) * gsd * gsd
+    at.setdefault("evidence", {})["dsm_rise_m2"] = round(area, 2)
+    return area >= MIN_OBSTACLE_M2
 
 
 def _frame(layer: str, items: list, crs: CRS, dates: dict, columns: tuple[str, ...]):
