@@ -274,7 +274,8 @@ def block_change(
     # off the road both contrasts are 0, as is an along contrast the window cannot tell
     cb = b[0] if b is not None else np.zeros_like(a[0])
     out = _as_change(rw, (np.minimum(a[0], cb), a[1]))
-    out.mass = rw.scatter(a[0]) > GROW_SIGMA
+    out.mass = np.zeros(rw.on.shape, bool)
+    out.mass.ravel()[rw.flat] = a[0] > GROW_SIGMA
     return out
 
 

@@ -7,22 +7,22 @@ those contrasts share (grey images, the road pixels, per-road medians, smoothed 
 splits) so each is computed once per window, and every step works on the list of road pixels
 (in raster order, so medians and Otsu's threshold see the same values in the same order as a
 whole-window computation) instead of on the whole window. Pixel coordinates are the window's.
+The along-road contrast samples both dates in one pass (``along_kernels.sides_ab``).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numba as nb
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
+from fortmap.detect import along_kernels as AK
 from fortmap.detect import fort_kernels as K
 from fortmap.detect.barricade_rows import ALONG_REF_M, masked_box
-from fortmap.detect.order_stats import robust_sigma
+from fortmap.detect.order_stats import median_f32, robust_sigma
 from fortmap.detect.roadmask import RoadRaster
 
 #: Fewest pixels of a road in one illumination class for its own reference level.
@@ -78,18 +78,28 @@ class RoadWindow:
     ) -> RoadWindow:
         """From the window's images ((bands,) rows, cols), valid mask and roads."""
         on = roads.mask & valid
-        rows, cols = np.nonzero(on)
-        rid = roads.road_id[rows, cols]
-        ref = roads.carriageway[rows, cols] & valid[rows, cols]
+        # raster order, as np.nonzero gives it; one flat gather per per-pixel array
+        flat = np.flatnonzero(on)
+        rows, cols = np.divmod(flat, on.shape[1])
+        rid = np.take(roads.road_id, flat)
+        ref = np.take(roads.carriageway, flat) & np.take(valid, flat)
         if ref.sum() < MIN_ROAD_PX:
             ref = np.ones(rows.size, bool)
         n = int(roads.road_id.max()) + 1 if roads.road_id.size else 1
-        return cls(roads, valid, grey(after), grey(before), on, rows, cols, rid, ref, n)
+        rw = cls(roads, valid, grey(after), grey(before), on, rows, cols, rid, ref, n)
+        rw._cache[("flat",)] = flat
+        return rw
 
     @property
     def enough(self) -> bool:
         """Whether the window has road pixels enough for a contrast."""
         return self.rows.size >= MIN_ROAD_PX
+
+    @property
+    def flat(self) -> np.ndarray:
+        """Flat (raster) indices of the ``on`` pixels: one gather or scatter instead of a
+        pair of index arrays."""
+        return self._memo(("flat",), lambda: self.rows * self.on.shape[1] + self.cols)
 
     def _memo(self, key: tuple, make: Callable[[], object]):
         if key not in self._cache:
@@ -106,7 +116,7 @@ class RoadWindow:
     def level(self, which: str, smooth_px: int) -> np.ndarray:
         """Grey level on the road pixels (float32 per ``on`` pixel)."""
         return self._memo(
-            ("g", which, smooth_px), lambda: self.full_grey(which, smooth_px)[self.rows, self.cols]
+            ("g", which, smooth_px), lambda: np.take(self.full_grey(which, smooth_px), self.flat)
         )
 
     def level3(self, which: str, smooth_px: int) -> np.ndarray:
@@ -140,7 +150,7 @@ class RoadWindow:
     def scatter(self, vals: np.ndarray, fill: float = 0.0) -> np.ndarray:
         """A (rows, cols) float32 array holding ``vals`` on the ``on`` pixels, ``fill`` off."""
         out = np.full(self.on.shape, fill, np.float32)
-        out[self.rows, self.cols] = vals
+        out.ravel()[self.flat] = vals
         return out
 
 
@@ -166,26 +176,22 @@ def illumination_anomaly(rw: RoadWindow, which: str, smooth_px: int) -> np.ndarr
     if t is None:
         return g - med[rid]
     gs = rw.level3(which, smooth_px)
-    lo = gs[ref] <= t
+    dark = gs <= t
+    lo = dark[ref]
     # Sunlit asphalt is most of a road at the time of the overpass; where the bright class is
     # the minority it is new material on the road (a pile, a row of blocks), not sunlight.
     if lo.all() or not lo.any() or lo.mean() >= 0.5:
         return g - med[rid]
-    dark = gs <= t
-    seen = np.zeros(rw.on.shape, bool)
-    sel = ~dark & ref
-    seen[rw.rows[sel], rw.cols[sel]] = True
-    k = np.flatnonzero(dark)
-    dark[k] = ~K.any_near_at(seen, 2, rw.rows[k], rw.cols[k])
-    out = np.empty_like(g)
-    for cls in (dark, ~dark):
-        sel = cls & ref
-        m = K.road_medians(g[sel], rid[sel], n)
-        cnt = np.bincount(rid[sel], minlength=n)
-        # a road with too few pixels in a class falls back to its overall median
-        m = np.where(cnt >= MIN_CLASS_PX, m, med)
-        out[cls] = g[cls] - m[rid[cls]]
-    return out
+    h, w = rw.on.shape
+    dark = AK.penumbra_to_bright(dark, ref, rw.rows, rw.cols, h, w, 2)
+    # both classes' medians in one selection pass: group r is road r dark, r + n road r bright
+    grp = rid.astype(np.int64) + n * ~dark
+    sel = grp[ref]
+    m = K.road_medians(g[ref], sel, 2 * n)
+    cnt = np.bincount(sel, minlength=2 * n)
+    # a road with too few pixels in a class falls back to its overall median
+    m = np.where(cnt >= MIN_CLASS_PX, m, np.concatenate([med, med]))
+    return g - m[grp]
 
 
 def lit_level(
@@ -202,9 +208,10 @@ def lit_level(
     if t is None:
         return med
     bright = ref & (rw.level3(which, smooth_px) > t)
-    lit = K.road_medians(g[bright], rid[bright], n)
-    nbr = np.bincount(rid[bright], minlength=n)
-    nt = np.bincount(rid[ref], minlength=n)
+    rb = rid[bright]
+    lit = K.road_medians(g[bright], rb, n)
+    nbr = np.bincount(rb, minlength=n)
+    nt = rw._memo(("n_ref",), lambda: np.bincount(rid[ref], minlength=n))
     # The split is the window's: on a road of darker or lighter asphalt than the others it
     # only cuts off a tail. A road is lit and shaded in part when both classes are a real
     # share of it (a tenth at least); otherwise its median is its one level.
@@ -223,7 +230,7 @@ def lit_level(
             pix = bright & (mine & (nbr >= MIN_CLASS_PX) & (nbr >= 0.1 * nt))[rid]
             if pix.sum() < MIN_CLASS_PX:
                 continue
-            level = float(np.median(g[pix]))
+            level = float(median_f32(g[pix]))
             few = mine & (nbr < 0.1 * np.maximum(nt, 1))
             own[few] = np.maximum(own[few], level)
     return np.maximum(own, med)
@@ -273,73 +280,6 @@ def road_contrast(
     return np.minimum(an_a, d) / sigma, sigma
 
 
-@nb.njit(cache=True)
-def _sides(sm, on, cw, road_id, rows, cols, angle, offs_px):  # pragma: no cover - compiled
-    """Per road pixel, the brighter of the median road levels ``offs_px`` ahead and behind
-    along ``angle`` (NaN where no sample is on the road), and whether a sample fell on
-    another road. A pixel on the carriageway (``cw``) takes carriageway samples only."""
-    h, w = sm.shape
-    n = rows.size
-    best = np.full(n, np.nan, np.float32)
-    other = np.zeros(n, np.bool_)
-    buf = np.empty(offs_px.size, np.float32)
-    for i in range(n):
-        own = road_id[rows[i], cols[i]]
-        samp = cw if cw[rows[i], cols[i]] else on
-        ca, sa = math.cos(angle[i]), math.sin(angle[i])
-        b = -np.inf
-        for sgn in (-1.0, 1.0):
-            cnt = 0
-            for j in range(offs_px.size):
-                x = int(math.floor(cols[i] + 0.5 + sgn * offs_px[j] * ca))
-                y = int(math.floor(rows[i] + 0.5 + sgn * offs_px[j] * sa))
-                if 0 <= x < w and 0 <= y < h and samp[y, x]:
-                    buf[cnt] = sm[y, x]
-                    cnt += 1
-                    if road_id[y, x] != own:
-                        other[i] = True
-            if cnt:
-                # median of at most a handful of samples: insertion sort, no allocation
-                for u in range(1, cnt):
-                    v = buf[u]
-                    q = u
-                    while q > 0 and buf[q - 1] > v:
-                        buf[q] = buf[q - 1]
-                        q -= 1
-                    buf[q] = v
-                if cnt % 2:
-                    med = buf[cnt // 2]
-                else:
-                    med = np.float32((np.float64(buf[cnt // 2 - 1]) + buf[cnt // 2]) / 2.0)
-                if med > b:
-                    b = med
-        if b > -np.inf:
-            best[i] = b
-    return best, other
-
-
-@nb.njit(cache=True)
-def _other(on, road_id, rows, cols, angle, offs_px):  # pragma: no cover - compiled
-    """Per road pixel, whether a sample ``offs_px`` ahead or behind along ``angle`` falls on
-    another road (``_sides``'s second output alone, stopping at the first such sample)."""
-    h, w = on.shape
-    n = rows.size
-    out = np.zeros(n, np.bool_)
-    for i in range(n):
-        own = road_id[rows[i], cols[i]]
-        ca, sa = math.cos(angle[i]), math.sin(angle[i])
-        for sgn in (-1.0, 1.0):
-            for j in range(offs_px.size):
-                x = int(math.floor(cols[i] + 0.5 + sgn * offs_px[j] * ca))
-                y = int(math.floor(rows[i] + 0.5 + sgn * offs_px[j] * sa))
-                if 0 <= x < w and 0 <= y < h and on[y, x] and road_id[y, x] != own:
-                    out[i] = True
-                    break
-            if out[i]:
-                break
-    return out
-
-
 def along_anomaly(
     rw: RoadWindow, which: str, gsd: float, smooth_px: int = 1, kerb: bool = False
 ) -> np.ndarray:
@@ -352,42 +292,35 @@ def along_anomaly(
     block in shade (lit by the sky only) stands out against shaded asphalt as much as a lit
     block against lit asphalt. Taking the brighter side keeps a shadow's edge across the road
     from reading as an object: its lit side is no brighter than the lit road beyond it.
+
+    Both images' anomalies are computed together (every caller takes both): the samples'
+    positions are shared, the values are those of a pass per image.
     """
-    return rw._memo(
-        ("along_an", which, gsd, smooth_px, kerb), lambda: _along(rw, which, gsd, smooth_px, kerb)
-    )
-
-
-@nb.njit(cache=True)
-def _reaches(mask, rows, cols, angle, offs_px):  # pragma: no cover - compiled
-    """Per pixel, whether a sample ``offs_px`` ahead or behind along ``angle`` is on ``mask``."""
-    h, w = mask.shape
-    n = rows.size
-    out = np.zeros(n, np.bool_)
-    for i in range(n):
-        ca, sa = math.cos(angle[i]), math.sin(angle[i])
-        for sgn in (-1.0, 1.0):
-            for j in range(offs_px.size):
-                x = int(math.floor(cols[i] + 0.5 + sgn * offs_px[j] * ca))
-                y = int(math.floor(rows[i] + 0.5 + sgn * offs_px[j] * sa))
-                if 0 <= x < w and 0 <= y < h and mask[y, x]:
-                    out[i] = True
-                    break
-            if out[i]:
-                break
-    return out
+    key = ("along_an", which, gsd, smooth_px, kerb)
+    if key not in rw._cache:
+        an_a, an_b = _along(rw, gsd, smooth_px, kerb)
+        rw._cache[("along_an", "a", gsd, smooth_px, kerb)] = an_a
+        rw._cache[("along_an", "b", gsd, smooth_px, kerb)] = an_b
+    return rw._cache[key]
 
 
 def _reference(
-    rw: RoadWindow, sm: np.ndarray, samp: np.ndarray, sel: np.ndarray, gsd: float
-) -> np.ndarray:
-    """``along_anomaly``'s reference level at the ``on`` pixels indexed by ``sel``, sampled
-    on ``samp`` (bool rows, cols)."""
+    rw: RoadWindow,
+    sms: tuple[np.ndarray, np.ndarray],
+    samp: np.ndarray,
+    sel: np.ndarray | slice,
+    gsd: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``along_anomaly``'s reference levels of the after and before road-only means ``sms``
+    at the ``on`` pixels indexed by ``sel``, sampled on ``samp`` (bool rows, cols).
+
+    The pass over all road pixels on the whole road mask also records which samples fall
+    on the kerbside (road off the carriageway), for ``_kerb_pixels``."""
     th = rw._memo(("axis",), lambda: rw.roads.axis[rw.rows, rw.cols].astype(np.float64))
-    road_id = rw._memo(("road_id",), lambda: np.ascontiguousarray(rw.roads.road_id))
+    side = rw._memo(("side",), lambda: np.ascontiguousarray(rw.on & ~rw.roads.carriageway))
     offs = np.asarray(ALONG_REF_M, np.float64) / gsd
     rows, cols = rw.rows[sel], rw.cols[sel]
-    ref, _ = _sides(sm, rw.on, samp, road_id, rows, cols, th[sel], offs)
+    ref_a, ref_b, hit = AK.sides_ab(*sms, samp, side, rows, cols, th[sel], offs)
 
     # In a crossing the pixels belong to one road (the one burnt last) and a row across the
     # other road lies along the owner's axis; where the owner's normal reaches another road,
@@ -397,16 +330,25 @@ def _reference(
     def crossing() -> np.ndarray:
         far = np.arange(offs[-1] * gsd + 2.0, JUNCTION_REACH_M + 0.01, 2.0) / gsd
         reach = np.concatenate([offs, far])
-        return _other(rw.on, road_id, rw.rows, rw.cols, th + np.pi / 2, reach)
+        road_id = np.ascontiguousarray(rw.roads.road_id)
+        return AK.other_road(rw.on, road_id, rw.rows, rw.cols, th + np.pi / 2, reach)
 
     k = np.flatnonzero(rw._memo(("cross", gsd), crossing)[sel])
+    hit_n = np.zeros(0, bool)
     if k.size:
-        ref_n, _ = _sides(sm, rw.on, samp, road_id, rows[k], cols[k], th[sel][k] + np.pi / 2, offs)
-        ref[k] = np.where(np.isfinite(ref_n), np.fmin(ref[k], ref_n), ref[k])
-    return ref
+        *nrm, hit_n = AK.sides_ab(*sms, samp, side, rows[k], cols[k], th[sel][k] + np.pi / 2, offs)
+        for ref, ref_n in zip((ref_a, ref_b), nrm, strict=True):
+            ref[k] = np.where(np.isfinite(ref_n), np.fmin(ref[k], ref_n), ref[k])
+    if samp is rw.on and isinstance(sel, slice):
+        # a sample on the kerbside along the axis, or along the normal at a crossing
+        hit[k] |= hit_n
+        rw._cache[("kerb_hit", gsd)] = hit
+    return ref_a, ref_b
 
 
-def _along(rw: RoadWindow, which: str, gsd: float, smooth_px: int, kerb: bool) -> np.ndarray:
+def _along_levels(rw: RoadWindow, which: str, smooth_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """Grey level ``which`` (road-only box-smoothed over ``smooth_px``) and its 3x3 road-only
+    mean on the road pixels (NaN off them), both (rows, cols)."""
     g = rw.full_grey(which, 1)
     if smooth_px > 1:
         g = rw._memo(("along", which, smooth_px), lambda: masked_box(g, rw.on, smooth_px))
@@ -415,33 +357,34 @@ def _along(rw: RoadWindow, which: str, gsd: float, smooth_px: int, kerb: bool) -
         ("along_sm", which, smooth_px),
         lambda: rw.scatter(K.masked_box_at(g, rw.on, 3, rw.rows, rw.cols), np.nan),
     )
+    return g, sm
+
+
+def _along(rw: RoadWindow, gsd: float, smooth_px: int, kerb: bool) -> list[np.ndarray]:
+    (ga, sm_a), (gb, sm_b) = _along_levels(rw, "a", smooth_px), _along_levels(rw, "b", smooth_px)
     if not kerb:
-        return g[rw.rows, rw.cols] - _reference(rw, sm, rw.on, slice(None), gsd)
+        refs = _reference(rw, (sm_a, sm_b), rw.on, slice(None), gsd)
+        return [np.take(g, rw.flat) - r for g, r in zip((ga, gb), refs, strict=True)]
     # The road mask runs past the kerb onto pavement and verge, often paler than asphalt: at
     # a corner the pavement lies a few metres along a block's axis, and would set the bar of
     # a block on the carriageway, which is measured against carriageway instead. Only
     # carriageway pixels whose samples reach the kerbside can differ from the plain anomaly.
-    out = along_anomaly(rw, which, gsd, smooth_px, False).copy()
+    out = [along_anomaly(rw, w, gsd, smooth_px, False).copy() for w in "ab"]
     cw = np.ascontiguousarray(rw.roads.carriageway & rw.on)
-    j = rw._memo(("kerb_px", gsd), lambda: _kerb_pixels(rw, cw, gsd))
+    j = rw._memo(("kerb_px", gsd), lambda: _kerb_pixels(rw, gsd))
     if j.size:
-        out[j] = g[rw.rows[j], rw.cols[j]] - _reference(rw, sm, cw, j, gsd)
+        refs = _reference(rw, (sm_a, sm_b), cw, j, gsd)
+        for o, g, r in zip(out, (ga, gb), refs, strict=True):
+            o[j] = np.take(g, rw.flat[j]) - r
     return out
 
 
-def _kerb_pixels(rw: RoadWindow, cw: np.ndarray, gsd: float) -> np.ndarray:
-    """Indices of the ``on`` pixels on the carriageway ``cw`` whose along-axis samples, or
-    along-normal samples at a crossing, fall on road off the carriageway (after the plain
-    anomaly, which finds the crossings)."""
-    side = np.ascontiguousarray(rw.on & ~cw)
-    j = np.flatnonzero(cw[rw.rows, rw.cols])
-    th = rw.roads.axis[rw.rows[j], rw.cols[j]].astype(np.float64)
-    offs = np.asarray(ALONG_REF_M, np.float64) / gsd
-    hit = _reaches(side, rw.rows[j], rw.cols[j], th, offs)
-    # the normal is sampled at crossings only (``_reference``), where it is known
-    c = np.flatnonzero(rw._cache[("cross", gsd)][j] & ~hit)
-    hit[c] = _reaches(side, rw.rows[j[c]], rw.cols[j[c]], th[c] + np.pi / 2, offs)
-    return j[hit]
+def _kerb_pixels(rw: RoadWindow, gsd: float) -> np.ndarray:
+    """Indices of the ``on`` pixels on the carriageway whose along-axis samples, or
+    along-normal samples at a crossing, fall on road off the carriageway (found by the plain
+    anomaly's pass, ``_reference``, which samples the very same points)."""
+    cw = rw.roads.carriageway[rw.rows, rw.cols]
+    return np.flatnonzero(cw & rw._cache[("kerb_hit", gsd)])
 
 
 def along_contrast(

@@ -1,0 +1,144 @@
+"""Road-window contrasts and their kernels: fused passes give the values of the plain ones."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from fortmap.detect import along_kernels as AK
+from fortmap.detect import fort_kernels as K
+from fortmap.detect.road_window import (
+    MIN_CLASS_PX,
+    RoadWindow,
+    along_anomaly,
+    illumination_anomaly,
+)
+from test_barricades import GSD, _blocks, _scene
+
+
+def _median_ref(vals: list[np.float32]) -> np.float32:
+    """The median of the former per-image kernel: an insertion sort (NaN placed as it
+    places them), the middle value or the float64 mean of the middle two."""
+    s = list(vals)
+    for u in range(1, len(s)):
+        v, q = s[u], u
+        while q > 0 and s[q - 1] > v:
+            s[q] = s[q - 1]
+            q -= 1
+        s[q] = v
+    c = len(s)
+    if c % 2:
+        return s[c // 2]
+    return np.float32((np.float64(s[c // 2 - 1]) + s[c // 2]) / 2.0)
+
+
+def _sides_ref(sm, samp, side, rows, cols, angle, offs):
+    """One image's ``sides_ab`` in plain Python: sorted medians, one pass per image."""
+    h, w = samp.shape
+    best = np.full(rows.size, np.nan, np.float32)
+    hit = np.zeros(rows.size, bool)
+    for i in range(rows.size):
+        ca, sa = math.cos(angle[i]), math.sin(angle[i])
+        b = -np.inf
+        for sgn in (-1.0, 1.0):
+            vals = []
+            for o in offs:
+                x = int(math.floor(cols[i] + 0.5 + sgn * o * ca))
+                y = int(math.floor(rows[i] + 0.5 + sgn * o * sa))
+                if 0 <= x < w and 0 <= y < h and samp[y, x]:
+                    vals.append(sm[y, x])
+                    hit[i] |= bool(side[y, x])
+            if vals:
+                med = _median_ref(vals)
+                if med > b:
+                    b = med
+        if b > -np.inf:
+            best[i] = b
+    return best, hit
+
+
+def test_sides_ab_matches_sorted_medians_per_image() -> None:
+    rng = np.random.default_rng(0)
+    shape = (40, 50)
+    samp = rng.random(shape) < 0.7
+    side = samp & (rng.random(shape) < 0.2)
+    # quantised levels: ties, and signs of both kinds, where a selection could pick wrongly
+    sm_a = (rng.integers(-4, 5, shape) / 8).astype(np.float32)
+    sm_b = rng.normal(0, 1, shape).astype(np.float32)
+    sm_b[5, :] = np.nan  # the NaN fallback: the insertion sort's own order
+    rows, cols = np.nonzero(samp)
+    angle = rng.uniform(-np.pi, np.pi, rows.size)
+    offs = np.array([2.5, 3.0, 3.5, 4.0, 6.0]) / 0.5  # up to 5 samples a side
+    for m in (1, 2, 3, 4, 5):
+        got_a, got_b, hit = AK.sides_ab(sm_a, sm_b, samp, side, rows, cols, angle, offs[:m])
+        ref_a, ref_hit = _sides_ref(sm_a, samp, side, rows, cols, angle, offs[:m])
+        ref_b, _ = _sides_ref(sm_b, samp, side, rows, cols, angle, offs[:m])
+        assert np.array_equal(got_a, ref_a, equal_nan=True)
+        assert np.array_equal(got_b, ref_b, equal_nan=True)
+        assert np.array_equal(hit, ref_hit)
+
+
+def test_penumbra_matches_a_painted_mask_and_dilation() -> None:
+    rng = np.random.default_rng(1)
+    shape = (30, 35)
+    on = rng.random(shape) < 0.6
+    rows, cols = np.nonzero(on)
+    dark = rng.random(rows.size) < 0.5
+    ref = rng.random(rows.size) < 0.8
+    seen = np.zeros(shape, bool)
+    seen[rows[~dark & ref], cols[~dark & ref]] = True
+    near = ndi.binary_dilation(seen, np.ones((5, 5), bool))[rows, cols]
+    got = AK.penumbra_to_bright(dark, ref, rows, cols, *shape, 2)
+    assert np.array_equal(got, dark & ~near)
+    assert np.array_equal(got, dark & ~K.any_near_at(seen, 2, rows, cols))  # the kernel it replaces
+
+
+def _shaded_window():
+    b, a, v, rr, _ = _scene(_blocks(4), seed=2)
+    # a shadow across part of the road on the after date, so there are two classes
+    a[0, 85:115, 20:70] -= 0.12
+    return b, a, v, rr
+
+
+def test_illumination_anomaly_matches_the_per_class_loop() -> None:
+    b, a, v, rr = _shaded_window()
+    rw = RoadWindow.build(b, a, v, rr)
+    g, rid, ref, n = rw.level("a", 1), rw.rid, rw.ref, rw.n
+    med, t = rw.medians("a", 1), rw.otsu("a", 1)
+    assert t is not None
+    # the loop the fused version replaced: a median pass per class
+    dark = rw.level3("a", 1) <= t
+    seen = np.zeros(rw.on.shape, bool)
+    seen[rw.rows[~dark & ref], rw.cols[~dark & ref]] = True
+    k = np.flatnonzero(dark)
+    dark[k] = ~K.any_near_at(seen, 2, rw.rows[k], rw.cols[k])
+    want = np.empty_like(g)
+    for cls in (dark, ~dark):
+        sel = cls & ref
+        m = K.road_medians(g[sel], rid[sel], n)
+        m = np.where(np.bincount(rid[sel], minlength=n) >= MIN_CLASS_PX, m, med)
+        want[cls] = g[cls] - m[rid[cls]]
+    got = illumination_anomaly(rw, "a", 1)
+    assert dark.any() and (~dark).any()
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def test_both_dates_computed_together_match_each_date_alone() -> None:
+    # the after image of one window is the before image of the other: each date's along
+    # anomaly must not depend on which other image it was computed with
+    b, a, v, rr = _shaded_window()
+    rw1 = RoadWindow.build(b, a, v, rr)
+    rw2 = RoadWindow.build(a, b, v, rr)
+    rw3 = RoadWindow.build(a, a, v, rr)
+    for kerb in (False, True):
+        x = along_anomaly(rw1, "a", GSD, kerb=kerb)
+        assert np.isfinite(x).sum() > 1000
+        assert np.array_equal(x, along_anomaly(rw2, "b", GSD, kerb=kerb), equal_nan=True)
+        assert np.array_equal(x, along_anomaly(rw3, "b", GSD, kerb=kerb), equal_nan=True)
+        assert np.array_equal(
+            along_anomaly(rw1, "b", GSD, kerb=kerb),
+            along_anomaly(rw2, "a", GSD, kerb=kerb),
+            equal_nan=True,
+        )
