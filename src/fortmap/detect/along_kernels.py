@@ -18,6 +18,8 @@ import math
 import numpy as np
 from numba import njit
 
+from fortmap.detect.fort_kernels import near
+
 
 @njit(cache=True, nogil=True)
 def _sorted_median(buf, cnt):  # pragma: no cover - compiled
@@ -147,17 +149,6 @@ def penumbra_to_bright(dark, ref, rows, cols, h, w, rad):  # pragma: no cover - 
             seen[rows[i], cols[i]] = True
     out = dark.copy()
     for i in range(n):
-        if not dark[i]:
-            continue
-        r0, r1 = max(rows[i] - rad, 0), min(rows[i] + rad + 1, h)
-        c0, c1 = max(cols[i] - rad, 0), min(cols[i] + rad + 1, w)
-        hit = False
-        for y in range(r0, r1):
-            for x in range(c0, c1):
-                if seen[y, x]:
-                    hit = True
-                    break
-            if hit:
-                break
-        out[i] = not hit
+        if dark[i]:
+            out[i] = not near(seen, rad, rows[i], cols[i])
     return out

@@ -92,24 +92,24 @@ def masked_box_at(g, m, k, rows, cols):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
+def near(m, rad, r, c):  # pragma: no cover - compiled
+    """Whether ``m`` holds a True pixel within ``rad`` pixels (a square) of pixel (r, c)."""
+    h, w = m.shape
+    for y in range(max(r - rad, 0), min(r + rad + 1, h)):
+        for x in range(max(c - rad, 0), min(c + rad + 1, w)):
+            if m[y, x]:
+                return True
+    return False
+
+
+@njit(cache=True, nogil=True)
 def any_near_at(m, rad, rows, cols):  # pragma: no cover - compiled
     """Whether ``m`` holds a True pixel within ``rad`` pixels (a square of side 2 rad + 1) of
     each pixel (rows, cols): ``binary_dilation(m, ones((2 rad + 1,) * 2))`` there."""
-    h, w = m.shape
     n = rows.size
     out = np.zeros(n, np.bool_)
     for i in range(n):
-        r0, r1 = max(rows[i] - rad, 0), min(rows[i] + rad + 1, h)
-        c0, c1 = max(cols[i] - rad, 0), min(cols[i] + rad + 1, w)
-        hit = False
-        for y in range(r0, r1):
-            for x in range(c0, c1):
-                if m[y, x]:
-                    hit = True
-                    break
-            if hit:
-                break
-        out[i] = hit
+        out[i] = near(m, rad, rows[i], cols[i])
     return out
 
 
