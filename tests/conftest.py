@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +106,24 @@ def small_city(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("city") / "scene"
     simulate_city(out, seed=2, size_m=500)
     return out
+
+
+def terminate_when(
+    args: list[str], ready: Callable[[], bool], poll_s: float = 0.02
+) -> tuple[int, str]:
+    """Run ``python -m fortmap.cli.main ARGS``, send it SIGTERM once ``ready()`` holds (within
+    60 s) and return its exit code and stderr; fails the test if it ends before that."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fortmap.cli.main", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not ready() and time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{args[0]} ended before it could be signalled: {proc.stderr.read()}")
+        time.sleep(poll_s)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err

@@ -3,16 +3,12 @@ a non-zero exit, no traceback, no input replaced, nothing half-written."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import time
 import warnings
 
 import pytest
 from click.testing import CliRunner
 
-from conftest import textured_scene, write_tif
+from conftest import terminate_when, textured_scene, write_tif
 from fortmap.cli.analyze import format_summary
 from fortmap.cli.checks import warn_scale
 from fortmap.cli.main import cli
@@ -148,21 +144,11 @@ def test_interrupts_and_os_errors_are_one_line(pair, tmp_path, monkeypatch, exc,
 def test_sigterm_removes_the_output_in_progress(tmp_path):
     """A real process, killed by SIGTERM while it writes: exit 143, nothing left behind."""
     out = tmp_path / "city"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fortmap.cli.main", "simulate", "--out", str(out)]
-        + ["--size-m", "1000", "--seed", "3"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    code, err = terminate_when(
+        ["simulate", "--out", str(out), "--size-m", "1000", "--seed", "3"],
+        lambda: bool(list(tmp_path.glob(".city.tmp-*"))),
     )
-    deadline = time.monotonic() + 60
-    while not list(tmp_path.glob(".city.tmp-*")) and time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"simulate ended before it could be signalled: {proc.stderr.read()}")
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143, err
+    assert code == 143, err
     assert err.strip().splitlines() == ["Error: terminated (SIGTERM)"]
     assert list(tmp_path.iterdir()) == []
 

@@ -370,26 +370,13 @@ def test_rerun_replaces_the_report_whole(run: Path) -> None:
 def test_sigterm_during_report_leaves_the_run_as_it_was(run: Path) -> None:
     """A real ``fortmap report`` process killed by SIGTERM while it writes: exit 143, the run
     folder unchanged (the review found an empty figures/ left behind)."""
-    import signal
-    import subprocess
-    import sys
-    import time
+    from conftest import terminate_when
 
     before = _tree(run)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fortmap.cli.main", "report", str(run)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    code, err = terminate_when(
+        ["report", str(run)], lambda: bool(list(run.glob(".staging-*/figures"))), poll_s=0.01
     )
-    deadline = time.monotonic() + 60
-    while not list(run.glob(".staging-*/figures")) and time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"report ended before it could be signalled: {proc.stderr.read()}")
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143, err
+    assert code == 143, err
     assert _tree(run) == before
     assert [p.name for p in run.iterdir() if p.is_dir() or p.name.startswith(".")] == []
 
