@@ -139,6 +139,9 @@ def test_height_model_must_be_one_band(tmp_path):
         check_heights(rgb, "DEM")
     one = _dem(tmp_path / "dem.tif", np.full((20, 20), 12.5, np.float32))
     assert check_heights(one, "DEM", _grid(10, 10)) == one
+    grey = _dem(tmp_path / "grey.tif", np.full((20, 20), 120, np.uint8))
+    with pytest.warns(UserWarning, match=r"grey.tif: DEM holds 8-bit integers"):
+        check_heights(grey, "DEM")
 
 
 def test_height_model_must_overlap_the_grid(tmp_path):

@@ -78,6 +78,13 @@ def check_heights(path: str | Path, role: str = "DEM", grid: Grid | None = None)
             f"{info.path}: {role} has {info.count} bands; a {role} is one band of heights in "
             "metres (is this an image?)"
         )
+    if info.dtype == "uint8":
+        # an 8-bit DEM holds whole metres from 0 to 255; a grey photo looks exactly like one
+        warnings.warn(
+            f"{info.path}: {role} holds 8-bit integers (heights 0-255 m in 1 m steps); "
+            "if it is an image, give a DEM of heights in metres instead",
+            stacklevel=2,
+        )
     if grid is None:
         return info.path
     try:
