@@ -496,3 +496,55 @@ def test_two_block_row_on_a_lane_narrower_than_it_is_kept() -> None:
     )
     out = find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200))
     assert len(out) == 1 and 3.5 <= out[0][2]["width_m"] <= 4.5
+
+
+def _dsms(blocks: list[shapely.Polygon], height: float = 1.5, shape=(200, 200)):
+    """Flat before / after surfaces (m) with ``blocks`` standing ``height`` m after."""
+    from rasterio.features import rasterize
+
+    before = np.full(shape, 10.0, np.float32)
+    after = before.copy()
+    if blocks:
+        after[rasterize([(p, 1) for p in blocks], out_shape=shape).astype(bool)] += height
+    return before, after
+
+
+def test_image_row_with_no_rise_in_the_dsms_is_dropped() -> None:
+    # a bright row-shaped patch (paint, light) that raised nothing is not concrete blocks
+    b, a, v, rr, road = _scene(_blocks(6))
+    db, da = _dsms([])
+    assert find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200), dsm_before=db,
+                           dsm_after=da) == []  # fmt: skip
+    # where the DSMs hold no value the image decides
+    nan = np.full_like(db, np.nan)
+    out = find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200), dsm_before=nan, dsm_after=nan)
+    assert len(out) == 1 and out[0][2]["evidence"]["source"] == "image"
+
+
+def test_row_seen_by_the_image_and_the_dsms_is_one_barricade() -> None:
+    b, a, v, rr, road = _scene(_blocks(6))
+    db, da = _dsms(_blocks(6))
+    out = find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200), dsm_before=db, dsm_after=da)
+    assert len(out) == 1 and out[0][2]["evidence"]["source"] == "both"
+
+
+def test_row_the_image_misses_is_found_in_the_dsms() -> None:
+    # blocks invisible in the image (deep shade on both dates) still raise the surface
+    b, a, v, rr, road = _scene([])
+    db, da = _dsms(_blocks(3, x=60.0))
+    out = find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200), dsm_before=db, dsm_after=da)
+    assert len(out) == 1 and out[0][2]["evidence"]["source"] == "dsm"
+    assert abs(out[0][0].centroid.x - 60) < 3 and 4.0 <= out[0][2]["width_m"] <= 7.0
+
+
+def test_dsm_rises_that_are_not_rows_are_not_barricades() -> None:
+    b, a, v, rr, road = _scene([])
+    # a parked car (4.5 m along, 2 m across, 1.5 m tall) and a single block
+    db, da = _dsms([shapely.box(30, 94, 39, 98), *_blocks(1, x=150.0)])
+    assert find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200), dsm_before=db,
+                           dsm_after=da) == []  # fmt: skip
+    # a debris mound: a row-shaped crest 1 m high on a 0.5 m pile many times its size
+    db, da = _dsms([shapely.box(80, 86, 130, 114)], height=0.5)
+    da += _dsms(_blocks(3, x=100.0), height=0.5)[1] - db
+    assert find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200), dsm_before=db,
+                           dsm_after=da) == []  # fmt: skip

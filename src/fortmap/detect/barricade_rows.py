@@ -433,3 +433,84 @@ def group_rows(cands: list[Piece], gsd: float) -> list[list[Piece]]:
         else:
             groups.append([p])
     return groups
+
+
+#: Least surface rise (m) over a block: half the lowest block (1.4 m), so that a DSM that
+#: smooths a block's edges still shows its top.
+DSM_BLOCK_RISE_M = 0.7
+#: Least rise (m) that is new material around a row (a car's ground clearance, as
+#: ``analyze.clearance.OBSTACLE_M``).
+DSM_MASS_RISE_M = 0.3
+#: Least area (m²) of block-high rise under a row: half the footprint of a 1.4 m block.
+DSM_MIN_BLOCK_M2 = 1.0
+
+
+def dsm_rise_at(
+    rise: np.ndarray, rr: np.ndarray, cc: np.ndarray, gsd: float, max_mass_ratio: float
+) -> bool | None:
+    """Whether the DSMs see blocks under a row found in the image (window pixels).
+
+    A row of blocks raises the surface by a block's height over a block's footprint at least,
+    and stands on plain road: the risen ground it is joined to is the row itself, not a mound
+    many times its size (a rubble pile, whose edge the image test cut into a row).
+
+    Args:
+        rise: after minus before surface height (m), window grid, NaN where unknown.
+        rr, cc: the row's pixels.
+        gsd: metres per pixel.
+        max_mass_ratio: most risen ground joined to the row, as a multiple of its pixels.
+
+    Returns:
+        True or False; None where the DSMs hold no value under the row (the image decides).
+    """
+    h, w = rise.shape
+    near = np.zeros((h, w), bool)
+    near[rr, cc] = True
+    # the image row is blurred and may sit a pixel off the DSM's blocks
+    near = ndi.binary_dilation(near, np.ones((3, 3), bool))
+    v = rise[near]
+    if not np.isfinite(v).any():
+        return None
+    with np.errstate(invalid="ignore"):
+        block = near & (rise >= DSM_BLOCK_RISE_M)
+        if block.sum() * gsd * gsd < DSM_MIN_BLOCK_M2:
+            return False
+        lab, _ = ndi.label(rise >= DSM_MASS_RISE_M, np.ones((3, 3), bool))
+    ids = np.unique(lab[block])
+    ids = ids[ids > 0]
+    return bool(np.isin(lab, ids).sum() <= max_mass_ratio * max(len(rr), int(block.sum())))
+
+
+def dsm_rows(
+    rise: np.ndarray,
+    roads: RoadRaster,
+    roads_px: gpd.GeoDataFrame,
+    reach_px: float,
+    gsd: float,
+    max_mass_ratio: float,
+) -> list[list[Piece]]:
+    """Block rows seen in the DSMs alone: block-high rises on the road, framed and grouped as
+    image rows are (``row_ok`` with the rise in metres as the contrast), each most of the
+    risen ground it is joined to (see ``dsm_rise_at``). Finds rows the image misses (deep
+    shade, a row joined to debris in the image). Arguments as ``dsm_rise_at``; ``reach_px``
+    as ``junction_rows``."""
+    with np.errstate(invalid="ignore"):
+        m = (rise >= DSM_BLOCK_RISE_M) & roads.mask
+    if not m.any():
+        return []
+    lab, n = ndi.label(m, np.ones((3, 3), bool))
+    z = np.nan_to_num(rise, nan=0.0)
+    cands = [q for q in (reframe(p, roads, roads_px, reach_px, gsd) for p in pieces(lab, n, roads))
+             if across_road(q, gsd)]  # fmt: skip
+    rows, rest = [], []
+    for g in group_rows(cands, gsd):
+        (rows if row_ok(g, z, gsd, DSM_BLOCK_RISE_M) else rest).append(g)
+    rest = [p for g in rest for p in g]
+    rows += junction_rows(rest, roads, roads_px, reach_px, gsd, z, DSM_BLOCK_RISE_M)
+    out = []
+    for g in merge_split_rows(rows, gsd):
+        rr = np.concatenate([p.rows for p in g])
+        cc = np.concatenate([p.cols for p in g])
+        if dsm_rise_at(rise, rr, cc, gsd, max_mass_ratio):
+            out.append(g)
+    return out

@@ -47,9 +47,13 @@ from scipy import ndimage as ndi
 from fortmap.detect import fort_kernels as K
 from fortmap.detect.barricade_rows import (  # noqa: F401  (re-exported for rubble)
     ALONG_REF_M,
+    DSM_BLOCK_RISE_M,
     MAX_ROW_ALONG_M,
+    ROW_GAP_M,
     Piece,
     across_road,
+    dsm_rise_at,
+    dsm_rows,
     free_gap,
     group_rows,
     hysteresis,
@@ -419,6 +423,8 @@ def find_barricades(
     rw: RoadWindow | None = None,
     sun_azimuth: float | None = None,
     noise: RoadNoise | None = None,
+    dsm_before: np.ndarray | None = None,
+    dsm_after: np.ndarray | None = None,
 ) -> list[tuple[shapely.LineString, float, dict]]:
     """Rows of new objects across roads in one window.
 
@@ -439,6 +445,11 @@ def find_barricades(
         noise: the scene's noise of the block contrasts (``road_noise.scene_road_noise``),
             or None to measure it on the window (which makes a row's score depend on the
             window layout).
+        dsm_before, dsm_after: surface heights (m) on the window's grid, NaN where unknown,
+            or None. With both, an image row under which the surface did not rise by a
+            block's height, or that is the edge of a larger risen mass, is dropped
+            (``barricade_rows.dsm_rise_at``), and rows the DSMs alone show are added
+            (``barricade_rows.dsm_rows``).
 
     Returns:
         (LineString across the road in window pixels, score 0..1, attributes) per barricade;
@@ -452,6 +463,12 @@ def find_barricades(
     shade = _shade_change(rw, gsd, ch.sigma, lit_grow)
     if shade is not None:
         groups += [(g, shade) for g in _rows(shade, shade.grow, roads, roads_px, gsd)]
+    rise = None
+    if dsm_before is not None and dsm_after is not None:
+        rise = (dsm_after - dsm_before).astype(np.float32)
+        # the DSM rows come last: a row the image found is kept as the image measured it
+        reach = ROAD_MARGIN_M / gsd
+        groups += [(g, None) for g in dsm_rows(rise, roads, roads_px, reach, gsd, MAX_MASS_RATIO)]
     if not groups:
         return []  # most windows: no row
     off = valid & ~roads.mask
@@ -461,6 +478,7 @@ def find_barricades(
     c0, r0, c1, r1 = core_px
     mass_lab = None
     out = []
+    kept: list[shapely.LineString] = []
     for g, gch in groups:
         lo = min(p.across_span[0] for p in g)
         hi = max(p.across_span[1] for p in g)
@@ -468,10 +486,18 @@ def find_barricades(
         rr = np.concatenate([p.rows for p in g])
         cc = np.concatenate([p.cols for p in g])
         along_len = own_axes(rr, cc)[2]
-        contrast = float(np.median(gch.contrast[rr, cc]))
+        from_dsm = gch is None
         cy, cx = float(rr.mean()) + 0.5, float(cc.mean()) + 0.5
         if not (c0 <= cx < c1 and r0 <= cy < r1):
             continue
+        if from_dsm:
+            # a 1.4 m block (twice DSM_BLOCK_RISE_M) scores as a 2 x SEED_SIGMA contrast
+            contrast = float(np.median(rise[rr, cc])) / DSM_BLOCK_RISE_M * SEED_SIGMA
+            pt = shapely.Point(cx, cy)
+            if any(q.distance(pt) <= ROW_GAP_M / gsd for q in kept):
+                continue  # the image found this row
+        else:
+            contrast = float(np.median(gch.contrast[rr, cc]))
         p0 = g[0]
         width = float(p0.width_px)
         # Runs of object pixels across the row tell apart blocks with visible gaps.
@@ -493,21 +519,30 @@ def find_barricades(
         # the kerbs: measure its overhang against the wider of the two
         if span * gsd > max(width * gsd, MIN_ROW_BLOCKS_M) + MAX_OVERHANG_M:
             continue
-        in_shade = gch is not ch
+        in_shade = gch is not ch and not from_dsm
+        if rise is not None and not from_dsm:
+            seen = dsm_rise_at(rise, rr, cc, gsd, MAX_MASS_RATIO)
+            if seen is False:
+                continue
+            seen = bool(seen)
+        else:
+            seen = from_dsm
         if in_shade and not _shade_row_ok(rw, rr, cc, span / max(width, 1.0), lit[p0.road + 1],
                                           ch.sigma, gsd, sun_azimuth, gch.sigma):  # fmt: skip
             continue
-        # a sunlit row is most of the new material it is joined to (MAX_MASS_RATIO)
-        if not in_shade and ch.mass is not None:
+        # a sunlit row is most of the new material it is joined to (MAX_MASS_RATIO); where
+        # the DSMs saw it, they measured that on the heights, which debris does not blur
+        if not in_shade and not seen and ch.mass is not None:
             if mass_lab is None:
                 mass_lab = _label(ch.mass)
             if _joined(mass_lab, rr, cc) > MAX_MASS_RATIO * len(rr):
                 continue
         # light let through between shadows brightens the ground past the road too
-        beyond = off_road_change(ga_s, gb_s, off, rr, cc, gsd, gch.sigma)
+        beyond = 0.0 if from_dsm else off_road_change(ga_s, gb_s, off, rr, cc, gsd, gch.sigma)
         if beyond > GROW_SIGMA:
             continue
         line = shapely.LineString([base + nrm * lo, base + nrm * hi])
+        kept.append(line)
         cover = min(span / max(width, 1.0), 1.0)
         score = float(np.clip(0.5 * cover + 0.5 * min(contrast / (2 * SEED_SIGMA), 1.0), 0, 1))
         out.append(
@@ -522,13 +557,14 @@ def find_barricades(
                     "blocks_road": bool(gap * gsd < PASS_WIDTH_M),
                     "evidence": {
                         "contrast_sigma": round(contrast, 2),
-                        "noise_sigma": round(gch.sigma, 4),
+                        "noise_sigma": round(gch.sigma, 4) if gch is not None else None,
                         "along_m": round(along_len * gsd, 2),
                         "road_width_m": round(width * gsd, 2),
                         "free_gap_m": round(gap * gsd, 2),
                         "pieces": len(g),
                         "off_road_sigma": round(beyond, 2),
                         "in_shade": bool(in_shade),
+                        "source": "dsm" if from_dsm else ("both" if seen else "image"),
                     },
                 },
             )
