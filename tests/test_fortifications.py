@@ -59,3 +59,95 @@ def test_rubble_the_dsms_see_no_rise_under_is_no_obstacle():
     assert not _stands_on_dsm(pile, {}, before, low, 0.5)
     # no DSM value over the finding: the image decides
     assert _stands_on_dsm(pile, {}, before, np.full_like(before, np.nan), 0.5)
+
+
+def _dark_window(pile: shapely.Polygon | None, rough: bool):
+    """A road in deep shade on both dates; the pile (if any) is no brighter than the road."""
+    from rasterio.features import rasterize
+
+    from fortmap.detect.roadmask import roads_in_window
+
+    rng = np.random.default_rng(7)
+    shape = (200, 200)
+    road = gpd.GeoDataFrame(
+        {"name": ["Side St"], "road_class": ["minor"], "width_px": [16.0]},  # 8 m road
+        geometry=[shapely.LineString([(0, 100), (200, 100)])],
+    )
+    rr = roads_in_window(road, shape, 2.0)
+    base = np.where(rr.carriageway, 0.08, 0.5).astype(np.float32)
+    before = base + rng.normal(0, 0.004, shape).astype(np.float32)
+    after = base + rng.normal(0, 0.004, shape).astype(np.float32)
+    dsm_b = np.zeros(shape, np.float32)
+    dsm_a = dsm_b.copy()
+    if pile is not None:
+        m = rasterize([(pile, 1)], out_shape=shape).astype(bool)
+        dsm_a[m] = 0.8
+        if rough:  # broken material in shade: dark lumps and small shadows, no brightening
+            lumps = rng.choice([0.03, 0.08, 0.13], m.sum()).astype(np.float32)
+            after[m] = lumps
+    return before[None], after[None], np.ones(shape, bool), rr, dsm_b, dsm_a
+
+
+def test_dsm_sees_a_shaded_pile_the_image_cannot():
+    from fortmap.detect.road_window import RoadWindow
+    from fortmap.detect.rubble import find_rubble
+    from fortmap.fortifications import find_dsm_rubble
+
+    pile = shapely.box(70, 94, 100, 106)  # 15 m along, 6 m across the 8 m road
+    b, a, v, rr, db, da = _dark_window(pile, rough=True)
+    road = gpd.GeoDataFrame(geometry=[shapely.LineString([(0, 100), (200, 100)])])
+    core = (0, 0, 200, 200)
+    assert find_rubble(b, a, v, rr, road, 0.5, core) == []  # no brightening: the image misses it
+    rw = RoadWindow.build(b, a, v, rr)
+    out = find_dsm_rubble(db, da, rr, rw, 0.5, core, [])
+    assert len(out) == 1
+    poly, _, attrs = out[0]
+    assert poly.intersection(pile).area / poly.union(pile).area > 0.7
+    assert attrs["evidence"]["source"] == "dsm" and attrs["road_name"] == "Side St"
+    assert 1.0 <= attrs["passable_width_m"] <= 3.0
+    # already found in the image, or on a block row / berm body: not reported again
+    assert find_dsm_rubble(db, da, rr, rw, 0.5, core, [pile.buffer(2)]) == []
+    # centroid outside the core: another window reports it
+    assert find_dsm_rubble(db, da, rr, rw, 0.5, (120, 0, 200, 200), []) == []
+
+
+def test_dsm_rise_the_image_calls_smooth_or_too_high_is_no_pile():
+    from fortmap.detect.road_window import RoadWindow
+    from fortmap.fortifications import find_dsm_rubble
+
+    pile = shapely.box(70, 94, 100, 106)
+    core = (0, 0, 200, 200)
+    b, a, v, rr, db, da = _dark_window(pile, rough=False)  # smooth: a soil bank or paving
+    assert find_dsm_rubble(db, da, rr, RoadWindow.build(b, a, v, rr), 0.5, core, []) == []
+    b, a, v, rr, db, da = _dark_window(pile, rough=True)
+    rw = RoadWindow.build(b, a, v, rr)
+    assert find_dsm_rubble(db, da * 4, rr, rw, 0.5, core, []) == []  # 3.2 m: a berm
+    row = shapely.box(95, 92, 100, 108)  # 2.5 m along the road, across it: a block row
+    b, a, v, rr, db, da = _dark_window(row, rough=True)
+    assert find_dsm_rubble(db, da, rr, RoadWindow.build(b, a, v, rr), 0.5, core, []) == []
+    # a razed building's spill: mostly within 3 m of a storey-high fall, judged as a whole
+    b, a, v, rr, db, da = _dark_window(shapely.box(70, 94, 100, 100), rough=True)
+    db[84:94, 70:100] = 6.0
+    rw = RoadWindow.build(b, a, v, rr)
+    assert find_dsm_rubble(db, da, rr, rw, 0.5, core, []) == []
+    db[84:94, 70:100] = 0.0
+    db[84:94, 70:74] = 6.0  # a third of it near the fall: a pile, kept whole
+    (poly, _, _), *rest = find_dsm_rubble(db, da, rr, rw, 0.5, core, [])
+    assert not rest and poly.bounds[0] <= 71
+
+
+def test_dsm_piles_join_findings_within_the_merge_gap():
+    from fortmap.fortifications import merge_dsm_piles
+
+    image = _finding(shapely.box(0, 0, 10, 4))
+    dsm = {"road_name": "Main St", "passable_width_m": 1.0, "blocks_road": True, "area_m2": 40.0,
+           "evidence": {"source": "dsm"}}  # fmt: skip
+    part = (shapely.box(14, 0, 24, 4), 0.4, dsm)  # 4 m on: the pile's shaded part
+    other = (shapely.box(60, 0, 70, 4), 0.4, dict(dsm))  # 50 m on: another pile
+    out = merge_dsm_piles([image, part, other])
+    assert len(out) == 2
+    (g, score, at), (g2, _, _) = out
+    assert g.contains(shapely.box(1, 1, 23, 3)) and g2.equals(other[0])
+    assert score == 0.8 and at["blocks_road"] and at["passable_width_m"] == 1.0
+    assert at["evidence"]["merged_dsm_piles"] == 1
+    assert merge_dsm_piles([image]) == [image]
