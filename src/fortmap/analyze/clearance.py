@@ -75,12 +75,17 @@ def obstacle_mask(
     return m
 
 
+def storey_falls(dsm_before: np.ndarray, dsm_after: np.ndarray) -> np.ndarray:
+    """Pixels where the surface fell by ``STOREY_M`` (m) or more: a razed building."""
+    with np.errstate(invalid="ignore"):
+        return (dsm_before - dsm_after) >= STOREY_M
+
+
 def _drop_debris(
     m: np.ndarray, dsm_before: np.ndarray, dsm_after: np.ndarray, pixel_m: float
 ) -> None:
     """Clear (in place) the pixels of ``m`` within ``DEBRIS_M`` of a storey-high fall."""
-    with np.errstate(invalid="ignore"):
-        fall = (dsm_before - dsm_after) >= STOREY_M
+    fall = storey_falls(dsm_before, dsm_after)
     if not fall.any():
         return
     lab, _ = ndi.label(m)

@@ -22,14 +22,14 @@ from fortmap.analyze.clearance import (
     FILL_GAP_M,
     MIN_OBSTACLE_M2,
     OBSTACLE_M,
-    STOREY_M,
+    storey_falls,
 )
 from fortmap.detect import rubble as RB
 from fortmap.detect.barricade_rows import MAX_ROW_ALONG_M, axis_mean
 from fortmap.detect.barricades import PASS_WIDTH_M
 from fortmap.detect.road_window import RoadWindow
 from fortmap.detect.roadmask import RoadRaster
-from fortmap.detect.rubble_kernels import RelativeRoughness
+from fortmap.detect.rubble_kernels import RelativeRoughness, free_width_px
 
 #: Share of a rubble finding's area within a razed building's spill reach (3 m) above which it
 #: is the building's spill: most of it, i.e. more than half (not fitted).
@@ -168,13 +168,7 @@ def find_dsm_rubble(
             continue  # smooth for its brightness: a soil bank or paving, not debris
         width = float(roads.widths_px[road - 1])
         across = roads.across[rr[own], cc[own]]
-        edges = np.arange(np.floor(-width / 2), np.ceil(width / 2) + 1)
-        hit = np.histogram(across, bins=edges)[0] > 0
-        free = run = 0
-        for h in hit:
-            run = 0 if h else run + 1
-            free = max(free, run)
-        free_m = min(free, width) * gsd
+        free_m = min(free_width_px(across, width), width) * gsd
         evidence = {
             "source": "dsm",
             "dsm_rise_m2": round(area, 2),
@@ -199,8 +193,7 @@ def find_dsm_rubble(
 
 def _near_fall(dsm_before: np.ndarray, dsm_after: np.ndarray, gsd: float) -> np.ndarray:
     """bool (rows, cols): within ``DEBRIS_M`` (m) of a fall of the surface of ``STOREY_M``."""
-    with np.errstate(invalid="ignore"):
-        fall = (dsm_before - dsm_after) >= STOREY_M
+    fall = storey_falls(dsm_before, dsm_after)
     if not fall.any():
         return fall
     return ndi.distance_transform_edt(~fall, sampling=gsd) <= DEBRIS_M

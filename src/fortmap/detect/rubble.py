@@ -449,16 +449,7 @@ def find_rubble(
         if sides is None:
             sides = _outside(p, offz(), off_road(), ring_k)
         width = float(p.width_px)
-        half = width / 2
-        # Widest free strip across the carriageway, from the across offsets the pile covers.
-        edges = np.arange(np.floor(-half), np.ceil(half) + 1)
-        hit = np.histogram(across, bins=edges)[0] > 0
-        free = 0
-        run = 0
-        for h in hit:
-            run = 0 if h else run + 1
-            free = max(free, run)
-        free_m = min(free, width) * gsd
+        free_m = min(RK.free_width_px(across, width), width) * gsd
         contrast = float(np.median(ch.contrast[rr, cc]))
         lo, hi = np.percentile(across, (5, 95))
         across_m = float(hi - lo + 1) * gsd

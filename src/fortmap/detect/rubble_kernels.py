@@ -138,3 +138,15 @@ class OffRoadChange:
     def __getitem__(self, idx: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         v = self.d[idx]
         return np.zeros_like(v) if self.med is None else np.abs(v - self.med) / self.sigma
+
+
+def free_width_px(across: np.ndarray, width_px: float) -> int:
+    """Widest strip (pixels) of a carriageway ``width_px`` wide that none of ``across`` (the
+    signed across-road offsets, pixels, of what lies on it) covers, in 1 px bins."""
+    edges = np.arange(np.floor(-width_px / 2), np.ceil(width_px / 2) + 1)
+    hit = np.histogram(across, bins=edges)[0] > 0
+    free = run = 0
+    for h in hit:
+        run = 0 if h else run + 1
+        free = max(free, run)
+    return free
