@@ -1,10 +1,11 @@
 """Accuracy on simulated cities over a grid of difficulty and seeds.
 
 For each difficulty and seed: simulate, analyse (the whole job with footprints, roads, core
-and DSMs; and from the images alone) and score against the simulator's truth. Prints Markdown
-tables.
+and DSMs; the same job without the DSMs; and from the images alone) and score against the
+simulator's truth. Prints Markdown tables.
 
-    python benchmarks/bench_simulated.py [--size-m 2000] [--seeds 0 1] [--difficulties easy default hard extreme]
+    python benchmarks/bench_simulated.py [--size-m 2000] [--seeds 0 1]
+        [--difficulties easy default hard extreme] [--variants full nodsm images]
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench-out" / "simulated"
+VARIANTS = {
+    "full": "whole job (footprints, roads, core, DSMs)",
+    "nodsm": "whole job without DSMs",
+    "images": "images alone",
+}
 
 
 def _get(scores: dict, *path) -> str:
@@ -34,6 +40,13 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--difficulties", nargs="+", default=["easy", "default", "hard", "extreme"])
     ap.add_argument("--osm", type=Path, default=None, help="lay the city on this OSM extract")
+    ap.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(VARIANTS),
+        default=list(VARIANTS),
+        help="full: footprints, roads, core and DSMs; nodsm: the same without DSMs; images: alone",
+    )
     args = ap.parse_args()
     from fortmap.analysis import AnalyzeOptions, run_analysis
     from fortmap.evaluate.score import score_run
@@ -48,17 +61,18 @@ def main() -> None:
                 simulate_city(
                     scene, seed=seed, size_m=args.size_m, difficulty=diff, force=True, osm=args.osm
                 )
-            for fp in (True, False):
-                # with footprints: the whole job (roads, core, DSMs); without: images alone
-                run = scene.with_name(scene.name + ("_full" if fp else "_images"))
+            for variant in args.variants:
+                fp = variant != "images"
+                run = scene.with_name(f"{scene.name}_{variant}")
                 full = {
                     "buildings": scene / "buildings.geojson",
                     "roads": scene / "roads.geojson",
                     "places": scene / "places.geojson",
                     "core": "Old City",
-                    "dsm_before": scene / "dsm_before.tif",
-                    "dsm_after": scene / "dsm_after.tif",
                 }
+                if variant == "full":
+                    full["dsm_before"] = scene / "dsm_before.tif"
+                    full["dsm_after"] = scene / "dsm_after.tif"
                 t = time.perf_counter()
                 run_analysis(
                     scene / "before.tif",
@@ -70,30 +84,37 @@ def main() -> None:
                 )
                 dt = time.perf_counter() - t
                 s = score_run(scene / "truth.gpkg", run)
-                rows.append((diff, seed, fp, s, dt))
-                print(f"done {diff} seed {seed} footprints={fp} in {dt:.1f} s", file=sys.stderr)
+                rows.append((diff, seed, variant, s, dt))
+                print(f"done {diff} seed {seed} {variant} in {dt:.1f} s", file=sys.stderr)
     print(f"\nSimulated {args.size_m / 1000:.1f} km scenes\n")
     print(
-        "| difficulty | seed | footprints | razed P | razed R | razed F1 | cleared area IoU "
+        "| difficulty | seed | input | razed P | razed R | razed F1 | cleared area IoU "
         "| change pixel F1 | change IoU | time (s) |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for diff, seed, fp, s, dt in rows:
+    for diff, seed, variant, s, dt in rows:
         k = s["kinds"]
         print(
-            f"| {diff} | {seed} | {'yes' if fp else 'no'} | {_get(k, 'razed_buildings', 'precision')} | "
+            f"| {diff} | {seed} | {variant} | {_get(k, 'razed_buildings', 'precision')} | "
             f"{_get(k, 'razed_buildings', 'recall')} | {_get(k, 'razed_buildings', 'f1')} | "
             f"{_get(k, 'cleared_areas', 'iou')} | {_get(k, 'change_pixels', 'f1')} | "
             f"{_get(k, 'change_pixels', 'iou')} | {dt:.1f} |"
         )
-    print("\nThe whole job (footprints, roads, core, DSMs)\n")
+    for want in ("full", "nodsm"):
+        if want in args.variants:
+            _fort_table(rows, want)
+
+
+def _fort_table(rows: list, want: str) -> None:
+    """Barricades, berms, rubble and routes of one variant's runs, as a Markdown table."""
+    print(f"\nThe {VARIANTS[want]}\n")
     print(
         "| difficulty | seed | barricades P | R | F1 | berms P (length) | R (length) | rubble P | R "
         "| F1 | entry points matched | route status right |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for diff, seed, fp, s, _ in rows:
-        if not fp:
+    for diff, seed, variant, s, _ in rows:
+        if variant != want:
             continue
         k = s["kinds"]
         e = k.get("entry_points", {})
