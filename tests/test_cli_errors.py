@@ -3,14 +3,11 @@ a non-zero exit, no traceback, no input replaced, nothing half-written."""
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 from click.testing import CliRunner
 
 from conftest import terminate_when, textured_scene, write_tif
 from fortmap.cli.analyze import format_summary
-from fortmap.cli.checks import warn_scale
 from fortmap.cli.main import cli
 
 
@@ -178,34 +175,6 @@ def test_summary_says_when_the_shift_was_not_applied():
     assert "none applied" in line and "measured shift -0.95 m" in line
     line = format_summary(_summary("auto")).splitlines()[1]
     assert line.startswith("Co-registration: shift -0.95 m, -1.00 m")
-
-
-@pytest.mark.parametrize(
-    "crs, x0, y0, scale",
-    [
-        # Web Mercator at about 37.7 degrees north: 1/cos(latitude) = 1.265
-        ("EPSG:3857", 14321853.0, 4533022.0, 1.265),
-        # UTM near its central meridian: 0.9996
-        ("EPSG:32652", 500000.0, 4170000.0, 0.9996),
-    ],
-)
-def test_scale_of_the_crs_is_checked(tmp_path, crs, x0, y0, scale):
-    from affine import Affine
-
-    tif = write_tif(tmp_path / "img.tif", textured_scene(64), crs=crs,
-                    transform=Affine(0.6, 0, x0, 0, -0.6, y0))  # fmt: skip
-    with warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("always")
-        assert warn_scale(tif, "before image") == pytest.approx(scale, abs=0.002)
-    assert bool(seen) == (abs(scale - 1) > 0.01)
-    if seen:
-        assert "img.tif" in str(seen[0].message) and "UTM" in str(seen[0].message)
-
-
-def test_scale_check_skips_what_it_cannot_read(tmp_path):
-    (tmp_path / "x.tif").write_text("not a raster")
-    assert warn_scale(tmp_path / "x.tif", "DEM") is None
-    assert warn_scale(None, "DEM") is None
 
 
 def _height_tif(path, x0: float, bands: int = 1, dtype: str = "float32"):

@@ -285,3 +285,20 @@ def test_observers_along():
     assert observers_along(Point(3, 4), 10).tolist() == [[3.0, 4.0]]
     with pytest.raises(InputError, match="spacing"):
         observers_along(LineString([(0, 0), (1, 0)]), 0)
+
+
+def test_web_mercator_dem_is_measured_in_ground_metres(tmp_path):
+    # at 60 degrees north a Web Mercator metre is half a ground metre: cells 20 map metres
+    # apart are 10 ground metres apart, so a 300 m (ground) limit reaches 30 cells, not 15
+    y60 = 8399737.89  # EPSG:3857 northing of latitude 60
+    tr = Affine(20.0, 0, 1113194.9, 0, -20.0, y60 + 41 * 10.0)
+    dem = _write_dem(tmp_path / "wm.tif", np.zeros((41, 81), np.float32), "EPSG:3857", tr)
+    obs = _centre(tr, 20, 40)
+    out = viewshed_file(dem, obs, tmp_path / "v.tif", max_distance=300.0, curvature=False)
+    with rasterio.open(out) as ds:
+        v = ds.read(1)
+        assert float(ds.tags()["MAP_METRES_PER_GROUND_METRE"]) == pytest.approx(2.0, abs=0.01)
+    seen = np.flatnonzero(v[20] == 1)
+    assert seen.min() == 40 - 30 and seen.max() == 40 + 30
+    ref = viewshed(np.zeros((41, 81)), tr, obs, max_distance=600.0, curvature=False)
+    assert np.array_equal(v, ref)

@@ -141,6 +141,7 @@ def viewshed(
     curvature: bool = True,
     nodata: float | None = None,
     source: str = "DEM",
+    map_scale: float = 1.0,
 ) -> np.ndarray:
     """Viewshed of one observer over a DEM array.
 
@@ -157,6 +158,9 @@ def viewshed(
         curvature: apply earth curvature and refraction.
         nodata: value marking unknown cells besides NaN.
         source: name of the input, for error messages.
+        map_scale: map metres per ground metre of the DEM's CRS around the observer (1 on UTM;
+            1/cos(latitude) on Web Mercator); cell sizes are divided by it so that distances,
+            ``max_distance`` and the earth's curvature are in ground metres.
 
     Returns:
         uint8 array shaped like ``dem``: 1 visible, 0 not visible, 255 nodata.
@@ -179,7 +183,9 @@ def viewshed(
         raise InputError(f"{source}: DEM grid is rotated; warp it north-up first")
     z = _as_dem(dem, nodata)
     r0, c0 = observer_cell(z, transform, *observer_xy, source=source)
-    dx, dy = abs(transform.a), abs(transform.e)
+    if not map_scale > 0:
+        raise InputError(f"{source}: map scale factor must be positive, got {map_scale}")
+    dx, dy = abs(transform.a) / map_scale, abs(transform.e) / map_scale
     eye = float(z[r0, c0]) + float(observer_height)
     curv = curvature_coefficient(refraction, curvature)
     if mode == "exact":
@@ -254,7 +260,10 @@ def viewshed_file(
     """Compute a viewshed from a DEM file and write it as a uint8 COG (1/0/255).
 
     ``observer_xy`` is in the DEM's CRS (metres); the other arguments are those of
-    :func:`viewshed`. Nothing is written when an argument or input is bad.
+    :func:`viewshed`. Nothing is written when an argument or input is bad. A CRS whose map
+    metres are not ground metres at the observer (Web Mercator: 1/cos(latitude)) is measured
+    in ground metres through its scale factor there, like ``gdal_viewshed`` on a UTM copy;
+    the mask stays on the DEM's own grid.
 
     Raises:
         InputError: bad DEM or arguments. OutputExistsError: ``out_path`` exists, no ``force``.
@@ -266,6 +275,7 @@ def viewshed_file(
         raise OutputExistsError(f"{out}: is a directory, expected a file name")
     check_params(max_distance, mode, str(dem_path))
     z, grid = read_dem(dem_path)
+    scale = _map_scale(grid, observer_xy)
     vis = viewshed(
         z,
         grid.transform,
@@ -277,6 +287,7 @@ def viewshed_file(
         refraction=refraction,
         curvature=curvature,
         source=str(dem_path),
+        map_scale=scale,
     )
     tags = {
         "OBSERVER_X": observer_xy[0],
@@ -287,6 +298,17 @@ def viewshed_file(
         "MODE": mode,
         "REFRACTION": refraction,
         "CURVATURE": curvature,
+        "MAP_METRES_PER_GROUND_METRE": round(scale, 6),
     }
     write_mask(out, vis, grid, tags)
     return out
+
+
+def _map_scale(grid: Grid, observer_xy: tuple[float, float]) -> float:
+    """Map metres per ground metre at the observer; 1 where the CRS is off by 1 % or less."""
+    from fortmap.io.grids import SCALE_TOLERANCE, point_scale
+
+    scale = point_scale(grid.crs, float(observer_xy[0]), float(observer_xy[1]))
+    if scale is None or abs(scale - 1.0) <= SCALE_TOLERANCE:
+        return 1.0
+    return float(scale)

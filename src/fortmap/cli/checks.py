@@ -1,9 +1,8 @@
 """Checks the commands make before any long work: outputs that would destroy inputs or cannot
-be written, and inputs whose CRS units are not ground metres."""
+be written."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -52,52 +51,6 @@ def _check_writable(out: Path, option: str) -> None:
             pass
     except OSError as exc:
         raise InputError(f"{out}: {option}: cannot write in {folder}: {exc.strerror}") from None
-
-
-def warn_scale(path: Path | str | None, role: str) -> float | None:
-    """Warn when a raster's projected CRS units are not ground metres at the raster's centre.
-
-    ``analyze`` puts such an image onto its UTM zone itself (``fortmap.io.grids.analysis_grid``);
-    commands that use a raster as given (``viewshed``'s DEM) warn instead.
-
-    Args:
-        path: the raster (its header only is read); ``None`` or an unreadable file is skipped
-            (the run itself reports those).
-        role: what the raster is, for the message (e.g. "DEM").
-
-    Returns:
-        The CRS's point scale factor at the centre (map metres per ground metre), or ``None``
-        when it could not be computed (geographic CRS, no CRS, unreadable file).
-    """
-    if path is None:
-        return None
-    try:
-        import rasterio
-
-        from fortmap.io.grids import point_scale
-
-        # quietly: rasterio's own warnings on a bad file would come before the run's one-line
-        # error about it
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with rasterio.open(path) as ds:
-                crs = ds.crs
-                x, y = ds.xy(ds.height // 2, ds.width // 2)
-        scale = point_scale(crs, x, y)
-    except Exception:  # noqa: BLE001 - the run reports unreadable inputs with its own message
-        return None
-    if scale is None:
-        return None
-    from fortmap.io.grids import SCALE_TOLERANCE
-
-    if abs(scale - 1.0) > SCALE_TOLERANCE:
-        warnings.warn(
-            f"{path}: the {role}'s CRS ({crs.to_string()}) stretches ground metres by "
-            f"{scale:.2f} here; lengths, areas and size rules would be off by that factor: "
-            f"reproject it to its UTM zone first",
-            stacklevel=2,
-        )
-    return scale
 
 
 def check_height_inputs(before: Path | str, heights: dict[str, Path | str | None]) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from fortmap.cli.checks import guard_output, warn_scale
+from fortmap.cli.checks import guard_output
 from fortmap.cli.options import force_option
 from fortmap.cli.progress import one_line_warnings
 
@@ -92,7 +92,6 @@ def command(
     guard_output(out, [dem])
     one_line_warnings(False)
     check_heights(dem, "DEM")
-    warn_scale(dem, "DEM")
     t = time.perf_counter()
     path = viewshed_file(
         dem,
