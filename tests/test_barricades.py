@@ -548,3 +548,41 @@ def test_dsm_rises_that_are_not_rows_are_not_barricades() -> None:
     da += _dsms(_blocks(3, x=100.0), height=0.5)[1] - db
     assert find_barricades(b, a, v, rr, road, GSD, (0, 0, 200, 200), dsm_before=db,
                            dsm_after=da) == []  # fmt: skip
+
+
+def test_blocks_in_shade_beside_a_pale_kerbside_are_found() -> None:
+    # Pale paving beside the carriageway in the same shade as blurred skylit blocks: brighter
+    # than the row's median (its blurred rim pulls that down), darker than the block tops.
+    # Sunlit ground past an end would be brighter than both. Judged against the median, as
+    # before, this row was dropped.
+    from rasterio.features import rasterize
+    from scipy import ndimage as ndi
+
+    b, a, rr, road, shade = _shaded_street()
+    blocks = [shapely.affinity.translate(p, 50, 0) for p in _blocks(6)]
+    a[rasterize([(p, 1) for p in blocks], out_shape=a.shape).astype(bool)] = 0.3
+    kerb = shade & ~rr.carriageway
+    for img in (a, b):
+        img[kerb] = 0.22
+    a[:] = ndi.gaussian_filter(a, 0.8)
+    v = np.ones(a.shape, bool)
+    out = find_barricades(b[None], a[None], v, rr, road, GSD, (0, 0, 200, 200))
+    assert len(out) == 1 and out[0][2]["evidence"]["in_shade"]
+
+
+def test_blocks_in_shade_beside_ground_whose_light_changed_are_judged_on_their_median() -> None:
+    # The same row, but the ground past its ends was sunlit before and lies in half light
+    # after: ground whose level changed is compared with the row's median, as light let in
+    # past a row's end would be, and the row is dropped.
+    from rasterio.features import rasterize
+    from scipy import ndimage as ndi
+
+    b, a, rr, road, shade = _shaded_street()
+    blocks = [shapely.affinity.translate(p, 50, 0) for p in _blocks(6)]
+    a[rasterize([(p, 1) for p in blocks], out_shape=a.shape).astype(bool)] = 0.3
+    kerb = shade & ~rr.carriageway
+    a[kerb] = 0.22
+    b[kerb] = 0.5
+    a[:] = ndi.gaussian_filter(a, 0.8)
+    v = np.ones(a.shape, bool)
+    assert find_barricades(b[None], a[None], v, rr, road, GSD, (0, 0, 200, 200)) == []
