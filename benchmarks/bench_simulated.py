@@ -6,6 +6,11 @@ simulator's truth. Prints Markdown tables.
 
     python benchmarks/bench_simulated.py [--size-m 2000] [--seeds 0 1]
         [--difficulties easy default hard extreme] [--variants full nodsm images]
+        [--dsm-quality exact|stereo|coarse]
+
+``--dsm-quality stereo`` (or ``coarse``) simulates each scene again with its DSMs degraded as
+a stereo-satellite DSM is (``fortmap.simulate.dsm_quality``) into a folder of its own
+(``..._stereo``); images and truth are those of the exact scene.
 """
 
 from __future__ import annotations
@@ -47,6 +52,12 @@ def main() -> None:
         default=list(VARIANTS),
         help="full: footprints, roads, core and DSMs; nodsm: the same without DSMs; images: alone",
     )
+    ap.add_argument(
+        "--dsm-quality",
+        choices=["exact", "stereo", "coarse"],
+        default="exact",
+        help="DSMs as simulated: exact, or degraded as a stereo DSM (a separate scene folder)",
+    )
     args = ap.parse_args()
     from fortmap.analysis import AnalyzeOptions, run_analysis
     from fortmap.evaluate.score import score_run
@@ -56,11 +67,14 @@ def main() -> None:
     for diff in args.difficulties:
         for seed in args.seeds:
             tag = f"_{args.osm.name.split('.')[0]}" if args.osm else ""
+            if args.dsm_quality != "exact":
+                tag += f"_{args.dsm_quality}"
             scene = OUT / f"{diff}_{seed}_{int(args.size_m)}{tag}"
             if not (scene / "after.tif").exists():
                 simulate_city(
-                    scene, seed=seed, size_m=args.size_m, difficulty=diff, force=True, osm=args.osm
-                )
+                    scene, seed=seed, size_m=args.size_m, difficulty=diff, force=True,
+                    osm=args.osm, dsm_quality=args.dsm_quality,
+                )  # fmt: skip
             for variant in args.variants:
                 fp = variant != "images"
                 run = scene.with_name(f"{scene.name}_{variant}")

@@ -151,3 +151,21 @@ def test_dsm_piles_join_findings_within_the_merge_gap():
     assert score == 0.8 and at["blocks_road"] and at["passable_width_m"] == 1.0
     assert at["evidence"]["merged_dsm_piles"] == 1
     assert merge_dsm_piles([image]) == [image]
+
+
+def test_dsm_findings_carry_the_dsm_quality_in_their_evidence():
+    from fortmap.detect.dsm_noise import DsmNoise
+    from fortmap.fortifications import tag_dsm_evidence
+
+    noise = DsmNoise((0.5, 0, 0), 0.5, 0.2, 90.0, 0.3, ((1.0, 0.25),), 0.01, 100)
+    seen = {"evidence": {"source": "dsm"}}
+    both = {"source": "both", "evidence": {}}
+    image = {"source": "image", "evidence": {}}
+    for at in (seen, both, image):
+        tag_dsm_evidence(at, noise)
+    assert seen["evidence"]["dsm_quality"] == {
+        "offset_m": 0.5,
+        "tilt_m_per_km": 0.2,
+        "sigma_1m2_m": 0.25,
+    }
+    assert "dsm_quality" in both["evidence"] and "dsm_quality" not in image["evidence"]

@@ -153,3 +153,15 @@ def test_obstacles_on_grid_reads_in_strips_like_one_read(tmp_path) -> None:  # n
     assert dense[rows, cols].all()
     xs = T.c + (cols + 0.5) * PX
     assert (xs > 495).all() and (xs < 507).all()
+
+
+def test_unknown_heights_are_no_obstacle_and_a_raised_threshold_drops_low_rises():
+    before = np.zeros((40, 40), np.float32)
+    after = before.copy()
+    after[5:15, 5:15] = np.nan  # a hole in the after DSM
+    before[20:30, 5:15] = np.nan
+    after[20:30, 20:30] = 0.5  # a 5 m x 5 m rise of 0.5 m
+    m = obstacle_mask(before, after, 0.5)
+    assert not m[5:15, 5:15].any() and not m[20:30, 5:15].any()
+    assert m[20:30, 20:30].all()
+    assert not obstacle_mask(before, after, 0.5, rise_m=0.9).any()

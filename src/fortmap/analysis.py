@@ -29,6 +29,7 @@ from fortmap.analyze.visibility_step import DEFAULT_DEM_ACCURACY_M, run_visibili
 from fortmap.detect.barricades import MIN_SIGMA as BLOCK_MIN_SIGMA
 from fortmap.detect.change import fit_change_model
 from fortmap.detect.cleared import BLOCK_FIELDS, block_px_for, extract_cleared
+from fortmap.detect.dsm_noise import dsm_rules, measure_dsms
 from fortmap.detect.road_noise import scene_road_noise
 from fortmap.detect.roads_from_image import roads_from_image
 from fortmap.detect.sun import estimate_sun_azimuth, sun_from_tags
@@ -211,8 +212,9 @@ def _run(
     if (dsm_before is None) != (dsm_after is None):
         raise InputError("give both --dsm-before and --dsm-after, or neither")
     dsms = None
+    dsm_noise, rules, dsm_entry = None, dsm_rules(None), None
     if dsm_before is not None:
-        dsms = tuple(
+        raw = tuple(
             GridReader(open_info(p, role).path, grid, [1])
             for p, role in ((dsm_before, "before DSM"), (dsm_after, "after DSM"))
         )
@@ -221,6 +223,11 @@ def _run(
                 warnings.warn(
                     f"{p}: DSM is not on the before image's grid; reprojected", stacklevel=2
                 )
+        # nodata reads as NaN; the after DSM's offset and tilt against the before one are
+        # measured once over the scene and removed before any rule compares the two
+        dsms, dsm_noise, rules, dsm_entry = measure_dsms(*raw, grid)
+        if "warning" in dsm_entry:
+            warnings.warn(dsm_entry["warning"], stacklevel=2)
     timings["open"] = time.perf_counter() - t0
 
     roads_from = "file" if road_lines is not None else None
@@ -291,6 +298,8 @@ def _run(
         sun_elevation=sun_el,
         dsm_before=dsms[0] if dsms else None,
         dsm_after=dsms[1] if dsms else None,
+        dsm_noise=dsm_noise,
+        dsm_rules=rules,
     )
     ctx = SceneContext(
         before=breader,
@@ -435,7 +444,7 @@ def _run(
                 grid.crs,
                 dates,
                 road_lines is not None,
-                dsm_given=dsms is not None,
+                dsm_given=dsms is not None and rules.on("berms"),
                 razed=layers.get("razed_buildings"),
             )
         )
@@ -445,10 +454,12 @@ def _run(
             from fortmap.analyze.routes import routes_in_area
 
             clearance = None
-            if dsms is not None and opts.dsm_obstacles:
+            if dsms is not None and opts.dsm_obstacles and rules.on("route_obstacles"):
                 from fortmap.analyze.clearance import obstacles_on_grid
 
-                clearance = obstacles_on_grid(dsms[0], dsms[1], grid, road_lines)
+                clearance = obstacles_on_grid(
+                    dsms[0], dsms[1], grid, road_lines, rise_m=rules.threshold("route_obstacles")
+                )
             rres = routes_in_area(road_lines, grid.bounds, core_poly, layers, clearance, **dates)
             layers["routes"], layers["entry_points"] = rres.routes, rres.entry_points
             routes_summary = rres.summary
@@ -467,6 +478,7 @@ def _run(
             images=(breader, areader) if bands is not None else None,
             dem_accuracy_m=opts.dem_accuracy_m,
             cleared=layers.get("cleared_areas"),
+            dsm_after_plane=dsm_noise.plane if dsm_noise and dsm_noise.corrected else None,
         )
         if vis_layer is not None:
             layers["visibility"] = vis_layer
@@ -517,7 +529,8 @@ def _run(
             "not_analysed": [] if road_lines is not None else ["barricades", "rubble", "routes"],
             "sun_azimuth_deg": None if sun_az is None else round(float(sun_az), 1),
             "sun_elevation_deg": None if sun_el is None else round(float(sun_el), 1),
-            "berms_from": "image and DSM" if dsms else "image",
+            "berms_from": "image and DSM" if dsms and rules.on("berms") else "image",
+            "dsm_quality": dsm_entry,
             "routes": routes_summary,
             "visibility": vis_summary,
             "timings_s": {k: round(v, 3) for k, v in timings.items()},

@@ -8,6 +8,7 @@ windows' findings into the ``barricades``, ``rubble`` and ``berms`` layers.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -21,6 +22,7 @@ from rasterio.windows import Window
 
 from fortmap.detect.barricades import block_change, find_barricades
 from fortmap.detect.berms import find_berms, merge_pieces
+from fortmap.detect.dsm_noise import DsmNoise, DsmRules, berm_surfaces, dsm_rules
 from fortmap.detect.dsm_rubble import (  # noqa: F401  (re-exported)
     RAZED_SPILL_SHARE,
     _berm_body,
@@ -61,10 +63,18 @@ class FortContext:
         roads: road centre lines in the analysis CRS (metres), or None (no road analysis).
         sun_azimuth: degrees clockwise from north of the sun at the after date, or None.
         sun_elevation: degrees above the horizon of the sun at the after date, or None.
-        dsm_before, dsm_after: surface-height readers on the analysis grid, or None.
+        dsm_before, dsm_after: surface-height readers on the analysis grid (NaN where
+            unknown, the after DSM's offset and tilt removed: ``dsm_noise.CorrectedDsm``), or
+            None.
         road_noise: the scene's noise of the block contrasts
             (:func:`fortmap.detect.road_noise.scene_road_noise`), so that a row scores the
             same whatever window it is read in; None: each window measures its own.
+        dsm_noise: the DSM difference's offset, tilt and noise
+            (:func:`fortmap.detect.dsm_noise.estimate_dsm_noise`), added to the evidence of
+            what the DSMs found; None: not measured.
+        dsm_rules: thresholds and on/off of the DSM rules under that noise
+            (:func:`fortmap.detect.dsm_noise.dsm_rules`); None: all on at their floors. A rule
+            switched off leaves its step to the image alone.
     """
 
     roads: gpd.GeoDataFrame | None
@@ -73,6 +83,8 @@ class FortContext:
     dsm_after: GridReader | None = None
     sun_elevation: float | None = None
     road_noise: RoadNoise | None = None
+    dsm_noise: DsmNoise | None = None
+    dsm_rules: DsmRules | None = None
 
 
 @dataclass
@@ -112,11 +124,23 @@ def detect_window(
     out = FortFindings()
     wt = grid_transform @ Affine.translation(read.col_off, read.row_off)
     kw = {}
+    rules = fc.dsm_rules or dsm_rules(None)
     if fc.dsm_before is not None and fc.dsm_after is not None:
         kw = {"dsm_before": fc.dsm_before.read(read)[0], "dsm_after": fc.dsm_after.read(read)[0]}
-    berms = find_berms(
-        before, after, valid, gsd, fc.sun_azimuth, core_px, sun_elevation_deg=fc.sun_elevation, **kw
-    )
+    # a rule the DSMs' noise cannot carry gets no DSMs: its detector runs on the image alone
+    with warnings.catch_warnings():
+        # a crest across a DSM hole has stations with no height: they do not count as ridge
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        berm_kw = {}
+        if kw and rules.on("berms"):
+            zb, za = berm_surfaces(kw["dsm_before"], kw["dsm_after"], gsd, fc.dsm_noise)
+            berm_kw = {"dsm_before": zb, "dsm_after": za}
+        berms = find_berms(
+            before, after, valid, gsd, fc.sun_azimuth, core_px,
+            sun_elevation_deg=fc.sun_elevation, **berm_kw,
+        )  # fmt: skip
+    rubble_kw = kw if rules.on("rubble") else {}
+    rise_m = rules.threshold("rubble")
     if fc.roads is not None and len(fc.roads):
         box = shapely.box(*rasterio.windows.bounds(read, grid_transform)).buffer(50)
         rw = fc.roads[fc.roads.intersects(box)]
@@ -138,7 +162,7 @@ def detect_window(
                 rw=shared,
                 sun_azimuth=fc.sun_azimuth,
                 noise=fc.road_noise,
-                **kw,
+                **(kw if rules.on("block_rows") else {}),
             )
             for g, s, at in rows:
                 out.barricades.append((_to_crs(g, wt), s, at))
@@ -148,22 +172,36 @@ def detect_window(
             for g, s, at in find_rubble(before, after, valid, rr, rp, gsd, core_px, rw=shared):
                 if rows and g.intersects(on_row):
                     continue
-                if kw and not _stands_on_dsm(g, at, kw["dsm_before"], kw["dsm_after"], gsd):
+                if rubble_kw and not _stands_on_dsm(
+                    g, at, kw["dsm_before"], kw["dsm_after"], gsd, rise_m
+                ):
                     continue
                 piles.append((g, s, at))
-            if kw:
+            if rubble_kw:
                 # piles the image finds too weak (deep shade, no brightening) but the DSMs see
                 avoid = [_berm_body(g, at, gsd) for g, _, at in berms]
                 if rows:
                     avoid.append(on_row)
                 piles += find_dsm_rubble(
-                    kw["dsm_before"], kw["dsm_after"], rr, shared, gsd, core_px, avoid
+                    kw["dsm_before"], kw["dsm_after"], rr, shared, gsd, core_px, avoid, rise_m
                 )
             for g, s, at in piles:
                 out.rubble.append((_to_crs(g, wt), s, at))
     for g, s, at in berms:
         out.berms.append((_to_crs(g, wt), s, at))
+    if fc.dsm_noise is not None:
+        for _, _, at in out.barricades + out.rubble + out.berms:
+            tag_dsm_evidence(at, fc.dsm_noise)
     return out
+
+
+def tag_dsm_evidence(at: dict, noise: DsmNoise) -> None:
+    """Add the DSMs' offset, tilt and noise (``evidence.dsm_quality``) to a finding's
+    attributes ``at`` (in place) when the DSMs found or confirmed it."""
+    ev = at.setdefault("evidence", {})
+    source = at.get("source", ev.get("source"))
+    if source in ("dsm", "both") or "dsm_rise_m2" in ev:
+        ev["dsm_quality"] = noise.evidence()
 
 
 def _frame(layer: str, items: list, crs: CRS, dates: dict, columns: tuple[str, ...]):
@@ -196,6 +234,11 @@ def _merge_berms(pieces: list) -> list:
             heights = [h for h in heights if h is not None and not math.isnan(h)]
             sources = {at.get("source", "image") for _, _, at in mine}
             source = "both" if "both" in sources or {"image", "dsm"} <= sources else sources.pop()
+            ev = {"pieces": len(mine)}
+            quality = [at["evidence"]["dsm_quality"] for _, _, at in mine
+                       if "dsm_quality" in at.get("evidence", {})]  # fmt: skip
+            if quality:
+                ev["dsm_quality"] = quality[0]
             out.append(
                 (
                     line,
@@ -204,7 +247,7 @@ def _merge_berms(pieces: list) -> list:
                         "berm_kind": kind,
                         "height_m": max(heights) if heights else math.nan,
                         "source": source,
-                        "evidence": {"pieces": len(mine)},
+                        "evidence": ev,
                     },
                 )
             )

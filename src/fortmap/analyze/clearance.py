@@ -142,16 +142,20 @@ def obstacles_on_grid(
     grid: Grid,
     roads: gpd.GeoDataFrame | None = None,
     strip_rows: int = 1024,
+    rise_m: float = OBSTACLE_M,
 ) -> tuple[SparseMask, Affine]:
     """:func:`obstacle_mask` of two DSM readers over the whole ``grid``, read in strips of
     ``strip_rows`` rows (overlapping by the gap filled and the debris reach).
 
     Args:
-        dsm_before, dsm_after: DSM readers on ``grid`` (metres).
+        dsm_before, dsm_after: DSM readers on ``grid`` (metres), NaN where unknown (a
+            ``dsm_noise.CorrectedDsm``; a plain ``GridReader`` reads nodata as its value).
         grid: the analysis grid.
         roads: road centrelines in the grid's CRS with ``width_m`` (m); only obstacles within
             half a road's width (plus a pixel) of its centreline are kept. None keeps all.
         strip_rows: rows read at once.
+        rise_m: height gain (m) that counts as an obstacle: ``OBSTACLE_M``, or more where the
+            DSMs' noise asks for it (``fortmap.detect.dsm_noise.DsmRules``).
 
     Returns:
         (mask, transform) as :func:`fortmap.analyze.routes.analyse_routes` takes.
@@ -168,11 +172,11 @@ def obstacles_on_grid(
     for r0 in range(0, h, strip_rows):
         a0, a1 = max(0, r0 - pad), min(h, r0 + strip_rows + pad)
         win = Window(0, a0, w, a1 - a0)
-        m = obstacle_mask(dsm_before.read(win)[0], dsm_after.read(win)[0], px)
+        m = obstacle_mask(dsm_before.read(win)[0], dsm_after.read(win)[0], px, rise_m)
         n = min(strip_rows, h - r0)
         m = m[r0 - a0 : r0 - a0 + n]
         if corridor is not None and m.any():
-            t = grid.transform * Affine.translation(0, r0)
+            t = grid.transform @ Affine.translation(0, r0)
             m &= rasterize(corridor, out_shape=(n, w), transform=t, dtype=np.uint8).astype(bool)
         found.append(np.flatnonzero(m) + r0 * w)
     return SparseMask(np.concatenate(found) if found else np.zeros(0, np.int64), (h, w)), (

@@ -229,6 +229,7 @@ def run_visibility(
     dem_accuracy_m: float = DEFAULT_DEM_ACCURACY_M,
     dem_draws: int = DEM_DRAWS,
     cleared: gpd.GeoDataFrame | None = None,
+    dsm_after_plane: tuple[float, float, float] | None = None,
 ) -> tuple[gpd.GeoDataFrame | None, dict]:
     """Visibility from the defended edge before and after; writes the two rasters.
 
@@ -247,6 +248,10 @@ def run_visibility(
             0: no interval.
         dem_draws: how many perturbed DEMs; 0: no interval.
         cleared: the ``cleared_areas`` found (no debris on razed footprints there).
+        dsm_after_plane: (a, b, c): the after DSM reads ``a + b col + c row`` metres too high
+            against the before one at ``grid`` pixel (col, row)
+            (:attr:`fortmap.detect.dsm_noise.DsmNoise.plane`); removed before the eyes are
+            stood on the lower surface. None: read as it is.
 
     Returns:
         (the ``visibility`` layer or None, the summary entry; it says why when skipped).
@@ -268,6 +273,8 @@ def run_visibility(
     if dsm_before is not None and dsm_after is not None:
         zb, gb = read_dem(dsm_before)
         za, ga = read_dem(dsm_after)
+        if dsm_after_plane is not None:
+            za = za - _plane_on(dsm_after_plane, grid, ga, za.shape)
         surface_from = "DSMs"
         parts = None
         kw = {"after_transform": ga.transform, "after_crs": ga.crs}
@@ -302,6 +309,8 @@ def run_visibility(
     for path in write_visibility(res, out_dir):
         to_cog(path)
     summary = {**res.summary, "edge_source": source, "surface_from": surface_from}
+    if dsm_after_plane is not None and parts is None:
+        summary["after_dsm_offset_removed"] = True
     if parts is not None:
         summary["surface_parts"] = parts
         if dem is None:
@@ -322,3 +331,18 @@ def run_visibility(
                 "draws": dem_draws,
             }
     return res.layer, summary
+
+
+def _plane_on(
+    plane: tuple[float, float, float], grid: Grid, dsm_grid: Grid, shape: tuple[int, int]
+) -> np.ndarray:
+    """float32 (rows, cols): ``plane`` (metres, over ``grid``'s pixels) at the centres of the
+    cells of a DSM on ``dsm_grid`` (its own CRS taken to be ``grid``'s; the DSMs are checked to
+    overlap the images before this step)."""
+    a, b, c = plane
+    h, w = shape
+    jj, ii = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+    t = ~grid.transform * dsm_grid.transform
+    col = t.a * jj + t.b * ii + t.c
+    row = t.d * jj + t.e * ii + t.f
+    return (a + b * col + c * row).astype(np.float32)

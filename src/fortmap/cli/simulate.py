@@ -36,6 +36,15 @@ from fortmap.cli.options import (
     help="OpenStreetMap extract (.osm.pbf, .osm, ...): lay the city on its real streets and "
     "buildings, centred on the extract (--size-m is cut to the extract when larger).",
 )
+@click.option(
+    "--dsm-quality",
+    type=click.Choice(["exact", "stereo", "coarse"]),
+    default="exact",
+    show_default=True,
+    help="DSMs as written: exact surfaces, or degraded as a stereo-satellite DSM is "
+    "(stereo: 1 m posting, 0.4 m noise; coarse: 2 m, 0.9 m; both with holes and a per-date "
+    "offset and tilt). The truth stays exact.",
+)
 @force_option
 @quiet_option
 def command(
@@ -45,6 +54,7 @@ def command(
     gsd: float,
     difficulty: str,
     osm: Path | None,
+    dsm_quality: str,
     force: bool,
     quiet: bool,
 ) -> None:
@@ -68,7 +78,14 @@ def command(
         # a 2 km city takes half a minute with nothing else to show for it
         click.echo(f"Simulating a {size_m:.0f} m city (seed {seed})...", err=True)
     scene = simulate_city(
-        out_dir, seed=seed, size_m=size_m, gsd=gsd, difficulty=difficulty, force=force, osm=osm
+        out_dir,
+        seed=seed,
+        size_m=size_m,
+        gsd=gsd,
+        difficulty=difficulty,
+        force=force,
+        osm=osm,
+        dsm_quality=dsm_quality,
     )
     if quiet:
         return

@@ -446,7 +446,13 @@ DSM_MIN_BLOCK_M2 = 1.0
 
 
 def dsm_rise_at(
-    rise: np.ndarray, rr: np.ndarray, cc: np.ndarray, gsd: float, max_mass_ratio: float
+    rise: np.ndarray,
+    rr: np.ndarray,
+    cc: np.ndarray,
+    gsd: float,
+    max_mass_ratio: float,
+    block_rise_m: float = DSM_BLOCK_RISE_M,
+    mass_rise_m: float = DSM_MASS_RISE_M,
 ) -> bool | None:
     """Whether the DSMs see blocks under a row found in the image (window pixels).
 
@@ -459,6 +465,9 @@ def dsm_rise_at(
         rr, cc: the row's pixels.
         gsd: metres per pixel.
         max_mass_ratio: most risen ground joined to the row, as a multiple of its pixels.
+        block_rise_m, mass_rise_m: the block-high and new-material rises (m); raise them
+            above the floors to a few sigmas of the DSM difference's noise
+            (``dsm_noise.DsmRules``) with noisy DSMs.
 
     Returns:
         True or False; None where the DSMs hold no value under the row (the image decides).
@@ -472,10 +481,10 @@ def dsm_rise_at(
     if not np.isfinite(v).any():
         return None
     with np.errstate(invalid="ignore"):
-        block = near & (rise >= DSM_BLOCK_RISE_M)
+        block = near & (rise >= block_rise_m)
         if block.sum() * gsd * gsd < DSM_MIN_BLOCK_M2:
             return False
-        lab, _ = ndi.label(rise >= DSM_MASS_RISE_M, np.ones((3, 3), bool))
+        lab, _ = ndi.label(rise >= mass_rise_m, np.ones((3, 3), bool))
     ids = np.unique(lab[block])
     ids = ids[ids > 0]
     return bool(np.isin(lab, ids).sum() <= max_mass_ratio * max(len(rr), int(block.sum())))
@@ -488,6 +497,8 @@ def dsm_rows(
     reach_px: float,
     gsd: float,
     max_mass_ratio: float,
+    block_rise_m: float = DSM_BLOCK_RISE_M,
+    mass_rise_m: float = DSM_MASS_RISE_M,
 ) -> list[list[Piece]]:
     """Block rows seen in the DSMs alone: block-high rises on the road, framed and grouped as
     image rows are (``row_ok`` with the rise in metres as the contrast), each most of the
@@ -495,7 +506,7 @@ def dsm_rows(
     shade, a row joined to debris in the image). Arguments as ``dsm_rise_at``; ``reach_px``
     as ``junction_rows``."""
     with np.errstate(invalid="ignore"):
-        m = (rise >= DSM_BLOCK_RISE_M) & roads.mask
+        m = (rise >= block_rise_m) & roads.mask
     if not m.any():
         return []
     lab, n = ndi.label(m, np.ones((3, 3), bool))
@@ -504,13 +515,13 @@ def dsm_rows(
              if across_road(q, gsd)]  # fmt: skip
     rows, rest = [], []
     for g in group_rows(cands, gsd):
-        (rows if row_ok(g, z, gsd, DSM_BLOCK_RISE_M) else rest).append(g)
+        (rows if row_ok(g, z, gsd, block_rise_m) else rest).append(g)
     rest = [p for g in rest for p in g]
-    rows += junction_rows(rest, roads, roads_px, reach_px, gsd, z, DSM_BLOCK_RISE_M)
+    rows += junction_rows(rest, roads, roads_px, reach_px, gsd, z, block_rise_m)
     out = []
     for g in merge_split_rows(rows, gsd):
         rr = np.concatenate([p.rows for p in g])
         cc = np.concatenate([p.cols for p in g])
-        if dsm_rise_at(rise, rr, cc, gsd, max_mass_ratio):
+        if dsm_rise_at(rise, rr, cc, gsd, max_mass_ratio, block_rise_m, mass_rise_m):
             out.append(g)
     return out

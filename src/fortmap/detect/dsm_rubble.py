@@ -48,7 +48,12 @@ def _berm_body(g: shapely.Geometry, at: dict, gsd: float) -> shapely.Geometry:
 
 
 def _stands_on_dsm(
-    g: shapely.Geometry, at: dict, dsm_before: np.ndarray, dsm_after: np.ndarray, gsd: float
+    g: shapely.Geometry,
+    at: dict,
+    dsm_before: np.ndarray,
+    dsm_after: np.ndarray,
+    gsd: float,
+    rise_m: float = OBSTACLE_M,
 ) -> bool:
     """Whether a rubble finding (window pixel coordinates) is debris the DSMs can see.
 
@@ -56,7 +61,8 @@ def _stands_on_dsm(
     which the surface rose by ``OBSTACLE_M`` (0.3 m, what stops a car) on less than
     ``MIN_OBSTACLE_M2`` (1 m², the DSM noise floor of the obstacle mask) is no obstacle, e.g.
     a road coming out of a moved shadow. Where the DSMs hold no value over it, the image
-    decides. Adds ``dsm_rise_m2`` to the finding's evidence.
+    decides. Adds ``dsm_rise_m2`` to the finding's evidence. ``rise_m`` (m) replaces
+    ``OBSTACLE_M`` where the DSMs' noise asks for more (``dsm_noise.DsmRules``).
     """
     h, w = dsm_before.shape
     c0, r0, c1, r1 = (int(v) for v in g.bounds)
@@ -72,7 +78,7 @@ def _stands_on_dsm(
     known = np.isfinite(rise)
     if not known.any():
         return True
-    area = float(np.count_nonzero(rise[known] >= OBSTACLE_M)) * gsd * gsd
+    area = float(np.count_nonzero(rise[known] >= rise_m)) * gsd * gsd
     at.setdefault("evidence", {})["dsm_rise_m2"] = round(area, 2)
     return area >= MIN_OBSTACLE_M2
 
@@ -90,6 +96,7 @@ def find_dsm_rubble(
     gsd: float,
     core_px: tuple[int, int, int, int],
     avoid: list,
+    rise_m: float = OBSTACLE_M,
 ) -> list[tuple[shapely.Polygon, float, dict]]:
     """Debris piles the DSMs see on the carriageway that the image detector left out.
 
@@ -109,12 +116,14 @@ def find_dsm_rubble(
         gsd: metres per pixel.
         core_px: (col0, row0, col1, row1) of the core; a pile is kept when its centroid is in it.
         avoid: geometries in window pixels that a pile must not touch (block rows, berms).
+        rise_m: least rise (m) of a pile's pixels: ``OBSTACLE_M``, or more where the DSMs'
+            noise asks for it (``dsm_noise.DsmRules``).
 
     Returns:
         (Polygon in window pixels, score, attributes) per pile, as ``rubble.find_rubble``.
     """
     with np.errstate(invalid="ignore"):
-        m = (dsm_after - dsm_before) >= OBSTACLE_M
+        m = (dsm_after - dsm_before) >= rise_m
     k = max(1, int(round(FILL_GAP_M / gsd)))
     if k > 1:
         m = ndi.binary_closing(m, structure=np.ones((k, k), bool), border_value=0)

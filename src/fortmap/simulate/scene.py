@@ -21,6 +21,8 @@ from fortmap.simulate import raster as R
 from fortmap.simulate import render
 from fortmap.simulate.changes import Changes, apply_changes, plan_changes, truth_mask
 from fortmap.simulate.difficulty import Difficulty, resolve_difficulty
+from fortmap.simulate.dsm_quality import NODATA as DSM_NODATA
+from fortmap.simulate.dsm_quality import degrade_dsm, resolve_quality
 from fortmap.simulate.layout import FIELD_KINDS, City, plan_city
 from fortmap.simulate.noise import make_textures
 from fortmap.simulate.truth_routes import junction_vertices, write_true_routes
@@ -90,6 +92,7 @@ def simulate_city(
     difficulty: str | float | Difficulty = "default",
     force: bool = False,
     osm: Path | str | None = None,
+    dsm_quality: str = "exact",
 ) -> SimulatedScene:
     """Write a deterministic simulated city pair (images, DSMs, vectors, truth) to ``out_dir``.
 
@@ -108,6 +111,8 @@ def simulate_city(
         osm: an OpenStreetMap extract (.osm.pbf, .osm, ...): lay the city on its real streets
             and buildings, centred on the extract, in its UTM zone; ``size_m`` is cut to the
             extract's extent when larger (with a warning).
+        dsm_quality: exact | stereo | coarse: how the written DSMs are degraded from the true
+            surface (:mod:`fortmap.simulate.dsm_quality`); the truth stays exact.
 
     Raises:
         InputError: size, gsd or difficulty out of range; unreadable or roadless ``osm``.
@@ -115,6 +120,10 @@ def simulate_city(
     """
     t0 = time.perf_counter()
     diff = resolve_difficulty(difficulty)
+    try:
+        dsm_q = resolve_quality(dsm_quality)
+    except ValueError as exc:
+        raise InputError(f"{out_dir}: {exc}") from None
     if not 200.0 <= float(size_m) <= 10000.0:
         raise InputError(f"{out_dir}: size_m {size_m} outside 200..10000 m")
     if not 0.1 <= float(gsd) <= 5.0:
@@ -188,12 +197,20 @@ def simulate_city(
         _write_band(tmp / names["truth_change"], truth, crs, transform, {"MEANING": "1 = changed"})
         change_fraction = float(truth.mean())
         del truth
-        for surf, date, name in (
-            (before, DATE_BEFORE, "dsm_before"),
-            (after, DATE_AFTER, "dsm_after"),
+        # each date's DSM degraded from its own streams (9th, 10th: the others unchanged)
+        r_dsm = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(10)[8:]]
+        dsm_drawn = {}
+        for surf, date, name, r in (
+            (before, DATE_BEFORE, "dsm_before", r_dsm[0]),
+            (after, DATE_AFTER, "dsm_after", r_dsm[1]),
         ):
             tags = {DATE_TAG: date, "UNITS": "metre"}
-            _write_band(tmp / names[name], surf.dsm(), crs, transform, tags)
+            if dsm_q.exact:
+                _write_band(tmp / names[name], surf.dsm(), crs, transform, tags)
+                continue
+            z, dsm_drawn[name] = degrade_dsm(surf.dsm(), gsd, dsm_q, r)
+            tags["DSM_QUALITY"] = dsm_q.name
+            _write_band(tmp / names[name], z, crs, transform, tags, nodata=DSM_NODATA)
         dem, dem_transform = public_dem(before.ground, transform, r_dem)
         tags = {"UNITS": "metre", "SOURCE": f"simulated bare earth, {DEM_CELL_M:g} m cells"}
         _write_band(tmp / names["dem"], dem, crs, dem_transform, tags)
@@ -223,6 +240,7 @@ def simulate_city(
             "origin_en": [x0, y0],
             "dates": {"before": DATE_BEFORE, "after": DATE_AFTER},
             "difficulty": diff.as_dict(),
+            "dsm_quality": {**dsm_q.as_dict(), "drawn": dsm_drawn},
             "misregistration": {
                 "dx_px": round(shift[0], 4),
                 "dy_px": round(shift[1], 4),
@@ -345,7 +363,12 @@ def _write_image(
 
 
 def _write_band(
-    path: Path, arr: np.ndarray, crs: CRS, transform: Affine, tags: dict[str, str]
+    path: Path,
+    arr: np.ndarray,
+    crs: CRS,
+    transform: Affine,
+    tags: dict[str, str],
+    nodata: float | None = None,
 ) -> None:
     prof = dict(
         _GTIFF,
@@ -358,6 +381,8 @@ def _write_band(
     )
     if arr.dtype == np.float32:
         prof["predictor"] = 3
+    if nodata is not None:
+        prof["nodata"] = nodata
     with rasterio.open(path, "w", **prof) as ds:
         ds.write(arr, 1)
         ds.update_tags(**tags)
