@@ -8,6 +8,7 @@ import shapely
 from scipy import ndimage as ndi
 
 from conftest import shared
+from fortmap.detect.berm_lighting import max_flank_contrast
 from fortmap.detect.berms import (
     _edge_distance,
     change_threshold,
@@ -72,9 +73,17 @@ def test_merge_pieces_joins_touching_crests():
     assert len(merged) == 1 and abs(merged[0].length - 20) < 1e-6
 
 
-def _scene(sun_az: float, ridge: bool = True, width_m: float = 10.0):
+def _scene(
+    sun_az: float,
+    ridge: bool = True,
+    width_m: float = 10.0,
+    height_m: float = 3.0,
+    elev: float = 40.0,
+    old_ridge: bool = False,
+):
     """Grass before; after a soil ridge (or a flat soil strip) along row 200, 0.5 m pixels,
-    shaded Lambertian-wise under a sun at ``sun_az``, elevation 40 deg."""
+    shaded Lambertian-wise under a sun at ``sun_az``, elevation ``elev`` deg. ``old_ridge``:
+    the same ridge stood there before, grassed."""
     rng = np.random.default_rng(0)
     n = 400
     grass = np.array([0.26, 0.33, 0.17], np.float32)[:, None, None]
@@ -85,19 +94,22 @@ def _scene(sun_az: float, ridge: bool = True, width_m: float = 10.0):
     d = (rows + 0.5 - 200) * GSD  # metres south of the crest
     half = width_m / 2
     on = (np.abs(d) < half) & (cols >= 80) & (cols < 320)
-    h = 3.0 * np.clip(1 - (d / half) ** 2, 0, None) if ridge else np.zeros_like(d)
+    h = height_m * np.clip(1 - (d / half) ** 2, 0, None) if ridge else np.zeros_like(d)
     dzdn = np.gradient(np.where(on, h, 0.0), GSD, axis=0) * -1  # slope towards north
-    a, e = np.radians(sun_az), np.radians(40.0)
+    a, e = np.radians(sun_az), np.radians(elev)
     cos_i = (dzdn * -np.cos(a) * np.cos(e) + np.sin(e)) / np.sqrt(dzdn**2 + 1)
     light = 0.85 * np.clip(cos_i, 0, 1) + 0.17
+    flat = 0.85 * np.sin(e) + 0.17
     after = before.copy()
     after[:, on] = (soil * light[None])[:, on]
+    if old_ridge:
+        before[:, on] = (grass * light[None] / flat)[:, on]
     return before, after
 
 
-def _image_berms(before, after, sun_az):
+def _image_berms(before, after, sun_az, elev=40.0):
     v = np.ones(before.shape[1:], bool)
-    return find_berms(before, after, v, GSD, sun_az, (0, 0, 400, 400), sun_elevation_deg=40.0)
+    return find_berms(before, after, v, GSD, sun_az, (0, 0, 400, 400), sun_elevation_deg=elev)
 
 
 def test_image_ridge_lit_from_the_sun_side_is_a_berm():
@@ -117,6 +129,64 @@ def test_image_ridge_lit_against_the_sun_or_flat_soil_is_not():
     assert _image_berms(before, after, 180.0) == []  # fresh soil, but no relief
     before, after = _scene(180.0, width_m=60.0)
     assert _image_berms(before, after, 180.0) == []  # too wide: cleared ground
+
+
+def test_a_ridge_lit_so_in_the_before_image_too_is_not_new():
+    # an old grassed embankment freshly stripped to soil: the colour changed, the relief not
+    before, after = _scene(180.0, old_ridge=True)
+    assert _image_berms(before, after, 180.0) == []
+
+
+def test_a_step_steeper_than_soil_can_stand_is_no_berm():
+    # under a 65 deg sun a 3 m ridge's flanks stay within what earth at its angle of repose
+    # shows; a fresh soil strip whose sun side is in full light and whose far side lies in a
+    # wall's cast shadow (sky light only) is brighter against darker than any earthwork
+    assert max_flank_contrast(65.0) < 0.5 and max_flank_contrast(40.0) == float("inf")
+    before, after = _scene(180.0, elev=65.0)
+    assert len(_image_berms(before, after, 180.0, elev=65.0)) == 1
+    before, after = _scene(180.0, ridge=False, width_m=20.0, elev=65.0)
+    soil = after[:, 180:220, 80:320] / (0.85 * np.sin(np.radians(65.0)) + 0.17)
+    after[:, 200:220, 80:320] = soil[:, 20:]
+    after[:, 180:200, 80:320] = 0.12 * soil[:, :20]
+    assert _image_berms(before, after, 180.0, elev=65.0) == []
+
+
+def test_a_grey_far_flank_is_not_the_soil_body():
+    # the shaded side is concrete (a wall's foot, a road's kerb): shading keeps a material's
+    # colour, so a grey flank beside a red one is two materials, not one ridge
+    # (under a sun higher than the soil's angle of repose: no flank lies in its own shadow)
+    before, after = _scene(180.0, elev=50.0)
+    assert len(_image_berms(before, after, 180.0, elev=50.0)) == 1
+    after[:, 180:200, 80:320] = after[:, 180:200, 80:320].mean(axis=0)[None]
+    assert _image_berms(before, after, 180.0, elev=50.0) == []
+
+
+def test_a_berm_running_along_the_sun_is_found_from_soil_and_change():
+    # sun due east, ridge east-west: both flanks lit alike, lighting cannot tell
+    before, after = _scene(90.0)
+    out = _image_berms(before, after, 90.0)
+    assert len(out) == 1 and out[0][0].length * GSD >= 80
+    assert out[0][2]["evidence"]["lit_pieces"].startswith("0/")
+    # the same strip where a cast shadow lay before: the light changed as a shadow's does
+    before[:, 185:216, 80:320] *= 0.2
+    assert _image_berms(before, after, 90.0) == []
+
+
+def test_a_crest_does_not_run_on_over_a_road_left_bare():
+    # the ridge stops either side of a road that stays clear asphalt: no berm across it
+    before, after = _scene(180.0)
+    asphalt = np.array([0.12, 0.12, 0.13], np.float32)[:, None, None]
+    before[:, :, 190:210] = asphalt
+    after[:, :, 190:210] = asphalt
+    out = _image_berms(before, after, 180.0)
+    assert len(out) == 2
+    road = shapely.box(192, 0, 208, 400)
+    assert all(not g.intersects(road) for g, _, _ in out)
+    # covered with the berm's soil, the road is crossed
+    before, after = _scene(180.0)
+    before[:, :, 190:210] = asphalt
+    out = _image_berms(before, after, 180.0)
+    assert len(out) == 1 and out[0][0].intersects(road)
 
 
 def test_min_flank_contrast_is_lower_under_a_high_sun():

@@ -4,7 +4,8 @@ A Lambertian ridge under a sun at elevation e shows its sun-facing flank brighte
 flank by a relative contrast of tan(slope) / tan(e) times the cosine between the flank's
 normal and the sun's azimuth (the facing), diluted by sky light. These functions measure that
 contrast along a crest line (in the image's pixel coordinates), put a crest drawn beside a
-ridge back on it, and give the contrast the gentlest ridge to report must show.
+ridge back on it, and give the contrast the gentlest ridge to report must show and the most
+an earthen ridge (flanks at the soil's angle of repose) can show.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ MIN_JUDGED = 0.3
 MIN_CONSISTENT = 0.7
 #: Sun elevation (deg) assumed when the metadata does not give it.
 DEFAULT_SUN_ELEVATION = 45.0
+#: Steepest flank of an earthen ridge (deg): loose soil stands at its angle of repose, 30-40
+#: deg; the upper end, so that only contrasts no earthwork can show are refused.
+REPOSE_DEG = 40.0
 
 
 def _valid_at(valid: np.ndarray | None, p: np.ndarray) -> np.ndarray:
@@ -104,6 +108,61 @@ def min_flank_contrast(sun_elevation_deg: float | None) -> float:
     e = np.radians(DEFAULT_SUN_ELEVATION if sun_elevation_deg is None else sun_elevation_deg)
     e = float(np.clip(e, np.radians(10.0), np.radians(80.0)))
     return float(MIN_FLANK_SLOPE / np.tan(e) * (1.0 - SKY_SHARE))
+
+
+def max_flank_contrast(sun_elevation_deg: float | None) -> float:
+    """Largest relative flank contrast per unit facing an earthen ridge can show.
+
+    Flanks no steeper than ``REPOSE_DEG`` give at most tan(repose) / tan(e) (no sky light,
+    which only lowers it); a brighter-against-darker step than that is a wall, a roof's edge
+    or a cast shadow's. Infinite when the sun stands no higher than the repose angle (the far
+    flank may then lie in its own shadow).
+    """
+    e = DEFAULT_SUN_ELEVATION if sun_elevation_deg is None else sun_elevation_deg
+    if e <= REPOSE_DEG:
+        return float("inf")
+    return float(np.tan(np.radians(REPOSE_DEG)) / np.tan(np.radians(e)))
+
+
+def flank_values(
+    img: np.ndarray,
+    line: shapely.LineString,
+    reach_px: float,
+    sun_azimuth_deg: float,
+    valid: np.ndarray | None = None,
+    stat=np.median,
+    min_facing: float = MIN_FACING,
+) -> tuple[float, float]:
+    """``stat`` (median by default) of ``img`` over the sun-side and the far flank of ``line``
+    (``img``'s pixels), from half a pixel beside the crest out to ``reach_px``, where the
+    flanks face the sun (|facing| >= ``MIN_FACING``); NaN where no sample qualifies."""
+    a = np.radians(sun_azimuth_deg)
+    sun = np.array([np.sin(a), -np.cos(a)])
+    pts, nrm = _stations(line, max(4, int(line.length)))
+    facing = nrm @ sun
+    keep = np.abs(facing) >= min_facing
+    pts, nrm = pts[keep], nrm[keep] * np.where(facing[keep] < 0, -1.0, 1.0)[:, None]
+    if valid is not None:
+        pts, nrm = pts[_valid_at(valid, pts)], nrm[_valid_at(valid, pts)]
+    if len(pts) == 0:
+        return float("nan"), float("nan")
+    lit, dark = [], []
+    for off in np.arange(0.5, max(reach_px, 0.5) + 1e-6, 0.5):
+        for sign, acc in ((1.0, lit), (-1.0, dark)):
+            p = pts + sign * nrm * off
+            acc.append(
+                ndi.map_coordinates(img, [p[:, 1] - 0.5, p[:, 0] - 0.5], order=1, mode="nearest")
+            )
+    return float(stat(lit)), float(stat(dark))
+
+
+def facing_share(line: shapely.LineString, sun_azimuth_deg: float) -> float:
+    """Share of ``line`` whose normal lies within ``MIN_FACING`` of the sun's azimuth, i.e.
+    whose flank lighting can tell a ridge at all (a crest running along the sun's azimuth
+    has equally lit flanks)."""
+    a = np.radians(sun_azimuth_deg)
+    _, nrm = _stations(line, max(4, int(line.length // 2)))
+    return float(np.mean(np.abs(nrm @ np.array([np.sin(a), -np.cos(a)])) >= MIN_FACING))
 
 
 def _sun_normal_profile(
@@ -209,7 +268,27 @@ def ridge_lighting(
         relative contrast per unit facing), ``judged`` (share of the crest judged), or None
         when too little of the crest faces the sun or the lighting is not a ridge's.
     """
-    c_min = min_flank_contrast(sun_elevation_deg)
+    st = lighting_stats(grey, line, half_width_px, sun_azimuth_deg, grey_before, valid)
+    if st is None:
+        return None
+    if st["consistent"] < MIN_CONSISTENT or st["contrast"] < min_flank_contrast(sun_elevation_deg):
+        return None
+    return st
+
+
+def lighting_stats(
+    grey: np.ndarray,
+    line: shapely.LineString,
+    half_width_px: float,
+    sun_azimuth_deg: float | None,
+    grey_before: np.ndarray | None = None,
+    valid: np.ndarray | None = None,
+) -> dict | None:
+    """The measurements behind :func:`ridge_lighting`, with no thresholds applied.
+
+    Returns ``consistent``, ``contrast`` and ``judged`` as there, or None when too little of
+    the crest faces the sun (fewer than 5 samples or ``MIN_JUDGED`` of them) to judge.
+    """
     s1, s2, w, ok = _flank_samples(grey, line, half_width_px, sun_azimuth_deg or 0.0, valid)
     norm = np.maximum(np.abs(s1) + np.abs(s2), 0.05)
     if grey_before is not None:
@@ -225,11 +304,11 @@ def ridge_lighting(
     if judged.sum() < 5 or judged.mean() < MIN_JUDGED:
         return None
     r, wj = rel[judged], w[judged]
-    consistent = float(np.mean(r * np.sign(wj) > 0))
-    contrast = float(np.sum(r * wj) / np.sum(wj * wj))
-    if consistent < MIN_CONSISTENT or contrast < c_min:
-        return None
-    return {"consistent": consistent, "contrast": contrast, "judged": float(judged.mean())}
+    return {
+        "consistent": float(np.mean(r * np.sign(wj) > 0)),
+        "contrast": float(np.sum(r * wj) / np.sum(wj * wj)),
+        "judged": float(judged.mean()),
+    }
 
 
 def _stations(line: shapely.LineString, n: int) -> tuple[np.ndarray, np.ndarray]:

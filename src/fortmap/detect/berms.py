@@ -11,20 +11,29 @@ long), which keeps the whole-window work small.
   DSM itself shows a new ridge: crest ``MIN_HEIGHT_M`` above the ground on both sides and
   the surface changed there by as much (:func:`_after_ridge`); the drop under it is no ditch.
 * From imagery: a berm is fresh soil (changed since the before image, threshold: Otsu on the
-  window's change magnitude, an in-scene statistic, grown by hysteresis to half of it; and
-  bare-earth coloured in the after image: red above blue by ``SOIL_MIN_REDNESS``, a physical
-  property of iron-bearing soils that grey concrete, asphalt, rubble dust, vegetation and
-  sky-lit shadows lack), elongated (crest ``MIN_LENGTH_M`` or more, width 4-22 m, no more
-  than ``MAX_SINUOSITY`` times its end-to-end distance) and lit as a ridge. The crest is
-  judged in pieces of ``PIECE_M``: each piece is first moved onto the ridge's crest (the
-  change mask often misses one flank, leaving the skeleton beside the crest), then its
-  flank contrast per unit of facing (the cosine between its normal and the sun's azimuth,
-  fitted by least squares, so ridges running obliquely towards the sun are judged too) must
-  reach what a 1 m high, 20 m wide ridge would show (Lambertian shading; see
-  ``berm_lighting.min_flank_contrast``). Cleared ground (wide, no flank contrast), rubble,
-  roads and moved shadows fail one of these tests. A window whose Otsu threshold lies within
-  the unchanged bulk's spread (``NOISE_SIGMAS``) has no changed population and no image berms;
-  flank samples that reach past the valid data are not judged.
+  window's change magnitude, an in-scene statistic, grown by hysteresis to half of it; or
+  redder than before by more than the window's own spread of that gain, ``NOISE_SIGMAS``
+  robust deviations, since soil heaped on ground of nearly its brightness changes the colour
+  more than the brightness; and bare-earth coloured in the after image: red above blue by
+  ``SOIL_MIN_REDNESS``, a physical property of iron-bearing soils that grey concrete,
+  asphalt, rubble dust, vegetation and sky-lit shadows lack), elongated (crest
+  ``MIN_LENGTH_M`` or more, width 4-22 m, no more than ``MAX_SINUOSITY`` times its end-to-end
+  distance) and lit as a new earthen ridge. The crest is judged in pieces of ``PIECE_M``
+  (``berm_image.lit_runs``): each piece is first moved onto the ridge's crest (the change
+  mask often misses one flank, leaving the skeleton beside the crest), then its flank
+  contrast per unit of facing (the cosine between its normal and the sun's azimuth, fitted by
+  least squares, so ridges running obliquely towards the sun are judged too) must reach what
+  a 1 m high, 20 m wide ridge would show (Lambertian shading; see
+  ``berm_lighting.min_flank_contrast``), exceed the before image's own contrast there by as
+  much (the ridge is new), stay within what flanks at the soil's angle of repose can show
+  (``berm_lighting.max_flank_contrast``: brighter steps are walls, roof edges, cast
+  shadows), and both flanks must be soil-coloured. A piece running along the sun's azimuth,
+  which lighting cannot judge, is kept when both its flanks are fresh, changed soil and the
+  light on it did not change as a moving shadow's does. A crest's inner flanks must on
+  average be mostly changed ground. Cleared ground (wide, no flank contrast), rubble, roads,
+  roof edges and moved shadows fail one of these tests. A window whose Otsu threshold lies
+  within the unchanged bulk's spread (``NOISE_SIGMAS``) has no changed population and no
+  image berms; flank samples that reach past the valid data are not judged.
 
 Crest lines are clipped to the window's core, so a berm crossing windows comes back in pieces
 that ``merge_pieces`` joins scene-wide.
@@ -41,12 +50,15 @@ from scipy import ndimage as ndi
 from skimage.filters import apply_hysteresis_threshold, threshold_otsu
 from skimage.morphology import skeletonize
 
+from fortmap.detect.berm_image import (
+    SOIL_MIN_REDNESS,
+    lit_runs,
+)
 from fortmap.detect.berm_lighting import (
     MIN_CONSISTENT,
     crest_offset,
     flank_contrast,
     min_flank_contrast,
-    offset_towards_sun,
     ridge_lighting,
 )
 
@@ -71,17 +83,9 @@ WORK_GSD_M = 2.0
 #: Image berms: crest width range (m) measured from the distance transform (berms are 5-20 m
 #: wide; the change mask loses or gains a pixel of the 2 m grid at each edge).
 IMAGE_WIDTH_M = (4.0, 22.0)
-#: Smallest (R - B) / (R + G + B) of bare earth: iron oxides make soil reflect at least ~20 %
-#: more red than blue; grey surfaces sit near 0, shadows lit by the blue sky below it.
-SOIL_MIN_REDNESS = 0.06
-#: Longest crest per unit of its end-to-end distance (a half-circle arc is 1.57).
-MAX_SINUOSITY = 1.6
 #: How many robust standard deviations above the median change the Otsu threshold must lie
 #: for the window to hold a population of changed pixels at all (the usual outlier bound).
 NOISE_SIGMAS = 3.0
-#: Length (m) of the crest pieces judged one by one: about three berm widths, long enough for
-#: a dozen flank samples, short enough that a bend or a stray skeleton branch is its own piece.
-PIECE_M = 40.0
 #: How far (in half-widths of the crest) the ground beside an image crest is sought in the
 #: after DSM: past the toe, inside the next field or street (two berm widths out).
 RIDGE_REACH = 4.0
@@ -219,58 +223,6 @@ def _clip(line: shapely.LineString, core_px: tuple[int, int, int, int]) -> list:
     ]
 
 
-def _lit_runs(
-    ga: np.ndarray,
-    vd: np.ndarray,
-    line: shapely.LineString,
-    width: float,
-    wg: float,
-    sun_azimuth_deg: float | None,
-    sun_elevation_deg: float | None,
-) -> list[tuple[shapely.LineString, list[dict], list[float]]]:
-    """Stretches of ``line`` (work pixels) lit as a ridge, each put back on its crest.
-
-    The line is cut into pieces of about ``PIECE_M``; each piece is re-centred on its crest
-    (``crest_offset``) and judged (``ridge_lighting``) on its own, so that a skeleton that
-    strays off the berm (a branch along a field edge, a bend the mask cut short) loses that
-    stretch only. Consecutive kept pieces are joined into one crest; runs shorter than
-    ``MIN_LENGTH_M`` are dropped. Returns (crest, lighting per piece, shift per piece).
-    """
-    n = max(1, int(round(line.length * wg / PIECE_M)))
-    cuts = np.linspace(0, line.length, n + 1)
-    runs: list[tuple[list, list[dict], list[float]]] = []
-    prev_kept = False
-    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
-        piece = shapely.ops.substring(line, a, b)
-        if piece.geom_type != "LineString" or piece.length <= 0:
-            prev_kept = False
-            continue
-        shift = 0.0
-        if sun_azimuth_deg is not None:
-            shift = crest_offset(ga, piece, width / 2, sun_azimuth_deg)
-            piece = offset_towards_sun(piece, shift, sun_azimuth_deg)
-        lit = ridge_lighting(ga, piece, width / 2, sun_azimuth_deg, sun_elevation_deg, valid=vd)
-        if lit is None:
-            prev_kept = False
-            continue
-        if not prev_kept:
-            runs.append(([], [], []))
-        runs[-1][0].append(shapely.get_coordinates(piece))
-        runs[-1][1].append(lit)
-        runs[-1][2].append(shift)
-        prev_kept = True
-    out = []
-    for coords, lits, shifts in runs:
-        crest = shapely.LineString(np.concatenate(coords))
-        ends = shapely.get_coordinates(crest)[[0, -1]]
-        chord = float(np.hypot(*(ends[1] - ends[0])))
-        # a berm is an embankment along a line or a gentle arc; a crest that doubles back on
-        # itself traces a blob's outline (a tree crown, a building's rim), not a ridge
-        if crest.length * wg >= MIN_LENGTH_M and crest.length <= MAX_SINUOSITY * chord:
-            out.append((crest, lits, shifts))
-    return out
-
-
 def change_threshold(mag: np.ndarray) -> float | None:
     """Otsu threshold of change magnitudes, or None when they hold no changed population.
 
@@ -280,10 +232,46 @@ def change_threshold(mag: np.ndarray) -> float | None:
     edges (an image against itself, shifted).
     """
     thr = float(threshold_otsu(mag))
-    med = float(np.median(mag))
-    if thr < med + NOISE_SIGMAS * 1.4826 * float(np.median(np.abs(mag - med))):
+    bound = change_bound(mag)
+    if bound is not None and thr < bound:
         return None
     return thr
+
+
+def change_bound(x: np.ndarray) -> float | None:
+    """Upper outlier bound of ``x``: ``NOISE_SIGMAS`` robust standard deviations (from the
+    MAD) above its median, or None when ``x`` has no spread (nothing to tell apart)."""
+    med = float(np.median(x))
+    sigma = 1.4826 * float(np.median(np.abs(x - med)))
+    return med + NOISE_SIGMAS * sigma if sigma > 0 else None
+
+
+def _redness(bands: np.ndarray) -> np.ndarray:
+    """(R - B) / (R + G + B) of (bands, rows, cols), floored brightness 0.3 (dark pixels'
+    colour is noise)."""
+    return (bands[0] - bands[-1]) / np.maximum(np.abs(bands).sum(axis=0), 0.3)
+
+
+def _on_body(
+    line: shapely.LineString, zone: np.ndarray, min_len_px: float
+) -> list[shapely.LineString]:
+    """Stretches of ``line`` (pixels of the bool grid ``zone``) that lie over ``zone``, cut
+    at gaps of more than 2 pixels; stretches shorter than ``min_len_px`` are dropped."""
+    n = max(2, int(line.length) + 1)
+    d = np.linspace(0.0, line.length, n)
+    p = shapely.get_coordinates(shapely.line_interpolate_point(line, d))
+    r = np.clip(np.floor(p[:, 1]).astype(int), 0, zone.shape[0] - 1)
+    c = np.clip(np.floor(p[:, 0]).astype(int), 0, zone.shape[1] - 1)
+    on = zone[r, c]
+    # close gaps of up to 2 samples: speckle in the mask, not a road left bare
+    gap = ndi.binary_closing(np.r_[True, on, True], np.ones(3, bool))[1:-1] | on
+    lab, k = ndi.label(gap)
+    out = []
+    for i in range(1, k + 1):
+        idx = np.flatnonzero(lab == i)
+        if d[idx[-1]] - d[idx[0]] >= min_len_px:
+            out.append(shapely.ops.substring(line, d[idx[0]], d[idx[-1]]))
+    return out
 
 
 def _image_berms(
@@ -306,9 +294,17 @@ def _image_berms(
         return [], float("nan")
     # hysteresis: a berm over ground of nearly its colour changes less than its bright flank
     changed = apply_hysteresis_threshold(mag, thr / 2, thr) & vd
-    redness = (ab[0] - ab[-1]) / np.maximum(np.abs(ab).sum(axis=0), 0.3)
+    redness = _redness(ab)
+    # fresh soil over ground of nearly its brightness changes the colour more than the
+    # brightness: a rise in redness beyond the window's own spread of it is change too
+    red_gain = redness - _redness(bb)
+    bound = change_bound(red_gain[vd])
+    if bound is not None:
+        changed |= (red_gain >= bound) & vd
     m = ndi.binary_opening(changed & (redness >= SOIL_MIN_REDNESS), np.ones((2, 2), bool))
-    ga = ab.mean(axis=0)
+    ga, gb, body = ab.mean(axis=0), bb.mean(axis=0), changed.astype(np.float32)
+    # the soil-change mask a pixel wider: a crest put back on the ridge may run along its edge
+    body_zone = ndi.binary_dilation(m, np.ones((3, 3), bool))
     w_lo, w_hi = IMAGE_WIDTH_M[0] / wg, IMAGE_WIDTH_M[1] / wg
     c_min = min_flank_contrast(sun_elevation_deg)
     out = []
@@ -316,19 +312,27 @@ def _image_berms(
         if width < w_lo:
             continue
         work_line = shapely.affinity.scale(line, 1 / f, 1 / f, origin=(0, 0))
-        for run, lits, shifts in _lit_runs(ga, vd, work_line, width, wg, sun_azimuth_deg,
-                                           sun_elevation_deg):  # fmt: skip
-            consistent = float(np.mean([lt["consistent"] for lt in lits]))
-            contrast = float(np.median([lt["contrast"] for lt in lits]))
+        for run, lits, shifts in lit_runs(ga, gb, redness, body, vd, work_line, width, wg,
+                                          sun_azimuth_deg, sun_elevation_deg, MIN_LENGTH_M):  # fmt: skip
+            # pieces along the sun (not judged by lighting) weigh in at the weakest kept
+            judged = [lt for lt in lits if lt["judged"] > 0]
+            consistent, contrast = MIN_CONSISTENT, 0.0
+            if judged:
+                consistent = float(np.mean([lt["consistent"] for lt in judged]))
+                contrast = float(np.median([lt["contrast"] for lt in judged]))
             strength = min(1.0, contrast / (4 * c_min))
             score = 0.45 + 0.25 * (consistent - MIN_CONSISTENT) / (1 - MIN_CONSISTENT)
             score += 0.25 * strength - 0.15 * (sun_azimuth_deg is None)
             ev = {"width_m": round(width * wg, 1), "lit_consistent": round(consistent, 2),
                   "flank_contrast": round(contrast, 3), "min_contrast": round(c_min, 3),
                   "change_threshold": round(thr, 4),
-                  "crest_shift_m": round(float(np.mean(shifts)) * wg, 1)}  # fmt: skip
-            run_px = shapely.affinity.scale(run, f, f, origin=(0, 0))
-            out.append((run_px, float(np.clip(score, 0.05, 0.95)), ev))
+                  "crest_shift_m": round(float(np.mean(shifts)) * wg, 1),
+                  "lit_pieces": f"{len(judged)}/{len(lits)}"}  # fmt: skip
+            # the crest runs over its own body: where it crosses bare ground (a road left
+            # clear, a gap between two fields) the ridge does not go on
+            for part in _on_body(run, body_zone, MIN_LENGTH_M / wg):
+                part_px = shapely.affinity.scale(part, f, f, origin=(0, 0))
+                out.append((part_px, float(np.clip(score, 0.05, 0.95)), ev))
     return out, thr
 
 
