@@ -411,3 +411,27 @@ def test_label_medians_by_selection_equal_the_sorted_middle():
         x = np.sort(vals[lab == k])
         ref = 0.5 * (x[(x.size - 1) // 2] + x[x.size // 2]) if x.size else np.nan
         assert np.array_equal(med[k - 1], ref, equal_nan=True)
+
+
+def test_evidence_strings_equal_one_dumps_per_row():
+    # the evidence is built from columns rounded once; it must read as one json.dumps of the
+    # row's values rounded one by one (4 decimals, None for NaN)
+    rng = np.random.default_rng(5)
+    n = 300
+    f = pd.DataFrame(rng.random((n, len(FEATURE_COLUMNS))), columns=list(FEATURE_COLUMNS))
+    for c in FEATURE_COLUMNS:
+        f.loc[rng.random(n) < 0.1, c] = np.nan
+    f["valid_fraction"] = rng.random(n)
+    d = damage_from_features(f, 0.5)
+
+    def r4(v):
+        v = float(v)
+        return round(v, 4) if np.isfinite(v) else None
+
+    for i in range(n):
+        ev = json.loads(d["evidence"].iloc[i])
+        for c in ("aln_before", "aln_after", "valid_fraction", "edge_before", "colour_angle"):
+            assert ev[c] == r4(f[c].iloc[i])
+        ok = ev.get("too_little_valid") is None
+        assert (ev["retained"] is None) != ok
+        assert d["evidence"].iloc[i] == json.dumps(ev, separators=(",", ":"))

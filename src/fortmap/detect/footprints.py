@@ -443,29 +443,35 @@ def damage_from_features(features: pd.DataFrame, gsd: float) -> pd.DataFrame:
         for c in ("edge_before", "edge_after", "grey_diff", "colour_angle", "lit_fraction")
         if c in f
     ]
-    # Columns pulled out once as Python floats: per-row pandas look-ups cost seconds per scene.
-    extra_cols = {c: f[c].to_numpy(float).tolist() for c in extra}
+    # Columns rounded once as Python floats: per-row pandas look-ups and per-value calls cost
+    # seconds per scene; one encoder, where ``json.dumps`` builds one per call.
+    extra_cols = {c: _r_all(f[c].to_numpy(float)) for c in extra}
     scene_ref, angle_r, gsd_r = round(ref, 3), _r(angle_ref), round(float(gsd), 3)
+    ret3 = [round(v, 3) for v in retained.tolist()]
+    loss4 = [round(v, 4) for v in loss.tolist()]
+    change_r, ab_r, aa_r = _r_all(change), _r_all(ab), _r_all(aa)
+    tex_r, sh_r, vf_r = _r_all(tex_n), _r_all(shadow_loss), _r_all(vf)
+    enc = json.JSONEncoder(separators=(",", ":"))
     evidence = []
-    for i in range(len(f)):
+    for i, ok in enumerate(usable.tolist()):
         ev = {
-            "retained": None if not usable[i] else round(float(retained[i]), 3),
-            "loss": None if not usable[i] else round(float(loss[i]), 4),
-            "change": _r(change[i]),
-            "aln_before": _r(ab[i]),
-            "aln_after": _r(aa[i]),
+            "retained": ret3[i] if ok else None,
+            "loss": loss4[i] if ok else None,
+            "change": change_r[i],
+            "aln_before": ab_r[i],
+            "aln_after": aa_r[i],
             "scene_reference": scene_ref,
             "scene_angle_reference": angle_r,
             "colour_used": use_colour,
-            "texture_change": _r(tex_n[i]),
-            "shadow_loss": _r(shadow_loss[i]),
-            "valid_fraction": _r(vf[i]),
+            "texture_change": tex_r[i],
+            "shadow_loss": sh_r[i],
+            "valid_fraction": vf_r[i],
             "gsd_m": gsd_r,
         }
-        ev.update({c: _r(v[i]) for c, v in extra_cols.items()})
-        if not usable[i]:
+        ev.update({c: v[i] for c, v in extra_cols.items()})
+        if not ok:
             ev["too_little_valid"] = True
-        evidence.append(json.dumps(ev, separators=(",", ":")))
+        evidence.append(enc.encode(ev))
     return pd.DataFrame(
         {"score": score.astype(float), "damage": damage, "evidence": evidence}, index=f.index
     )
@@ -518,3 +524,9 @@ def _shadow_loss(f: pd.DataFrame, usable: np.ndarray) -> np.ndarray:
 def _r(v: float) -> float | None:
     v = float(v)
     return round(v, 4) if math.isfinite(v) else None
+
+
+def _r_all(a: np.ndarray) -> list[float | None]:
+    """``_r`` of every value of a float array, as a list."""
+    isf = math.isfinite
+    return [round(v, 4) if isf(v) else None for v in np.asarray(a, float).tolist()]
