@@ -21,15 +21,13 @@ from affine import Affine
 from rasterio.windows import Window
 
 from fortmap import __version__
-from fortmap.align.coregister import coregister
-from fortmap.align.radiometry import fit_band_maps
+from fortmap.align.pair import coregister_pair, normalise_pair
 from fortmap.analyze.core import parse_core
-from fortmap.analyze.surface import check_heights
+from fortmap.analyze.surface import check_heights, open_dsms
 from fortmap.analyze.visibility_step import DEFAULT_DEM_ACCURACY_M, run_visibility
 from fortmap.detect.barricades import MIN_SIGMA as BLOCK_MIN_SIGMA
 from fortmap.detect.change import fit_change_model
 from fortmap.detect.cleared import BLOCK_FIELDS, block_px_for, extract_cleared
-from fortmap.detect.dsm_noise import dsm_rules, measure_dsms
 from fortmap.detect.road_noise import scene_road_noise
 from fortmap.detect.roads_from_image import roads_from_image
 from fortmap.detect.sun import estimate_sun_azimuth, sun_from_tags
@@ -39,7 +37,6 @@ from fortmap.io.cog import to_cog
 from fortmap.io.grids import (
     GreyScaled,
     analysis_grid,
-    sample_mosaic,
     to_crs,
     to_pixel,
     windows,
@@ -209,25 +206,7 @@ def _run(
         fps = read_footprints(buildings, grid.crs, grid.bounds)
     road_lines = read_roads(roads, grid.crs, grid.bounds) if roads is not None else None
     core_poly = parse_core(core, grid.crs, grid.bounds, places) if core is not None else None
-    if (dsm_before is None) != (dsm_after is None):
-        raise InputError("give both --dsm-before and --dsm-after, or neither")
-    dsms = None
-    dsm_noise, rules, dsm_entry = None, dsm_rules(None), None
-    if dsm_before is not None:
-        raw = tuple(
-            GridReader(open_info(p, role).path, grid, [1])
-            for p, role in ((dsm_before, "before DSM"), (dsm_after, "after DSM"))
-        )
-        for p in (dsm_before, dsm_after):
-            if open_info(p).grid != grid:
-                warnings.warn(
-                    f"{p}: DSM is not on the before image's grid; reprojected", stacklevel=2
-                )
-        # nodata reads as NaN; the after DSM's offset and tilt against the before one are
-        # measured once over the scene and removed before any rule compares the two
-        dsms, dsm_noise, rules, dsm_entry = measure_dsms(*raw, grid)
-        if "warning" in dsm_entry:
-            warnings.warn(dsm_entry["warning"], stacklevel=2)
+    dsms, dsm_noise, rules, dsm_entry = open_dsms(dsm_before, dsm_after, grid)
     timings["open"] = time.perf_counter() - t0
 
     roads_from = "file" if road_lines is not None else None
@@ -250,34 +229,13 @@ def _run(
     # align
     t = time.perf_counter()
     tell("co-registering", 0, 1)
-    coreg = coregister(breader, areader)
-    if opts.coregister == "shift":
-        coreg.warp = Affine.translation(coreg.dx, coreg.dy)
-    elif opts.coregister == "none":
-        coreg.warp = Affine.identity()
-    coreg.mode = opts.coregister
-    areader.set_pixel_warp(coreg.warp)
+    coreg = coregister_pair(breader, areader, opts.coregister)
     timings["coregister"] = time.perf_counter() - t
     tell("co-registering", 1, 1)
 
     t = time.perf_counter()
-    sb, sa, sv = sample_mosaic(breader, areader, grid, opts.sample_px)
+    maps, nb_s, na_s, sv = normalise_pair(breader, areader, grid, opts.sample_px, grey)
     step = 1
-    if grey:
-        sb, sa = sb.mean(axis=0, keepdims=True), sa.mean(axis=0, keepdims=True)
-    if sv.mean() < 0.001:
-        raise InputError(
-            f"{ainfo.path}: no valid pixels overlap {binfo.path} (all nodata or masked)"
-        )
-    maps = fit_band_maps(sb, sa, sv)
-    if grey:
-        # grey = mean of bands; per-band maps are fitted on the grey sample, applied after averaging
-        breader.scale = areader.scale = None
-    else:
-        breader.scale, breader.offset = maps.before_scale, maps.before_offset
-        areader.scale, areader.offset = maps.after_scale, maps.after_offset
-    nb_s = sb * maps.before_scale[:, None, None] + maps.before_offset[:, None, None]
-    na_s = sa * maps.after_scale[:, None, None] + maps.after_offset[:, None, None]
     model = fit_change_model(nb_s, na_s, sv, gsd, sample_step=step)
     timings["normalise_and_fit"] = time.perf_counter() - t
 

@@ -456,3 +456,42 @@ def edge_from(
             stacklevel=2,
         )
     raise InputError("visibility: no edge: give --edge, or --core to use its boundary")
+
+
+def open_dsms(dsm_before: str | Path | None, dsm_after: str | Path | None, grid: Grid) -> tuple:
+    """Open the two dates' DSMs on the analysis grid and measure them once for the scene.
+
+    Heights are read in metres on ``grid`` (warped there, with a warning, when a DSM has a
+    grid of its own); nodata reads as NaN, and the after DSM's offset and tilt against the
+    before one are removed before any rule compares the two
+    (:func:`fortmap.detect.dsm_noise.measure_dsms`).
+
+    Args:
+        dsm_before, dsm_after: the DSM files (any CRS), or both None.
+        grid: the analysis grid.
+
+    Returns:
+        (the two readers or None, the noise or None, the DSM rules, the summary entry
+        ``dsm_quality`` or None). A rule the DSMs cannot resolve is off, with a warning.
+
+    Raises:
+        InputError: only one of the two DSMs given, or one unreadable.
+    """
+    from fortmap.detect.dsm_noise import dsm_rules, measure_dsms
+    from fortmap.io.raster import GridReader, open_info
+
+    if (dsm_before is None) != (dsm_after is None):
+        raise InputError("give both --dsm-before and --dsm-after, or neither")
+    if dsm_before is None:
+        return None, None, dsm_rules(None), None
+    raw = tuple(
+        GridReader(open_info(p, role).path, grid, [1])
+        for p, role in ((dsm_before, "before DSM"), (dsm_after, "after DSM"))
+    )
+    for p in (dsm_before, dsm_after):
+        if open_info(p).grid != grid:
+            warnings.warn(f"{p}: DSM is not on the before image's grid; reprojected", stacklevel=3)
+    dsms, noise, rules, entry = measure_dsms(*raw, grid)
+    if "warning" in entry:
+        warnings.warn(entry["warning"], stacklevel=3)
+    return dsms, noise, rules, entry
