@@ -8,6 +8,7 @@ import shapely
 from scipy import ndimage as ndi
 
 from conftest import shared
+from fortmap.detect.berm_image import standing_distance
 from fortmap.detect.berm_lighting import max_flank_contrast
 from fortmap.detect.berms import (
     _edge_distance,
@@ -320,3 +321,36 @@ def test_image_berm_is_dropped_where_the_dsms_show_no_new_ridge(case):
     out = find_berms(before, after, v, GSD, 180.0, (0, 0, 400, 400), dsm_before=db,
                      dsm_after=da, sun_elevation_deg=40.0)  # fmt: skip
     assert [o for o in out if o[2]["kind"] == "berm"] == []
+
+
+def _with_footprints(fp: np.ndarray) -> list:
+    before, after = _scene(180.0)
+    v = np.ones(before.shape[1:], bool)
+    return find_berms(
+        before, after, v, GSD, 180.0, (0, 0, 400, 400), sun_elevation_deg=40.0, footprints=fp
+    )
+
+
+def test_an_image_crest_whose_body_would_overlap_a_standing_building_is_dropped():
+    # the ridge's body reaches 5 m either side of row 200; a roof edge 3 m north of the crest
+    near = np.zeros((400, 400), np.int32)
+    near[150:194, 100:300] = 1
+    assert _with_footprints(near) == []
+    # the same building 20 m away leaves the ridge as found without footprints
+    far = np.zeros((400, 400), np.int32)
+    far[100:160, 100:300] = 1
+    found = _with_footprints(far)
+    assert len(found) == 1 and found[0][0].length * GSD >= 80
+
+
+def test_a_footprint_whose_plot_mostly_changed_is_razed_notstanding_distance():
+    labels = np.zeros((50, 50), np.int64)
+    labels[5:15, 5:15] = 1  # standing: unchanged
+    labels[30:40, 30:40] = 2  # razed: changed all over
+    changed = np.zeros((50, 50), bool)
+    changed[30:40, 30:40] = True
+    changed[5:7, 5:15] = True  # a moved shadow along one edge
+    dist = standing_distance(labels, changed, np.ones((50, 50), bool))
+    assert dist is not None
+    assert dist[10, 10] == 0 and dist[35, 35] > 10
+    assert standing_distance(labels * (labels == 2), changed, np.ones((50, 50), bool)) is None

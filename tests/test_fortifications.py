@@ -6,10 +6,13 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from rasterio.crs import CRS
+from rasterio.windows import Window
 
 from fortmap.fortifications import (
     RAZED_SPILL_M,
+    FortContext,
     FortFindings,
+    _footprint_labels,
     drop_razed_spill,
     fortification_layers,
 )
@@ -169,3 +172,16 @@ def test_dsm_findings_carry_the_dsm_quality_in_their_evidence():
         "sigma_1m2_m": 0.25,
     }
     assert "dsm_quality" in both["evidence"] and "dsm_quality" not in image["evidence"]
+
+
+def test_footprints_are_rasterised_on_the_window_read():
+    fps = np.asarray(
+        [shapely.box(110, 210, 120, 220), shapely.box(500, 500, 510, 510)], dtype=object
+    )
+    fc = FortContext(roads=None, sun_azimuth=None, footprints=fps)
+    lab = _footprint_labels(fc, Window(100, 200, 50, 40))
+    assert lab is not None and lab.shape == (40, 50)
+    # window pixel (row 15, col 15) is grid pixel (215, 115), inside the first footprint
+    assert lab[15, 15] == 1 and lab[35, 45] == 0 and lab.max() == 1
+    assert _footprint_labels(fc, Window(0, 0, 50, 50)) is None
+    assert _footprint_labels(FortContext(roads=None, sun_azimuth=None), Window(0, 0, 9, 9)) is None

@@ -287,6 +287,7 @@ def _run(
     fp_px = []
     if fps is not None:
         fp_px = to_pixel(fps.geometry.values, grid.transform)
+        fort.footprints = np.asarray(fp_px, dtype=object)
         ncols = int(np.ceil(grid.width / window_px))
         for i, p in enumerate(fp_px):
             c = p.centroid

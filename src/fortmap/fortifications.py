@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
+import rasterio.features
 import rasterio.windows
 import shapely
 import shapely.affinity
@@ -85,6 +86,7 @@ class FortContext:
     road_noise: RoadNoise | None = None
     dsm_noise: DsmNoise | None = None
     dsm_rules: DsmRules | None = None
+    footprints: np.ndarray | None = None
 
 
 @dataclass
@@ -98,6 +100,22 @@ class FortFindings:
 
 def _to_crs(g: shapely.Geometry, t: Affine) -> shapely.Geometry:
     return shapely.affinity.affine_transform(g, [t.a, t.b, t.d, t.e, t.c, t.f])
+
+
+def _footprint_labels(fc: FortContext, read: Window) -> np.ndarray | None:
+    """The footprints overlapping ``read`` rasterised on its grid (int labels, 0 = none)."""
+    if fc.footprints is None or not len(fc.footprints):
+        return None
+    box = shapely.box(read.col_off, read.row_off,
+                      read.col_off + read.width, read.row_off + read.height)  # fmt: skip
+    sel = fc.footprints[shapely.intersects(fc.footprints, box)]
+    if not len(sel):
+        return None
+    shift = (-read.col_off, -read.row_off)
+    shapes = [(shapely.affinity.translate(g, *shift), i + 1) for i, g in enumerate(sel)]
+    return rasterio.features.rasterize(
+        shapes, out_shape=(int(read.height), int(read.width)), fill=0, dtype="int32"
+    )
 
 
 def detect_window(
@@ -135,6 +153,9 @@ def detect_window(
         if kw and rules.on("berms"):
             zb, za = berm_surfaces(kw["dsm_before"], kw["dsm_after"], gsd, fc.dsm_noise)
             berm_kw = {"dsm_before": zb, "dsm_after": za}
+        else:
+            # the DSM path judges buildings by height; footprints only guide the image path
+            berm_kw = {"footprints": _footprint_labels(fc, read)}
         berms = find_berms(
             before, after, valid, gsd, fc.sun_azimuth, core_px,
             sun_elevation_deg=fc.sun_elevation, **berm_kw,

@@ -19,6 +19,9 @@ confirms nor refutes a ridge: it is kept when both flanks are fresh soil and cha
 and the light on it did not change as a moving shadow's does (see ``_unlit_piece_ok``).
 Consecutive kept pieces form one crest; the crest's inner flanks must on average be mostly
 changed ground (the ridge's body is what changed; ``BODY_SHARE``).
+
+``standing_distance`` tells standing building footprints from razed ones by their change,
+so that ``berms`` can keep crests off standing roofs.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 import shapely.ops
+from scipy import ndimage as ndi
 
 from fortmap.detect.berm_lighting import (
     MIN_JUDGED,
@@ -193,3 +197,32 @@ def lit_runs(
                 continue
         out.append((crest, lits, shifts))
     return out
+
+
+def down_labels(labels: np.ndarray, f: int, shape: tuple[int, int]) -> np.ndarray:
+    """Labels sampled at the centre of each ``f`` x ``f`` block, cut to the work ``shape``."""
+    lab = labels[f // 2 :: f, f // 2 :: f][: shape[0], : shape[1]]
+    out = np.zeros(shape, dtype=np.int64)
+    out[: lab.shape[0], : lab.shape[1]] = lab
+    return out
+
+
+def standing_distance(labels: np.ndarray, changed: np.ndarray, vd: np.ndarray) -> np.ndarray | None:
+    """Distance (work pixels) to the nearest standing footprint, from footprint ``labels``
+    (int, 0 = none) and the change mask, both on the work grid; None where none stands.
+
+    A footprint stands when less than half of its valid interior changed: a razed building
+    leaves rubble or bare ground over most of its plot, a standing roof only moved shadows
+    along its edges.
+    """
+    n = int(labels.max())
+    if n == 0:
+        return None
+    ids = np.arange(1, n + 1)
+    inside = ndi.sum(vd, labels, ids)
+    share = ndi.sum(changed & vd, labels, ids) / np.maximum(inside, 1)
+    keep = np.r_[False, (share < 0.5) & (inside > 0)]
+    stand = keep[labels]
+    if not stand.any():
+        return None
+    return ndi.distance_transform_edt(~stand)

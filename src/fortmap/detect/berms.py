@@ -33,7 +33,11 @@ long), which keeps the whole-window work small.
   average be mostly changed ground. Cleared ground (wide, no flank contrast), rubble, roads,
   roof edges and moved shadows fail one of these tests. A window whose Otsu threshold lies
   within the unchanged bulk's spread (``NOISE_SIGMAS``) has no changed population and no
-  image berms; flank samples that reach past the valid data are not judged.
+  image berms; flank samples that reach past the valid data are not judged. With building
+  footprints given and no DSMs, a crest stretch closer to a standing footprint than half its
+  own measured width is dropped: the ridge's body would overlap the building, so the edge is
+  a roof edge or its moved shadow (``berm_image.standing_distance``: a footprint stands when
+  most of its interior did not change).
 
 Crest lines are clipped to the window's core, so a berm crossing windows comes back in pieces
 that ``merge_pieces`` joins scene-wide.
@@ -52,7 +56,9 @@ from skimage.morphology import skeletonize
 
 from fortmap.detect.berm_image import (
     SOIL_MIN_REDNESS,
+    down_labels,
     lit_runs,
+    standing_distance,
 )
 from fortmap.detect.berm_lighting import (
     MIN_CONSISTENT,
@@ -282,9 +288,11 @@ def _image_berms(
     wg: float,
     sun_azimuth_deg: float | None,
     sun_elevation_deg: float | None,
+    footprints: np.ndarray | None = None,
 ) -> tuple[list[tuple[shapely.LineString, float, dict]], float]:
     """Image-only berm crests (window pixels) from work-grid after/before bands, and the
-    change threshold used."""
+    change threshold used; ``footprints`` (int labels on the work grid, 0 = none) keeps
+    crests off standing buildings."""
     mag = np.sqrt(((ab - bb) ** 2).sum(axis=0))
     mag[~vd] = 0
     if vd.sum() <= 100 or np.ptp(mag[vd]) <= 0:
@@ -302,6 +310,7 @@ def _image_berms(
     if bound is not None:
         changed |= (red_gain >= bound) & vd
     m = ndi.binary_opening(changed & (redness >= SOIL_MIN_REDNESS), np.ones((2, 2), bool))
+    to_bldg = None if footprints is None else standing_distance(footprints, changed, vd)
     ga, gb, body = ab.mean(axis=0), bb.mean(axis=0), changed.astype(np.float32)
     # the soil-change mask a pixel wider: a crest put back on the ridge may run along its edge
     body_zone = ndi.binary_dilation(m, np.ones((3, 3), bool))
@@ -330,7 +339,13 @@ def _image_berms(
                   "lit_pieces": f"{len(judged)}/{len(lits)}"}  # fmt: skip
             # the crest runs over its own body: where it crosses bare ground (a road left
             # clear, a gap between two fields) the ridge does not go on
-            for part in _on_body(run, body_zone, MIN_LENGTH_M / wg):
+            parts = _on_body(run, body_zone, MIN_LENGTH_M / wg)
+            if to_bldg is not None:
+                # the ridge's body (half its width either side of the crest) cannot overlap
+                # a standing building: a crest that close runs along a roof edge or its shadow
+                clear = to_bldg >= width / 2
+                parts = [q for p in parts for q in _on_body(p, clear, MIN_LENGTH_M / wg)]
+            for part in parts:
                 part_px = shapely.affinity.scale(part, f, f, origin=(0, 0))
                 out.append((part_px, float(np.clip(score, 0.05, 0.95)), ev))
     return out, thr
@@ -346,6 +361,7 @@ def find_berms(
     dsm_before: np.ndarray | None = None,
     dsm_after: np.ndarray | None = None,
     sun_elevation_deg: float | None = None,
+    footprints: np.ndarray | None = None,
 ) -> list[tuple[shapely.LineString, float, dict]]:
     """Berm and ditch crest lines in one window.
 
@@ -360,6 +376,9 @@ def find_berms(
         dsm_before, dsm_after: optional surface heights (m) of the window on the same grid.
         sun_elevation_deg: the after image's sun elevation (degrees), or None (45 assumed);
             sets the flank contrast a gentle ridge shows.
+        footprints: optional building footprints rasterised on the window grid (int labels,
+            one per building, 0 = none), as given to the analysis; used only without DSMs, to
+            drop image crests whose body would overlap a standing footprint.
 
     Returns:
         (LineString in window pixels, score 0..1, attributes) per crest piece; attributes:
@@ -394,7 +413,12 @@ def find_berms(
                                         "evidence": ev})
                     )  # fmt: skip
     # Imagery: fresh soil, elongated, flanks lit as the sun predicts.
-    found, thr = _image_berms(ab, bb, vd, f, wg, sun_azimuth_deg, sun_elevation_deg)
+    fp_work = None
+    if footprints is not None and not have_dsm:
+        fp_work = down_labels(footprints, f, vd.shape)
+    found, thr = _image_berms(
+        ab, bb, vd, f, wg, sun_azimuth_deg, sun_elevation_deg, footprints=fp_work
+    )
     dsm_zone = shapely.union_all([ln.buffer(3 * f) for ln in dsm_lines]) if dsm_lines else None
     for line, score, ev in found:
         both = dsm_zone is not None and line.intersection(dsm_zone).length > 0.5 * line.length
