@@ -30,7 +30,7 @@ CHILD = """
 import json, sys, time, resource
 from collections import defaultdict
 c0 = time.process_time()
-import fortmap.analysis as A, fortmap.tiles as T
+import fortmap.analysis as A, fortmap.tiles as T, fortmap.align.pair as P
 from fortmap.analysis import AnalyzeOptions, run_analysis
 from fortmap.detect.change import ChangeModel
 # CPU seconds per stage: the stage functions are wrapped where the pipeline looks them up
@@ -46,7 +46,7 @@ def timed(owner, name, key):
     setattr(owner, name, g)
 for owner, name, key in [
     (A, "read_footprints", "read footprints"), (A, "roads_from_image", "derive roads"),
-    (A, "coregister", "coregister"), (A, "sample_mosaic", "fit"), (A, "fit_band_maps", "fit"),
+    (P, "coregister", "coregister"), (P, "sample_mosaic", "fit"), (P, "fit_band_maps", "fit"),
     (A, "fit_change_model", "fit"), (A, "estimate_sun_azimuth", "fit"),
     (A, "process_window", "windows"), (T, "detect_window", "fortifications"),
     (ChangeModel, "evidence", "change"), (ChangeModel, "mask", "change"),
