@@ -484,13 +484,13 @@ def open_dsms(dsm_before: str | Path | None, dsm_after: str | Path | None, grid:
         raise InputError("give both --dsm-before and --dsm-after, or neither")
     if dsm_before is None:
         return None, None, dsm_rules(None), None
-    raw = tuple(
-        GridReader(open_info(p, role).path, grid, [1])
-        for p, role in ((dsm_before, "before DSM"), (dsm_after, "after DSM"))
-    )
-    for p in (dsm_before, dsm_after):
-        if open_info(p).grid != grid:
+    infos = [
+        open_info(p, role) for p, role in ((dsm_before, "before DSM"), (dsm_after, "after DSM"))
+    ]
+    for p, info in zip((dsm_before, dsm_after), infos, strict=True):
+        if info.grid != grid:
             warnings.warn(f"{p}: DSM is not on the before image's grid; reprojected", stacklevel=3)
+    raw = tuple(GridReader(info.path, grid, [1]) for info in infos)
     dsms, noise, rules, entry = measure_dsms(*raw, grid)
     if "warning" in entry:
         warnings.warn(entry["warning"], stacklevel=3)

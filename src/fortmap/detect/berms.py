@@ -67,6 +67,7 @@ from fortmap.detect.berm_lighting import (
     min_flank_contrast,
     ridge_lighting,
 )
+from fortmap.detect.order_stats import median_sigma
 
 __all__ = [
     "change_threshold",
@@ -247,9 +248,8 @@ def change_threshold(mag: np.ndarray) -> float | None:
 def change_bound(x: np.ndarray) -> float | None:
     """Upper outlier bound of ``x``: ``NOISE_SIGMAS`` robust standard deviations (from the
     MAD) above its median, or None when ``x`` has no spread (nothing to tell apart)."""
-    med = float(np.median(x))
-    sigma = 1.4826 * float(np.median(np.abs(x - med)))
-    return med + NOISE_SIGMAS * sigma if sigma > 0 else None
+    med, sigma = median_sigma(x, 0.0)
+    return float(med) + NOISE_SIGMAS * sigma if sigma > 0 else None
 
 
 def _redness(bands: np.ndarray) -> np.ndarray:

@@ -33,6 +33,7 @@ import numpy as np
 from rasterio.windows import Window
 from scipy import ndimage as ndi
 
+from fortmap.detect.order_stats import robust_sigma
 from fortmap.types import Grid
 
 #: Sample tiles: side of a tile (pixels) and most tiles across and down.
@@ -189,9 +190,7 @@ def _walls(z: np.ndarray) -> np.ndarray:
 
 def _robust_sigma(v: np.ndarray) -> float:
     v = v[np.isfinite(v)]
-    if v.size < 10:
-        return math.nan
-    return float(MAD_SIGMA * np.median(np.abs(v - np.median(v))))
+    return robust_sigma(v, 0.0) if v.size >= 10 else math.nan
 
 
 def _fit_plane(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
