@@ -5,8 +5,16 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import shapely
+from scipy import ndimage as ndi
 
-from fortmap.detect.barricade_rows import frame_on, junction_rows, pieces
+from fortmap.detect.barricade_rows import (
+    frame_on,
+    hysteresis,
+    hysteresis_pixels,
+    junction_rows,
+    pieces,
+    road_components,
+)
 from fortmap.detect.barricades import find_barricades
 from fortmap.detect.roadmask import roads_in_window
 
@@ -82,3 +90,48 @@ def test_junction_rows_needs_two_pieces() -> None:
     lab, n = ndi.label(a[0] > 0.6)
     contrast = np.where(a[0] > 0.6, 10.0, 0.0).astype(np.float32)
     assert junction_rows(pieces(lab, n, rr), rr, roads, 4.0, GSD, contrast, 6.0) == []
+
+
+def _hysteresis_ref(seed: np.ndarray, grow: np.ndarray) -> tuple[np.ndarray, int]:
+    """The former ``hysteresis``: ``ndi.label`` of the whole mask, the seeded labels kept."""
+    lab, n = ndi.label(grow, np.ones((3, 3), bool))
+    if n == 0:
+        return lab, 0
+    keep = np.zeros(n + 1, bool)
+    keep[np.unique(lab[seed & grow])] = True
+    keep[0] = False
+    new = np.zeros(n + 1, np.int32)
+    new[keep] = np.arange(1, keep.sum() + 1)
+    return new[lab], int(keep.sum())
+
+
+def test_hysteresis_and_components_match_whole_window_labelling() -> None:
+    rng = np.random.default_rng(5)
+    for t in range(150):
+        h, w = (int(v) for v in rng.integers(1, 60, 2))
+        grow = rng.random((h, w)) < rng.uniform(0.05, 0.7)
+        if t % 2:
+            grow = ndi.binary_opening(grow)
+        seed = rng.random((h, w)) < rng.uniform(0.0, 0.3)
+        ref, n_ref = _hysteresis_ref(seed, grow)
+        lab, n = hysteresis(seed & grow, grow)
+        assert n == n_ref and lab.dtype == ref.dtype
+        np.testing.assert_array_equal(lab, ref)
+        # every component's pixels in raster order, as find_objects and a compare gave them
+        roads = type("R", (), {"road_id": np.ones((h, w), np.int32)})()
+        got = list(road_components(lab, roads))
+        want = []
+        for k, sl in enumerate(ndi.find_objects(ref), start=1):
+            if sl is not None:
+                rr, cc = np.nonzero(ref[sl] == k)
+                want.append((rr + sl[0].start, cc + sl[1].start))
+        # the fill's own pixel lists give the same components
+        lab2, n2, px = hysteresis_pixels(seed & grow, grow)
+        np.testing.assert_array_equal(lab2, ref)
+        got2 = list(road_components(lab2, roads, n2, px))
+        assert len(got) == len(want) == len(got2)
+        for (rr, cc, _, _), (r2, c2, _, _), (wr, wc) in zip(got, got2, want, strict=True):
+            np.testing.assert_array_equal(rr, wr)
+            np.testing.assert_array_equal(cc, wc)
+            np.testing.assert_array_equal(r2, wr)
+            np.testing.assert_array_equal(c2, wc)

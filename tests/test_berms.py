@@ -11,6 +11,7 @@ from conftest import shared
 from fortmap.detect.berm_image import standing_distance
 from fortmap.detect.berm_lighting import max_flank_contrast
 from fortmap.detect.berms import (
+    _block_means,
     _edge_distance,
     change_threshold,
     crest_offset,
@@ -354,3 +355,30 @@ def test_a_footprint_whose_plot_mostly_changed_is_razed_notstanding_distance():
     assert dist is not None
     assert dist[10, 10] == 0 and dist[35, 35] > 10
     assert standing_distance(labels * (labels == 2), changed, np.ones((50, 50), bool)) is None
+
+
+def _block_means_ref(a: np.ndarray, f: int) -> np.ndarray:
+    """Block means with the kernel's arithmetic in plain Python: per block, its rows' f-pixel
+    float64 sums (from 0.0) added in order, times 1 / f²."""
+    nb, h, w = a.shape[0], a.shape[1] // f, a.shape[2] // f
+    out = np.zeros((nb, h, w), np.float32)
+    for b in range(nb):
+        for i in range(h):
+            for j in range(w):
+                acc = 0.0
+                for r in range(i * f, i * f + f):
+                    s = 0.0
+                    for c in range(j * f, j * f + f):
+                        s += float(a[b, r, c])
+                    acc += s
+                out[b, i, j] = acc * (1.0 / (f * f))
+    return out
+
+
+@pytest.mark.parametrize("f", [2, 3, 4, 5])
+def test_block_means_match_the_plain_sums(f: int) -> None:
+    rng = np.random.default_rng(f)
+    a = rng.normal(size=(2, 23, 29)) * 10.0 ** rng.integers(-8, 8, (2, 23, 29))
+    for arr in (a.astype(np.float32), a, rng.random((1, 23, 29)) < 0.5):
+        ref = _block_means_ref(arr.view(np.uint8) if arr.dtype == bool else arr, f)
+        np.testing.assert_array_equal(_block_means(arr, f), ref)

@@ -152,3 +152,33 @@ def test_affine_all_matches_shapely():
     ref = [shapely.affinity.affine_transform(g, m) for g in geoms]
     assert all(shapely.equals_exact(a, b, 0.0) for a, b in zip(got, ref, strict=True))
     assert affine_all([], m) == []
+
+
+@pytest.mark.parametrize("shape", [(4, 1, 1), (4, 1, 6), (2, 7, 1), (3, 2, 2), (4, 37, 53)])
+def test_tolerant_stack_matches_the_numpy_reference_bit_for_bit(shape):
+    from fortmap.detect.change_kernels import tolerant_stack
+
+    rng = np.random.default_rng(sum(shape))
+    for ties in (False, True):
+        b = rng.random(shape).astype(np.float32)
+        a = rng.random(shape).astype(np.float32)
+        if ties:  # equal neighbours: ranges with repeated extremes
+            b, a = np.round(b * 3), np.round(a * 3)
+        ref = cues.tolerant_diff(list(b), list(a))
+        got = tolerant_stack(b, a)
+        assert got.dtype == np.float32
+        assert np.array_equal(got.view(np.uint32), ref.astype(np.float32).view(np.uint32))
+
+
+@pytest.mark.parametrize(("shape", "f"), [((1, 1), 1), ((7, 9), 2), ((20, 33), 3), ((16, 16), 4)])
+def test_block_any_dilated_equals_dilation_then_block_any(shape, f):
+    from fortmap.detect.change_kernels import block_any_dilated
+
+    rng = np.random.default_rng(shape[1] + f)
+    m1, m2 = rng.random(shape) < 0.2, rng.random(shape) < 0.5
+    d = ndi.binary_dilation(m1 & m2, np.ones((3, 3), bool))
+    hb, wb = -(-shape[0] // f), -(-shape[1] // f)
+    pad = np.zeros((hb * f, wb * f), bool)
+    pad[: shape[0], : shape[1]] = d
+    ref = pad.reshape(hb, f, wb, f).any(axis=(1, 3))
+    assert np.array_equal(block_any_dilated(m1, m2, f), ref)

@@ -335,8 +335,9 @@ def test_gradient_fields_kernel_is_bit_exact_against_scipy_and_numpy():
     from fortmap.detect.footprint_features import _gradient_fields_numpy, gradient_fields
 
     rng = np.random.default_rng(5)
-    for shape in [(1, 1), (2, 7), (9, 3), (40, 61)]:
-        for g in (rng.random(shape).astype(np.float32), np.zeros(shape, np.float32)):
+    for shape in [(1, 1), (2, 7), (9, 3), (40, 61), (3, 200), (75, 2)]:
+        signed = rng.normal(0.0, 3.0, shape).astype(np.float32)
+        for g in (rng.random(shape).astype(np.float32), np.zeros(shape, np.float32), signed):
             for got, ref in zip(
                 gradient_fields(g, 0.7), _gradient_fields_numpy(g, 0.7), strict=True
             ):
@@ -348,12 +349,16 @@ def test_flat_rings_and_axis_angles_equal_the_per_footprint_ones():
     from fortmap.detect.footprints import _all_rings, _axis_angle, _axis_angles, _rings
 
     fps = _shapes()
-    xy, ring_start, fp_ring = _all_rings(fps)
-    for i, p in enumerate(fps):
-        ref = _rings(p) if p is not None else []
-        got = [xy[ring_start[r] : ring_start[r + 1]] for r in range(fp_ring[i], fp_ring[i + 1])]
-        assert len(got) == len(ref)
-        assert all(np.array_equal(a, b) for a, b in zip(got, ref, strict=True))
+    only_polygons = [p for p in fps if isinstance(p, shapely.Polygon) and not p.is_empty]
+    for some in (fps, only_polygons):  # the general path, and the all-polygon one
+        xy, ring_start, fp_ring = _all_rings(some)
+        assert len(fp_ring) == len(some) + 1
+        for i, p in enumerate(some):
+            ref = _rings(p) if p is not None else []
+            rings = range(fp_ring[i], fp_ring[i + 1])
+            got = [xy[ring_start[r] : ring_start[r + 1]] for r in rings]
+            assert len(got) == len(ref)
+            assert all(np.array_equal(a, b) for a, b in zip(got, ref, strict=True))
     use = np.array([p is not None and not p.is_empty for p in fps])
     ang = _axis_angles(fps, use)
     assert [ang[i] for i in np.flatnonzero(use)] == [
@@ -382,15 +387,15 @@ def test_region_stats_all_equals_one_call_per_footprint():
         assert np.array_equal(got[i], ref)
 
 
-def test_geojson_rasterises_like_geo_interface():
+def test_rasterize_shapes_rasterise_like_geo_interface():
     from rasterio import features as rio_features
 
-    from fortmap.detect.footprint_features import _geojson
+    from fortmap.io.grids import rasterize_shapes
 
     fps = [p for p in _shapes(4) if p is not None and not p.is_empty]
     geoms = np.array(fps, dtype=object)
     got = rio_features.rasterize(
-        list(zip(_geojson(geoms), range(1, len(fps) + 1), strict=True)), out_shape=(70, 70)
+        rasterize_shapes(geoms, range(1, len(fps) + 1)), out_shape=(70, 70)
     )
     ref = rio_features.rasterize(
         list(zip(fps, range(1, len(fps) + 1), strict=True)), out_shape=(70, 70)
@@ -435,3 +440,34 @@ def test_evidence_strings_equal_one_dumps_per_row():
         ok = ev.get("too_little_valid") is None
         assert (ev["retained"] is None) != ok
         assert d["evidence"].iloc[i] == json.dumps(ev, separators=(",", ":"))
+
+
+def test_interior_medians_equal_per_label_numpy_medians():
+    from fortmap.detect.pixel_kernels import _interior_medians
+
+    rng = np.random.default_rng(12)
+    lab = rng.integers(0, 7, (30, 40)).astype(np.int32)
+    lab[lab == 4] = 0  # a label with no pixel: NaN
+    counts = np.bincount(lab.ravel(), minlength=8)[1:]
+    mb = rng.random((30, 40)).astype(np.float32)
+    ma = rng.random((30, 40)).astype(np.float32).round(1)  # ties
+    before = rng.random((3, 30, 40)).astype(np.float32)
+    after = rng.random((3, 30, 40)).astype(np.float32)
+    before[1, 0, :] = np.nan  # a non-finite band counts as 0, as in the angle's definition
+    b = np.nan_to_num(before.astype(np.float64), nan=0.0) + 0.01
+    a = after.astype(np.float64) + 0.01
+    cs = (b * a).sum(0) / np.sqrt(np.maximum((b * b).sum(0) * (a * a).sum(0), 1e-12))
+    ang = np.degrees(np.arccos(np.clip(cs, -1.0, 1.0)))
+    for angles in (True, False):
+        med = _interior_medians(lab, mb, ma, before, after, counts, 0.01, angles)
+        for k in range(1, 8):
+            on = lab == k
+            if not on.any():
+                assert np.isnan(med[:, k - 1]).all()
+                continue
+            assert med[0, k - 1] == np.median(mb[on].astype(np.float64))
+            assert med[1, k - 1] == np.median(ma[on].astype(np.float64))
+            if angles:
+                assert med[2, k - 1] == pytest.approx(np.median(ang[on]), abs=1e-9)
+            else:
+                assert np.isnan(med[2, k - 1])

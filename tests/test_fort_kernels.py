@@ -74,3 +74,43 @@ def test_local_spread_ratio_matches_the_array_expression() -> None:
         sd.append(np.sqrt(np.clip(v, 1e-6, None)))
     ref = (sd[1] / sd[0])[rows, cols]
     assert np.array_equal(K.local_spread_ratio(ga, gb, rows, cols, 3), ref)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("shape", [(61, 47), (3, 2)])
+def test_uniform_box_matches_uniform_filter(k: int, shape: tuple[int, int]) -> None:
+    g = _img(10 + k, shape)
+    assert np.array_equal(K.uniform_box(g, k), ndi.uniform_filter(g, k))
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 5])
+def test_square_closing_in_matches_binary_closing(k: int) -> None:
+    keep = _mask(20 + k, 0.4)
+    for p in (0.2, 0.5, 0.8):
+        m = _mask(30 + k, p)
+        want = ndi.binary_closing(m, np.ones((k, k), bool), border_value=0) & keep
+        assert np.array_equal(K.square_closing_in(m, k, keep), want)
+
+
+@pytest.mark.parametrize("p", [0.3, 0.55, 0.7])
+def test_hysteresis_matches_labelling_every_component(p: float) -> None:
+    from fortmap.detect.barricade_rows import hysteresis
+
+    for seed_p in (0.0, 0.01, 0.05):
+        grow = _mask(40, p, (83, 71))
+        seed = _mask(41, seed_p, (83, 71))
+        want, n = hysteresis(seed, grow)
+        got, k = K.hysteresis(seed, grow)
+        assert k == n and got.dtype == want.dtype and np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("p", [0.3, 0.55])
+def test_components_touching_matches_labelling_every_component(p: float) -> None:
+    m = _mask(50, p, (67, 59))
+    lab = ndi.label(m, np.ones((3, 3), bool))[0]
+    rng = np.random.default_rng(51)
+    for n in (0, 1, 5, 40):
+        rows, cols = rng.integers(0, 67, n), rng.integers(0, 59, n)
+        ids = np.unique(lab[rows, cols])
+        want = np.flatnonzero(np.isin(lab, ids[ids > 0]))
+        assert np.array_equal(K.components_touching(m, rows, cols), want)

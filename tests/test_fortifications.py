@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import rasterio.features
 import shapely
+import shapely.affinity
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
@@ -13,6 +15,7 @@ from fortmap.fortifications import (
     FortContext,
     FortFindings,
     _footprint_labels,
+    _geojson_rings,
     drop_razed_spill,
     fortification_layers,
 )
@@ -185,3 +188,50 @@ def test_footprints_are_rasterised_on_the_window_read():
     assert lab[15, 15] == 1 and lab[35, 45] == 0 and lab.max() == 1
     assert _footprint_labels(fc, Window(0, 0, 50, 50)) is None
     assert _footprint_labels(FortContext(roads=None, sun_azimuth=None), Window(0, 0, 9, 9)) is None
+
+
+def test_footprint_labels_match_rasterising_each_footprint_shifted():
+    rng = np.random.default_rng(3)
+    polys = []
+    for _ in range(60):
+        x, y = rng.uniform(90, 170), rng.uniform(196, 276)
+        polys.append(shapely.Polygon(np.c_[x, y] + rng.uniform(-6, 6, (5, 2))).convex_hull)
+    ring = shapely.box(120.25, 230.5, 140.5, 250.75).difference(shapely.box(125, 235, 130, 240))
+    multi = shapely.MultiPolygon(
+        [shapely.box(95.5, 205.5, 99.5, 209.5), shapely.box(150, 260, 153, 262)]
+    )
+    polys += [ring, multi, shapely.box(100.5, 200.5, 104.5, 204.5)]
+    fps = np.asarray(polys, dtype=object)
+    read = Window(97, 203, 70, 66)
+    lab = _footprint_labels(FortContext(roads=None, sun_azimuth=None, footprints=fps), read)
+    # the straightforward way: each overlapping footprint translated and rasterised in order
+    box = shapely.box(97, 203, 167, 269)
+    sel = [g for g in polys if g.intersects(box)]
+    ref = rasterio.features.rasterize(
+        [(shapely.affinity.translate(g, -97, -203), i + 1) for i, g in enumerate(sel)],
+        out_shape=(66, 70), fill=0, dtype="int32",
+    )  # fmt: skip
+    assert len(sel) > 20 and np.array_equal(lab, ref)
+    # the mappings are the geometries' own interfaces, holes and parts included
+    for g, m in zip(fps, _geojson_rings(fps), strict=True):
+        assert shapely.geometry.shape(m).equals_exact(g, 0)
+
+
+def test_spill_share_around_a_pile_equals_the_whole_window_reach():
+    from fortmap.detect.dsm_rubble import _near_fall, _spill_share
+
+    rng = np.random.default_rng(11)
+    for gsd in (0.5, 0.3):
+        db = np.full((90, 120), 10.0)
+        da = db.copy()
+        for _ in range(4):  # razed buildings: the surface fell by a storey or more
+            r, c = rng.integers(0, 80), rng.integers(0, 110)
+            da[r : r + 8, c : c + 10] = 10.0 - rng.uniform(2.0, 9.0)
+        da[rng.random(db.shape) < 0.01] = np.nan  # DSM holes
+        whole = _near_fall(db, da, gsd)
+        assert whole.any() and not whole.all()
+        for _ in range(30):
+            r, c = rng.integers(0, 85), rng.integers(0, 110)
+            rr, cc = np.nonzero(rng.random((5, 10)) < 0.6)
+            rr, cc = rr + r, cc + c
+            assert _spill_share(db, da, rr, cc, gsd) == whole[rr, cc].mean()

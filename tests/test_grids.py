@@ -86,3 +86,34 @@ def test_gangwon_sample_is_measured_on_the_ground():
     grid = analysis_grid(info)
     assert grid.gsd == pytest.approx(0.473, abs=0.005)
     assert grid.width * grid.height * grid.gsd**2 / 1e6 == pytest.approx(0.236, abs=0.004)
+
+
+def test_rasterize_shapes_burns_like_shapely_geometries():
+    import numpy as np
+    import shapely
+    from rasterio import features as rio_features
+
+    from fortmap.io.grids import rasterize_shapes
+
+    ring = shapely.Polygon([(2, 2), (30, 3.5), (28, 25), (4, 20)], [[(10, 8), (18, 8), (14, 15)]])
+    geoms = np.array(
+        [
+            shapely.box(20.3, 18.7, 38.2, 39.9),
+            ring,  # a hole stays a hole
+            shapely.MultiPolygon([shapely.box(0, 30, 5, 38), shapely.box(6, 30, 9, 39.5)]),
+            shapely.Polygon(),  # empty: skipped as before
+            shapely.box(12.5, 24.25, 19.75, 36.5),
+        ],
+        dtype=object,
+    )
+    values = [3, 1, 7, 9, 2]
+    pairs = rasterize_shapes(geoms, values)
+    assert [v for _, v in pairs] == values
+    assert isinstance(pairs[1][0], dict) and isinstance(pairs[2][0], shapely.MultiPolygon)
+    with pytest.warns(UserWarning):  # rasterio skips the empty polygon either way
+        got = rio_features.rasterize(pairs, out_shape=(40, 40))
+    with pytest.warns(UserWarning):
+        ref = rio_features.rasterize(list(zip(geoms, values, strict=True)), out_shape=(40, 40))
+    assert np.array_equal(got, ref)
+    assert set(np.unique(got)) == {0, 1, 2, 3, 7}
+    assert got[12, 14] == 0 and got[5, 5] == 1  # the hole, and the ring around it

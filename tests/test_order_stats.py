@@ -40,13 +40,20 @@ def test_nan_and_other_dtypes_fall_back_to_numpy():
     assert median_sigma(np.array([0.0, 0.0, 0.0], np.float32), 0.25)[1] == 0.25
 
 
-def test_road_medians_match_the_sorting_kernel():
+def test_road_medians_match_sorting_each_road():
     rng = np.random.default_rng(7)
     for t in range(40):
-        size = int(rng.integers(1, 5000))
+        # up to 40,000 values on 3 to 12 roads: roads on either side of ``_NUMPY_SELECT``
+        size = int(rng.integers(1, 40000 if t % 2 else 5000))
+        n = int(rng.integers(3, 12))
         vals = _samples(size, rng)[t % 4]
         if t % 5 == 0:
             vals[rng.integers(0, size, 3)] = np.nan
-        rid = rng.integers(-1, 12, size)  # -1 and 11: ids outside 0..n-1 are ignored
-        want = K.road_medians(vals, rid, 11)
-        assert np.array_equal(road_medians(vals, rid, 11), want, equal_nan=True)
+        rid = rng.integers(-1, n + 1, size)  # -1 and n: ids outside 0..n-1 are ignored
+        want = np.zeros(n, np.float32)
+        for k in range(n):
+            x = np.sort(vals[rid == k])  # NaN sorts last
+            want[k] = x[(x.size - 1) // 2] if x.size else 0.0
+        got = road_medians(vals, rid, n)
+        assert np.array_equal(got, want, equal_nan=True)
+        assert np.array_equal(K.road_medians(vals, rid, n), got, equal_nan=True)

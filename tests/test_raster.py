@@ -125,3 +125,24 @@ def test_direct_shifted_read_matches_gdal_warper(pair):
     edge = Window(0, 0, 50, 50)  # reads 1.7 rows above the raster: those are invalid
     v = fast.read_valid(edge)
     assert not v[0].any() and v[5:].all()
+
+
+@pytest.mark.parametrize("shift", [(0.0, 0.0), (2.3, -1.7)])
+@pytest.mark.parametrize("nodata", [None, 0])
+def test_inside_reads_equal_the_padded_edge_reads(tmp_path, shift, nodata):
+    """A window wholly inside the raster (read straight into its array, validity without a
+    pass) gives what the zero-padded path for windows crossing the edge gives there."""
+    img = textured_scene(64)
+    img[:, :6, :20] = 0  # a nodata patch when nodata=0
+    p = write_tif(tmp_path / "in.tif", img, nodata=nodata)
+    r = GridReader(p, open_info(p).grid)
+    r.set_pixel_warp(Affine.translation(*shift))
+    r.scale, r.offset = np.array([0.01, 0.02, 0.03]), np.array([0.1, 0.0, -0.1])
+    big = Window(-4, -3, 72, 70)  # crosses every edge: the padded path
+    inner = Window(6, 2, 40, 50)  # inside the raster, even with the shift's extra pixel
+    sl = (slice(5, 55), slice(10, 50))
+    assert np.array_equal(r.read(inner), r.read(big)[:, sl[0], sl[1]])
+    assert np.array_equal(r.read_raw(inner), r.read_raw(big)[:, sl[0], sl[1]])
+    v_in, v_big = r.read_valid(inner), r.read_valid(big)[sl]
+    assert np.array_equal(v_in, v_big)
+    assert v_in.all() == (nodata is None)

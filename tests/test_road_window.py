@@ -142,3 +142,65 @@ def test_both_dates_computed_together_match_each_date_alone() -> None:
             along_anomaly(rw2, "a", GSD, kerb=kerb),
             equal_nan=True,
         )
+
+
+def test_uniform_reflect_is_scipys_uniform_filter_bit_for_bit() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(120):
+        h, w = (int(v) for v in rng.integers(1, 40, 2))
+        k = int(rng.integers(1, 8))
+        # magnitudes 1e-12..1e5 side by side: a direct sum per pixel rounds differently
+        # from scipy's running sum on such data, so the test tells the two apart
+        g = (rng.normal(size=(h, w)) * 10.0 ** rng.integers(-12, 6, (h, w))).astype(np.float32)
+        g[rng.random((h, w)) < 0.1] = 0
+        ref = ndi.uniform_filter(g, k)
+        np.testing.assert_array_equal(AK.uniform_reflect(g, k).view(np.int32), ref.view(np.int32))
+
+
+def test_band_mean_is_numpys_mean_bit_for_bit() -> None:
+    rng = np.random.default_rng(4)
+    for t in range(40):
+        nb = int(rng.integers(1, 6))
+        h, w = (int(v) for v in rng.integers(1, 50, 2))
+        a = rng.normal(size=(nb, h, w)) * 10.0 ** rng.integers(-10, 8, (nb, h, w))
+        a = a.astype(np.float32)
+        a[rng.random(a.shape) < 0.05] = -0.0
+        if t % 5 == 0:
+            a[rng.random(a.shape) < 0.05] = np.nan
+        ref = a.mean(axis=0)
+        np.testing.assert_array_equal(AK.band_mean(a).view(np.int32), ref.view(np.int32))
+
+
+def test_masked_box_ab_is_masked_box_at_of_each_image() -> None:
+    rng = np.random.default_rng(6)
+    for _ in range(30):
+        h, w = (int(v) for v in rng.integers(1, 40, 2))
+        ga = rng.normal(size=(h, w)).astype(np.float32)
+        gb = (rng.normal(size=(h, w)) * 10.0 ** rng.integers(-6, 6, (h, w))).astype(np.float32)
+        m = rng.random((h, w)) < rng.uniform(0.1, 0.9)
+        rows, cols = np.nonzero(m)
+        got_a, got_b = AK.masked_box_ab(ga, gb, m, 3, rows, cols)
+        for g, got in ((ga, got_a), (gb, got_b)):
+            want = np.full((h, w), np.nan, np.float32)
+            want[rows, cols] = K.masked_box_at(g, m, 3, rows, cols)
+            np.testing.assert_array_equal(got.view(np.int32), want.view(np.int32))
+
+
+def test_otsu_threshold_is_skimages_threshold_otsu() -> None:
+    from skimage.filters import threshold_otsu
+
+    from fortmap.detect.road_window import otsu_threshold
+
+    rng = np.random.default_rng(7)
+    for t in range(300):
+        size = int(rng.integers(2, 2000))
+        if t % 3 == 0:  # two illumination classes
+            x = np.concatenate([rng.normal(0.2, 0.02, size), rng.normal(0.6, 0.05, size // 3)])
+        elif t % 3 == 1:  # few distinct levels: many values on bin edges
+            x = rng.integers(0, 7, size) / rng.integers(1, 50)
+        else:
+            x = rng.normal(size=size) * 10.0 ** rng.integers(-8, 6)
+        x = x.astype(np.float32 if t % 4 else np.float64)
+        if np.ptp(x) <= 0:
+            continue
+        assert otsu_threshold(x) == threshold_otsu(x)

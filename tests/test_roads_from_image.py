@@ -89,6 +89,68 @@ def test_fill_small_holes_fills_crowns_not_blocks():
     assert f[10:16, 10:16].all() and not f[30:45, 30:45].any()
 
 
+def test_fill_labelled_equals_the_bincount_lookup():
+    from scipy import ndimage as ndi
+
+    from fortmap.detect.pixel_kernels import fill_labelled
+
+    rng = np.random.default_rng(4)
+    for p_on in (0.3, 0.6, 0.9, 1.0):
+        m = rng.random((50, 70)) < p_on
+        holes, n = ndi.label(~m)
+        for max_px in (0.0, 1.0, 3.5, 40.0, 1e9):
+            small = np.bincount(holes.ravel()) <= max_px
+            small[0] = False
+            assert np.array_equal(fill_labelled(m, holes, n, max_px), m | small[holes])
+
+
+def test_class_bit_counts_equal_per_class_masks():
+    from fortmap.detect.pixel_kernels import class_bit_counts
+
+    rng = np.random.default_rng(8)
+    lab = rng.integers(-1, 6, (40, 60))[::2, ::2]  # a strided view, -1 for no class
+    bits = rng.integers(0, 2**6, (40, 60)).astype(np.uint32)[::2, ::2]
+    bitpos = np.array([2, -1, 0, 5, 1, -1])
+    total, on = class_bit_counts(lab, bits, bitpos)
+    for k in range(6):
+        m = lab == k
+        assert total[k] == m.sum()
+        ref = ((bits >> np.uint32(max(bitpos[k], 0))) & 1).astype(bool) & m
+        assert on[k] == (ref.sum() if bitpos[k] >= 0 else 0)
+
+
+def test_lines_extended_to_the_border_at_once_equal_one_by_one():
+    import shapely
+
+    from fortmap.detect.roads_from_image import _to_border, _to_border_all
+
+    rng = np.random.default_rng(9)
+    shape = (50, 80)
+    lines = [shapely.LineString(rng.random((k, 2)) * [80, 50]) for k in (2, 3, 5, 2, 4, 7)]
+    lines += [
+        shapely.LineString([(1.0, 25.0), (40.0, 25.0), (78.5, 25.0)]),  # both ends near an edge
+        shapely.LineString([(3.0, 3.0), (30.0, 30.0)]),  # left and top tie at the start
+        shapely.LineString([(77.0, 47.0), (60.0, 40.0)]),  # right and bottom tie
+        shapely.LineString([(40.0, 2.0), (40.0, 48.0)]),  # top and bottom
+    ]
+    tols = [float(t) for t in rng.uniform(1.0, 12.0, len(lines))]
+    got = _to_border_all(np.array(lines, dtype=object), shape, tols)
+    ref = [_to_border(ln, shape, t) for ln, t in zip(lines, tols, strict=True)]
+    assert [g.coords[:] for g in got] == [r.coords[:] for r in ref]
+    assert any(len(g.coords) > len(ln.coords) for g, ln in zip(got, lines, strict=True))
+
+
+def test_segment_medians_equal_numpy_medians():
+    from fortmap.detect.pixel_kernels import segment_medians
+
+    rng = np.random.default_rng(10)
+    lens = np.array([1, 2, 3, 4, 7, 10, 1])
+    vals = np.round(rng.random(lens.sum()) * 5, 1)  # ties
+    ref = [np.median(v) for v in np.split(vals, np.cumsum(lens)[:-1])]
+    got = segment_medians(vals.copy(), np.cumsum(lens))
+    assert got.tolist() == [float(r) for r in ref]
+
+
 def test_grey_field_dotted_with_trees_is_not_road():
     # a grey yard with a tree crown every 14 m: between the crowns runs of grey go on for the
     # whole yard and are under 30 m wide, but the yard is one wide surface

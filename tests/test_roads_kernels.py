@@ -28,7 +28,11 @@ def test_median3_equals_scipy(shape):
         rng.random(shape).astype(np.float32),
         np.round(rng.random(shape) * 3).astype(np.float32),  # many ties
     ):
-        assert np.array_equal(median3(x), ndi.median_filter(x, 3, mode="nearest"))
+        ref = ndi.median_filter(x, 3, mode="nearest")
+        assert np.array_equal(median3(x), ref)
+        stack = np.full((2, *shape), -1.0, np.float32)
+        assert np.shares_memory(median3(x, stack[1]), stack)  # written into a stack's band
+        assert np.array_equal(stack[1], ref) and (stack[0] == -1).all()
 
 
 def test_median3_with_nan_does_not_fail():
@@ -91,6 +95,19 @@ def test_line_openings_equal_the_plain_walk(seed):
     m[5, :] = True
     m[:, 40] = True
     assert np.array_equal(line_openings(m[None], 9)[0], _openings_reference(m, 9))
+
+
+@pytest.mark.parametrize("n", [1, 2, 9, 60])
+@pytest.mark.parametrize("density", [0.05, 0.5, 0.95])
+def test_line_openings_skipping_ahead_equal_the_plain_walk(n, density):
+    # sparse masks let the walk jump n steps at a time; dense ones hold long runs, broken
+    # here and there just short of n
+    rng = np.random.default_rng(int(density * 100) + n)
+    m = ndi.binary_dilation(rng.random((29, 47)) < density / 9, iterations=1)
+    m |= rng.random(m.shape) < density / 2
+    m[3, 2 : 2 + n] = True
+    m[10, 5 : 5 + max(n - 1, 1)] = True
+    assert np.array_equal(line_openings(m[None], n)[0], _openings_reference(m, n))
 
 
 def _order_networkx(pix: np.ndarray) -> list[tuple[int, int]]:

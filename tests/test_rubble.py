@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pytest
 import shapely
 from rasterio.features import rasterize
 from scipy import ndimage as ndi
@@ -11,7 +12,13 @@ from scipy import ndimage as ndi
 from fortmap.detect.road_window import robust_sigma
 from fortmap.detect.roadmask import roads_in_window
 from fortmap.detect.rubble import find_rubble
-from fortmap.detect.rubble_kernels import OffRoadChange, relative_roughness
+from fortmap.detect.rubble_kernels import (
+    OffRoadChange,
+    box_change,
+    relative_roughness,
+    residual_level,
+    shared_relative_roughness,
+)
 
 GSD = 0.5
 
@@ -198,7 +205,65 @@ def test_off_road_change_read_at_pixels_equals_whole_window():
     z = OffRoadChange(diff, off, 3)
     rows, cols = np.nonzero(rng.random(diff.shape) > 0.5)
     assert np.array_equal(z[rows, cols], want[rows, cols])
+    # the change taken from the two grey levels in the smoothing pass: the same values
+    after = rng.random(diff.shape).astype(np.float32)
+    before = after - diff
+    d = ndi.uniform_filter(after - before, 3)
+    want = np.abs(d - np.median(d[off])) / robust_sigma(d[off], 1e-3)
+    assert np.array_equal(OffRoadChange(after, off, 3, before)[rows, cols], want[rows, cols])
     # too little ground for the statistic: no change anywhere
     few = np.zeros_like(off)
     few[0, :10] = True
     assert np.all(OffRoadChange(diff, few, 3)[rows, cols] == 0)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+def test_box_change_is_the_uniform_filter_of_the_change(k: int) -> None:
+    rng = np.random.default_rng(k)
+    ga = rng.random((37, 29)).astype(np.float32)
+    gb = (ga * rng.uniform(0.5, 1.5, ga.shape)).astype(np.float32)
+    off = rng.random(ga.shape) > 0.4
+    d, vals = box_change(ga, gb, off, k)
+    want = ndi.uniform_filter(ga - gb, k)  # edges included: mode reflect
+    assert d.dtype == np.float32 and np.array_equal(d, want)
+    assert np.array_equal(vals, want[off])
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_residual_level_is_the_box_formula_at_every_pixel(k: int) -> None:
+    g = np.random.default_rng(k).random((17, 14)).astype(np.float32)
+    pad = k + 2
+    gp = np.pad(g, pad, mode="symmetric")  # scipy's "reflect"
+
+    def box(y: int, x: int, m: int) -> float:
+        a = 0.0
+        for dy in range(-(m // 2), m - m // 2):
+            for dx in range(-(m // 2), m - m // 2):
+                a += float(gp[y + dy, x + dx])
+        return a / (m * m)
+
+    rows, cols = (a.ravel() for a in np.mgrid[0:17, 0:14])  # edges and interior
+    res, lev = residual_level(g, rows, cols, k)
+    for i, (r, c) in enumerate(zip(rows + pad, cols + pad, strict=True)):
+        a = 0.0
+        for dy in range(-(k // 2), k - k // 2):
+            for dx in range(-(k // 2), k - k // 2):
+                a += abs(float(gp[r + dy, c + dx]) - box(r + dy, c + dx, k))
+        assert res[i] == np.float32(a / (k * k)) and lev[i] == np.float32(box(r, c, k + 2))
+
+
+def test_rubble_and_dsm_piles_share_the_window_relative_roughness():
+    from fortmap.detect.road_window import RoadWindow
+
+    pile = shapely.box(70, 96, 130, 108)
+    b, a, v, rr, road = _window(pile)
+    rw = RoadWindow.build(b, a, v, rr)
+    memo: dict = {}
+    out = find_rubble(b, a, v, rr, road, GSD, (0, 0, 200, 200), rw=rw, memo=memo)
+    assert len(out) == 1  # the pile was measured: its road's relative roughness is kept
+    kept = memo[("relative_roughness", 5)]  # 2.5 m boxes at 0.5 m
+    assert shared_relative_roughness(rw, 5, memo) is kept
+    fresh = shared_relative_roughness(rw, 5, None)
+    assert fresh is not kept and (fresh.after, fresh.change) == (kept.after, kept.change)
+    # the same findings with or without the shared measures
+    assert out == find_rubble(b, a, v, rr, road, GSD, (0, 0, 200, 200))

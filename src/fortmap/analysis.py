@@ -6,6 +6,7 @@ scene-wide) -> write. Windows run one after another, or on a Dask cluster when o
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 import warnings
@@ -17,6 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
+import shapely
 from affine import Affine
 from rasterio.windows import Window
 
@@ -158,11 +160,18 @@ def run_analysis(
     """
     # GDAL's block cache defaults to 5 % of RAM; windows are read once, so a small one will do
     # and keeps memory flat whatever the scene's size.
-    with rasterio.Env(GDAL_CACHEMAX=256 * 1024 * 1024):  # rasterio takes bytes
-        return _run(
-            before, after, out_dir, buildings, roads, core, places, dsm_before, dsm_after,
-            dem, edge, force, options, progress,
-        )  # fmt: skip
+    # The loaded libraries leave a few hundred thousand long-lived objects on the heap, and
+    # each full garbage collection the run triggers walks them all (about 0.1 CPU s each on
+    # a 2 km scene); frozen, collections only visit what the run itself allocates.
+    gc.freeze()
+    try:
+        with rasterio.Env(GDAL_CACHEMAX=256 * 1024 * 1024):  # rasterio takes bytes
+            return _run(
+                before, after, out_dir, buildings, roads, core, places, dsm_before, dsm_after,
+                dem, edge, force, options, progress,
+            )  # fmt: skip
+    finally:
+        gc.unfreeze()
 
 
 def _run(
@@ -289,11 +298,13 @@ def _run(
         fp_px = to_pixel(fps.geometry.values, grid.transform)
         fort.footprints = np.asarray(fp_px, dtype=object)
         ncols = int(np.ceil(grid.width / window_px))
-        for i, p in enumerate(fp_px):
-            c = p.centroid
-            wi = int(min(c.y, grid.height - 1) // window_px) * ncols + int(
-                min(c.x, grid.width - 1) // window_px
-            )
+        # centroids in one vectorised call: the same points as each polygon's ``centroid``
+        cen = shapely.centroid(fort.footprints)
+        cy = np.minimum(shapely.get_y(cen), grid.height - 1) // window_px
+        cx = np.minimum(shapely.get_x(cen), grid.width - 1) // window_px
+        for i, (p, wi) in enumerate(
+            zip(fp_px, (cy * ncols + cx).astype(int).tolist(), strict=True)
+        ):
             assign[wi].append((i, p))
     jobs = [(w, assign[i]) for i, w in enumerate(cores)]
 

@@ -104,8 +104,8 @@ def process_window(
     after = _read(ctx.after, rw, ctx.grey)
     valid = ctx.before.read_valid(rw) & ctx.after.read_valid(rw)
     evidence = ctx.change_model.evidence(before, after, valid)
-    mask = ctx.change_model.mask(evidence, valid).astype(np.uint8)
-    mask[~valid] = 0
+    mask = ctx.change_model.mask(evidence, valid).astype(np.uint8, copy=False)
+    mask &= valid  # 0/1 values: clears the invalid pixels in place
 
     oc, orow = core.col_off - rw.col_off, core.row_off - rw.row_off
     sl = (slice(orow, orow + core.height), slice(oc, oc + core.width))

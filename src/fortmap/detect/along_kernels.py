@@ -1,4 +1,4 @@
-"""Numba kernels of the along-road contrast (``road_window.along_anomaly``).
+"""Numba kernels of the road-window contrasts (``road_window``) and of block rows.
 
 Each road pixel is compared with the road a few metres ahead and behind it along an angle.
 The sample positions depend only on the pixel, the angle and the sampling mask, never on the
@@ -6,6 +6,11 @@ image, so the after and the before images are sampled in one pass (``sides_ab``)
 positions, the trigonometry and the mask tests are shared, and the arithmetic of each image's
 medians is the one of a pass per image, so the values are the same bit for bit. The same pass
 tells which samples fall on the kerbside (road off the carriageway).
+
+``seeded_labels`` and ``label_pixels`` give ``barricade_rows.hysteresis`` and
+``road_components`` their labels and pixel lists in passes over the labelled pixels, not
+the window. ``uniform_reflect`` is ``scipy.ndimage.uniform_filter`` (mode reflect) of a whole window with
+scipy's own arithmetic, a few times faster.
 
 Coordinates are pixels of the window (row, column); ``offs_px`` are distances in pixels.
 All kernels are cached on disk (``cache=True``).
@@ -18,7 +23,7 @@ import math
 import numpy as np
 from numba import njit
 
-from fortmap.detect.fort_kernels import near
+from fortmap.detect.fort_kernels import _reflect, near
 
 
 @njit(cache=True, nogil=True)
@@ -82,8 +87,12 @@ def sides_ab(sm_a, sm_b, samp, side, rows, cols, angle, offs_px):  # pragma: no 
     hit = np.zeros(n, np.bool_)
     buf_a = np.empty(m, np.float32)
     buf_b = np.empty(m, np.float32)
+    # a road's pixels come in runs of one segment's angle: its cosine and sine once per run
+    prev, ca, sa = np.nan, 1.0, 0.0
     for i in range(n):
-        ca, sa = math.cos(angle[i]), math.sin(angle[i])
+        if angle[i] != prev:
+            prev = angle[i]
+            ca, sa = math.cos(prev), math.sin(prev)
         ba = -np.inf
         bb = -np.inf
         for sgn in (-1.0, 1.0):
@@ -118,9 +127,12 @@ def other_road(on, road_id, rows, cols, angle, offs_px):  # pragma: no cover - c
     h, w = on.shape
     n = rows.size
     out = np.zeros(n, np.bool_)
+    prev, ca, sa = np.nan, 1.0, 0.0
     for i in range(n):
         own = road_id[rows[i], cols[i]]
-        ca, sa = math.cos(angle[i]), math.sin(angle[i])
+        if angle[i] != prev:
+            prev = angle[i]
+            ca, sa = math.cos(prev), math.sin(prev)
         for sgn in (-1.0, 1.0):
             for j in range(offs_px.size):
                 x = int(math.floor(cols[i] + 0.5 + sgn * offs_px[j] * ca))
@@ -152,3 +164,246 @@ def penumbra_to_bright(dark, ref, rows, cols, h, w, rad):  # pragma: no cover - 
         if dark[i]:
             out[i] = not near(seen, rad, rows[i], cols[i])
     return out
+
+
+@njit(cache=True, nogil=True)
+def uniform_reflect(g, k):  # pragma: no cover - compiled
+    """``scipy.ndimage.uniform_filter(g, k)`` (mode reflect, origin 0) of float32 2-D ``g``,
+    bit for bit: scipy's own arithmetic (``NI_UniformFilter1D``), axis 0 then axis 1. Along
+    each line a float64 running sum starts as the sum of the first box and moves on by the
+    entering less the leaving value; each output is that sum over ``k`` rounded to float32
+    (a direct sum per pixel can differ from it in the last bit).
+
+    Axis 0 keeps one running sum per column and walks the rows (contiguous reads, where
+    scipy copies out strided column lines); each row of its output is then run along axis 1
+    at once, so the intermediate image is never allocated.
+
+    Returns:
+        float32 (rows, cols).
+    """
+    if k <= 1:
+        return g.copy()  # scipy filters no axis of size 1
+    h, w = g.shape
+    s1 = k // 2
+    out = np.empty((h, w), np.float32)
+    acc = np.zeros(w, np.float64)
+    for j in range(k):
+        y = _reflect(j - s1, h)
+        for c in range(w):
+            acc[c] += np.float64(g[y, c])
+    buf = np.empty(w + k, np.float64)
+    for r in range(h):
+        if r > 0:
+            yi = _reflect(r + k - 1 - s1, h)
+            yo = _reflect(r - 1 - s1, h)
+            for c in range(w):
+                acc[c] += np.float64(g[yi, c]) - np.float64(g[yo, c])
+        # the axis-0 output row (rounded to float32, as scipy stores it), reflected at the ends
+        for c in range(w):
+            buf[s1 + c] = np.float64(np.float32(acc[c] / k))
+        for j in range(s1):
+            buf[j] = buf[s1 + _reflect(j - s1, w)]
+        for j in range(k - s1 - 1):
+            buf[s1 + w + j] = buf[s1 + _reflect(w + j, w)]
+        t = 0.0
+        for j in range(k):
+            t += buf[j]
+        out[r, 0] = np.float32(t / k)
+        for c in range(1, w):
+            t += buf[c + k - 1] - buf[c - 1]
+            out[r, c] = np.float32(t / k)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def seeded_labels(seed, grow):  # pragma: no cover - compiled
+    """The 8-connected components of bool ``grow`` that hold a ``seed`` pixel (both bool
+    (rows, cols)), labelled 1..n in the order of their first pixel in raster order, as
+    ``ndi.label`` numbers components (0 elsewhere): ``barricade_rows.hysteresis``.
+
+    Flood fills from the seed pixels, so the work beyond a scan of the masks is in
+    proportion to the components' pixels.
+
+    Returns:
+        (int32 (rows, cols) labels, n, and the labels' pixels as ``label_pixels`` gives
+        them: int64 flat indices and int64 (n + 2,) starts).
+    """
+    h, w = grow.shape
+    lab = np.zeros((h, w), np.int32)
+    ng = 0
+    for y in range(h):
+        for x in range(w):
+            ng += grow[y, x]
+    # every buffer sized once (a pixel is pushed once): growing them in the loop costs more
+    stack = np.empty(ng + 1, np.int64)
+    pix = np.empty(ng + 1, np.int64)
+    starts = np.empty(ng + 2, np.int64)
+    first = np.empty(ng + 1, np.int64)
+    npix = 0
+    nc = 0
+    for y0 in range(h):
+        for x0 in range(w):
+            if not (seed[y0, x0] and grow[y0, x0]) or lab[y0, x0]:
+                continue
+            nc += 1
+            starts[nc - 1] = npix
+            lab[y0, x0] = nc
+            stack[0] = y0 * w + x0
+            sp = 1
+            lo = y0 * w + x0
+            while sp:
+                sp -= 1
+                p = stack[sp]
+                pix[npix] = p
+                npix += 1
+                lo = min(lo, p)
+                y, x = p // w, p % w
+                for yy in range(max(y - 1, 0), min(y + 2, h)):
+                    for xx in range(max(x - 1, 0), min(x + 2, w)):
+                        if grow[yy, xx] and not lab[yy, xx]:
+                            lab[yy, xx] = nc
+                            stack[sp] = yy * w + xx
+                            sp += 1
+            first[nc - 1] = lo
+    starts[nc] = npix
+    rank = np.empty(nc, np.int32)
+    # mergesort: the first pixels come nearly sorted, which a quicksort handles badly
+    order = np.argsort(first[:nc], kind="mergesort")
+    for i in range(nc):
+        rank[order[i]] = i + 1
+    flat = lab.ravel()
+    for c in range(nc):
+        for i in range(starts[c], starts[c + 1]):
+            flat[pix[i]] = rank[c]
+    # each label's pixels in raster order, labels in order: ``label_pixels``' answer
+    out = np.empty(npix, np.int64)
+    at = np.zeros(nc + 2, np.int64)
+    pos = 0
+    for q in range(nc):
+        c = order[q]
+        at[q + 1] = pos
+        seg = np.sort(pix[starts[c] : starts[c + 1]])
+        out[pos : pos + seg.size] = seg
+        pos += seg.size
+    at[nc + 1] = pos
+    return lab, nc, out, at
+
+
+@njit(cache=True, nogil=True)
+def label_pixels(lab, n):  # pragma: no cover - compiled
+    """Flat (raster) indices of the pixels of labels 1..n of int ``lab`` (rows, cols),
+    grouped by label and in raster order within one, and where each label's run starts.
+
+    Returns:
+        (int64 flat indices, int64 (n + 2,) starts: label k's pixels are
+        ``flat[starts[k]:starts[k + 1]]``).
+    """
+    f = lab.ravel()
+    cnt = np.zeros(n + 2, np.int64)
+    for i in range(f.size):
+        v = f[i]
+        if 0 < v <= n:
+            cnt[v + 1] += 1
+    for k in range(1, n + 2):
+        cnt[k] += cnt[k - 1]
+    starts = cnt.copy()
+    out = np.empty(cnt[n + 1], np.int64)
+    for i in range(f.size):
+        v = f[i]
+        if 0 < v <= n:
+            out[cnt[v]] = i
+            cnt[v] += 1
+    return out, starts
+
+
+@njit(cache=True, nogil=True)
+def band_mean(img):  # pragma: no cover - compiled
+    """``img.mean(axis=0)`` of a float32 (bands, rows, cols) image, bit for bit: the bands
+    added in order to 0.0 in float32 (numpy's reduction over the first axis; the 0.0 start
+    makes an all -0.0 pixel +0.0), then divided by their count (a float32 quotient,
+    correctly rounded whichever way numpy promotes it).
+
+    Returns:
+        float32 (rows, cols).
+    """
+    nb, h, w = img.shape
+    out = np.empty((h, w), np.float32)
+    for r in range(h):
+        for c in range(w):
+            out[r, c] = np.float32(0.0) + img[0, r, c]
+        for b in range(1, nb):
+            for c in range(w):
+                out[r, c] += img[b, r, c]
+        for c in range(w):
+            out[r, c] = np.float32(np.float64(out[r, c]) / nb)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def masked_box_ab(ga, gb, m, k, rows, cols):  # pragma: no cover - compiled
+    """``fort_kernels.masked_box_at`` of the float32 (rows, cols) levels ``ga`` and ``gb``
+    (box mean over the bool mask ``m`` only, NaN where the box holds almost none of it) at
+    the pixels (rows, cols), both in one pass (the mask tests are shared, each image's
+    arithmetic is that kernel's), written into (rows, cols) arrays NaN elsewhere.
+
+    Returns:
+        (float32 (rows, cols), float32 (rows, cols)) for ``ga`` and ``gb``.
+    """
+    h, w = ga.shape
+    out_a = np.full((h, w), np.nan, np.float32)
+    out_b = np.full((h, w), np.nan, np.float32)
+    s1 = k // 2
+    for i in range(rows.size):
+        r, c = rows[i], cols[i]
+        num_a = 0.0
+        num_b = 0.0
+        den = 0.0
+        for dc in range(-s1, k - s1):
+            x = _reflect(c + dc, w)
+            ca = 0.0
+            cb = 0.0
+            cd = 0.0
+            for dr in range(-s1, k - s1):
+                y = _reflect(r + dr, h)
+                if m[y, x]:
+                    ca += np.float64(ga[y, x])
+                    cb += np.float64(gb[y, x])
+                    cd += 1.0
+            num_a += np.float64(np.float32(ca / k))
+            num_b += np.float64(np.float32(cb / k))
+            den += np.float64(np.float32(cd / k))
+        fa = np.float32(num_a / k)
+        fb = np.float32(num_b / k)
+        fd = np.float32(den / k)
+        if fd > np.float32(1e-3):
+            out_a[r, c] = fa / fd
+            out_b[r, c] = fb / fd
+    return out_a, out_b
+
+
+@njit(cache=True, nogil=True)
+def uniform_counts(x, first, last, edges):  # pragma: no cover - compiled
+    """``np.histogram(x, bins=edges.size - 1, range=(first, last))[0]`` of 1-D ``x`` whose
+    equal-width bin edges ``edges`` numpy gave (``np.histogram_bin_edges``), bit for bit:
+    numpy's index estimate in the dtype of ``x``, then its one-step corrections against the
+    edges, in one pass instead of numpy's blocks of array passes.
+
+    Returns:
+        int64 (bins,) counts.
+    """
+    nb = edges.size - 1
+    counts = np.zeros(nb, np.int64)
+    denom = last - first
+    for i in range(x.size):
+        v = x[i]
+        if not (v >= first and v <= last):
+            continue
+        k = int((v - first) / denom * nb)
+        if k == nb:
+            k -= 1
+        if v < edges[k]:
+            k -= 1
+        if v >= edges[k + 1] and k != nb - 1:
+            k += 1
+        counts[k] += 1
+    return counts

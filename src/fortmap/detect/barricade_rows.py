@@ -18,6 +18,7 @@ import numpy as np
 import shapely
 from scipy import ndimage as ndi
 
+from fortmap.detect import along_kernels as AK
 from fortmap.detect.roadmask import RoadRaster, own_axes, segment_frame
 
 #: A block row is at most this long along the road (m): a 2 m block plus blur.
@@ -51,16 +52,21 @@ def masked_box(g: np.ndarray, m: np.ndarray, k: int) -> np.ndarray:
 
 
 def hysteresis(seed: np.ndarray, grow: np.ndarray) -> tuple[np.ndarray, int]:
-    """Components of ``grow`` (8-connected) that hold a ``seed`` pixel, relabelled 1..n."""
-    lab, n = ndi.label(grow, np.ones((3, 3), bool))
-    if n == 0:
-        return lab, 0
-    keep = np.zeros(n + 1, bool)
-    keep[np.unique(lab[seed & grow])] = True
-    keep[0] = False
-    new = np.zeros(n + 1, np.int32)
-    new[keep] = np.arange(1, keep.sum() + 1)
-    return new[lab], int(keep.sum())
+    """Components of ``grow`` (8-connected) that hold a ``seed`` pixel, relabelled 1..n
+    (int32, in the order ``ndi.label`` numbers them), by flood fills from the seeds."""
+    lab, n, _ = hysteresis_pixels(seed, grow)
+    return lab, n
+
+
+def hysteresis_pixels(
+    seed: np.ndarray, grow: np.ndarray
+) -> tuple[np.ndarray, int, tuple[np.ndarray, np.ndarray]]:
+    """``hysteresis`` and its labels' pixels (flat indices grouped by label in raster order,
+    and where each label starts: ``road_components``' ``pixels``), found by the same fill."""
+    lab, n, flat, starts = AK.seeded_labels(
+        np.ascontiguousarray(seed, bool), np.ascontiguousarray(grow, bool)
+    )
+    return lab, int(n), (flat, starts)
 
 
 @dataclass
@@ -101,15 +107,26 @@ def axis_mean(ax: np.ndarray) -> float:
 
 
 def road_components(
-    lab: np.ndarray, roads: RoadRaster
+    lab: np.ndarray,
+    roads: RoadRaster,
+    n: int | None = None,
+    pixels: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Yield (rows, cols, road ids, per-road pixel counts) of each labelled component that
-    touches a road (road id 0, off the roads, is not counted)."""
-    for k, sl in enumerate(ndi.find_objects(lab), start=1):
-        if sl is None:
+    touches a road (road id 0, off the roads, is not counted); ``n``: the highest label
+    (found when None); ``pixels``: the labels' pixels when known (``hysteresis_pixels``)."""
+    if pixels is None:
+        if n is None:
+            n = int(lab.max()) if lab.size else 0
+        # every label's pixels in raster order from one pass, as find_objects and a compare
+        # per label gave them
+        pixels = AK.label_pixels(lab, n)
+    flat, starts = pixels
+    w = lab.shape[1]
+    for k in range(1, starts.size - 1):
+        if starts[k] == starts[k + 1]:
             continue
-        rr, cc = np.nonzero(lab[sl] == k)
-        rr, cc = rr + sl[0].start, cc + sl[1].start
+        rr, cc = np.divmod(flat[starts[k] : starts[k + 1]], w)
         rid = roads.road_id[rr, cc]
         counts = np.bincount(rid)
         counts[0] = 0
@@ -118,12 +135,18 @@ def road_components(
         yield rr, cc, rid, counts
 
 
-def pieces(lab: np.ndarray, n: int, roads: RoadRaster) -> list[Piece]:
-    """Measure each labelled component in the frame of the road most of it lies on."""
+def pieces(
+    lab: np.ndarray,
+    n: int,
+    roads: RoadRaster,
+    pixels: tuple[np.ndarray, np.ndarray] | None = None,
+) -> list[Piece]:
+    """Measure each labelled component in the frame of the road most of it lies on
+    (``pixels``: as ``road_components``)."""
     out: list[Piece] = []
     if n == 0:
         return out
-    for rr, cc, rid, counts in road_components(lab, roads):
+    for rr, cc, rid, counts in road_components(lab, roads, n, pixels):
         road = int(counts.argmax())
         cands = np.nonzero(counts >= 0.1 * counts.sum())[0]
         if len(cands) > 1 and len(rr) >= 6:

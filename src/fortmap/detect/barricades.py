@@ -38,6 +38,7 @@ from fortmap.detect.barricade_rows import (  # noqa: F401  (re-exported for rubb
     free_gap,
     group_rows,
     hysteresis,
+    hysteresis_pixels,
     junction_rows,
     masked_box,
     merge_split_rows,
@@ -127,9 +128,10 @@ def _rows(
     ``ch.seed``: pieces framed by their road, grouped and checked (``row_ok``)."""
     if not (ch.seed & grow).any():
         return []
-    lab, n = hysteresis(ch.seed & grow, grow)
+    lab, n, px = hysteresis_pixels(ch.seed & grow, grow)
     reach = ROAD_MARGIN_M / gsd
-    cands = [q for q in (reframe(p, roads, roads_px, reach, gsd) for p in pieces(lab, n, roads))
+    found = pieces(lab, n, roads, px)
+    cands = [q for q in (reframe(p, roads, roads_px, reach, gsd) for p in found)
              if across_road(q, gsd)]  # fmt: skip
     rows, rest = [], []
     for g in group_rows(cands, gsd):

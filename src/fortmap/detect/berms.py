@@ -54,6 +54,7 @@ from scipy import ndimage as ndi
 from skimage.filters import apply_hysteresis_threshold, threshold_otsu
 from skimage.morphology import skeletonize
 
+from fortmap.detect.berm_crest import crest_path
 from fortmap.detect.berm_image import (
     SOIL_MIN_REDNESS,
     down_labels,
@@ -119,6 +120,9 @@ def _block_means(a: np.ndarray, f: int) -> np.ndarray:
 @numba.njit(cache=True, nogil=True)
 def _block_means_kernel(a: np.ndarray, f: int) -> np.ndarray:
     # One pass over the window instead of numpy's reshape-mean (a strided copy per band).
+    # Per block row, each of its rows adds its f-pixel float64 sums (left to right from 0.0)
+    # to the blocks' running float64 totals; the usual factors 2 and 4 are spelt out, which
+    # lets the compiler vectorise across blocks (the same additions in the same order).
     nb, h, w = a.shape[0], a.shape[1] // f, a.shape[2] // f
     out = np.zeros((nb, h, w), np.float32)
     acc = np.zeros(w, np.float64)
@@ -127,40 +131,33 @@ def _block_means_kernel(a: np.ndarray, f: int) -> np.ndarray:
         for i in range(h):
             acc[:] = 0.0
             for r in range(i * f, i * f + f):
-                for j in range(w):
-                    s = 0.0
-                    for c in range(j * f, j * f + f):
-                        s += a[b, r, c]
-                    acc[j] += s
+                row = a[b, r]
+                if f == 4:
+                    for j in range(w):
+                        c = 4 * j
+                        acc[j] += (
+                            ((0.0 + np.float64(row[c])) + np.float64(row[c + 1]))
+                            + np.float64(row[c + 2])
+                        ) + np.float64(row[c + 3])
+                elif f == 2:
+                    for j in range(w):
+                        acc[j] += (0.0 + np.float64(row[2 * j])) + np.float64(row[2 * j + 1])
+                else:
+                    for j in range(w):
+                        s = 0.0
+                        for c in range(j * f, j * f + f):
+                            s += row[c]
+                        acc[j] += s
             for j in range(w):
                 out[b, i, j] = acc[j] * inv
     return out
 
 
 def _crest(mask: np.ndarray) -> np.ndarray | None:
-    """Longest path (rows, cols) through the skeleton of one component."""
-    import networkx as nx  # lazy: keeps networkx out of every CLI start
-
-    sk = skeletonize(mask)
-    rr, cc = np.nonzero(sk)
-    if len(rr) < 2:
-        return None
-    idx = {(r, c): i for i, (r, c) in enumerate(zip(rr, cc, strict=True))}
-    g = nx.Graph()
-    g.add_nodes_from(range(len(rr)))
-    for i, (r, c) in enumerate(zip(rr, cc, strict=True)):
-        for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):
-            j = idx.get((r + dr, c + dc))
-            if j is not None:
-                g.add_edge(i, j, weight=float(np.hypot(dr, dc)))
-    comp = max(nx.connected_components(g), key=len)
-    start = next(iter(comp))
-    d = nx.single_source_dijkstra_path_length(g, start)
-    a = max(d, key=d.get)
-    d, paths = nx.single_source_dijkstra(g, a)
-    b = max(d, key=d.get)
-    path = paths[b]
-    return np.c_[rr[path], cc[path]]
+    """Longest path (rows, cols) through the skeleton of one component (from a node of its
+    largest part to the farthest node, then to the farthest from there; see
+    ``berm_crest.crest_path``)."""
+    return crest_path(skeletonize(mask))
 
 
 def _edge_distance(m: np.ndarray, sl: tuple[slice, slice], valid: np.ndarray | None) -> np.ndarray:

@@ -49,16 +49,6 @@ def colour_prep(
     n = table.shape[1]
     nc = 1 + nb if nb > 1 else 1
     a = np.empty_like(a_raw)
-    # band by band first (lookup and colour-cube cell), then pixel by pixel across bands
-    idx = np.zeros((h, w), np.int32)  # nbins**bands cells: a few thousand
-    for k in range(nb):
-        inv = np.float32(1.0) / step[k]
-        lok, so, sf = lo[k], slo[k], sfac[k]
-        for y in range(h):
-            for x in range(w):
-                a[k, y, x] = _lut(a_raw[k, y, x], lok, inv, table, k, n)
-                qi = int((b[k, y, x] - so) * sf)
-                idx[y, x] = idx[y, x] * nbins + min(max(qi, 0), nbins - 1)
     cb = np.empty((nc, h, w), np.float32)
     ca = np.empty((nc, h, w), np.float32)
     shb = np.empty((h, w), np.bool_)
@@ -67,11 +57,24 @@ def colour_prep(
     ska = np.empty((h, w), np.bool_)
     third = np.float32(nb)
     eps = np.float32(1e-3)
+    inv = np.empty(nb, np.float32)
+    for k in range(nb):
+        inv[k] = np.float32(1.0) / step[k]
+    # row by row: a row's lookups (band by band, then the colour-cube cell) are read back by
+    # the pixel pass while still in cache; each value is computed as before
+    idx = np.zeros(w, np.int32)  # nbins**bands cells: a few thousand
     for y in range(h):
+        idx[:] = 0
+        for k in range(nb):
+            ik, lok, so, sf = inv[k], lo[k], slo[k], sfac[k]
+            for x in range(w):
+                a[k, y, x] = _lut(a_raw[k, y, x], lok, ik, table, k, n)
+                qi = int((b[k, y, x] - so) * sf)
+                idx[x] = idx[x] * nbins + min(max(qi, 0), nbins - 1)
         for x in range(w):
             sb = np.float32(0.0)
             sa = np.float32(0.0)
-            c = idx[y, x]
+            c = idx[x]
             for k in range(nb):
                 v = a[k, y, x]
                 if has_shift:
@@ -101,13 +104,25 @@ def colour_prep(
     return a, cb, ca, shb, sha, skb, ska
 
 
+@njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _tol_sq(vb, va, alo, ahi, blo, bhi):  # pragma: no cover - compiled
+    """Squared tolerant difference of one pixel from the neighbourhood ranges."""
+    zero = np.float32(0.0)
+    d1 = max(vb - ahi, alo - vb, zero)
+    d2 = max(va - bhi, blo - va, zero)
+    d = max(d1, d2)
+    return d * d
+
+
 @njit(cache=True, nogil=True, fastmath=True)
 def tolerant_stack(b, a):  # pragma: no cover - compiled
     """sqrt(sum over channels of squared +-1 px tolerant differences), row by row.
 
     For each channel the difference is the larger of the distances of b(p) to the range of a
     over the 3 x 3 neighbours of p (clipped at the edges), and of a(p) to that of b. The ranges
-    are built from three-row column extremes kept in row buffers, so the data is read once.
+    are built from three-row column extremes kept in row buffers, so the data is read once;
+    the first and last columns are done apart, so the loops over the others have no branch
+    and vectorise.
     """
     nc, h, w = b.shape
     out = np.empty((h, w), np.float32)
@@ -116,7 +131,6 @@ def tolerant_stack(b, a):  # pragma: no cover - compiled
     amax = np.empty(w, np.float32)
     bmin = np.empty(w, np.float32)
     bmax = np.empty(w, np.float32)
-    zero = np.float32(0.0)
     for y in range(h):
         y0 = max(0, y - 1)
         y1 = min(h - 1, y + 1)
@@ -138,7 +152,8 @@ def tolerant_stack(b, a):  # pragma: no cover - compiled
                 amax[x] = ahi
                 bmin[x] = blo
                 bmax[x] = bhi
-            for x in range(w):
+            for e in range(min(w, 2)):
+                x = 0 if e == 0 else w - 1
                 x0 = max(0, x - 1)
                 x1 = min(w - 1, x + 1)
                 alo = amin[x0]
@@ -150,12 +165,13 @@ def tolerant_stack(b, a):  # pragma: no cover - compiled
                     ahi = max(ahi, amax[k])
                     blo = min(blo, bmin[k])
                     bhi = max(bhi, bmax[k])
-                vb = b[c, y, x]
-                va = a[c, y, x]
-                d1 = max(vb - ahi, alo - vb, zero)
-                d2 = max(va - bhi, blo - va, zero)
-                d = max(d1, d2)
-                acc[x] += d * d
+                acc[x] += _tol_sq(b[c, y, x], a[c, y, x], alo, ahi, blo, bhi)
+            for x in range(1, w - 1):
+                alo = min(min(amin[x - 1], amin[x]), amin[x + 1])
+                ahi = max(max(amax[x - 1], amax[x]), amax[x + 1])
+                blo = min(min(bmin[x - 1], bmin[x]), bmin[x + 1])
+                bhi = max(max(bmax[x - 1], bmax[x]), bmax[x + 1])
+                acc[x] += _tol_sq(b[c, y, x], a[c, y, x], alo, ahi, blo, bhi)
         for x in range(w):
             out[y, x] = np.sqrt(acc[x])
     return out
@@ -189,12 +205,16 @@ def block_any_dilated(m1, m2, f):  # pragma: no cover - compiled
     hb = (h + f - 1) // f
     wb = (w + f - 1) // f
     out = np.zeros((hb, wb), np.bool_)
+    # block of each row and column, looked up: an integer division per neighbour cost more
+    # than the rest of the loop
+    by = np.arange(h) // f
+    bx = np.arange(w) // f
     for y in range(h):
         for x in range(w):
             if m1[y, x] and m2[y, x]:
                 for yy in range(max(0, y - 1), min(h, y + 2)):
                     for xx in range(max(0, x - 1), min(w, x + 2)):
-                        out[yy // f, xx // f] = True
+                        out[by[yy], bx[xx]] = True
     return out
 
 

@@ -24,12 +24,13 @@ from fortmap.analyze.clearance import (
     OBSTACLE_M,
     storey_falls,
 )
+from fortmap.detect import fort_kernels as K
 from fortmap.detect import rubble as RB
 from fortmap.detect.barricade_rows import MAX_ROW_ALONG_M, axis_mean
 from fortmap.detect.barricades import PASS_WIDTH_M
 from fortmap.detect.road_window import RoadWindow
 from fortmap.detect.roadmask import RoadRaster
-from fortmap.detect.rubble_kernels import RelativeRoughness, free_width_px
+from fortmap.detect.rubble_kernels import free_width_px, shared_relative_roughness
 
 #: Share of a rubble finding's area within a razed building's spill reach (3 m) above which it
 #: is the building's spill: most of it, i.e. more than half (not fitted).
@@ -97,6 +98,7 @@ def find_dsm_rubble(
     core_px: tuple[int, int, int, int],
     avoid: list,
     rise_m: float = OBSTACLE_M,
+    memo: dict | None = None,
 ) -> list[tuple[shapely.Polygon, float, dict]]:
     """Debris piles the DSMs see on the carriageway that the image detector left out.
 
@@ -118,6 +120,7 @@ def find_dsm_rubble(
         avoid: geometries in window pixels that a pile must not touch (block rows, berms).
         rise_m: least rise (m) of a pile's pixels: ``OBSTACLE_M``, or more where the DSMs'
             noise asks for it (``dsm_noise.DsmRules``).
+        memo: the dict of measures shared with ``rubble.find_rubble`` in this window, or None.
 
     Returns:
         (Polygon in window pixels, score, attributes) per pile, as ``rubble.find_rubble``.
@@ -125,17 +128,15 @@ def find_dsm_rubble(
     with np.errstate(invalid="ignore"):
         m = (dsm_after - dsm_before) >= rise_m
     k = max(1, int(round(FILL_GAP_M / gsd)))
-    if k > 1:
-        m = ndi.binary_closing(m, structure=np.ones((k, k), bool), border_value=0)
     # on the road with its kerbside margin, as the image detector grows a pile: debris along a
-    # kerb straddles the carriageway's edge and would break into fragments there
-    m &= roads.mask
+    # kerb straddles the carriageway's edge and would break into fragments there (the gaps
+    # are closed on the whole mask, read on the road only)
+    m = K.square_closing_in(m, k, np.ascontiguousarray(roads.mask)) if k > 1 else m & roads.mask
     if not m.any():
         return []
     lab, n = ndi.label(m, np.ones((3, 3), bool))
     c0, r0, c1, r1 = core_px
-    near = shapely.union_all([g for g in avoid if not g.is_empty])
-    spill = None
+    near = None  # what a pile must not touch, joined once a candidate needs it
     rel_rough = None
     out = []
     for i, sl in enumerate(ndi.find_objects(lab), start=1):
@@ -152,12 +153,7 @@ def find_dsm_rubble(
         high = float(np.nanpercentile(rise, 90))
         if high > MAX_PILE_M:
             continue
-        poly = RB._polygon(lab[sl] == i, (sl[1].start, sl[0].start))
-        if poly is None or poly.is_empty or (not near.is_empty and poly.intersects(near)):
-            continue
-        if spill is None:
-            spill = _near_fall(dsm_before, dsm_after, gsd)
-        if spill[rr, cc].mean() > RAZED_SPILL_SHARE:
+        if _spill_share(dsm_before, dsm_after, rr, cc, gsd) > RAZED_SPILL_SHARE:
             continue  # mostly within a razed building's spill reach: the razed layer's debris
         rid = roads.road_id[rr, cc]
         road = int(np.bincount(rid[rid > 0]).argmax()) if (rid > 0).any() else 0
@@ -170,8 +166,15 @@ def find_dsm_rubble(
         along_m = float(hi - lo + 1) * gsd
         if along_m <= MAX_ROW_ALONG_M:
             continue  # one block deep along the road: a block row, not a pile
+        # the outline (the dearest test but the roughness) once the cheaper ones have passed
+        poly = RB._polygon(lab[sl] == i, (sl[1].start, sl[0].start))
+        if near is None:
+            near = shapely.union_all([g for g in avoid if not g.is_empty])
+        if poly is None or poly.is_empty or (not near.is_empty and poly.intersects(near)):
+            continue
         if rel_rough is None:
-            rel_rough = RelativeRoughness(rw, max(1, int(round(RB.ROUGH_M / gsd))) | 1)
+            size = max(1, int(round(RB.ROUGH_M / gsd))) | 1
+            rel_rough = shared_relative_roughness(rw, size, memo)
         rel, rel_change = rel_rough.at(rr, cc)
         if rel <= RB.MIN_RELATIVE_ROUGHNESS:
             continue  # smooth for its brightness: a soil bank or paving, not debris
@@ -206,6 +209,23 @@ def _near_fall(dsm_before: np.ndarray, dsm_after: np.ndarray, gsd: float) -> np.
     if not fall.any():
         return fall
     return ndi.distance_transform_edt(~fall, sampling=gsd) <= DEBRIS_M
+
+
+def _spill_share(
+    dsm_before: np.ndarray, dsm_after: np.ndarray, rr: np.ndarray, cc: np.ndarray, gsd: float
+) -> float:
+    """Share of the pixels (rr, cc) that ``_near_fall`` marks, measured around them only.
+
+    A fall farther than ``DEBRIS_M`` cannot reach them, so the distances are taken over their
+    bounding box grown by that reach (as ``clearance`` clears debris around each obstacle):
+    the same answer as the whole window's, without a distance transform of the whole window.
+    """
+    r = int(np.ceil(DEBRIS_M / gsd)) + 1
+    h, w = dsm_before.shape
+    r0, r1 = max(0, int(rr.min()) - r), min(h, int(rr.max()) + 1 + r)
+    c0, c1 = max(0, int(cc.min()) - r), min(w, int(cc.max()) + 1 + r)
+    near = _near_fall(dsm_before[r0:r1, c0:c1], dsm_after[r0:r1, c0:c1], gsd)
+    return float(near[rr - r0, cc - c0].mean())
 
 
 def merge_dsm_piles(rubble: list) -> list:

@@ -17,11 +17,14 @@ from scipy import ndimage as ndi
 from scipy.ndimage import _filters as ndi_filters
 from skimage.filters import threshold_otsu
 
-from fortmap.detect.pixel_kernels import (
+from fortmap.detect.pixel_kernels import (  # noqa: F401  (_label_medians: tests)
+    _interior_medians,
+    _label_medians,
     abs_laplacian_every_other,
     abs_laplacian_numpy,
     lit_labels,
 )
+from fortmap.io.grids import rasterize_shapes
 
 #: Added to every band before the spectral angle, reflectance units: keeps the angle of
 #: near-black pixels (deep shadow, water) from being pure noise.
@@ -98,7 +101,7 @@ def interior_colour(
     if n == 0 or h == 0 or w == 0:
         return out
     geoms = np.asarray(footprints, dtype=object)
-    ok = np.array([g is not None and not shapely.is_empty(g) for g in geoms])
+    ok = shapely.is_geometry(geoms) & ~shapely.is_empty(geoms)
     if not ok.any():
         return out
     shift = np.array(offset, np.float64)
@@ -107,7 +110,7 @@ def interior_colour(
     # Small or thin footprints would vanish: keep at least their own outline.
     keep = shapely.area(small) >= 4.0
     chosen = np.where(keep, small, geoms)
-    shapes = list(zip(_geojson(chosen), (np.flatnonzero(ok) + 1).tolist(), strict=True))
+    shapes = rasterize_shapes(chosen, (np.flatnonzero(ok) + 1).tolist())
     lab = rio_features.rasterize(shapes, out_shape=(h, w), dtype="int32", fill=0)
     if shadow_thresholds is None:
         shadow_thresholds = (shadow_threshold(grey_b, valid), shadow_threshold(grey_a, valid))
@@ -120,110 +123,18 @@ def interior_colour(
     counts = n_lit.astype(np.int64)
     if magnitudes is None:
         magnitudes = (gradients(grey_b, smooth_px)[0], gradients(grey_a, smooth_px)[0])
-    for col, mag in ((2, magnitudes[0]), (3, magnitudes[1])):
-        med = _label_medians(lab_lit, mag, counts)
+    angles = before.shape[0] >= 3
+    # the three medians from one grouping pass over the labels (no full-size angle image)
+    med = _interior_medians(
+        lab_lit, magnitudes[0], magnitudes[1], before[:3], after[:3], counts, ANGLE_EPS, angles
+    )
+    for col in (2, 3):
         # A flawless roof in a noiseless image has no texture at all; one grey level of an
         # 8-bit image per pixel is the least an image can show, and keeps ratios finite.
-        out[has, col] = np.maximum(med[has], TEXTURE_FLOOR)
-    if before.shape[0] < 3:
-        return out
-    med = _label_angle_medians(lab_lit, before[:3], after[:3], counts, ANGLE_EPS)
-    out[has, 0] = med[has]
+        out[has, col] = np.maximum(med[col - 2][has], TEXTURE_FLOOR)
+    if angles:
+        out[has, 0] = med[2][has]
     return out
-
-
-def _geojson(geoms: np.ndarray) -> list:
-    """GeoJSON-like mappings of polygons for ``rasterize``, the same as ``__geo_interface__``.
-
-    Non-empty polygons get their rings' coordinate arrays (exterior first) without
-    shapely's per-geometry ``__geo_interface__`` (which builds an empty ring to compare with);
-    any other geometry is passed as it is.
-    """
-    out = list(geoms)
-    poly = np.flatnonzero((shapely.get_type_id(geoms) == 3) & ~shapely.is_empty(geoms))
-    if not len(poly):
-        return out
-    rings, owner = shapely.get_rings(geoms[poly], return_index=True)
-    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
-    cuts = np.cumsum(np.bincount(ring_of, minlength=len(rings)))[:-1]
-    ring_xy = np.split(xy, cuts)
-    first = np.searchsorted(owner, np.arange(len(poly) + 1))
-    for j, g in enumerate(poly):
-        out[g] = {"type": "Polygon", "coordinates": ring_xy[first[j] : first[j + 1]]}
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _label_medians(lab: np.ndarray, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Per-label median of ``values`` over the pixels with label > 0 (counting-sort grouping)."""
-    n = counts.shape[0]
-    start = np.zeros(n + 1, np.int64)
-    for k in range(n):
-        start[k + 1] = start[k] + counts[k]
-    fill = start[:-1].copy()
-    v = np.empty(start[n], np.float64)
-    h, w = lab.shape
-    for r in range(h):
-        for c in range(w):
-            k = lab[r, c]
-            if k > 0:
-                v[fill[k - 1]] = values[r, c]
-                fill[k - 1] += 1
-    med = np.full(n, np.nan)
-    for k in range(n):
-        m = counts[k]
-        if m == 0:
-            continue
-        seg = v[start[k] : start[k + 1]]
-        if np.isnan(seg).any():
-            x = np.sort(seg)
-            med[k] = 0.5 * (x[(m - 1) // 2] + x[m // 2])
-            continue
-        # the two middle order statistics by selection: the values a full sort puts there
-        x = np.partition(seg, m // 2)
-        hi = x[m // 2]
-        lo = hi if m % 2 else x[: m // 2].max()
-        med[k] = 0.5 * (lo + hi)
-    return med
-
-
-def _label_angle_medians(
-    lab: np.ndarray, before: np.ndarray, after: np.ndarray, counts: np.ndarray, eps: float
-) -> np.ndarray:
-    """Per-label median spectral angle (degrees) over the pixels with label > 0."""
-    return _label_medians(lab, _spectral_angles(lab, before, after, eps), counts)
-
-
-@numba.njit(cache=True, nogil=True)
-def _spectral_angles(
-    lab: np.ndarray, before: np.ndarray, after: np.ndarray, eps: float
-) -> np.ndarray:
-    """Angle (degrees) between the before and after RGB vectors on labelled pixels, else 0."""
-    h, w = lab.shape
-    ang = np.zeros((h, w), np.float64)
-    for r in range(h):
-        for c in range(w):
-            if lab[r, c] <= 0:
-                continue
-            bb = 0.0
-            aa = 0.0
-            ba = 0.0
-            for q in range(3):
-                x = np.float64(before[q, r, c])
-                y = np.float64(after[q, r, c])
-                if not np.isfinite(x):
-                    x = 0.0
-                if not np.isfinite(y):
-                    y = 0.0
-                x += eps
-                y += eps
-                bb += x * x
-                aa += y * y
-                ba += x * y
-            cs = ba / math.sqrt(max(bb * aa, 1e-12))
-            cs = min(1.0, max(-1.0, cs))
-            ang[r, c] = math.degrees(math.acos(cs))
-    return ang
 
 
 def noise_gradient(grey: np.ndarray, valid: np.ndarray, smooth_px: float) -> float:
@@ -304,61 +215,83 @@ def _gradient_fields_numpy(grey: np.ndarray, smooth_px: float) -> tuple[np.ndarr
 
 
 @numba.njit(cache=True, nogil=True)
-def _pass(src, axis, fw, anti):  # pragma: no cover - compiled
-    """``scipy.ndimage.correlate1d(src, fw, axis, mode="nearest")`` into float32.
+def _pass_row(src, fw, anti, buf, acc, out):  # pragma: no cover - compiled
+    """One row of ``scipy.ndimage.correlate1d(src, fw, axis=1, mode="nearest")`` in float32.
 
     scipy's ``NI_Correlate1D`` for a symmetric (``anti``: antisymmetric) kernel: edges
     extended with the end values, each sum in float64 in scipy's order (``x0 * w0``, then the
-    outermost pair first), rounded to float32 once. Rows are swept in memory order.
+    outermost pair first), rounded to float32 once. ``src`` (W,) in, ``out`` (W,);
+    ``buf`` (W + len(fw) - 1) and ``acc`` (W) are float64 scratch.
     """
-    h, w = src.shape
-    out = np.empty((h, w), np.float32)
+    w = src.shape[0]
     size1 = fw.shape[0] // 2
     w0 = fw[size1]
-    if axis == 0:
-        acc = np.empty(w, np.float64)
-        for r in range(h):
-            for c in range(w):
-                acc[c] = np.float64(src[r, c]) * w0
-            for jj in range(-size1, 0):
-                lo, hi, wj = min(max(r + jj, 0), h - 1), min(max(r - jj, 0), h - 1), fw[size1 + jj]
-                for c in range(w):
-                    x, y = np.float64(src[lo, c]), np.float64(src[hi, c])
-                    acc[c] += ((x - y) if anti else (x + y)) * wj
-            for c in range(w):
-                out[r, c] = np.float32(acc[c])
-    else:
-        buf = np.empty(w + 2 * size1, np.float64)
-        for r in range(h):
-            for c in range(-size1, w + size1):
-                buf[c + size1] = np.float64(src[r, min(max(c, 0), w - 1)])
-            for c in range(w):
-                i = c + size1
-                v = buf[i] * w0
-                for jj in range(-size1, 0):
-                    x, y = buf[i + jj], buf[i - jj]
-                    v += ((x - y) if anti else (x + y)) * fw[size1 + jj]
-                out[r, c] = np.float32(v)
-    return out
+    for c in range(-size1, w + size1):
+        buf[c + size1] = np.float64(src[min(max(c, 0), w - 1)])
+    # tap by tap over the whole row (each sum still in scipy's order): the inner loops
+    # vectorise
+    for c in range(w):
+        acc[c] = buf[c + size1] * w0
+    for jj in range(-size1, 0):
+        wj = fw[size1 + jj]
+        for c in range(w):
+            x, y = buf[c + size1 + jj], buf[c + size1 - jj]
+            acc[c] += ((x - y) if anti else (x + y)) * wj
+    for c in range(w):
+        out[c] = np.float32(acc[c])
+
+
+@numba.njit(cache=True, nogil=True)
+def _pass_col(src, r, fw, anti, acc, out):  # pragma: no cover - compiled
+    """Row ``r`` of the same correlation along axis 0 (as :func:`_pass_row`) into float32
+    ``out`` (W,); ``acc`` is float64 scratch (W,)."""
+    h, w = src.shape
+    size1 = fw.shape[0] // 2
+    w0 = fw[size1]
+    for c in range(w):
+        acc[c] = np.float64(src[r, c]) * w0
+    for jj in range(-size1, 0):
+        lo, hi, wj = min(max(r + jj, 0), h - 1), min(max(r - jj, 0), h - 1), fw[size1 + jj]
+        for c in range(w):
+            x, y = np.float64(src[lo, c]), np.float64(src[hi, c])
+            acc[c] += ((x - y) if anti else (x + y)) * wj
+    for c in range(w):
+        out[c] = np.float32(acc[c])
 
 
 @numba.njit(cache=True, nogil=True)
 def _fields_kernel(grey, gauss):  # pragma: no cover - compiled
-    """Gaussian (both axes), Sobel and the fields of :func:`gradient_fields`, in float32."""
-    g = _pass(_pass(grey, 0, gauss, False), 1, gauss, False)
+    """Gaussian (both axes), Sobel and the fields of :func:`gradient_fields`, in float32.
+
+    Six 1-D passes (:func:`_pass_row`, :func:`_pass_col`), row by row, with only the
+    smoothed image and its column difference held whole.
+    """
+    h, w = grey.shape
     diff = np.array([-1.0, 0.0, 1.0])
     smooth = np.array([1.0, 2.0, 1.0])
-    gx = _pass(_pass(g, 1, diff, True), 0, smooth, False)
-    gy = _pass(_pass(g, 0, diff, True), 1, smooth, False)
-    h, w = grey.shape
+    acc = np.empty(w, np.float64)
+    buf = np.empty(w + 2 * (gauss.shape[0] // 2) + 2, np.float64)
+    row = np.empty(w, np.float32)
+    g = np.empty((h, w), np.float32)
+    for r in range(h):
+        _pass_col(grey, r, gauss, False, acc, row)
+        _pass_row(row, gauss, False, buf, acc, g[r])
+    dx = np.empty((h, w), np.float32)
+    for r in range(h):
+        _pass_row(g[r], diff, True, buf, acc, dx[r])
+    gx = np.empty(w, np.float32)
+    gy = np.empty(w, np.float32)
     mag = np.empty((h, w), np.float32)
     c4 = np.empty((h, w), np.float32)
     s4 = np.empty((h, w), np.float32)
     two = np.float32(2.0)
     one = np.float32(1.0)
     for r in range(h):
+        _pass_col(dx, r, smooth, False, acc, gx)
+        _pass_col(g, r, diff, True, acc, row)
+        _pass_row(row, smooth, False, buf, acc, gy)
         for c in range(w):
-            x, y = gx[r, c], gy[r, c]
+            x, y = gx[c], gy[c]
             a = x * x - y * y
             b = two * x * y
             m2 = a * a + b * b

@@ -201,6 +201,17 @@ def _all_rings(footprints: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray
     geoms[:] = list(footprints)
     rings = [None] * len(geoms)
     poly = (shapely.get_type_id(geoms) == 3) & ~shapely.is_empty(geoms)
+    if len(geoms) and poly.all():
+        # only polygons (the usual case): their rings' coordinates are already flat, in order
+        rr, owner = shapely.get_rings(geoms, return_index=True)
+        xy, which = shapely.get_coordinates(rr, return_index=True)
+        lens = np.bincount(which, minlength=len(rr))
+        counts = np.bincount(owner, minlength=len(geoms))
+        return (
+            np.ascontiguousarray(xy, np.float64),
+            np.concatenate([[0], np.cumsum(lens)]).astype(np.int64),
+            np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        )
     if poly.any():
         rr, owner = shapely.get_rings(geoms[poly], return_index=True)
         xy, which = shapely.get_coordinates(rr, return_index=True)

@@ -8,7 +8,9 @@ that are needed (the road pixels, or the few around a candidate), with the same 
   axis. scipy slides a running sum along each line; the sums of a few float32 values are exact
   in float64, so a direct sum gives the same float32 result;
 * binary morphology follows ``scipy.ndimage`` with ``border_value=0`` (outside the array is
-  False), by painting or testing a structuring element around the True pixels only.
+  False), by painting or testing a structuring element around the True pixels only;
+* connected components (8-connected) are filled from the pixels that select them
+  (``hysteresis``, ``components_touching``), numbered as ``scipy.ndimage.label`` numbers them.
 
 Coordinates are pixels of the window (row, column). All kernels are cached on disk
 (``cache=True``) so a new process loads rather than compiles them.
@@ -45,16 +47,56 @@ def box_at(g, k, rows, cols):  # pragma: no cover - compiled
     n = rows.size
     out = np.empty(n, np.float32)
     s1 = k // 2
+    s2 = k - s1 - 1
     for i in range(n):
         r, c = rows[i], cols[i]
+        # away from the edges no index needs reflecting (same sums, same order)
+        inside = s1 <= r < h - s2 and s1 <= c < w - s2
         acc = 0.0
-        for dc in range(-s1, k - s1):
-            x = _reflect(c + dc, w)
+        for dc in range(-s1, s2 + 1):
+            x = c + dc if inside else _reflect(c + dc, w)
             col = 0.0
-            for dr in range(-s1, k - s1):
-                col += np.float64(g[_reflect(r + dr, h), x])
+            for dr in range(-s1, s2 + 1):
+                col += np.float64(g[r + dr if inside else _reflect(r + dr, h), x])
             acc += np.float64(np.float32(col / k))
         out[i] = np.float32(acc / k)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def uniform_box(g, k):  # pragma: no cover - compiled
+    """``uniform_filter(g, k)`` of a float32 2-D ``g`` (mode reflect) over the whole array,
+    with ``box_at``'s sums (rows axis, then columns, each rounded to float32), each pass
+    along whole rows so that the compiler vectorises it.
+
+    Returns:
+        float32 (rows, cols), identical to the filter's.
+    """
+    h, w = g.shape
+    s1 = k // 2
+    s2 = k - s1 - 1
+    out = np.empty((h, w), np.float32)
+    acc = np.empty(w, np.float64)
+    buf = np.empty(w + k, np.float64)
+    for r in range(h):
+        acc[:] = 0.0
+        for dr in range(-s1, s2 + 1):
+            y = _reflect(r + dr, h)
+            for x in range(w):
+                acc[x] += np.float64(g[y, x])
+        # the row of column means, padded by reflection for the pass along the row
+        for x in range(w):
+            buf[x + s1] = np.float32(acc[x] / k)
+        for x in range(s1):
+            buf[x] = buf[_reflect(x - s1, w) + s1]
+        for x in range(w + s1, w + k - 1):
+            buf[x] = buf[_reflect(x - s1, w) + s1]
+        acc[:] = 0.0
+        for dc in range(k):
+            for x in range(w):
+                acc[x] += buf[x + dc]
+        for x in range(w):
+            out[r, x] = np.float32(acc[x] / k)
     return out
 
 
@@ -164,6 +206,125 @@ def erode(m, se):  # pragma: no cover - compiled
     return out
 
 
+@njit(cache=True, nogil=True)
+def _dilated_at(m, k, y, x):  # pragma: no cover - compiled
+    # ``binary_dilation(m, ones((k, k)))`` at (y, x): scipy centres an even square at its
+    # lower middle, so the dilation reaches (k - 1) // 2 up and left, k // 2 down and right
+    h, w = m.shape
+    for yy in range(max(y - (k - 1) // 2, 0), min(y + k // 2 + 1, h)):
+        for xx in range(max(x - (k - 1) // 2, 0), min(x + k // 2 + 1, w)):
+            if m[yy, xx]:
+                return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def square_closing_in(m, k, keep):  # pragma: no cover - compiled
+    """``binary_closing(m, ones((k, k)), border_value=0) & keep`` for bool (rows, cols)
+    ``m`` and ``keep`` and any side ``k`` (even too), evaluated at the ``keep`` pixels only."""
+    h, w = m.shape
+    out = np.zeros((h, w), np.bool_)
+    lo, hi = k // 2, (k - 1) // 2  # the erosion's reach up/left and down/right
+    for y in range(h):
+        for x in range(w):
+            if not keep[y, x]:
+                continue
+            if y - lo < 0 or x - lo < 0 or y + hi >= h or x + hi >= w:
+                continue  # the square leaves the array: eroded (border 0)
+            ok = True
+            for yy in range(y - lo, y + hi + 1):
+                for xx in range(x - lo, x + hi + 1):
+                    if not _dilated_at(m, k, yy, xx):
+                        ok = False
+                        break
+                if not ok:
+                    break
+            out[y, x] = ok
+    return out
+
+
+@njit(cache=True, nogil=True)
+def hysteresis(seed, grow):  # pragma: no cover - compiled
+    """``barricade_rows.hysteresis``: the 8-connected components of bool ``grow`` holding a
+    ``seed`` pixel, labelled 1..n (int32 (rows, cols), 0 elsewhere) in the order
+    ``ndimage.label`` numbers them (by their first pixel in raster order), and n.
+
+    Each component is filled from its first seed, so the cost is in proportion to the
+    components kept, not to every component of ``grow``.
+    """
+    h, w = grow.shape
+    lab = np.zeros((h, w), np.int32)
+    stack = np.empty(h * w, np.int64)
+    first = np.empty(h * w, np.int64)  # per component, its first pixel (flat, raster order)
+    ends = np.empty(h * w + 1, np.int64)  # component t's pixels: stack[ends[t]:ends[t + 1]]
+    ends[0] = 0
+    top = 0
+    n = 0
+    for y in range(h):
+        for x in range(w):
+            if not (seed[y, x] and grow[y, x]) or lab[y, x] != 0:
+                continue
+            n += 1
+            lab[y, x] = n
+            start = top
+            stack[top] = y * w + x
+            top += 1
+            lo = y * w + x
+            i = start
+            while i < top:  # breadth-first over the stack, which keeps every pixel filled
+                q = stack[i]
+                i += 1
+                lo = min(lo, q)
+                qy, qx = q // w, q % w
+                for yy in range(max(qy - 1, 0), min(qy + 2, h)):
+                    for xx in range(max(qx - 1, 0), min(qx + 2, w)):
+                        if grow[yy, xx] and lab[yy, xx] == 0:
+                            lab[yy, xx] = n
+                            stack[top] = yy * w + xx
+                            top += 1
+            first[n - 1] = lo
+            ends[n] = top
+    if n == 0:
+        return lab, 0
+    # renumber as a raster scan meets the components
+    order = np.argsort(first[:n])
+    for rank in range(n):
+        t = order[rank]
+        for j in range(ends[t], ends[t + 1]):
+            q = stack[j]
+            lab[q // w, q % w] = rank + 1
+    return lab, n
+
+
+@njit(cache=True, nogil=True)
+def components_touching(m, rows, cols):  # pragma: no cover - compiled
+    """Flat indices (sorted: raster order) of the pixels of the 8-connected components of
+    bool (rows, cols) ``m`` that hold one of the pixels (``rows``, ``cols``): what labelling
+    every component of ``m`` and keeping those under the pixels gives, filled from them."""
+    h, w = m.shape
+    seen = np.zeros((h, w), np.bool_)
+    stack = np.empty(h * w, np.int64)
+    top = 0
+    for i in range(rows.size):
+        r, c = rows[i], cols[i]
+        if m[r, c] and not seen[r, c]:
+            seen[r, c] = True
+            stack[top] = r * w + c
+            top += 1
+    i = 0
+    while i < top:
+        q = stack[i]
+        i += 1
+        qy, qx = q // w, q % w
+        for yy in range(max(qy - 1, 0), min(qy + 2, h)):
+            for xx in range(max(qx - 1, 0), min(qx + 2, w)):
+                if m[yy, xx] and not seen[yy, xx]:
+                    seen[yy, xx] = True
+                    stack[top] = yy * w + xx
+                    top += 1
+    return np.sort(stack[:top])
+
+
 def opening(m: np.ndarray, se: np.ndarray) -> np.ndarray:
     """``scipy.ndimage.binary_opening(m, se)`` of a bool (rows, cols) mask."""
     return dilate(erode(np.ascontiguousarray(m), se), se)
@@ -184,20 +345,23 @@ def local_spread_ratio(ga, gb, rows, cols, k):  # pragma: no cover - compiled
     n = rows.size
     out = np.empty(n, np.float32)
     s1 = k // 2
+    s2 = k - s1 - 1
     lo = np.float32(1e-6)
+    sd = np.empty(2, np.float32)
     for i in range(n):
         r, c = rows[i], cols[i]
-        sd = np.empty(2, np.float32)
+        # away from the edges no index needs reflecting (same sums, same order)
+        inside = s1 <= r < h - s2 and s1 <= c < w - s2
         for q in range(2):
             g = gb if q == 0 else ga
             a1 = 0.0
             a2 = 0.0
-            for dc in range(-s1, k - s1):
-                x = _reflect(c + dc, w)
+            for dc in range(-s1, s2 + 1):
+                x = c + dc if inside else _reflect(c + dc, w)
                 c1 = 0.0
                 c2 = 0.0
-                for dr in range(-s1, k - s1):
-                    v = g[_reflect(r + dr, h), x]
+                for dr in range(-s1, s2 + 1):
+                    v = g[r + dr if inside else _reflect(r + dr, h), x]
                     c1 += np.float64(v)
                     c2 += np.float64(v * v)
                 a1 += np.float64(np.float32(c1 / k))

@@ -7,6 +7,8 @@ selection in place of a sort. The numpy references are kept beside them or in th
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -172,3 +174,176 @@ def abs_diff_medians(img: np.ndarray) -> np.ndarray:
         if not nan:
             return med
     return np.median(np.abs(np.diff(img, axis=2)).reshape(len(img), -1), axis=1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _segment_median(seg: np.ndarray) -> float:  # pragma: no cover - compiled
+    """``np.median`` of a non-empty float64 segment (reordered in place)."""
+    m = seg.shape[0]
+    if np.isnan(seg).any():
+        x = np.sort(seg)
+        return 0.5 * (x[(m - 1) // 2] + x[m // 2])
+    # the two middle order statistics by selection: the values a full sort puts there
+    x = np.partition(seg, m // 2)
+    hi = x[m // 2]
+    lo = hi if m % 2 else x[: m // 2].max()
+    return 0.5 * (lo + hi)
+
+
+@numba.njit(cache=True, nogil=True)
+def segment_medians(values: np.ndarray, ends: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """``np.median`` of each segment ``values[ends[i - 1]:ends[i]]`` (the first from 0) of a
+    float64 array, finite values; NaN for an empty segment. ``values`` is reordered."""
+    out = np.full(ends.shape[0], np.nan)
+    a = 0
+    for i in range(ends.shape[0]):
+        b = ends[i]
+        if b > a:
+            out[i] = _segment_median(values[a:b])
+        a = b
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _label_starts(counts: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    n = counts.shape[0]
+    start = np.zeros(n + 1, np.int64)
+    for k in range(n):
+        start[k + 1] = start[k] + counts[k]
+    return start
+
+
+@numba.njit(cache=True, nogil=True)
+def _label_medians(lab: np.ndarray, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per-label median of ``values`` over the pixels with label > 0 (counting-sort grouping)."""
+    n = counts.shape[0]
+    start = _label_starts(counts)
+    fill = start[:-1].copy()
+    v = np.empty(start[n], np.float64)
+    h, w = lab.shape
+    for r in range(h):
+        for c in range(w):
+            k = lab[r, c]
+            if k > 0:
+                v[fill[k - 1]] = values[r, c]
+                fill[k - 1] += 1
+    med = np.full(n, np.nan)
+    for k in range(n):
+        if counts[k] > 0:
+            med[k] = _segment_median(v[start[k] : start[k + 1]])
+    return med
+
+
+@numba.njit(cache=True, nogil=True)
+def _interior_medians(
+    lab, mag_b, mag_a, before, after, counts, eps, angles
+):  # pragma: no cover - compiled  # fmt: skip
+    """Per-label medians over the pixels with label > 0 of ``mag_b``, ``mag_a`` and, when
+    ``angles``, the spectral angle (degrees) of :func:`_spectral_angle`: (3, n), NaN for a
+    label without pixels (and for the angles when not asked). One grouping pass fills all
+    three, in the pixel order :func:`_label_medians` uses, so the medians are the same."""
+    n = counts.shape[0]
+    start = _label_starts(counts)
+    fill = start[:-1].copy()
+    vb = np.empty(start[n], np.float64)
+    va = np.empty(start[n], np.float64)
+    vg = np.empty(start[n] if angles else 0, np.float64)
+    h, w = lab.shape
+    for r in range(h):
+        for c in range(w):
+            k = lab[r, c]
+            if k > 0:
+                i = fill[k - 1]
+                vb[i] = mag_b[r, c]
+                va[i] = mag_a[r, c]
+                if angles:
+                    vg[i] = _spectral_angle(before, after, r, c, eps)
+                fill[k - 1] = i + 1
+    med = np.full((3, n), np.nan)
+    for k in range(n):
+        if counts[k] == 0:
+            continue
+        med[0, k] = _segment_median(vb[start[k] : start[k + 1]])
+        med[1, k] = _segment_median(va[start[k] : start[k + 1]])
+        if angles:
+            med[2, k] = _segment_median(vg[start[k] : start[k + 1]])
+    return med
+
+
+@numba.njit(cache=True, nogil=True)
+def _spectral_angle(before, after, r, c, eps):  # pragma: no cover - compiled
+    """Angle (degrees) between the before and after RGB vectors of pixel (r, c)."""
+    bb = 0.0
+    aa = 0.0
+    ba = 0.0
+    for q in range(3):
+        x = np.float64(before[q, r, c])
+        y = np.float64(after[q, r, c])
+        if not np.isfinite(x):
+            x = 0.0
+        if not np.isfinite(y):
+            y = 0.0
+        x += eps
+        y += eps
+        bb += x * x
+        aa += y * y
+        ba += x * y
+    cs = ba / math.sqrt(max(bb * aa, 1e-12))
+    cs = min(1.0, max(-1.0, cs))
+    return math.degrees(math.acos(cs))
+
+
+@numba.njit(cache=True, nogil=True)
+def class_bit_counts(  # pragma: no cover - compiled
+    lab: np.ndarray, bits: np.ndarray, bitpos: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels of each class of ``lab`` (labels 0..k-1, negative: none), and how many of them
+    have their class's bit (``bitpos[class]``, -1: none) set in ``bits``, in one pass.
+
+    Returns:
+        (pixels per class, pixels with the bit set per class), int64 (k,).
+    """
+    k = bitpos.shape[0]
+    total = np.zeros(k, np.int64)
+    on = np.zeros(k, np.int64)
+    h, w = lab.shape
+    for i in range(h):
+        for j in range(w):
+            c = lab[i, j]
+            if c < 0:
+                continue
+            total[c] += 1
+            b = bitpos[c]
+            if b >= 0 and (bits[i, j] >> b) & 1:
+                on[c] += 1
+    return total, on
+
+
+@numba.njit(cache=True, nogil=True)
+def fill_labelled(  # pragma: no cover - compiled
+    mask: np.ndarray, holes: np.ndarray, n: int, max_px: float
+) -> np.ndarray:
+    """``mask`` or'ed with the labelled holes of at most ``max_px`` pixels (bool, same shape).
+
+    The same as ``mask | (np.bincount(holes.ravel()) <= max_px)[holes]`` with label 0 never
+    filled, in two passes and without the int64 copy and the gather's temporaries.
+
+    Args:
+        mask: bool (rows, cols).
+        holes: labels 0..n of the holes (``ndi.label(~mask)``), same shape.
+        n: number of labels.
+        max_px: largest hole filled, pixels.
+    """
+    counts = np.zeros(n + 1, np.int64)
+    h, w = holes.shape
+    for i in range(h):
+        for j in range(w):
+            counts[holes[i, j]] += 1
+    small = np.empty(n + 1, np.bool_)
+    for k in range(n + 1):
+        small[k] = k > 0 and counts[k] <= max_px
+    out = np.empty((h, w), np.bool_)
+    for i in range(h):
+        for j in range(w):
+            out[i, j] = mask[i, j] or small[holes[i, j]]
+    return out

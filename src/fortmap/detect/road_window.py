@@ -41,7 +41,27 @@ SHADE_SIGMAS = 6.0
 
 def grey(img: np.ndarray) -> np.ndarray:
     """Band mean of a (bands, rows, cols) image, or a (rows, cols) image as float32."""
+    if img.ndim == 3 and img.dtype == np.float32 and img.shape[0] > 0:
+        return AK.band_mean(img)  # numpy's values, in one pass
     return img.mean(axis=0) if img.ndim == 3 else img.astype(np.float32)
+
+
+def otsu_threshold(vals: np.ndarray) -> float:
+    """``skimage.filters.threshold_otsu(vals)`` (256 bins over the values' range) of 1-D
+    float values that are not all equal, with the histogram counted in one compiled pass
+    (``along_kernels.uniform_counts``, numpy's bins exactly) instead of numpy's passes."""
+    lo, hi = vals.min(), vals.max()
+    edges = np.histogram_bin_edges(vals, 256, range=(lo, hi))
+    counts = AK.uniform_counts(vals, lo, hi, edges)
+    return threshold_otsu(hist=(counts, (edges[:-1] + edges[1:]) / 2.0))
+
+
+def _box(g: np.ndarray, k: int) -> np.ndarray:
+    """``ndi.uniform_filter(g, k)``: on a float32 image by ``along_kernels.uniform_reflect``
+    (the same values, a few times faster)."""
+    if g.dtype == np.float32 and g.ndim == 2:
+        return AK.uniform_reflect(g, k)
+    return ndi.uniform_filter(g, k)
 
 
 @dataclass
@@ -111,7 +131,7 @@ class RoadWindow:
         g = self.ga if which == "a" else self.gb
         if smooth_px <= 1:
             return g
-        return self._memo(("full", which, smooth_px), lambda: ndi.uniform_filter(g, smooth_px))
+        return self._memo(("full", which, smooth_px), lambda: _box(g, smooth_px))
 
     def level(self, which: str, smooth_px: int) -> np.ndarray:
         """Grey level on the road pixels (float32 per ``on`` pixel)."""
@@ -143,7 +163,7 @@ class RoadWindow:
             vals = self.level3(which, smooth_px)[self.ref]
             if vals.size < MIN_ROAD_PX or float(np.ptp(vals)) <= 0:
                 return None
-            return threshold_otsu(vals)
+            return otsu_threshold(vals)
 
         return self._memo(("otsu", which, smooth_px), make)
 
@@ -200,7 +220,14 @@ def lit_level(
     """Per road id, the level of its sunlit surface in image ``which`` ('a' after, 'b'
     before): the median of its ``ref`` pixels in the bright class of Otsu's split (an
     unsupervised in-scene statistic) of the window's 1.5 m-smoothed road grey levels; never
-    below the road's median, which it falls back to for a road with too few bright pixels."""
+    below the road's median, which it falls back to for a road with too few bright pixels.
+    Memoised in ``rw`` (``lit_both`` and rubble ask for the same levels); not to be
+    changed by the caller."""
+    key = ("lit", which, smooth_px, None if classes is None else tuple(classes))
+    return rw._memo(key, lambda: _lit_level(rw, smooth_px, classes, which))
+
+
+def _lit_level(rw: RoadWindow, smooth_px: int, classes: list[str] | None, which: str) -> np.ndarray:
     g = rw.level(which, smooth_px)
     rid, ref, n = rw.rid, rw.ref, rw.n
     med = rw.medians(which, smooth_px)
@@ -349,15 +376,21 @@ def _reference(
 def _along_levels(rw: RoadWindow, which: str, smooth_px: int) -> tuple[np.ndarray, np.ndarray]:
     """Grey level ``which`` (road-only box-smoothed over ``smooth_px``) and its 3x3 road-only
     mean on the road pixels (NaN off them), both (rows, cols)."""
-    g = rw.full_grey(which, 1)
-    if smooth_px > 1:
-        g = rw._memo(("along", which, smooth_px), lambda: masked_box(g, rw.on, smooth_px))
-    # the 3x3 road-only mean is read on road pixels only, so it is computed there only
-    sm = rw._memo(
-        ("along_sm", which, smooth_px),
-        lambda: rw.scatter(K.masked_box_at(g, rw.on, 3, rw.rows, rw.cols), np.nan),
-    )
-    return g, sm
+
+    def level(w: str) -> np.ndarray:
+        g = rw.full_grey(w, 1)
+        if smooth_px > 1:
+            g = rw._memo(("along", w, smooth_px), lambda: masked_box(g, rw.on, smooth_px))
+        return g
+
+    key = ("along_sm", which, smooth_px)
+    if key not in rw._cache:
+        # the 3x3 road-only means are read on road pixels only, so they are computed there
+        # only; the after and before images in one pass (every caller takes both)
+        sm_a, sm_b = AK.masked_box_ab(level("a"), level("b"), rw.on, 3, rw.rows, rw.cols)
+        rw._cache[("along_sm", "a", smooth_px)] = sm_a
+        rw._cache[("along_sm", "b", smooth_px)] = sm_b
+    return level(which), rw._cache[key]
 
 
 def _along(rw: RoadWindow, gsd: float, smooth_px: int, kerb: bool) -> list[np.ndarray]:

@@ -112,18 +112,20 @@ def roads_in_window(
     """
     h, w = shape
     n = len(roads_px)
-    road_id = np.zeros(shape, np.int32)
-    axis = np.full(shape, np.nan, np.float32)
     widths = roads_px["width_px"].to_numpy(float) if n else np.zeros(0)
     names = [str(v) for v in roads_px["name"]] if "name" in roads_px else [""] * n
     names = ["" if v in ("None", "nan") else v for v in names]
     classes = (
         [str(v) for v in roads_px["road_class"]] if "road_class" in roads_px else ["minor"] * n
     )
-    across = np.full(shape, np.nan, np.float32)
-    out = RoadRaster(road_id, axis, np.zeros(shape, np.float32), across, names, classes, widths)
+
+    def empty() -> RoadRaster:
+        nan = np.full(shape, np.nan, np.float32)
+        return RoadRaster(np.zeros(shape, np.int32), nan, np.zeros(shape, np.float32),
+                          nan.copy(), names, classes, widths)  # fmt: skip
+
     if n == 0:
-        return out
+        return empty()
     pad = margin_px + float(widths.max())
     box = shapely.box(-pad, -pad, w + pad, h + pad)
     order = np.array(sorted(range(n), key=lambda i: classes[i] == "major"), np.int64)
@@ -140,28 +142,78 @@ def roads_in_window(
     segs, inside = segs[keep], inside[keep]
     seg_road = order[owner[inside]]
     if not len(segs):
-        return out
+        return empty()
     # Round joins so consecutive segments leave no notch at bends.
     seg_polys = shapely.buffer(segs, widths[seg_road] / 2 + margin_px, quad_segs=4)
     a, b = xy[inside], xy[inside + 1]
     seg_angle = np.arctan2(b[:, 1] - a[:, 1], b[:, 0] - a[:, 0])
-    seg_start = a
     seg_shapes = zip(_geojson(list(seg_polys)), range(1, len(seg_polys) + 1), strict=True)
     seg = rasterize(seg_shapes, out_shape=shape, dtype="int32")
-    # the road pixels once, as flat indices: every array below is written there only
-    on = np.flatnonzero(seg)
-    k = seg.ravel()[on] - 1
-    road = np.asarray(seg_road)[k]
-    road_id.ravel()[on] = road + 1
-    ang = np.asarray(seg_angle)[k]
-    axis.ravel()[on] = (ang % np.pi).astype(np.float32)
-    out.width_px.ravel()[on] = widths[road]
-    rows, cols = np.divmod(on, w)
-    x0, y0 = np.asarray(seg_start)[k].T
-    across.ravel()[on] = (
-        -(cols + 0.5 - x0) * np.sin(ang) + (rows + 0.5 - y0) * np.cos(ang)
-    ).astype(np.float32)
+    # Per segment the values its pixels take (numpy's elementwise functions, so the same
+    # values as per pixel); one pass then writes every array, road and off road.
+    out = RoadRaster(
+        np.empty(shape, np.int32),
+        np.empty(shape, np.float32),
+        np.empty(shape, np.float32),
+        np.empty(shape, np.float32),
+        names,
+        classes,
+        widths,
+    )
+    mask = np.empty(shape, np.bool_)
+    cw = np.empty(shape, np.bool_)
+    _burn(
+        seg,
+        seg_road.astype(np.int64),
+        (seg_angle % np.pi).astype(np.float32),
+        widths.astype(np.float32),
+        np.sin(seg_angle),
+        np.cos(seg_angle),
+        np.ascontiguousarray(a[:, 0]),
+        np.ascontiguousarray(a[:, 1]),
+        out.road_id,
+        out.axis,
+        out.width_px,
+        out.across,
+        mask,
+        cw,
+    )
+    # the road mask and the carriageway come out of the same pass
+    out._masks["mask"], out._masks["cw"] = mask, cw
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _burn(
+    seg, seg_road, seg_axis, widths, sin, cos, x0, y0, road_id, axis, width_px, across, mask, cw
+):  # pragma: no cover - compiled
+    # ``roads_in_window``'s arrays from the segment labels ``seg`` (0 off road): the road
+    # id, axis, width and signed offset ``-(x - x0) sin + (y - y0) cos`` of each pixel
+    # centre from its segment's start, with the arithmetic of the former numpy passes; and
+    # ``RoadRaster.mask`` and ``.carriageway`` (float32 ``|across| <= width / 2 + 0.5``).
+    h, w = seg.shape
+    two, half = np.float32(2.0), np.float32(0.5)
+    for r in range(h):
+        for c in range(w):
+            k = seg[r, c] - 1
+            if k < 0:
+                road_id[r, c] = 0
+                axis[r, c] = np.nan
+                width_px[r, c] = 0.0
+                across[r, c] = np.nan
+                mask[r, c] = False
+                cw[r, c] = False
+                continue
+            road = seg_road[k]
+            road_id[r, c] = road + 1
+            axis[r, c] = seg_axis[k]
+            width_px[r, c] = widths[road]
+            acr = np.float32(
+                -(np.float64(c) + 0.5 - x0[k]) * sin[k] + (np.float64(r) + 0.5 - y0[k]) * cos[k]
+            )
+            across[r, c] = acr
+            mask[r, c] = road + 1 > 0
+            cw[r, c] = abs(acr) <= widths[road] / two + half
 
 
 def _geojson(polys: list[shapely.Polygon]) -> list:

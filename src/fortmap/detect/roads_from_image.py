@@ -40,7 +40,12 @@ from scipy import ndimage as ndi
 from scipy.cluster.vq import kmeans2
 from skimage.morphology import skeletonize
 
-from fortmap.detect.pixel_kernels import abs_diff_medians
+from fortmap.detect.pixel_kernels import (
+    abs_diff_medians,
+    class_bit_counts,
+    fill_labelled,
+    segment_medians,
+)
 from fortmap.detect.roads_kernels import (
     close_cross,
     edt,
@@ -192,10 +197,8 @@ def fill_small_holes(mask: np.ndarray, pixel_m: float, max_m2: float = SMALL_HOL
         pixel_m: metres per pixel of ``mask``.
         max_m2: largest hole filled, square metres.
     """
-    holes, _ = ndi.label(~mask)
-    small = np.bincount(holes.ravel()) <= max_m2 / pixel_m**2
-    small[0] = False
-    return mask | small[holes]
+    holes, n = ndi.label(~mask)
+    return fill_labelled(mask, holes, int(n), float(max_m2 / pixel_m**2))
 
 
 def corridors(mask: np.ndarray, pixel_m: float) -> np.ndarray:
@@ -224,7 +227,9 @@ def road_mask(
         image and share in corridors, and which classes were taken as road.
     """
     rgb = img[:3] if img.shape[0] >= 3 else img[:1]
-    sm = np.stack([median3(np.ascontiguousarray(b, np.float32)) for b in rgb])
+    sm = np.empty(rgb.shape, np.float32)
+    for i, b in enumerate(rgb):
+        median3(np.ascontiguousarray(b, np.float32), sm[i])
     x = sm.reshape(len(sm), -1).T
     ok = valid.ravel()
     if ok.sum() < N_CLASSES * 10:
@@ -263,12 +268,16 @@ def road_mask(
         st[~valid_s] = 0
         n = max(3, int(round(CORRIDOR_M / px_s)) | 1)
         long_ = open_lines_packed(st, n)
+        # every tested class's pixels, and those of them in long runs, in one pass
+        bitpos = np.full(N_CLASSES, -1, np.int64)
+        bitpos[test] = np.arange(len(test))
+        n_all, n_long = class_bit_counts(lab_s, long_, bitpos)
         for j, k in enumerate(test):
+            if n_long[k] < MIN_CORRIDOR_SHARE * n_all[k]:
+                cor[k] = n_long[k] / n_all[k]
+                continue  # widening the test cannot raise the share
             m = lab_s == k
             lj = ((long_ >> np.uint32(j)) & np.uint32(1)).astype(bool)
-            if (lj & m).sum() < MIN_CORRIDOR_SHARE * m.sum():
-                cor[k] = (lj & m).sum() / m.sum()
-                continue  # widening the test cannot raise the share
             stj = ((st >> np.uint32(j)) & np.uint32(1)).astype(bool)
             # a tree crown or a car does not make a yard or an open field narrow
             cm = lj & _not_wide(fill_small_holes(stj, px_s), px_s)
@@ -297,7 +306,9 @@ def road_mask(
 
 def _nearest(x: np.ndarray, c32: np.ndarray) -> np.ndarray:
     """Nearest centre of each row of ``x`` (int16), as numpy's argmin of float32 squares."""
-    x = np.ascontiguousarray(x, np.float32)
+    # a transposed (bands, pixels) view is read as it is: a contiguous copy of a 4 Mpx
+    # overview costs more than the search
+    x = np.asarray(x, np.float32)
     if np.isnan(x).any():
         lab = np.empty(len(x), np.int16)
         for i in range(0, len(x), 250_000):
@@ -424,12 +435,10 @@ def centrelines(mask: np.ndarray, transform: Affine, pixel_m: float) -> gpd.GeoD
     )
     rr = np.clip(at[:, 1].astype(np.int64), 0, mask.shape[0] - 1)
     cc = np.clip(at[:, 0].astype(np.int64), 0, mask.shape[1] - 1)
-    d_at = np.split(dist[rr, cc], np.cumsum(_lens(steps))[:-1])
-    out, widths = [], []
-    for ln, d in zip(parts, d_at, strict=True):
-        # the distance transform at the axis is half the width plus half a pixel
-        widths.append(max(pixel_m, (2 * float(np.median(d)) - 1) * pixel_m))
-        out.append(_to_border(ln, mask.shape, max(widths[-1] / pixel_m, 5.0 / pixel_m)))
+    med = segment_medians(dist[rr, cc], np.cumsum(_lens(steps)))
+    # the distance transform at the axis is half the width plus half a pixel
+    widths = [max(pixel_m, (2 * float(m) - 1) * pixel_m) for m in med.tolist()]
+    out = _to_border_all(parts, mask.shape, [max(w / pixel_m, 5.0 / pixel_m) for w in widths])
     a, b, d, e, xoff, yoff = _affine6(transform)
 
     def _affine(c: np.ndarray) -> np.ndarray:
@@ -465,6 +474,38 @@ def _to_border(ln: shapely.LineString, shape: tuple[int, int], tol: float) -> sh
         else:
             xy.append(p)
     return shapely.LineString(xy)
+
+
+def _to_border_all(
+    lines: np.ndarray, shape: tuple[int, int], tols: list[float]
+) -> list[shapely.LineString]:
+    """:func:`_to_border` of every line (tolerances ``tols``, pixels), in one vectorised pass:
+    the same end points, chosen by the same rule (nearest edge, the first of left, right, top,
+    bottom on ties)."""
+    h, w = shape
+    xy, which = shapely.get_coordinates(lines, return_index=True)
+    n = np.bincount(which, minlength=len(lines))
+    last = np.cumsum(n) - 1
+    ends = []
+    for at in (last - n + 1, last):
+        x, y = xy[at, 0], xy[at, 1]
+        d = np.stack([x, w - x, y, h - y])
+        side = np.argmin(d, axis=0)
+        go = np.take_along_axis(d, side[None], 0)[0] <= np.asarray(tols)
+        px = np.choose(side, [np.zeros_like(x), np.full_like(x, float(w)), x, x])
+        py = np.choose(side, [y, y, np.zeros_like(y), np.full_like(y, float(h))])
+        ends.append((go, np.stack([px, py], axis=1)))
+    (g0, p0), (g1, p1) = ends
+    # each line's coordinates with its new first and last points around them
+    k = g0.astype(np.int64) + n + g1
+    stop = np.cumsum(k)
+    start = stop - k
+    out = np.empty((int(stop[-1]) if len(k) else 0, 2))
+    body = np.repeat(start + g0, n) + (np.arange(len(xy)) - np.repeat(last - n + 1, n))
+    out[body] = xy
+    out[start[g0]] = p0[g0]
+    out[stop[g1] - 1] = p1[g1]
+    return list(shapely.linestrings(out, indices=np.repeat(np.arange(len(k)), k)))
 
 
 def _affine6(t: Affine) -> list[float]:

@@ -45,7 +45,7 @@ def _med(a, b, c):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def _median3_columns(x: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+def _median3_columns(x: np.ndarray, out: np.ndarray) -> np.ndarray:  # pragma: no cover
     """3x3 median from sorted column triples, edges mirrored.
 
     With each column of the 3x3 neighbourhood sorted (lo <= mid <= hi), the median of the nine
@@ -53,7 +53,6 @@ def _median3_columns(x: np.ndarray) -> np.ndarray:  # pragma: no cover - compile
     ordered values, and each column triple is sorted once for the three pixels that share it.
     """
     h, w = x.shape
-    out = np.empty_like(x)
     lo = np.empty(w, x.dtype)
     mi = np.empty(w, x.dtype)
     hi = np.empty(w, x.dtype)
@@ -77,8 +76,12 @@ def _median3_columns(x: np.ndarray) -> np.ndarray:  # pragma: no cover - compile
     return out
 
 
-def median3(x: np.ndarray) -> np.ndarray:
+def median3(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """3x3 median of a float32 image, edges mirrored (same as scipy's ``median_filter(x, 3)``).
+
+    Args:
+        x: float32 (rows, cols).
+        out: float32 (rows, cols) to write the result into (e.g. a band of a stack).
 
     Example:
         >>> x = np.zeros((5, 5), np.float32); x[2, 2] = 9.0
@@ -86,10 +89,22 @@ def median3(x: np.ndarray) -> np.ndarray:
         0.0
     """
     x = np.ascontiguousarray(x)
+    if out is None:
+        out = np.empty_like(x)
     if x.size and np.isnan(x).any():
         # NaN has no order: keep the reference kernel's behaviour there
-        return _median3_insertion(x)
-    return _median3_columns(x)
+        out[...] = _median3_insertion(x)
+        return out
+    return _median3_columns(x, out)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _line_on(mask, o, slope, t, across, x_major):  # pragma: no cover - compiled
+    """Is the pixel at step ``t`` of line ``o`` (see :func:`open_along`) in ``mask``?"""
+    m = int(math.floor(o + slope * t + 0.5))
+    if 0 <= m < across:
+        return mask[m, t] if x_major else mask[t, m]
+    return False
 
 
 @nb.njit(cache=True, nogil=True)
@@ -101,12 +116,16 @@ def open_along(  # pragma: no cover - compiled
     The lines are digital: along the major axis ``t`` the minor coordinate is
     ``round(o + slope * t)`` for every integer offset ``o``, so each pixel lies on exactly one
     line of the family, and a run is counted in steps of the major axis.
+
+    A run of ``n`` starting anywhere in ``t .. t + n - 1`` covers step ``t + n - 1``, so where
+    that step is off the walk jumps ``n`` steps at once; a run is only walked step by step
+    once all its first ``n`` steps are known to be on. Most of a sparse mask is skipped.
     """
     h, w = mask.shape
     length, across = (w, h) if x_major else (h, w)
     lo = min(0, int(math.floor(-slope * (length - 1)))) - 1
     hi = across + max(0, int(math.ceil(-slope * (length - 1)))) + 1
-    ms = np.empty(length, np.int64)
+    n = max(n, 1)
     for o in range(lo, hi):
         # the line is inside the image over one interval of t (m is monotonic in t); the
         # interval is widened by a pixel and each t still checked, so no pixel is missed
@@ -120,26 +139,33 @@ def open_along(  # pragma: no cover - compiled
         t0 = int(math.floor(min(max(ta, -2.0), length + 2.0))) - 1
         t1 = int(math.ceil(min(max(tb, -2.0), length + 2.0))) + 2
         t0, t1 = max(0, t0), min(length, t1)
-        if t1 <= t0:
-            continue
-        run = 0
-        for t in range(t0, t1 + 1):
-            on = False
-            if t < t1:
-                m = int(math.floor(o + slope * t + 0.5))
-                ms[t] = m
-                if 0 <= m < across:
-                    on = mask[m, t] if x_major else mask[t, m]
-            if on:
-                run += 1
+        # invariant: step t - 1 is off (or outside the walk); steps known + 1 .. up to the
+        # last checked end are known to be on
+        t = t0
+        known = t - 1
+        while t + n - 1 < t1:
+            e = t + n - 1
+            stop = max(known + 1, t)
+            p = e
+            while p >= stop and _line_on(mask, o, slope, p, across, x_major):
+                p -= 1
+            if p >= stop:
+                # step p is off: no run of n starts at t .. p
+                t = p + 1
+                known = e
                 continue
-            if run >= n:
-                for u in range(t - run, t):
-                    if x_major:
-                        out[ms[u], u] = True
-                    else:
-                        out[u, ms[u]] = True
-            run = 0
+            # steps t .. e are all on: a run starts at t; walk to its end
+            u = e + 1
+            while u < t1 and _line_on(mask, o, slope, u, across, x_major):
+                u += 1
+            for v in range(t, u):
+                m = int(math.floor(o + slope * v + 0.5))
+                if x_major:
+                    out[m, v] = True
+                else:
+                    out[v, m] = True
+            t = u + 1
+            known = t - 1
 
 
 @nb.njit(cache=True, nogil=True)

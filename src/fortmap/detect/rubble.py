@@ -36,9 +36,9 @@ from fortmap.detect.barricade_rows import axis_mean, road_components
 from fortmap.detect.barricades import (
     GROW_SIGMA,
     MAX_ROW_ALONG_M,
+    MIN_SIGMA,
     PASS_WIDTH_M,
     Piece,
-    hysteresis,
     road_change,
 )
 from fortmap.detect.road_window import (
@@ -46,6 +46,7 @@ from fortmap.detect.road_window import (
     RoadWindow,
     lit_both,
     lit_level,
+    road_contrast,
 )
 from fortmap.detect.roadmask import RoadRaster
 
@@ -125,7 +126,8 @@ def _pieces(lab: np.ndarray, n: int, roads: RoadRaster) -> list[Piece]:
 
 
 def _longest_blob(p: Piece, raw: np.ndarray) -> float:
-    """Longest extent along the road (px) of one connected object of raw new pixels in a piece.
+    """Longest extent along the road (px) of one connected object of raw new pixels in a piece
+    (``raw``: bool per pixel of the piece).
 
     A block row, however many rows deep, is a set of separate blocks, each one block long
     along the road (plus blur); a debris field is one mass of broken material as long as the
@@ -133,7 +135,7 @@ def _longest_blob(p: Piece, raw: np.ndarray) -> float:
     """
     r0, c0 = p.rows.min(), p.cols.min()
     m = np.zeros((p.rows.max() - r0 + 1, p.cols.max() - c0 + 1), bool)
-    m[p.rows - r0, p.cols - c0] = raw[p.rows, p.cols]
+    m[p.rows - r0, p.cols - c0] = raw
     lab, n = ndi.label(m, np.ones((3, 3), bool))
     if n == 0:
         return 0.0
@@ -250,27 +252,16 @@ def _extend(
     """Carriageway pixels of the pile's own road (rows, cols) joining a kept pile (pixels
     ``rr, cc``) at ``EXTEND_SIGMA``: components of that low bar touching it, less its own
     pixels; none where they would more than ``EXTEND_MAX``-fold it. ``lazy`` memoises the
-    window's labelled low-bar mask."""
+    window's low-bar mask; only the components touching a pile are traced."""
     if "low" not in lazy:
         m = K.opening((contrast > EXTEND_SIGMA) & carriage, np.ones((3, 3), bool))
-        lab = ndi.label(m, np.ones((3, 3), bool))[0]
-        lazy["low"] = (lab, ndi.find_objects(lab))
-    low, boxes = lazy["low"]
-    ids = np.unique(low[rr, cc])
-    ids = ids[ids > 0]
+        lazy["low"] = np.ascontiguousarray(m)
+    flat = K.components_touching(lazy["low"], rr, cc)
+    er, ec = np.divmod(flat, lazy["low"].shape[1])
+    # raster order, as a scan of the components' box lists them
+    keep = (road_id[er, ec] == p.road + 1) & ~np.isin(flat, rr * lazy["low"].shape[1] + cc)
+    er, ec = er[keep], ec[keep]
     none = np.zeros(0, np.intp)
-    if ids.size == 0:
-        return none, none
-    # only the bounding box of the touching components is searched
-    r0 = min(boxes[i - 1][0].start for i in ids)
-    r1 = max(boxes[i - 1][0].stop for i in ids)
-    c0 = min(boxes[i - 1][1].start for i in ids)
-    c1 = max(boxes[i - 1][1].stop for i in ids)
-    sel = np.isin(low[r0:r1, c0:c1], ids) & (road_id[r0:r1, c0:c1] == p.road + 1)
-    own = (rr >= r0) & (rr < r1) & (cc >= c0) & (cc < c1)
-    sel[rr[own] - r0, cc[own] - c0] = False
-    er, ec = np.nonzero(sel)
-    er, ec = er + r0, ec + c0
     if rr.size + er.size > EXTEND_MAX * rr.size:
         _note(p, "no extension", px=rr.size, extra=er.size)
         return none, none
@@ -286,6 +277,7 @@ def find_rubble(
     gsd: float,
     core_px: tuple[int, int, int, int],
     rw: RoadWindow | None = None,
+    memo: dict | None = None,
 ) -> list[tuple[shapely.Polygon, float, dict]]:
     """Debris fields on road carriageways in one window.
 
@@ -297,6 +289,9 @@ def find_rubble(
         gsd: metres per pixel.
         core_px: (col0, row0, col1, row1) of the core; a pile is kept when its centroid is in it.
         rw: the window's shared :class:`RoadWindow` (optional; built here when None).
+        memo: a dict of measures the window's rubble detectors share
+            (``rubble_kernels.shared_relative_roughness``), filled as they are needed; None:
+            nothing shared.
 
     Returns:
         (Polygon in window pixels, score 0..1, attributes) per pile; attributes:
@@ -313,7 +308,7 @@ def find_rubble(
     k = max(3, int(round(3.0 / gsd)) | 1)
     disk = np.hypot(*np.mgrid[-(k // 2) : k // 2 + 1, -(k // 2) : k // 2 + 1]) <= k / 2
     grow = K.closing(grow, disk) & roads.mask
-    lab, n = hysteresis(ch.seed & grow, grow)
+    lab, n = K.hysteresis(ch.seed & grow, grow)  # ``barricade_rows.hysteresis``, filled from seeds
     if n == 0:
         return []  # most windows: no candidate, so none of the per-pile measures below
     carriage = roads.carriageway
@@ -321,10 +316,18 @@ def find_rubble(
     # pass the tests before them only (most windows have none)
     lazy: dict = {}
 
-    def raw() -> np.ndarray:
+    def raw(p: Piece) -> np.ndarray:
+        # ``road_change(..., shade_aware=True).grow`` at the piece's pixels: the contrast is
+        # kept per road pixel and read there, not spread over a whole-window array
         if "raw" not in lazy:
-            lazy["raw"] = road_change(before, after, valid, roads, shade_aware=True, rw=rw).grow
-        return lazy["raw"]
+            res = road_contrast(rw, 1, True, False, MIN_SIGMA)
+            lazy["raw"] = None if res is None else res[0]
+        c = lazy["raw"]
+        if c is None:
+            return np.zeros(p.rows.size, bool)
+        flat = p.rows * rw.on.shape[1] + p.cols
+        pos = np.minimum(np.searchsorted(rw.flat, flat), rw.flat.size - 1)
+        return (rw.flat[pos] == flat) & (c[pos] > GROW_SIGMA)
 
     def off_road() -> np.ndarray:
         if "off" not in lazy:
@@ -333,7 +336,7 @@ def find_rubble(
 
     def offz() -> RK.OffRoadChange:
         if "offz" not in lazy:
-            lazy["offz"] = RK.OffRoadChange(rw.ga - rw.gb, off_road(), smooth)
+            lazy["offz"] = RK.OffRoadChange(rw.ga, off_road(), smooth, rw.gb)
         return lazy["offz"]
 
     def rough() -> RK.RoadRoughness:
@@ -347,7 +350,8 @@ def find_rubble(
             # or so across survive an image's blur where 1.5 m boxes see mostly pixel noise
             # (on the dev scenes at the hard and extreme difficulties, 3 px boxes lost most
             # piles; 5 px kept them)
-            lazy["relrough"] = RK.RelativeRoughness(rw, max(1, int(round(ROUGH_M / gsd))) | 1)
+            size = max(1, int(round(ROUGH_M / gsd))) | 1
+            lazy["relrough"] = RK.shared_relative_roughness(rw, size, memo)
         return lazy["relrough"]
 
     ring_k = _disk(2 * RING_M / gsd)
@@ -369,7 +373,7 @@ def find_rubble(
         # cannot fail the test, so its blob is measured only if it is kept (for evidence).
         blob_m = None
         if p.along_len * gsd <= ROW_MULTIPLE * MAX_ROW_ALONG_M:
-            blob_m = _longest_blob(p, raw()) * gsd
+            blob_m = _longest_blob(p, raw(p)) * gsd
             if blob_m <= MAX_ROW_ALONG_M:
                 _note(p, "blob", blob_m=blob_m, along=p.along_len * gsd)
                 continue
@@ -445,7 +449,7 @@ def find_rubble(
             continue
         _note(p, "kept", lit_c=lit_c, tex=tex, rel=rel, rel_change=rel_change)
         if blob_m is None:
-            blob_m = _longest_blob(p, raw()) * gsd
+            blob_m = _longest_blob(p, raw(p)) * gsd
         if sides is None:
             sides = _outside(p, offz(), off_road(), ring_k)
         width = float(p.width_px)

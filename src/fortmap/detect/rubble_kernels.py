@@ -25,6 +25,17 @@ def _box(g, r, c, h, w, k):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
+def _box_in(g, r, c, k):  # pragma: no cover - compiled
+    # ``_box`` where the box lies inside ``g``: the same sum in the same order
+    a = 0.0
+    s1 = k // 2
+    for dr in range(-s1, k - s1):
+        for dc in range(-s1, k - s1):
+            a += np.float64(g[r + dr, c + dc])
+    return a / (k * k)
+
+
+@njit(cache=True, nogil=True)
 def residual_level(g, rows, cols, k=3):  # pragma: no cover - compiled
     """Per pixel (rows, cols) of ``g``: the mean absolute high-pass residual
     ``|g - box_k(g)|`` over the ``k`` x ``k`` box around it, and the mean level of the
@@ -38,9 +49,21 @@ def residual_level(g, rows, cols, k=3):  # pragma: no cover - compiled
     res = np.empty(n, np.float32)
     lev = np.empty(n, np.float32)
     s1 = k // 2
+    s2 = k - s1 - 1
+    # reach of the boxes around the box's pixels, and of the level's box, below and above
+    lo = max(2 * s1, (k + 2) // 2)
+    hi = max(2 * s2, k + 1 - (k + 2) // 2)
     for i in range(n):
         r, c = rows[i], cols[i]
         a = 0.0
+        if lo <= r < h - hi and lo <= c < w - hi:
+            for dr in range(-s1, s2 + 1):
+                for dc in range(-s1, s2 + 1):
+                    y, x = r + dr, c + dc
+                    a += abs(np.float64(g[y, x]) - _box_in(g, y, x, k))
+            res[i] = a / (k * k)
+            lev[i] = _box_in(g, r, c, k + 2)
+            continue
         for dr in range(-s1, k - s1):
             y = _reflect(r + dr, h)
             for dc in range(-s1, k - s1):
@@ -117,6 +140,60 @@ class RelativeRoughness:
         return float(np.median(ra)) - self.after, float(np.median(d)) - self.change
 
 
+def shared_relative_roughness(rw: RoadWindow, size: int, memo: dict | None) -> RelativeRoughness:
+    """``RelativeRoughness(rw, size)``, built once per window: kept in ``memo`` (a dict the
+    window's rubble detectors share: the image's and the DSMs' read the same road level),
+    or built anew where ``memo`` is None."""
+    if memo is None:
+        return RelativeRoughness(rw, size)
+    key = ("relative_roughness", size)
+    if key not in memo:
+        memo[key] = RelativeRoughness(rw, size)
+    return memo[key]
+
+
+@njit(cache=True, nogil=True)
+def box_change(ga, gb, off, k):  # pragma: no cover - compiled
+    """``uniform_filter(ga - gb, k)`` (float32 2-D, mode reflect) over the whole window, and
+    its values on the ``off`` pixels in raster order (as ``d[off]``), in one pass.
+
+    The change is taken pixel by pixel in float32, as numpy's subtraction does; the box sums
+    follow ``fort_kernels.box_at`` (rows axis, then columns, each rounded to float32). Each
+    pass runs along whole rows so that the compiler vectorises it.
+    """
+    h, w = ga.shape
+    s1 = k // 2
+    s2 = k - s1 - 1
+    d = np.empty((h, w), np.float32)
+    vals = np.empty(h * w + 1, np.float32)
+    col = np.empty(w, np.float64)
+    buf = np.empty(w + k, np.float64)
+    n = 0
+    for r in range(h):
+        col[:] = 0.0
+        for dr in range(-s1, s2 + 1):
+            y = _reflect(r + dr, h)
+            for x in range(w):
+                col[x] += np.float64(ga[y, x] - gb[y, x])
+        # the row of column means, padded by reflection for the pass along the row
+        for x in range(w):
+            buf[x + s1] = np.float32(col[x] / k)
+        for x in range(s1):
+            buf[x] = buf[_reflect(x - s1, w) + s1]
+        for x in range(w + s1, w + k - 1):
+            buf[x] = buf[_reflect(x - s1, w) + s1]
+        col[:] = 0.0
+        for dc in range(k):
+            for x in range(w):
+                col[x] += buf[x + dc]
+        for x in range(w):
+            d[r, x] = np.float32(col[x] / k)
+            # branch-free gather: the slot is overwritten unless the pixel is off road
+            vals[n] = d[r, x]
+            n += off[r, x]
+    return d, vals[:n]
+
+
 class OffRoadChange:
     """Absolute after-minus-before grey change off the road, box-smoothed, in robust standard
     deviations of that change over the window's off-road pixels (an in-scene statistic);
@@ -125,14 +202,22 @@ class OffRoadChange:
     pixels. Only the ring of ground around a pile is read, so the division is done there.
 
     Args:
-        diff: float32 (rows, cols) grey change, after minus before.
+        diff: float32 (rows, cols) grey change, after minus before; or, with ``before``, the
+            after grey level (the change is then taken in the smoothing pass, the same values).
         off: bool (rows, cols): off-road pixels with data.
         smooth: box side (pixels).
+        before: float32 (rows, cols) before grey level, or None.
     """
 
-    def __init__(self, diff: np.ndarray, off: np.ndarray, smooth: int) -> None:
-        self.d = ndi.uniform_filter(diff, smooth)
-        x = self.d[off]
+    def __init__(
+        self, diff: np.ndarray, off: np.ndarray, smooth: int, before: np.ndarray | None = None
+    ) -> None:
+        if diff.dtype == np.float32 and (before is None or before.dtype == np.float32):
+            before = np.zeros_like(diff) if before is None else before
+            self.d, x = box_change(diff, before, np.ascontiguousarray(off), smooth)
+        else:
+            self.d = ndi.uniform_filter(diff if before is None else diff - before, smooth)
+            x = self.d[off]
         self.med, self.sigma = median_sigma(x, 1e-3) if x.size >= 50 else (None, 1.0)
 
     def __getitem__(self, idx: tuple[np.ndarray, np.ndarray]) -> np.ndarray:

@@ -190,3 +190,32 @@ class GreyScaled(GridReader):
     def read(self, window: Window, out_shape: tuple[int, int] | None = None) -> np.ndarray:
         g = self.read_raw(window, out_shape).mean(axis=0, keepdims=True)
         return g * self._gs + self._go
+
+
+def rasterize_shapes(geoms: np.ndarray, values: Iterable[int]) -> list[tuple[object, int]]:
+    """``(geometry, value)`` pairs for ``rasterio.features.rasterize``, cheap to convert.
+
+    Polygons (with their holes) become GeoJSON-like mappings whose rings are lists of
+    coordinate lists, read in one vectorised pass: the same coordinates
+    ``__geo_interface__`` gives, but rasterio walks Python lists several times faster than
+    numpy rows, and no per-geometry Python call of shapely is made. Any other geometry
+    (multi-polygons, empty ones, ``None``) is passed as it is.
+
+    Args:
+        geoms: shapely geometries (object array), in whatever pixel or CRS coordinates the
+            rasterisation's transform expects.
+        values: burn value of each geometry.
+    """
+    arr = np.asarray(geoms, dtype=object).ravel()
+    out = list(arr)
+    poly = np.flatnonzero((shapely.get_type_id(arr) == 3) & ~shapely.is_empty(arr))
+    if len(poly):
+        rings, owner = shapely.get_rings(arr[poly], return_index=True)
+        xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+        ends = np.cumsum(np.bincount(ring_of, minlength=len(rings))).tolist()
+        pts = xy.tolist()
+        ring_xy = [pts[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+        first = np.searchsorted(owner, np.arange(len(poly) + 1)).tolist()
+        for j, g in enumerate(poly.tolist()):
+            out[g] = {"type": "Polygon", "coordinates": ring_xy[first[j] : first[j + 1]]}
+    return list(zip(out, values, strict=True))

@@ -228,6 +228,20 @@ class GridReader:
         ds = self._ds
         c0, r0 = max(col, 0), max(row, 0)
         c1, r1 = min(col + width, ds.width), min(row + height, ds.height)
+        all_valid = all(f == [MaskFlags.all_valid] for f in ds.mask_flag_enums)
+        if width > 0 and height > 0 and (c0, r0, c1, r1) == (col, row, col + width, row + height):
+            # wholly inside the raster (every window but those at the scene's edges): GDAL
+            # reads straight into the array, with no zero fill and no copy
+            w = Window(col, row, width, height)
+            data = np.empty((len(bands), height, width), dtype)
+            if bands and data.dtype == np.dtype(ds.dtypes[0]):
+                ds.read(bands, window=w, out=data)
+            elif bands:
+                # another pixel type: numpy's conversion, as below
+                data[:] = ds.read(bands, window=w)
+            if all_valid:
+                return data, np.ones((height, width), bool)
+            return data, ds.dataset_mask(window=w) > 0
         data = np.zeros((len(bands), height, width), dtype)
         valid = np.zeros((height, width), bool)
         if c1 > c0 and r1 > r0:
@@ -235,7 +249,7 @@ class GridReader:
             sl = (slice(r0 - row, r1 - row), slice(c0 - col, c1 - col))
             if bands:
                 data[:, sl[0], sl[1]] = ds.read(bands, window=w)
-            if all(f == [MaskFlags.all_valid] for f in ds.mask_flag_enums):
+            if all_valid:
                 valid[sl] = True
             else:
                 valid[sl] = ds.dataset_mask(window=w) > 0
@@ -265,6 +279,14 @@ class GridReader:
         # float32 scales the result is the float32 product, rounded once, all the same
         sc = np.ones(nb) if scale is None else np.asarray(scale, np.float64)
         of = np.zeros(nb) if offset is None else np.asarray(offset, np.float64)
+        if not bands and (fx >= 1e-6 or fy >= 1e-6):
+            # validity alone: a shifted pixel is valid where its four source pixels are,
+            # which needs no pass at all where every source pixel is
+            _, v = self._read_padded(bands, ic, ir, w + 1, h + 1)
+            if not v.all():
+                v = v[:-1, :-1] & v[:-1, 1:] & v[1:, :-1] & v[1:, 1:]
+                return np.zeros((0, h, w), np.float32), v
+            return np.zeros((0, h, w), np.float32), np.ones((h, w), bool)
         if fx < 1e-6 and fy < 1e-6:
             if not bands:
                 data, valid = self._read_padded(bands, ic, ir, w, h)
