@@ -8,6 +8,7 @@ import shapely
 from scipy import ndimage as ndi
 
 from fortmap.detect.barricade_rows import (
+    dsm_rise_at,
     frame_on,
     hysteresis,
     hysteresis_pixels,
@@ -135,3 +136,51 @@ def test_hysteresis_and_components_match_whole_window_labelling() -> None:
             np.testing.assert_array_equal(cc, wc)
             np.testing.assert_array_equal(r2, wr)
             np.testing.assert_array_equal(c2, wc)
+
+
+def _dsm_rise_ref(rise, rr, cc, gsd, ratio, block_m, mass_m):
+    # the whole-window computation ``dsm_rise_at`` stands in for
+    near = np.zeros(rise.shape, bool)
+    near[rr, cc] = True
+    near = ndi.binary_dilation(near, np.ones((3, 3), bool))
+    if not np.isfinite(rise[near]).any():
+        return None
+    with np.errstate(invalid="ignore"):
+        block = near & (rise >= block_m)
+        if block.sum() * gsd * gsd < 1.0:
+            return False
+        lab, _ = ndi.label(rise >= mass_m, np.ones((3, 3), bool))
+    ids = np.unique(lab[block])
+    ids = ids[ids > 0]
+    return bool(np.isin(lab, ids).sum() <= ratio * max(len(rr), int(block.sum())))
+
+
+def test_dsm_rise_at_matches_whole_window_labelling() -> None:
+    rng = np.random.default_rng(11)
+    seen = set()
+    for t in range(300):
+        h, w = (int(v) for v in rng.integers(3, 50, 2))
+        rise = ndi.uniform_filter(rng.normal(0.3, 0.6, (h, w)), 3).astype(np.float32)
+        if t % 3 == 0:
+            rise[rng.random((h, w)) < 0.3] = np.nan
+        if t % 7 == 0:
+            rise[:] = np.nan
+        k = int(rng.integers(1, 12))
+        rr, cc = rng.integers(0, h, k), rng.integers(0, w, k)  # edges and repeats included
+        # the mass threshold on either side of the block one (rules may raise either)
+        block_m, mass_m = (0.7, 0.3) if t % 2 else (0.5, 0.8)
+        ratio = float(rng.choice([1.5, 3.0, 6.0]))
+        want = _dsm_rise_ref(rise, rr, cc, 0.5, ratio, block_m, mass_m)
+        assert dsm_rise_at(rise, rr, cc, 0.5, ratio, block_m, mass_m) is want
+        seen.add(want)
+    assert seen == {None, False, True}
+
+
+def test_a_mask_seeding_itself_is_labelled_as_ndimage_labels_it() -> None:
+    rng = np.random.default_rng(2)
+    for _ in range(50):
+        m = rng.random((int(rng.integers(1, 40)), int(rng.integers(1, 40)))) < 0.4
+        want, n_want = ndi.label(m, np.ones((3, 3), bool))
+        lab, n, _ = hysteresis_pixels(m, m)
+        assert n == n_want
+        np.testing.assert_array_equal(lab, want)

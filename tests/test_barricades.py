@@ -586,3 +586,20 @@ def test_blocks_in_shade_beside_ground_whose_light_changed_are_judged_on_their_m
     a[:] = ndi.gaussian_filter(a, 0.8)
     v = np.ones(a.shape, bool)
     assert find_barricades(b[None], a[None], v, rr, road, GSD, (0, 0, 200, 200)) == []
+
+
+def test_joined_mass_matches_whole_window_labelling() -> None:
+    from scipy import ndimage as ndi
+
+    from fortmap.detect.barricades import _joined
+
+    rng = np.random.default_rng(4)
+    for _ in range(100):
+        h, w = (int(v) for v in rng.integers(2, 40, 2))
+        m = rng.random((h, w)) < rng.uniform(0.1, 0.6)
+        k = int(rng.integers(1, 8))
+        rr, cc = rng.integers(0, h, k), rng.integers(0, w, k)
+        lab = ndi.label(m, np.ones((3, 3), bool))[0]
+        ids = np.unique(lab[rr, cc])
+        ids = ids[ids > 0]
+        assert _joined(m, rr, cc) == int(np.isin(lab, ids).sum())

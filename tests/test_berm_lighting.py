@@ -23,3 +23,62 @@ def test_flanks_reaching_invalid_pixels_are_not_judged():
     lit = ridge_lighting(grey, shapely.LineString([(75, 10), (75, 90)]), 3.0, 90.0, 40.0,
                          valid=valid)  # fmt: skip
     assert lit is not None and lit["consistent"] == 1.0
+
+
+def _per_offset_refs(grey, line, half, az, valid):
+    # the per-offset loops the batched sampling stands in for
+    from scipy import ndimage as ndi
+
+    from fortmap.detect.berm_lighting import _stations, _valid_at
+
+    def at(p):
+        return ndi.map_coordinates(grey, [p[:, 1] - 0.5, p[:, 0] - 0.5], order=1, mode="nearest")
+
+    a = np.radians(az)
+    sun = np.array([np.sin(a), -np.cos(a)])
+    pts, nrm = _stations(line, max(4, int(line.length // 2)))
+    s1, s2, ok = np.zeros(len(pts)), np.zeros(len(pts)), np.ones(len(pts), bool)
+    offs = np.arange(0.5, max(half, 2.0) + 2.0 + 1e-6, 0.5)
+    for off in offs:
+        p1, p2 = pts + nrm * off, pts - nrm * off
+        s1 += at(p1)
+        s2 += at(p2)
+        ok &= _valid_at(valid, p1) & _valid_at(valid, p2)
+    flanks = (s1 / len(offs), s2 / len(offs), nrm @ sun, ok)
+    pts, nrm = _stations(line, max(4, int(line.length)))
+    nrm *= 1.0 if float(np.sum(nrm @ sun)) >= 0 else -1.0
+    offs = np.arange(-2 * half, 2 * half + 1e-6, 0.5)
+    prof = np.array([at(pts + nrm * off).mean() for off in offs])
+    facing = nrm @ sun
+    keep = np.abs(facing) >= 0.17
+    pts, nrm = pts[keep], nrm[keep] * np.where(facing[keep] < 0, -1.0, 1.0)[:, None]
+    pts, nrm = pts[_valid_at(valid, pts)], nrm[_valid_at(valid, pts)]
+    lit, dark = [], []
+    for off in np.arange(0.5, max(half, 0.5) + 1e-6, 0.5):
+        for sign, acc in ((1.0, lit), (-1.0, dark)):
+            acc.append(at(pts + sign * nrm * off))
+    return flanks, prof, (lit, dark)
+
+
+def test_batched_flank_sampling_matches_a_call_per_offset():
+    from fortmap.detect.berm_lighting import _flank_samples, _sun_normal_profile, flank_values
+
+    rng = np.random.default_rng(8)
+    grey = rng.random((60, 70)).astype(np.float32)
+    valid = rng.random((60, 70)) > 0.05
+    for _ in range(12):
+        xy = rng.uniform(-5, 75, (int(rng.integers(2, 5)), 2))  # may leave the grid
+        line = shapely.LineString(xy)
+        half, az = float(rng.uniform(0.5, 6)), float(rng.uniform(0, 360))
+        (s1, s2, w, ok), prof, (lit, dark) = _per_offset_refs(grey, line, half, az, valid)
+        g1, g2, gw, gok = _flank_samples(grey, line, half, az, valid)
+        for x, y in ((s1, g1), (s2, g2), (w, gw), (ok, gok)):
+            np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(_sun_normal_profile(grey, line, 2 * half, az)[1], prof)
+        for stat in (np.median, np.mean):
+            want = (float(stat(lit)), float(stat(dark))) if lit[0].size else None
+            got = flank_values(grey, line, half, az, valid, stat)
+            if want is None:
+                assert np.isnan(got).all()
+            else:
+                assert got == want

@@ -344,6 +344,25 @@ def test_an_image_crest_whose_body_would_overlap_a_standing_building_is_dropped(
     assert len(found) == 1 and found[0][0].length * GSD >= 80
 
 
+def test_footprints_given_lazily_are_read_only_where_a_crest_needs_them():
+    near = np.zeros((400, 400), np.int32)
+    near[150:194, 100:300] = 1
+    calls = []
+
+    def lazy() -> np.ndarray:
+        calls.append(1)
+        return near
+
+    # the same answer as the array itself, read once for the window's crest
+    assert _with_footprints(lazy) == _with_footprints(near) == []
+    assert len(calls) == 1
+    # a window with no change has no crest: the footprints are never read
+    img = np.full((3, 400, 400), 0.4, np.float32)
+    v = np.ones((400, 400), bool)
+    assert find_berms(img, img, v, GSD, 180.0, (0, 0, 400, 400), footprints=lazy) == []
+    assert len(calls) == 1
+
+
 def test_a_footprint_whose_plot_mostly_changed_is_razed_notstanding_distance():
     labels = np.zeros((50, 50), np.int64)
     labels[5:15, 5:15] = 1  # standing: unchanged

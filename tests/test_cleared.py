@@ -73,3 +73,29 @@ def test_block_stats_read_a_strided_core_in_place():
     got = block_stats(before[:, sl[0], sl[1]], after[:, sl[0], sl[1]], valid[sl], change[sl], 4)
     ref = _reference(before[:, sl[0], sl[1]], after[:, sl[0], sl[1]], valid[sl], change[sl], 4)
     assert np.array_equal(got, ref)
+
+
+def test_extract_cleared_keeps_the_large_clearing_with_its_label_means():
+    from affine import Affine
+    from scipy import ndimage as ndi
+
+    from fortmap.detect.cleared import extract_cleared
+
+    rng = np.random.default_rng(4)
+    h, w = 120, 140
+    stats = np.zeros((len(BLOCK_FIELDS), h, w), np.float32)
+    stats[0] = 1.0
+    stats[2] = 0.02 + 0.01 * rng.random((h, w))
+    stats[3] = 0.1
+    stats[4] = 0.1
+    big, small = (slice(20, 70), slice(30, 80)), (slice(90, 102), slice(100, 112))
+    for sl in (big, small):
+        stats[1][sl] = 0.6 + 0.4 * rng.random((sl[0].stop - sl[0].start, sl[1].stop - sl[1].start))
+        stats[2][sl] = 0.5
+        stats[4][sl] = 0.02
+    polys, scores, ev = extract_cleared(stats, Affine(2.0, 0, 0, 0, -2.0, 0), 2.0)
+    assert len(polys) == 1 and len(scores) == 1  # 1 ha kept, 0.06 ha dropped
+    assert abs(polys[0].area - 50 * 50 * 4.0) < 0.05 * 50 * 50 * 4.0
+    region = np.zeros((h, w), int)
+    region[big] = 1
+    assert ev[0]["changed_fraction"] == round(float(ndi.mean(stats[1], region, 1)), 3)

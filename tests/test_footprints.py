@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
+import numba
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +16,7 @@ import shapely.affinity
 import shapely.wkt
 from scipy import ndimage as ndi
 
+from fortmap.detect.footprint_features import _is_ring_end
 from fortmap.detect.footprints import (
     FEATURE_COLUMNS,
     damage_from_features,
@@ -366,6 +369,96 @@ def test_flat_rings_and_axis_angles_equal_the_per_footprint_ones():
     ]
 
 
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _region_stats_reference(
+    xy: np.ndarray,
+    ring_start: np.ndarray,
+    c0: int,
+    r0: int,
+    c1: int,
+    r1: int,
+    dil: float,
+    theta: float,
+    fields_b: tuple,
+    fields_a: tuple,
+    grey_b: np.ndarray,
+    grey_a: np.ndarray,
+    valid: np.ndarray,
+    floor_b: float,
+    floor_a: float,
+    dark_b: np.ndarray,
+    dark_a: np.ndarray,
+    ring: float,
+):  # pragma: no cover - compiled
+    """``region_stats`` pixel by pixel: the crossing test and the segment search redone for
+    every pixel, as the module did before (same flags)."""
+    # out: n_region, n_valid, wb, wb*cos, wa, wa*cos, n_inside, n_inside_valid, |diff| inside,
+    #      n_ring_valid, dark_b*ux, dark_b*uy, dark_a*ux, dark_a*uy
+    out = np.zeros(14)
+    if r1 <= r0 or c1 <= c0:
+        return out
+    mag_b, c4_b, s4_b = fields_b
+    mag_a, c4_a, s4_a = fields_a
+    c4, s4 = math.cos(4.0 * theta), math.sin(4.0 * theta)
+    nr = ring_start.shape[0] - 1
+    dil2 = dil * dil
+    ring2 = min(ring, dil) ** 2
+    for r in range(r0, r1):
+        py = r + 0.5
+        for c in range(c0, c1):
+            px = c + 0.5
+            inside = False
+            for k in range(nr):
+                for i in range(ring_start[k], ring_start[k + 1] - 1):
+                    y1, y2 = xy[i, 1], xy[i + 1, 1]
+                    if (y1 > py) != (y2 > py):
+                        x1, x2 = xy[i, 0], xy[i + 1, 0]
+                        if px < x1 + (py - y1) * (x2 - x1) / (y2 - y1):
+                            inside = not inside
+            if not inside:
+                best, bx, by = np.inf, 0.0, 0.0
+                for i in range(xy.shape[0] - 1):
+                    if _is_ring_end(ring_start, i):
+                        continue
+                    x1, y1 = xy[i, 0], xy[i, 1]
+                    dx, dy = xy[i + 1, 0] - x1, xy[i + 1, 1] - y1
+                    ll = dx * dx + dy * dy
+                    t = 0.0
+                    if ll > 0:
+                        t = min(1.0, max(0.0, ((px - x1) * dx + (py - y1) * dy) / ll))
+                    ex, ey = px - x1 - t * dx, py - y1 - t * dy
+                    d2 = ex * ex + ey * ey
+                    if d2 < best:
+                        best, bx, by = d2, ex, ey
+                if best > dil2:
+                    continue
+                if best <= ring2 and best > 0 and valid[r, c]:
+                    inv = 1.0 / math.sqrt(best)
+                    out[9] += 1
+                    if dark_b[r, c]:
+                        out[10] += bx * inv
+                        out[11] += by * inv
+                    if dark_a[r, c]:
+                        out[12] += bx * inv
+                        out[13] += by * inv
+            out[0] += 1
+            if inside:
+                out[6] += 1
+            if not valid[r, c]:
+                continue
+            out[1] += 1
+            wb = max(mag_b[r, c] - floor_b, 0.0)
+            wa = max(mag_a[r, c] - floor_a, 0.0)
+            out[2] += wb
+            out[3] += wb * (c4_b[r, c] * c4 + s4_b[r, c] * s4)
+            out[4] += wa
+            out[5] += wa * (c4_a[r, c] * c4 + s4_a[r, c] * s4)
+            if inside:
+                out[7] += 1
+                out[8] += abs(grey_a[r, c] - grey_b[r, c])
+    return out
+
+
 def test_region_stats_all_equals_one_call_per_footprint():
     from fortmap.detect.footprint_features import gradient_fields, region_stats, region_stats_all
     from fortmap.detect.footprints import _all_rings, _axis_angle
@@ -383,8 +476,10 @@ def test_region_stats_all_equals_one_call_per_footprint():
     got = region_stats_all(xy, rs, fr[:-1], fr[1:], boxes, th, 8.0, *args)
     for i in range(len(fps)):
         p0, p1 = rs[fr[i]], rs[fr[i + 1]]
-        ref = region_stats(xy[p0:p1], rs[fr[i] : fr[i + 1] + 1] - p0, *boxes[i], 8.0, th[i], *args)
-        assert np.array_equal(got[i], ref)
+        one = (xy[p0:p1], rs[fr[i] : fr[i + 1] + 1] - p0, *boxes[i], 8.0, th[i], *args)
+        assert np.array_equal(got[i], region_stats(*one))
+        # row by row, the same numbers as pixel by pixel
+        assert np.array_equal(got[i], _region_stats_reference(*one))
 
 
 def test_rasterize_shapes_rasterise_like_geo_interface():

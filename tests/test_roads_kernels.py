@@ -35,6 +35,16 @@ def test_median3_equals_scipy(shape):
         assert np.array_equal(stack[1], ref) and (stack[0] == -1).all()
 
 
+@pytest.mark.parametrize("shape", SHAPES)
+def test_median3_with_ties_and_signed_zeros_equals_the_insertion_reference(shape):
+    from fortmap.detect.roads_kernels import _median3_insertion
+
+    rng = np.random.default_rng(5 + sum(shape))
+    x = np.round(rng.random(shape) * 2 - 1).astype(np.float32)  # ties, 0.0 and -0.0
+    x[rng.random(shape) < 0.3] = -0.0
+    assert np.array_equal(median3(x), _median3_insertion(x))
+
+
 def test_median3_with_nan_does_not_fail():
     x = np.ones((5, 5), np.float32)
     x[2, 2] = np.nan
@@ -238,3 +248,20 @@ def test_packed_line_openings_use_every_bit_of_the_word():
     got = line_openings(masks, 7)
     for k in range(len(masks)):
         assert np.array_equal(got[k], line_openings(masks[k : k + 1], 7)[0]), k
+
+
+@pytest.mark.parametrize(
+    "slope", [0.0, 0.5, -0.5, 0.25, -1.0, 0.1, 0.5 - 2.0**-52, -0.5 + 2.0**-52]
+)
+def test_open_packed_equals_the_walk_at_slopes_with_half_pixel_rounding(slope):
+    # at these slopes o + slope * t lands on (or within rounding of) k + 0.5 for many rows:
+    # the rows where a line's own float sum decides its pixel
+    from fortmap.detect.roads_kernels import open_along, open_packed
+
+    m = np.random.default_rng(11).random((60, 45)) < 0.7
+    ref = np.zeros(m.shape, bool)
+    open_along(m, ref, 4, slope, False)
+    got = np.zeros(m.shape, np.uint32)
+    open_packed(m.astype(np.uint32) * np.uint32(5), got, 4, slope)
+    assert ref.any()
+    assert np.array_equal(got == 5, ref) and np.array_equal(got != 0, ref)

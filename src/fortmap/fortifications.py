@@ -175,8 +175,9 @@ def detect_window(
             zb, za = berm_surfaces(kw["dsm_before"], kw["dsm_after"], gsd, fc.dsm_noise)
             berm_kw = {"dsm_before": zb, "dsm_after": za}
         else:
-            # the DSM path judges buildings by height; footprints only guide the image path
-            berm_kw = {"footprints": _footprint_labels(fc, read)}
+            # the DSM path judges buildings by height; footprints only guide the image path,
+            # rasterised only where it finds a crest (most windows find none)
+            berm_kw = {"footprints": lambda: _footprint_labels(fc, read)}
         berms = find_berms(
             before, after, valid, gsd, fc.sun_azimuth, core_px,
             sun_elevation_deg=fc.sun_elevation, **berm_kw,

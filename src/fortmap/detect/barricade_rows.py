@@ -19,6 +19,7 @@ import shapely
 from scipy import ndimage as ndi
 
 from fortmap.detect import along_kernels as AK
+from fortmap.detect import fort_kernels as K
 from fortmap.detect.roadmask import RoadRaster, own_axes, segment_frame
 
 #: A block row is at most this long along the road (m): a 2 m block plus blur.
@@ -495,22 +496,29 @@ def dsm_rise_at(
     Returns:
         True or False; None where the DSMs hold no value under the row (the image decides).
     """
+    if rr.size == 0:
+        return None
     h, w = rise.shape
-    near = np.zeros((h, w), bool)
-    near[rr, cc] = True
+    # The dilation and its tests on the row's bounding box grown by one pixel (nothing beyond
+    # it is near), and the risen ground joined to the blocks filled from them: the same
+    # answer as whole-window arrays and labels, in the cost of the row and its mound.
+    r0, r1 = max(int(rr.min()) - 1, 0), min(int(rr.max()) + 2, h)
+    c0, c1 = max(int(cc.min()) - 1, 0), min(int(cc.max()) + 2, w)
+    near = np.zeros((r1 - r0, c1 - c0), bool)
+    near[rr - r0, cc - c0] = True
     # the image row is blurred and may sit a pixel off the DSM's blocks
     near = ndi.binary_dilation(near, np.ones((3, 3), bool))
-    v = rise[near]
-    if not np.isfinite(v).any():
+    sub = rise[r0:r1, c0:c1]
+    if not np.isfinite(sub[near]).any():
         return None
     with np.errstate(invalid="ignore"):
-        block = near & (rise >= block_rise_m)
+        block = near & (sub >= block_rise_m)
         if block.sum() * gsd * gsd < DSM_MIN_BLOCK_M2:
             return False
-        lab, _ = ndi.label(rise >= mass_rise_m, np.ones((3, 3), bool))
-    ids = np.unique(lab[block])
-    ids = ids[ids > 0]
-    return bool(np.isin(lab, ids).sum() <= max_mass_ratio * max(len(rr), int(block.sum())))
+        mass = np.ascontiguousarray(rise >= mass_rise_m)
+    br, bc = np.nonzero(block)
+    joined = K.components_touching(mass, br + r0, bc + c0).size
+    return bool(joined <= max_mass_ratio * max(len(rr), int(block.sum())))
 
 
 def dsm_rows(
@@ -532,9 +540,11 @@ def dsm_rows(
         m = (rise >= block_rise_m) & roads.mask
     if not m.any():
         return []
-    lab, n = ndi.label(m, np.ones((3, 3), bool))
+    # every component seeds itself: ``ndi.label``'s labels, and their pixels from the same fill
+    lab, n, px = hysteresis_pixels(m, m)
     z = np.nan_to_num(rise, nan=0.0)
-    cands = [q for q in (reframe(p, roads, roads_px, reach_px, gsd) for p in pieces(lab, n, roads))
+    found = pieces(lab, n, roads, px)
+    cands = [q for q in (reframe(p, roads, roads_px, reach_px, gsd) for p in found)
              if across_road(q, gsd)]  # fmt: skip
     rows, rest = [], []
     for g in group_rows(cands, gsd):

@@ -24,8 +24,8 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import shapely
-from scipy import ndimage as ndi
 
+from fortmap.detect import fort_kernels as K
 from fortmap.detect.barricade_rows import (  # noqa: F401  (re-exported for rubble)
     ALONG_REF_M,
     DSM_BLOCK_RISE_M,
@@ -103,18 +103,10 @@ def _note(rr: np.ndarray, cc: np.ndarray, why: str, **kw: float) -> None:
         TRACE.append((float(rr.mean()) + 0.5, float(cc.mean()) + 0.5, why, kw))
 
 
-def _label(m: np.ndarray) -> np.ndarray:
-    """8-connected labels of bool mask ``m`` (0 outside it)."""
-    return ndi.label(m, np.ones((3, 3), bool))[0]
-
-
-def _joined(lab: np.ndarray, rr: np.ndarray, cc: np.ndarray) -> int:
-    """Pixels of the labelled components of ``lab`` that the pixels (rr, cc) touch."""
-    ids = np.unique(lab[rr, cc])
-    ids = ids[ids > 0]
-    if not ids.size:
-        return 0
-    return int(np.isin(lab, ids).sum()) if ids.size > 1 else int((lab == ids[0]).sum())
+def _joined(m: np.ndarray, rr: np.ndarray, cc: np.ndarray) -> int:
+    """Pixels of the 8-connected components of bool mask ``m`` that hold one of the pixels
+    (rr, cc), filled from them (no labelling of the whole window)."""
+    return int(K.components_touching(m, rr, cc).size)
 
 
 def _rows(
@@ -211,7 +203,7 @@ def find_barricades(
     ga_s, gb_s = PointBox(rw.ga, valid), PointBox(rw.gb, valid)
     lit = lit_both(rw, 1)
     c0, r0, c1, r1 = core_px
-    mass_lab = None
+    mass = None
     out = []
     kept: list[shapely.LineString] = []
     for g, gch in groups:
@@ -271,10 +263,11 @@ def find_barricades(
         # a sunlit row is most of the new material it is joined to (MAX_MASS_RATIO); where
         # the DSMs saw it, they measured that on the heights, which debris does not blur
         if not in_shade and not seen and ch.mass is not None:
-            if mass_lab is None:
-                mass_lab = _label(ch.mass)
-            if _joined(mass_lab, rr, cc) > MAX_MASS_RATIO * len(rr):
-                _note(rr, cc, "mass", ratio=_joined(mass_lab, rr, cc) / len(rr))
+            if mass is None:
+                mass = np.ascontiguousarray(ch.mass)
+            joined = _joined(mass, rr, cc)
+            if joined > MAX_MASS_RATIO * len(rr):
+                _note(rr, cc, "mass", ratio=joined / len(rr))
                 continue
         # light let through between shadows brightens the ground past the road too
         beyond = 0.0 if from_dsm else off_road_change(ga_s, gb_s, off, rr, cc, gsd, gch.sigma)

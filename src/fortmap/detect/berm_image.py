@@ -153,7 +153,14 @@ def lit_runs(
     cuts = np.linspace(0, line.length, n + 1)
     runs: list[tuple[list, list[dict], list[float]]] = []
     prev_kept = False
-    ground = float(np.median(ga[vd])) if vd.any() else 0.0
+    lazy: dict = {}
+
+    def ground() -> float:
+        # the window's median brightness, needed only for pieces along the sun
+        if "ground" not in lazy:
+            lazy["ground"] = float(np.median(ga[vd])) if vd.any() else 0.0
+        return lazy["ground"]
+
     for a, b in zip(cuts[:-1], cuts[1:], strict=True):
         piece = shapely.ops.substring(line, a, b)
         if piece.geom_type != "LineString" or piece.length <= 0:
@@ -168,7 +175,7 @@ def lit_runs(
             lit is None
             and sun_azimuth_deg is not None
             and facing_share(piece, sun_azimuth_deg) < MIN_JUDGED
-            and _unlit_piece_ok(ga, gb, red, changed, vd, piece, width, sun_azimuth_deg, ground)
+            and _unlit_piece_ok(ga, gb, red, changed, vd, piece, width, sun_azimuth_deg, ground())
         ):
             lit = {"consistent": float("nan"), "contrast": float("nan"), "judged": 0.0}
         if lit is None:

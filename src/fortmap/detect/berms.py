@@ -45,6 +45,8 @@ that ``merge_pieces`` joins scene-wide.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numba
 import numpy as np
 import shapely
@@ -285,11 +287,12 @@ def _image_berms(
     wg: float,
     sun_azimuth_deg: float | None,
     sun_elevation_deg: float | None,
-    footprints: np.ndarray | None = None,
+    footprints: Callable[[], np.ndarray | None] | None = None,
 ) -> tuple[list[tuple[shapely.LineString, float, dict]], float]:
     """Image-only berm crests (window pixels) from work-grid after/before bands, and the
-    change threshold used; ``footprints`` (int labels on the work grid, 0 = none) keeps
-    crests off standing buildings."""
+    change threshold used; ``footprints`` (called for int labels on the work grid, 0 = none,
+    or None) keeps crests off standing buildings. It is called only once a crest wide enough
+    is found: most windows have none, and rasterising their footprints was wasted."""
     mag = np.sqrt(((ab - bb) ** 2).sum(axis=0))
     mag[~vd] = 0
     if vd.sum() <= 100 or np.ptp(mag[vd]) <= 0:
@@ -307,7 +310,15 @@ def _image_berms(
     if bound is not None:
         changed |= (red_gain >= bound) & vd
     m = ndi.binary_opening(changed & (redness >= SOIL_MIN_REDNESS), np.ones((2, 2), bool))
-    to_bldg = None if footprints is None else standing_distance(footprints, changed, vd)
+    lazy: dict = {}
+
+    def standing() -> np.ndarray | None:
+        # distance to standing footprints, measured on the first crest that needs it
+        if "to_bldg" not in lazy:
+            fp = None if footprints is None else footprints()
+            lazy["to_bldg"] = None if fp is None else standing_distance(fp, changed, vd)
+        return lazy["to_bldg"]
+
     ga, gb, body = ab.mean(axis=0), bb.mean(axis=0), changed.astype(np.float32)
     # the soil-change mask a pixel wider: a crest put back on the ridge may run along its edge
     body_zone = ndi.binary_dilation(m, np.ones((3, 3), bool))
@@ -337,6 +348,7 @@ def _image_berms(
             # the crest runs over its own body: where it crosses bare ground (a road left
             # clear, a gap between two fields) the ridge does not go on
             parts = _on_body(run, body_zone, MIN_LENGTH_M / wg)
+            to_bldg = standing()
             if to_bldg is not None:
                 # the ridge's body (half its width either side of the crest) cannot overlap
                 # a standing building: a crest that close runs along a roof edge or its shadow
@@ -358,7 +370,7 @@ def find_berms(
     dsm_before: np.ndarray | None = None,
     dsm_after: np.ndarray | None = None,
     sun_elevation_deg: float | None = None,
-    footprints: np.ndarray | None = None,
+    footprints: np.ndarray | Callable[[], np.ndarray | None] | None = None,
 ) -> list[tuple[shapely.LineString, float, dict]]:
     """Berm and ditch crest lines in one window.
 
@@ -375,7 +387,8 @@ def find_berms(
             sets the flank contrast a gentle ridge shows.
         footprints: optional building footprints rasterised on the window grid (int labels,
             one per building, 0 = none), as given to the analysis; used only without DSMs, to
-            drop image crests whose body would overlap a standing footprint.
+            drop image crests whose body would overlap a standing footprint. A callable
+            returning them (or None) is called only where an image crest needs them.
 
     Returns:
         (LineString in window pixels, score 0..1, attributes) per crest piece; attributes:
@@ -412,7 +425,12 @@ def find_berms(
     # Imagery: fresh soil, elongated, flanks lit as the sun predicts.
     fp_work = None
     if footprints is not None and not have_dsm:
-        fp_work = down_labels(footprints, f, vd.shape)
+
+        def work_labels() -> np.ndarray | None:
+            fp = footprints() if callable(footprints) else footprints
+            return None if fp is None else down_labels(fp, f, vd.shape)
+
+        fp_work = work_labels
     found, thr = _image_berms(
         ab, bb, vd, f, wg, sun_azimuth_deg, sun_elevation_deg, footprints=fp_work
     )

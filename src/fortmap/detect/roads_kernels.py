@@ -58,15 +58,16 @@ def _median3_columns(x: np.ndarray, out: np.ndarray) -> np.ndarray:  # pragma: n
     hi = np.empty(w, x.dtype)
     for r in range(h):
         ru, rd = max(r - 1, 0), min(r + 1, h - 1)
+        # the compare-exchanges as selects on the same comparisons (no branches, so the
+        # loop vectorises): the same values, signed zeros included
         for c in range(w):
             a, b, d = x[ru, c], x[r, c], x[rd, c]
-            if a > b:
-                a, b = b, a
-            if b > d:
-                b, d = d, b
-            if a > b:
-                a, b = b, a
-            lo[c], mi[c], hi[c] = a, b, d
+            sw = a > b
+            a, b = (b if sw else a), (a if sw else b)
+            sw = b > d
+            b, d = (d if sw else b), (b if sw else d)
+            sw = a > b
+            lo[c], mi[c], hi[c] = (b if sw else a), (a if sw else b), d
         for c in range(w):
             cl, cr = max(c - 1, 0), min(c + 1, w - 1)
             m_lo = max(lo[cl], max(lo[c], lo[cr]))
@@ -207,25 +208,30 @@ def open_packed(  # pragma: no cover - compiled
     prev = np.zeros(no, np.int64)
     last = np.full(no, -2, np.int64)
     start = np.zeros((32, no), np.int64)  # (bit, line): a sweep reads it along rows
+    # The rows a line crosses are consecutive (both ends of a row's range of lines move
+    # monotonically with t), so a line's runs can only end where its bits change or where it
+    # leaves the range: the row it left on is noted then, not on every visit.
+    pa, pb = 1, 0  # the previous row's range of lines (none)
     for t in range(length):
         base = slope * t
         oa = max(o_min, int(math.floor(-base - 0.5)) - 2)
         ob = min(o_max, int(math.ceil(across - 0.5 - base)) + 2)
+        for o in range(pa, min(pb, oa - 1) + 1):
+            last[o - o_min] = t - 1
+        for o in range(max(pa, ob + 1), pb + 1):
+            last[o - o_min] = t - 1
+        pa, pb = oa, ob
+        # round(o + base) is o + round(base) unless base + 0.5 lies within rounding error of
+        # an integer (errors here are below 1e-10 px): then each line's own float sum decides
+        sh = base + 0.5
+        shift = math.floor(sh)
+        exact = 1e-6 < sh - shift < 1.0 - 1e-6
+        ishift = int(shift)
         for o in range(oa, ob + 1):
-            m = int(math.floor(o + slope * t + 0.5))
+            m = o + ishift if exact else int(math.floor(o + slope * t + 0.5))
             cur = np.int64(a[t, m]) if 0 <= m < across else np.int64(0)
             i = o - o_min
             p = prev[i]
-            if last[i] != t - 1 and p != 0:
-                # the line was not visited on the previous row: its runs ended there
-                x = p
-                while x:
-                    b = x & -x
-                    k = _bit_index(b)
-                    if last[i] + 1 - start[k, i] >= n:
-                        _flush(out, o, slope, np.uint32(b), start[k, i], last[i] + 1)
-                    x ^= b
-                p = 0
             if cur != p:
                 x = p & ~cur
                 while x:
@@ -239,8 +245,9 @@ def open_packed(  # pragma: no cover - compiled
                     b = x & -x
                     start[_bit_index(b), i] = t
                     x ^= b
-            prev[i] = cur
-            last[i] = t
+                prev[i] = cur
+    for o in range(pa, pb + 1):
+        last[o - o_min] = length - 1
     for i in range(no):
         x = prev[i]
         while x:
@@ -330,22 +337,22 @@ def _sq_edt_capped(fg: np.ndarray, cap: int, g: np.ndarray) -> np.ndarray:  # pr
     test) makes the row pass cheap. Needs at least one False pixel.
     """
     h, w = fg.shape
-    for c in range(w):
-        d = -1
-        for r in range(h):
-            if not fg[r, c]:
-                d = 0
-            elif d >= 0:
-                d += 1
-            g[r, c] = d * d if d >= 0 and d * d < cap else cap
-        d = -1
-        for r in range(h - 1, -1, -1):
-            if not fg[r, c]:
-                d = 0
-            elif d >= 0:
-                d += 1
-            if d >= 0 and d * d < g[r, c]:
-                g[r, c] = d * d
+    # column pass swept a row at a time with one running distance per column: the same
+    # numbers as column by column, read and written contiguously
+    d = np.empty(w, np.int64)
+    d[:] = -1
+    for r in range(h):
+        for c in range(w):
+            dc = 0 if not fg[r, c] else (d[c] + 1 if d[c] >= 0 else -1)
+            d[c] = dc
+            g[r, c] = dc * dc if dc >= 0 and dc * dc < cap else cap
+    d[:] = -1
+    for r in range(h - 1, -1, -1):
+        for c in range(w):
+            dc = 0 if not fg[r, c] else (d[c] + 1 if d[c] >= 0 else -1)
+            d[c] = dc
+            if dc >= 0 and dc * dc < g[r, c]:
+                g[r, c] = dc * dc
     out = np.empty_like(g)
     v = np.empty(w, np.int64)
     z = np.empty(w + 1, np.float64)

@@ -32,7 +32,7 @@ from scipy import ndimage as ndi
 
 from fortmap.detect import fort_kernels as K
 from fortmap.detect import rubble_kernels as RK
-from fortmap.detect.barricade_rows import axis_mean, road_components
+from fortmap.detect.barricade_rows import axis_mean, hysteresis_pixels, road_components
 from fortmap.detect.barricades import (
     GROW_SIGMA,
     MAX_ROW_ALONG_M,
@@ -102,14 +102,20 @@ def _disk(diameter_px: float) -> np.ndarray:
     return np.hypot(*np.mgrid[-(k // 2) : k // 2 + 1, -(k // 2) : k // 2 + 1]) <= k / 2
 
 
-def _pieces(lab: np.ndarray, n: int, roads: RoadRaster) -> list[Piece]:
-    """Each labelled component whole, framed by the road most of it lies on.
+def _pieces(
+    lab: np.ndarray,
+    n: int,
+    roads: RoadRaster,
+    pixels: tuple[np.ndarray, np.ndarray] | None = None,
+) -> list[Piece]:
+    """Each labelled component whole, framed by the road most of it lies on; ``pixels``: the
+    labels' pixels when known (``barricade_rows.hysteresis_pixels``).
 
     Unlike a block row, which is framed by the road it crosses, a pile lies along its road
     and may spill into a junction: its pixels on the crossing road stay part of it.
     """
     out: list[Piece] = []
-    for rr, cc, rid, counts in road_components(lab, roads):
+    for rr, cc, rid, counts in road_components(lab, roads, n, pixels):
         road = int(counts.argmax())
         theta = axis_mean(roads.axis[rr, cc][rid == road].astype(float))
         along = (cc + 0.5) * np.cos(theta) + (rr + 0.5) * np.sin(theta)
@@ -308,7 +314,9 @@ def find_rubble(
     k = max(3, int(round(3.0 / gsd)) | 1)
     disk = np.hypot(*np.mgrid[-(k // 2) : k // 2 + 1, -(k // 2) : k // 2 + 1]) <= k / 2
     grow = K.closing(grow, disk) & roads.mask
-    lab, n = K.hysteresis(ch.seed & grow, grow)  # ``barricade_rows.hysteresis``, filled from seeds
+    # filled from the seeds; the same fill gives each pile's pixels, so no second pass over
+    # the window collects them
+    lab, n, pix = hysteresis_pixels(ch.seed & grow, grow)
     if n == 0:
         return []  # most windows: no candidate, so none of the per-pile measures below
     carriage = roads.carriageway
@@ -358,7 +366,7 @@ def find_rubble(
     c0, r0, c1, r1 = core_px
     gap = int(np.ceil(MERGE_GAP_M / gsd / 2))
     out = []
-    for p in _merge(_pieces(lab, n, roads), lab.shape, MERGE_GAP_M / gsd):
+    for p in _merge(_pieces(lab, n, roads, pix), lab.shape, MERGE_GAP_M / gsd):
         on = carriage[p.rows, p.cols]
         if on.sum() * gsd * gsd < MIN_AREA_M2 or 1 - on.mean() > MAX_OFFROAD_FRACTION:
             _note(p, "area/offroad", area=on.sum() * gsd * gsd, off=1 - on.mean())
