@@ -76,13 +76,6 @@ def test_local_spread_ratio_matches_the_array_expression() -> None:
     assert np.array_equal(K.local_spread_ratio(ga, gb, rows, cols, 3), ref)
 
 
-@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
-@pytest.mark.parametrize("shape", [(61, 47), (3, 2)])
-def test_uniform_box_matches_uniform_filter(k: int, shape: tuple[int, int]) -> None:
-    g = _img(10 + k, shape)
-    assert np.array_equal(K.uniform_box(g, k), ndi.uniform_filter(g, k))
-
-
 @pytest.mark.parametrize("k", [2, 3, 4, 5])
 def test_square_closing_in_matches_binary_closing(k: int) -> None:
     keep = _mask(20 + k, 0.4)
@@ -90,18 +83,6 @@ def test_square_closing_in_matches_binary_closing(k: int) -> None:
         m = _mask(30 + k, p)
         want = ndi.binary_closing(m, np.ones((k, k), bool), border_value=0) & keep
         assert np.array_equal(K.square_closing_in(m, k, keep), want)
-
-
-@pytest.mark.parametrize("p", [0.3, 0.55, 0.7])
-def test_hysteresis_matches_labelling_every_component(p: float) -> None:
-    from fortmap.detect.barricade_rows import hysteresis
-
-    for seed_p in (0.0, 0.01, 0.05):
-        grow = _mask(40, p, (83, 71))
-        seed = _mask(41, seed_p, (83, 71))
-        want, n = hysteresis(seed, grow)
-        got, k = K.hysteresis(seed, grow)
-        assert k == n and got.dtype == want.dtype and np.array_equal(got, want)
 
 
 @pytest.mark.parametrize("p", [0.3, 0.55])

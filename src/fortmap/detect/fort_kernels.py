@@ -10,7 +10,7 @@ that are needed (the road pixels, or the few around a candidate), with the same 
 * binary morphology follows ``scipy.ndimage`` with ``border_value=0`` (outside the array is
   False), by painting or testing a structuring element around the True pixels only;
 * connected components (8-connected) are filled from the pixels that select them
-  (``hysteresis``, ``components_touching``), numbered as ``scipy.ndimage.label`` numbers them.
+  (``components_touching``; ``along_kernels.seeded_labels`` for hysteresis).
 
 Coordinates are pixels of the window (row, column). All kernels are cached on disk
 (``cache=True``) so a new process loads rather than compiles them.
@@ -60,43 +60,6 @@ def box_at(g, k, rows, cols):  # pragma: no cover - compiled
                 col += np.float64(g[r + dr if inside else _reflect(r + dr, h), x])
             acc += np.float64(np.float32(col / k))
         out[i] = np.float32(acc / k)
-    return out
-
-
-@njit(cache=True, nogil=True)
-def uniform_box(g, k):  # pragma: no cover - compiled
-    """``uniform_filter(g, k)`` of a float32 2-D ``g`` (mode reflect) over the whole array,
-    with ``box_at``'s sums (rows axis, then columns, each rounded to float32), each pass
-    along whole rows so that the compiler vectorises it.
-
-    Returns:
-        float32 (rows, cols), identical to the filter's.
-    """
-    h, w = g.shape
-    s1 = k // 2
-    s2 = k - s1 - 1
-    out = np.empty((h, w), np.float32)
-    acc = np.empty(w, np.float64)
-    buf = np.empty(w + k, np.float64)
-    for r in range(h):
-        acc[:] = 0.0
-        for dr in range(-s1, s2 + 1):
-            y = _reflect(r + dr, h)
-            for x in range(w):
-                acc[x] += np.float64(g[y, x])
-        # the row of column means, padded by reflection for the pass along the row
-        for x in range(w):
-            buf[x + s1] = np.float32(acc[x] / k)
-        for x in range(s1):
-            buf[x] = buf[_reflect(x - s1, w) + s1]
-        for x in range(w + s1, w + k - 1):
-            buf[x] = buf[_reflect(x - s1, w) + s1]
-        acc[:] = 0.0
-        for dc in range(k):
-            for x in range(w):
-                acc[x] += buf[x + dc]
-        for x in range(w):
-            out[r, x] = np.float32(acc[x] / k)
     return out
 
 
@@ -241,59 +204,6 @@ def square_closing_in(m, k, keep):  # pragma: no cover - compiled
                     break
             out[y, x] = ok
     return out
-
-
-@njit(cache=True, nogil=True)
-def hysteresis(seed, grow):  # pragma: no cover - compiled
-    """``barricade_rows.hysteresis``: the 8-connected components of bool ``grow`` holding a
-    ``seed`` pixel, labelled 1..n (int32 (rows, cols), 0 elsewhere) in the order
-    ``ndimage.label`` numbers them (by their first pixel in raster order), and n.
-
-    Each component is filled from its first seed, so the cost is in proportion to the
-    components kept, not to every component of ``grow``.
-    """
-    h, w = grow.shape
-    lab = np.zeros((h, w), np.int32)
-    stack = np.empty(h * w, np.int64)
-    first = np.empty(h * w, np.int64)  # per component, its first pixel (flat, raster order)
-    ends = np.empty(h * w + 1, np.int64)  # component t's pixels: stack[ends[t]:ends[t + 1]]
-    ends[0] = 0
-    top = 0
-    n = 0
-    for y in range(h):
-        for x in range(w):
-            if not (seed[y, x] and grow[y, x]) or lab[y, x] != 0:
-                continue
-            n += 1
-            lab[y, x] = n
-            start = top
-            stack[top] = y * w + x
-            top += 1
-            lo = y * w + x
-            i = start
-            while i < top:  # breadth-first over the stack, which keeps every pixel filled
-                q = stack[i]
-                i += 1
-                lo = min(lo, q)
-                qy, qx = q // w, q % w
-                for yy in range(max(qy - 1, 0), min(qy + 2, h)):
-                    for xx in range(max(qx - 1, 0), min(qx + 2, w)):
-                        if grow[yy, xx] and lab[yy, xx] == 0:
-                            lab[yy, xx] = n
-                            stack[top] = yy * w + xx
-                            top += 1
-            first[n - 1] = lo
-            ends[n] = top
-    if n == 0:
-        return lab, 0
-    # renumber as a raster scan meets the components
-    order = np.argsort(first[:n])
-    for rank in range(n):
-        t = order[rank]
-        for j in range(ends[t], ends[t + 1]):
-            q = stack[j]
-            lab[q // w, q % w] = rank + 1
-    return lab, n
 
 
 @njit(cache=True, nogil=True)
