@@ -277,3 +277,27 @@ def test_few_quantiles_by_selection_equal_the_sorted_ones(dtype) -> None:
     x = rng.random(100)
     x[7] = np.nan
     assert np.isnan(cues.percentiles(x, 40)) and np.isnan(cues.percentiles(x, [2, 98])).all()
+
+
+def test_band_map_fit_equals_the_three_round_reference() -> None:
+    """The histogram-matching fit stops after the third round's quantiles; they must equal
+    those of the plain three-round loop (which also computes a final, unused selection)."""
+    from fortmap.detect.change import _fit_band_map
+    from fortmap.detect.change_cues import interp_sorted, median, percentiles
+
+    rng = np.random.default_rng(11)
+    src = rng.gamma(2.0, 0.15, 20_000).astype(np.float32)
+    dst = (0.8 * src + 0.05 + rng.normal(0, 0.02, src.size)).astype(np.float32)
+    dst[:3000] = rng.uniform(0, 1, 3000)  # changed pixels the refit must drop
+    qs = np.linspace(0.0, 100.0, 101)
+    keep = np.ones(src.size, bool)
+    for _ in range(3):
+        sq = percentiles(src[keep], qs)
+        dq = percentiles(dst[keep], qs)
+        sq = np.maximum.accumulate(sq + np.arange(sq.size) * 1e-7)
+        r = interp_sorted(src, sq, dq) - dst
+        d = np.abs(r - median(r))
+        keep = d < 2.5 * max(1.4826 * median(d), 1e-4)
+    got_s, got_d = _fit_band_map(src, dst, qs)
+    assert np.array_equal(got_s, sq.astype(np.float32))
+    assert np.array_equal(got_d, dq.astype(np.float32))

@@ -61,3 +61,28 @@ def test_fit_affine_shifts_exact():
     coef, res = fit_affine_shifts(pts, shifts)
     assert np.allclose(coef, true) and np.allclose(res, 0)
     assert isinstance(Affine(*coef.ravel()), Affine)
+
+
+def test_prep_of_an_all_valid_image_equals_the_filled_transform():
+    """With every pixel valid nothing needs filling: the transform must equal the one of the
+    general path (fill invalid pixels with the median, then standardise), bit for bit, and
+    leave the caller's image alone; one invalid pixel is filled with the median."""
+    from fortmap.align.coregister import _prep, _window_and_band
+
+    rng = np.random.default_rng(5)
+    g = rng.random((64, 64)).astype(np.float32)
+    keep = g.copy()
+
+    def reference(img, valid):
+        x = np.where(valid, img, np.median(img[valid])).astype(np.float32)
+        x -= x.mean()
+        x /= x.std() + 1e-6
+        wy, wx, band = _window_and_band(x.shape)
+        f = np.fft.fft2(x * wy * wx)
+        return f / (np.abs(f) + 1e-9) * band
+
+    valid = np.ones(g.shape, bool)
+    assert np.array_equal(_prep(g, valid), reference(g, valid))
+    assert np.array_equal(g, keep)
+    valid[3, 5] = False
+    assert np.array_equal(_prep(g, valid), reference(g, valid))

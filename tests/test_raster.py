@@ -146,3 +146,25 @@ def test_inside_reads_equal_the_padded_edge_reads(tmp_path, shift, nodata):
     v_in, v_big = r.read_valid(inner), r.read_valid(big)[sl]
     assert np.array_equal(v_in, v_big)
     assert v_in.all() == (nodata is None)
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_changing_the_warp_of_an_open_reader_reads_like_a_fresh_one(pair, direct):
+    """The file stays open across ``set_pixel_warp``; only the warped view is rebuilt, so every
+    warp (shift, affine, back to none) reads exactly what a new reader with it reads."""
+    _, a, _ = pair
+    grid = open_info(a).grid
+    r = GridReader(a, grid)
+    r.direct = direct
+    w = Window(30, 20, 120, 90)
+    r.read(w)  # opens the file (and for direct=False the warped view)
+    for warp in (Affine.translation(1.5, -0.75), Affine(1.01, 0.0, 2.0, 0.0, 0.99, -1.0),
+                 Affine.identity()):  # fmt: skip
+        r.set_pixel_warp(warp)
+        fresh = GridReader(a, grid)
+        fresh.direct = direct
+        fresh.set_pixel_warp(warp)
+        assert np.array_equal(r.read(w), fresh.read(w))
+        assert np.array_equal(r.read_valid(w), fresh.read_valid(w))
+    r.close()
+    assert r._ds is None and r._vrt is None

@@ -47,3 +47,23 @@ def test_sun_angles_from_common_metadata_names():
     assert (az, el) == (160.0, 50.0)
     assert sun_from_tags({"view:sun_azimuth": -20}) == (340.0, None)
     assert sun_from_tags({"SUN_AZIMUTH": "nan", "SUN_ELEVATION": "-5", "x": "1"}) == (None, None)
+
+
+def test_ring_sum_matches_nearest_pixel_shift():
+    """The sliced shift must select exactly the pixels ``ndi.shift(order=0)`` does, edges,
+    half-pixel ties and shifts beyond the image included, and sum them in the same order."""
+    from scipy import ndimage as ndi
+
+    from fortmap.detect.sun import _ring_sum
+
+    rng = np.random.default_rng(3)
+    for shape in [(37, 53), (64, 64)]:
+        objs = rng.random(shape) > 0.7
+        free = rng.random(shape) > 0.3
+        grey = rng.random(shape).astype(np.float32)
+        shifts = [(dr, dc) for dr in (-9.5, -2.5, -0.5, 0.0, 0.3, 0.5, 1.5, 4.0, 70.0)
+                  for dc in (-3.7, -0.5, 0.0, 0.49999, 2.25, 6.0)]  # fmt: skip
+        shifts += [(-np.cos(a) * 6, np.sin(a) * 6) for a in np.radians(np.arange(0, 360, 10))]
+        for dr, dc in shifts:
+            m = (ndi.shift(objs.astype(np.uint8), (dr, dc), order=0) > 0) & free
+            assert _ring_sum(grey, objs, free, dr, dc) == (float(grey[m].sum()), int(m.sum()))

@@ -81,8 +81,13 @@ def _prep(g: np.ndarray, valid: np.ndarray) -> np.ndarray:
     and 8 px) then keeps the scales where roofs, roads and field edges are, and drops pixel
     noise and slow brightness gradients.
     """
-    fill = median(g[valid]) if valid.any() else 0.0
-    g = np.where(valid, g, fill).astype(np.float32)
+    if valid.all():
+        # the usual case (tiles are only measured when mostly valid): nothing to fill, and
+        # the median that would fill it is a partial sort of the whole image
+        g = g.astype(np.float32)
+    else:
+        fill = median(g[valid]) if valid.any() else 0.0
+        g = np.where(valid, g, fill).astype(np.float32)
     g -= g.mean()
     g /= g.std() + 1e-6
     wy, wx, band = _window_and_band(g.shape)

@@ -117,10 +117,13 @@ def _fit_band_map(src: np.ndarray, dst: np.ndarray, qs: np.ndarray) -> tuple:
     within 2.5 robust sigmas: the same pixels in both images, mostly unchanged.
     """
     keep = np.ones(src.size, bool)
-    for _ in range(3):
+    for it in range(3):
         sq = percentiles(src[keep], qs)
         dq = percentiles(dst[keep], qs)
         sq = np.maximum.accumulate(sq + np.arange(sq.size) * 1e-7)
+        if it == 2:
+            # the last round's quantiles are the answer: a new selection would go unused
+            break
         r = interp_sorted(src, sq, dq) - dst
         # mad_sigma(r) with r's median computed once (it is also the centre of the test)
         d = np.abs(r - median(r))

@@ -52,6 +52,56 @@ def _objects(grey: np.ndarray, valid: np.ndarray, gsd: float) -> np.ndarray:
     return keep[lab]
 
 
+def _source_index(n: int, shift: float) -> np.ndarray:
+    """Source index of each output pixel of ``ndi.shift(x, shift, order=0)`` along an axis
+    of ``n`` pixels, -1 where it falls outside (constant mode).
+
+    The same double arithmetic as scipy's ``zoom_shift`` (the coordinate ``kk - shift``,
+    outside when below 0 or above ``n - 1``, else rounded as ``floor(cc + 0.5)``), so the
+    result is the same pixel for pixel.
+    """
+    cc = np.arange(n, dtype=np.float64) + (-float(shift))
+    idx = np.floor(cc + 0.5).astype(np.int64)
+    idx[(cc < 0) | (cc > n - 1)] = -1
+    return idx
+
+
+def _axis_slices(n: int, shift: float) -> tuple[slice, slice] | np.ndarray:
+    """(output slice, source slice) of an order-0 shift along one axis of ``n`` pixels, or
+    the source index array when the inside part is not one constant offset."""
+    idx = _source_index(n, shift)
+    inside = np.flatnonzero(idx >= 0)
+    if inside.size == 0:
+        return slice(0, 0), slice(0, 0)
+    o0, o1 = int(inside[0]), int(inside[-1]) + 1
+    off = int(idx[o0]) - o0
+    if inside.size != o1 - o0 or not np.array_equal(idx[o0:o1] - off, np.arange(o0, o1)):
+        return idx
+    return slice(o0, o1), slice(o0 + off, o1 + off)
+
+
+def _ring_sum(
+    grey: np.ndarray, objs: np.ndarray, free: np.ndarray, dr: float, dc: float
+) -> tuple[float, int]:
+    """Sum and count of ``grey`` over ``free`` pixels covered by ``objs`` shifted by
+    (``dr``, ``dc``) pixels with nearest-pixel rounding.
+
+    Equal to ``m = (ndi.shift(objs.astype(np.uint8), (dr, dc), order=0) > 0) & free``;
+    ``float(grey[m].sum()), int(m.sum())``, but reads only the overlapping rectangle by
+    slicing instead of resampling the whole mask (the shift is a constant offset inside it).
+    The selected pixels come out in the same order, so the float32 sum is the same.
+    """
+    rows = _axis_slices(objs.shape[0], dr)
+    cols = _axis_slices(objs.shape[1], dc)
+    if isinstance(rows, np.ndarray) or isinstance(cols, np.ndarray):
+        sh = ndi.shift(objs.astype(np.uint8), (dr, dc), order=0) > 0
+        m = sh & free
+        return float(grey[m].sum()), int(m.sum())
+    (ro, rs), (co, cs) = rows, cols
+    m = objs[rs, cs] & free[ro, co]
+    return float(grey[ro, co][m].sum()), int(m.sum())
+
+
 def estimate_sun_azimuth(
     image: np.ndarray,
     valid: np.ndarray,
@@ -84,10 +134,9 @@ def estimate_sun_azimuth(
         vals, cnt = 0.0, 0
         for dist in SHADOW_DIST_M:
             k = dist / gsd
-            sh = ndi.shift(objs.astype(np.uint8), (dr * k, dc * k), order=0) > 0
-            m = sh & free
-            vals += float(grey[m].sum())
-            cnt += int(m.sum())
+            v, c = _ring_sum(grey, objs, free, dr * k, dc * k)
+            vals += v
+            cnt += c
         curve[i] = vals / max(cnt, 1)
     mean = curve.mean()
     c1 = np.sum(curve * np.exp(1j * angles)) * 2 / N_DIR

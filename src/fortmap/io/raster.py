@@ -191,7 +191,12 @@ class GridReader:
     def set_pixel_warp(self, warp: Affine) -> None:
         """Apply ``warp`` (target pixel -> displaced target pixel) before reading."""
         self.offset_px = warp
-        self.close()
+        # Only the warped view depends on the warp. The file itself stays open, so the blocks
+        # GDAL has already decompressed (co-registration reads the same tiles before and
+        # after setting the shift) stay in its block cache instead of being decoded again.
+        if self._vrt is not None and self._vrt is not self._ds:
+            self._vrt.close()
+        self._vrt = None
 
     def close(self) -> None:
         """Close the underlying dataset (reopened on the next read)."""
