@@ -10,7 +10,14 @@ time, which a busy machine inflates less than wall time). The report is not writ
 seconds spent in each stage's functions (the windows stage includes the fortification,
 footprint and change steps run inside it).
 
+The machine's speed drifts over a day (by up to half on the project's shared machine), so
+to compare two versions of the code, run them alternately in one call: ``--baseline-src``
+names another checkout's ``src`` folder (e.g. a ``git worktree`` of an older commit), and
+``--repeats`` runs each version that many times, alternating; the table then gives the median
+and range of each version's CPU seconds.
+
     python benchmarks/bench_analyze.py [--sizes 1000 2000 3000] [--workers 0]
+    python benchmarks/bench_analyze.py --sizes 1000 2000 --repeats 4 --baseline-src ../old/src
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -77,7 +85,13 @@ def main() -> None:
     ap.add_argument("--sizes", type=float, nargs="+", default=[1000, 2000, 3000])
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--no-footprints", action="store_true")
+    ap.add_argument("--repeats", type=int, default=1, help="runs of each version, alternating")
+    ap.add_argument(
+        "--baseline-src", type=Path, help="another checkout's src folder to run alternately"
+    )
     args = ap.parse_args()
+    if args.baseline_src is not None and not (args.baseline_src / "fortmap").is_dir():
+        sys.exit(f"{args.baseline_src}: not a src folder holding the fortmap package")
     from fortmap.simulate import simulate_city
 
     env = {
@@ -90,57 +104,86 @@ def main() -> None:
     warm = OUT / "scene_250"
     if not (warm / "after.tif").exists():
         simulate_city(warm, seed=0, size_m=250, force=True)
-    rows = []
+    versions = [("this code", None)]
+    if args.baseline_src is not None:
+        versions.insert(0, (f"baseline {args.baseline_src}", args.baseline_src.resolve()))
+    scenes = {}
     for size in args.sizes:
         scene = OUT / f"scene_{int(size)}"
         if not (scene / "after.tif").exists():
             t = time.perf_counter()
             simulate_city(scene, seed=0, size_m=size, force=True)
             print(f"simulated {size:.0f} m in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-        r = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                CHILD,
-                str(scene),
-                str(OUT / f"run_{int(size)}"),
-                str(args.workers),
-                "0" if args.no_footprints else "1",
-                str(warm),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-        )
-        res = json.loads(r.stdout.strip().splitlines()[-1])
-        mp = res["grid"]["width"] * res["grid"]["height"] / 1e6
-        rows.append((size, mp, res))
+        scenes[size] = scene
+    runs: dict[tuple[str, float], list[dict]] = {}
+    for _ in range(max(1, args.repeats)):
+        for name, src in versions:
+            venv = dict(env)
+            if src is not None:
+                venv["PYTHONPATH"] = os.pathsep.join([str(src), env.get("PYTHONPATH", "")])
+            for size, scene in scenes.items():
+                runs.setdefault((name, size), []).append(_child(args, scene, size, warm, venv))
     print(
         f"\nanalyze, {'with' if not args.no_footprints else 'without'} footprints, no report, "
         f"workers={args.workers}, one thread per process; MP/CPU-s = megapixels per CPU-second "
-        "of the measured run; warm-up = imports plus a 250 m scene (numba cache load)\n"
+        "of the measured run (median run); warm-up = imports plus a 250 m scene (numba cache "
+        f"load); {max(1, args.repeats)} run(s) of each version"
+        + (", alternating" if len(versions) > 1 else "")
+        + "\n"
     )
     print(
-        "| scene | megapixels | CPU (s) | MP/CPU-s | wall (s) | MP/s (wall) | peak RSS (MB) "
-        "| warm-up CPU (s) |"
+        "| code | scene | megapixels | CPU (s) | MP/CPU-s | wall (s) | MP/s (wall) "
+        "| peak RSS (MB) | warm-up CPU (s) |"
     )
-    print("|---|---|---|---|---|---|---|---|")
-    for size, mp, res in rows:
+    print("|---|---|---|---|---|---|---|---|---|")
+    medians = {}
+    for (name, size), rs in runs.items():
+        mp = rs[0]["grid"]["width"] * rs[0]["grid"]["height"] / 1e6
+        cpus = sorted(r["cpu"] for r in rs)
+        med = statistics.median(cpus)
+        medians[(name, size)] = min(rs, key=lambda r: abs(r["cpu"] - med))
+        spread = f"{med:.2f}" if len(cpus) == 1 else f"{med:.2f} ({cpus[0]:.2f}-{cpus[-1]:.2f})"
+        wall = statistics.median(r["wall"] for r in rs)
         print(
-            f"| {size / 1000:.1f} km | {mp:.1f} | {res['cpu']:.2f} | {mp / res['cpu']:.2f} | "
-            f"{res['wall']:.2f} | {mp / res['wall']:.2f} | {res['rss_mb']:.0f} | "
-            f"{res['first']:.2f} |"
+            f"| {name} | {size / 1000:.1f} km | {mp:.1f} | {spread} | {mp / med:.2f} | "
+            f"{wall:.2f} | {mp / wall:.2f} | {max(r['rss_mb'] for r in rs):.0f} | "
+            f"{statistics.median(r['first'] for r in rs):.2f} |"
         )
     # windows include the fortification, footprint and change steps; the rest of the
     # windows stage is reading, block statistics and writing change.tif
-    stages = list(rows[0][2]["stage_cpu"]) if rows else []
-    print("\nCPU seconds per stage (process time inside the stage's functions):\n")
-    print("| stage | " + " | ".join(f"{size / 1000:.1f} km" for size, _, _ in rows) + " |")
-    print("|---|" + "---|" * len(rows))
+    cols = list(medians)
+    stages = list(medians[cols[0]]["stage_cpu"]) if cols else []
+    print(
+        "\nCPU seconds per stage of the median run (process time inside the stage's functions):\n"
+    )
+    print("| stage | " + " | ".join(f"{n}, {s / 1000:.1f} km" for n, s in cols) + " |")
+    print("|---|" + "---|" * len(cols))
     for st in stages:
-        vals = " | ".join(f"{res['stage_cpu'].get(st, 0.0):.2f}" for _, _, res in rows)
+        vals = " | ".join(f"{medians[c]['stage_cpu'].get(st, 0.0):.2f}" for c in cols)
         print(f"| {st} | {vals} |")
+
+
+def _child(args: argparse.Namespace, scene: Path, size: float, warm: Path, env: dict) -> dict:
+    """One measured run of ``analyze`` in a fresh single-threaded process; its JSON record."""
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            str(scene),
+            str(OUT / f"run_{int(size)}"),
+            str(args.workers),
+            "0" if args.no_footprints else "1",
+            str(warm),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    if r.returncode != 0:
+        tail = (r.stderr.strip().splitlines() or ["no output"])[-1]
+        sys.exit(f"analyze of {scene} failed: {tail}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":
