@@ -15,10 +15,10 @@ from fortmap.fortifications import (
     FortContext,
     FortFindings,
     _footprint_labels,
-    _geojson_rings,
     drop_razed_spill,
     fortification_layers,
 )
+from fortmap.io.grids import rasterize_shapes
 
 CRS_M = CRS.from_epsg(32635)
 DATES = {"date_before": "2024-01-01", "date_after": "2024-06-01"}
@@ -213,7 +213,7 @@ def test_footprint_labels_match_rasterising_each_footprint_shifted():
     )  # fmt: skip
     assert len(sel) > 20 and np.array_equal(lab, ref)
     # the mappings are the geometries' own interfaces, holes and parts included
-    for g, m in zip(fps, _geojson_rings(fps), strict=True):
+    for g, (m, _) in zip(fps, rasterize_shapes(fps, range(len(fps))), strict=True):
         assert shapely.geometry.shape(m).equals_exact(g, 0)
 
 

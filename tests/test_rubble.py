@@ -14,6 +14,7 @@ from fortmap.detect.roadmask import roads_in_window
 from fortmap.detect.rubble import find_rubble
 from fortmap.detect.rubble_kernels import (
     OffRoadChange,
+    RelativeRoughness,
     box_change,
     relative_roughness,
     residual_level,
@@ -258,12 +259,11 @@ def test_rubble_and_dsm_piles_share_the_window_relative_roughness():
     pile = shapely.box(70, 96, 130, 108)
     b, a, v, rr, road = _window(pile)
     rw = RoadWindow.build(b, a, v, rr)
-    memo: dict = {}
-    out = find_rubble(b, a, v, rr, road, GSD, (0, 0, 200, 200), rw=rw, memo=memo)
+    out = find_rubble(b, a, v, rr, road, GSD, (0, 0, 200, 200), rw=rw)
     assert len(out) == 1  # the pile was measured: its road's relative roughness is kept
-    kept = memo[("relative_roughness", 5)]  # 2.5 m boxes at 0.5 m
-    assert shared_relative_roughness(rw, 5, memo) is kept
-    fresh = shared_relative_roughness(rw, 5, None)
+    kept = rw._cache[("relative_roughness", 5)]  # 2.5 m boxes at 0.5 m
+    assert shared_relative_roughness(rw, 5) is kept
+    fresh = RelativeRoughness(rw, 5)
     assert fresh is not kept and (fresh.after, fresh.change) == (kept.after, kept.change)
     # the same findings with or without the shared measures
     assert out == find_rubble(b, a, v, rr, road, GSD, (0, 0, 200, 200))

@@ -35,6 +35,7 @@ from fortmap.detect.road_noise import RoadNoise
 from fortmap.detect.road_window import RoadWindow
 from fortmap.detect.roadmask import roads_in_window, roads_to_pixels
 from fortmap.detect.rubble import find_rubble
+from fortmap.io.grids import rasterize_shapes
 from fortmap.io.raster import GridReader
 from fortmap.report.layers import findings_frame
 
@@ -102,24 +103,6 @@ def _to_crs(g: shapely.Geometry, t: Affine) -> shapely.Geometry:
     return shapely.affinity.affine_transform(g, [t.a, t.b, t.d, t.e, t.c, t.f])
 
 
-def _geojson_rings(geoms: np.ndarray) -> list:
-    """GeoJSON-like mappings of ``geoms`` for ``rasterio.features.rasterize``, the same
-    coordinates as their ``__geo_interface__`` but built from one coordinate array: the
-    per-geometry interface was most of the cost of rasterising a window's footprints."""
-    simple = (shapely.get_type_id(geoms) == 3) & (shapely.get_num_interior_rings(geoms) == 0)
-    coords = shapely.get_coordinates(geoms[simple]).tolist()
-    ends = np.cumsum(shapely.get_num_coordinates(geoms[simple])).tolist()
-    out, start, k = [], 0, 0
-    for g, ok in zip(geoms, simple.tolist(), strict=True):
-        if ok:
-            out.append({"type": "Polygon", "coordinates": [coords[start : ends[k]]]})
-            start = ends[k]
-            k += 1
-        else:
-            out.append(g.__geo_interface__)
-    return out
-
-
 def _footprint_labels(fc: FortContext, read: Window) -> np.ndarray | None:
     """The footprints overlapping ``read`` rasterised on its grid (int labels, 0 = none)."""
     if fc.footprints is None or not len(fc.footprints):
@@ -133,9 +116,11 @@ def _footprint_labels(fc: FortContext, read: Window) -> np.ndarray | None:
     # (x * 1 + y * 0 + dx), without a Python call per footprint
     shift = np.array([read.col_off, read.row_off], np.float64)
     local = shapely.transform(sel, lambda c: c - shift)
-    shapes = list(zip(_geojson_rings(local), range(1, len(local) + 1), strict=True))
     return rasterio.features.rasterize(
-        shapes, out_shape=(int(read.height), int(read.width)), fill=0, dtype="int32"
+        rasterize_shapes(local, range(1, len(local) + 1)),
+        out_shape=(int(read.height), int(read.width)),
+        fill=0,
+        dtype="int32",
     )
 
 
@@ -212,10 +197,7 @@ def detect_window(
             # a row of blocks is one finding: new objects on it are not also debris
             on_row = shapely.union_all([g for g, _, _ in rows]).buffer(ROW_REACH_M / gsd)
             piles = []
-            memo: dict = {}  # measures the image and DSM rubble detectors share
-            for g, s, at in find_rubble(
-                before, after, valid, rr, rp, gsd, core_px, rw=shared, memo=memo
-            ):
+            for g, s, at in find_rubble(before, after, valid, rr, rp, gsd, core_px, rw=shared):
                 if rows and g.intersects(on_row):
                     continue
                 if rubble_kw and not _stands_on_dsm(
@@ -229,8 +211,7 @@ def detect_window(
                 if rows:
                     avoid.append(on_row)
                 piles += find_dsm_rubble(
-                    kw["dsm_before"], kw["dsm_after"], rr, shared, gsd, core_px, avoid, rise_m,
-                    memo=memo,
+                    kw["dsm_before"], kw["dsm_after"], rr, shared, gsd, core_px, avoid, rise_m
                 )  # fmt: skip
             for g, s, at in piles:
                 out.rubble.append((_to_crs(g, wt), s, at))

@@ -98,7 +98,6 @@ def find_dsm_rubble(
     core_px: tuple[int, int, int, int],
     avoid: list,
     rise_m: float = OBSTACLE_M,
-    memo: dict | None = None,
 ) -> list[tuple[shapely.Polygon, float, dict]]:
     """Debris piles the DSMs see on the carriageway that the image detector left out.
 
@@ -120,7 +119,6 @@ def find_dsm_rubble(
         avoid: geometries in window pixels that a pile must not touch (block rows, berms).
         rise_m: least rise (m) of a pile's pixels: ``OBSTACLE_M``, or more where the DSMs'
             noise asks for it (``dsm_noise.DsmRules``).
-        memo: the dict of measures shared with ``rubble.find_rubble`` in this window, or None.
 
     Returns:
         (Polygon in window pixels, score, attributes) per pile, as ``rubble.find_rubble``.
@@ -174,7 +172,7 @@ def find_dsm_rubble(
             continue
         if rel_rough is None:
             size = max(1, int(round(RB.ROUGH_M / gsd))) | 1
-            rel_rough = shared_relative_roughness(rw, size, memo)
+            rel_rough = shared_relative_roughness(rw, size)
         rel, rel_change = rel_rough.at(rr, cc)
         if rel <= RB.MIN_RELATIVE_ROUGHNESS:
             continue  # smooth for its brightness: a soil bank or paving, not debris

@@ -121,6 +121,11 @@ class RoadWindow:
         pair of index arrays."""
         return self._memo(("flat",), lambda: self.rows * self.on.shape[1] + self.cols)
 
+    def cached(self, key: tuple, make: Callable[[], object]):
+        """``make()``, built once per window and kept under ``key``: measures that detectors in
+        other modules share (the image's and the DSMs' rubble read one road roughness level)."""
+        return self._memo(key, make)
+
     def _memo(self, key: tuple, make: Callable[[], object]):
         if key not in self._cache:
             self._cache[key] = make()

@@ -20,6 +20,8 @@ import shapely
 from affine import Affine
 from rasterio.features import rasterize
 
+from fortmap.io.grids import rasterize_shapes
+
 #: Margin (m) added on each side of the carriageway: kerbside objects (blocks pushed to the
 #: edge, rubble spilling from a facade) still belong to the road, and road widths are nominal.
 ROAD_MARGIN_M = 1.0
@@ -147,7 +149,7 @@ def roads_in_window(
     seg_polys = shapely.buffer(segs, widths[seg_road] / 2 + margin_px, quad_segs=4)
     a, b = xy[inside], xy[inside + 1]
     seg_angle = np.arctan2(b[:, 1] - a[:, 1], b[:, 0] - a[:, 0])
-    seg_shapes = zip(_geojson(list(seg_polys)), range(1, len(seg_polys) + 1), strict=True)
+    seg_shapes = rasterize_shapes(seg_polys, range(1, len(seg_polys) + 1))
     seg = rasterize(seg_shapes, out_shape=shape, dtype="int32")
     # Per segment the values its pixels take (numpy's elementwise functions, so the same
     # values as per pixel); one pass then writes every array, road and off road.
@@ -214,20 +216,6 @@ def _burn(
             across[r, c] = acr
             mask[r, c] = road + 1 > 0
             cw[r, c] = abs(acr) <= widths[road] / two + half
-
-
-def _geojson(polys: list[shapely.Polygon]) -> list:
-    """GeoJSON-like mappings of polygons for ``rasterize``, their exterior rings read in one
-    vectorised pass (``__geo_interface__`` walks the coordinates in Python): the same
-    coordinates. Polygons with holes are passed as they are."""
-    arr = np.asarray(polys, dtype=object)
-    xy, idx = shapely.get_coordinates(shapely.get_exterior_ring(arr), return_index=True)
-    cuts = np.searchsorted(idx, np.arange(1, len(arr)))
-    holes = shapely.get_num_interior_rings(arr)
-    return [
-        p if holes[i] else {"type": "Polygon", "coordinates": [ring]}
-        for i, (p, ring) in enumerate(zip(arr, np.split(xy, cuts), strict=True))
-    ]
 
 
 def own_axes(rows: np.ndarray, cols: np.ndarray) -> tuple[float, float, float]:

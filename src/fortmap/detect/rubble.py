@@ -283,7 +283,6 @@ def find_rubble(
     gsd: float,
     core_px: tuple[int, int, int, int],
     rw: RoadWindow | None = None,
-    memo: dict | None = None,
 ) -> list[tuple[shapely.Polygon, float, dict]]:
     """Debris fields on road carriageways in one window.
 
@@ -295,9 +294,6 @@ def find_rubble(
         gsd: metres per pixel.
         core_px: (col0, row0, col1, row1) of the core; a pile is kept when its centroid is in it.
         rw: the window's shared :class:`RoadWindow` (optional; built here when None).
-        memo: a dict of measures the window's rubble detectors share
-            (``rubble_kernels.shared_relative_roughness``), filled as they are needed; None:
-            nothing shared.
 
     Returns:
         (Polygon in window pixels, score 0..1, attributes) per pile; attributes:
@@ -359,7 +355,7 @@ def find_rubble(
             # (on the dev scenes at the hard and extreme difficulties, 3 px boxes lost most
             # piles; 5 px kept them)
             size = max(1, int(round(ROUGH_M / gsd))) | 1
-            lazy["relrough"] = RK.shared_relative_roughness(rw, size, memo)
+            lazy["relrough"] = RK.shared_relative_roughness(rw, size)
         return lazy["relrough"]
 
     ring_k = _disk(2 * RING_M / gsd)

@@ -140,16 +140,10 @@ class RelativeRoughness:
         return float(np.median(ra)) - self.after, float(np.median(d)) - self.change
 
 
-def shared_relative_roughness(rw: RoadWindow, size: int, memo: dict | None) -> RelativeRoughness:
-    """``RelativeRoughness(rw, size)``, built once per window: kept in ``memo`` (a dict the
-    window's rubble detectors share: the image's and the DSMs' read the same road level),
-    or built anew where ``memo`` is None."""
-    if memo is None:
-        return RelativeRoughness(rw, size)
-    key = ("relative_roughness", size)
-    if key not in memo:
-        memo[key] = RelativeRoughness(rw, size)
-    return memo[key]
+def shared_relative_roughness(rw: RoadWindow, size: int) -> RelativeRoughness:
+    """``RelativeRoughness(rw, size)``, built once per window and kept in ``rw``: the window's
+    rubble detectors (the image's and the DSMs') read the same road level."""
+    return rw.cached(("relative_roughness", size), lambda: RelativeRoughness(rw, size))
 
 
 @njit(cache=True, nogil=True)
