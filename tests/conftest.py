@@ -10,7 +10,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
+# As the CLI does (fortmap.cli.main), before numpy loads: OpenBLAS's threads spin on small
+# matrix products and, on the test machine's two busy cores, made a network's training 20x slower.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 import pytest
 import rasterio
 from affine import Affine

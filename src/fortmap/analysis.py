@@ -72,6 +72,8 @@ class AnalyzeOptions:
             visibility gain when no DSMs are given (0: no interval).
         dsm_obstacles: with both DSMs, also cut road pieces whose free width measured on the
             surface's rise (0.3 m or more) is under 3 m, found in the imagery or not.
+        change_model: a model file from ``fortmap train-change``; it replaces the unsupervised
+            change mask (``change.tif``, the change objects and the cleared-land statistics).
     """
 
     window_px: int = 1024
@@ -84,6 +86,7 @@ class AnalyzeOptions:
     credit: str | None = None
     dem_accuracy_m: float = DEFAULT_DEM_ACCURACY_M
     dsm_obstacles: bool = True
+    change_model: str | Path | None = None
 
 
 def _map_windows(
@@ -184,11 +187,22 @@ def _run(
     t0 = time.perf_counter()
     check_output_dir(
         out_dir, force,
-        [before, after, buildings, roads, places, dsm_before, dsm_after, dem, edge, core],
+        [before, after, buildings, roads, places, dsm_before, dsm_after, dem, edge, core,
+         opts.change_model],
     )  # fmt: skip
 
     binfo = open_info(before, "before image")
     ainfo = open_info(after, "after image")
+    net = None
+    if opts.change_model is not None:
+        from fortmap.detect.learned_change import ChangeNet
+
+        net = ChangeNet.load(opts.change_model)
+        if net.bands != min(binfo.count, ainfo.count, 3):
+            raise InputError(
+                f"{opts.change_model}: change model trained on {net.bands}-band imagery; "
+                f"{binfo.path} and {ainfo.path} give {min(binfo.count, ainfo.count, 3)}"
+            )
     overlap = check_overlap(binfo, ainfo)
     grid = analysis_grid(binfo)
     gsd = grid.gsd
@@ -278,6 +292,7 @@ def _run(
         find_objects=fps is None,
         grey=grey,
         fort=fort,
+        change_net=net,
     )
     if grey:
         ctx.before = GreyScaled(breader, maps.before_scale[0], maps.before_offset[0])
@@ -494,6 +509,13 @@ def _run(
                 "changed_ha": round(changed_px * gsd * gsd / 1e4, 3),
             },
             "razed_buildings_from": "footprints" if fps is not None else "change objects",
+            "change_from": "unsupervised"
+            if net is None
+            else {
+                "model": str(Path(opts.change_model).resolve()),
+                "threshold": net.threshold,
+                "trained_on": net.info,
+            },
             "roads": _roads_entry(roads, roads_from, road_lines, derived_ev),
             "roads_from": roads_from,
             "not_analysed": [] if road_lines is not None else ["barricades", "rubble", "routes"],

@@ -14,6 +14,7 @@ import shapely
 from rasterio.windows import Window
 
 from fortmap.detect.cleared import block_stats
+from fortmap.detect.learned_change import learned_mask
 from fortmap.detect.razed import change_objects
 from fortmap.fortifications import FORT_HALO_PX, FortContext, FortFindings, detect_window
 from fortmap.io.grids import affine_all
@@ -33,6 +34,8 @@ class SceneContext:
         find_objects: find razed buildings as change objects (no footprints given).
         grey: average the bands to one (the two images have incompatible bands).
         fort: inputs of the barricade, rubble and berm detectors (None: not run).
+        change_net: a learned ``fortmap.detect.learned_change.ChangeNet`` that replaces the
+            unsupervised change mask (None: the unsupervised mask).
     """
 
     before: GridReader
@@ -44,6 +47,7 @@ class SceneContext:
     find_objects: bool
     grey: bool = False
     fort: FortContext | None = None
+    change_net: object | None = None
 
 
 @dataclass
@@ -94,6 +98,8 @@ def process_window(
     halo = int(ctx.change_model.halo_px())
     if ctx.fort is not None:
         halo = max(halo, FORT_HALO_PX)
+    if ctx.change_net is not None:
+        halo = max(halo, ctx.change_net.halo_px(ctx.gsd))
     extra = None
     if footprints:
         b = np.array([p.bounds for _, p in footprints])
@@ -103,8 +109,11 @@ def process_window(
     before = _read(ctx.before, rw, ctx.grey)
     after = _read(ctx.after, rw, ctx.grey)
     valid = ctx.before.read_valid(rw) & ctx.after.read_valid(rw)
-    evidence = ctx.change_model.evidence(before, after, valid)
-    mask = ctx.change_model.mask(evidence, valid).astype(np.uint8, copy=False)
+    if ctx.change_net is None:
+        evidence = ctx.change_model.evidence(before, after, valid)
+        mask = ctx.change_model.mask(evidence, valid).astype(np.uint8, copy=False)
+    else:
+        evidence, mask = learned_mask(ctx.change_net, ctx.change_model, before, after, valid)
     mask &= valid  # 0/1 values: clears the invalid pixels in place
 
     oc, orow = core.col_off - rw.col_off, core.row_off - rw.row_off

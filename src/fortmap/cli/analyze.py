@@ -117,6 +117,12 @@ from fortmap.cli.progress import StepLog, one_line_warnings, progress_reporter
 )
 @click.option("--credit", default=None, help="Imagery credit line under each figure.")
 @click.option(
+    "--change-model",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Model from `fortmap train-change`: replaces the unsupervised change mask.",
+)
+@click.option(
     "--log-json",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
@@ -145,6 +151,7 @@ def command(
     coregister,
     report,
     credit,
+    change_model,
     log_json,
     force,
     quiet,
@@ -158,7 +165,10 @@ def command(
     from fortmap.analysis import AnalyzeOptions, run_analysis
 
     one_line_warnings(quiet)
-    inputs = [before, after, buildings, roads, places, dsm_before, dsm_after, dem, edge, core]
+    inputs = [
+        before, after, buildings, roads, places, dsm_before, dsm_after, dem, edge, core,
+        change_model,
+    ]  # fmt: skip
     guard_output(out_dir, inputs)
     if log_json is not None:
         # checked before the run, not after it: a long run should not end on a bad log path
@@ -174,6 +184,7 @@ def command(
         credit=credit,
         dem_accuracy_m=dem_accuracy_m,
         dsm_obstacles=dsm_obstacles,
+        change_model=change_model,
     )
     with progress_reporter(quiet) as bar:
         progress = StepLog(bar)

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "demo": "fortmap.cli.demo",
     "viewshed": "fortmap.cli.viewshed",
     "report": "fortmap.cli.report",
+    "train-change": "fortmap.cli.train_change",
 }
 
 

@@ -1,0 +1,135 @@
+"""The ``train-change`` job: a change model learned from the analyst's own labelled pairs.
+
+Each pair is read the way ``analyze`` reads one (the after image put onto the before image's
+grid, co-registered and radiometrically normalised, then matched to the before image), so the
+features the model learns from are the features ``analyze --change-model`` gives it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+
+from fortmap.align.pair import coregister_pair, normalise_pair
+from fortmap.detect.change import fit_change_model
+from fortmap.detect.change_cues import apply_maps
+from fortmap.detect.learned_change import EPOCHS, ChangeNet, TrainingSample
+from fortmap.errors import InputError
+from fortmap.io.grids import analysis_grid
+from fortmap.io.raster import GridReader, check_overlap, open_info
+
+#: Largest pair read whole for training, megapixels (training pairs are labelled tiles).
+MAX_PAIR_MP = 64.0
+
+Progress = Callable[[str, int, int], None]
+
+
+def read_pair(before: str | Path, after: str | Path, label: str | Path | None = None) -> dict:
+    """One pair as ``analyze`` sees it, read whole.
+
+    Args:
+        before, after: GeoTIFFs of the two dates (any CRS; after is put on before's grid).
+        label: a raster of the change (non-zero = change), georeferenced like ``before``
+            (warped onto its grid by nearest neighbour).
+
+    Returns:
+        dict with ``before``, ``after`` (matched to before), float32 (bands, H, W); ``valid``
+        and ``label`` bool (H, W); ``gsd`` (metres per pixel) and ``dark`` (shade threshold).
+    """
+    binfo = open_info(before, "before image")
+    ainfo = open_info(after, "after image")
+    check_overlap(binfo, ainfo)
+    grid = analysis_grid(binfo)
+    if grid.width * grid.height / 1e6 > MAX_PAIR_MP:
+        raise InputError(
+            f"{binfo.path}: {grid.width} x {grid.height} pixels is more than {MAX_PAIR_MP:g} MP; "
+            "train on labelled tiles (crop the pair and its label)"
+        )
+    if binfo.count != ainfo.count:
+        raise InputError(f"{ainfo.path}: {ainfo.count} bands, {binfo.path} has {binfo.count}")
+    bands = list(range(1, min(binfo.count, 3) + 1))
+    breader = GridReader(binfo.path, grid, bands)
+    areader = GridReader(ainfo.path, grid, bands)
+    coregister_pair(breader, areader, "auto")
+    _, nb_s, na_s, sv = normalise_pair(breader, areader, grid, 1024, grey=False)
+    model = fit_change_model(nb_s, na_s, sv, grid.gsd)
+    whole = Window(0, 0, grid.width, grid.height)
+    b = breader.read(whole)
+    a = apply_maps(areader.read(whole), model.luts)
+    valid = breader.read_valid(whole) & areader.read_valid(whole)
+    out = {"before": b, "after": a, "valid": valid, "gsd": grid.gsd, "dark": model.dark}
+    if label is not None:
+        linfo = open_info(label, "change label")
+        check_overlap(binfo, linfo)
+        lab = GridReader(linfo.path, grid, [1], resampling=Resampling.nearest)
+        out["label"] = (lab.read(whole)[0] != 0) & lab.read_valid(whole)
+    return out
+
+
+def train_change_model(
+    pairs: Sequence[tuple[str | Path, str | Path, str | Path]],
+    out: str | Path,
+    *,
+    force: bool = False,
+    epochs: int = EPOCHS,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> ChangeNet:
+    """Train a change model on labelled pairs and write it to ``out`` (``.npz``).
+
+    Args:
+        pairs: (before, after, label) raster paths.
+        out: model file to write; an existing one is kept unless ``force``.
+        force: replace an existing ``out``.
+        epochs: passes over the training sample.
+        seed: random seed (pixel sample, initial weights, minibatch order).
+        progress: callback (step, done, total).
+
+    Returns:
+        The trained :class:`ChangeNet` (as written).
+
+    Raises:
+        InputError: no pairs, an unreadable or mismatched input, labels with no change at all,
+            or ``out`` exists without ``force``.
+    """
+    tell = progress or (lambda step, done, total: None)
+    out = Path(out)
+    if not pairs:
+        raise InputError("train-change: give at least one --pair BEFORE AFTER LABEL")
+    if out.exists() and not force:
+        raise InputError(f"{out}: exists; use --force to replace it")
+    if not out.parent.is_dir():
+        raise InputError(f"{out.parent}: output folder does not exist")
+    rng = np.random.default_rng(seed)
+    sample = TrainingSample()
+    bands, gsds = set(), []
+    for k, (b, a, lab) in enumerate(pairs):
+        tell("reading pairs", k, len(pairs))
+        p = read_pair(b, a, lab)
+        bands.add(p["before"].shape[0])
+        gsds.append(p["gsd"])
+        sample.add_pair(p["before"], p["after"], p["label"], p["valid"], p["gsd"], p["dark"], rng)
+    tell("reading pairs", len(pairs), len(pairs))
+    if len(bands) != 1:
+        raise InputError(f"train-change: pairs have different band counts {sorted(bands)}")
+    if sample.changed == 0:
+        raise InputError("train-change: the labels mark no change at all; nothing to learn")
+    tell("training", 0, 1)
+    net = sample.fit(epochs=epochs, seed=seed, bands=bands.pop(), gsd=float(np.median(gsds)))
+    net.info["pairs"] = [[str(Path(x).resolve()) for x in pair] for pair in pairs]
+    tell("training", 1, 1)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".npz", dir=out.parent)
+    os.close(fd)
+    try:
+        net.save(tmp)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return net
