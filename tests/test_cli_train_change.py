@@ -73,7 +73,7 @@ def test_existing_model_is_kept_without_force(trained):
     before = model.read_bytes()
     b, a, lab, _ = pairs[0]
     res = run("train-change", "--pair", b, a, lab, "--out", model, "--epochs", 1)
-    assert res.exit_code != 0 and "use --force" in one_error_line(res)
+    assert res.exit_code == 3 and "use --force" in one_error_line(res)
     assert model.read_bytes() == before
 
 
@@ -82,7 +82,7 @@ def test_labels_without_change_are_refused_and_nothing_is_written(tmp_path):
     empty = write_tif(tmp_path / "empty.tif", np.zeros((1, 224, 224), np.float32))
     out = tmp_path / "m.npz"
     res = run("train-change", "--pair", b, a, empty, "--out", out, "--epochs", 1)
-    assert res.exit_code != 0 and "no change at all" in one_error_line(res)
+    assert res.exit_code == 2 and "no change at all" in one_error_line(res)
     assert not out.exists() and not list(tmp_path.glob(".m.npz*"))
 
 

@@ -20,7 +20,7 @@ from fortmap.align.pair import coregister_pair, normalise_pair
 from fortmap.detect.change import fit_change_model
 from fortmap.detect.change_cues import apply_maps
 from fortmap.detect.learned_change import EPOCHS, ChangeNet, TrainingSample
-from fortmap.errors import InputError
+from fortmap.errors import InputError, OutputExistsError
 from fortmap.io.grids import analysis_grid
 from fortmap.io.raster import GridReader, check_overlap, open_info
 
@@ -95,15 +95,17 @@ def train_change_model(
         The trained :class:`ChangeNet` (as written).
 
     Raises:
-        InputError: no pairs, an unreadable or mismatched input, labels with no change at all,
-            or ``out`` exists without ``force``.
+        InputError: no pairs, an unreadable or mismatched input, or labels with no change.
+        OutputExistsError: ``out`` exists and ``force`` is False.
     """
     tell = progress or (lambda step, done, total: None)
     out = Path(out)
     if not pairs:
         raise InputError("train-change: give at least one --pair BEFORE AFTER LABEL")
+    if out.is_dir():
+        raise OutputExistsError(f"{out}: is a directory; give a model file name (.npz)")
     if out.exists() and not force:
-        raise InputError(f"{out}: exists; use --force to replace it")
+        raise OutputExistsError(f"{out}: exists; use --force to replace it")
     if not out.parent.is_dir():
         raise InputError(f"{out.parent}: output folder does not exist")
     rng = np.random.default_rng(seed)
