@@ -81,7 +81,7 @@ def run_model(before: np.ndarray, after: np.ndarray, gsd: float) -> tuple[np.nda
     return m, time.perf_counter() - t0
 
 
-def learned_loto(root: Path, out: Path, epochs: int) -> None:
+def learned_loto(root: Path, out: Path, epochs: int, coregister: str) -> None:
     """Leave-one-tile-out scores of ``train-change`` + ``analyze --change-model``."""
     import rasterio
 
@@ -97,18 +97,21 @@ def learned_loto(root: Path, out: Path, epochs: int) -> None:
         t0 = time.process_time()
         pairs = [(s.before, s.after, s.label) for n, s in scenes.items() if n != held]
         model = out / f"model-without-{held}.npz"
-        net = train_change_model(pairs, model, force=True, epochs=epochs)
+        net = train_change_model(pairs, model, force=True, epochs=epochs, coregister=coregister)
         t_train = time.process_time() - t0
         run = out / f"run-{held}"
         t0 = time.process_time()
-        opts = AnalyzeOptions(report=False, change_model=model)
+        opts = AnalyzeOptions(report=False, change_model=model, coregister=coregister)
         run_analysis(scenes[held].before, scenes[held].after, run, force=True, options=opts)
         t_run = time.process_time() - t0
         with rasterio.open(run / "change.tif") as a, rasterio.open(scenes[held].label) as b:
             c = counts(a.read(1) > 0, b.read(1) > 0)
         tot += c
         lines.append(row(held, c) + f" {net.threshold:.2f} | {t_train:.1f} | {t_run:.1f} |")
-    print(f"\nLEVIR-CD, learned change model, leave one tile out ({epochs} epochs)")
+    print(
+        f"\nLEVIR-CD, learned change model, leave one tile out ({epochs} epochs, "
+        f"--coregister {coregister} in training and analysis)"
+    )
     print(
         "| held-out tile                | prec   | recall | F1     | IoU    | threshold |"
         " train CPU s | analyze CPU s |\n|---|---|---|---|---|---|---|---|"
@@ -127,6 +130,12 @@ def main() -> None:
     ap.add_argument("--sim", type=Path, default=None, help="folder written by fortmap simulate")
     ap.add_argument("--learned", action="store_true", help="also score the learned model (LOTO)")
     ap.add_argument("--epochs", type=int, default=30, help="training epochs for --learned")
+    ap.add_argument(
+        "--coregister",
+        nargs="+",
+        default=["none", "auto"],
+        help="--coregister modes to run --learned with (LEVIR-CD pairs come registered)",
+    )
     ap.add_argument(
         "--out", type=Path, default=Path("bench-out/levir-learned"), help="scratch folder"
     )
@@ -160,7 +169,8 @@ def main() -> None:
             f"evidence+mask speed on {big[0]}: {big[3].size / min(reps) / 1e6:.1f} MP/s (best of 3)"
         )
         if args.learned:
-            learned_loto(root, args.out, args.epochs)
+            for mode in args.coregister:
+                learned_loto(root, args.out / mode, args.epochs, mode)
     else:
         print(f"LEVIR-CD not found at {root}; skipped")
     if args.sim is not None:

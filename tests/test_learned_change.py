@@ -10,6 +10,7 @@ from fortmap.detect.change import fit_change_model
 from fortmap.detect.learned_change import (
     FEATURE_VERSION,
     ChangeNet,
+    ModelUnits,
     TrainingSample,
     fit_mlp,
     learned_mask,
@@ -106,7 +107,8 @@ def test_trained_on_one_pair_finds_new_buildings_in_another():
     b, a, lab = new_buildings(12)
     valid = np.ones(lab.shape, bool)
     model = fit_change_model(b, a, valid, 0.5)
-    prob, mask = learned_mask(net, model, b, a, valid)
+    identity = ModelUnits(np.ones(3), np.zeros(3), 1.0)
+    prob, mask = learned_mask(net, model, identity, b, a, valid)
     assert prob.shape == lab.shape and mask.dtype == np.uint8
     assert f1(mask > 0, lab) > 0.6
     # the re-textured patches and the gain change are not taken for buildings
@@ -139,3 +141,15 @@ def test_model_file_round_trip_and_bad_files(tmp_path):
         ChangeNet.load(tmp_path / "old.npz")
     with pytest.raises(InputError, match="trained on 3-band"):
         back.probability(b[:1], a[:1], np.ones(lab.shape, bool), 0.5, 0.2)
+
+
+def test_model_units_undo_the_readers_stretch():
+    raw = np.array([[[0.0, 51.0]], [[102.0, 255.0]]], np.float32)  # 2 bands of 8-bit values
+    scale, offset = np.array([1 / 200, 1 / 100]), np.array([-0.1, 0.2])
+    read = raw * scale[:, None, None].astype(np.float32) + offset[:, None, None].astype(np.float32)
+    u = ModelUnits.for_dtype(scale, offset, "uint8")
+    np.testing.assert_allclose(u.apply(read), raw / 255, atol=1e-6)
+    assert ModelUnits.for_dtype(scale, offset, "uint16").full_scale == 65535
+    assert ModelUnits.for_dtype(scale, offset, "float32").full_scale == 1.0
+    # a band-mean level maps through the bands' mean map
+    assert u.brightness(0.05) == pytest.approx((0.05 - 0.05) / (0.0075 * 255))

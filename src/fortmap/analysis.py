@@ -294,6 +294,14 @@ def _run(
         fort=fort,
         change_net=net,
     )
+    if net is not None:
+        from fortmap.detect.learned_change import ModelUnits
+
+        if grey:
+            raise InputError(
+                f"{opts.change_model}: a change model needs two images with the same bands"
+            )
+        ctx.learned_units = ModelUnits.for_dtype(maps.before_scale, maps.before_offset, binfo.dtype)
     if grey:
         ctx.before = GreyScaled(breader, maps.before_scale[0], maps.before_offset[0])
         ctx.after = GreyScaled(areader, maps.after_scale[0], maps.after_offset[0])

@@ -35,7 +35,8 @@ class SceneContext:
         grey: average the bands to one (the two images have incompatible bands).
         fort: inputs of the barricade, rubble and berm detectors (None: not run).
         change_net: a learned ``fortmap.detect.learned_change.ChangeNet`` that replaces the
-            unsupervised change mask (None: the unsupervised mask).
+            unsupervised change mask (None: the unsupervised mask), and ``learned_units`` the
+            ``ModelUnits`` its inputs are put in.
     """
 
     before: GridReader
@@ -48,6 +49,7 @@ class SceneContext:
     grey: bool = False
     fort: FortContext | None = None
     change_net: object | None = None
+    learned_units: object | None = None
 
 
 @dataclass
@@ -113,7 +115,9 @@ def process_window(
         evidence = ctx.change_model.evidence(before, after, valid)
         mask = ctx.change_model.mask(evidence, valid).astype(np.uint8, copy=False)
     else:
-        evidence, mask = learned_mask(ctx.change_net, ctx.change_model, before, after, valid)
+        evidence, mask = learned_mask(
+            ctx.change_net, ctx.change_model, ctx.learned_units, before, after, valid
+        )
     mask &= valid  # 0/1 values: clears the invalid pixels in place
 
     oc, orow = core.col_off - rw.col_off, core.row_off - rw.row_off

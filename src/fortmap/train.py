@@ -1,8 +1,8 @@
 """The ``train-change`` job: a change model learned from the analyst's own labelled pairs.
 
 Each pair is read the way ``analyze`` reads one (the after image put onto the before image's
-grid, co-registered and radiometrically normalised, then matched to the before image), so the
-features the model learns from are the features ``analyze --change-model`` gives it.
+grid, co-registered and linearly matched to the before image), so the features the model learns
+from are the features ``analyze --change-model`` gives it.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from rasterio.windows import Window
 
 from fortmap.align.pair import coregister_pair, normalise_pair
 from fortmap.detect.change import fit_change_model
-from fortmap.detect.change_cues import apply_maps
-from fortmap.detect.learned_change import EPOCHS, ChangeNet, TrainingSample
+from fortmap.detect.learned_change import EPOCHS, ChangeNet, ModelUnits, TrainingSample
 from fortmap.errors import InputError, OutputExistsError
 from fortmap.io.grids import analysis_grid
 from fortmap.io.raster import GridReader, check_overlap, open_info
@@ -30,17 +29,24 @@ MAX_PAIR_MP = 64.0
 Progress = Callable[[str, int, int], None]
 
 
-def read_pair(before: str | Path, after: str | Path, label: str | Path | None = None) -> dict:
+def read_pair(
+    before: str | Path,
+    after: str | Path,
+    label: str | Path | None = None,
+    coregister: str = "auto",
+) -> dict:
     """One pair as ``analyze`` sees it, read whole.
 
     Args:
         before, after: GeoTIFFs of the two dates (any CRS; after is put on before's grid).
         label: a raster of the change (non-zero = change), georeferenced like ``before``
             (warped onto its grid by nearest neighbour).
+        coregister: as ``analyze --coregister`` (``auto``, ``shift`` or ``none``).
 
     Returns:
-        dict with ``before``, ``after`` (matched to before), float32 (bands, H, W); ``valid``
-        and ``label`` bool (H, W); ``gsd`` (metres per pixel) and ``dark`` (shade threshold).
+        dict with ``before``, ``after``, float32 (bands, H, W) in the model's units (see
+        :class:`~fortmap.detect.learned_change.ModelUnits`); ``valid`` and ``label`` bool
+        (H, W); ``gsd`` (metres per pixel) and ``dark`` (shade threshold, model units).
     """
     binfo = open_info(before, "before image")
     ainfo = open_info(after, "after image")
@@ -56,14 +62,21 @@ def read_pair(before: str | Path, after: str | Path, label: str | Path | None = 
     bands = list(range(1, min(binfo.count, 3) + 1))
     breader = GridReader(binfo.path, grid, bands)
     areader = GridReader(ainfo.path, grid, bands)
-    coregister_pair(breader, areader, "auto")
-    _, nb_s, na_s, sv = normalise_pair(breader, areader, grid, 1024, grey=False)
+    coregister_pair(breader, areader, coregister)
+    maps, nb_s, na_s, sv = normalise_pair(breader, areader, grid, 1024, grey=False)
     model = fit_change_model(nb_s, na_s, sv, grid.gsd)
+    units = ModelUnits.for_dtype(maps.before_scale, maps.before_offset, binfo.dtype)
     whole = Window(0, 0, grid.width, grid.height)
-    b = breader.read(whole)
-    a = apply_maps(areader.read(whole), model.luts)
+    b = units.apply(breader.read(whole))
+    a = units.apply(areader.read(whole))
     valid = breader.read_valid(whole) & areader.read_valid(whole)
-    out = {"before": b, "after": a, "valid": valid, "gsd": grid.gsd, "dark": model.dark}
+    out = {
+        "before": b,
+        "after": a,
+        "valid": valid,
+        "gsd": grid.gsd,
+        "dark": units.brightness(model.dark),
+    }
     if label is not None:
         linfo = open_info(label, "change label")
         check_overlap(binfo, linfo)
@@ -79,6 +92,7 @@ def train_change_model(
     force: bool = False,
     epochs: int = EPOCHS,
     seed: int = 0,
+    coregister: str = "auto",
     progress: Progress | None = None,
 ) -> ChangeNet:
     """Train a change model on labelled pairs and write it to ``out`` (``.npz``).
@@ -89,6 +103,9 @@ def train_change_model(
         force: replace an existing ``out``.
         epochs: passes over the training sample.
         seed: random seed (pixel sample, initial weights, minibatch order).
+        coregister: as ``analyze --coregister``; use the same when applying the model (pairs
+            already registered, as LEVIR-CD's are, are best read with ``none``: resampling the
+            after image by a mis-measured shift blurs it by an amount that varies by pair).
         progress: callback (step, done, total).
 
     Returns:
@@ -113,7 +130,7 @@ def train_change_model(
     bands, gsds = set(), []
     for k, (b, a, lab) in enumerate(pairs):
         tell("reading pairs", k, len(pairs))
-        p = read_pair(b, a, lab)
+        p = read_pair(b, a, lab, coregister)
         bands.add(p["before"].shape[0])
         gsds.append(p["gsd"])
         sample.add_pair(p["before"], p["after"], p["label"], p["valid"], p["gsd"], p["dark"], rng)
@@ -125,6 +142,7 @@ def train_change_model(
     tell("training", 0, 1)
     net = sample.fit(epochs=epochs, seed=seed, bands=bands.pop(), gsd=float(np.median(gsds)))
     net.info["pairs"] = [[str(Path(x).resolve()) for x in pair] for pair in pairs]
+    net.info["coregister"] = coregister
     tell("training", 1, 1)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".npz", dir=out.parent)
     os.close(fd)

@@ -29,6 +29,13 @@ from fortmap.cli.progress import one_line_warnings, progress_reporter
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--coregister",
+    type=click.Choice(["auto", "shift", "none"]),
+    default="auto",
+    show_default=True,
+    help="As analyze's; use the same when applying the model (none: pairs already aligned).",
+)
 @force_option
 @quiet_option
 def command(
@@ -36,6 +43,7 @@ def command(
     out: Path,
     epochs: int,
     seed: int,
+    coregister: str,
     force: bool,
     quiet: bool,
 ) -> None:
@@ -52,7 +60,7 @@ def command(
     guard_output(out, [p for pair in pairs for p in pair])
     with progress_reporter(quiet) as bar:
         net = train_change_model(list(pairs), out, force=force, epochs=epochs, seed=seed,
-                                 progress=bar)  # fmt: skip
+                                 coregister=coregister, progress=bar)  # fmt: skip
     if not quiet:
         i = net.info
         click.echo(
