@@ -108,7 +108,7 @@ def test_trained_on_one_pair_finds_new_buildings_in_another():
     valid = np.ones(lab.shape, bool)
     model = fit_change_model(b, a, valid, 0.5)
     identity = ModelUnits(np.ones(3), np.zeros(3), 1.0)
-    prob, mask = learned_mask(net, model, identity, b, a, valid)
+    prob, mask = learned_mask(net, model, (identity, identity), b, a, valid)
     assert prob.shape == lab.shape and mask.dtype == np.uint8
     assert f1(mask > 0, lab) > 0.6
     # the re-textured patches and the gain change are not taken for buildings

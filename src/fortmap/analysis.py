@@ -301,7 +301,10 @@ def _run(
             raise InputError(
                 f"{opts.change_model}: a change model needs two images with the same bands"
             )
-        ctx.learned_units = ModelUnits.for_dtype(maps.before_scale, maps.before_offset, binfo.dtype)
+        ctx.learned_units = (
+            ModelUnits.for_dtype(maps.before_scale, maps.before_offset, binfo.dtype),
+            ModelUnits.for_dtype(maps.after_scale, maps.after_offset, ainfo.dtype),
+        )
     if grey:
         ctx.before = GreyScaled(breader, maps.before_scale[0], maps.before_offset[0])
         ctx.after = GreyScaled(areader, maps.after_scale[0], maps.after_offset[0])

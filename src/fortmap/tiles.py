@@ -36,7 +36,7 @@ class SceneContext:
         fort: inputs of the barricade, rubble and berm detectors (None: not run).
         change_net: a learned ``fortmap.detect.learned_change.ChangeNet`` that replaces the
             unsupervised change mask (None: the unsupervised mask), and ``learned_units`` the
-            ``ModelUnits`` its inputs are put in.
+            (before, after) ``ModelUnits`` its inputs are put in.
     """
 
     before: GridReader

@@ -1,8 +1,9 @@
 """The ``train-change`` job: a change model learned from the analyst's own labelled pairs.
 
 Each pair is read the way ``analyze`` reads one (the after image put onto the before image's
-grid, co-registered and linearly matched to the before image), so the features the model learns
-from are the features ``analyze --change-model`` gives it.
+grid and co-registered; each date's values then taken back to its raw values over its data
+type's full scale), so the features the model learns from are those ``analyze --change-model``
+gives it.
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ def read_pair(
     units = ModelUnits.for_dtype(maps.before_scale, maps.before_offset, binfo.dtype)
     whole = Window(0, 0, grid.width, grid.height)
     b = units.apply(breader.read(whole))
-    a = units.apply(areader.read(whole))
+    a = ModelUnits.for_dtype(maps.after_scale, maps.after_offset, ainfo.dtype).apply(
+        areader.read(whole)
+    )
     valid = breader.read_valid(whole) & areader.read_valid(whole)
     out = {
         "before": b,

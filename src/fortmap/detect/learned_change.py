@@ -99,7 +99,7 @@ class ChangeNet:
         """Per-pixel change probability of a window (with halo).
 
         Args:
-            before, after: float32 (bands, H, W), the after image matched to the before image.
+            before, after: float32 (bands, H, W) in the model's units (:class:`ModelUnits`).
             valid: bool (H, W).
             gsd: metres per pixel.
             dark: the scene's shade threshold on brightness.
@@ -280,7 +280,7 @@ class TrainingSample:
         dark: float,
         rng: np.random.Generator,
     ) -> None:
-        """Draw pixels of one pair (arrays on one grid, after matched to before)."""
+        """Draw pixels of one pair (arrays on one grid, in the model's units)."""
         lab = np.asarray(label, bool) & valid
         pos = np.flatnonzero(lab)
         neg = np.flatnonzero(~lab & valid)
@@ -337,18 +337,20 @@ def _features_at(
 
 @dataclass
 class ModelUnits:
-    """The units a learned model sees: the before image's raw values over its data type's full
-    scale (1/255 for 8-bit), and the after image linearly matched to them.
+    """The units a learned model sees for one date: its raw values over the data type's full
+    scale (1/255 for 8-bit).
 
-    ``analyze`` reads both images normalised (each band stretched between its own 0.5 and 99.5
-    percentiles, the after image mapped onto the before one); a per-scene, per-band stretch
-    changes colours with the scene's content, and a model trained on four LEVIR-CD tiles that
-    saw stretched values ranked the fifth tile's pixels no better than chance (AUC 0.54, against
-    0.75 on raw values). So the stretch of the before image is undone, and the after image keeps
-    only its linear match to the before one.
+    ``analyze`` reads both images normalised: each band of the before image stretched between
+    its own 0.5 and 99.5 percentiles, the after image mapped onto it. A per-scene, per-band
+    stretch changes colours with the scene's content, and so does matching the after image to
+    the before one where most of a scene changed (scrub built over). On four LEVIR-CD tiles, a
+    model trained on stretched values ranked the fifth tile's pixels no better than chance (AUC
+    0.54 on test_101, against 0.75 on raw values), and one trained on matched values missed
+    nearly every new building of the small tiles. So each date's own map is undone: the model
+    learns whatever radiometric differences between dates its training pairs hold.
 
     Attributes:
-        scale, offset: the before image's per-band map (normalised = raw * scale + offset).
+        scale, offset: the date's per-band map (normalised = raw * scale + offset).
         full_scale: the data type's full scale (255 for uint8, 65535 for uint16, 1 for floats).
     """
 
@@ -377,7 +379,7 @@ class ModelUnits:
 def learned_mask(
     net: ChangeNet,
     model,
-    units: ModelUnits,
+    units: tuple[ModelUnits, ModelUnits],
     before: np.ndarray,
     after: np.ndarray,
     valid: np.ndarray,
@@ -391,7 +393,7 @@ def learned_mask(
         net: the learned model.
         model: the scene's fitted ``fortmap.detect.change.ChangeModel`` (shade threshold, gsd,
             smallest object).
-        units: how the readers' values map to the model's units.
+        units: how the readers' values map to the model's units, before and after.
         before, after: float32 (bands, H, W) of the window (with halo), as read.
         valid: bool (H, W).
 
@@ -400,8 +402,9 @@ def learned_mask(
     """
     from fortmap.detect.change_kernels import hysteresis_mask
 
-    dark = units.brightness(model.dark)
-    prob = net.probability(units.apply(before), units.apply(after), valid, model.gsd, dark)
+    ub, ua = units
+    dark = ub.brightness(model.dark)
+    prob = net.probability(ub.apply(before), ua.apply(after), valid, model.gsd, dark)
     # a plain threshold (seed and grow levels equal), then the same clean-up as the
     # unsupervised mask
     thr = np.float32(net.threshold)
