@@ -8,11 +8,10 @@ import shapely
 from scipy import ndimage as ndi
 
 from conftest import shared
+from fortmap.detect.berm_grid import _block_means, _edge_distance
 from fortmap.detect.berm_image import standing_distance
 from fortmap.detect.berm_lighting import max_flank_contrast
 from fortmap.detect.berms import (
-    _block_means,
-    _edge_distance,
     change_threshold,
     crest_offset,
     find_berms,

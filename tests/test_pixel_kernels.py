@@ -57,3 +57,65 @@ def test_abs_diff_medians_equal_numpy():
     x[1, 2, 2] = np.nan  # numpy's answer (NaN) through the fallback
     ref = np.median(np.abs(np.diff(x, axis=2)).reshape(3, -1), axis=1)
     assert np.array_equal(abs_diff_medians(x), ref, equal_nan=True)
+
+
+def test_select_inplace_equals_numpy_partition():
+    from fortmap.detect.pixel_kernels import select_inplace
+
+    rng = np.random.default_rng(13)
+    cases = [rng.random(n) for n in (1, 2, 3, 7, 64, 301)]
+    cases += [np.arange(50.0), np.arange(50.0)[::-1].copy(), np.full(9, 2.5)]
+    cases += [rng.integers(0, 4, 40).astype(np.float64)]  # many ties
+    for x in cases:
+        for k in {0, (x.size - 1) // 2, x.size // 2, x.size - 1}:
+            a = x.copy()
+            v = select_inplace(a, k)
+            assert v == np.partition(x, k)[k] == a[k]
+            assert (a[:k] <= v).all() and (a[k + 1 :] >= v).all()
+            assert np.array_equal(np.sort(a), np.sort(x))  # a reordering
+
+
+def test_angle_median_equals_the_median_of_the_angles():
+    import math
+
+    from fortmap.detect.pixel_kernels import _angle_median
+
+    rng = np.random.default_rng(14)
+    for n in (1, 2, 5, 6, 101, 200):
+        cs = np.clip(rng.normal(0.99, 0.02, n), -1.0, 1.0)
+        cs[: n // 3] = cs[0]  # ties
+        ang = np.array([math.degrees(math.acos(c)) for c in cs])
+        assert _angle_median(cs.copy()) == np.median(ang)
+
+
+def test_lit_medians_in_the_pass_equal_lit_labels_then_medians():
+    from fortmap.detect.pixel_kernels import (
+        _interior_medians,
+        lit_counts,
+        lit_interior_medians,
+    )
+
+    rng = np.random.default_rng(15)
+    h, w, n = 30, 40, 9
+    lab = rng.integers(0, n + 1, (h, w)).astype(np.int32)
+    valid = rng.random((h, w)) > 0.2
+    gb = rng.random((h, w)).astype(np.float32)
+    ga = rng.random((h, w)).astype(np.float32)
+    tb, ta = 0.3, 0.1  # Python floats: numpy compares float32 arrays with them in float32
+    gb[0, :8] = np.float32(tb)  # on the threshold as float32, above it as float64
+    mb, ma = rng.random((h, w)).astype(np.float32), rng.random((h, w)).astype(np.float32)
+    before, after = (
+        rng.random((3, h, w)).astype(np.float32),
+        rng.random((3, h, w)).astype(np.float32),
+    )
+    lit = (gb > tb) & (ga > ta)
+    n_in, lab_lit, n_lit = lit_labels(lab, valid, lit, n)
+    got_in, got_lit = lit_counts(lab, valid, gb, ga, np.float32(tb), np.float32(ta), n)
+    assert np.array_equal(got_in, n_in) and np.array_equal(got_lit, n_lit)
+    for angles in (True, False):
+        ref = _interior_medians(lab_lit, mb, ma, before, after, n_lit, 0.01, angles)
+        got = lit_interior_medians(
+            lab, valid, gb, ga, np.float32(tb), np.float32(ta), mb, ma, before, after, n_lit,
+            0.01, angles,
+        )  # fmt: skip
+        assert np.array_equal(got, ref, equal_nan=True)

@@ -1,6 +1,6 @@
 """The crest of a berm's component: the longest shortest path through its skeleton.
 
-``berms._crest`` walks the skeleton as a graph of 8-connected pixels (edges of 1 and sqrt(2)
+``berm_grid._crest`` walks the skeleton as a graph of 8-connected pixels (edges of 1 and sqrt(2)
 pixels): from a node of its largest connected part to the farthest node, then from there to
 the farthest again. This module does it with compiled Dijkstra searches that visit, push and
 break ties exactly as ``networkx`` (3.x) does on the graph that code built: the neighbours of
@@ -160,7 +160,7 @@ def _dijkstra(ptr, nbr, wt, source):  # pragma: no cover - compiled
 
 
 def crest_path(sk: np.ndarray) -> np.ndarray | None:
-    """Longest path (rows, cols) through a skeleton, bool (rows, cols), as ``berms._crest``
+    """Longest path (rows, cols) through a skeleton, bool (rows, cols), as ``berm_grid._crest``
     found it with ``networkx``; None where the skeleton has under two pixels.
 
     Returns:

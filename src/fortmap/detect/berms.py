@@ -40,23 +40,22 @@ long), which keeps the whole-window work small.
   most of its interior did not change).
 
 Crest lines are clipped to the window's core, so a berm crossing windows comes back in pieces
-that ``merge_pieces`` joins scene-wide.
+that ``merge_pieces`` joins scene-wide. The work-grid helpers (block means, crest lines of
+mask components) are in :mod:`fortmap.detect.berm_grid`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import numba
 import numpy as np
 import shapely
 import shapely.affinity
 import shapely.ops
 from scipy import ndimage as ndi
 from skimage.filters import apply_hysteresis_threshold, threshold_otsu
-from skimage.morphology import skeletonize
 
-from fortmap.detect.berm_crest import crest_path
+from fortmap.detect.berm_grid import _clip, _down, _lines
 from fortmap.detect.berm_image import (
     SOIL_MIN_REDNESS,
     down_labels,
@@ -99,134 +98,6 @@ NOISE_SIGMAS = 3.0
 #: How far (in half-widths of the crest) the ground beside an image crest is sought in the
 #: after DSM: past the toe, inside the next field or street (two berm widths out).
 RIDGE_REACH = 4.0
-
-
-def _down(a: np.ndarray, f: int) -> np.ndarray:
-    """Block mean by ``f`` (trailing rows/cols that do not fill a block are dropped)."""
-    if f == 1:
-        return a.astype(np.float32)
-    if a.ndim == 2:
-        return _block_means(a[None], f)[0]
-    return _block_means(a, f)
-
-
-def _block_means(a: np.ndarray, f: int) -> np.ndarray:
-    """(bands, rows // f, cols // f) float32 block means of a (bands, rows, cols) array."""
-    if a.dtype == np.bool_:
-        a = a.view(np.uint8)
-    if a.dtype not in (np.float32, np.float64, np.uint8):
-        a = a.astype(np.float32)
-    return _block_means_kernel(a, f)
-
-
-@numba.njit(cache=True, nogil=True)
-def _block_means_kernel(a: np.ndarray, f: int) -> np.ndarray:
-    # One pass over the window instead of numpy's reshape-mean (a strided copy per band).
-    # Per block row, each of its rows adds its f-pixel float64 sums (left to right from 0.0)
-    # to the blocks' running float64 totals; the usual factors 2 and 4 are spelt out, which
-    # lets the compiler vectorise across blocks (the same additions in the same order).
-    nb, h, w = a.shape[0], a.shape[1] // f, a.shape[2] // f
-    out = np.zeros((nb, h, w), np.float32)
-    acc = np.zeros(w, np.float64)
-    inv = 1.0 / (f * f)
-    for b in range(nb):
-        for i in range(h):
-            acc[:] = 0.0
-            for r in range(i * f, i * f + f):
-                row = a[b, r]
-                if f == 4:
-                    for j in range(w):
-                        c = 4 * j
-                        acc[j] += (
-                            ((0.0 + np.float64(row[c])) + np.float64(row[c + 1]))
-                            + np.float64(row[c + 2])
-                        ) + np.float64(row[c + 3])
-                elif f == 2:
-                    for j in range(w):
-                        acc[j] += (0.0 + np.float64(row[2 * j])) + np.float64(row[2 * j + 1])
-                else:
-                    for j in range(w):
-                        s = 0.0
-                        for c in range(j * f, j * f + f):
-                            s += row[c]
-                        acc[j] += s
-            for j in range(w):
-                out[b, i, j] = acc[j] * inv
-    return out
-
-
-def _crest(mask: np.ndarray) -> np.ndarray | None:
-    """Longest path (rows, cols) through the skeleton of one component (from a node of its
-    largest part to the farthest node, then to the farthest from there; see
-    ``berm_crest.crest_path``)."""
-    return crest_path(skeletonize(mask))
-
-
-def _edge_distance(m: np.ndarray, sl: tuple[slice, slice], valid: np.ndarray | None) -> np.ndarray:
-    """Distance (pixels) from each pixel of component ``m`` (the crop ``sl`` of the grid) to
-    the nearest pixel outside it; invalid pixels and the grid's edge do not count as outside
-    (the image's edge cuts a component short, it does not make it narrow)."""
-    if valid is None:
-        return ndi.distance_transform_edt(np.pad(m, 1))[1:-1, 1:-1]
-    # the crop grown by a pixel where the grid allows, which holds the component's edge
-    r0, c0 = max(sl[0].start - 1, 0), max(sl[1].start - 1, 0)
-    r1, c1 = min(sl[0].stop + 1, valid.shape[0]), min(sl[1].stop + 1, valid.shape[1])
-    inside = ~valid[r0:r1, c0:c1]
-    rs, cs = slice(sl[0].start - r0, sl[0].stop - r0), slice(sl[1].start - c0, sl[1].stop - c0)
-    inside[rs, cs] |= m
-    edt = ndi.distance_transform_edt(np.pad(inside, 1, constant_values=True))[1:-1, 1:-1]
-    return edt[rs, cs]
-
-
-def _lines(
-    mask: np.ndarray,
-    f: int,
-    min_len_px: float,
-    max_width_px: float,
-    crest_width: bool = False,
-    valid: np.ndarray | None = None,
-) -> list[tuple[shapely.LineString, np.ndarray, float]]:
-    """Crest lines (window pixels) of elongated components of ``mask`` (work pixels).
-
-    The width (work pixels) is the component's area over its crest length, or with
-    ``crest_width`` twice the median distance from the crest to the component's edge (which a
-    wide blob with a wiggly skeleton cannot fake); an edge there is a ``valid`` pixel outside
-    the component (the image's edge cuts a component, it does not bound it). Returns (line,
-    component mask, width) per component kept.
-    """
-    lab, n = ndi.label(mask, np.ones((3, 3), bool))
-    out = []
-    for k, sl in enumerate(ndi.find_objects(lab), start=1):
-        if sl is None:
-            continue
-        m = lab[sl] == k
-        area = m.sum()
-        if area < min_len_px:
-            continue
-        path = _crest(m)
-        if path is None:
-            continue
-        xy = np.c_[path[:, 1] + sl[1].start + 0.5, path[:, 0] + sl[0].start + 0.5] * f
-        line = shapely.LineString(xy).simplify(f)
-        length = line.length / f
-        if crest_width:
-            edt = _edge_distance(m, sl, valid)
-            width = 2 * float(np.median(edt[path[:, 0], path[:, 1]]))
-        else:
-            width = area / max(length, 1.0)
-        if length < min_len_px or width > max_width_px:
-            continue
-        full = np.zeros(mask.shape, bool)
-        full[sl] = m
-        out.append((line, full, float(width)))
-    return out
-
-
-def _clip(line: shapely.LineString, core_px: tuple[int, int, int, int]) -> list:
-    part = line.intersection(shapely.box(*core_px))
-    return [
-        g for g in getattr(part, "geoms", [part]) if g.geom_type == "LineString" and g.length > 0
-    ]
 
 
 def change_threshold(mag: np.ndarray) -> float | None:

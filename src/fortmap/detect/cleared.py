@@ -27,6 +27,73 @@ def block_px_for(gsd: float, block_m: float = 2.0) -> int:
 
 @njit(cache=True, nogil=True)
 def _block_kernel(before, after, valid, change, block):  # pragma: no cover - compiled
+    if before.shape[0] == 3:
+        return _block_kernel3(before, after, valid, change, block)
+    return _block_kernel_any(before, after, valid, change, block)
+
+
+@njit(cache=True, nogil=True)
+def _block_kernel3(before, after, valid, change, block):  # pragma: no cover - compiled
+    """:func:`_block_kernel_any` for three bands, the usual case, bit for bit.
+
+    The band sums live in scalars rather than a per-block array (whose loads and stores
+    chained every pixel's additions), and each grey level is summed from 0.0 in band order
+    as there, so every sum is the same sequence of float64 additions.
+    """
+    nb, h, w = before.shape
+    bh, bw = h // block, w // block
+    out = np.zeros((5, bh, bw), np.float32)
+    for bi in range(bh):
+        for bj in range(bw):
+            n = chg = tb = ta = 0.0
+            b0 = b1 = b2 = a0 = a1 = a2 = 0.0
+            for i in range(bi * block, (bi + 1) * block):
+                down = i + 1 < h
+                for j in range(bj * block, (bj + 1) * block):
+                    if not valid[i, j]:
+                        continue
+                    n += 1.0
+                    chg += change[i, j]
+                    x0, x1, x2 = before[0, i, j], before[1, i, j], before[2, i, j]
+                    y0, y1, y2 = after[0, i, j], after[1, i, j], after[2, i, j]
+                    b0 += x0
+                    b1 += x1
+                    b2 += x2
+                    a0 += y0
+                    a1 += y1
+                    a2 += y2
+                    gb = ((0.0 + x0) + x1) + x2
+                    ga = ((0.0 + y0) + y1) + y2
+                    # mean absolute difference to the right and lower neighbours, grey level
+                    if j + 1 < w:
+                        q = j + 1
+                        gq = ((0.0 + before[0, i, q]) + before[1, i, q]) + before[2, i, q]
+                        tb += abs(gq - gb) / nb
+                        gq = ((0.0 + after[0, i, q]) + after[1, i, q]) + after[2, i, q]
+                        ta += abs(gq - ga) / nb
+                    if down:
+                        q = i + 1
+                        gq = ((0.0 + before[0, q, j]) + before[1, q, j]) + before[2, q, j]
+                        tb += abs(gq - gb) / nb
+                        gq = ((0.0 + after[0, q, j]) + after[1, q, j]) + after[2, q, j]
+                        ta += abs(gq - ga) / nb
+            out[0, bi, bj] = n / (block * block)
+            if n < 0.5 * block * block:
+                continue
+            # 0.0 + a square is the square: the sum of _block_kernel_any
+            d = (a0 / n - b0 / n) ** 2
+            d += (a1 / n - b1 / n) ** 2
+            d += (a2 / n - b2 / n) ** 2
+            out[1, bi, bj] = chg / n
+            out[2, bi, bj] = np.sqrt(d)
+            out[3, bi, bj] = tb / n
+            out[4, bi, bj] = ta / n
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _block_kernel_any(before, after, valid, change, block):  # pragma: no cover - compiled
+    """The statistics of :func:`block_stats` for any number of bands."""
     nb, h, w = before.shape
     bh, bw = h // block, w // block
     out = np.zeros((5, bh, bw), np.float32)

@@ -13,15 +13,20 @@ import numba
 import numpy as np
 import shapely
 from rasterio import features as rio_features
-from scipy import ndimage as ndi
-from scipy.ndimage import _filters as ndi_filters
 from skimage.filters import threshold_otsu
 
+from fortmap.detect.footprint_gradients import (  # noqa: F401  (re-exported: tests, callers)
+    _gradient_fields_numpy,
+    gradient_fields,
+    gradients,
+)
 from fortmap.detect.pixel_kernels import (  # noqa: F401  (_label_medians: tests)
     _interior_medians,
     _label_medians,
     abs_laplacian_every_other,
     abs_laplacian_numpy,
+    lit_counts,
+    lit_interior_medians,
     lit_labels,
 )
 from fortmap.io.grids import rasterize_shapes
@@ -114,8 +119,19 @@ def interior_colour(
     lab = rio_features.rasterize(shapes, out_shape=(h, w), dtype="int32", fill=0)
     if shadow_thresholds is None:
         shadow_thresholds = (shadow_threshold(grey_b, valid), shadow_threshold(grey_a, valid))
-    lit = (grey_b > shadow_thresholds[0]) & (grey_a > shadow_thresholds[1])
-    n_in, lab_lit, n_lit = lit_labels(lab, np.ascontiguousarray(valid, np.bool_), lit, n)
+    valid = np.ascontiguousarray(valid, np.bool_)
+    tb, ta = shadow_thresholds
+    # float32 greys against Python floats: the lit test in the kernels, in float32 as numpy
+    # compares them, with no lit mask or label image of the whole sub-window
+    fused = (
+        grey_b.dtype == np.float32 and grey_a.dtype == np.float32 and type(tb) is type(ta) is float
+    )
+    if fused:
+        tb, ta = np.float32(tb), np.float32(ta)
+        n_in, n_lit = lit_counts(lab, valid, grey_b, grey_a, tb, ta, n)
+    else:
+        lit = (grey_b > tb) & (grey_a > ta)
+        n_in, lab_lit, n_lit = lit_labels(lab, valid, lit, n)
     out[:, 1] = np.where(n_in > 0, n_lit / np.maximum(n_in, 1), 0.0)
     has = n_lit > 0
     if not has.any():
@@ -124,10 +140,14 @@ def interior_colour(
     if magnitudes is None:
         magnitudes = (gradients(grey_b, smooth_px)[0], gradients(grey_a, smooth_px)[0])
     angles = before.shape[0] >= 3
+    mb, ma, b3, a3 = magnitudes[0], magnitudes[1], before[:3], after[:3]
     # the three medians from one grouping pass over the labels (no full-size angle image)
-    med = _interior_medians(
-        lab_lit, magnitudes[0], magnitudes[1], before[:3], after[:3], counts, ANGLE_EPS, angles
-    )
+    if fused:
+        med = lit_interior_medians(
+            lab, valid, grey_b, grey_a, tb, ta, mb, ma, b3, a3, counts, ANGLE_EPS, angles
+        )
+    else:
+        med = _interior_medians(lab_lit, mb, ma, b3, a3, counts, ANGLE_EPS, angles)
     for col in (2, 3):
         # A flawless roof in a noiseless image has no texture at all; one grey level of an
         # 8-bit image per pixel is the least an image can show, and keeps ratios finite.
@@ -168,138 +188,6 @@ def _unit_noise_gradient(smooth_px: float) -> float:
         mag, _ = gradients(z, smooth_px)
         _UNIT_NOISE[smooth_px] = float(mag[8:-8, 8:-8].mean())
     return _UNIT_NOISE[smooth_px]
-
-
-def gradients(grey: np.ndarray, smooth_px: float) -> tuple[np.ndarray, np.ndarray]:
-    """Whole-array gradient magnitude and direction (radians), Gaussian then Sobel.
-
-    Reference for :func:`gradient_fields` (which :func:`region_stats` reads).
-    """
-    g = ndi.gaussian_filter(grey, smooth_px, mode="nearest")
-    gx = ndi.sobel(g, axis=1, mode="nearest")
-    gy = ndi.sobel(g, axis=0, mode="nearest")
-    return np.hypot(gx, gy).astype(np.float32), np.arctan2(gy, gx).astype(np.float32)
-
-
-def gradient_fields(grey: np.ndarray, smooth_px: float) -> tuple[np.ndarray, ...]:
-    """Gradient magnitude and the direction's 4th harmonic, ``cos 4 phi`` and ``sin 4 phi``.
-
-    Same smoothing and Sobel as :func:`gradients`, computed once per window; the harmonic
-    comes from the gradient's 4th power (no atan2 or cos per pixel), so that each footprint's
-    ``cos 4(phi - theta)`` is two multiplications (:func:`region_stats`). One numba pass
-    (:func:`_fields_kernel`) gives the same float32 numbers as :func:`_gradient_fields_numpy`.
-    """
-    g = np.ascontiguousarray(grey, np.float32)
-    if g.ndim != 2 or min(g.shape) == 0:
-        return _gradient_fields_numpy(grey, smooth_px)
-    radius = int(4.0 * float(smooth_px) + 0.5)  # scipy's default truncate of 4 sigmas
-    # scipy's own weights, reversed for a correlation as gaussian_filter1d does
-    weights = np.ascontiguousarray(ndi_filters._gaussian_kernel1d(smooth_px, 0, radius)[::-1])
-    if not np.array_equal(weights, weights[::-1]):
-        return _gradient_fields_numpy(grey, smooth_px)
-    return _fields_kernel(g, weights)
-
-
-def _gradient_fields_numpy(grey: np.ndarray, smooth_px: float) -> tuple[np.ndarray, ...]:
-    """Reference of :func:`gradient_fields`: scipy's Gaussian and Sobel, then numpy."""
-    g = ndi.gaussian_filter(grey, smooth_px, mode="nearest")
-    gx = ndi.sobel(g, axis=1, mode="nearest")
-    gy = ndi.sobel(g, axis=0, mode="nearest")
-    a = gx * gx - gy * gy
-    b = 2 * gx * gy
-    m2 = a * a + b * b  # |g|^4
-    with np.errstate(invalid="ignore", divide="ignore"):
-        inv = np.where(m2 > 0, 1.0 / m2, 0.0).astype(np.float32)
-    mag = np.sqrt(gx * gx + gy * gy)
-    return mag, (a * a - b * b) * inv, 2 * a * b * inv
-
-
-@numba.njit(cache=True, nogil=True)
-def _pass_row(src, fw, anti, buf, acc, out):  # pragma: no cover - compiled
-    """One row of ``scipy.ndimage.correlate1d(src, fw, axis=1, mode="nearest")`` in float32.
-
-    scipy's ``NI_Correlate1D`` for a symmetric (``anti``: antisymmetric) kernel: edges
-    extended with the end values, each sum in float64 in scipy's order (``x0 * w0``, then the
-    outermost pair first), rounded to float32 once. ``src`` (W,) in, ``out`` (W,);
-    ``buf`` (W + len(fw) - 1) and ``acc`` (W) are float64 scratch.
-    """
-    w = src.shape[0]
-    size1 = fw.shape[0] // 2
-    w0 = fw[size1]
-    for c in range(-size1, w + size1):
-        buf[c + size1] = np.float64(src[min(max(c, 0), w - 1)])
-    # tap by tap over the whole row (each sum still in scipy's order): the inner loops
-    # vectorise
-    for c in range(w):
-        acc[c] = buf[c + size1] * w0
-    for jj in range(-size1, 0):
-        wj = fw[size1 + jj]
-        for c in range(w):
-            x, y = buf[c + size1 + jj], buf[c + size1 - jj]
-            acc[c] += ((x - y) if anti else (x + y)) * wj
-    for c in range(w):
-        out[c] = np.float32(acc[c])
-
-
-@numba.njit(cache=True, nogil=True)
-def _pass_col(src, r, fw, anti, acc, out):  # pragma: no cover - compiled
-    """Row ``r`` of the same correlation along axis 0 (as :func:`_pass_row`) into float32
-    ``out`` (W,); ``acc`` is float64 scratch (W,)."""
-    h, w = src.shape
-    size1 = fw.shape[0] // 2
-    w0 = fw[size1]
-    for c in range(w):
-        acc[c] = np.float64(src[r, c]) * w0
-    for jj in range(-size1, 0):
-        lo, hi, wj = min(max(r + jj, 0), h - 1), min(max(r - jj, 0), h - 1), fw[size1 + jj]
-        for c in range(w):
-            x, y = np.float64(src[lo, c]), np.float64(src[hi, c])
-            acc[c] += ((x - y) if anti else (x + y)) * wj
-    for c in range(w):
-        out[c] = np.float32(acc[c])
-
-
-@numba.njit(cache=True, nogil=True)
-def _fields_kernel(grey, gauss):  # pragma: no cover - compiled
-    """Gaussian (both axes), Sobel and the fields of :func:`gradient_fields`, in float32.
-
-    Six 1-D passes (:func:`_pass_row`, :func:`_pass_col`), row by row, with only the
-    smoothed image and its column difference held whole.
-    """
-    h, w = grey.shape
-    diff = np.array([-1.0, 0.0, 1.0])
-    smooth = np.array([1.0, 2.0, 1.0])
-    acc = np.empty(w, np.float64)
-    buf = np.empty(w + 2 * (gauss.shape[0] // 2) + 2, np.float64)
-    row = np.empty(w, np.float32)
-    g = np.empty((h, w), np.float32)
-    for r in range(h):
-        _pass_col(grey, r, gauss, False, acc, row)
-        _pass_row(row, gauss, False, buf, acc, g[r])
-    dx = np.empty((h, w), np.float32)
-    for r in range(h):
-        _pass_row(g[r], diff, True, buf, acc, dx[r])
-    gx = np.empty(w, np.float32)
-    gy = np.empty(w, np.float32)
-    mag = np.empty((h, w), np.float32)
-    c4 = np.empty((h, w), np.float32)
-    s4 = np.empty((h, w), np.float32)
-    two = np.float32(2.0)
-    one = np.float32(1.0)
-    for r in range(h):
-        _pass_col(dx, r, smooth, False, acc, gx)
-        _pass_col(g, r, diff, True, acc, row)
-        _pass_row(row, smooth, False, buf, acc, gy)
-        for c in range(w):
-            x, y = gx[c], gy[c]
-            a = x * x - y * y
-            b = two * x * y
-            m2 = a * a + b * b
-            inv = one / m2 if m2 > 0 else np.float32(0.0)
-            mag[r, c] = np.sqrt(x * x + y * y)
-            c4[r, c] = (a * a - b * b) * inv
-            s4[r, c] = two * a * b * inv
-    return mag, c4, s4
 
 
 @numba.njit(cache=True, nogil=True)

@@ -184,10 +184,41 @@ def _segment_median(seg: np.ndarray) -> float:  # pragma: no cover - compiled
         x = np.sort(seg)
         return 0.5 * (x[(m - 1) // 2] + x[m // 2])
     # the two middle order statistics by selection: the values a full sort puts there
-    x = np.partition(seg, m // 2)
-    hi = x[m // 2]
-    lo = hi if m % 2 else x[: m // 2].max()
+    hi = select_inplace(seg, m // 2)
+    lo = hi if m % 2 else seg[: m // 2].max()
     return 0.5 * (lo + hi)
+
+
+@numba.njit(cache=True, nogil=True)
+def select_inplace(a: np.ndarray, k: int) -> float:  # pragma: no cover - compiled
+    """The k-th smallest (0-based) of NaN-free ``a``, reordered in place so that ``a[:k]``
+    holds no larger value and ``a[k + 1:]`` no smaller one, as ``np.partition`` leaves it.
+
+    Hoare's selection (Wirth's loop, median-of-three pivot), without the copy and NaN
+    handling of ``np.partition``, which cost several times the selection on the few hundred
+    values of a footprint. The value is the order statistic, so the same as numpy's (of
+    equal values only 0.0 and -0.0 differ in bits; the callers' values have no -0.0).
+    """
+    lo, hi = 0, a.shape[0] - 1
+    while lo < hi:
+        x, y, z = a[lo], a[(lo + hi) // 2], a[hi]
+        # a value of the range, so each scan below stops inside it
+        pivot = max(min(x, y), min(max(x, y), z))
+        i, j = lo, hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while pivot < a[j]:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if j < k:
+            lo = i
+        if k < i:
+            hi = j
+    return a[k]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -257,22 +288,113 @@ def _interior_medians(
                 vb[i] = mag_b[r, c]
                 va[i] = mag_a[r, c]
                 if angles:
-                    vg[i] = _spectral_angle(before, after, r, c, eps)
+                    vg[i] = _spectral_cos(before, after, r, c, eps)
                 fill[k - 1] = i + 1
+    return _group_medians(vb, va, vg, start, angles)
+
+
+@numba.njit(cache=True, nogil=True)
+def lit_counts(lab, valid, grey_b, grey_a, thr_b, thr_a, n):  # pragma: no cover - compiled
+    """Pixels per label (1..n) where ``valid``, and how many of them are lit on both dates
+    (``grey_b > thr_b`` and ``grey_a > thr_a``): :func:`lit_labels` without its label image.
+
+    Give float32 thresholds with float32 greys to compare as numpy compares a float32 array
+    with a Python float (in float32).
+    """
+    n_in = np.zeros(n + 1, np.int64)
+    n_lit = np.zeros(n + 1, np.int64)
+    h, w = lab.shape
+    for r in range(h):
+        for c in range(w):
+            k = lab[r, c]
+            if k <= 0 or not valid[r, c]:
+                continue
+            n_in[k] += 1
+            if grey_b[r, c] > thr_b and grey_a[r, c] > thr_a:
+                n_lit[k] += 1
+    return n_in[1:], n_lit[1:]
+
+
+@numba.njit(cache=True, nogil=True)
+def lit_interior_medians(
+    lab, valid, grey_b, grey_a, thr_b, thr_a, mag_b, mag_a, before, after, counts, eps, angles
+):  # pragma: no cover - compiled  # fmt: skip
+    """:func:`_interior_medians` of the labels kept by :func:`lit_labels` (``counts``: its
+    lit counts), read from ``lab``, ``valid`` and the greys in the same pass: no label
+    image, no lit mask, the same pixels in the same order, so the same medians."""
+    n = counts.shape[0]
+    start = _label_starts(counts)
+    fill = start[:-1].copy()
+    vb = np.empty(start[n], np.float64)
+    va = np.empty(start[n], np.float64)
+    vg = np.empty(start[n] if angles else 0, np.float64)
+    h, w = lab.shape
+    for r in range(h):
+        for c in range(w):
+            k = lab[r, c]
+            if k <= 0 or not valid[r, c]:
+                continue
+            if not (grey_b[r, c] > thr_b and grey_a[r, c] > thr_a):
+                continue
+            i = fill[k - 1]
+            vb[i] = mag_b[r, c]
+            va[i] = mag_a[r, c]
+            if angles:
+                vg[i] = _spectral_cos(before, after, r, c, eps)
+            fill[k - 1] = i + 1
+    return _group_medians(vb, va, vg, start, angles)
+
+
+@numba.njit(cache=True, nogil=True)
+def _group_medians(vb, va, vg, start, angles):  # pragma: no cover - compiled
+    """(3, n) medians of the groups ``start[k]:start[k + 1]`` of ``vb``, ``va`` and (angles
+    from cosines, when ``angles``) ``vg``; NaN for an empty group or angles not asked."""
+    n = start.shape[0] - 1
     med = np.full((3, n), np.nan)
     for k in range(n):
-        if counts[k] == 0:
+        if start[k + 1] == start[k]:
             continue
         med[0, k] = _segment_median(vb[start[k] : start[k + 1]])
         med[1, k] = _segment_median(va[start[k] : start[k + 1]])
         if angles:
-            med[2, k] = _segment_median(vg[start[k] : start[k + 1]])
+            med[2, k] = _angle_median(vg[start[k] : start[k + 1]])
     return med
+
+
+@numba.njit(cache=True, nogil=True)
+def _angle_median(cs: np.ndarray) -> float:  # pragma: no cover - compiled
+    """``np.median`` of the angles (degrees) of the cosines ``cs`` (clamped to -1..1, a
+    non-empty float64 segment, reordered in place), taking the arc cosine of the middle
+    cosines alone.
+
+    The angle falls as the cosine rises, so the k-th smallest angle is the angle of the k-th
+    largest cosine (ties included): the same two values, added in either order, as the
+    median of all the angles.
+    """
+    m = cs.shape[0]
+    if np.isnan(cs).any():
+        for i in range(m):
+            cs[i] = math.degrees(math.acos(cs[i]))
+        return _segment_median(cs)
+    # ascending cosines: index m // 2 is the angles' (m - 1 - m // 2)-th smallest
+    c_mid = select_inplace(cs, m // 2)
+    if m % 2:
+        a = math.degrees(math.acos(c_mid))
+        return 0.5 * (a + a)
+    # even: the angles' middle pair are the angles of cosines m // 2 - 1 and m // 2
+    c_lo = cs[: m // 2].max()
+    return 0.5 * (math.degrees(math.acos(c_mid)) + math.degrees(math.acos(c_lo)))
 
 
 @numba.njit(cache=True, nogil=True)
 def _spectral_angle(before, after, r, c, eps):  # pragma: no cover - compiled
     """Angle (degrees) between the before and after RGB vectors of pixel (r, c)."""
+    return math.degrees(math.acos(_spectral_cos(before, after, r, c, eps)))
+
+
+@numba.njit(cache=True, nogil=True)
+def _spectral_cos(before, after, r, c, eps):  # pragma: no cover - compiled
+    """Cosine (clamped to -1..1) of :func:`_spectral_angle`."""
     bb = 0.0
     aa = 0.0
     ba = 0.0
@@ -289,8 +411,7 @@ def _spectral_angle(before, after, r, c, eps):  # pragma: no cover - compiled
         aa += y * y
         ba += x * y
     cs = ba / math.sqrt(max(bb * aa, 1e-12))
-    cs = min(1.0, max(-1.0, cs))
-    return math.degrees(math.acos(cs))
+    return min(1.0, max(-1.0, cs))
 
 
 @numba.njit(cache=True, nogil=True)
