@@ -109,3 +109,16 @@ def test_model_for_other_bands_is_refused(trained, tmp_path):
     res = run("analyze", "--before", gb, "--after", ga, "--out", tmp_path / "r",
               "--change-model", model, "--no-report")  # fmt: skip
     assert res.exit_code != 0 and "trained on 3-band imagery" in one_error_line(res)
+
+
+def test_model_mask_does_not_depend_on_the_windows(trained, tmp_path):
+    _, model, _, (b, a, _, _) = trained
+    masks = []
+    for window in (1024, 64):
+        out = tmp_path / f"w{window}"
+        res = run("analyze", "--before", b, "--after", a, "--out", out, "--change-model", model,
+                  "--window", window, "--no-report", "--quiet")  # fmt: skip
+        assert res.exit_code == 0, res.output
+        with rasterio.open(out / "change.tif") as ds:
+            masks.append(ds.read(1))
+    assert masks[0].any() and np.array_equal(masks[0], masks[1])
