@@ -72,8 +72,10 @@ def test_network_learns_a_rule_a_line_cannot():
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (3000, 2)).astype(np.float32)
     y = (x[:, 0] * x[:, 1]) > 0  # XOR of signs
-    net = fit_mlp(x, y, epochs=60, hidden=16)
+    seen = []
+    net = fit_mlp(x, y, epochs=60, hidden=16, progress=lambda d, t: seen.append((d, t)))
     assert ((net.forward(x) > 0.5) == y).mean() > 0.9
+    assert seen == [(k, 60) for k in range(1, 61)]
     with pytest.raises(InputError, match="both changed and unchanged"):
         fit_mlp(x, np.ones(len(x), bool))
 

@@ -142,11 +142,11 @@ def train_change_model(
         raise InputError(f"train-change: pairs have different band counts {sorted(bands)}")
     if sample.changed == 0:
         raise InputError("train-change: the labels mark no change at all; nothing to learn")
-    tell("training", 0, 1)
-    net = sample.fit(epochs=epochs, seed=seed, bands=bands.pop(), gsd=float(np.median(gsds)))
+    tell("training", 0, epochs)
+    net = sample.fit(epochs=epochs, seed=seed, bands=bands.pop(), gsd=float(np.median(gsds)),
+                     progress=lambda done, total: tell("training", done, total))  # fmt: skip
     net.info["pairs"] = [[str(Path(x).resolve()) for x in pair] for pair in pairs]
     net.info["coregister"] = coregister
-    tell("training", 1, 1)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".npz", dir=out.parent)
     os.close(fd)
     try:

@@ -169,6 +169,7 @@ def fit_mlp(
     epochs: int = EPOCHS,
     hidden: int = HIDDEN,
     seed: int = 0,
+    progress=None,
 ) -> ChangeNet:
     """Train the network on feature rows ``x`` (N, F) and labels ``y`` (N,), classes balanced.
 
@@ -178,6 +179,7 @@ def fit_mlp(
         epochs: passes over the sample.
         hidden: units per hidden layer.
         seed: random seed (initial weights and minibatch order).
+        progress: called with (epochs done, epochs) after each epoch.
 
     Returns:
         A :class:`ChangeNet` with threshold 0.5 (see :func:`pick_threshold`).
@@ -205,7 +207,7 @@ def fit_mlp(
     cw = np.where(y, 0.5 / pos, 0.5 / (1 - pos)).astype(np.float32)
     yf = y.astype(np.float32)
     t = 0
-    for _ in range(epochs):
+    for epoch in range(epochs):
         order = rng.permutation(len(y))
         for i in range(0, len(y), BATCH):
             j = order[i : i + BATCH]
@@ -230,6 +232,8 @@ def fit_mlp(
                     / (np.sqrt(m2[k] / (1 - 0.999**t)) + 1e-8)
                 )
                 params[k] = (params[k] - step).astype(np.float32)
+        if progress is not None:
+            progress(epoch + 1, epochs)
     return ChangeNet(mean.astype(np.float32), scale.astype(np.float32), params)
 
 
@@ -300,12 +304,16 @@ class TrainingSample:
         self.pixels += int(valid.sum())
         self.changed += int(lab.sum())
 
-    def fit(self, *, epochs: int = EPOCHS, seed: int = 0, bands: int = 3, gsd: float = 0.5):
-        """Train on everything added; returns a :class:`ChangeNet` with its threshold set."""
+    def fit(
+        self, *, epochs: int = EPOCHS, seed: int = 0, bands: int = 3, gsd: float = 0.5,
+        progress=None,
+    ):  # fmt: skip
+        """Train on everything added; returns a :class:`ChangeNet` with its threshold set.
+        ``progress`` is called with (epochs done, epochs)."""
         if not self.fit_x:
             raise InputError("change model: no training pairs")
         net = fit_mlp(np.concatenate(self.fit_x), np.concatenate(self.fit_y), epochs=epochs,
-                      seed=seed)  # fmt: skip
+                      seed=seed, progress=progress)  # fmt: skip
         net.threshold, f1 = pick_threshold(net, np.concatenate(self.thr_x),
                                            np.concatenate(self.thr_y))  # fmt: skip
         net.bands, net.gsd = bands, gsd
