@@ -7,8 +7,8 @@ import numpy as np
 import shapely
 from scipy import ndimage as ndi
 
+from fortmap.detect.barricade_dsm import dsm_rise_at
 from fortmap.detect.barricade_rows import (
-    dsm_rise_at,
     frame_on,
     hysteresis,
     hysteresis_pixels,

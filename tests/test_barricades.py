@@ -365,6 +365,34 @@ def test_opening_keeps_a_blocks_fully_covered_core() -> None:
         assert (box_opening(m, k)[k:-k, k:-k] == ref[k:-k, k:-k]).all()
 
 
+def _anchored_opening(m: np.ndarray, k: int) -> np.ndarray:
+    # the even-sided opening as array passes: erosion anchored at the square's top-left
+    # pixel, then dilation back over the square
+    h, w = m.shape
+    e = np.ones((h - k + 1, w - k + 1), bool)
+    for dy in range(k):
+        for dx in range(k):
+            e &= m[dy : h - k + 1 + dy, dx : w - k + 1 + dx]
+    out = np.zeros_like(m)
+    for dy in range(k):
+        for dx in range(k):
+            out[dy : h - k + 1 + dy, dx : w - k + 1 + dx] |= e
+    return out
+
+
+def test_even_opening_matches_the_array_passes_to_the_edges() -> None:
+    from fortmap.detect.barricades import box_opening
+
+    rng = np.random.default_rng(2)
+    for k in (2, 4):
+        for shape in ((40, 50), (k, 9), (17, k + 1)):
+            for p in (0.1, 0.5, 0.9):
+                m = rng.random(shape) < p
+                m[0, :] = m[:, -1] = True  # objects at the window's edges
+                assert np.array_equal(box_opening(m, k), _anchored_opening(m, k))
+                assert np.array_equal(box_opening(m.T, k), _anchored_opening(m.T, k))
+
+
 def test_blocks_two_pixels_wide_are_found() -> None:
     # three blocks whose cores are 2 px (1 m) along the road: a 3 x 3 opening erases them
     b, a, v, rr, road = _scene(_blocks(3, side_px=2.0, gap_px=1.0))

@@ -95,3 +95,30 @@ def test_components_touching_matches_labelling_every_component(p: float) -> None
         ids = np.unique(lab[rows, cols])
         want = np.flatnonzero(np.isin(lab, ids[ids > 0]))
         assert np.array_equal(K.components_touching(m, rows, cols), want)
+
+
+def test_box_at_reuses_columns_along_a_row_bit_for_bit() -> None:
+    # values over twelve orders of magnitude, where a sum in another order could differ: the
+    # columns shared by neighbours along a row are the sums a pixel alone would make
+    rng = np.random.default_rng(60)
+    g = (rng.random((33, 41)) * 10.0 ** rng.integers(-6, 6, (33, 41))).astype(np.float32)
+    rows, cols = np.nonzero(_mask(61, 0.7, g.shape))
+    order = rng.permutation(rows.size)  # shuffled: no two neighbours in a row
+    for k in (3, 5):
+        runs = K.box_at(g, k, rows, cols)
+        alone = np.empty_like(runs)
+        alone[order] = K.box_at(g, k, rows[order], cols[order])
+        np.testing.assert_array_equal(runs.view(np.int32), alone.view(np.int32))
+        ga = g[::-1].copy()
+        runs = K.local_spread_ratio(g, ga, rows, cols, k)
+        alone[order] = K.local_spread_ratio(g, ga, rows[order], cols[order], k)
+        np.testing.assert_array_equal(runs.view(np.int32), alone.view(np.int32))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (8, 8), (13, 29), (64, 3)])
+def test_true_pixels_is_flatnonzero(shape: tuple[int, int]) -> None:
+    for p in (0.0, 0.05, 0.5, 1.0):
+        m = _mask(70, p, shape)
+        assert np.array_equal(K.true_pixels(m), np.flatnonzero(m))
+        t = np.ascontiguousarray(m.T)
+        assert np.array_equal(K.true_pixels(m.T), np.flatnonzero(t))

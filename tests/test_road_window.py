@@ -8,6 +8,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from fortmap.detect import along_kernels as AK
+from fortmap.detect import class_kernels as CK
 from fortmap.detect import fort_kernels as K
 from fortmap.detect.road_window import (
     MIN_CLASS_PX,
@@ -90,7 +91,7 @@ def test_penumbra_matches_a_painted_mask_and_dilation() -> None:
     seen = np.zeros(shape, bool)
     seen[rows[~dark & ref], cols[~dark & ref]] = True
     near = ndi.binary_dilation(seen, np.ones((5, 5), bool))[rows, cols]
-    got = AK.penumbra_to_bright(dark, ref, rows, cols, *shape, 2)
+    got = CK.penumbra_to_bright(dark, ref, rows, cols, *shape, 2)
     assert np.array_equal(got, dark & ~near)
     assert np.array_equal(got, dark & ~K.any_near_at(seen, 2, rows, cols))  # the kernel it replaces
 
@@ -204,3 +205,74 @@ def test_otsu_threshold_is_skimages_threshold_otsu() -> None:
         if np.ptp(x) <= 0:
             continue
         assert otsu_threshold(x) == threshold_otsu(x)
+
+
+def _other_road_ref(on, road_id, rows, cols, angle, offs):
+    out = np.zeros(rows.size, bool)
+    h, w = on.shape
+    for i in range(rows.size):
+        own = road_id[rows[i], cols[i]]
+        for sgn in (-1.0, 1.0):
+            for o in offs:
+                x = math.floor(cols[i] + 0.5 + sgn * o * math.cos(angle[i]))
+                y = math.floor(rows[i] + 0.5 + sgn * o * math.sin(angle[i]))
+                if 0 <= x < w and 0 <= y < h and on[y, x] and road_id[y, x] != own:
+                    out[i] = True
+    return out
+
+
+def test_other_road_matches_sampling_every_pixel() -> None:
+    # blocks of road ids: most pixels lie far from another road (answered from the tiles),
+    # some near one, some at the window's edge
+    rng = np.random.default_rng(11)
+    shape = (150, 170)
+    road_id = np.zeros(shape, np.int32)
+    road_id[20:30, :] = 1
+    road_id[:, 100:112] = 2
+    road_id[90:97, 10:60] = 3
+    road_id[140:, 150:] = 4
+    on = (road_id > 0) & (rng.random(shape) < 0.95)
+    rows, cols = np.nonzero(on)
+    angle = np.where(rng.random(rows.size) < 0.5, np.pi / 2, 0.0) + rng.normal(0, 0.1, rows.size)
+    for offs in (np.array([5.0, 6.0, 7.0, 8.0]), np.array([5.0, 6.0, 7.0, 8.0, 12.0, 16.0, 20.0])):
+        got = AK.other_road(on, road_id, rows, cols, angle, offs)
+        assert np.array_equal(got, _other_road_ref(on, road_id, rows, cols, angle, offs))
+        assert got.any() and not got.all()
+
+
+def test_class_groups_is_the_array_expressions() -> None:
+    rng = np.random.default_rng(12)
+    h, w, n = 30, 40, 6
+    rows, cols = np.divmod(np.flatnonzero(rng.random((h, w)) < 0.6), w)
+    rid = rng.integers(1, n, rows.size).astype(np.int32)
+    g = rng.random(rows.size).astype(np.float32)
+    for share in (0.0, 0.2, 0.45, 0.5, 0.7, 1.0):
+        dark = rng.random(rows.size) < share
+        ref = rng.random(rows.size) < 0.8
+        split, grp, g_ref, sel, cnt = CK.class_groups(dark, ref, rid, g, rows, cols, h, w, n, 2)
+        lo = dark[ref]
+        assert split == (not (lo.all() or not lo.any() or lo.mean() >= 0.5))
+        if not split:
+            continue
+        d = CK.penumbra_to_bright(dark, ref, rows, cols, h, w, 2)
+        want = rid.astype(np.int64) + n * ~d
+        assert np.array_equal(grp, want)
+        assert np.array_equal(g_ref, g[ref]) and np.array_equal(sel, want[ref])
+        assert np.array_equal(cnt, np.bincount(want[ref], minlength=2 * n))
+        m = rng.random(2 * n).astype(np.float32)
+        assert np.array_equal(CK.less_at(g, m, grp), g - m[grp])
+
+
+def test_road_gathers_are_the_array_expressions() -> None:
+    rng = np.random.default_rng(13)
+    n = 7
+    rid = rng.integers(0, n, 5000).astype(np.int32)
+    g = rng.random(5000).astype(np.float32)
+    for p in (0.0, 0.3, 1.0):
+        mask = rng.random(5000) < p
+        gv, rv, cnt = CK.masked_by_road(mask, rid, g, n)
+        assert np.array_equal(gv, g[mask]) and np.array_equal(rv, rid[mask])
+        assert gv.dtype == g.dtype and rv.dtype == rid.dtype
+        assert np.array_equal(cnt, np.bincount(rid[mask], minlength=n))
+        keep = rng.random(n) < 0.5
+        assert np.array_equal(CK.values_on_roads(mask, rid, keep, g), g[mask & keep[rid]])

@@ -32,7 +32,7 @@ from fortmap.detect.dsm_rubble import (  # noqa: F401  (re-exported)
     merge_dsm_piles,
 )
 from fortmap.detect.road_noise import RoadNoise
-from fortmap.detect.road_window import RoadWindow
+from fortmap.detect.road_pixels import RoadWindow
 from fortmap.detect.roadmask import roads_in_window, roads_to_pixels
 from fortmap.detect.rubble import find_rubble
 from fortmap.io.grids import rasterize_shapes

@@ -23,7 +23,7 @@ import math
 import numpy as np
 from numba import njit
 
-from fortmap.detect.fort_kernels import _reflect, near
+from fortmap.detect.fort_kernels import _reflect, true_pixels
 
 
 @njit(cache=True, nogil=True)
@@ -41,7 +41,8 @@ def _sorted_median(buf, cnt):  # pragma: no cover - compiled
     return np.float32((np.float64(buf[cnt // 2 - 1]) + buf[cnt // 2]) / 2.0)
 
 
-@njit(cache=True, nogil=True)
+# inlined into ``sides_ab``: a call per median of four cost as much as the median itself
+@njit(cache=True, nogil=True, inline="always")
 def _small_median(buf, cnt):  # pragma: no cover - compiled
     """Median of ``buf[:cnt]`` (float32, at most 4 finite values sorted as by an insertion
     sort): the middle value, or the float64 mean of the middle two rounded to float32.
@@ -87,25 +88,34 @@ def sides_ab(sm_a, sm_b, samp, side, rows, cols, angle, offs_px):  # pragma: no 
     hit = np.zeros(n, np.bool_)
     buf_a = np.empty(m, np.float32)
     buf_b = np.empty(m, np.float32)
-    # a road's pixels come in runs of one segment's angle: its cosine and sine once per run
-    prev, ca, sa = np.nan, 1.0, 0.0
+    # a road's pixels come in runs of one segment's angle: the steps behind (first m) and
+    # ahead once per run. ``(-o) * cos`` is ``-(o * cos)`` exactly, so each sample lands
+    # where ``col + 0.5 + sgn * o * cos`` puts it.
+    dx = np.empty(2 * m, np.float64)
+    dy = np.empty(2 * m, np.float64)
+    prev = np.nan
     for i in range(n):
         if angle[i] != prev:
             prev = angle[i]
             ca, sa = math.cos(prev), math.sin(prev)
+            for j in range(m):
+                dx[j], dy[j] = -offs_px[j] * ca, -offs_px[j] * sa
+                dx[m + j], dy[m + j] = offs_px[j] * ca, offs_px[j] * sa
+        c5 = cols[i] + 0.5
+        r5 = rows[i] + 0.5
         ba = -np.inf
         bb = -np.inf
-        for sgn in (-1.0, 1.0):
+        on_side = False
+        for s in range(2):
             cnt = 0
-            for j in range(m):
-                x = int(math.floor(cols[i] + 0.5 + sgn * offs_px[j] * ca))
-                y = int(math.floor(rows[i] + 0.5 + sgn * offs_px[j] * sa))
+            for j in range(s * m, s * m + m):
+                x = int(math.floor(c5 + dx[j]))
+                y = int(math.floor(r5 + dy[j]))
                 if 0 <= x < w and 0 <= y < h and samp[y, x]:
                     buf_a[cnt] = sm_a[y, x]
                     buf_b[cnt] = sm_b[y, x]
                     cnt += 1
-                    if side[y, x]:
-                        hit[i] = True
+                    on_side |= side[y, x]
             if cnt:
                 ma = _small_median(buf_a, cnt)
                 if ma > ba:
@@ -113,6 +123,7 @@ def sides_ab(sm_a, sm_b, samp, side, rows, cols, angle, offs_px):  # pragma: no 
                 mb = _small_median(buf_b, cnt)
                 if mb > bb:
                     bb = mb
+        hit[i] = on_side
         if ba > -np.inf:
             best_a[i] = ba
         if bb > -np.inf:
@@ -123,46 +134,66 @@ def sides_ab(sm_a, sm_b, samp, side, rows, cols, angle, offs_px):  # pragma: no 
 @njit(cache=True, nogil=True)
 def other_road(on, road_id, rows, cols, angle, offs_px):  # pragma: no cover - compiled
     """Per pixel, whether a sample ``offs_px`` ahead or behind along ``angle`` falls on the
-    road mask ``on`` of another road id than the pixel's own (int ``road_id`` (rows, cols))."""
+    road mask ``on`` of another road id than the pixel's own (int ``road_id`` (rows, cols)).
+
+    Most road pixels lie far from any other road: the window is cut into tiles at least a
+    sample's reach wide, and a pixel whose tile and its eight neighbours hold road of its own
+    id only is answered without sampling (no sample can leave those tiles)."""
     h, w = on.shape
     n = rows.size
+    m = offs_px.size
     out = np.zeros(n, np.bool_)
-    prev, ca, sa = np.nan, 1.0, 0.0
+    reach = 0.0
+    for j in range(m):
+        reach = max(reach, abs(offs_px[j]))
+    t = int(math.ceil(reach)) + 2
+    th, tw = (h + t - 1) // t, (w + t - 1) // t
+    # per tile: the one road id on it (0: no road, -1: several)
+    tile = np.zeros((th, tw), np.int64)
+    for y in range(h):
+        for x in range(w):
+            if on[y, x]:
+                v = road_id[y, x]
+                q = tile[y // t, x // t]
+                if q == 0:
+                    tile[y // t, x // t] = v
+                elif q != v:
+                    tile[y // t, x // t] = -1
+    # per tile: the one road id on it and its eight neighbours (0: none, -1: several)
+    sole = np.zeros((th, tw), np.int64)
+    for ty in range(th):
+        for tx in range(tw):
+            s = 0
+            for yy in range(max(ty - 1, 0), min(ty + 2, th)):
+                for xx in range(max(tx - 1, 0), min(tx + 2, tw)):
+                    q = tile[yy, xx]
+                    if q == 0 or q == s:
+                        continue
+                    s = q if s == 0 and q > 0 else -1
+            sole[ty, tx] = s
+    # the steps along ``angle``, once per run of one angle (as ``sides_ab``)
+    dx = np.empty(2 * m, np.float64)
+    dy = np.empty(2 * m, np.float64)
+    prev = np.nan
     for i in range(n):
         own = road_id[rows[i], cols[i]]
+        s = sole[rows[i] // t, cols[i] // t]
+        if s == 0 or s == own:
+            continue  # no road of another id within reach
         if angle[i] != prev:
             prev = angle[i]
             ca, sa = math.cos(prev), math.sin(prev)
-        for sgn in (-1.0, 1.0):
-            for j in range(offs_px.size):
-                x = int(math.floor(cols[i] + 0.5 + sgn * offs_px[j] * ca))
-                y = int(math.floor(rows[i] + 0.5 + sgn * offs_px[j] * sa))
-                if 0 <= x < w and 0 <= y < h and on[y, x] and road_id[y, x] != own:
-                    out[i] = True
-                    break
-            if out[i]:
+            for j in range(m):
+                dx[j], dy[j] = -offs_px[j] * ca, -offs_px[j] * sa
+                dx[m + j], dy[m + j] = offs_px[j] * ca, offs_px[j] * sa
+        c5 = cols[i] + 0.5
+        r5 = rows[i] + 0.5
+        for j in range(2 * m):
+            x = int(math.floor(c5 + dx[j]))
+            y = int(math.floor(r5 + dy[j]))
+            if 0 <= x < w and 0 <= y < h and on[y, x] and road_id[y, x] != own:
+                out[i] = True
                 break
-    return out
-
-
-@njit(cache=True, nogil=True)
-def penumbra_to_bright(dark, ref, rows, cols, h, w, rad):  # pragma: no cover - compiled
-    """``illumination_anomaly``'s classes: per road pixel (rows, cols) of a (h, w) window,
-    ``dark`` (bool per pixel) less the dark pixels within ``rad`` pixels (a square of side
-    2 rad + 1) of a bright ``ref`` pixel, which are compared with the bright level.
-
-    The same as painting the bright ``ref`` pixels on a (h, w) mask and testing it with
-    ``fort_kernels.any_near_at`` at the dark pixels, without the numpy passes between.
-    """
-    n = dark.size
-    seen = np.zeros((h, w), np.bool_)
-    for i in range(n):
-        if ref[i] and not dark[i]:
-            seen[rows[i], cols[i]] = True
-    out = dark.copy()
-    for i in range(n):
-        if dark[i]:
-            out[i] = not near(seen, rad, rows[i], cols[i])
     return out
 
 
@@ -241,30 +272,31 @@ def seeded_labels(seed, grow):  # pragma: no cover - compiled
     first = np.empty(ng + 1, np.int64)
     npix = 0
     nc = 0
-    for y0 in range(h):
-        for x0 in range(w):
-            if not (seed[y0, x0] and grow[y0, x0]) or lab[y0, x0]:
-                continue
-            nc += 1
-            starts[nc - 1] = npix
-            lab[y0, x0] = nc
-            stack[0] = y0 * w + x0
-            sp = 1
-            lo = y0 * w + x0
-            while sp:
-                sp -= 1
-                p = stack[sp]
-                pix[npix] = p
-                npix += 1
-                lo = min(lo, p)
-                y, x = p // w, p % w
-                for yy in range(max(y - 1, 0), min(y + 2, h)):
-                    for xx in range(max(x - 1, 0), min(x + 2, w)):
-                        if grow[yy, xx] and not lab[yy, xx]:
-                            lab[yy, xx] = nc
-                            stack[sp] = yy * w + xx
-                            sp += 1
-            first[nc - 1] = lo
+    # the seed pixels in raster order (a sparse mask: ``true_pixels`` skips its empty words)
+    for p0 in true_pixels(seed):
+        y0, x0 = p0 // w, p0 % w
+        if not grow[y0, x0] or lab[y0, x0]:
+            continue
+        nc += 1
+        starts[nc - 1] = npix
+        lab[y0, x0] = nc
+        stack[0] = y0 * w + x0
+        sp = 1
+        lo = y0 * w + x0
+        while sp:
+            sp -= 1
+            p = stack[sp]
+            pix[npix] = p
+            npix += 1
+            lo = min(lo, p)
+            y, x = p // w, p % w
+            for yy in range(max(y - 1, 0), min(y + 2, h)):
+                for xx in range(max(x - 1, 0), min(x + 2, w)):
+                    if grow[yy, xx] and not lab[yy, xx]:
+                        lab[yy, xx] = nc
+                        stack[sp] = yy * w + xx
+                        sp += 1
+        first[nc - 1] = lo
     starts[nc] = npix
     rank = np.empty(nc, np.int32)
     # mergesort: the first pixels come nearly sorted, which a quicksort handles badly
@@ -353,57 +385,48 @@ def masked_box_ab(ga, gb, m, k, rows, cols):  # pragma: no cover - compiled
     out_a = np.full((h, w), np.nan, np.float32)
     out_b = np.full((h, w), np.nan, np.float32)
     s1 = k // 2
+    s2 = k - s1 - 1
+    # per column of the box: its means over the rows axis (rounded to float32, as that
+    # axis' pass stores them), of ``ga``, ``gb`` and the mask
+    qa = np.empty(k, np.float64)
+    qb = np.empty(k, np.float64)
+    qd = np.empty(k, np.float64)
+    pr, pc = -1, -1
     for i in range(rows.size):
         r, c = rows[i], cols[i]
-        num_a = 0.0
-        num_b = 0.0
-        den = 0.0
-        for dc in range(-s1, k - s1):
-            x = _reflect(c + dc, w)
+        if r == pr and c == pc + 1 and pc >= s1 and c + s2 < w:
+            # raster order: the pixel to the left shares all columns but the new right one
+            for j in range(k - 1):
+                qa[j], qb[j], qd[j] = qa[j + 1], qb[j + 1], qd[j + 1]
+            j0 = k - 1
+        else:
+            j0 = 0
+        for j in range(j0, k):
+            x = _reflect(c + j - s1, w)
             ca = 0.0
             cb = 0.0
             cd = 0.0
-            for dr in range(-s1, k - s1):
+            for dr in range(-s1, s2 + 1):
                 y = _reflect(r + dr, h)
                 if m[y, x]:
                     ca += np.float64(ga[y, x])
                     cb += np.float64(gb[y, x])
                     cd += 1.0
-            num_a += np.float64(np.float32(ca / k))
-            num_b += np.float64(np.float32(cb / k))
-            den += np.float64(np.float32(cd / k))
+            qa[j] = np.float64(np.float32(ca / k))
+            qb[j] = np.float64(np.float32(cb / k))
+            qd[j] = np.float64(np.float32(cd / k))
+        num_a = 0.0
+        num_b = 0.0
+        den = 0.0
+        for j in range(k):
+            num_a += qa[j]
+            num_b += qb[j]
+            den += qd[j]
         fa = np.float32(num_a / k)
         fb = np.float32(num_b / k)
         fd = np.float32(den / k)
         if fd > np.float32(1e-3):
             out_a[r, c] = fa / fd
             out_b[r, c] = fb / fd
+        pr, pc = r, c
     return out_a, out_b
-
-
-@njit(cache=True, nogil=True)
-def uniform_counts(x, first, last, edges):  # pragma: no cover - compiled
-    """``np.histogram(x, bins=edges.size - 1, range=(first, last))[0]`` of 1-D ``x`` whose
-    equal-width bin edges ``edges`` numpy gave (``np.histogram_bin_edges``), bit for bit:
-    numpy's index estimate in the dtype of ``x``, then its one-step corrections against the
-    edges, in one pass instead of numpy's blocks of array passes.
-
-    Returns:
-        int64 (bins,) counts.
-    """
-    nb = edges.size - 1
-    counts = np.zeros(nb, np.int64)
-    denom = last - first
-    for i in range(x.size):
-        v = x[i]
-        if not (v >= first and v <= last):
-            continue
-        k = int((v - first) / denom * nb)
-        if k == nb:
-            k -= 1
-        if v < edges[k]:
-            k -= 1
-        if v >= edges[k + 1] and k != nb - 1:
-            k += 1
-        counts[k] += 1
-    return counts

@@ -26,15 +26,13 @@ import numpy as np
 import shapely
 
 from fortmap.detect import fort_kernels as K
+from fortmap.detect.barricade_dsm import DSM_BLOCK_RISE_M, dsm_rise_at, dsm_rows
 from fortmap.detect.barricade_rows import (  # noqa: F401  (re-exported for rubble)
     ALONG_REF_M,
-    DSM_BLOCK_RISE_M,
     MAX_ROW_ALONG_M,
     ROW_GAP_M,
     Piece,
     across_road,
-    dsm_rise_at,
-    dsm_rows,
     free_gap,
     group_rows,
     hysteresis,
@@ -63,12 +61,12 @@ from fortmap.detect.block_change import (  # noqa: F401  (re-exported)
     road_change,
 )
 from fortmap.detect.road_noise import RoadNoise
-from fortmap.detect.road_window import (
+from fortmap.detect.road_pixels import (
     MIN_CLASS_PX,  # noqa: F401  (re-exported)
     PointBox,
     RoadWindow,
-    lit_both,
 )
+from fortmap.detect.road_window import lit_both
 from fortmap.detect.roadmask import ROAD_MARGIN_M, RoadRaster, own_axes
 from fortmap.detect.shade_rows import (  # noqa: F401  (re-exported)
     MIN_SHADE_COVER,
@@ -175,8 +173,8 @@ def find_barricades(
         dsm_before, dsm_after: surface heights (m) on the window's grid, NaN where unknown,
             or None. With both, an image row under which the surface did not rise by a
             block's height, or that is the edge of a larger risen mass, is dropped
-            (``barricade_rows.dsm_rise_at``), and rows the DSMs alone show are added
-            (``barricade_rows.dsm_rows``).
+            (``barricade_dsm.dsm_rise_at``), and rows the DSMs alone show are added
+            (``barricade_dsm.dsm_rows``).
 
     Returns:
         (LineString across the road in window pixels, score 0..1, attributes) per barricade;

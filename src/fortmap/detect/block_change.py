@@ -24,7 +24,8 @@ import numpy as np
 
 from fortmap.detect import fort_kernels as K
 from fortmap.detect.road_noise import RoadNoise
-from fortmap.detect.road_window import RoadWindow, along_contrast, road_contrast
+from fortmap.detect.road_pixels import RoadWindow
+from fortmap.detect.road_window import along_contrast, road_contrast
 from fortmap.detect.roadmask import RoadRaster
 
 #: Seed and grow thresholds of new-object pixels, in robust standard deviations of the
@@ -78,17 +79,8 @@ def box_opening(m: np.ndarray, k: int) -> np.ndarray:
         return m.copy()
     if k % 2:
         return K.opening(m, np.ones((k, k), bool))
-    h, w = m.shape
     # erosion anchored at the square's top-left pixel, then dilation back over the square
-    e = np.ones((h - k + 1, w - k + 1), bool)
-    for dy in range(k):
-        for dx in range(k):
-            e &= m[dy : h - k + 1 + dy, dx : w - k + 1 + dx]
-    out = np.zeros_like(m)
-    for dy in range(k):
-        for dx in range(k):
-            out[dy : h - k + 1 + dy, dx : w - k + 1 + dx] |= e
-    return out
+    return K.square_opening_tl(np.ascontiguousarray(m, bool), k)
 
 
 def _road_medians(g: np.ndarray, rid: np.ndarray, on: np.ndarray, n: int) -> np.ndarray:
@@ -100,8 +92,14 @@ def _as_change(rw: RoadWindow, res: tuple[np.ndarray, float] | None) -> RoadChan
     if res is None:
         f = np.zeros(rw.on.shape, bool)
         return RoadChange(np.zeros(rw.on.shape, np.float32), f, f, MIN_SIGMA)
-    c = rw.scatter(res[0])
-    return RoadChange(c, c > SEED_SIGMA, c > GROW_SIGMA, res[1])
+    # the masks from the road pixels' own (float32) values: off the road the contrast is 0
+    v = np.asarray(res[0]).astype(np.float32, copy=False)
+    masks = []
+    for t in (SEED_SIGMA, GROW_SIGMA):
+        m = np.zeros(rw.on.shape, bool)
+        m.ravel()[rw.flat] = v > t
+        masks.append(m)
+    return RoadChange(rw.scatter(v), masks[0], masks[1], res[1])
 
 
 def road_change(

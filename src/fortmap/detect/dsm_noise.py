@@ -307,7 +307,7 @@ BERM_SMOOTHED_CREST = 0.77
 #: 1.4-1.6 m; debris piles 0.6-1.5 m at their crest with most of their surface at ~0.6 m;
 #: berms 2-4 m; obstacles on a route are blocks or piles (lowest: piles).
 RULES: tuple[DsmRule, ...] = (
-    # barricade_rows.dsm_rise_at / dsm_rows: 0.7 m over 1 m² (called from barricades.py)
+    # barricade_dsm.dsm_rise_at / dsm_rows: 0.7 m over 1 m² (called from barricades.py)
     DsmRule("block_rows", 0.7, 1.0, 1.4, fixed=True),
     # dsm_rubble._stands_on_dsm and find_dsm_rubble: 0.3 m over 1 m²
     DsmRule("rubble", 0.3, 1.0, 0.6),

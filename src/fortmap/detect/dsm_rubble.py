@@ -28,7 +28,7 @@ from fortmap.detect import fort_kernels as K
 from fortmap.detect import rubble as RB
 from fortmap.detect.barricade_rows import MAX_ROW_ALONG_M, axis_mean
 from fortmap.detect.barricades import PASS_WIDTH_M
-from fortmap.detect.road_window import RoadWindow
+from fortmap.detect.road_pixels import RoadWindow
 from fortmap.detect.roadmask import RoadRaster
 from fortmap.detect.rubble_kernels import free_width_px, shared_relative_roughness
 

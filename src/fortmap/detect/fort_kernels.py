@@ -48,18 +48,33 @@ def box_at(g, k, rows, cols):  # pragma: no cover - compiled
     out = np.empty(n, np.float32)
     s1 = k // 2
     s2 = k - s1 - 1
+    # the box's column means (rounded to float32, as the first axis' pass stores them)
+    q = np.empty(k, np.float64)
+    pr, pc = -1, -1
     for i in range(n):
         r, c = rows[i], cols[i]
         # away from the edges no index needs reflecting (same sums, same order)
         inside = s1 <= r < h - s2 and s1 <= c < w - s2
-        acc = 0.0
-        for dc in range(-s1, s2 + 1):
-            x = c + dc if inside else _reflect(c + dc, w)
+        if inside and r == pr and c == pc + 1 and pc >= s1:
+            # raster order: the pixel to the left shares all columns but the new right one
+            for j in range(k - 1):
+                q[j] = q[j + 1]
             col = 0.0
             for dr in range(-s1, s2 + 1):
-                col += np.float64(g[r + dr if inside else _reflect(r + dr, h), x])
-            acc += np.float64(np.float32(col / k))
+                col += np.float64(g[r + dr, c + s2])
+            q[k - 1] = np.float64(np.float32(col / k))
+        else:
+            for j in range(k):
+                x = c + j - s1 if inside else _reflect(c + j - s1, w)
+                col = 0.0
+                for dr in range(-s1, s2 + 1):
+                    col += np.float64(g[r + dr if inside else _reflect(r + dr, h), x])
+                q[j] = np.float64(np.float32(col / k))
+        acc = 0.0
+        for j in range(k):
+            acc += q[j]
         out[i] = np.float32(acc / k)
+        pr, pc = r, c
     return out
 
 
@@ -119,6 +134,39 @@ def any_near_at(m, rad, rows, cols):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
+def true_pixels(m):  # pragma: no cover - compiled
+    """Flat (raster) indices of the True pixels of bool ``m``, int64, in raster order.
+
+    The masks handed to the morphology kernels are mostly False (new-object pixels on a
+    window's roads): the scan reads eight pixels at a time and skips the all-False words, so
+    it costs a fraction of a pixel-by-pixel pass."""
+    flat = m.ravel()
+    n = flat.size
+    n8 = n // 8
+    words = flat[: n8 * 8].view(np.uint64)
+    cnt = 0
+    for q in range(n8):
+        if words[q] != 0:
+            for p in range(q * 8, q * 8 + 8):
+                cnt += flat[p]
+    for p in range(n8 * 8, n):
+        cnt += flat[p]
+    out = np.empty(cnt, np.int64)
+    k = 0
+    for q in range(n8):
+        if words[q] != 0:
+            for p in range(q * 8, q * 8 + 8):
+                if flat[p]:
+                    out[k] = p
+                    k += 1
+    for p in range(n8 * 8, n):
+        if flat[p]:
+            out[k] = p
+            k += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
 def dilate(m, se):  # pragma: no cover - compiled
     """``binary_dilation(m, se)`` (odd-sided ``se``, centred), painting ``se`` around each True
     pixel of ``m``: cost in proportion to the True pixels."""
@@ -126,19 +174,17 @@ def dilate(m, se):  # pragma: no cover - compiled
     kh, kw = se.shape
     ch, cw = kh // 2, kw // 2
     out = np.zeros((h, w), np.bool_)
-    for y in range(h):
-        for x in range(w):
-            if not m[y, x]:
+    for p in true_pixels(m):
+        y, x = p // w, p % w
+        for dy in range(kh):
+            yy = y - (dy - ch)
+            if yy < 0 or yy >= h:
                 continue
-            for dy in range(kh):
-                yy = y - (dy - ch)
-                if yy < 0 or yy >= h:
-                    continue
-                for dx in range(kw):
-                    if se[dy, dx]:
-                        xx = x - (dx - cw)
-                        if 0 <= xx < w:
-                            out[yy, xx] = True
+            for dx in range(kw):
+                if se[dy, dx]:
+                    xx = x - (dx - cw)
+                    if 0 <= xx < w:
+                        out[yy, xx] = True
     return out
 
 
@@ -150,22 +196,46 @@ def erode(m, se):  # pragma: no cover - compiled
     kh, kw = se.shape
     ch, cw = kh // 2, kw // 2
     out = np.zeros((h, w), np.bool_)
-    for y in range(h):
-        for x in range(w):
-            if not m[y, x]:
-                continue
-            ok = True
-            for dy in range(kh):
-                yy = y + dy - ch
-                for dx in range(kw):
-                    if se[dy, dx]:
-                        xx = x + dx - cw
-                        if yy < 0 or yy >= h or xx < 0 or xx >= w or not m[yy, xx]:
-                            ok = False
-                            break
-                if not ok:
+    for p in true_pixels(m):
+        y, x = p // w, p % w
+        ok = True
+        for dy in range(kh):
+            yy = y + dy - ch
+            for dx in range(kw):
+                if se[dy, dx]:
+                    xx = x + dx - cw
+                    if yy < 0 or yy >= h or xx < 0 or xx >= w or not m[yy, xx]:
+                        ok = False
+                        break
+            if not ok:
+                break
+        out[y, x] = ok
+    return out
+
+
+@njit(cache=True, nogil=True)
+def square_opening_tl(m, k):  # pragma: no cover - compiled
+    """Opening of bool (rows, cols) ``m`` by a k x k square anchored at its top-left pixel:
+    the squares wholly inside ``m`` and the window, painted back (``block_change.box_opening``
+    for an even side). Only the True pixels of ``m`` can anchor a square."""
+    h, w = m.shape
+    out = np.zeros((h, w), np.bool_)
+    for p in true_pixels(m):
+        y, x = p // w, p % w
+        if y > h - k or x > w - k:
+            continue
+        ok = True
+        for yy in range(y, y + k):
+            for xx in range(x, x + k):
+                if not m[yy, xx]:
+                    ok = False
                     break
-            out[y, x] = ok
+            if not ok:
+                break
+        if ok:
+            for yy in range(y, y + k):
+                for xx in range(x, x + k):
+                    out[yy, xx] = True
     return out
 
 
@@ -258,26 +328,42 @@ def local_spread_ratio(ga, gb, rows, cols, k):  # pragma: no cover - compiled
     s2 = k - s1 - 1
     lo = np.float32(1e-6)
     sd = np.empty(2, np.float32)
+    # per image (before, after) and column of the box: its means of g and g * g over the
+    # rows axis, rounded to float32 as that axis' pass stores them
+    q1 = np.empty((2, k), np.float64)
+    q2 = np.empty((2, k), np.float64)
+    pr, pc = -1, -1
     for i in range(n):
         r, c = rows[i], cols[i]
         # away from the edges no index needs reflecting (same sums, same order)
         inside = s1 <= r < h - s2 and s1 <= c < w - s2
+        j0 = 0
+        if inside and r == pr and c == pc + 1 and pc >= s1:
+            # raster order: the pixel to the left shares all columns but the new right one
+            for q in range(2):
+                for j in range(k - 1):
+                    q1[q, j], q2[q, j] = q1[q, j + 1], q2[q, j + 1]
+            j0 = k - 1
         for q in range(2):
             g = gb if q == 0 else ga
-            a1 = 0.0
-            a2 = 0.0
-            for dc in range(-s1, s2 + 1):
-                x = c + dc if inside else _reflect(c + dc, w)
+            for j in range(j0, k):
+                x = c + j - s1 if inside else _reflect(c + j - s1, w)
                 c1 = 0.0
                 c2 = 0.0
                 for dr in range(-s1, s2 + 1):
                     v = g[r + dr if inside else _reflect(r + dr, h), x]
                     c1 += np.float64(v)
                     c2 += np.float64(v * v)
-                a1 += np.float64(np.float32(c1 / k))
-                a2 += np.float64(np.float32(c2 / k))
+                q1[q, j] = np.float64(np.float32(c1 / k))
+                q2[q, j] = np.float64(np.float32(c2 / k))
+            a1 = 0.0
+            a2 = 0.0
+            for j in range(k):
+                a1 += q1[q, j]
+                a2 += q2[q, j]
             m = np.float32(a1 / k)
             var = np.float32(a2 / k) - m * m
             sd[q] = np.sqrt(max(var, lo))
         out[i] = sd[1] / sd[0]
+        pr, pc = r, c
     return out

@@ -1,34 +1,32 @@
-"""Road-surface contrasts of one window, computed on its road pixels only and shared.
+"""Road-surface contrasts of one window, computed on its road pixels only.
 
 Barricades and rubble both compare each road pixel with its road's own surface, on the raw and
 on a box-smoothed grey image, with one median or per illumination class (see
-``barricades.road_change``, ``barricades.along_change``). A :class:`RoadWindow` holds what
-those contrasts share (grey images, the road pixels, per-road medians, smoothed levels, Otsu
-splits) so each is computed once per window, and every step works on the list of road pixels
-(in raster order, so medians and Otsu's threshold see the same values in the same order as a
-whole-window computation) instead of on the whole window. Pixel coordinates are the window's.
+``barricades.road_change``, ``barricades.along_change``), or with the road a few metres ahead
+and behind it. What those contrasts share (grey images, road pixels, per-road medians,
+smoothed levels, Otsu splits) is held once per window by ``road_pixels.RoadWindow``
+(re-exported here with its constants and ``PointBox``). Pixel coordinates are the window's.
 The along-road contrast samples both dates in one pass (``along_kernels.sides_ab``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
 import numpy as np
-from scipy import ndimage as ndi
-from skimage.filters import threshold_otsu
 
 from fortmap.detect import along_kernels as AK
+from fortmap.detect import class_kernels as CK
 from fortmap.detect import fort_kernels as K
 from fortmap.detect.barricade_rows import ALONG_REF_M, masked_box
 from fortmap.detect.order_stats import median_f32, robust_sigma
-from fortmap.detect.roadmask import RoadRaster
+from fortmap.detect.road_pixels import (  # noqa: F401  (re-exported)
+    MIN_CLASS_PX,
+    MIN_ROAD_PX,
+    PointBox,
+    RoadWindow,
+    grey,
+    otsu_threshold,
+)
 
-#: Fewest pixels of a road in one illumination class for its own reference level.
-MIN_CLASS_PX = 30
-#: Fewest road pixels for a window's road contrasts: fewer say nothing about a road's surface.
-MIN_ROAD_PX = 50
 #: How far (m) across its owner road a pixel looks for a crossing road. At a junction the road
 #: burnt last owns the whole crossing, so a row across the other road's mouth can stand up to
 #: half the owner's width (10 m for a 20 m avenue) from the other road's own pixels.
@@ -37,146 +35,6 @@ JUNCTION_REACH_M = 10.0
 #: sunlit road contrast below its road's sunlit level: sunlit road is never that far below
 #: it, by the definition of the noise (not fitted).
 SHADE_SIGMAS = 6.0
-
-
-def grey(img: np.ndarray) -> np.ndarray:
-    """Band mean of a (bands, rows, cols) image, or a (rows, cols) image as float32."""
-    if img.ndim == 3 and img.dtype == np.float32 and img.shape[0] > 0:
-        return AK.band_mean(img)  # numpy's values, in one pass
-    return img.mean(axis=0) if img.ndim == 3 else img.astype(np.float32)
-
-
-def otsu_threshold(vals: np.ndarray) -> float:
-    """``skimage.filters.threshold_otsu(vals)`` (256 bins over the values' range) of 1-D
-    float values that are not all equal, with the histogram counted in one compiled pass
-    (``along_kernels.uniform_counts``, numpy's bins exactly) instead of numpy's passes."""
-    lo, hi = vals.min(), vals.max()
-    edges = np.histogram_bin_edges(vals, 256, range=(lo, hi))
-    counts = AK.uniform_counts(vals, lo, hi, edges)
-    return threshold_otsu(hist=(counts, (edges[:-1] + edges[1:]) / 2.0))
-
-
-def _box(g: np.ndarray, k: int) -> np.ndarray:
-    """``ndi.uniform_filter(g, k)``: on a float32 image by ``along_kernels.uniform_reflect``
-    (the same values, a few times faster)."""
-    if g.dtype == np.float32 and g.ndim == 2:
-        return AK.uniform_reflect(g, k)
-    return ndi.uniform_filter(g, k)
-
-
-@dataclass
-class RoadWindow:
-    """A window's road pixels and the intermediates its road contrasts share.
-
-    Attributes:
-        roads: the window's :class:`RoadRaster`.
-        valid: bool (rows, cols), pixels with data on both dates.
-        ga, gb: float32 (rows, cols) grey levels after / before.
-        on: bool (rows, cols): road pixels with data.
-        rows, cols: the ``on`` pixels, raster order.
-        rid: road id (1-based) of each ``on`` pixel.
-        ref: bool per ``on`` pixel: the carriageway (all of ``on`` when it has under
-            ``MIN_ROAD_PX`` pixels), which sets the road levels.
-        n: road ids are below it.
-    """
-
-    roads: RoadRaster
-    valid: np.ndarray
-    ga: np.ndarray
-    gb: np.ndarray
-    on: np.ndarray
-    rows: np.ndarray
-    cols: np.ndarray
-    rid: np.ndarray
-    ref: np.ndarray
-    n: int
-    _cache: dict = field(default_factory=dict, repr=False)
-
-    @classmethod
-    def build(
-        cls, before: np.ndarray, after: np.ndarray, valid: np.ndarray, roads: RoadRaster
-    ) -> RoadWindow:
-        """From the window's images ((bands,) rows, cols), valid mask and roads."""
-        on = roads.mask & valid
-        # raster order, as np.nonzero gives it; one flat gather per per-pixel array
-        flat = np.flatnonzero(on)
-        rows, cols = np.divmod(flat, on.shape[1])
-        rid = np.take(roads.road_id, flat)
-        ref = np.take(roads.carriageway, flat) & np.take(valid, flat)
-        if ref.sum() < MIN_ROAD_PX:
-            ref = np.ones(rows.size, bool)
-        n = int(roads.road_id.max()) + 1 if roads.road_id.size else 1
-        rw = cls(roads, valid, grey(after), grey(before), on, rows, cols, rid, ref, n)
-        rw._cache[("flat",)] = flat
-        return rw
-
-    @property
-    def enough(self) -> bool:
-        """Whether the window has road pixels enough for a contrast."""
-        return self.rows.size >= MIN_ROAD_PX
-
-    @property
-    def flat(self) -> np.ndarray:
-        """Flat (raster) indices of the ``on`` pixels: one gather or scatter instead of a
-        pair of index arrays."""
-        return self._memo(("flat",), lambda: self.rows * self.on.shape[1] + self.cols)
-
-    def cached(self, key: tuple, make: Callable[[], object]):
-        """``make()``, built once per window and kept under ``key``: measures that detectors in
-        other modules share (the image's and the DSMs' rubble read one road roughness level)."""
-        return self._memo(key, make)
-
-    def _memo(self, key: tuple, make: Callable[[], object]):
-        if key not in self._cache:
-            self._cache[key] = make()
-        return self._cache[key]
-
-    def full_grey(self, which: str, smooth_px: int) -> np.ndarray:
-        """Grey level ``which`` ('a' after, 'b' before), box-smoothed over ``smooth_px``."""
-        g = self.ga if which == "a" else self.gb
-        if smooth_px <= 1:
-            return g
-        return self._memo(("full", which, smooth_px), lambda: _box(g, smooth_px))
-
-    def level(self, which: str, smooth_px: int) -> np.ndarray:
-        """Grey level on the road pixels (float32 per ``on`` pixel)."""
-        return self._memo(
-            ("g", which, smooth_px), lambda: np.take(self.full_grey(which, smooth_px), self.flat)
-        )
-
-    def level3(self, which: str, smooth_px: int) -> np.ndarray:
-        """The same level, further 3x3 box-smoothed (1.5 m at 0.5 m), on the road pixels."""
-        return self._memo(
-            ("g3", which, smooth_px),
-            lambda: K.box_at(self.full_grey(which, smooth_px), 3, self.rows, self.cols),
-        )
-
-    def medians(self, which: str, smooth_px: int) -> np.ndarray:
-        """Per road id, the lower median of the level over the ``ref`` pixels."""
-        return self._memo(
-            ("med", which, smooth_px),
-            lambda: K.road_medians(
-                self.level(which, smooth_px)[self.ref], self.rid[self.ref], self.n
-            ),
-        )
-
-    def otsu(self, which: str, smooth_px: int) -> float | None:
-        """Otsu's threshold of the 3x3-smoothed level over the ``ref`` pixels, or None where
-        they are too few or all equal."""
-
-        def make():
-            vals = self.level3(which, smooth_px)[self.ref]
-            if vals.size < MIN_ROAD_PX or float(np.ptp(vals)) <= 0:
-                return None
-            return otsu_threshold(vals)
-
-        return self._memo(("otsu", which, smooth_px), make)
-
-    def scatter(self, vals: np.ndarray, fill: float = 0.0) -> np.ndarray:
-        """A (rows, cols) float32 array holding ``vals`` on the ``on`` pixels, ``fill`` off."""
-        out = np.full(self.on.shape, fill, np.float32)
-        out.ravel()[self.flat] = vals
-        return out
 
 
 def illumination_anomaly(rw: RoadWindow, which: str, smooth_px: int) -> np.ndarray:
@@ -200,22 +58,20 @@ def illumination_anomaly(rw: RoadWindow, which: str, smooth_px: int) -> np.ndarr
     t = rw.otsu(which, smooth_px)
     if t is None:
         return g - med[rid]
-    gs = rw.level3(which, smooth_px)
-    dark = gs <= t
-    lo = dark[ref]
-    # Sunlit asphalt is most of a road at the time of the overpass; where the bright class is
-    # the minority it is new material on the road (a pile, a row of blocks), not sunlight.
-    if lo.all() or not lo.any() or lo.mean() >= 0.5:
-        return g - med[rid]
+    dark = rw.level3(which, smooth_px) <= t
     h, w = rw.on.shape
-    dark = AK.penumbra_to_bright(dark, ref, rw.rows, rw.cols, h, w, 2)
-    # both classes' medians in one selection pass: group r is road r dark, r + n road r bright
-    grp = rid.astype(np.int64) + n * ~dark
-    sel = grp[ref]
-    m = K.road_medians(g[ref], sel, 2 * n)
-    cnt = np.bincount(sel, minlength=2 * n)
+    # Sunlit asphalt is most of a road at the time of the overpass; where the bright class is
+    # the minority it is new material on the road (a pile, a row of blocks), not sunlight
+    # (``class_groups`` tells, and splits the classes in the same pass).
+    # Both classes' medians in one selection pass: group r is road r dark, r + n road r bright.
+    split, grp, g_ref, sel, cnt = CK.class_groups(dark, ref, rid, g, rw.rows, rw.cols, h, w, n, 2)
+    if not split:
+        return g - med[rid]
+    m = K.road_medians(g_ref, sel, 2 * n)
     # a road with too few pixels in a class falls back to its overall median
     m = np.where(cnt >= MIN_CLASS_PX, m, np.concatenate([med, med]))
+    if g.ndim == 1 and g.dtype == m.dtype:
+        return CK.less_at(g, m, grp)
     return g - m[grp]
 
 
@@ -240,9 +96,9 @@ def _lit_level(rw: RoadWindow, smooth_px: int, classes: list[str] | None, which:
     if t is None:
         return med
     bright = ref & (rw.level3(which, smooth_px) > t)
-    rb = rid[bright]
-    lit = K.road_medians(g[bright], rb, n)
-    nbr = np.bincount(rb, minlength=n)
+    # ``g[bright]``, ``rid[bright]`` and the bright pixels per road in one pass
+    g_br, rb, nbr = CK.masked_by_road(bright, rid, g, n)
+    lit = K.road_medians(g_br, rb, n)
     nt = rw._memo(("n_ref",), lambda: np.bincount(rid[ref], minlength=n))
     # The split is the window's: on a road of darker or lighter asphalt than the others it
     # only cuts off a tail. A road is lit and shaded in part when both classes are a real
@@ -259,10 +115,12 @@ def _lit_level(rw: RoadWindow, smooth_px: int, classes: list[str] | None, which:
             mine = cls == k
             # only roads with a real share of bright pixels tell the level; on a road with a
             # few those are new material (the very blocks looked for), not sunlit asphalt
-            pix = bright & (mine & (nbr >= MIN_CLASS_PX) & (nbr >= 0.1 * nt))[rid]
-            if pix.sum() < MIN_CLASS_PX:
+            vals = CK.values_on_roads(
+                bright, rid, mine & (nbr >= MIN_CLASS_PX) & (nbr >= 0.1 * nt), g
+            )
+            if vals.size < MIN_CLASS_PX:
                 continue
-            level = float(median_f32(g[pix]))
+            level = float(median_f32(vals))
             few = mine & (nbr < 0.1 * np.maximum(nt, 1))
             own[few] = np.maximum(own[few], level)
     return np.maximum(own, med)
@@ -348,7 +206,7 @@ def _reference(
 
     The pass over all road pixels on the whole road mask also records which samples fall
     on the kerbside (road off the carriageway), for ``_kerb_pixels``."""
-    th = rw._memo(("axis",), lambda: rw.roads.axis[rw.rows, rw.cols].astype(np.float64))
+    th = rw._memo(("axis",), lambda: np.take(rw.roads.axis, rw.flat).astype(np.float64))
     side = rw._memo(("side",), lambda: np.ascontiguousarray(rw.on & ~rw.roads.carriageway))
     offs = np.asarray(ALONG_REF_M, np.float64) / gsd
     rows, cols = rw.rows[sel], rw.cols[sel]
@@ -421,7 +279,7 @@ def _kerb_pixels(rw: RoadWindow, gsd: float) -> np.ndarray:
     """Indices of the ``on`` pixels on the carriageway whose along-axis samples, or
     along-normal samples at a crossing, fall on road off the carriageway (found by the plain
     anomaly's pass, ``_reference``, which samples the very same points)."""
-    cw = rw.roads.carriageway[rw.rows, rw.cols]
+    cw = np.take(rw.roads.carriageway, rw.flat)
     return np.flatnonzero(cw & rw._cache[("kerb_hit", gsd)])
 
 
@@ -488,17 +346,3 @@ def deep_shade_contrast(
     c = np.where(shade, np.minimum(an_a, d) / sigma, 0.0).astype(np.float32)
     c[~np.isfinite(c)] = 0.0
     return c, shade, sigma
-
-
-class PointBox:
-    """``barricade_rows.masked_box(g, m, 3)`` evaluated lazily, only at the pixels indexed
-    (``box[rows, cols]`` with integer arrays of one shape), as a whole-window array would be."""
-
-    def __init__(self, g: np.ndarray, m: np.ndarray, k: int = 3) -> None:
-        self.g, self.m, self.k = g, m, k
-        self.shape = g.shape
-
-    def __getitem__(self, idx: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        ys, xs = np.broadcast_arrays(*(np.asarray(i, np.int64) for i in idx))
-        v = K.masked_box_at(self.g, self.m, self.k, ys.ravel(), xs.ravel())
-        return v.reshape(ys.shape)

@@ -41,13 +41,8 @@ from fortmap.detect.barricades import (
     Piece,
     road_change,
 )
-from fortmap.detect.road_window import (
-    SHADE_SIGMAS,
-    RoadWindow,
-    lit_both,
-    lit_level,
-    road_contrast,
-)
+from fortmap.detect.road_pixels import RoadWindow
+from fortmap.detect.road_window import SHADE_SIGMAS, lit_both, lit_level, road_contrast
 from fortmap.detect.roadmask import RoadRaster
 
 #: Box filter side (m) over which debris speckle is averaged: 3 px at 0.5 m. A pile on a

@@ -10,7 +10,7 @@ from scipy import ndimage as ndi
 from fortmap.detect import fort_kernels as K
 from fortmap.detect.fort_kernels import _reflect
 from fortmap.detect.order_stats import median_f32, median_sigma
-from fortmap.detect.road_window import RoadWindow
+from fortmap.detect.road_pixels import RoadWindow
 
 
 @njit(cache=True, nogil=True)
