@@ -49,23 +49,23 @@ def f1(pred: np.ndarray, truth: np.ndarray) -> float:
 
 def test_feature_count_matches_the_features():
     b, a, _ = new_buildings(0, 48)
-    assert pixel_features(b, a, 0.5, 0.2).shape == (48, 48, feature_count(3))
-    assert pixel_features(b[:1], a[:1], 0.5, 0.2).shape == (48, 48, feature_count(1))
+    assert pixel_features(b, a, 0.5, 0.2).shape == (feature_count(3), 48, 48)
+    assert pixel_features(b[:1], a[:1], 0.5, 0.2).shape == (feature_count(1), 48, 48)
 
 
 def test_row_chunks_and_windows_give_the_whole_image_values():
     b, a, _ = new_buildings(1, 160)
     whole = pixel_features(b, a, 0.5, 0.2)
-    assert np.array_equal(pixel_features(b, a, 0.5, 0.2, rows=(40, 90)), whole[40:90])
+    assert np.array_equal(pixel_features(b, a, 0.5, 0.2, rows=(40, 90)), whole[:, 40:90])
     # a window with the documented halo sees its core exactly as the whole image does
     h = halo_px(0.5)
     r0, r1, c0, c1 = 70 - h, 100 + h, 60 - h, 95 + h
     assert r0 >= 0 and c0 >= 0 and r1 <= 160 and c1 <= 160
     win = pixel_features(b[:, r0:r1, c0:c1], a[:, r0:r1, c0:c1], 0.5, 0.2)
-    np.testing.assert_allclose(win[h:-h, h:-h], whole[70:100, 60:95], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(win[:, h:-h, h:-h], whole[:, 70:100, 60:95], rtol=0, atol=1e-6)
     # too little context does not
     small = pixel_features(b[:, 68:102, 58:97], a[:, 68:102, 58:97], 0.5, 0.2)
-    assert not np.allclose(small[2:-2, 2:-2], whole[70:100, 60:95], atol=1e-6)
+    assert not np.allclose(small[:, 2:-2, 2:-2], whole[:, 70:100, 60:95], atol=1e-6)
 
 
 def test_network_learns_a_rule_a_line_cannot():
@@ -124,8 +124,10 @@ def test_model_file_round_trip_and_bad_files(tmp_path):
     net = s.fit(epochs=2)
     net.save(tmp_path / "m.npz")
     back = ChangeNet.load(tmp_path / "m.npz")
-    x = pixel_features(b, a, 0.5, 0.2).reshape(-1, feature_count(3))
-    assert np.array_equal(back.forward(x), net.forward(x))
+    x = pixel_features(b, a, 0.5, 0.2).reshape(feature_count(3), -1)
+    assert np.array_equal(back.forward(x.T), net.forward(x.T))
+    # the folded, feature-major form used on windows computes the same function
+    np.testing.assert_allclose(net.forward_columns(x), net.forward(x.T), rtol=0, atol=1e-5)
     assert back.threshold == net.threshold and back.bands == 3 and back.info == net.info
     (tmp_path / "junk.npz").write_bytes(b"not a model")
     with pytest.raises(InputError, match="junk.npz: not a change model"):

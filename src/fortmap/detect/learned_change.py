@@ -89,6 +89,21 @@ class ChangeNet:
         h = np.maximum(h @ w2 + b2, 0)
         return _sigmoid(h @ w3 + b3)[:, 0].astype(np.float32)
 
+    def forward_columns(self, x: np.ndarray) -> np.ndarray:
+        """Change probability of feature columns ``x`` (F, N) -> (N,): the same function as
+        :meth:`forward` (to float rounding), with the standardisation folded into the first
+        layer so the features are read once."""
+        w1, b1, w2, b2, w3, b3 = self.weights
+        w1s = (w1 / self.scale[:, None]).astype(np.float32)
+        b1s = (b1 - (self.mean / self.scale) @ w1).astype(np.float32)
+        h = w1s.T @ x
+        h += b1s[:, None]
+        np.maximum(h, 0, out=h)
+        h2 = w2.T @ h
+        h2 += b2[:, None]
+        np.maximum(h2, 0, out=h2)
+        return _sigmoid(w3.T @ h2 + b3[:, None])[0].astype(np.float32)
+
     def halo_px(self, gsd: float) -> int:
         """Context pixels a window needs on a grid of ``gsd`` metres per pixel."""
         return halo_px(gsd)
@@ -115,7 +130,7 @@ class ChangeNet:
         out = np.zeros((h, w), np.float32)
         for r0, r1 in feature_chunks(h):
             f = pixel_features(before, after, gsd, dark, rows=(r0, r1))
-            out[r0:r1] = self.forward(f.reshape(-1, f.shape[-1])).reshape(r1 - r0, w)
+            out[r0:r1] = self.forward_columns(f.reshape(f.shape[0], -1)).reshape(r1 - r0, w)
         out[~valid] = 0.0
         return out
 
@@ -339,7 +354,7 @@ def _features_at(
         if not sel.size:
             continue
         f = pixel_features(before, after, gsd, dark, rows=(r0, r1))
-        out[sel] = f.reshape(-1, f.shape[-1])[idx[sel] - r0 * w]
+        out[sel] = f.reshape(f.shape[0], -1)[:, idx[sel] - r0 * w].T
     return out
 
 
