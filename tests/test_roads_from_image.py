@@ -13,14 +13,10 @@ from click.testing import CliRunner
 from rasterio.crs import CRS
 
 from fortmap.cli.main import cli
-from fortmap.detect.roads_from_image import (
-    centrelines,
-    fill_small_holes,
-    length_within,
-    line_openings,
-    road_mask,
-    roads_from_image,
-)
+from fortmap.detect.road_centrelines import centrelines
+from fortmap.detect.road_corridors import fill_small_holes, line_openings
+from fortmap.detect.road_surface import road_mask
+from fortmap.detect.roads_from_image import length_within, roads_from_image
 from fortmap.io.grids import analysis_grid
 from fortmap.io.raster import GridReader, open_info
 from fortmap.io.roads import ROAD_COLUMNS, read_roads
@@ -122,7 +118,7 @@ def test_class_bit_counts_equal_per_class_masks():
 def test_lines_extended_to_the_border_at_once_equal_one_by_one():
     import shapely
 
-    from fortmap.detect.roads_from_image import _to_border, _to_border_all
+    from fortmap.detect.road_centrelines import _to_border, _to_border_all
 
     rng = np.random.default_rng(9)
     shape = (50, 80)

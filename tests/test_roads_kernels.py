@@ -9,14 +9,12 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from fortmap.detect.roads_from_image import N_DIRECTIONS, _nearest, line_openings
-from fortmap.detect.roads_kernels import (
-    close_cross,
-    edt,
-    median3,
-    order_branch,
-    simple_branches,
-)
+from fortmap.detect.edt_kernels import edt
+from fortmap.detect.median_kernels import median3
+from fortmap.detect.morph_kernels import close_cross
+from fortmap.detect.road_corridors import N_DIRECTIONS, line_openings
+from fortmap.detect.road_surface import _nearest
+from fortmap.detect.skeleton_kernels import order_branch, simple_branches
 
 SHAPES = [(1, 1), (1, 6), (7, 1), (2, 3), (31, 17), (64, 90)]
 
@@ -37,7 +35,7 @@ def test_median3_equals_scipy(shape):
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_median3_with_ties_and_signed_zeros_equals_the_insertion_reference(shape):
-    from fortmap.detect.roads_kernels import _median3_insertion
+    from fortmap.detect.median_kernels import _median3_insertion
 
     rng = np.random.default_rng(5 + sum(shape))
     x = np.round(rng.random(shape) * 2 - 1).astype(np.float32)  # ties, 0.0 and -0.0
@@ -70,6 +68,13 @@ def test_nearest_centre_equals_numpy_argmin():
     c = np.round(rng.random((16, 3)) * 64).astype(np.float32) * 4
     ref = ((x[:, None, :] - c[None]) ** 2).sum(-1).argmin(1)
     assert np.array_equal(_nearest(x, c), ref)
+    # a (bands, pixels) stack's transposed view, as road_mask passes it
+    assert np.array_equal(_nearest(np.ascontiguousarray(x.T).T, c), ref)
+    # one band (grey), a length that is not a whole number of blocks
+    g = x[:3001, :1]
+    assert np.array_equal(
+        _nearest(g, c[:, :1]), ((g[:, None] - c[None, :, :1]) ** 2).sum(-1).argmin(1)
+    )
 
 
 def _openings_reference(mask: np.ndarray, n: int) -> np.ndarray:
@@ -210,7 +215,7 @@ def test_simple_branches_order_like_order_branch():
 
 
 def test_edt_above_equals_thresholded_edt():
-    from fortmap.detect.roads_kernels import edt, edt_above
+    from fortmap.detect.edt_kernels import edt, edt_above
 
     rng = np.random.default_rng(4)
     for shape in [(1, 1), (6, 9), (120, 97)]:
@@ -223,7 +228,7 @@ def test_edt_above_equals_thresholded_edt():
 def test_edt_above_with_empty_columns_and_long_reach_equals_squared_edt():
     # columns and rows with no background, and a reach beyond every distance: the capped
     # kernel must still answer as the squared distances compared with the bar
-    from fortmap.detect.roads_kernels import _sq_edt, _sq_edt_capped, edt, edt_above
+    from fortmap.detect.edt_kernels import _sq_edt, _sq_edt_capped, edt, edt_above
 
     m = np.ones((40, 60), bool)
     m[5, 7] = m[33, 50] = False
@@ -256,7 +261,7 @@ def test_packed_line_openings_use_every_bit_of_the_word():
 def test_open_packed_equals_the_walk_at_slopes_with_half_pixel_rounding(slope):
     # at these slopes o + slope * t lands on (or within rounding of) k + 0.5 for many rows:
     # the rows where a line's own float sum decides its pixel
-    from fortmap.detect.roads_kernels import open_along, open_packed
+    from fortmap.detect.morph_kernels import open_along, open_packed
 
     m = np.random.default_rng(11).random((60, 45)) < 0.7
     ref = np.zeros(m.shape, bool)

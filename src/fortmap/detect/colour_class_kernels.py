@@ -1,0 +1,116 @@
+"""Colour-class kernel of road derivation (numba): nearest k-means centre of every pixel."""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+
+@nb.njit(cache=True, nogil=True)
+def nearest_centre(x: np.ndarray, cent: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """Index of the nearest centre of each row of ``x`` (float32 (n, bands), e.g. the
+    transposed view of a (bands, n) stack, which is read as it lies).
+
+    Squared differences summed in band order in float32, first minimum on ties: the same
+    numbers as ``((x[:, None] - cent[None]) ** 2).sum(-1).argmin(1)`` in numpy. Pixels are
+    taken in blocks and each centre is tried on a whole block before the next, so the inner
+    loop runs along pixels without branches and vectorises.
+    """
+    n, nb_ = x.shape
+    k = cent.shape[0]
+    xt = x.T
+    ct = np.ascontiguousarray(cent.T)
+    lab = np.empty(n, np.int16)
+    blk = 1024
+    best = np.empty(blk, np.float32)
+    bi = np.empty(blk, np.int16)
+    for i0 in range(0, n, blk):
+        m = min(blk, n - i0)
+        for i in range(m):
+            best[i] = np.float32(np.inf)
+            bi[i] = 0
+        for j in range(k):
+            jj = np.int16(j)
+            if nb_ == 3:
+                x0, x1, x2 = xt[0, i0 : i0 + m], xt[1, i0 : i0 + m], xt[2, i0 : i0 + m]
+                c0, c1, c2 = ct[0, j], ct[1, j], ct[2, j]
+                for i in range(m):
+                    d = x0[i] - c0
+                    s = d * d
+                    d = x1[i] - c1
+                    s = s + d * d
+                    d = x2[i] - c2
+                    s = s + d * d
+                    # strictly less: the first centre keeps a tie
+                    lt = s < best[i]
+                    best[i] = s if lt else best[i]
+                    bi[i] = jj if lt else bi[i]
+            else:
+                for i in range(m):
+                    d = xt[0, i0 + i] - ct[0, j]
+                    s = d * d
+                    for q in range(1, nb_):
+                        d = xt[q, i0 + i] - ct[q, j]
+                        s = s + d * d
+                    lt = s < best[i]
+                    best[i] = s if lt else best[i]
+                    bi[i] = jj if lt else bi[i]
+        lab[i0 : i0 + m] = bi[:m]
+    return lab
+
+
+@nb.njit(cache=True, nogil=True)
+def merge_count(  # pragma: no cover - compiled
+    lab: np.ndarray, root: np.ndarray, valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels mapped through ``root`` (-1 where not ``valid``) and the pixels of each, one pass.
+
+    The same as ``out = root[lab]; out[~valid] = -1`` and
+    ``np.bincount(out[valid], minlength=len(root))``, without the int64 copies.
+
+    Args:
+        lab: int16 (rows, cols) class labels 0..k-1.
+        root: int (k,) the class each class merges into (0..k-1).
+        valid: bool (rows, cols).
+
+    Returns:
+        (int16 (rows, cols) merged labels, int64 (k,) valid pixels per merged class).
+    """
+    h, w = lab.shape
+    out = np.empty((h, w), np.int16)
+    counts = np.zeros(root.shape[0], np.int64)
+    for r in range(h):
+        for c in range(w):
+            if valid[r, c]:
+                k = root[lab[r, c]]
+                out[r, c] = k
+                counts[k] += 1
+            else:
+                out[r, c] = -1
+    return out, counts
+
+
+@nb.njit(cache=True, nogil=True)
+def bit_plane(a: np.ndarray, j: int) -> np.ndarray:  # pragma: no cover - compiled
+    """Bit ``j`` of an unsigned (rows, cols) array as a bool mask: ``(a >> j) & 1``."""
+    h, w = a.shape
+    out = np.empty((h, w), np.bool_)
+    for r in range(h):
+        for c in range(w):
+            out[r, c] = (a[r, c] >> j) & 1
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def class_bit_count(  # pragma: no cover - compiled
+    lab: np.ndarray, k: int, bits: np.ndarray, j: int, keep: np.ndarray
+) -> int:
+    """Pixels of class ``k`` in ``lab`` with bit ``j`` of ``bits`` set and ``keep`` True:
+    ``((lab == k) & ((bits >> j) & 1 == 1) & keep).sum()`` without the temporaries."""
+    h, w = lab.shape
+    n = 0
+    for r in range(h):
+        for c in range(w):
+            if lab[r, c] == k and keep[r, c] and (bits[r, c] >> j) & 1:
+                n += 1
+    return n
