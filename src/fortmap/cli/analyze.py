@@ -8,6 +8,7 @@ import click
 
 from fortmap.cli.checks import check_height_inputs, guard_output
 from fortmap.cli.options import (
+    coregister_option,
     dem_accuracy_option,
     force_option,
     out_dir_option,
@@ -102,13 +103,7 @@ from fortmap.cli.progress import StepLog, one_line_warnings, progress_reporter
     show_default=True,
     help="Smallest cleared area reported, hectares.",
 )
-@click.option(
-    "--coregister",
-    type=click.Choice(["auto", "shift", "none"]),
-    default="auto",
-    show_default=True,
-    help="auto: shift plus an affine correction when it clearly helps; none: already aligned.",
-)
+@coregister_option
 @click.option(
     "--report/--no-report",
     default=True,

@@ -21,6 +21,14 @@ out_dir_option = click.option(
     help="Output directory.",
 )
 
+coregister_option = click.option(
+    "--coregister",
+    type=click.Choice(["auto", "shift", "none"]),
+    default="auto",
+    show_default=True,
+    help="auto: shift plus an affine correction when it clearly helps; none: already aligned.",
+)
+
 size_m_option = click.option(
     "--size-m",
     type=float,

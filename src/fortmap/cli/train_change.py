@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from fortmap.cli.checks import guard_output
-from fortmap.cli.options import force_option, quiet_option
+from fortmap.cli.options import coregister_option, force_option, quiet_option, seed_option
 from fortmap.cli.progress import one_line_warnings, progress_reporter
 
 
@@ -27,15 +27,15 @@ from fortmap.cli.progress import one_line_warnings, progress_reporter
     required=True,
     help="Model file to write (.npz).",
 )
-@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option(
-    "--coregister",
-    type=click.Choice(["auto", "shift", "none"]),
-    default="auto",
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=30,
     show_default=True,
-    help="As analyze's; use the same when applying the model (none: pairs already aligned).",
+    help="Passes over the training sample.",
 )
+@seed_option
+@coregister_option
 @force_option
 @quiet_option
 def command(
