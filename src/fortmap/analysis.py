@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
@@ -48,6 +47,15 @@ from fortmap.io.raster import GridReader, check_overlap, open_info
 from fortmap.io.roads import read_roads
 from fortmap.io.vector import read_footprints
 from fortmap.report.layers import findings_frame, write_layers
+from fortmap.run_summary import (
+    building_counts,
+    change_entry,
+    grid_entry,
+    inputs_entry,
+    load_change_net,
+    model_units,
+    roads_entry,
+)
 from fortmap.tiles import SceneContext, WindowResult, process_window
 
 #: Progress callback: (step name, done, total).
@@ -193,16 +201,7 @@ def _run(
 
     binfo = open_info(before, "before image")
     ainfo = open_info(after, "after image")
-    net = None
-    if opts.change_model is not None:
-        from fortmap.detect.learned_change import ChangeNet
-
-        net = ChangeNet.load(opts.change_model)
-        if net.bands != min(binfo.count, ainfo.count, 3):
-            raise InputError(
-                f"{opts.change_model}: change model trained on {net.bands}-band imagery; "
-                f"{binfo.path} and {ainfo.path} give {min(binfo.count, ainfo.count, 3)}"
-            )
+    net = load_change_net(opts.change_model, binfo, ainfo)
     overlap = check_overlap(binfo, ainfo)
     grid = analysis_grid(binfo)
     gsd = grid.gsd
@@ -295,16 +294,7 @@ def _run(
         change_net=net,
     )
     if net is not None:
-        from fortmap.detect.learned_change import ModelUnits
-
-        if grey:
-            raise InputError(
-                f"{opts.change_model}: a change model needs two images with the same bands"
-            )
-        ctx.learned_units = (
-            ModelUnits.for_dtype(maps.before_scale, maps.before_offset, binfo.dtype),
-            ModelUnits.for_dtype(maps.after_scale, maps.after_offset, ainfo.dtype),
-        )
+        ctx.learned_units = model_units(opts.change_model, maps, binfo, ainfo, grey)
     if grey:
         ctx.before = GreyScaled(breader, maps.before_scale[0], maps.before_offset[0])
         ctx.after = GreyScaled(areader, maps.after_scale[0], maps.after_offset[0])
@@ -487,47 +477,32 @@ def _run(
 
         summary = {
             "fortmap_version": __version__,
-            "inputs": {
-                k: (str(Path(v).resolve()) if v is not None else None)
-                for k, v in {
-                    "before": binfo.path,
-                    "after": ainfo.path,
-                    "buildings": buildings,
-                    "roads": roads,
-                    "places": places,
-                    "dsm_before": dsm_before,
-                    "dsm_after": dsm_after,
-                    "dem": dem,
-                    "edge": edge,
-                }.items()
-            },
+            "inputs": inputs_entry(
+                before=binfo.path,
+                after=ainfo.path,
+                buildings=buildings,
+                roads=roads,
+                places=places,
+                dsm_before=dsm_before,
+                dsm_after=dsm_after,
+                dem=dem,
+                edge=edge,
+            ),  # fmt: skip
             "dates": {"before": binfo.date, "after": ainfo.date},
-            "grid": {
-                "crs": grid.crs.to_string(),
-                "width": grid.width,
-                "height": grid.height,
-                "gsd_m": round(gsd, 4),
-                "area_km2": round(grid.width * grid.height * gsd * gsd / 1e6, 4),
-            },
+            "grid": grid_entry(grid),
             "overlap_fraction": round(overlap, 4),
             "valid_fraction": round(valid_px / (grid.width * grid.height), 4),
             "coregistration": coreg.as_dict(gsd),
             "radiometry": maps.as_dict(),
             "counts": {k: int(len(v)) for k, v in layers.items() if k != "buildings"},
-            "buildings": _building_counts(layers.get("buildings")),
+            "buildings": building_counts(layers.get("buildings")),
             "areas": {
                 "cleared_ha": round(float(sum(p.area for p in cpolys)) / 1e4, 3),
                 "changed_ha": round(changed_px * gsd * gsd / 1e4, 3),
             },
             "razed_buildings_from": "footprints" if fps is not None else "change objects",
-            "change_from": "unsupervised"
-            if net is None
-            else {
-                "model": str(Path(opts.change_model).resolve()),
-                "threshold": net.threshold,
-                "trained_on": net.info,
-            },
-            "roads": _roads_entry(roads, roads_from, road_lines, derived_ev),
+            "change_from": change_entry(net, opts.change_model),
+            "roads": roads_entry(roads, roads_from, road_lines, derived_ev),
             "roads_from": roads_from,
             "not_analysed": [] if road_lines is not None else ["barricades", "rubble", "routes"],
             "sun_azimuth_deg": None if sun_az is None else round(float(sun_az), 1),
@@ -550,29 +525,3 @@ def _run(
             summary["timings_s"]["report"] = round(time.perf_counter() - t, 3)
             (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
-
-
-def _building_counts(bl: gpd.GeoDataFrame | None) -> dict | None:
-    if bl is None:
-        return None
-    counts = bl["damage"].value_counts().to_dict()
-    return {"total": int(len(bl)), **{k: int(v) for k, v in counts.items()}}
-
-
-def _roads_entry(
-    roads: str | Path | None,
-    roads_from: str | None,
-    road_lines: gpd.GeoDataFrame | None,
-    derived_ev: dict | None,
-) -> str | None:
-    """The summary's ``roads``: the file given, or what the before image gave."""
-    if roads is not None:
-        return str(roads)
-    if roads_from is None:
-        return "derived from the before image: none found"
-    km = float(road_lines.length.sum()) / 1000
-    px = derived_ev["pixel_m"] if derived_ev else None
-    return (
-        f"derived from the before image: {len(road_lines)} lines, {km:.1f} km "
-        f"(at {px} m a pixel; names unknown, class from width)"
-    )

@@ -1,0 +1,89 @@
+"""Pieces of ``analyze``'s ``summary.json``, and the learned change model's set-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+
+from fortmap.errors import InputError
+from fortmap.types import Grid
+
+
+def inputs_entry(**paths: str | Path | None) -> dict:
+    """Each input's absolute path (None where not given)."""
+    return {k: (str(Path(v).resolve()) if v is not None else None) for k, v in paths.items()}
+
+
+def grid_entry(grid: Grid) -> dict:
+    """The analysis grid: CRS, size in pixels, GSD (metres a pixel) and area (km2)."""
+    gsd = grid.gsd
+    return {
+        "crs": grid.crs.to_string(),
+        "width": grid.width,
+        "height": grid.height,
+        "gsd_m": round(gsd, 4),
+        "area_km2": round(grid.width * grid.height * gsd * gsd / 1e6, 4),
+    }
+
+
+def change_entry(net, path: str | Path | None) -> str | dict:
+    """Where ``change.tif`` came from: the unsupervised mask, or a learned model."""
+    if net is None:
+        return "unsupervised"
+    return {"model": str(Path(path).resolve()), "threshold": net.threshold, "trained_on": net.info}
+
+
+def load_change_net(path: str | Path | None, binfo, ainfo):
+    """The learned change model of ``--change-model`` (None without one), checked against the
+    images' bands before any work is done."""
+    if path is None:
+        return None
+    from fortmap.detect.learned_change import ChangeNet
+
+    net = ChangeNet.load(path)
+    bands = min(binfo.count, ainfo.count, 3)
+    if net.bands != bands:
+        raise InputError(
+            f"{path}: change model trained on {net.bands}-band imagery; "
+            f"{binfo.path} and {ainfo.path} give {bands}"
+        )
+    return net
+
+
+def model_units(path, maps, binfo, ainfo, grey: bool) -> tuple:
+    """(before, after) units the learned model's inputs are put in (see ``ModelUnits``)."""
+    from fortmap.detect.learned_change import ModelUnits
+
+    if grey:
+        raise InputError(f"{path}: a change model needs two images with the same bands")
+    return (
+        ModelUnits.for_dtype(maps.before_scale, maps.before_offset, binfo.dtype),
+        ModelUnits.for_dtype(maps.after_scale, maps.after_offset, ainfo.dtype),
+    )
+
+
+def building_counts(bl: gpd.GeoDataFrame | None) -> dict | None:
+    if bl is None:
+        return None
+    counts = bl["damage"].value_counts().to_dict()
+    return {"total": int(len(bl)), **{k: int(v) for k, v in counts.items()}}
+
+
+def roads_entry(
+    roads: str | Path | None,
+    roads_from: str | None,
+    road_lines: gpd.GeoDataFrame | None,
+    derived_ev: dict | None,
+) -> str | None:
+    """The summary's ``roads``: the file given, or what the before image gave."""
+    if roads is not None:
+        return str(roads)
+    if roads_from is None:
+        return "derived from the before image: none found"
+    km = float(road_lines.length.sum()) / 1000
+    px = derived_ev["pixel_m"] if derived_ev else None
+    return (
+        f"derived from the before image: {len(road_lines)} lines, {km:.1f} km "
+        f"(at {px} m a pixel; names unknown, class from width)"
+    )
