@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from fortmap.detect import fort_kernels as K
+from fortmap.detect import order_stats as OS
 from fortmap.detect.order_stats import median_f32, median_sigma, road_medians, robust_sigma
 from fortmap.detect.road_window import robust_sigma as np_robust_sigma
 
@@ -57,3 +58,47 @@ def test_road_medians_match_sorting_each_road():
         got = road_medians(vals, rid, n)
         assert np.array_equal(got, want, equal_nan=True)
         assert np.array_equal(K.road_medians(vals, rid, n), got, equal_nan=True)
+
+
+@pytest.mark.parametrize("n", [16384, 16385, 100_000, 250_001])
+def test_bracketed_selection_matches_numpy_on_long_arrays(n):
+    # above ``4 * _SAMPLE`` values a sample brackets the median before one pass
+    rng = np.random.default_rng(n)
+    xs = _samples(n, rng)
+    xs.append(np.sort(rng.normal(0, 1, n)).astype(np.float32))  # raster-like trends
+    xs.append(np.where(rng.random(n) < 0.5, -0.0, 0.0).astype(np.float32))  # signed zeros
+    heavy = rng.standard_cauchy(n).astype(np.float32)  # wide tails: a wide bracket
+    xs.append(heavy)
+    for x in xs:
+        med, sigma = median_sigma(x, 1e-3)
+        assert med == np.median(x) and sigma == np_robust_sigma(x, 1e-3)
+        # bit for bit the keys of the radix selection over all values (signed zeros too)
+        for dev, m in ((False, np.float32(0)), (True, med)):
+            keys = np.empty(n, np.uint32)
+            OS._keys_of(x, dev, m, keys)
+            want = OS._select_keys(keys, (n - 1) // 2, n // 2)
+            got = OS._kth_keys(x, dev, m, (n - 1) // 2, n // 2)[:2]
+            assert tuple(int(v) for v in got) == tuple(int(v) for v in want)
+
+
+def test_bracket_missed_falls_back_to_radix_selection():
+    n = 100_000
+    x = np.zeros(n, np.float32)
+    stride = n // OS._SAMPLE
+    x[stride // 2 :: stride] = 1e6  # every sampled value is an outlier: the bracket misses
+    x[: n // 3] = np.random.default_rng(0).normal(0, 1, n // 3)
+    med, sigma = median_sigma(x, 1e-3)
+    assert med == np.median(x) and sigma == np_robust_sigma(x, 1e-3)
+    # both ways to the same keys
+    for dev, m in ((False, np.float32(0)), (True, med)):
+        keys = np.empty(n, np.uint32)
+        OS._keys_of(x, dev, m, keys)
+        want = OS._select_keys(keys, (n - 1) // 2, n // 2)
+        got = OS._kth_keys(x, dev, m, (n - 1) // 2, n // 2)[:2]
+        assert tuple(int(v) for v in got) == tuple(int(v) for v in want)
+
+
+def test_nan_in_a_long_array_falls_back_to_numpy():
+    x = np.random.default_rng(1).normal(0, 1, 50_000).astype(np.float32)
+    x[31_337] = np.nan
+    assert np.isnan(median_f32(x)) and np.isnan(median_sigma(x, 1e-3)[1])

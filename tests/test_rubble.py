@@ -253,6 +253,39 @@ def test_residual_level_is_the_box_formula_at_every_pixel(k: int) -> None:
         assert res[i] == np.float32(a / (k * k)) and lev[i] == np.float32(box(r, c, k + 2))
 
 
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 6, 7, 11])
+def test_residual_level_interior_kernels_match_the_plain_sums(k: int) -> None:
+    # the interior kernels (five box sums side by side; k = 5 unrolled) against the plain
+    # reflected sums, ``_box``'s order, at every pixel of images with wide dynamic range
+    rng = np.random.default_rng(10 + k)
+    g = (rng.random((40, 37)) * 10.0 ** rng.integers(-6, 3, (40, 37))).astype(np.float32)
+    g[5:9, 5:9] = 0.0
+    rows, cols = (a.ravel() for a in np.mgrid[0:40, 0:37])
+    res, lev = residual_level(g, rows, cols, k)
+    h, w = g.shape
+
+    def refl(i: int, n: int) -> int:
+        while i < 0 or i >= n:
+            i = -i - 1 if i < 0 else 2 * n - i - 1
+        return i
+
+    def box(y: int, x: int, m: int) -> float:
+        a = 0.0
+        for dy in range(-(m // 2), m - m // 2):
+            for dx in range(-(m // 2), m - m // 2):
+                a += float(g[refl(y + dy, h), refl(x + dx, w)])
+        return a / (m * m)
+
+    for i, (r, c) in enumerate(zip(rows, cols, strict=True)):
+        a = 0.0
+        for dy in range(-(k // 2), k - k // 2):
+            for dx in range(-(k // 2), k - k // 2):
+                y, x = refl(r + dy, h), refl(c + dx, w)
+                a += abs(float(g[y, x]) - box(y, x, k))
+        assert res[i] == np.float32(a / (k * k)) and lev[i] == np.float32(box(r, c, k + 2))
+    assert residual_level(g, rows[:0], cols[:0], k)[0].size == 0
+
+
 def test_rubble_and_dsm_piles_share_the_window_relative_roughness():
     from fortmap.detect.road_window import RoadWindow
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fortmap.detect.pixel_kernels import _select_keys
+from fortmap.detect.pixel_kernels import _select_keys, select_inplace
 
 
 def _np_robust_sigma(x: np.ndarray, floor: float) -> float:
@@ -21,34 +21,133 @@ def _np_robust_sigma(x: np.ndarray, floor: float) -> float:
     return max(float(np.median(np.abs(x - np.median(x)))) * 1.4826, floor)
 
 
+#: Values drawn (at an even stride) to bracket an order statistic before the one pass that
+#: keeps the values between the brackets; below ``4 * _SAMPLE`` values all are kept.
+_SAMPLE = 4096
+#: Half-width (sample ranks) of the bracket: four standard deviations of a sample quantile
+#: near the median (sqrt(4096) / 2 = 32), so a bracket rarely misses and the pass keeps about
+#: 1/16 of the values.
+_REACH = 128
+#: Values per block of keys made before they are filtered (a few kB: they stay in cache).
+_BLOCK = 1024
+
+
+@njit(cache=True, nogil=True)
+def _keys_of(x, dev, med, out):  # pragma: no cover - compiled
+    # uint32 keys ordered as the floats: of ``x`` (negatives reversed below the positives),
+    # or with ``dev`` of ``|x - med|`` (non-negative floats order as their bit patterns);
+    # whether ``x`` holds a NaN (told without ``dev`` only)
+    if dev:
+        d = out.view(np.float32)
+        for i in range(x.size):
+            d[i] = abs(x[i] - med)
+        return False
+    bits = x.view(np.uint32)
+    nan = False
+    for i in range(x.size):
+        v = bits[i]
+        nan |= (v & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000)
+        out[i] = ~v if v & np.uint32(0x80000000) else v | np.uint32(0x80000000)
+    return nan
+
+
+@njit(cache=True, nogil=True)
+def _pick(vals, r1, r2):  # pragma: no cover - compiled
+    # the r1-th and r2-th smallest (r2 = r1 or r1 + 1) of ``vals``, reordered in place
+    v1 = select_inplace(vals, r1)
+    return v1, (v1 if r2 == r1 else vals[r1 + 1 :].min())
+
+
+@njit(cache=True, nogil=True)
+def _kth_keys(x, dev, med, k1, k2):  # pragma: no cover - compiled
+    """The k1-th and k2-th smallest (0-based, k2 = k1 or k1 + 1) keys of ``x`` (``_keys_of``)
+    and whether ``x`` holds a NaN (without ``dev``).
+
+    Brackets them by a sorted sample, keeps in one pass the keys between the brackets
+    (counting those below), brackets again by a histogram of those, and selects among the
+    few left: the same order statistics as ``_select_keys``'s two radix passes over all the
+    keys, which it falls back to when a bracket misses."""
+    n = x.size
+    if n < 4 * _SAMPLE:
+        keys = np.empty(n, np.uint32)
+        nan = _keys_of(x, dev, med, keys)
+        v1, v2 = _pick(keys, k1, k2)
+        return v1, v2, nan
+    stride = n // _SAMPLE
+    samp = np.empty(_SAMPLE, np.uint32)
+    _keys_of(x[stride // 2 :: stride][:_SAMPLE].copy(), dev, med, samp)
+    samp.sort()
+    p = (k1 * _SAMPLE) // n
+    lo = samp[p - _REACH] if p >= _REACH else np.uint32(0)
+    hi = samp[p + _REACH] if p + _REACH < _SAMPLE else np.uint32(0xFFFFFFFF)
+    width = np.uint32(hi - lo)
+    buf = np.empty(n, np.uint32)
+    blk = np.empty(_BLOCK, np.uint32)
+    m = 0
+    below = 0
+    nan = False
+    for s0 in range(0, n, _BLOCK):
+        s1 = min(s0 + _BLOCK, n)
+        kb = blk[: s1 - s0]
+        nan |= _keys_of(x[s0:s1], dev, med, kb)
+        for v in kb:
+            # branch-free: the slot is overwritten unless the key is in the bracket
+            buf[m] = v
+            m += np.uint32(v - lo) <= width
+            below += v < lo
+    r1, r2 = k1 - below, k2 - below
+    if r1 < 0 or r2 >= m:
+        keys = np.empty(n, np.uint32)
+        _keys_of(x, dev, med, keys)
+        v1, v2 = _select_keys(keys, k1, k2)
+        return np.uint32(v1), np.uint32(v2), nan
+    # 4096 bins over the bracket: the bins of the two ranks hold a few of its keys (all
+    # in uint32: mixed with signed integers numba's arithmetic goes through float64)
+    shift = np.uint32(0)
+    while (width >> shift) >= np.uint32(4096):
+        shift += np.uint32(1)
+    hist = np.zeros(4096, np.int64)
+    for i in range(m):
+        hist[np.uint32(buf[i] - lo) >> shift] += 1
+    acc = 0
+    b1 = 0
+    while acc + hist[b1] <= r1:
+        acc += hist[b1]
+        b1 += 1
+    b2 = b1
+    acc2 = acc + hist[b1]
+    while acc2 <= r2:
+        b2 += 1
+        acc2 += hist[b2]
+    few = np.empty(acc2 - acc, np.uint32)
+    j = 0
+    u1, u2 = np.uint32(b1), np.uint32(b2)
+    for i in range(m):
+        b = np.uint32(buf[i] - lo) >> shift
+        if u1 <= b and b <= u2:
+            few[j] = buf[i]
+            j += 1
+    v1, v2 = _pick(few, r1 - acc, r2 - acc)
+    return v1, v2, nan
+
+
 @njit(cache=True, nogil=True)
 def _median_mad(x):  # pragma: no cover - compiled
     """float32 median of ``x`` and of ``|x - median|`` as ``np.median`` computes them (the
-    mean of the two middle values, in float32, for an even count), by radix selection
-    (O(n), where ``np.median`` partitions a copy twice); ``ok`` False when ``x`` holds a NaN.
+    mean of the two middle values, in float32, for an even count), by selection (O(n),
+    where ``np.median`` partitions a copy twice); ``ok`` False when ``x`` holds a NaN.
     """
     n = x.size
-    keys = np.empty(n, np.uint32)
-    bits = x.view(np.uint32)
-    for i in range(n):
-        if np.isnan(x[i]):
-            return np.float32(0), np.float32(0), False
-        v = bits[i]
-        # ordered as the floats: negatives reversed below the positives
-        keys[i] = ~v if v & np.uint32(0x80000000) else v | np.uint32(0x80000000)
-    k1, k2 = _select_keys(keys, (n - 1) // 2, n // 2)
+    k1, k2, nan = _kth_keys(x, False, np.float32(0), (n - 1) // 2, n // 2)
+    if nan:
+        return np.float32(0), np.float32(0), False
     two = np.empty(2, np.uint32)
     for t, k in enumerate((k1, k2)):
-        k = np.uint32(k)
         two[t] = k ^ np.uint32(0x80000000) if k & np.uint32(0x80000000) else ~k
     f = two.view(np.float32)
     med = f[0] if n % 2 else np.float32(np.float32(f[0] + f[1]) / np.float32(2))
-    dev = np.empty(n, np.float32)
-    for i in range(n):
-        dev[i] = abs(x[i] - med)
-    # non-negative floats order as their bit patterns
-    k1, k2 = _select_keys(dev.view(np.uint32), (n - 1) // 2, n // 2)
-    two[0], two[1] = np.uint32(k1), np.uint32(k2)
+    k1, k2, _ = _kth_keys(x, True, med, (n - 1) // 2, n // 2)
+    two[0], two[1] = k1, k2
     mad = f[0] if n % 2 else np.float32(np.float32(f[0] + f[1]) / np.float32(2))
     return med, mad, True
 

@@ -25,14 +25,80 @@ def _box(g, r, c, h, w, k):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _box_in(g, r, c, k):  # pragma: no cover - compiled
-    # ``_box`` where the box lies inside ``g``: the same sum in the same order
-    a = 0.0
+def _residual_inside(g, r, c, k, lo, patch):  # pragma: no cover - compiled
+    # ``residual_level``'s two values at a pixel whose boxes all lie inside ``g``. The box
+    # sums are taken five boxes of a row at a time in scalars, each over its own terms in
+    # the order ``_box`` adds them (rows, then columns): the same float64 sums, but five
+    # independent chains the processor overlaps, not one chain of k**4 additions.
     s1 = k // 2
-    for dr in range(-s1, k - s1):
-        for dc in range(-s1, k - s1):
-            a += np.float64(g[r + dr, c + dc])
-    return a / (k * k)
+    m = patch.shape[0]
+    for i in range(m):
+        for j in range(m):
+            patch[i, j] = np.float64(g[r - lo + i, c - lo + j])
+    kk = np.float64(k * k)
+    b0 = lo - 2 * s1  # patch offset of the first box's first row and column
+    a = 0.0
+    for by in range(k):
+        cy = b0 + s1 + by
+        for bx in range(0, k, 5):
+            a0 = a1 = a2 = a3 = a4 = 0.0
+            for i in range(k):
+                y = b0 + by + i
+                for j in range(k):
+                    # columns past the last box read the patch's zero padding
+                    x = b0 + bx + j
+                    a0 += patch[y, x]
+                    a1 += patch[y, x + 1]
+                    a2 += patch[y, x + 2]
+                    a3 += patch[y, x + 3]
+                    a4 += patch[y, x + 4]
+            cx = b0 + s1 + bx
+            a += abs(patch[cy, cx] - a0 / kk)
+            if bx + 1 < k:
+                a += abs(patch[cy, cx + 1] - a1 / kk)
+            if bx + 2 < k:
+                a += abs(patch[cy, cx + 2] - a2 / kk)
+            if bx + 3 < k:
+                a += abs(patch[cy, cx + 3] - a3 / kk)
+            if bx + 4 < k:
+                a += abs(patch[cy, cx + 4] - a4 / kk)
+    t1 = (k + 2) // 2
+    v = 0.0
+    for dr in range(-t1, k + 2 - t1):
+        for dc in range(-t1, k + 2 - t1):
+            v += patch[lo + dr, lo + dc]
+    return a / kk, v / ((k + 2) * (k + 2))
+
+
+@njit(cache=True, nogil=True)
+def _residual_inside5(g, r, c, patch):  # pragma: no cover - compiled
+    # ``_residual_inside`` for k = 5 (the 2.5 m boxes at 0.5 m), with constant loop bounds
+    # the compiler unrolls: the same sums in the same order, a third of the time again
+    for i in range(9):
+        for j in range(9):
+            patch[i, j] = np.float64(g[r - 4 + i, c - 4 + j])
+    a = 0.0
+    for by in range(5):
+        a0 = a1 = a2 = a3 = a4 = 0.0
+        for i in range(5):
+            y = by + i
+            for j in range(5):
+                a0 += patch[y, j]
+                a1 += patch[y, j + 1]
+                a2 += patch[y, j + 2]
+                a3 += patch[y, j + 3]
+                a4 += patch[y, j + 4]
+        cy = by + 2
+        a += abs(patch[cy, 2] - a0 / 25.0)
+        a += abs(patch[cy, 3] - a1 / 25.0)
+        a += abs(patch[cy, 4] - a2 / 25.0)
+        a += abs(patch[cy, 5] - a3 / 25.0)
+        a += abs(patch[cy, 6] - a4 / 25.0)
+    v = 0.0
+    for i in range(1, 8):
+        for j in range(1, 8):
+            v += patch[i, j]
+    return a / 25.0, v / 49.0
 
 
 @njit(cache=True, nogil=True)
@@ -49,21 +115,22 @@ def residual_level(g, rows, cols, k=3):  # pragma: no cover - compiled
     res = np.empty(n, np.float32)
     lev = np.empty(n, np.float32)
     s1 = k // 2
-    s2 = k - s1 - 1
     # reach of the boxes around the box's pixels, and of the level's box, below and above
     lo = max(2 * s1, (k + 2) // 2)
-    hi = max(2 * s2, k + 1 - (k + 2) // 2)
+    hi = max(2 * (k - s1 - 1), k + 1 - (k + 2) // 2)
+    # the pixels every box reads, with four columns of padding for the last group of five
+    patch = np.zeros((lo + hi + 1, lo + hi + 5), np.float64)
     for i in range(n):
         r, c = rows[i], cols[i]
-        a = 0.0
         if lo <= r < h - hi and lo <= c < w - hi:
-            for dr in range(-s1, s2 + 1):
-                for dc in range(-s1, s2 + 1):
-                    y, x = r + dr, c + dc
-                    a += abs(np.float64(g[y, x]) - _box_in(g, y, x, k))
-            res[i] = a / (k * k)
-            lev[i] = _box_in(g, r, c, k + 2)
+            if k == 5:
+                a, v = _residual_inside5(g, r, c, patch)
+            else:
+                a, v = _residual_inside(g, r, c, k, lo, patch)
+            res[i] = a
+            lev[i] = v
             continue
+        a = 0.0
         for dr in range(-s1, k - s1):
             y = _reflect(r + dr, h)
             for dc in range(-s1, k - s1):
