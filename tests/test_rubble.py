@@ -286,6 +286,31 @@ def test_residual_level_interior_kernels_match_the_plain_sums(k: int) -> None:
     assert residual_level(g, rows[:0], cols[:0], k)[0].size == 0
 
 
+def test_merge_by_clusters_groups_as_one_dilation_of_all_pieces() -> None:
+    from fortmap.detect import fort_kernels as K
+    from fortmap.detect.rubble_pieces import Component, disk, merge
+
+    rng = np.random.default_rng(11)
+    for t in range(30):
+        shape = (int(rng.integers(40, 200)), int(rng.integers(40, 200)))
+        blobs = rng.random(shape) < 0.004 * (1 + t % 4)
+        lab, n = ndi.label(ndi.binary_dilation(blobs, iterations=int(rng.integers(0, 3))))
+        ps = []
+        for i in range(1, n + 1):
+            rr, cc = np.nonzero(lab == i)
+            ps.append(Component(rr, cc, int(rng.integers(0, 2))))
+        gap = float(rng.choice([4.0, 9.0, 16.0]))
+        got = [sorted(id(q) for q in g.parts) or [id(g)] for g in merge(ps, shape, gap)]
+        # the reference: one dilation and labelling of every piece, over the whole window
+        dil, _ = ndi.label(K.dilate(lab > 0, disk(gap)), np.ones((3, 3), bool))
+        groups: dict = {}
+        for p in ps:
+            key = (int(np.bincount(dil[p.rows, p.cols]).argmax()), p.road)
+            groups.setdefault(key, []).append(p)
+        want = [sorted(id(q) for q in g) for g in groups.values()]
+        assert got == want
+
+
 def test_rubble_and_dsm_piles_share_the_window_relative_roughness():
     from fortmap.detect.road_window import RoadWindow
 

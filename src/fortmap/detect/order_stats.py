@@ -4,8 +4,9 @@
 The road contrasts of barricades and rubble take medians over every road pixel of a window
 (hundreds of thousands) several times per window; sorting or partitioning copies of them was
 a third of the rubble detector's CPU time. A median is an order statistic, so selecting it
-(radix selection on the floats' bit patterns, or a partition per road: numpy's vectorised one
-for long roads) gives exactly the value sorting would.
+(on the floats' bit patterns: bracketed by a sample, then by a histogram of the values between
+the brackets, with radix selection as the fallback; or a partition per road: numpy's
+vectorised one for long roads) gives exactly the value sorting would.
 """
 
 from __future__ import annotations

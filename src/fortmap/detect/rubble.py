@@ -32,7 +32,7 @@ from scipy import ndimage as ndi
 
 from fortmap.detect import fort_kernels as K
 from fortmap.detect import rubble_kernels as RK
-from fortmap.detect.barricade_rows import axis_mean, hysteresis_pixels, road_components
+from fortmap.detect.barricade_rows import hysteresis_pixels
 from fortmap.detect.barricades import (
     GROW_SIGMA,
     MAX_ROW_ALONG_M,
@@ -44,6 +44,7 @@ from fortmap.detect.barricades import (
 from fortmap.detect.road_pixels import RoadWindow
 from fortmap.detect.road_window import SHADE_SIGMAS, lit_both, lit_level, road_contrast
 from fortmap.detect.roadmask import RoadRaster
+from fortmap.detect.rubble_pieces import Component, disk, frame, merge, pieces
 
 #: Box filter side (m) over which debris speckle is averaged: 3 px at 0.5 m. A pile on a
 #: narrow street (Helsinki layout, 4-6 m roads) is 1.5-3 m across; a 2.5 m box diluted its
@@ -87,43 +88,9 @@ ROW_MULTIPLE = 2.0
 TRACE: list | None = None
 
 
-def _note(p: Piece, why: str, **kw: float) -> None:
+def _note(p: Piece | Component, why: str, **kw: float) -> None:
     if TRACE is not None:
         TRACE.append((float(p.rows.mean()) + 0.5, float(p.cols.mean()) + 0.5, why, kw))
-
-
-def _disk(diameter_px: float) -> np.ndarray:
-    k = max(3, int(round(diameter_px)) | 1)
-    return np.hypot(*np.mgrid[-(k // 2) : k // 2 + 1, -(k // 2) : k // 2 + 1]) <= k / 2
-
-
-def _pieces(
-    lab: np.ndarray,
-    n: int,
-    roads: RoadRaster,
-    pixels: tuple[np.ndarray, np.ndarray] | None = None,
-) -> list[Piece]:
-    """Each labelled component whole, framed by the road most of it lies on; ``pixels``: the
-    labels' pixels when known (``barricade_rows.hysteresis_pixels``).
-
-    Unlike a block row, which is framed by the road it crosses, a pile lies along its road
-    and may spill into a junction: its pixels on the crossing road stay part of it.
-    """
-    out: list[Piece] = []
-    for rr, cc, rid, counts in road_components(lab, roads, n, pixels):
-        road = int(counts.argmax())
-        theta = axis_mean(roads.axis[rr, cc][rid == road].astype(float))
-        along = (cc + 0.5) * np.cos(theta) + (rr + 0.5) * np.sin(theta)
-        across = (cc + 0.5) * -np.sin(theta) + (rr + 0.5) * np.cos(theta)
-        # across offsets in the pile's own road frame, centred on that road's axis
-        own = rid == road
-        ra = roads.across[rr, cc][own]
-        if own.sum() >= 2 and np.corrcoef(across[own], ra)[0, 1] < 0:
-            across = -across
-        across = across - float(np.median(across[own] - ra))
-        across[own] = ra
-        out.append(Piece(rr, cc, road - 1, theta, along, across, roads.widths_px[road - 1]))
-    return out
 
 
 def _longest_blob(p: Piece, raw: np.ndarray) -> float:
@@ -148,41 +115,6 @@ def _longest_blob(p: Piece, raw: np.ndarray) -> float:
             lo, hi = np.percentile(a, (5, 95))
             best = max(best, float(hi - lo + 1))
     return best
-
-
-def _merge(ps: list[Piece], shape: tuple[int, int], gap_px: float) -> list[Piece]:
-    """Join pieces on the same road whose pixels come within ``gap_px`` of each other."""
-    if len(ps) < 2:
-        return ps
-    # The dilation and its components are computed over the pieces' bounding box grown by the
-    # disk's radius plus one: nothing outside it is reached, so the grouping is the same.
-    disk = _disk(gap_px)
-    pad = disk.shape[0] // 2 + 1
-    r0 = max(min(int(p.rows.min()) for p in ps) - pad, 0)
-    c0 = max(min(int(p.cols.min()) for p in ps) - pad, 0)
-    r1 = min(max(int(p.rows.max()) for p in ps) + pad + 1, shape[0])
-    c1 = min(max(int(p.cols.max()) for p in ps) + pad + 1, shape[1])
-    m = np.zeros((r1 - r0, c1 - c0), bool)
-    for p in ps:
-        m[p.rows - r0, p.cols - c0] = True
-    lab, _ = ndi.label(K.dilate(m, disk), np.ones((3, 3), bool))
-    groups: dict[tuple[int, int], list[Piece]] = {}
-    for p in ps:
-        key = (int(np.bincount(lab[p.rows - r0, p.cols - c0]).argmax()), p.road)
-        groups.setdefault(key, []).append(p)
-    out = []
-    for g in groups.values():
-        if len(g) == 1:
-            out.append(g[0])
-            continue
-        rr = np.concatenate([p.rows for p in g])
-        cc = np.concatenate([p.cols for p in g])
-        # one road, one frame: the largest piece's axis
-        theta = max(g, key=lambda p: p.rows.size).theta
-        along = (cc + 0.5) * np.cos(theta) + (rr + 0.5) * np.sin(theta)
-        across = np.concatenate([p.across for p in g])
-        out.append(Piece(rr, cc, g[0].road, theta, along, across, g[0].width_px))
-    return out
 
 
 #: Least excess (natural log) of a pile's relative roughness (``RK.RelativeRoughness``) over its
@@ -303,8 +235,8 @@ def find_rubble(
     grow = K.opening(ch.grow, np.ones((3, 3), bool))
     # Debris is patchy: close gaps of up to ~3 m so one field is one pile.
     k = max(3, int(round(3.0 / gsd)) | 1)
-    disk = np.hypot(*np.mgrid[-(k // 2) : k // 2 + 1, -(k // 2) : k // 2 + 1]) <= k / 2
-    grow = K.closing(grow, disk) & roads.mask
+    close_se = np.hypot(*np.mgrid[-(k // 2) : k // 2 + 1, -(k // 2) : k // 2 + 1]) <= k / 2
+    grow = K.closing(grow, close_se) & roads.mask
     # filled from the seeds; the same fill gives each pile's pixels, so no second pass over
     # the window collects them
     lab, n, pix = hysteresis_pixels(ch.seed & grow, grow)
@@ -353,19 +285,20 @@ def find_rubble(
             lazy["relrough"] = RK.shared_relative_roughness(rw, size)
         return lazy["relrough"]
 
-    ring_k = _disk(2 * RING_M / gsd)
+    ring_k = disk(2 * RING_M / gsd)
     c0, r0, c1, r1 = core_px
     gap = int(np.ceil(MERGE_GAP_M / gsd / 2))
     out = []
-    for p in _merge(_pieces(lab, n, roads, pix), lab.shape, MERGE_GAP_M / gsd):
-        on = carriage[p.rows, p.cols]
+    for comp in merge(pieces(lab, n, roads, pix), lab.shape, MERGE_GAP_M / gsd):
+        on = carriage[comp.rows, comp.cols]
         if on.sum() * gsd * gsd < MIN_AREA_M2 or 1 - on.mean() > MAX_OFFROAD_FRACTION:
-            _note(p, "area/offroad", area=on.sum() * gsd * gsd, off=1 - on.mean())
+            _note(comp, "area/offroad", area=on.sum() * gsd * gsd, off=1 - on.mean())
             continue
-        rr, cc = p.rows[on], p.cols[on]
+        rr, cc = comp.rows[on], comp.cols[on]
         cy, cx = rr.mean() + 0.5, cc.mean() + 0.5
         if not (c0 <= cx < c1 and r0 <= cy < r1):
             continue  # the window holding its centroid in its core reports it
+        p = frame(comp, roads)
         # A block row's raw (unsmoothed) new pixels span one block along the road; debris
         # spans its whole length, however short, with dark gaps of its own between lumps.
         # The raw change costs a whole-road contrast: a candidate too long for a block row
@@ -441,7 +374,7 @@ def find_rubble(
         m[rr - ra, cc - ca] = True
         # the merged pieces of one pile, bridged over the gaps that merged them
         m = np.pad(m, gap)
-        m = ndi.binary_fill_holes(ndi.binary_closing(m, _disk(2 * gap), border_value=0))
+        m = ndi.binary_fill_holes(ndi.binary_closing(m, disk(2 * gap), border_value=0))
         m = m[gap:-gap, gap:-gap]
         poly = _polygon(m, (int(ca), int(ra)))
         if poly is None or poly.is_empty:
