@@ -122,3 +122,32 @@ def test_true_pixels_is_flatnonzero(shape: tuple[int, int]) -> None:
         assert np.array_equal(K.true_pixels(m), np.flatnonzero(m))
         t = np.ascontiguousarray(m.T)
         assert np.array_equal(K.true_pixels(m.T), np.flatnonzero(t))
+
+
+def _special(seed: int, shape=(37, 29)) -> np.ndarray:
+    """Levels over twelve orders of magnitude with zeros of both signs, NaN and infinities."""
+    rng = np.random.default_rng(seed)
+    g = (rng.normal(size=shape) * 10.0 ** rng.integers(-6, 6, shape)).astype(np.float32)
+    g[rng.random(shape) < 0.1] = -0.0
+    g[rng.random(shape) < 0.05] = 0.0
+    g[5:9, 3:8] = -0.0  # whole boxes of -0.0: the sums start from +0.0
+    g[rng.random(shape) < 0.01] = np.nan
+    g[rng.random(shape) < 0.01] = np.inf
+    g[rng.random(shape) < 0.01] = -np.inf
+    return g
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 7), (3, 3), (37, 29)])
+def test_3x3_paths_match_the_general_kernels(shape: tuple[int, int]) -> None:
+    # ``box_at`` and ``local_spread_ratio`` at k = 3 (flat indices, scalars along a row)
+    # against their general kernels, bit for bit, edge pixels and special values included
+    g, h = _special(80, shape), _special(81, shape)
+    rows, cols = np.nonzero(_mask(82, 0.7, shape))
+    for r, c in ((rows, cols), (rows[::-1].copy(), cols[::-1].copy())):
+        want = K._box_any_at(g, 3, r, c)
+        np.testing.assert_array_equal(K.box_at(g, 3, r, c).view(np.int32), want.view(np.int32))
+        want = K._spread_ratio_any(g, h, r, c, 3)
+        got = K.local_spread_ratio(g, h, r, c, 3)
+        np.testing.assert_array_equal(got.view(np.int32), want.view(np.int32))
+    e = np.zeros(0, np.int64)
+    assert K.box_at(g, 3, e, e).size == K.local_spread_ratio(g, h, e, e, 3).size == 0

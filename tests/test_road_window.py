@@ -35,8 +35,9 @@ def _median_ref(vals: list[np.float32]) -> np.float32:
     return np.float32((np.float64(s[c // 2 - 1]) + s[c // 2]) / 2.0)
 
 
-def _sides_ref(sm, samp, side, rows, cols, angle, offs):
-    """One image's ``sides_ab`` in plain Python: sorted medians, one pass per image."""
+def _sides_ref(sm, samp, side, rows, cols, angle, offs, median=_median_ref):
+    """One image's ``sides_ab`` in plain Python: sorted medians (or ``median``), one pass
+    per image."""
     h, w = samp.shape
     best = np.full(rows.size, np.nan, np.float32)
     hit = np.zeros(rows.size, bool)
@@ -52,7 +53,7 @@ def _sides_ref(sm, samp, side, rows, cols, angle, offs):
                     vals.append(sm[y, x])
                     hit[i] |= bool(side[y, x])
             if vals:
-                med = _median_ref(vals)
+                med = median(vals)
                 if med > b:
                     b = med
         if b > -np.inf:

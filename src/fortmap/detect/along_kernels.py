@@ -1,4 +1,4 @@
-"""Numba kernels of the road-window contrasts (``road_window``) and of block rows.
+"""Numba kernels of the road-window contrasts (``road_window``).
 
 Each road pixel is compared with the road a few metres ahead and behind it along an angle.
 The sample positions depend only on the pixel, the angle and the sampling mask, never on the
@@ -7,10 +7,9 @@ positions, the trigonometry and the mask tests are shared, and the arithmetic of
 medians is the one of a pass per image, so the values are the same bit for bit. The same pass
 tells which samples fall on the kerbside (road off the carriageway).
 
-``seeded_labels`` and ``label_pixels`` give ``barricade_rows.hysteresis`` and
-``road_components`` their labels and pixel lists in passes over the labelled pixels, not
-the window. ``uniform_reflect`` is ``scipy.ndimage.uniform_filter`` (mode reflect) of a whole window with
-scipy's own arithmetic, a few times faster.
+The labelling kernels (``seeded_labels``, ``label_pixels``) and the whole-window filters
+(``uniform_reflect``, ``band_mean``) live in ``label_kernels`` and ``window_filters`` and are
+re-exported here.
 
 Coordinates are pixels of the window (row, column); ``offs_px`` are distances in pixels.
 All kernels are cached on disk (``cache=True``).
@@ -24,6 +23,13 @@ import numpy as np
 from numba import njit
 
 from fortmap.detect.fort_kernels import _reflect, true_pixels
+from fortmap.detect.label_kernels import label_pixels, seeded_labels  # noqa: F401  (re-exported)
+from fortmap.detect.window_filters import band_mean, uniform_reflect  # noqa: F401  (re-exported)
+
+#: Least distance (pixels) of a sample step plus half a pixel from a whole number for the
+#: step's pixel offset to be taken once per run of one angle: a pixel's own sum
+#: ``col + 0.5 + step`` rounds by under 1e-9 px on any window, so it floors alike.
+_EXACT_MARGIN = 1e-6
 
 
 @njit(cache=True, nogil=True)
@@ -70,11 +76,94 @@ def _small_median(buf, cnt):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
+def _run_offsets(dx, dy, w, h, off):  # pragma: no cover - compiled
+    """Flat offsets ``off`` of the steps (``dx``, ``dy``) (pixels) from a pixel, where
+    ``floor(col + 0.5 + dx)`` is ``col + floor(0.5 + dx)`` for every column of the window
+    (and the same for rows): ``0.5 + dx`` lies at least ``_EXACT_MARGIN`` from a whole
+    number. Returns whether it does for every step, and the rows ``[r0, r1)`` and columns
+    ``[c0, c1)`` of the pixels whose steps all land inside the (h, w) window."""
+    r0, r1, c0, c1 = 0, h, 0, w
+    for j in range(dx.size):
+        fx, fy = 0.5 + dx[j], 0.5 + dy[j]
+        ok_x = _EXACT_MARGIN < fx - math.floor(fx) < 1.0 - _EXACT_MARGIN
+        ok_y = _EXACT_MARGIN < fy - math.floor(fy) < 1.0 - _EXACT_MARGIN
+        # NaN fails the tests; far steps are never taken here (no overflow)
+        if not (ok_x and ok_y and abs(fx) < w and abs(fy) < h):
+            return False, 0, 0, 0, 0
+        jx, jy = int(math.floor(fx)), int(math.floor(fy))
+        off[j] = jy * w + jx
+        r0, r1 = max(r0, -jy), min(r1, h - jy)
+        c0, c1 = max(c0, -jx), min(c1, w - jx)
+    return True, r0, r1, c0, c1
+
+
+# inlined (numba IR): as calls, the two helpers below cost a third more than the pass
+@njit(cache=True, nogil=True, inline="always")
+def _present_median4(a, b, c, d, cnt):  # pragma: no cover - compiled
+    """``_small_median`` of the ``cnt`` finite values among float32 ``a, b, c, d`` that are
+    present, the absent ones being +inf (they sort last): a sorting network, no branches.
+
+    Returns:
+        (the median, -inf where ``cnt`` is 0; whether the pass may keep it: the middle
+        values are non-zero, as a zero's sign can depend on how it is found, and their mean
+        is not NaN (-inf and +inf), which the general path's comparisons skip).
+    """
+    a, b = min(a, b), max(a, b)
+    c, d = min(c, d), max(c, d)
+    a, c = min(a, c), max(a, c)
+    b, d = min(b, d), max(b, d)
+    b, c = min(b, c), max(b, c)
+    x = b if cnt >= 3 else a
+    y = c if cnt == 4 else (b if cnt >= 2 else a)
+    v = np.float32((np.float64(x) + np.float64(y)) / 2.0)
+    return (v if cnt > 0 else np.float32(-np.inf)), (x != 0) & (y != 0) & (v == v)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _side4(fa, fb, fs, fd, base, o0, o1, o2, o3):  # pragma: no cover - compiled
+    """One side's four samples (flat offsets ``o0..o3`` from flat index ``base``, all inside
+    the window) of the flat levels ``fa``, ``fb`` on the flat mask ``fs``.
+
+    Returns:
+        (after median, before median (-inf: no sample), whether a sample fell on ``fd``,
+        whether the medians are ``_small_median``'s: no NaN, no zero in the middle).
+    """
+    inf = np.float32(np.inf)
+    # unsigned indices: no wrap-around test per load (all lie inside the window)
+    p0, p1 = np.uintp(base + o0), np.uintp(base + o1)
+    p2, p3 = np.uintp(base + o2), np.uintp(base + o3)
+    s0, s1, s2, s3 = fs[p0], fs[p1], fs[p2], fs[p3]
+    hit = (s0 & fd[p0]) | (s1 & fd[p1]) | (s2 & fd[p2]) | (s3 & fd[p3])
+    cnt = np.int64(s0) + np.int64(s1) + np.int64(s2) + np.int64(s3)
+    # loaded whatever the mask, then selected: no branch on the mask
+    a0, a1, a2, a3 = fa[p0], fa[p1], fa[p2], fa[p3]
+    b0, b1, b2, b3 = fb[p0], fb[p1], fb[p2], fb[p3]
+    a0 = a0 if s0 else inf
+    a1 = a1 if s1 else inf
+    a2 = a2 if s2 else inf
+    a3 = a3 if s3 else inf
+    b0 = b0 if s0 else inf
+    b1 = b1 if s1 else inf
+    b2 = b2 if s2 else inf
+    b3 = b3 if s3 else inf
+    finite = (a0 == a0) & (a1 == a1) & (a2 == a2) & (a3 == a3)
+    finite &= (b0 == b0) & (b1 == b1) & (b2 == b2) & (b3 == b3)
+    ma, ok_a = _present_median4(a0, a1, a2, a3, cnt)
+    mb, ok_b = _present_median4(b0, b1, b2, b3, cnt)
+    return ma, mb, hit, finite & ok_a & ok_b
+
+
+@njit(cache=True, nogil=True)
 def sides_ab(sm_a, sm_b, samp, side, rows, cols, angle, offs_px):  # pragma: no cover - compiled
     """Per pixel (rows, cols), for each of the float32 (rows, cols) levels ``sm_a`` and
     ``sm_b``, the brighter of the median levels sampled ``offs_px`` ahead and behind along
     ``angle`` (radians) on the bool mask ``samp``; NaN where no sample falls on it. Also
     whether a sample on ``samp`` fell on the bool mask ``side``.
+
+    With four samples a side (``barricade_rows.ALONG_REF_M``), a pixel whose samples all
+    lie inside the window takes them at flat offsets fixed once per run of one angle, with
+    no branch on the mask; the rest (the window's edge, NaN, zeros, steps too near a pixel
+    edge to floor alike) take the general path, which gives the same values.
 
     Returns:
         (float32 (n,), float32 (n,), bool (n,)): the after and the before reference levels,
@@ -88,11 +177,15 @@ def sides_ab(sm_a, sm_b, samp, side, rows, cols, angle, offs_px):  # pragma: no 
     hit = np.zeros(n, np.bool_)
     buf_a = np.empty(m, np.float32)
     buf_b = np.empty(m, np.float32)
+    fa, fb, fs, fd = sm_a.ravel(), sm_b.ravel(), samp.ravel(), side.ravel()
     # a road's pixels come in runs of one segment's angle: the steps behind (first m) and
     # ahead once per run. ``(-o) * cos`` is ``-(o * cos)`` exactly, so each sample lands
     # where ``col + 0.5 + sgn * o * cos`` puts it.
     dx = np.empty(2 * m, np.float64)
     dy = np.empty(2 * m, np.float64)
+    off = np.zeros(max(2 * m, 8), np.int64)  # 8: the unrolled path reads eight
+    fast = False
+    r0 = r1 = c0 = c1 = 0
     prev = np.nan
     for i in range(n):
         if angle[i] != prev:
@@ -101,8 +194,26 @@ def sides_ab(sm_a, sm_b, samp, side, rows, cols, angle, offs_px):  # pragma: no 
             for j in range(m):
                 dx[j], dy[j] = -offs_px[j] * ca, -offs_px[j] * sa
                 dx[m + j], dy[m + j] = offs_px[j] * ca, offs_px[j] * sa
-        c5 = cols[i] + 0.5
-        r5 = rows[i] + 0.5
+            # offsets fixed for the run (``_run_offsets``); four samples a side are unrolled
+            fast, r0, r1, c0, c1 = _run_offsets(dx, dy, w, h, off)
+            fast &= m == 4
+        r, c = rows[i], cols[i]
+        if fast and r0 <= r < r1 and c0 <= c < c1:
+            base = r * w + c
+            ma, mb, h0, ok0 = _side4(fa, fb, fs, fd, base, off[0], off[1], off[2], off[3])
+            mc, md, h1, ok1 = _side4(fa, fb, fs, fd, base, off[4], off[5], off[6], off[7])
+            if ok0 and ok1:
+                # behind then ahead, the brighter kept as the general path keeps it
+                ba = mc if mc > ma else ma
+                bb = md if md > mb else mb
+                if ba > -np.inf:
+                    best_a[i] = ba
+                if bb > -np.inf:
+                    best_b[i] = bb
+                hit[i] = h0 | h1
+                continue
+        c5 = c + 0.5
+        r5 = r + 0.5
         ba = -np.inf
         bb = -np.inf
         on_side = False
@@ -138,7 +249,9 @@ def other_road(on, road_id, rows, cols, angle, offs_px):  # pragma: no cover - c
 
     Most road pixels lie far from any other road: the window is cut into tiles at least a
     sample's reach wide, and a pixel whose tile and its eight neighbours hold road of its own
-    id only is answered without sampling (no sample can leave those tiles)."""
+    id only is answered without sampling (no sample can leave those tiles). The others take
+    their samples at flat offsets fixed once per run of one angle where every sample lies
+    inside the window (as ``sides_ab``)."""
     h, w = on.shape
     n = rows.size
     m = offs_px.size
@@ -148,17 +261,20 @@ def other_road(on, road_id, rows, cols, angle, offs_px):  # pragma: no cover - c
         reach = max(reach, abs(offs_px[j]))
     t = int(math.ceil(reach)) + 2
     th, tw = (h + t - 1) // t, (w + t - 1) // t
+    # each column's and row's tile: one division per column and row, not per pixel
+    tx_of = np.arange(w) // t
+    ty_of = np.arange(h) // t
     # per tile: the one road id on it (0: no road, -1: several)
     tile = np.zeros((th, tw), np.int64)
-    for y in range(h):
-        for x in range(w):
-            if on[y, x]:
-                v = road_id[y, x]
-                q = tile[y // t, x // t]
-                if q == 0:
-                    tile[y // t, x // t] = v
-                elif q != v:
-                    tile[y // t, x // t] = -1
+    for p in true_pixels(on):
+        y, x = p // w, p - (p // w) * w
+        v = road_id[y, x]
+        ty, tx = ty_of[y], tx_of[x]
+        q = tile[ty, tx]
+        if q == 0:
+            tile[ty, tx] = v
+        elif q != v:
+            tile[ty, tx] = -1
     # per tile: the one road id on it and its eight neighbours (0: none, -1: several)
     sole = np.zeros((th, tw), np.int64)
     for ty in range(th):
@@ -171,13 +287,18 @@ def other_road(on, road_id, rows, cols, angle, offs_px):  # pragma: no cover - c
                         continue
                     s = q if s == 0 and q > 0 else -1
             sole[ty, tx] = s
+    fon, frid = on.ravel(), road_id.ravel()
     # the steps along ``angle``, once per run of one angle (as ``sides_ab``)
     dx = np.empty(2 * m, np.float64)
     dy = np.empty(2 * m, np.float64)
+    off = np.empty(2 * m, np.int64)
+    fast = False
+    r0 = r1 = c0 = c1 = 0
     prev = np.nan
     for i in range(n):
-        own = road_id[rows[i], cols[i]]
-        s = sole[rows[i] // t, cols[i] // t]
+        r, c = rows[i], cols[i]
+        own = road_id[r, c]
+        s = sole[ty_of[r], tx_of[c]]
         if s == 0 or s == own:
             continue  # no road of another id within reach
         if angle[i] != prev:
@@ -186,8 +307,18 @@ def other_road(on, road_id, rows, cols, angle, offs_px):  # pragma: no cover - c
             for j in range(m):
                 dx[j], dy[j] = -offs_px[j] * ca, -offs_px[j] * sa
                 dx[m + j], dy[m + j] = offs_px[j] * ca, offs_px[j] * sa
-        c5 = cols[i] + 0.5
-        r5 = rows[i] + 0.5
+            fast, r0, r1, c0, c1 = _run_offsets(dx, dy, w, h, off)
+        if fast and r0 <= r < r1 and c0 <= c < c1:
+            base = r * w + c
+            for j in range(2 * m):
+                # unsigned: no wrap-around test (inside the window)
+                p = np.uintp(base + off[j])
+                if fon[p] and frid[p] != own:
+                    out[i] = True
+                    break
+            continue
+        c5 = c + 0.5
+        r5 = r + 0.5
         for j in range(2 * m):
             x = int(math.floor(c5 + dx[j]))
             y = int(math.floor(r5 + dy[j]))
@@ -198,177 +329,26 @@ def other_road(on, road_id, rows, cols, angle, offs_px):  # pragma: no cover - c
 
 
 @njit(cache=True, nogil=True)
-def uniform_reflect(g, k):  # pragma: no cover - compiled
-    """``scipy.ndimage.uniform_filter(g, k)`` (mode reflect, origin 0) of float32 2-D ``g``,
-    bit for bit: scipy's own arithmetic (``NI_UniformFilter1D``), axis 0 then axis 1. Along
-    each line a float64 running sum starts as the sum of the first box and moves on by the
-    entering less the leaving value; each output is that sum over ``k`` rounded to float32
-    (a direct sum per pixel can differ from it in the last bit).
-
-    Axis 0 keeps one running sum per column and walks the rows (contiguous reads, where
-    scipy copies out strided column lines); each row of its output is then run along axis 1
-    at once, so the intermediate image is never allocated.
-
-    Returns:
-        float32 (rows, cols).
-    """
-    if k <= 1:
-        return g.copy()  # scipy filters no axis of size 1
-    h, w = g.shape
-    s1 = k // 2
-    out = np.empty((h, w), np.float32)
-    acc = np.zeros(w, np.float64)
-    for j in range(k):
-        y = _reflect(j - s1, h)
-        for c in range(w):
-            acc[c] += np.float64(g[y, c])
-    buf = np.empty(w + k, np.float64)
-    for r in range(h):
-        if r > 0:
-            yi = _reflect(r + k - 1 - s1, h)
-            yo = _reflect(r - 1 - s1, h)
-            for c in range(w):
-                acc[c] += np.float64(g[yi, c]) - np.float64(g[yo, c])
-        # the axis-0 output row (rounded to float32, as scipy stores it), reflected at the ends
-        for c in range(w):
-            buf[s1 + c] = np.float64(np.float32(acc[c] / k))
-        for j in range(s1):
-            buf[j] = buf[s1 + _reflect(j - s1, w)]
-        for j in range(k - s1 - 1):
-            buf[s1 + w + j] = buf[s1 + _reflect(w + j, w)]
-        t = 0.0
-        for j in range(k):
-            t += buf[j]
-        out[r, 0] = np.float32(t / k)
-        for c in range(1, w):
-            t += buf[c + k - 1] - buf[c - 1]
-            out[r, c] = np.float32(t / k)
-    return out
-
-
-@njit(cache=True, nogil=True)
-def seeded_labels(seed, grow):  # pragma: no cover - compiled
-    """The 8-connected components of bool ``grow`` that hold a ``seed`` pixel (both bool
-    (rows, cols)), labelled 1..n in the order of their first pixel in raster order, as
-    ``ndi.label`` numbers components (0 elsewhere): ``barricade_rows.hysteresis``.
-
-    Flood fills from the seed pixels, so the work beyond a scan of the masks is in
-    proportion to the components' pixels.
-
-    Returns:
-        (int32 (rows, cols) labels, n, and the labels' pixels as ``label_pixels`` gives
-        them: int64 flat indices and int64 (n + 2,) starts).
-    """
-    h, w = grow.shape
-    lab = np.zeros((h, w), np.int32)
-    ng = 0
-    for y in range(h):
-        for x in range(w):
-            ng += grow[y, x]
-    # every buffer sized once (a pixel is pushed once): growing them in the loop costs more
-    stack = np.empty(ng + 1, np.int64)
-    pix = np.empty(ng + 1, np.int64)
-    starts = np.empty(ng + 2, np.int64)
-    first = np.empty(ng + 1, np.int64)
-    npix = 0
-    nc = 0
-    # the seed pixels in raster order (a sparse mask: ``true_pixels`` skips its empty words)
-    for p0 in true_pixels(seed):
-        y0, x0 = p0 // w, p0 % w
-        if not grow[y0, x0] or lab[y0, x0]:
-            continue
-        nc += 1
-        starts[nc - 1] = npix
-        lab[y0, x0] = nc
-        stack[0] = y0 * w + x0
-        sp = 1
-        lo = y0 * w + x0
-        while sp:
-            sp -= 1
-            p = stack[sp]
-            pix[npix] = p
-            npix += 1
-            lo = min(lo, p)
-            y, x = p // w, p % w
-            for yy in range(max(y - 1, 0), min(y + 2, h)):
-                for xx in range(max(x - 1, 0), min(x + 2, w)):
-                    if grow[yy, xx] and not lab[yy, xx]:
-                        lab[yy, xx] = nc
-                        stack[sp] = yy * w + xx
-                        sp += 1
-        first[nc - 1] = lo
-    starts[nc] = npix
-    rank = np.empty(nc, np.int32)
-    # mergesort: the first pixels come nearly sorted, which a quicksort handles badly
-    order = np.argsort(first[:nc], kind="mergesort")
-    for i in range(nc):
-        rank[order[i]] = i + 1
-    flat = lab.ravel()
-    for c in range(nc):
-        for i in range(starts[c], starts[c + 1]):
-            flat[pix[i]] = rank[c]
-    # each label's pixels in raster order, labels in order: ``label_pixels``' answer
-    out = np.empty(npix, np.int64)
-    at = np.zeros(nc + 2, np.int64)
-    pos = 0
-    for q in range(nc):
-        c = order[q]
-        at[q + 1] = pos
-        seg = np.sort(pix[starts[c] : starts[c + 1]])
-        out[pos : pos + seg.size] = seg
-        pos += seg.size
-    at[nc + 1] = pos
-    return lab, nc, out, at
-
-
-@njit(cache=True, nogil=True)
-def label_pixels(lab, n):  # pragma: no cover - compiled
-    """Flat (raster) indices of the pixels of labels 1..n of int ``lab`` (rows, cols),
-    grouped by label and in raster order within one, and where each label's run starts.
-
-    Returns:
-        (int64 flat indices, int64 (n + 2,) starts: label k's pixels are
-        ``flat[starts[k]:starts[k + 1]]``).
-    """
-    f = lab.ravel()
-    cnt = np.zeros(n + 2, np.int64)
-    for i in range(f.size):
-        v = f[i]
-        if 0 < v <= n:
-            cnt[v + 1] += 1
-    for k in range(1, n + 2):
-        cnt[k] += cnt[k - 1]
-    starts = cnt.copy()
-    out = np.empty(cnt[n + 1], np.int64)
-    for i in range(f.size):
-        v = f[i]
-        if 0 < v <= n:
-            out[cnt[v]] = i
-            cnt[v] += 1
-    return out, starts
-
-
-@njit(cache=True, nogil=True)
-def band_mean(img):  # pragma: no cover - compiled
-    """``img.mean(axis=0)`` of a float32 (bands, rows, cols) image, bit for bit: the bands
-    added in order to 0.0 in float32 (numpy's reduction over the first axis; the 0.0 start
-    makes an all -0.0 pixel +0.0), then divided by their count (a float32 quotient,
-    correctly rounded whichever way numpy promotes it).
-
-    Returns:
-        float32 (rows, cols).
-    """
-    nb, h, w = img.shape
-    out = np.empty((h, w), np.float32)
-    for r in range(h):
-        for c in range(w):
-            out[r, c] = np.float32(0.0) + img[0, r, c]
-        for b in range(1, nb):
-            for c in range(w):
-                out[r, c] += img[b, r, c]
-        for c in range(w):
-            out[r, c] = np.float32(np.float64(out[r, c]) / nb)
-    return out
+def _column3_ab(fa, fb, fm, p, w):  # pragma: no cover - compiled
+    """One column of a 3x3 box (flat index ``p`` its middle pixel, all inside the window):
+    its means over the rows axis of the flat levels ``fa``, ``fb`` and the flat mask ``fm``,
+    each rounded to float32 as the general kernel's column."""
+    u, v, d = np.uintp(p - w), np.uintp(p), np.uintp(p + w)
+    mu, mv, md = fm[u], fm[v], fm[d]
+    # the masked values added in row order from 0.0; a select adds 0.0 for the others, which
+    # leaves the sum as it is (it never is -0.0, being a sum from +0.0)
+    ca = 0.0 + (np.float64(fa[u]) if mu else 0.0)
+    ca += np.float64(fa[v]) if mv else 0.0
+    ca += np.float64(fa[d]) if md else 0.0
+    cb = 0.0 + (np.float64(fb[u]) if mu else 0.0)
+    cb += np.float64(fb[v]) if mv else 0.0
+    cb += np.float64(fb[d]) if md else 0.0
+    cd = 0.0 + np.float64(mu) + np.float64(mv) + np.float64(md)
+    return (
+        np.float64(np.float32(ca / 3)),
+        np.float64(np.float32(cb / 3)),
+        np.float64(np.float32(cd / 3)),
+    )
 
 
 @njit(cache=True, nogil=True)
@@ -378,12 +358,62 @@ def masked_box_ab(ga, gb, m, k, rows, cols):  # pragma: no cover - compiled
     the pixels (rows, cols), both in one pass (the mask tests are shared, each image's
     arithmetic is that kernel's), written into (rows, cols) arrays NaN elsewhere.
 
+    The 3 x 3 box (``road_window``'s) of a pixel off the window's edge reads flat indices
+    and selects rather than branches on the mask; the values are the general kernel's.
+
     Returns:
         (float32 (rows, cols), float32 (rows, cols)) for ``ga`` and ``gb``.
     """
     h, w = ga.shape
     out_a = np.full((h, w), np.nan, np.float32)
     out_b = np.full((h, w), np.nan, np.float32)
+    if k != 3:
+        _masked_box_ab_into(ga, gb, m, k, rows, cols, out_a, out_b)
+        return out_a, out_b
+    fa, fb, fm = ga.ravel(), gb.ravel(), m.ravel()
+    oa, ob = out_a.ravel(), out_b.ravel()
+    # the pixels on the window's edge take the general kernel (a small array: a large one
+    # costs its first writes' page faults)
+    n_edge = 0
+    for i in range(rows.size):
+        n_edge += not (1 <= rows[i] < h - 1 and 1 <= cols[i] < w - 1)
+    edge = np.empty(n_edge, np.int64)
+    n_edge = 0
+    a0 = a1 = a2 = b0 = b1 = b2 = d0 = d1 = d2 = 0.0
+    pr, pc = -1, -1
+    for i in range(rows.size):
+        r, c = rows[i], cols[i]
+        if not (1 <= r < h - 1 and 1 <= c < w - 1):
+            edge[n_edge] = i
+            n_edge += 1
+            pr = -1
+            continue
+        p = r * w + c
+        if r == pr and c == pc + 1:
+            # raster order: the pixel to the left shares all columns but the new right one
+            a0, a1, b0, b1, d0, d1 = a1, a2, b1, b2, d1, d2
+            a2, b2, d2 = _column3_ab(fa, fb, fm, p + 1, w)
+        else:
+            a0, b0, d0 = _column3_ab(fa, fb, fm, p - 1, w)
+            a1, b1, d1 = _column3_ab(fa, fb, fm, p, w)
+            a2, b2, d2 = _column3_ab(fa, fb, fm, p + 1, w)
+        fna = np.float32((0.0 + a0 + a1 + a2) / 3)
+        fnb = np.float32((0.0 + b0 + b1 + b2) / 3)
+        fd = np.float32((0.0 + d0 + d1 + d2) / 3)
+        if fd > np.float32(1e-3):
+            oa[np.uintp(p)] = fna / fd
+            ob[np.uintp(p)] = fnb / fd
+        pr, pc = r, c
+    if n_edge:
+        e = edge[:n_edge]
+        _masked_box_ab_into(ga, gb, m, 3, rows[e], cols[e], out_a, out_b)
+    return out_a, out_b
+
+
+@njit(cache=True, nogil=True)
+def _masked_box_ab_into(ga, gb, m, k, rows, cols, out_a, out_b):  # pragma: no cover - compiled
+    # ``masked_box_ab`` of any box side, reflected indices, into ``out_a`` and ``out_b``
+    h, w = ga.shape
     s1 = k // 2
     s2 = k - s1 - 1
     # per column of the box: its means over the rows axis (rounded to float32, as that
@@ -429,4 +459,3 @@ def masked_box_ab(ga, gb, m, k, rows, cols):  # pragma: no cover - compiled
             out_a[r, c] = fa / fd
             out_b[r, c] = fb / fd
         pr, pc = r, c
-    return out_a, out_b

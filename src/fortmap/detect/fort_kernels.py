@@ -10,7 +10,7 @@ that are needed (the road pixels, or the few around a candidate), with the same 
 * binary morphology follows ``scipy.ndimage`` with ``border_value=0`` (outside the array is
   False), by painting or testing a structuring element around the True pixels only;
 * connected components (8-connected) are filled from the pixels that select them
-  (``components_touching``; ``along_kernels.seeded_labels`` for hysteresis).
+  (``components_touching``; ``label_kernels.seeded_labels`` for hysteresis).
 
 Coordinates are pixels of the window (row, column). All kernels are cached on disk
 (``cache=True``) so a new process loads rather than compiles them.
@@ -37,12 +37,68 @@ def _reflect(i, n):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
+def _mean3(v0, v1, v2):  # pragma: no cover - compiled
+    # a box column's mean as the filters store it: the float64 sum in order, over 3,
+    # rounded to float32 (kept in float64 for the next sum). The filters' sum starts from
+    # +0.0, which only turns a -0.0 sum into +0.0; the box's sum of the columns starts from
+    # +0.0 too, and gives the same either way, so that add is left out here.
+    return np.float64(np.float32((np.float64(v0) + np.float64(v1) + np.float64(v2)) / 3))
+
+
+@njit(cache=True, nogil=True)
+def _box3_at(g, rows, cols):  # pragma: no cover - compiled
+    """``box_at(g, 3, rows, cols)``: off the window's edge by flat indices (no index to
+    reflect or wrap), the columns shared along a row kept in three scalars."""
+    h, w = g.shape
+    n = rows.size
+    out = np.empty(n, np.float32)
+    f = g.ravel()
+    q0 = q1 = q2 = 0.0
+    pr, pc = -1, -1
+    for i in range(n):
+        r, c = rows[i], cols[i]
+        if 1 <= r < h - 1 and 1 <= c < w - 1:
+            p = r * w + c
+            if r == pr and c == pc + 1:
+                # raster order: the pixel to the left shares all columns but the new right one
+                q0, q1 = q1, q2
+                u = np.uintp(p + 1)
+                q2 = _mean3(f[u - w], f[u], f[u + w])
+            else:
+                u = np.uintp(p - 1)
+                q0 = _mean3(f[u - w], f[u], f[u + w])
+                u = np.uintp(p)
+                q1 = _mean3(f[u - w], f[u], f[u + w])
+                u = np.uintp(p + 1)
+                q2 = _mean3(f[u - w], f[u], f[u + w])
+            pr, pc = r, c
+        else:
+            y0, y2 = _reflect(r - 1, h), _reflect(r + 1, h)
+            x0, x2 = _reflect(c - 1, w), _reflect(c + 1, w)
+            q0 = _mean3(g[y0, x0], g[r, x0], g[y2, x0])
+            q1 = _mean3(g[y0, c], g[r, c], g[y2, c])
+            q2 = _mean3(g[y0, x2], g[r, x2], g[y2, x2])
+            pr = -1  # the next pixel starts afresh
+        out[i] = np.float32((0.0 + q0 + q1 + q2) / 3)
+    return out
+
+
+@njit(cache=True, nogil=True)
 def box_at(g, k, rows, cols):  # pragma: no cover - compiled
     """``uniform_filter(g, k)`` (float32 2-D ``g``, mode reflect) at the pixels (rows, cols).
+    The 3 x 3 box (the road windows' 1.5 m smoothing) has its own unrolled path.
 
     Returns:
         float32 (n,), identical to the full filter's values there.
     """
+    if k == 3:
+        return _box3_at(g, rows, cols)
+    return _box_any_at(g, k, rows, cols)
+
+
+@njit(cache=True, nogil=True)
+def _box_any_at(g, k, rows, cols):  # pragma: no cover - compiled
+    # ``box_at`` of any box side
     h, w = g.shape
     n = rows.size
     out = np.empty(n, np.float32)
@@ -317,10 +373,77 @@ def closing(m: np.ndarray, se: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
+def _moments3(f, u, w):  # pragma: no cover - compiled
+    # a 3-pixel column's means of g and g * g (flat index ``u`` its middle, inside the
+    # window), as ``local_spread_ratio`` stores them; the square is float32's
+    v0, v1, v2 = f[u - w], f[u], f[u + w]
+    return _mean3(v0, v1, v2), _mean3(v0 * v0, v1 * v1, v2 * v2)
+
+
+@njit(cache=True, nogil=True)
+def _spread(m1, m2):  # pragma: no cover - compiled
+    # sqrt(max(box(g*g) - box(g)**2, 1e-6)) from the sums of the box's column means
+    m = np.float32(m1 / 3)
+    var = np.float32(m2 / 3) - m * m
+    return np.sqrt(max(var, np.float32(1e-6)))
+
+
+@njit(cache=True, nogil=True)
+def _spread3_ratio(ga, gb, rows, cols):  # pragma: no cover - compiled
+    """``local_spread_ratio(ga, gb, rows, cols, 3)``: off the window's edge by flat indices,
+    the columns shared along a row kept in scalars; on it, the general kernel."""
+    h, w = ga.shape
+    n = rows.size
+    out = np.empty(n, np.float32)
+    fa, fb = ga.ravel(), gb.ravel()
+    # column means of g and g * g: after (a) and before (b), columns 0, 1, 2
+    a10 = a11 = a12 = a20 = a21 = a22 = 0.0
+    b10 = b11 = b12 = b20 = b21 = b22 = 0.0
+    pr, pc = -1, -1
+    for i in range(n):
+        r, c = rows[i], cols[i]
+        if not (1 <= r < h - 1 and 1 <= c < w - 1):
+            out[i] = _spread_ratio_any(ga, gb, rows[i : i + 1], cols[i : i + 1], 3)[0]
+            pr = -1  # the next pixel starts afresh
+            continue
+        p = r * w + c
+        if r == pr and c == pc + 1:
+            # raster order: the pixel to the left shares all columns but the new right one
+            a10, a11, a20, a21 = a11, a12, a21, a22
+            b10, b11, b20, b21 = b11, b12, b21, b22
+            u = np.uintp(p + 1)
+            a12, a22 = _moments3(fa, u, w)
+            b12, b22 = _moments3(fb, u, w)
+        else:
+            u = np.uintp(p - 1)
+            a10, a20 = _moments3(fa, u, w)
+            b10, b20 = _moments3(fb, u, w)
+            u = np.uintp(p)
+            a11, a21 = _moments3(fa, u, w)
+            b11, b21 = _moments3(fb, u, w)
+            u = np.uintp(p + 1)
+            a12, a22 = _moments3(fa, u, w)
+            b12, b22 = _moments3(fb, u, w)
+        sd_a = _spread(0.0 + a10 + a11 + a12, 0.0 + a20 + a21 + a22)
+        sd_b = _spread(0.0 + b10 + b11 + b12, 0.0 + b20 + b21 + b22)
+        out[i] = sd_a / sd_b
+        pr, pc = r, c
+    return out
+
+
+@njit(cache=True, nogil=True)
 def local_spread_ratio(ga, gb, rows, cols, k):  # pragma: no cover - compiled
     """Per pixel (rows, cols), the ratio after / before of the local grey-level spread
     ``sqrt(max(box(g*g) - box(g)**2, 1e-6))`` over a ``k`` px box (float32, as
     ``rubble._RoadRoughness`` takes its logarithm)."""
+    if k == 3:
+        return _spread3_ratio(ga, gb, rows, cols)
+    return _spread_ratio_any(ga, gb, rows, cols, k)
+
+
+@njit(cache=True, nogil=True)
+def _spread_ratio_any(ga, gb, rows, cols, k):  # pragma: no cover - compiled
+    # ``local_spread_ratio`` of any box side, reflected indices
     h, w = ga.shape
     n = rows.size
     out = np.empty(n, np.float32)
