@@ -13,10 +13,14 @@ from fortmap.detect.pixel_kernels import (
 
 def test_laplacian_every_other_equals_numpy():
     rng = np.random.default_rng(11)
-    for h, w in [(3, 3), (4, 9), (37, 52)]:
+    for h, w in [(3, 3), (4, 9), (37, 52), (2, 9), (9, 2), (1, 1)]:
         g = rng.random((h, w)).astype(np.float32)
-        v = rng.random((h, w)) > 0.2
-        assert np.array_equal(abs_laplacian_every_other(g, v), abs_laplacian_numpy(g, v))
+        for v in (rng.random((h, w)) > 0.2, np.zeros((h, w), bool), np.ones((h, w), bool)):
+            got, ref = abs_laplacian_every_other(g, v), abs_laplacian_numpy(g, v)
+            assert got.dtype == ref.dtype and np.array_equal(got, ref)
+    g = rng.normal(0, 1e30, (21, 17))  # float64 in, large values of either sign
+    v = rng.random((21, 17)) > 0.5
+    assert np.array_equal(abs_laplacian_every_other(g, v), abs_laplacian_numpy(g, v))
 
 
 def test_band_mean_equals_the_numpy_loop():

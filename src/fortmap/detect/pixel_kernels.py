@@ -33,28 +33,35 @@ def abs_laplacian_every_other(  # pragma: no cover - compiled
     """|Laplacian-difference| at every other pixel whose diagonal is valid, float64, flat.
 
     The same float64 operations in the same order as :func:`abs_laplacian_numpy` (so the
-    same values, in the same row-major order), without its nine strided temporaries.
+    same values, in the same row-major order), without its nine strided temporaries. Each
+    output row is computed whole, then the valid values kept: a loop without the branch
+    vectorises.
     """
     h, w = grey.shape
     nh, nw = (h - 1) // 2, (w - 1) // 2
     out = np.empty(max(nh, 0) * max(nw, 0), np.float64)
+    row = np.empty(max(nw, 0), np.float64)
     k = 0
     for i in range(nh):
         r = 2 * i
+        g0, g1, g2 = grey[r], grey[r + 1], grey[r + 2]
         for j in range(nw):
             c = 2 * j
-            if not (valid[r, c] and valid[r + 1, c + 1] and valid[r + 2, c + 2]):
-                continue
-            t = np.float64(grey[r, c]) - 2 * np.float64(grey[r, c + 1])
-            t = t + np.float64(grey[r, c + 2])
-            t = t - 2 * np.float64(grey[r + 1, c])
-            t = t + 4 * np.float64(grey[r + 1, c + 1])
-            t = t - 2 * np.float64(grey[r + 1, c + 2])
-            t = t + np.float64(grey[r + 2, c])
-            t = t - 2 * np.float64(grey[r + 2, c + 1])
-            t = t + np.float64(grey[r + 2, c + 2])
-            out[k] = abs(t)
-            k += 1
+            t = np.float64(g0[c]) - 2 * np.float64(g0[c + 1])
+            t = t + np.float64(g0[c + 2])
+            t = t - 2 * np.float64(g1[c])
+            t = t + 4 * np.float64(g1[c + 1])
+            t = t - 2 * np.float64(g1[c + 2])
+            t = t + np.float64(g2[c])
+            t = t - 2 * np.float64(g2[c + 1])
+            t = t + np.float64(g2[c + 2])
+            row[j] = abs(t)
+        v0, v1, v2 = valid[r], valid[r + 1], valid[r + 2]
+        for j in range(nw):
+            c = 2 * j
+            if v0[c] and v1[c + 1] and v2[c + 2]:
+                out[k] = row[j]
+                k += 1
     return out[:k]
 
 
