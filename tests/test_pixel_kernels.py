@@ -13,10 +13,14 @@ from fortmap.detect.pixel_kernels import (
 
 def test_laplacian_every_other_equals_numpy():
     rng = np.random.default_rng(11)
-    for h, w in [(3, 3), (4, 9), (37, 52)]:
+    for h, w in [(3, 3), (4, 9), (37, 52), (2, 9), (9, 2), (1, 1)]:
         g = rng.random((h, w)).astype(np.float32)
-        v = rng.random((h, w)) > 0.2
-        assert np.array_equal(abs_laplacian_every_other(g, v), abs_laplacian_numpy(g, v))
+        for v in (rng.random((h, w)) > 0.2, np.zeros((h, w), bool), np.ones((h, w), bool)):
+            got, ref = abs_laplacian_every_other(g, v), abs_laplacian_numpy(g, v)
+            assert got.dtype == ref.dtype and np.array_equal(got, ref)
+    g = rng.normal(0, 1e30, (21, 17))  # float64 in, large values of either sign
+    v = rng.random((21, 17)) > 0.5
+    assert np.array_equal(abs_laplacian_every_other(g, v), abs_laplacian_numpy(g, v))
 
 
 def test_band_mean_equals_the_numpy_loop():
@@ -29,6 +33,50 @@ def test_band_mean_equals_the_numpy_loop():
             ref += b
     ref = np.nan_to_num(ref * np.float32(1 / 3))
     assert np.array_equal(band_mean_f32(img, np.float32(1 / 3)), ref)
+
+
+def test_band_mean_edge_values_bit_for_bit():
+    # overflow to +-inf in the sum, -0.0, NaN and single rows/columns, 1 to 4 bands
+    rng = np.random.default_rng(14)
+    big = np.finfo(np.float32).max
+    for nb, h, w in [(1, 1, 1), (2, 1, 9), (3, 7, 1), (4, 11, 13), (3, 0, 5)]:
+        img = rng.normal(0, 2, (nb, h, w)).astype(np.float32)
+        if h * w > 4:
+            img[:, 0, 0] = big
+            img[:, -1, -1] = -big
+            img[:, 0, -1] = -0.0
+            img[0, -1, 0] = np.nan
+        ref = img[0].copy()
+        with np.errstate(invalid="ignore", over="ignore"):
+            for b in img[1:]:
+                ref += b
+            ref = np.nan_to_num(ref * np.float32(1 / nb))
+        got = band_mean_f32(img, np.float32(1 / nb))
+        assert got.dtype == np.float32
+        assert np.array_equal(got.view(np.uint32), ref.view(np.uint32))
+
+
+def test_median_inplace_equals_numpy_median():
+    from fortmap.detect.pixel_kernels import median_inplace
+
+    rng = np.random.default_rng(15)
+    cases = [np.abs(rng.normal(0, s, n)) for n in (1, 2, 3, 16, 1001, 20000) for s in (1e-3, 5)]
+    cases += [np.zeros(10), np.full(7, 3.5), rng.integers(0, 5, 999).astype(np.float64)]
+    cases += [np.array([0.0, 1e-310, 2e-310, 1e300]), np.array([1.0, 1.0 + 2**-50])]
+    cases += [np.array([1.0] * 5 + [2.0] * 5)]  # the middle pair in two bins
+    # the plain selection: a set sign bit (negatives, -0.0) or inf
+    cases += [rng.normal(0, 1, 501), np.array([-0.0, 0.0, 1.0, 2.0]), np.array([1.0, np.inf])]
+    for x in cases:
+        got = median_inplace(x.copy())
+        assert got == np.median(x), (x.size, got, np.median(x))
+    assert np.isnan(median_inplace(np.zeros(0)))
+    x = rng.random(50)
+    x[7] = np.nan
+    assert np.isnan(median_inplace(x.copy()))
+    x = np.abs(rng.normal(0, 1, 100))
+    a = x.copy()
+    median_inplace(a)
+    assert np.array_equal(np.sort(a), np.sort(x))  # only reordered
 
 
 def test_lit_labels_equal_bincounts():

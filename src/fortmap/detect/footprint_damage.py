@@ -173,35 +173,34 @@ def damage_from_features(features: pd.DataFrame, gsd: float) -> pd.DataFrame:
         for c in ("edge_before", "edge_after", "grey_diff", "colour_angle", "lit_fraction")
         if c in f
     ]
-    # Columns rounded once as Python floats: per-row pandas look-ups and per-value calls cost
-    # seconds per scene; one encoder, where ``json.dumps`` builds one per call.
-    extra_cols = {c: _r_all(f[c].to_numpy(float)) for c in extra}
-    scene_ref, angle_r, gsd_r = round(ref, 3), _r(angle_ref), round(float(gsd), 3)
-    ret3 = [round(v, 3) for v in retained.tolist()]
-    loss4 = [round(v, 4) for v in loss.tolist()]
-    change_r, ab_r, aa_r = _r_all(change), _r_all(ab), _r_all(aa)
-    tex_r, sh_r, vf_r = _r_all(tex_n), _r_all(shadow_loss), _r_all(vf)
-    enc = json.JSONEncoder(separators=(",", ":"))
-    evidence = []
-    for i, ok in enumerate(usable.tolist()):
-        ev = {
-            "retained": ret3[i] if ok else None,
-            "loss": loss4[i] if ok else None,
-            "change": change_r[i],
-            "aln_before": ab_r[i],
-            "aln_after": aa_r[i],
-            "scene_reference": scene_ref,
-            "scene_angle_reference": angle_r,
-            "colour_used": use_colour,
-            "texture_change": tex_r[i],
-            "shadow_loss": sh_r[i],
-            "valid_fraction": vf_r[i],
-            "gsd_m": gsd_r,
-        }
-        ev.update({c: v[i] for c, v in extra_cols.items()})
-        if not ok:
-            ev["too_little_valid"] = True
-        evidence.append(enc.encode(ev))
+    # Columns rounded once as Python floats, each written once as its JSON text, and the
+    # rows put together by one %-format each: per-row pandas look-ups, per-value calls and
+    # per-row dicts through the encoder cost seconds per scene.
+    ok_l = usable.tolist()
+    ret3 = _j_all(
+        [round(v, 3) if ok else None for v, ok in zip(retained.tolist(), ok_l, strict=True)]
+    )
+    loss4 = _j_all([round(v, 4) if ok else None for v, ok in zip(loss.tolist(), ok_l, strict=True)])
+    cols = [
+        ret3, loss4, *(_rj_all(a) for a in (change, ab, aa, tex_n, shadow_loss, vf)),
+        *(_rj_all(f[c].to_numpy(float)) for c in extra),
+        # the last field: nothing, or the flag of a footprint with too little valid area
+        ["" if ok else ',"too_little_valid":true' for ok in ok_l],
+    ]  # fmt: skip
+    const = {
+        "scene_reference": _j(round(ref, 3)),
+        "scene_angle_reference": _j(_r(angle_ref)),
+        "colour_used": _j(use_colour),
+        "gsd_m": _j(round(float(gsd), 3)),
+    }
+    keys = [
+        "retained", "loss", "change", "aln_before", "aln_after", "scene_reference",
+        "scene_angle_reference", "colour_used", "texture_change", "shadow_loss",
+        "valid_fraction", "gsd_m", *extra,
+    ]  # fmt: skip
+    parts = [f'"{k}":' + (const[k].replace("%", "%%") if k in const else "%s") for k in keys]
+    row = "{" + ",".join(parts) + "%s}"
+    evidence = [row % t for t in zip(*cols, strict=True)]
     return pd.DataFrame(
         {"score": score.astype(float), "damage": damage, "evidence": evidence}, index=f.index
     )
@@ -256,7 +255,18 @@ def _r(v: float) -> float | None:
     return round(v, 4) if math.isfinite(v) else None
 
 
-def _r_all(a: np.ndarray) -> list[float | None]:
-    """``_r`` of every value of a float array, as a list."""
+def _j(v: float | bool | None) -> str:
+    """``v`` as ``json.dumps`` writes it."""
+    return json.dumps(v)
+
+
+def _j_all(vals: list[float | None]) -> list[str]:
+    """:func:`_j` of every value: ``repr`` for finite floats, as ``json`` writes them."""
     isf = math.isfinite
-    return [round(v, 4) if isf(v) else None for v in np.asarray(a, float).tolist()]
+    return ["null" if v is None else (repr(v) if isf(v) else json.dumps(v)) for v in vals]
+
+
+def _rj_all(a: np.ndarray) -> list[str]:
+    """``_j(_r(v))`` of every value of a float array: 4 decimals, ``null`` if not finite."""
+    isf = math.isfinite
+    return ["null" if not isf(v) else repr(round(v, 4)) for v in np.asarray(a, float).tolist()]

@@ -28,6 +28,7 @@ from fortmap.detect.pixel_kernels import (  # noqa: F401  (_label_medians: tests
     lit_counts,
     lit_interior_medians,
     lit_labels,
+    median_inplace,
 )
 from fortmap.io.grids import rasterize_shapes
 
@@ -175,7 +176,8 @@ def noise_gradient(grey: np.ndarray, valid: np.ndarray, smooth_px: float) -> flo
         return 0.0
     # The kernel's weights square-sum to 36, so on noise |lap| is half-normal with scale 6 sigma;
     # its median (0.6745 * scale) is set by noise while edges and rubble inflate the mean.
-    sigma = float(np.median(lap)) / (6.0 * 0.6745)
+    # (lap is a fresh float64 array: the selection may reorder it.)
+    sigma = float(median_inplace(lap)) / (6.0 * 0.6745)
     return sigma * _unit_noise_gradient(smooth_px)
 
 

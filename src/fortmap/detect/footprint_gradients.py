@@ -58,64 +58,21 @@ def _gradient_fields_numpy(grey: np.ndarray, smooth_px: float) -> tuple[np.ndarr
 
 
 @numba.njit(cache=True, nogil=True)
-def _pass_row(src, fw, anti, buf, acc, out):  # pragma: no cover - compiled
-    """One row of ``scipy.ndimage.correlate1d(src, fw, axis=1, mode="nearest")`` in float32.
-
-    scipy's ``NI_Correlate1D`` for a symmetric (``anti``: antisymmetric) kernel: edges
-    extended with the end values, each sum in float64 in scipy's order (``x0 * w0``, then the
-    outermost pair first), rounded to float32 once. ``src`` (W,) in, ``out`` (W,);
-    ``buf`` (W + len(fw) - 1) and ``acc`` (W) are float64 scratch.
-    """
-    w = src.shape[0]
-    size1 = fw.shape[0] // 2
-    w0 = fw[size1]
-    for c in range(-size1, w + size1):
-        buf[c + size1] = np.float64(src[min(max(c, 0), w - 1)])
-    # tap by tap over the whole row (each sum still in scipy's order): the inner loops
-    # vectorise
-    for c in range(w):
-        acc[c] = buf[c + size1] * w0
-    for jj in range(-size1, 0):
-        wj = fw[size1 + jj]
-        for c in range(w):
-            x, y = buf[c + size1 + jj], buf[c + size1 - jj]
-            acc[c] += ((x - y) if anti else (x + y)) * wj
-    for c in range(w):
-        out[c] = np.float32(acc[c])
-
-
-@numba.njit(cache=True, nogil=True)
-def _pass_col(src, r, fw, anti, acc, out):  # pragma: no cover - compiled
-    """Row ``r`` of the same correlation along axis 0 (as :func:`_pass_row`) into float32
-    ``out`` (W,); ``acc`` is float64 scratch (W,)."""
-    h, w = src.shape
-    size1 = fw.shape[0] // 2
-    w0 = fw[size1]
-    for c in range(w):
-        acc[c] = np.float64(src[r, c]) * w0
-    for jj in range(-size1, 0):
-        lo, hi, wj = min(max(r + jj, 0), h - 1), min(max(r - jj, 0), h - 1), fw[size1 + jj]
-        for c in range(w):
-            x, y = np.float64(src[lo, c]), np.float64(src[hi, c])
-            acc[c] += ((x - y) if anti else (x + y)) * wj
-    for c in range(w):
-        out[c] = np.float32(acc[c])
-
-
-@numba.njit(cache=True, nogil=True)
 def _fields_kernel(grey, gauss):  # pragma: no cover - compiled
     """Gaussian (both axes), Sobel and the fields of :func:`gradient_fields`, in float32.
 
-    Row by row: the Gaussian in two 1-D passes (:func:`_pass_col`, :func:`_pass_row`), the
-    Sobel's 3-tap passes and the fields fused (:func:`_diff_row`, :func:`_sobel_fields_row`),
-    with the same float64 sums in scipy's order, so the same numbers. The smoothed rows and
-    their differences are kept for three rows only: whole arrays cost more in fresh memory
-    than in arithmetic.
+    Row by row: the Gaussian in two 1-D passes and the column difference
+    (:func:`_smooth_row`), then the Sobel's 3-tap passes and the fields fused
+    (:func:`_sobel_fields_row`), with the float64 sums of scipy's ``NI_Correlate1D`` in its
+    order (``x0 * w0``, then the outermost pair first; edges extended with the end values),
+    so the same numbers. The smoothed rows and their differences are kept for three rows
+    only: whole arrays cost more in fresh memory than in arithmetic.
     """
     h, w = grey.shape
     acc = np.empty(w, np.float64)
-    buf = np.empty(w + 2 * (gauss.shape[0] // 2) + 2, np.float64)
+    buf = np.empty(w + 2 * (gauss.shape[0] // 2), np.float64)
     row = np.empty(w, np.float32)
+    y = np.empty(w, np.float32)
     g = np.empty((3, w), np.float32)  # smoothed rows k at k % 3
     dx = np.empty((3, w), np.float32)  # their column differences
     mag = np.empty((h, w), np.float32)
@@ -125,13 +82,10 @@ def _fields_kernel(grey, gauss):  # pragma: no cover - compiled
     for r in range(h):
         rm, rp = max(r - 1, 0), min(r + 1, h - 1)
         while done <= rp:
-            k = done % 3
-            _pass_col(grey, done, gauss, False, acc, row)
-            _pass_row(row, gauss, False, buf, acc, g[k])
-            _diff_row(g[k], dx[k])
+            _smooth_row(grey, done, gauss, acc, buf, row, g[done % 3], dx[done % 3])
             done += 1
         _sobel_fields_row(
-            g[rm % 3], g[r % 3], g[rp % 3], dx[rm % 3], dx[r % 3], dx[rp % 3], row, mag[r],
+            g[rm % 3], g[r % 3], g[rp % 3], dx[rm % 3], dx[r % 3], dx[rp % 3], row, y, mag[r],
             c4[r], s4[r],
         )  # fmt: skip
     return mag, c4, s4
@@ -155,33 +109,80 @@ def _smooth3(x, m, p):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def _smooth_row(grey, k, fw, acc, buf, col, out, dx):  # pragma: no cover - compiled
+    """Row ``k`` of the Gaussian ``fw`` (symmetric, odd length) down the columns then along
+    the row, into float32 ``out`` (W,), and its (-1, 0, 1) difference along the row into
+    ``dx``; ``acc`` (W), ``buf`` (W + len(fw) - 1) float64 and ``col`` (W) float32 scratch.
+
+    Loops run from 0 over row views with constant offsets: an index whose sign numba cannot
+    see keeps a negative-index check in the loop, and then nothing vectorises.
+    """
+    h, w = grey.shape
+    size1 = fw.shape[0] // 2
+    w0 = fw[size1]
+    src = grey[k]
+    for i in range(w):
+        acc[i] = np.float64(src[i]) * w0
+    for jj in range(-size1, 0):
+        rl, rh, wj = min(max(k + jj, 0), h - 1), min(max(k - jj, 0), h - 1), fw[size1 + jj]
+        xl, xh = grey[rl], grey[rh]
+        for i in range(w):
+            acc[i] += (np.float64(xl[i]) + np.float64(xh[i])) * wj
+    for i in range(w):
+        col[i] = np.float32(acc[i])
+    # along the row: buf[i] holds column i - size1, edges extended
+    for i in range(w + 2 * size1):
+        buf[i] = np.float64(col[min(max(i - size1, 0), w - 1)])
+    bc = buf[size1 : size1 + w]
+    for i in range(w):
+        acc[i] = bc[i] * w0
+    for jj in range(-size1, 0):
+        wj = fw[size1 + jj]
+        xl, xh = buf[size1 + jj : size1 + jj + w], buf[size1 - jj : size1 - jj + w]
+        for i in range(w):
+            acc[i] += (xl[i] + xh[i]) * wj
+    for i in range(w):
+        out[i] = np.float32(acc[i])
+    _diff_row(out, dx)
+
+
+@numba.njit(cache=True, nogil=True)
 def _diff_row(src, out):  # pragma: no cover - compiled
-    """:func:`_pass_row` of ``src`` with (-1, 0, 1): ends extended with the end values."""
+    """(-1, 0, 1) correlation of ``src`` along the row, ends extended with the end values."""
     w = src.shape[0]
-    for c in range(1, w - 1):
-        out[c] = _diff3(src[c], src[c - 1], src[c + 1])
+    if w > 2:
+        xm, x0, xp, o = src[: w - 2], src[1 : w - 1], src[2:], out[1 : w - 1]
+        for i in range(w - 2):
+            o[i] = _diff3(x0[i], xm[i], xp[i])
     out[0] = _diff3(src[0], src[0], src[min(1, w - 1)])
     if w > 1:
         out[w - 1] = _diff3(src[w - 1], src[w - 2], src[w - 1])
 
 
 @numba.njit(cache=True, nogil=True)
-def _sobel_fields_row(gm, g0, gp, dm, d0, dp, row, mag, c4, s4):  # pragma: no cover
+def _sobel_fields_row(gm, g0, gp, dm, d0, dp, row, y, mag, c4, s4):  # pragma: no cover
     """One row of the Sobel (gx: (1, 2, 1) down the column difference ``d*``; gy: (-1, 0, 1)
     down the smoothed rows ``g*``, then (1, 2, 1) along) and of the fields. ``*m``/``*p``:
-    the rows above and below (the row itself at an edge); ``row`` is float32 scratch."""
+    the rows above and below (the row itself at an edge); ``row``, ``y`` float32 scratch."""
     w = g0.shape[0]
     two = np.float32(2.0)
     one = np.float32(1.0)
-    for c in range(w):
-        row[c] = _diff3(g0[c], gm[c], gp[c])
-    for c in range(w):
-        x = _smooth3(d0[c], dm[c], dp[c])
-        y = _smooth3(row[c], row[max(c - 1, 0)], row[min(c + 1, w - 1)])
-        a = x * x - y * y
-        b = two * x * y
+    for i in range(w):
+        row[i] = _diff3(g0[i], gm[i], gp[i])
+    if w > 2:
+        rm, r0, rp, yo = row[: w - 2], row[1 : w - 1], row[2:], y[1 : w - 1]
+        for i in range(w - 2):
+            yo[i] = _smooth3(r0[i], rm[i], rp[i])
+    y[0] = _smooth3(row[0], row[0], row[min(1, w - 1)])
+    if w > 1:
+        y[w - 1] = _smooth3(row[w - 1], row[w - 2], row[w - 1])
+    for i in range(w):
+        x = _smooth3(d0[i], dm[i], dp[i])
+        yi = y[i]
+        a = x * x - yi * yi
+        b = two * x * yi
         m2 = a * a + b * b
         inv = one / m2 if m2 > 0 else np.float32(0.0)
-        mag[c] = np.sqrt(x * x + y * y)
-        c4[c] = (a * a - b * b) * inv
-        s4[c] = two * a * b * inv
+        mag[i] = np.sqrt(x * x + yi * yi)
+        c4[i] = (a * a - b * b) * inv
+        s4[i] = two * a * b * inv

@@ -33,28 +33,35 @@ def abs_laplacian_every_other(  # pragma: no cover - compiled
     """|Laplacian-difference| at every other pixel whose diagonal is valid, float64, flat.
 
     The same float64 operations in the same order as :func:`abs_laplacian_numpy` (so the
-    same values, in the same row-major order), without its nine strided temporaries.
+    same values, in the same row-major order), without its nine strided temporaries. Each
+    output row is computed whole, then the valid values kept: a loop without the branch
+    vectorises.
     """
     h, w = grey.shape
     nh, nw = (h - 1) // 2, (w - 1) // 2
     out = np.empty(max(nh, 0) * max(nw, 0), np.float64)
+    row = np.empty(max(nw, 0), np.float64)
     k = 0
     for i in range(nh):
         r = 2 * i
+        g0, g1, g2 = grey[r], grey[r + 1], grey[r + 2]
         for j in range(nw):
             c = 2 * j
-            if not (valid[r, c] and valid[r + 1, c + 1] and valid[r + 2, c + 2]):
-                continue
-            t = np.float64(grey[r, c]) - 2 * np.float64(grey[r, c + 1])
-            t = t + np.float64(grey[r, c + 2])
-            t = t - 2 * np.float64(grey[r + 1, c])
-            t = t + 4 * np.float64(grey[r + 1, c + 1])
-            t = t - 2 * np.float64(grey[r + 1, c + 2])
-            t = t + np.float64(grey[r + 2, c])
-            t = t - 2 * np.float64(grey[r + 2, c + 1])
-            t = t + np.float64(grey[r + 2, c + 2])
-            out[k] = abs(t)
-            k += 1
+            t = np.float64(g0[c]) - 2 * np.float64(g0[c + 1])
+            t = t + np.float64(g0[c + 2])
+            t = t - 2 * np.float64(g1[c])
+            t = t + 4 * np.float64(g1[c + 1])
+            t = t - 2 * np.float64(g1[c + 2])
+            t = t + np.float64(g2[c])
+            t = t - 2 * np.float64(g2[c + 1])
+            t = t + np.float64(g2[c + 2])
+            row[j] = abs(t)
+        v0, v1, v2 = valid[r], valid[r + 1], valid[r + 2]
+        for j in range(nw):
+            c = 2 * j
+            if v0[c] and v1[c + 1] and v2[c + 2]:
+                out[k] = row[j]
+                k += 1
     return out[:k]
 
 
@@ -63,22 +70,26 @@ def band_mean_f32(img: np.ndarray, inv_n: np.float32) -> np.ndarray:  # pragma: 
     """Mean of float32 bands (bands, H, W) as float32, non-finite values as ``np.nan_to_num``.
 
     Bands are added one after another in float32 and the sum scaled by ``inv_n``
-    (float32 1/bands), the operations and order of the numpy loop it replaces.
+    (float32 1/bands), the operations and order of the numpy loop it replaces. Band by band
+    along each row, and the clean-up as selects, so that the loops vectorise.
     """
     nb, h, w = img.shape
     out = np.empty((h, w), np.float32)
     big = np.float32(np.finfo(np.float32).max)
     for r in range(h):
+        o = out[r]
+        src = img[0, r]
         for c in range(w):
-            x = img[0, r, c]
-            for b in range(1, nb):
-                x += img[b, r, c]
-            x *= inv_n
-            if np.isnan(x):
-                x = np.float32(0.0)
-            elif np.isinf(x):
-                x = big if x > 0 else -big
-            out[r, c] = x
+            o[c] = src[c]
+        for b in range(1, nb):
+            src = img[b, r]
+            for c in range(w):
+                o[c] += src[c]
+        for c in range(w):
+            x = o[c] * inv_n
+            # NaN to 0, +-inf to +-max; finite values (and -0.0) pass unchanged
+            x = np.float32(0.0) if x != x else min(max(x, -big), big)
+            o[c] = x
     return out
 
 
@@ -186,6 +197,52 @@ def _segment_median(seg: np.ndarray) -> float:  # pragma: no cover - compiled
     # the two middle order statistics by selection: the values a full sort puts there
     hi = select_inplace(seg, m // 2)
     lo = hi if m % 2 else seg[: m // 2].max()
+    return 0.5 * (lo + hi)
+
+
+@numba.njit(cache=True, nogil=True)
+def median_inplace(a: np.ndarray) -> float:  # pragma: no cover - compiled
+    """``np.median`` of a contiguous float64 array (reordered in place; NaN when empty or any
+    is NaN), without ``np.median``'s copy and full-size partition.
+
+    Non-negative floats order as their bit patterns: one pass counts the values by their top
+    16 bits (sign, exponent, 4 mantissa bits), and only those of the bins holding the two
+    middle ranks, a few per cent, go to the selection. Values with the sign bit set (or
+    NaN/inf) take the plain selection on the whole array.
+    """
+    n = a.shape[0]
+    if n == 0:
+        return np.nan
+    keys = a.view(np.uint64)
+    hist = np.zeros(65536, np.int64)
+    for v in keys:
+        hist[v >> np.uint64(48)] += 1
+    # 0x7FF0 and up: inf, NaN or a set sign bit
+    if hist[0x7FF0:].sum() > 0:
+        if np.isnan(a).any():
+            return np.nan
+        return _segment_median(a)
+    k1, k2 = (n - 1) // 2, n // 2
+    b1 = 0
+    below = 0
+    while below + hist[b1] <= k1:
+        below += hist[b1]
+        b1 += 1
+    b2 = b1
+    acc = below + hist[b1]
+    while acc <= k2:
+        b2 += 1
+        acc += hist[b2]
+    buf = np.empty(acc - below, np.float64)
+    m = 0
+    lo_key, hi_key = np.uint64(b1) << np.uint64(48), (np.uint64(b2) + np.uint64(1)) << np.uint64(48)
+    for i in range(n):
+        v = keys[i]
+        if v >= lo_key and v < hi_key:
+            buf[m] = a[i]
+            m += 1
+    lo = select_inplace(buf, k1 - below)
+    hi = lo if k2 == k1 else select_inplace(buf, k2 - below)
     return 0.5 * (lo + hi)
 
 
