@@ -1,8 +1,13 @@
-"""Merging colour classes and counting them in one pass equals the numpy steps."""
+"""The colour-class kernels (nearest centre, k-means iterations, merging and counting
+classes) equal the numpy and scipy steps they replace."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import pytest
+from scipy.cluster.vq import kmeans2
 
 from fortmap.detect.colour_class_kernels import merge_count
 
@@ -32,3 +37,36 @@ def test_bit_plane_and_class_bit_count_equal_numpy():
         assert np.array_equal(bit_plane(bits, j), plane)
         for k in (0, 3):
             assert class_bit_count(lab, k, bits, j, keep) == ((lab == k) & plane & keep).sum()
+
+
+def test_nearest_centre_of_bytes_equals_the_float_path():
+    from fortmap.detect.colour_class_kernels import nearest_centre
+
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 256, (3, 5003)).astype(np.uint8)  # not a whole number of blocks
+    c = (rng.random((16, 3)) * 255).astype(np.float32)
+    c[5] = c[2]  # a tie: the first centre keeps it
+    ref = ((x.T.astype(np.float32)[:, None] - c[None]) ** 2).sum(-1).argmin(1)
+    assert np.array_equal(nearest_centre(x.T, c), ref)
+    # one band (grey)
+    ref1 = ((x[0].astype(np.float32)[:, None] - c[None, :, 0]) ** 2).argmin(1)
+    assert np.array_equal(nearest_centre(x[:1].T, c[:, :1]), ref1)
+
+
+@pytest.mark.parametrize("bands", [3, 1, 4])
+def test_lloyd_equals_scipy_kmeans2_iterations(bands):
+    from fortmap.detect.colour_class_kernels import lloyd
+
+    rng = np.random.default_rng(bands)
+    for data in (
+        rng.random((3001, bands)) * 255,
+        np.round(rng.random((2000, bands)) * 8) * 16,  # equal points and ties
+    ):
+        init = data[rng.choice(len(data), 16, replace=False)].copy()
+        init[3] = [1e6] * bands  # far from every point: empty from the first iteration
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            ref = kmeans2(data, init, minit="matrix")[0]
+        got, empty = lloyd(data, init, 10)
+        assert np.array_equal(got.view(np.uint64), ref.view(np.uint64))
+        assert empty == len(w) >= 1
