@@ -70,3 +70,19 @@ def test_lloyd_equals_scipy_kmeans2_iterations(bands):
         got, empty = lloyd(data, init, 10)
         assert np.array_equal(got.view(np.uint64), ref.view(np.uint64))
         assert empty == len(w) >= 1
+
+
+def test_label_table_and_clear_where_not_equal_numpy():
+    from fortmap.detect.colour_class_kernels import clear_where_not, label_table
+
+    rng = np.random.default_rng(8)
+    lab = rng.integers(-1, 16, (46, 38)).astype(np.int16)
+    for table in (np.arange(17, dtype=np.uint16) * 3, (rng.random(17) < 0.5).astype(np.uint8)):
+        for view in (lab, lab[::2, ::2], lab[:0]):  # strided, empty
+            got = label_table(view, table)
+            assert got.dtype == table.dtype
+            assert np.array_equal(got, table[view + 1])
+            keep = rng.random(view.shape) < 0.6
+            ref = got.copy()
+            ref[~keep] = 0
+            assert np.array_equal(clear_where_not(got, keep), ref)

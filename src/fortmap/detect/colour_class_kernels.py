@@ -197,3 +197,26 @@ def lloyd(  # pragma: no cover - compiled
         empty += missing
         cb = new
     return cb, empty
+
+
+@nb.njit(cache=True, nogil=True)
+def label_table(lab: np.ndarray, table: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """``table[lab + 1]`` for labels -1..k-1 (-1: none, ``table[0]``), in ``table``'s dtype,
+    without numpy's int16 fancy-indexing (several times slower on a 4 Mpx overview)."""
+    h, w = lab.shape
+    out = np.empty((h, w), table.dtype)
+    for r in range(h):
+        for c in range(w):
+            out[r, c] = table[lab[r, c] + 1]
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def clear_where_not(a: np.ndarray, keep: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """``a[~keep] = 0`` in place (``a`` returned), in one pass without the inverted mask."""
+    h, w = a.shape
+    for r in range(h):
+        for c in range(w):
+            if not keep[r, c]:
+                a[r, c] = 0
+    return a

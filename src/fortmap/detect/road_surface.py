@@ -16,6 +16,8 @@ from scipy.spatial.distance import cdist
 from fortmap.detect.colour_class_kernels import (
     bit_plane,
     class_bit_count,
+    clear_where_not,
+    label_table,
     lloyd,
     merge_count,
     nearest_centre,
@@ -68,7 +70,7 @@ def road_mask(
         median3(np.ascontiguousarray(b, sm.dtype), sm[i])
     x = sm.reshape(len(sm), -1).T
     ok = valid.ravel()
-    n_ok = int(ok.sum())
+    n_ok = int(np.count_nonzero(ok))
     if n_ok < N_CLASSES * 10:
         return np.zeros(valid.shape, bool), {"classes": [], "road_classes": []}
     rng = np.random.default_rng(seed)
@@ -104,10 +106,10 @@ def road_mask(
         # opened in the same passes, in the narrowest word that holds them (a vector
         # instruction then works twice the pixels of the next wider one)
         word = np.uint8 if len(test) <= 8 else np.uint16 if len(test) <= 16 else np.uint32
+        # indexed by label + 1: label -1 (invalid) is no class
         bit = np.zeros(N_CLASSES + 1, word)
         bit[np.asarray(test) + 1] = np.uint32(1) << np.arange(len(test), dtype=np.uint32)
-        st = close_cross(bit[lab_s + 1], 1)
-        st[~valid_s] = 0
+        st = clear_where_not(close_cross(label_table(lab_s, bit), 1), valid_s)
         n = max(3, int(round(CORRIDOR_M / px_s)) | 1)
         long_ = open_lines_packed(st, n)
         # every tested class's pixels, and those of them in long runs, in one pass
@@ -135,11 +137,10 @@ def road_mask(
     ev = {"classes": classes, "road_classes": chosen}
     if not chosen:
         return np.zeros(valid.shape, bool), ev
-    # a lookup table is np.isin(lab, chosen) in one gather (label -1, invalid, hits the
-    # table's last entry, which is False)
-    is_road = np.zeros(N_CLASSES + 1, bool)
-    is_road[chosen] = True
-    road = close_cross(is_road[lab].view(np.uint8), 2).view(bool) & valid
+    # a lookup table is np.isin(lab, chosen) in one gather (label -1, invalid, is False)
+    is_road = np.zeros(N_CLASSES + 1, np.uint8)
+    is_road[np.asarray(chosen) + 1] = 1
+    road = clear_where_not(close_cross(label_table(lab, is_road), 2), valid).view(bool)
     return corridors(road, pixel_m), ev
 
 
