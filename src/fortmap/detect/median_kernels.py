@@ -146,12 +146,25 @@ def abs_diff_medians_u8(img: np.ndarray) -> np.ndarray:  # pragma: no cover - co
     if n <= 0:
         return out
     hist = np.zeros(256, np.int64)
+    # four histograms, filled in turn: consecutive equal differences (the common case)
+    # would otherwise wait on each other's increments
+    part = np.zeros((4, 256), np.int64)
     for b in range(nb_):
-        hist[:] = 0
+        part[:] = 0
         for r in range(h):
-            for c in range(w - 1):
-                p, q = img[b, r, c + 1], img[b, r, c]
-                hist[(p - q) if p >= q else (q - p)] += 1
+            row = img[b, r]
+            c = 0
+            while c + 4 < w:
+                for k in range(4):
+                    p, q = row[c + k + 1], row[c + k]
+                    part[k, (p - q) if p >= q else (q - p)] += 1
+                c += 4
+            while c < w - 1:
+                p, q = row[c + 1], row[c]
+                part[0, (p - q) if p >= q else (q - p)] += 1
+                c += 1
+        for v in range(256):
+            hist[v] = part[0, v] + part[1, v] + part[2, v] + part[3, v]
         # the (n - 1) // 2-th and n // 2-th smallest differences
         lo = hi = -1
         acc = 0

@@ -144,6 +144,7 @@ def open_packed(  # pragma: no cover - compiled
     s = np.empty((length, nw_max), a.dtype)
     g = np.empty((length, nw_max), a.dtype)
     hv = np.empty(nw_max, a.dtype)
+    dv = np.empty(nw_max, a.dtype)
     for o0 in range(o_min, o_max + 1, nw_max):
         nw = min(nw_max, o_max + 1 - o0)
         t0, t1 = _block_steps(o0, nw, slope, length, across)
@@ -151,26 +152,36 @@ def open_packed(  # pragma: no cover - compiled
             continue  # no run of n steps fits
         for t in range(t0, t1):
             if exact[t]:
+                # lines j of the group in the image: one interval, copied without tests
                 base = o0 + shift[t]
-                for j in range(nw):
-                    m = base + j
-                    s[t, j] = a[t, m] if 0 <= m < across else 0
+                ja = min(max(0, -base), nw)
+                jb = max(min(nw, across - base), ja)
+                for j in range(ja):
+                    s[t, j] = 0
+                for j in range(ja, jb):
+                    s[t, j] = a[t, base + j]
+                for j in range(jb, nw):
+                    s[t, j] = 0
             else:
                 for j in range(nw):
                     m = int(math.floor((o0 + j) + slope * t + 0.5))
                     s[t, j] = a[t, m] if 0 <= m < across else 0
         # erosion: g[t] = AND of s from t's block start to t; hv = AND of s from t to its
-        # block end; AND of s[t .. t + n - 1] = hv(t) & g[t + n - 1], written over g (blocks
-        # of n steps counted from t0)
+        # block end; AND of s[t .. t + n - 1] = hv(t) & g[t + n - 1], written over g. Blocks
+        # of n steps are counted from t0; k is t's place in its block (no division a step)
+        k = 0
         for t in range(t0, t1):
-            if (t - t0) % n == 0:
+            if k == 0:
                 for j in range(nw):
                     g[t, j] = s[t, j]
             else:
                 for j in range(nw):
                     g[t, j] = g[t - 1, j] & s[t, j]
+            k = k + 1 if k < n - 1 else 0
+        k_last = (t1 - 1 - t0) % n
+        k = k_last
         for t in range(t1 - 1, t0 - 1, -1):
-            if (t - t0) % n == n - 1 or t == t1 - 1:
+            if k == n - 1 or t == t1 - 1:
                 for j in range(nw):
                     hv[j] = s[t, j]
             else:
@@ -179,33 +190,48 @@ def open_packed(  # pragma: no cover - compiled
             if t + n - 1 < t1:
                 for j in range(nw):
                     g[t + n - 1, j] = hv[j] & g[t + n - 1, j]
+            k = k - 1 if k > 0 else n - 1
         for t in range(t0, t0 + n - 1):
             for j in range(nw):
                 g[t, j] = 0
         # dilation: the OR of the erosion over g[t .. t + n - 1], the same way round
+        k = 0
         for t in range(t0, t1):
-            if (t - t0) % n == 0:
+            if k == 0:
                 for j in range(nw):
                     s[t, j] = g[t, j]
             else:
                 for j in range(nw):
                     s[t, j] = s[t - 1, j] | g[t, j]
+            k = k + 1 if k < n - 1 else 0
+        k = k_last
         for t in range(t1 - 1, t0 - 1, -1):
-            if (t - t0) % n == n - 1 or t == t1 - 1:
+            if k == n - 1 or t == t1 - 1:
                 for j in range(nw):
                     hv[j] = g[t, j]
             else:
                 for j in range(nw):
                     hv[j] = hv[j] | g[t, j]
             hi = min(t + n - 1, t1 - 1)
-            two = (hi - t0) // n != (t - t0) // n
-            base = o0 + shift[t]
-            for j in range(nw):
-                d = hv[j] | s[hi, j] if two else hv[j]
-                if d:
-                    m = base + j if exact[t] else int(math.floor((o0 + j) + slope * t + 0.5))
-                    if 0 <= m < across:
-                        out[t, m] |= d
+            # steps t .. hi reach past t's block (whose last step is t - k + n - 1): the
+            # running OR of hi's block up to hi joins in
+            d = hv
+            if hi > t - k + n - 1:
+                for j in range(nw):
+                    dv[j] = hv[j] | s[hi, j]
+                d = dv
+            k = k - 1 if k > 0 else n - 1
+            if exact[t]:
+                base = o0 + shift[t]
+                ja = min(max(0, -base), nw)
+                jb = max(min(nw, across - base), ja)
+                for j in range(ja, jb):
+                    out[t, base + j] |= d[j]
+            else:
+                for j in range(nw):
+                    m = int(math.floor((o0 + j) + slope * t + 0.5))
+                    if d[j] and 0 <= m < across:
+                        out[t, m] |= d[j]
 
 
 @nb.njit(cache=True, nogil=True)
