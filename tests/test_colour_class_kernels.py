@@ -86,3 +86,18 @@ def test_label_table_and_clear_where_not_equal_numpy():
             ref = got.copy()
             ref[~keep] = 0
             assert np.array_equal(clear_where_not(got, keep), ref)
+
+
+def test_nearest_merged_equals_nearest_centre_then_merge_count():
+    from fortmap.detect.colour_class_kernels import nearest_centre, nearest_merged
+
+    rng = np.random.default_rng(9)
+    root = np.array([0, 0, 2, 3, 3, 5, 6, 0, 8, 9, 2, 11, 12, 13, 14, 15])
+    c = (rng.random((16, 3)) * 255).astype(np.float32)
+    for n in (0, 1, 1023, 5003):
+        x = rng.integers(0, 256, (3, n)).astype(np.uint8).T  # the transposed view
+        for valid in (rng.random(n) < 0.8, np.zeros(n, bool)):
+            ref, ref_counts = merge_count(nearest_centre(x, c)[None], root, valid[None])
+            got, counts = nearest_merged(x, c, root, valid)
+            assert got.dtype == np.int16
+            assert np.array_equal(got, ref[0]) and np.array_equal(counts, ref_counts)

@@ -1,9 +1,45 @@
-"""Colour-class kernel of road derivation (numba): nearest k-means centre of every pixel."""
+"""Colour-class kernels of road derivation (numba): nearest k-means centre of every pixel,
+the k-means iterations, merging and counting classes."""
 
 from __future__ import annotations
 
 import numba as nb
 import numpy as np
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _block_nearest(xt, ct, i0, m, best, bi):  # pragma: no cover - compiled
+    """Nearest centre (``bi[:m]``) of pixels ``i0 .. i0 + m - 1`` of ``xt`` (bands, n)."""
+    nb_, k = ct.shape
+    for i in range(m):
+        best[i] = np.float32(np.inf)
+        bi[i] = 0
+    for j in range(k):
+        jj = np.int16(j)
+        if nb_ == 3:
+            x0, x1, x2 = xt[0, i0 : i0 + m], xt[1, i0 : i0 + m], xt[2, i0 : i0 + m]
+            c0, c1, c2 = ct[0, j], ct[1, j], ct[2, j]
+            for i in range(m):
+                d = np.float32(x0[i]) - c0
+                s = d * d
+                d = np.float32(x1[i]) - c1
+                s = s + d * d
+                d = np.float32(x2[i]) - c2
+                s = s + d * d
+                # strictly less: the first centre keeps a tie
+                lt = s < best[i]
+                best[i] = s if lt else best[i]
+                bi[i] = jj if lt else bi[i]
+        else:
+            for i in range(m):
+                d = np.float32(xt[0, i0 + i]) - ct[0, j]
+                s = d * d
+                for q in range(1, nb_):
+                    d = np.float32(xt[q, i0 + i]) - ct[q, j]
+                    s = s + d * d
+                lt = s < best[i]
+                best[i] = s if lt else best[i]
+                bi[i] = jj if lt else bi[i]
 
 
 @nb.njit(cache=True, nogil=True)
@@ -17,8 +53,7 @@ def nearest_centre(x: np.ndarray, cent: np.ndarray) -> np.ndarray:  # pragma: no
     taken in blocks and each centre is tried on a whole block before the next, so the inner
     loop runs along pixels without branches and vectorises.
     """
-    n, nb_ = x.shape
-    k = cent.shape[0]
+    n = x.shape[0]
     xt = x.T
     ct = np.ascontiguousarray(cent.T)
     lab = np.empty(n, np.int16)
@@ -27,37 +62,46 @@ def nearest_centre(x: np.ndarray, cent: np.ndarray) -> np.ndarray:  # pragma: no
     bi = np.empty(blk, np.int16)
     for i0 in range(0, n, blk):
         m = min(blk, n - i0)
-        for i in range(m):
-            best[i] = np.float32(np.inf)
-            bi[i] = 0
-        for j in range(k):
-            jj = np.int16(j)
-            if nb_ == 3:
-                x0, x1, x2 = xt[0, i0 : i0 + m], xt[1, i0 : i0 + m], xt[2, i0 : i0 + m]
-                c0, c1, c2 = ct[0, j], ct[1, j], ct[2, j]
-                for i in range(m):
-                    d = np.float32(x0[i]) - c0
-                    s = d * d
-                    d = np.float32(x1[i]) - c1
-                    s = s + d * d
-                    d = np.float32(x2[i]) - c2
-                    s = s + d * d
-                    # strictly less: the first centre keeps a tie
-                    lt = s < best[i]
-                    best[i] = s if lt else best[i]
-                    bi[i] = jj if lt else bi[i]
-            else:
-                for i in range(m):
-                    d = np.float32(xt[0, i0 + i]) - ct[0, j]
-                    s = d * d
-                    for q in range(1, nb_):
-                        d = np.float32(xt[q, i0 + i]) - ct[q, j]
-                        s = s + d * d
-                    lt = s < best[i]
-                    best[i] = s if lt else best[i]
-                    bi[i] = jj if lt else bi[i]
+        _block_nearest(xt, ct, i0, m, best, bi)
         lab[i0 : i0 + m] = bi[:m]
     return lab
+
+
+@nb.njit(cache=True, nogil=True)
+def nearest_merged(  # pragma: no cover - compiled
+    x: np.ndarray, cent: np.ndarray, root: np.ndarray, valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`nearest_centre` then :func:`merge_count` in one pass over the pixels.
+
+    Args:
+        x: float32 or uint8 (n, bands), as :func:`nearest_centre` takes it.
+        cent: float32 (k, bands) centres.
+        root: int (k,) the class each class merges into (0..k-1).
+        valid: bool (n,).
+
+    Returns:
+        (int16 (n,) merged labels, -1 where not ``valid``; int64 (k,) valid pixels per
+        merged class).
+    """
+    n = x.shape[0]
+    xt = x.T
+    ct = np.ascontiguousarray(cent.T)
+    lab = np.empty(n, np.int16)
+    counts = np.zeros(root.shape[0], np.int64)
+    blk = 1024
+    best = np.empty(blk, np.float32)
+    bi = np.empty(blk, np.int16)
+    for i0 in range(0, n, blk):
+        m = min(blk, n - i0)
+        _block_nearest(xt, ct, i0, m, best, bi)
+        for i in range(m):
+            if valid[i0 + i]:
+                q = root[bi[i]]
+                lab[i0 + i] = q
+                counts[q] += 1
+            else:
+                lab[i0 + i] = -1
+    return lab, counts
 
 
 @nb.njit(cache=True, nogil=True)

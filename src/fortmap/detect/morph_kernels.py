@@ -358,13 +358,20 @@ def bit_rows_of_transpose(mask: np.ndarray) -> np.ndarray:  # pragma: no cover -
     transposed copy: uint64 (cols, ceil(rows / 64)), bit ``r % 64`` of word ``r // 64`` of
     row ``c`` is ``mask[r, c]``."""
     h, w = mask.shape
-    out = np.zeros((w, (h + 63) // 64), np.uint64)
-    for r in range(h):
-        k = r >> 6
-        b = np.uint64(r & 63)
+    nk = (h + 63) // 64
+    out = np.zeros((w, nk), np.uint64)
+    # each band of 64 rows is gathered into one word per column, a row at a time along the
+    # columns (contiguous, no branches: the loop vectorises)
+    acc = np.empty(w, np.uint64)
+    for k in range(nk):
+        acc[:] = 0
+        for i in range(min(64, h - 64 * k)):
+            row = mask[64 * k + i]
+            b = np.uint64(i)
+            for c in range(w):
+                acc[c] |= np.uint64(row[c]) << b
         for c in range(w):
-            if mask[r, c]:
-                out[c, k] |= np.uint64(1) << b
+            out[c, k] = acc[c]
     return out
 
 

@@ -21,6 +21,7 @@ from fortmap.detect.colour_class_kernels import (
     lloyd,
     merge_count,
     nearest_centre,
+    nearest_merged,
 )
 from fortmap.detect.median_kernels import abs_diff_medians_u8, median3, to_bytes
 from fortmap.detect.morph_kernels import close_cross
@@ -79,8 +80,6 @@ def road_mask(
     pick = rng.choice(n_ok, min(n_ok, 50_000), replace=False)
     sub = x[pick if n_ok == ok.size else np.flatnonzero(ok)[pick]]
     cent = kmeans_pp(sub.astype(np.float64), N_CLASSES, seed)
-    lab = _nearest(x, cent.astype(np.float32))
-    lab = lab.reshape(valid.shape)
     # k-means splits a large uniform surface into sub-classes that differ by noise only;
     # classes closer than 3 sigmas of the raw image's noise (robust, from neighbour
     # differences) are one surface
@@ -88,8 +87,15 @@ def road_mask(
     sigma = med / 0.6745 / math.sqrt(2)
     near = np.sqrt((((cent[:, None] - cent[None]) / np.maximum(sigma, 0.5)) ** 2).sum(-1)) < 3
     _, root = _components(near)
-    # merged labels (-1 where invalid) and the pixels of each class in one pass
-    lab, counts = merge_count(lab, root, np.ascontiguousarray(valid))
+    # merged labels (-1 where invalid) and the pixels of each class
+    c32 = np.ascontiguousarray(cent.astype(np.float32))
+    if x.dtype == np.uint8:
+        # bytes hold no NaN: the nearest centre, merged and counted, in one pass
+        lab, counts = nearest_merged(x, c32, root, np.ascontiguousarray(ok))
+        lab = lab.reshape(valid.shape)
+    else:
+        lab = _nearest(x, c32).reshape(valid.shape)
+        lab, counts = merge_count(lab, root, np.ascontiguousarray(valid))
     cent = np.stack([cent[root == root[k]].mean(0) for k in range(N_CLASSES)])
     share = counts / lab.size
     chroma = (cent.max(1) - cent.min(1)) / np.maximum(cent.mean(1), 1e-6)
