@@ -1,8 +1,13 @@
-"""Merging colour classes and counting them in one pass equals the numpy steps."""
+"""The colour-class kernels (nearest centre, k-means iterations, merging and counting
+classes) equal the numpy and scipy steps they replace."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import pytest
+from scipy.cluster.vq import kmeans2
 
 from fortmap.detect.colour_class_kernels import merge_count
 
@@ -32,3 +37,67 @@ def test_bit_plane_and_class_bit_count_equal_numpy():
         assert np.array_equal(bit_plane(bits, j), plane)
         for k in (0, 3):
             assert class_bit_count(lab, k, bits, j, keep) == ((lab == k) & plane & keep).sum()
+
+
+def test_nearest_centre_of_bytes_equals_the_float_path():
+    from fortmap.detect.colour_class_kernels import nearest_centre
+
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 256, (3, 5003)).astype(np.uint8)  # not a whole number of blocks
+    c = (rng.random((16, 3)) * 255).astype(np.float32)
+    c[5] = c[2]  # a tie: the first centre keeps it
+    ref = ((x.T.astype(np.float32)[:, None] - c[None]) ** 2).sum(-1).argmin(1)
+    assert np.array_equal(nearest_centre(x.T, c), ref)
+    # one band (grey)
+    ref1 = ((x[0].astype(np.float32)[:, None] - c[None, :, 0]) ** 2).argmin(1)
+    assert np.array_equal(nearest_centre(x[:1].T, c[:, :1]), ref1)
+
+
+@pytest.mark.parametrize("bands", [3, 1, 4])
+def test_lloyd_equals_scipy_kmeans2_iterations(bands):
+    from fortmap.detect.colour_class_kernels import lloyd
+
+    rng = np.random.default_rng(bands)
+    for data in (
+        rng.random((3001, bands)) * 255,
+        np.round(rng.random((2000, bands)) * 8) * 16,  # equal points and ties
+    ):
+        init = data[rng.choice(len(data), 16, replace=False)].copy()
+        init[3] = [1e6] * bands  # far from every point: empty from the first iteration
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            ref = kmeans2(data, init, minit="matrix")[0]
+        got, empty = lloyd(data, init, 10)
+        assert np.array_equal(got.view(np.uint64), ref.view(np.uint64))
+        assert empty == len(w) >= 1
+
+
+def test_label_table_and_clear_where_not_equal_numpy():
+    from fortmap.detect.colour_class_kernels import clear_where_not, label_table
+
+    rng = np.random.default_rng(8)
+    lab = rng.integers(-1, 16, (46, 38)).astype(np.int16)
+    for table in (np.arange(17, dtype=np.uint16) * 3, (rng.random(17) < 0.5).astype(np.uint8)):
+        for view in (lab, lab[::2, ::2], lab[:0]):  # strided, empty
+            got = label_table(view, table)
+            assert got.dtype == table.dtype
+            assert np.array_equal(got, table[view + 1])
+            keep = rng.random(view.shape) < 0.6
+            ref = got.copy()
+            ref[~keep] = 0
+            assert np.array_equal(clear_where_not(got, keep), ref)
+
+
+def test_nearest_merged_equals_nearest_centre_then_merge_count():
+    from fortmap.detect.colour_class_kernels import nearest_centre, nearest_merged
+
+    rng = np.random.default_rng(9)
+    root = np.array([0, 0, 2, 3, 3, 5, 6, 0, 8, 9, 2, 11, 12, 13, 14, 15])
+    c = (rng.random((16, 3)) * 255).astype(np.float32)
+    for n in (0, 1, 1023, 5003):
+        x = rng.integers(0, 256, (3, n)).astype(np.uint8).T  # the transposed view
+        for valid in (rng.random(n) < 0.8, np.zeros(n, bool)):
+            ref, ref_counts = merge_count(nearest_centre(x, c)[None], root, valid[None])
+            got, counts = nearest_merged(x, c, root, valid)
+            assert got.dtype == np.int16
+            assert np.array_equal(got, ref[0]) and np.array_equal(counts, ref_counts)

@@ -1,4 +1,5 @@
-"""Hole filling from row runs equals filling scipy's labelled components."""
+"""Hole filling from row runs equals filling scipy's labelled components; the packed line
+openings equal the walk."""
 
 from __future__ import annotations
 
@@ -62,3 +63,22 @@ def test_bit_rows_of_the_transpose_and_their_union():
         a, b = rng.random(shape) < 0.5, rng.random(shape[::-1]) < 0.5
         got = union_of_bit_rows(_bit_rows(a), _bit_rows(b), m)
         assert np.array_equal(got, (a | b.T) & m)
+
+
+@pytest.mark.parametrize("shape", [(300, 40), (40, 300), (7, 5), (130, 130)])
+@pytest.mark.parametrize("word", [np.uint8, np.uint16, np.uint32])
+def test_open_packed_sweeps_each_group_of_lines_over_its_steps_only(shape, word):
+    # many groups of lines lie partly beside the image at steep slopes; each must still open
+    # as the walk opens it, in every word width (128 and 256 lines to a group in the narrow
+    # ones)
+    from fortmap.detect.morph_kernels import open_along, open_packed
+
+    m = ndi.binary_dilation(np.random.default_rng(shape[0]).random(shape) > 0.9, iterations=2)
+    m[shape[0] // 2, :] = m[:, shape[1] // 2] = True
+    for slope in (0.0, 0.2, -0.41, 0.67, 1.0, -1.0, 1e-12):
+        for n in (1, 3, 9):
+            ref = np.zeros(shape, bool)
+            open_along(m, ref, n, slope, False)
+            got = np.zeros(shape, word)
+            open_packed(m.astype(word) << word(np.iinfo(word).bits - 1), got, n, slope)
+            assert np.array_equal(got != 0, ref), (slope, n)

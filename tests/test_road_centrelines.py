@@ -80,3 +80,22 @@ def test_flat_skeleton_graph_and_pruning_equal_the_path_lists(seed):
             want = _reference_prune(ref, nodes, min_px)
             assert n.tolist() == [len(p) for p in want]
             assert np.array_equal(f, np.concatenate(want) if want else f)
+
+
+def test_n_steps_equals_the_length_of_each_arange():
+    from fortmap.detect.road_centrelines import _n_steps
+
+    rng = np.random.default_rng(4)
+    lengths = np.concatenate(
+        [
+            rng.random(2000) * 300,
+            np.arange(0.0, 50.0),  # whole numbers: the 1e-9 decides
+            np.arange(0.0, 50.0) - 1e-9,
+            np.arange(0.0, 50.0) - 2e-9,
+            np.nextafter(np.arange(1.0, 50.0), 0),
+            [0.0],
+        ]
+    )
+    ref = [len(np.arange(0, ln + 1e-9, 1.0)) for ln in lengths]
+    assert np.array_equal(_n_steps(lengths), ref)
+    assert _n_steps(np.zeros(0)).shape == (0,)

@@ -270,3 +270,22 @@ def test_open_packed_equals_the_walk_at_slopes_with_half_pixel_rounding(slope):
     open_packed(m.astype(np.uint32) * np.uint32(5), got, 4, slope)
     assert ref.any()
     assert np.array_equal(got == 5, ref) and np.array_equal(got != 0, ref)
+
+
+@pytest.mark.parametrize("word", [np.uint8, np.uint16])
+def test_packed_line_openings_in_narrow_words_equal_uint32(word):
+    # road_mask packs its classes in the narrowest word that holds them
+    from fortmap.detect.road_corridors import open_lines_packed
+
+    rng = np.random.default_rng(3)
+    nbits = np.iinfo(word).bits
+    masks = [ndi.binary_dilation(rng.random((37, 29)) > 0.93) for _ in range(nbits)]
+    masks[-1][5, :] = masks[0][:, 9] = True  # the top and bottom bits have long lines
+    packed = sum(m.astype(np.uint32) << np.uint32(j) for j, m in enumerate(masks))
+    ref = open_lines_packed(packed.astype(np.uint32), 7)
+    got = open_lines_packed(packed.astype(word), 7)
+    assert got.dtype == word and ref.any()
+    assert np.array_equal(got.astype(np.uint32), ref)
+    # and each bit as the walk of its own mask
+    for j, m in enumerate(masks):
+        assert np.array_equal((got >> j) & 1 == 1, _openings_reference(m, 7)), j

@@ -98,10 +98,23 @@ def _line_rows(length: int, slope: float) -> tuple[np.ndarray, np.ndarray]:  # p
     return shift, exact
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
-def _suffix_start(t, n, length):  # pragma: no cover - compiled
-    """Does a backward running AND/OR restart at step ``t`` (blocks of ``n`` steps)?"""
-    return t % n == n - 1 or t == length - 1
+@nb.njit(cache=True, nogil=True)
+def _block_steps(
+    o0: int, nw: int, slope: float, length: int, across: int
+) -> tuple[int, int]:  # pragma: no cover - compiled
+    """Steps ``t0 .. t1 - 1`` outside which none of the lines ``o0 .. o0 + nw - 1`` is in the
+    image (``m = round(o + slope * t)`` in ``0 .. across - 1``), widened by two steps."""
+    if slope > 0:
+        ta, tb = (-0.5 - (o0 + nw - 1)) / slope, (across - 0.5 - o0) / slope
+    elif slope < 0:
+        ta, tb = (across - 0.5 - o0) / slope, (-0.5 - (o0 + nw - 1)) / slope
+    else:
+        inside = o0 + nw - 1 >= 0 and o0 < across
+        ta, tb = (0.0, float(length)) if inside else (1.0, -4.0)
+    # clamped in floats first: a near-zero slope puts the ends out of int64's range
+    t0 = int(math.floor(min(max(ta, -4.0), length + 4.0))) - 2
+    t1 = int(math.ceil(min(max(tb, -4.0), length + 4.0))) + 3
+    return max(0, t0), min(length, t1)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -110,82 +123,115 @@ def open_packed(  # pragma: no cover - compiled
 ) -> None:
     """OR into ``out`` the bits of ``a`` in runs of >= ``n`` along one family of lines.
 
-    ``a`` holds up to 32 masks as bits of uint32, laid out (major axis ``t``, minor axis
-    ``m``); the line of offset ``o`` is ``m = round(o + slope * t)`` (the same expression as
-    :func:`open_along`, so the same pixels; pixels off the image count as 0). The opening of
-    every bit at once is an erosion (AND over ``n`` consecutive steps) then a dilation (OR),
-    each in three operations a step whatever ``n`` (van Herk / Gil-Werman: running ANDs
-    forward and backward within blocks of ``n`` steps). Lines are taken 64 at a time, copied
-    out as columns of a small array, so every pass runs along contiguous memory and stays in
-    cache, without branches.
+    ``a`` holds up to 8, 16 or 32 masks as bits of uint8, uint16 or uint32, laid out (major
+    axis ``t``, minor axis ``m``); the line of offset ``o`` is ``m = round(o + slope * t)``
+    (the same expression as :func:`open_along`, so the same pixels; pixels off the image
+    count as 0). The opening of every bit at once is an erosion (AND over ``n`` consecutive
+    steps) then a dilation (OR), each in three operations a step whatever ``n`` (van Herk /
+    Gil-Werman: running ANDs forward and backward within blocks of ``n`` steps). Lines are
+    taken 64 (128 in uint16, 256 in uint8: the same bytes) at a time, copied out as columns
+    of a small array, so every pass runs along contiguous memory and stays in cache, without
+    branches; each group of lines is swept over the steps where one of them is in the image
+    only (off it they are 0: no run there, none reaching in), which spares the part of a
+    steep family's sweep that lies beside the image.
     """
     length, across = a.shape
     o_min = int(math.floor(-max(slope, 0.0) * (length - 1))) - 3
     o_max = across + int(math.ceil(max(-slope, 0.0) * (length - 1))) + 3
     n = max(n, 1)
-    nw_max = 64
+    nw_max = 256 // a.itemsize
     shift, exact = _line_rows(length, slope)
     s = np.empty((length, nw_max), a.dtype)
     g = np.empty((length, nw_max), a.dtype)
     hv = np.empty(nw_max, a.dtype)
+    dv = np.empty(nw_max, a.dtype)
     for o0 in range(o_min, o_max + 1, nw_max):
         nw = min(nw_max, o_max + 1 - o0)
-        for t in range(length):
+        t0, t1 = _block_steps(o0, nw, slope, length, across)
+        if t1 - t0 < n:
+            continue  # no run of n steps fits
+        for t in range(t0, t1):
             if exact[t]:
+                # lines j of the group in the image: one interval, copied without tests
                 base = o0 + shift[t]
-                for j in range(nw):
-                    m = base + j
-                    s[t, j] = a[t, m] if 0 <= m < across else 0
+                ja = min(max(0, -base), nw)
+                jb = max(min(nw, across - base), ja)
+                for j in range(ja):
+                    s[t, j] = 0
+                for j in range(ja, jb):
+                    s[t, j] = a[t, base + j]
+                for j in range(jb, nw):
+                    s[t, j] = 0
             else:
                 for j in range(nw):
                     m = int(math.floor((o0 + j) + slope * t + 0.5))
                     s[t, j] = a[t, m] if 0 <= m < across else 0
         # erosion: g[t] = AND of s from t's block start to t; hv = AND of s from t to its
-        # block end; AND of s[t .. t + n - 1] = hv(t) & g[t + n - 1], written over g
-        for t in range(length):
-            if t % n == 0:
+        # block end; AND of s[t .. t + n - 1] = hv(t) & g[t + n - 1], written over g. Blocks
+        # of n steps are counted from t0; k is t's place in its block (no division a step)
+        k = 0
+        for t in range(t0, t1):
+            if k == 0:
                 for j in range(nw):
                     g[t, j] = s[t, j]
             else:
                 for j in range(nw):
                     g[t, j] = g[t - 1, j] & s[t, j]
-        for t in range(length - 1, -1, -1):
-            if _suffix_start(t, n, length):
+            k = k + 1 if k < n - 1 else 0
+        k_last = (t1 - 1 - t0) % n
+        k = k_last
+        for t in range(t1 - 1, t0 - 1, -1):
+            if k == n - 1 or t == t1 - 1:
                 for j in range(nw):
                     hv[j] = s[t, j]
             else:
                 for j in range(nw):
                     hv[j] = hv[j] & s[t, j]
-            if t + n - 1 < length:
+            if t + n - 1 < t1:
                 for j in range(nw):
                     g[t + n - 1, j] = hv[j] & g[t + n - 1, j]
-        for t in range(min(n - 1, length)):
+            k = k - 1 if k > 0 else n - 1
+        for t in range(t0, t0 + n - 1):
             for j in range(nw):
                 g[t, j] = 0
         # dilation: the OR of the erosion over g[t .. t + n - 1], the same way round
-        for t in range(length):
-            if t % n == 0:
+        k = 0
+        for t in range(t0, t1):
+            if k == 0:
                 for j in range(nw):
                     s[t, j] = g[t, j]
             else:
                 for j in range(nw):
                     s[t, j] = s[t - 1, j] | g[t, j]
-        for t in range(length - 1, -1, -1):
-            if _suffix_start(t, n, length):
+            k = k + 1 if k < n - 1 else 0
+        k = k_last
+        for t in range(t1 - 1, t0 - 1, -1):
+            if k == n - 1 or t == t1 - 1:
                 for j in range(nw):
                     hv[j] = g[t, j]
             else:
                 for j in range(nw):
                     hv[j] = hv[j] | g[t, j]
-            hi = min(t + n - 1, length - 1)
-            two = hi // n != t // n
-            base = o0 + shift[t]
-            for j in range(nw):
-                d = hv[j] | s[hi, j] if two else hv[j]
-                if d:
-                    m = base + j if exact[t] else int(math.floor((o0 + j) + slope * t + 0.5))
-                    if 0 <= m < across:
-                        out[t, m] |= d
+            hi = min(t + n - 1, t1 - 1)
+            # steps t .. hi reach past t's block (whose last step is t - k + n - 1): the
+            # running OR of hi's block up to hi joins in
+            d = hv
+            if hi > t - k + n - 1:
+                for j in range(nw):
+                    dv[j] = hv[j] | s[hi, j]
+                d = dv
+            k = k - 1 if k > 0 else n - 1
+            if exact[t]:
+                base = o0 + shift[t]
+                ja = min(max(0, -base), nw)
+                jb = max(min(nw, across - base), ja)
+                for j in range(ja, jb):
+                    out[t, base + j] |= d[j]
+            else:
+                for j in range(nw):
+                    m = int(math.floor((o0 + j) + slope * t + 0.5))
+                    if d[j] and 0 <= m < across:
+                        out[t, m] |= d[j]
 
 
 @nb.njit(cache=True, nogil=True)
@@ -312,13 +358,20 @@ def bit_rows_of_transpose(mask: np.ndarray) -> np.ndarray:  # pragma: no cover -
     transposed copy: uint64 (cols, ceil(rows / 64)), bit ``r % 64`` of word ``r // 64`` of
     row ``c`` is ``mask[r, c]``."""
     h, w = mask.shape
-    out = np.zeros((w, (h + 63) // 64), np.uint64)
-    for r in range(h):
-        k = r >> 6
-        b = np.uint64(r & 63)
+    nk = (h + 63) // 64
+    out = np.zeros((w, nk), np.uint64)
+    # each band of 64 rows is gathered into one word per column, a row at a time along the
+    # columns (contiguous, no branches: the loop vectorises)
+    acc = np.empty(w, np.uint64)
+    for k in range(nk):
+        acc[:] = 0
+        for i in range(min(64, h - 64 * k)):
+            row = mask[64 * k + i]
+            b = np.uint64(i)
+            for c in range(w):
+                acc[c] |= np.uint64(row[c]) << b
         for c in range(w):
-            if mask[r, c]:
-                out[c, k] |= np.uint64(1) << b
+            out[c, k] = acc[c]
     return out
 
 
@@ -344,16 +397,28 @@ def _cross(x: np.ndarray, dilate: bool) -> np.ndarray:  # pragma: no cover - com
     """One dilation (OR) or erosion (AND) by the 3x3 cross, outside the array counting 0."""
     h, w = x.shape
     out = np.empty_like(x)
+    zero = np.zeros(w, x.dtype)
     for r in range(h):
-        for c in range(w):
-            up = x[r - 1, c] if r > 0 else 0
-            dn = x[r + 1, c] if r < h - 1 else 0
-            lf = x[r, c - 1] if c > 0 else 0
-            rt = x[r, c + 1] if c < w - 1 else 0
-            if dilate:
-                out[r, c] = x[r, c] | up | dn | lf | rt
-            else:
-                out[r, c] = x[r, c] & up & dn & lf & rt
+        xm = x[r]
+        up = x[r - 1] if r > 0 else zero
+        dn = x[r + 1] if r < h - 1 else zero
+        o = out[r]
+        # the first and last columns apart, so the interior loop has no edge tests and
+        # vectorises
+        for c in (0, w - 1):
+            if c >= 0:
+                lf = xm[c - 1] if c > 0 else 0
+                rt = xm[c + 1] if c < w - 1 else 0
+                if dilate:
+                    o[c] = xm[c] | up[c] | dn[c] | lf | rt
+                else:
+                    o[c] = xm[c] & up[c] & dn[c] & lf & rt
+        if dilate:
+            for c in range(1, w - 1):
+                o[c] = xm[c] | up[c] | dn[c] | xm[c - 1] | xm[c + 1]
+        else:
+            for c in range(1, w - 1):
+                o[c] = xm[c] & up[c] & dn[c] & xm[c - 1] & xm[c + 1]
     return out
 
 

@@ -125,7 +125,7 @@ def centrelines(mask: np.ndarray, transform: Affine, pixel_m: float) -> gpd.GeoD
         return gpd.GeoDataFrame({"width_m": []}, geometry=[])
     parts = shapely.simplify(parts, 1.0)
     # the distance transform at points 1 pixel apart along each line (one walk per line)
-    n_steps = _lens([np.arange(0, ln + 1e-9, 1.0) for ln in shapely.length(parts)])
+    n_steps = _n_steps(shapely.length(parts))
     xy, which = shapely.get_coordinates(parts, return_index=True)
     at = points_at_steps(xy, np.cumsum(np.bincount(which, minlength=len(parts))), n_steps)
     rr = np.clip(at[:, 1].astype(np.int64), 0, mask.shape[0] - 1)
@@ -147,6 +147,12 @@ def centrelines(mask: np.ndarray, transform: Affine, pixel_m: float) -> gpd.GeoD
 
 def _lens(seqs: list) -> np.ndarray:
     return np.array([len(s) for s in seqs], np.int64)
+
+
+def _n_steps(lengths: np.ndarray) -> np.ndarray:
+    """``len(np.arange(0, ln + 1e-9, 1.0))`` for each line length (pixels): numpy sizes a
+    range as the ceiling of (stop - start) / step, here taken for all lines at once."""
+    return np.maximum(np.ceil(np.asarray(lengths, np.float64) + 1e-9), 0).astype(np.int64)
 
 
 def _to_border(ln: shapely.LineString, shape: tuple[int, int], tol: float) -> shapely.LineString:

@@ -86,8 +86,11 @@ def _bit_rows(mask: np.ndarray) -> np.ndarray:
 
 
 def open_lines_packed(packed: np.ndarray, n: int) -> np.ndarray:
-    """:func:`line_openings` of the masks held as the bits of a uint32 (rows, cols) array."""
-    packed = np.ascontiguousarray(packed, np.uint32)
+    """:func:`line_openings` of the masks held as the bits of an unsigned (rows, cols) array
+    (uint8, uint16 or uint32: up to 8, 16 or 32 masks; other types are taken as uint32)."""
+    if packed.dtype not in (np.uint8, np.uint16):
+        packed = packed.astype(np.uint32, copy=False)
+    packed = np.ascontiguousarray(packed)
     # lines running along the columns are swept on the transposed array, so that a sweep
     # always reads along rows
     pt = np.ascontiguousarray(packed.T)

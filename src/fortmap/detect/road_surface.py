@@ -7,6 +7,7 @@ Works on the overview grid; metres are turned into pixels with its pixel size.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from scipy.cluster.vq import kmeans2
@@ -15,10 +16,14 @@ from scipy.spatial.distance import cdist
 from fortmap.detect.colour_class_kernels import (
     bit_plane,
     class_bit_count,
+    clear_where_not,
+    label_table,
+    lloyd,
     merge_count,
     nearest_centre,
+    nearest_merged,
 )
-from fortmap.detect.median_kernels import median3
+from fortmap.detect.median_kernels import abs_diff_medians_u8, median3, to_bytes
 from fortmap.detect.morph_kernels import close_cross
 from fortmap.detect.pixel_kernels import abs_diff_medians, class_bit_counts
 from fortmap.detect.road_corridors import (
@@ -44,7 +49,8 @@ def road_mask(
     """Road surface in an overview image (bool (rows, cols)) and what was measured.
 
     Args:
-        img: float (bands, rows, cols); the first three bands are taken as RGB, one band as grey.
+        img: float or uint8 (bands, rows, cols); the first three bands are taken as RGB, one
+            band as grey.
         valid: bool (rows, cols).
         pixel_m: metres per pixel of ``img``.
         seed: seed of the k-means initialisation (results are deterministic).
@@ -54,12 +60,18 @@ def road_mask(
         image and share in corridors, and which classes were taken as road.
     """
     rgb = img[:3] if img.shape[0] >= 3 else img[:1]
-    sm = np.empty(rgb.shape, np.float32)
+    if rgb.dtype != np.uint8:
+        b8 = np.empty(rgb.shape, np.uint8)
+        if to_bytes(np.ascontiguousarray(rgb, np.float32), b8):
+            rgb = b8
+    # bytes (an overview of a byte image) are filtered and clustered as bytes: the same
+    # values, a quarter of the memory traffic
+    sm = np.empty(rgb.shape, np.uint8 if rgb.dtype == np.uint8 else np.float32)
     for i, b in enumerate(rgb):
-        median3(np.ascontiguousarray(b, np.float32), sm[i])
+        median3(np.ascontiguousarray(b, sm.dtype), sm[i])
     x = sm.reshape(len(sm), -1).T
     ok = valid.ravel()
-    n_ok = int(ok.sum())
+    n_ok = int(np.count_nonzero(ok))
     if n_ok < N_CLASSES * 10:
         return np.zeros(valid.shape, bool), {"classes": [], "road_classes": []}
     rng = np.random.default_rng(seed)
@@ -68,16 +80,22 @@ def road_mask(
     pick = rng.choice(n_ok, min(n_ok, 50_000), replace=False)
     sub = x[pick if n_ok == ok.size else np.flatnonzero(ok)[pick]]
     cent = kmeans_pp(sub.astype(np.float64), N_CLASSES, seed)
-    lab = _nearest(x, cent.astype(np.float32))
-    lab = lab.reshape(valid.shape)
     # k-means splits a large uniform surface into sub-classes that differ by noise only;
     # classes closer than 3 sigmas of the raw image's noise (robust, from neighbour
     # differences) are one surface
-    sigma = abs_diff_medians(rgb) / 0.6745 / math.sqrt(2)
+    med = abs_diff_medians_u8(rgb) if rgb.dtype == np.uint8 else abs_diff_medians(rgb)
+    sigma = med / 0.6745 / math.sqrt(2)
     near = np.sqrt((((cent[:, None] - cent[None]) / np.maximum(sigma, 0.5)) ** 2).sum(-1)) < 3
     _, root = _components(near)
-    # merged labels (-1 where invalid) and the pixels of each class in one pass
-    lab, counts = merge_count(lab, root, np.ascontiguousarray(valid))
+    # merged labels (-1 where invalid) and the pixels of each class
+    c32 = np.ascontiguousarray(cent.astype(np.float32))
+    if x.dtype == np.uint8:
+        # bytes hold no NaN: the nearest centre, merged and counted, in one pass
+        lab, counts = nearest_merged(x, c32, root, np.ascontiguousarray(ok))
+        lab = lab.reshape(valid.shape)
+    else:
+        lab = _nearest(x, c32).reshape(valid.shape)
+        lab, counts = merge_count(lab, root, np.ascontiguousarray(valid))
     cent = np.stack([cent[root == root[k]].mean(0) for k in range(N_CLASSES)])
     share = counts / lab.size
     chroma = (cent.max(1) - cent.min(1)) / np.maximum(cent.mean(1), 1e-6)
@@ -91,11 +109,13 @@ def road_mask(
         f = 2 if pixel_m < 1.5 else 1
         lab_s, valid_s, px_s = lab[::f, ::f], valid[::f, ::f], pixel_m * f
         # one bit per tested class (at most N_CLASSES, under 32): every class is closed and
-        # opened in the same passes
-        bit = np.zeros(N_CLASSES + 1, np.uint32)
+        # opened in the same passes, in the narrowest word that holds them (a vector
+        # instruction then works twice the pixels of the next wider one)
+        word = np.uint8 if len(test) <= 8 else np.uint16 if len(test) <= 16 else np.uint32
+        # indexed by label + 1: label -1 (invalid) is no class
+        bit = np.zeros(N_CLASSES + 1, word)
         bit[np.asarray(test) + 1] = np.uint32(1) << np.arange(len(test), dtype=np.uint32)
-        st = close_cross(bit[lab_s + 1], 1)
-        st[~valid_s] = 0
+        st = clear_where_not(close_cross(label_table(lab_s, bit), 1), valid_s)
         n = max(3, int(round(CORRIDOR_M / px_s)) | 1)
         long_ = open_lines_packed(st, n)
         # every tested class's pixels, and those of them in long runs, in one pass
@@ -123,16 +143,17 @@ def road_mask(
     ev = {"classes": classes, "road_classes": chosen}
     if not chosen:
         return np.zeros(valid.shape, bool), ev
-    # a lookup table is np.isin(lab, chosen) in one gather (label -1, invalid, hits the
-    # table's last entry, which is False)
-    is_road = np.zeros(N_CLASSES + 1, bool)
-    is_road[chosen] = True
-    road = close_cross(is_road[lab].view(np.uint8), 2).view(bool) & valid
+    # a lookup table is np.isin(lab, chosen) in one gather (label -1, invalid, is False)
+    is_road = np.zeros(N_CLASSES + 1, np.uint8)
+    is_road[np.asarray(chosen) + 1] = 1
+    road = clear_where_not(close_cross(label_table(lab, is_road), 2), valid).view(bool)
     return corridors(road, pixel_m), ev
 
 
 def _nearest(x: np.ndarray, c32: np.ndarray) -> np.ndarray:
     """Nearest centre of each row of ``x`` (int16), as numpy's argmin of float32 squares."""
+    if x.dtype == np.uint8:
+        return nearest_centre(x, np.ascontiguousarray(c32))
     # a transposed (bands, pixels) view is read as it is: a contiguous copy of a 4 Mpx
     # overview costs more than the search
     x = np.asarray(x, np.float32)
@@ -162,7 +183,8 @@ def kmeans_pp(data: np.ndarray, k: int, seed: int) -> np.ndarray:
     scipy's k-means++ seeding measures every point against all centres chosen so far at each
     step; here each step measures against the newest centre only and keeps the running
     minimum (the same numbers: a minimum is exact), drawing from the same random stream
-    (``seed=`` is a ``RandomState`` there). The iterations are scipy's own.
+    (``seed=`` is a ``RandomState`` there). The iterations are scipy's, run by
+    :func:`fortmap.detect.colour_class_kernels.lloyd` (the same sums in the same order).
     """
     rng = np.random.RandomState(seed)
     init = np.empty((k, data.shape[1]))
@@ -175,4 +197,14 @@ def kmeans_pp(data: np.ndarray, k: int, seed: int) -> np.ndarray:
             d2 = row if d2 is None else np.minimum(d2, row)
             idx = int(np.searchsorted((d2 / d2.sum()).cumsum(), rng.uniform()))
         init[i] = data[idx]
-    return kmeans2(data, init, minit="matrix")[0]
+    if not np.isfinite(data).all():
+        # scipy refuses these (ValueError): keep its answer
+        return kmeans2(data, init, minit="matrix")[0]
+    cent, empty = lloyd(np.ascontiguousarray(data, np.float64), init, 10)
+    for _ in range(empty):
+        # scipy's warning, once per iteration that left a class empty
+        warnings.warn(
+            "One of the clusters is empty. Re-run kmeans with a different initialization.",
+            stacklevel=2,
+        )
+    return cent

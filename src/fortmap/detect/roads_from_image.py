@@ -37,6 +37,7 @@ import shapely
 from affine import Affine
 from rasterio.windows import Window
 
+from fortmap.detect.median_kernels import to_bytes
 from fortmap.detect.road_centrelines import centrelines
 from fortmap.detect.road_surface import road_mask
 from fortmap.io.raster import GridReader
@@ -63,8 +64,9 @@ def read_overview(
         max_px: the overview's longest side is kept under this many pixels.
 
     Returns:
-        (image float32 (bands, rows, cols), valid bool (rows, cols), affine of the overview
-        in the grid's CRS).
+        (image (bands, rows, cols), valid bool (rows, cols), affine of the overview in the
+        grid's CRS); the image is uint8 when every value is a whole number 0..255 (the
+        averages of a byte image, which GDAL rounds to bytes), float32 otherwise.
     """
     f = max(1, round(pixel_m / grid.gsd), math.ceil(max(grid.width, grid.height) / max_px))
     w, h = grid.width // f, grid.height // f
@@ -75,6 +77,10 @@ def read_overview(
         win = Window(0, r0, w * f, rows)
         parts.append(reader.read_raw(win, (rows // f, w)))
         valid.append(reader.read_valid(win, (rows // f, w)))
+    # bytes are a quarter of the float32 copy, and road_mask works on them as they are
+    b8 = [np.empty(p.shape, np.uint8) for p in parts]
+    if all(to_bytes(p, b) for p, b in zip(parts, b8, strict=True)):
+        parts = b8
     return (
         np.concatenate(parts, axis=1),
         np.concatenate(valid, axis=0),
@@ -113,8 +119,13 @@ def roads_from_image(
         geometry=lines.geometry.values,
         crs=grid.crs,
     )
-    ev = {"pixel_m": round(px, 3), "road_share": round(float(mask.mean()), 4), **ev}
+    ev = {"pixel_m": round(px, 3), "road_share": round(_share(mask), 4), **ev}
     return roads, ev
+
+
+def _share(mask: np.ndarray) -> float:
+    """``float(mask.mean())`` (the same number) from a count, without the float64 sum."""
+    return np.count_nonzero(mask) / mask.size if mask.size else float("nan")
 
 
 def length_within(lines: gpd.GeoSeries, other: gpd.GeoSeries, tol_m: float = 5.0) -> float:

@@ -10,6 +10,8 @@ from itertools import count
 import numba as nb
 import numpy as np
 
+from fortmap.detect.fort_kernels import true_pixels
+
 #: Zhang-Suen's removal classes of the 256 neighbourhoods (bit 0 top-left, clockwise: top,
 #: top-right, right, bottom-right, bottom, bottom-left, left): 1 is removed in the first
 #: sub-iteration, 2 in the second, 3 in both (scikit-image's table, so the same skeleton).
@@ -55,9 +57,14 @@ def skeletonize_zhang(image: np.ndarray) -> np.ndarray:  # pragma: no cover - co
     queued = np.zeros((h + 2) * ws, np.uint8)
     cand = np.empty(h * w + 1, np.int64)
     nc = 0
-    for r in range(1, h + 1):
-        for c in range(1, w + 1):
-            p = r * ws + c
+    # the set pixels in raster order (the frame is background), eight at a time: most
+    # words of a road mask are all background
+    n8 = sk.size // 8
+    words = sk[: n8 * 8].view(np.uint64)
+    for q in range(n8 + 1):
+        if q < n8 and words[q] == 0:
+            continue
+        for p in range(q * 8, min(q * 8 + 8, sk.size)):
             if sk[p] and _zs_code(sk, p, ws) != 255:
                 cand[nc] = p
                 nc += 1
@@ -218,11 +225,9 @@ def skeleton_branches(skel: np.ndarray):  # pragma: no cover - compiled
         (int32 (rows, cols)).
     """
     h, w = skel.shape
-    n = 0
-    for r in range(h):
-        for c in range(w):
-            if skel[r, c]:
-                n += 1
+    # the skeleton's pixels in raster order, found eight at a time (a skeleton is sparse)
+    idx = true_pixels(skel)
+    n = idx.shape[0]
     prov = np.zeros((h, w), np.int32)
     parent = np.arange(n + 1)
     is_node = np.zeros(n + 1, np.bool_)
@@ -230,32 +235,30 @@ def skeleton_branches(skel: np.ndarray):  # pragma: no cover - compiled
     cols = np.empty(n, np.int64)
     k = 0
     nl = 0
-    for r in range(h):
-        for c in range(w):
-            if not skel[r, c]:
-                continue
-            nb_ = -1
-            for a in range(max(r - 1, 0), min(r + 2, h)):
-                for b in range(max(c - 1, 0), min(c + 2, w)):
-                    nb_ += skel[a, b]
-            node = nb_ != 2
-            lab = 0
-            # the neighbours already visited: the row above and the pixel to the left
-            for a, b in ((r - 1, c - 1), (r - 1, c), (r - 1, c + 1), (r, c - 1)):
-                if a >= 0 and 0 <= b < w and prov[a, b] > 0 and is_node[prov[a, b]] == node:
-                    q = _root(parent, prov[a, b])
-                    if lab == 0:
-                        lab = q
-                    elif q != lab:
-                        parent[max(q, lab)] = min(q, lab)
-                        lab = min(q, lab)
-            if lab == 0:
-                nl += 1
-                lab = nl
-                is_node[lab] = node
-            prov[r, c] = lab
-            rows[k], cols[k] = r, c
-            k += 1
+    for i in range(n):
+        r, c = idx[i] // w, idx[i] % w
+        nb_ = -1
+        for a in range(max(r - 1, 0), min(r + 2, h)):
+            for b in range(max(c - 1, 0), min(c + 2, w)):
+                nb_ += skel[a, b]
+        node = nb_ != 2
+        lab = 0
+        # the neighbours already visited: the row above and the pixel to the left
+        for a, b in ((r - 1, c - 1), (r - 1, c), (r - 1, c + 1), (r, c - 1)):
+            if a >= 0 and 0 <= b < w and prov[a, b] > 0 and is_node[prov[a, b]] == node:
+                q = _root(parent, prov[a, b])
+                if lab == 0:
+                    lab = q
+                elif q != lab:
+                    parent[max(q, lab)] = min(q, lab)
+                    lab = min(q, lab)
+        if lab == 0:
+            nl += 1
+            lab = nl
+            is_node[lab] = node
+        prov[r, c] = lab
+        rows[k], cols[k] = r, c
+        k += 1
     final = np.zeros(nl + 1, np.int32)
     n_node = 0
     n_body = 0
