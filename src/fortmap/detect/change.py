@@ -53,14 +53,13 @@ from fortmap.detect.change_cues import (
     tophats,
     upsample,
 )
+from fortmap.detect.change_finish import finish_evidence, upsample_masked
 from fortmap.detect.change_kernels import (
     block_any_dilated,
     colour_prep,
     dilate3_or,
-    finish_evidence,
     hysteresis_mask,
     tolerant_stack,
-    upsample_masked,
 )
 from fortmap.errors import InputError
 

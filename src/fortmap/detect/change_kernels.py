@@ -12,6 +12,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+# the evidence's last steps live apart; importers of this module still find them here
+from fortmap.detect.change_finish import finish_evidence, uniform3, upsample_masked  # noqa: F401
+
 
 @njit(cache=True, nogil=True, fastmath=True)
 def _lut(v, lo, inv, table, k, n):  # pragma: no cover - compiled
@@ -324,112 +327,6 @@ def block_any_dilated(m1, m2, f):  # pragma: no cover - compiled
             for x in range(x0, min(x0 + f, w)):
                 v = v or d[x]
             ob[x0 // f] = ob[x0 // f] or v
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _uniform3_rows(x, out):  # pragma: no cover - compiled
-    """scipy.ndimage.uniform_filter1d(size=3, mode="nearest") along axis 1, same arithmetic
-    (the three values summed left to right in float64, then divided by 3)."""
-    h, w = x.shape
-    for y in range(h):
-        for i in range(w):
-            left = np.float64(x[y, max(i - 1, 0)])
-            right = np.float64(x[y, min(i + 1, w - 1)])
-            out[y, i] = (left + np.float64(x[y, i]) + right) / 3.0
-
-
-@njit(cache=True, nogil=True)
-def _uniform3_cols(x, out):  # pragma: no cover - compiled
-    """As :func:`_uniform3_rows` along axis 0."""
-    h, w = x.shape
-    for i in range(h):
-        i0 = max(i - 1, 0)
-        i1 = min(i + 1, h - 1)
-        for c in range(w):
-            out[i, c] = (np.float64(x[i0, c]) + np.float64(x[i, c]) + np.float64(x[i1, c])) / 3.0
-
-
-@njit(cache=True, nogil=True)
-def uniform3(x):  # pragma: no cover - compiled
-    """scipy.ndimage.uniform_filter(x, 3, mode="nearest") of float32 (H, W), bit for bit."""
-    tmp = np.empty_like(x)
-    out = np.empty_like(x)
-    _uniform3_cols(x, tmp)
-    _uniform3_rows(tmp, out)
-    return out
-
-
-@njit(cache=True, nogil=True)
-def finish_evidence(
-    col, st, b, a, c_loc, c_sig, s_loc, s_sig, z0, dz, veg_thr
-):  # pragma: no cover - compiled
-    """Evidence 0..1 at working resolution from the colour and structure cues (H, W).
-
-    Smooths both cues 3 x 3, turns them into noise-scaled z-scores, maps each to 0..1 between
-    z0 and z0 + dz and combines them; pixels vegetated on both dates give none. Thresholds and
-    scales are float32, as numpy applies Python floats to float32 arrays.
-    """
-    h, w = col.shape
-    zc = uniform3(col)
-    zs = uniform3(st)
-    nb = b.shape[0]
-    out = np.empty((h, w), np.float32)
-    half = np.float32(0.5)
-    for y in range(h):
-        for x in range(w):
-            if nb >= 3:
-                eb = (np.float32(2.0) * b[1, y, x] - b[0, y, x] - b[2, y, x]) / (
-                    b[0, y, x] + b[1, y, x] + b[2, y, x] + np.float32(0.03)
-                )
-                ea = (np.float32(2.0) * a[1, y, x] - a[0, y, x] - a[2, y, x]) / (
-                    a[0, y, x] + a[1, y, x] + a[2, y, x] + np.float32(0.03)
-                )
-                if eb > veg_thr and ea > veg_thr:
-                    out[y, x] = 0.0
-                    continue
-            elif veg_thr < 0:
-                # exg is zero without three bands: vegetated only if the threshold is negative
-                out[y, x] = 0.0
-                continue
-            ec = (((zc[y, x] - c_loc) / c_sig) - z0) / dz
-            ec = min(max(ec, np.float32(0.0)), np.float32(1.0))
-            es = (((zs[y, x] - s_loc) / s_sig) - z0) / dz
-            es = min(max(es, np.float32(0.0)), np.float32(1.0))
-            out[y, x] = max(es * (half + half * ec), ec * ec * np.float32(0.75))
-    return out
-
-
-@njit(cache=True, nogil=True)
-def upsample_masked(x, f, h, w, valid):  # pragma: no cover - compiled
-    """Bilinear upsampling by ``f`` (block centres at (i + 0.5) f - 0.5) to (h, w), 0 where
-    ``valid`` is False (``change_cues.upsample`` is this with every pixel valid)."""
-    hs, ws = x.shape
-    out = np.empty((h, w), np.float32)
-    inv = np.float32(1.0 / f)
-    xa = np.empty(w, np.int64)
-    xb = np.empty(w, np.int64)
-    txs = np.empty(w, np.float64)
-    for xx in range(w):
-        fx = (xx + np.float32(0.5)) * inv - np.float32(0.5)
-        x0 = int(np.floor(fx))
-        txs[xx] = fx - x0
-        xa[xx] = min(max(x0, 0), ws - 1)
-        xb[xx] = min(max(x0 + 1, 0), ws - 1)
-    for y in range(h):
-        fy = (y + np.float32(0.5)) * inv - np.float32(0.5)
-        y0 = int(np.floor(fy))
-        ty = fy - y0
-        ya = min(max(y0, 0), hs - 1)
-        yb = min(max(y0 + 1, 0), hs - 1)
-        for xx in range(w):
-            if not valid[y, xx]:
-                out[y, xx] = 0.0
-                continue
-            tx = txs[xx]
-            top = x[ya, xa[xx]] * (1 - tx) + x[ya, xb[xx]] * tx
-            bot = x[yb, xa[xx]] * (1 - tx) + x[yb, xb[xx]] * tx
-            out[y, xx] = top * (1 - ty) + bot * ty
     return out
 
 
