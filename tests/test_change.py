@@ -11,6 +11,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from fortmap.detect import change_cues as cues
+from fortmap.detect import change_stats
 from fortmap.detect.change import ChangeModel, fit_change_model
 from fortmap.errors import InputError
 
@@ -301,3 +302,35 @@ def test_band_map_fit_equals_the_three_round_reference() -> None:
     got_s, got_d = _fit_band_map(src, dst, qs)
     assert np.array_equal(got_s, sq.astype(np.float32))
     assert np.array_equal(got_d, dq.astype(np.float32))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 11, 1000, 1001])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_median_np_equals_numpy_in_value_and_type(n, dtype) -> None:
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=n).astype(dtype)
+    for arr in (x, np.round(x * 3) / 3):  # ties as well
+        got, ref = cues.median_np(arr), np.median(arr)
+        assert type(got) is type(ref) and got == ref
+        # a float32 median times a Python float stays float32: the type matters downstream
+        assert (got * 1.4826).dtype == (ref * 1.4826).dtype
+    x[n // 3] = np.nan
+    assert np.isnan(cues.median_np(x)) and cues.median_np(x).dtype == x.dtype
+
+
+def test_segment_medians_equal_numpy_per_cell() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 0.05, 500).astype(np.float32)
+    x[100:110] = np.float32(0.3)  # ties
+    x[200:204] = np.float32([1e-30, -1e-30, 3e-8, 0.0])
+    x[300:303] = np.float32([-np.inf, np.inf, -2.0])
+    starts = np.array([0, 1, 2, 4, 7, 100, 120, 200, 204, 300, 301, 303, 449, 500])
+    cell = np.repeat(np.arange(starts.size - 1), np.diff(starts))
+    cells = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+    got = change_stats._segment_medians32(x, cell, starts, cells)
+    ref = np.array([np.median(x[starts[c] : starts[c + 1]]) for c in cells], np.float32)
+    assert got.tobytes() == ref.tobytes()
+    x[450] = np.nan  # numpy's own median then
+    assert change_stats._segment_medians32(x, cell, starts, cells) is None
+    x[450] = -0.0
+    assert change_stats._segment_medians32(x, cell, starts, cells) is None

@@ -10,6 +10,7 @@ import shapely.affinity
 from scipy import ndimage as ndi
 
 from fortmap.detect import change_cues as cues
+from fortmap.detect import change_stats
 from fortmap.detect.change import BLUE_MARGIN, SHIFT_BINS, ChangeModel, fit_change_model
 from fortmap.detect.change_kernels import hysteresis_mask, uniform3
 from fortmap.io.grids import affine_all
@@ -86,7 +87,7 @@ def test_interp_sorted_does_not_depend_on_the_bucket_count(nbuckets):
     xp[60:63] = xp[60]
     fp = np.sort(rng.random(101))
     x = np.concatenate([v, xp, [-1.0, 9.0, np.nan]]).astype(np.float32)
-    got = cues._interp_sorted(x, xp, fp, nbuckets)
+    got = change_stats._interp_sorted(x, xp, fp, nbuckets)
     assert np.array_equal(got, np.interp(x, xp, fp), equal_nan=True)
 
 

@@ -28,7 +28,8 @@ Every threshold is either a first-principles noise multiple of an in-scene robus
 absolute deviation of the cue on the sample), an in-scene Otsu split, or a physical size in
 metres, except the hysteresis seed and grow fractions, fixed on simulated scenes
 (seeds 1-3). None was fitted to labelled data. The kernels live in :mod:`fortmap.detect.change_cues`
-and, fused per window, in :mod:`fortmap.detect.change_kernels`.
+and, fused per window, in :mod:`fortmap.detect.change_kernels` and
+:mod:`fortmap.detect.change_finish`; the scene statistics in :mod:`fortmap.detect.change_stats`.
 """
 
 from __future__ import annotations
@@ -42,13 +43,7 @@ from fortmap.detect.change_cues import (
     apply_maps,
     block_mean,
     exg,
-    fit_colour_shift,
-    interp_sorted,
-    mad_sigma,
     map_luts,
-    median,
-    otsu,
-    percentiles,
     saturation,
     tophats,
     upsample,
@@ -60,6 +55,14 @@ from fortmap.detect.change_kernels import (
     dilate3_or,
     hysteresis_mask,
     tolerant_stack,
+)
+from fortmap.detect.change_stats import (
+    fit_colour_shift,
+    interp_sorted,
+    mad_sigma,
+    median,
+    otsu,
+    percentiles,
 )
 from fortmap.errors import InputError
 

@@ -16,6 +16,8 @@ from numba import njit
 from rasterio import features
 from scipy import ndimage as ndi
 
+from fortmap.detect.change_stats import median_np
+
 #: Block statistics computed per window, in this order along axis 0.
 BLOCK_FIELDS = ("valid", "changed", "dcolor", "tex_before", "tex_after")
 
@@ -240,11 +242,11 @@ def extract_cleared(
         return [], [], []
     # Noise scale of the colour difference over the scene: most of it did not change.
     d = dcolor[ok]
-    med = float(np.median(d))
-    mad = float(np.median(np.abs(d - med)) * 1.4826) + 1e-6
+    med = float(median_np(d))
+    mad = float(median_np(np.abs(d - med)) * 1.4826) + 1e-6
     dz = (dcolor - med) / mad
     # Texture lost: graded soil is smoother than what it replaced, and smooth in absolute terms.
-    t_scene = float(np.median(tex_a[ok])) + 1e-6
+    t_scene = float(median_np(tex_a[ok])) + 1e-6
     smooth_after = tex_a < 0.8 * t_scene
     lost = tex_a < 0.7 * tex_b
     chg = (changed >= 0.5) | (dz > 4.0)
