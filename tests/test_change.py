@@ -334,3 +334,20 @@ def test_segment_medians_equal_numpy_per_cell() -> None:
     assert change_stats._segment_medians32(x, cell, starts, cells) is None
     x[450] = -0.0
     assert change_stats._segment_medians32(x, cell, starts, cells) is None
+
+
+@pytest.mark.parametrize("sizes", [(3, 7, 11), (11, 3), (5,), (3, 3, 9), (1, 5)])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 12), (9, 1), (4, 6), (40, 53)])
+def test_tophats_equal_the_scipy_formulation_bit_for_bit(sizes, shape) -> None:
+    rng = np.random.default_rng(len(sizes) * 100 + shape[1])
+    x = rng.random(shape).astype(np.float32)
+    x[:, ::3] = np.round(x[:, ::3] * 4) / 4  # ties
+    white, black = np.zeros_like(x), np.zeros_like(x)
+    for s in sizes:
+        opened = ndi.maximum_filter(ndi.minimum_filter(x, s, mode="nearest"), s, mode="nearest")
+        closed = ndi.minimum_filter(ndi.maximum_filter(x, s, mode="nearest"), s, mode="nearest")
+        white += x - opened
+        black += closed - x
+    got_w, got_b = cues.tophats(x, sizes)
+    assert got_w.tobytes() == (white / len(sizes)).tobytes()
+    assert got_b.tobytes() == (black / len(sizes)).tobytes()

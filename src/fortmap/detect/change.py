@@ -64,6 +64,7 @@ from fortmap.detect.change_stats import (
     otsu,
     percentiles,
 )
+from fortmap.detect.change_structure import structure_inputs, weighted_pair
 from fortmap.errors import InputError
 
 #: Working resolution (metres a pixel) of the colour cue.
@@ -255,15 +256,20 @@ class ChangeModel:
         # and a shadow is no dark object.
         fb = block_any_dilated(sh_b, sk_b, sf)
         fa = block_any_dilated(sh_a, sk_a, sf)
-        g = np.float32(self.ground)
-        wb, kb = tophats(np.where(fb, g, xb.max(axis=0)), scales)
-        wa, ka = tophats(np.where(fa, g, xa.max(axis=0)), scales)
-        sb = self._structure_weight(xb)
-        sa = self._structure_weight(xa)
-        # Dark objects count half: a new dark object is as often a moved shadow as a pit.
-        st = tolerant_stack(
-            np.stack([wb * sb, DARK_WEIGHT * kb * sb]), np.stack([wa * sa, DARK_WEIGHT * ka * sa])
+        # (the one-pass form of np.where(fb, ground, xb.max(axis=0)) and _structure_weight)
+        args = (
+            np.float32(self.ground),
+            np.float32(max(self.sat_ref, 1e-3)),
+            np.float32(self.exg_ref + EXG_VEG),
+            np.float32(EXG_VEG),
         )
+        lb, sb = structure_inputs(xb, fb, *args)
+        la, sa = structure_inputs(xa, fa, *args)
+        wb, kb = tophats(lb, scales)
+        wa, ka = tophats(la, scales)
+        # Dark objects count half: a new dark object is as often a moved shadow as a pit.
+        dw = np.float32(DARK_WEIGHT)
+        st = tolerant_stack(weighted_pair(wb, kb, sb, dw), weighted_pair(wa, ka, sa, dw))
         st = upsample(st, sf, col.shape)
         st[unlit] = 0.0
         return col, st, b, a

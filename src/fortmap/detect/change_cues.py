@@ -269,13 +269,42 @@ def tophats(lum: np.ndarray, sizes: tuple[int, ...]) -> tuple[np.ndarray, np.nda
         sizes: odd side lengths of the square elements, pixels.
     """
     lum = np.ascontiguousarray(lum, np.float32)
+    white, black = _tophat_sums(lum, np.array([s // 2 for s in sizes], np.int64))
+    return white / len(sizes), black / len(sizes)
+
+
+@njit(cache=True, nogil=True)
+def _tophat_sums(
+    lum: np.ndarray, radii: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """Sums over the radii (pixels) of the white and black top-hats, float32 (H, W) each.
+
+    One compiled call instead of four filters and four array operations per scale. With
+    radii increasing, each scale's erosion and dilation grow the previous scale's by the
+    difference (a clipped square window of radius r2 is one of radius r1 grown by r2 - r1;
+    min and max are exact, so the values are the same); the sums add the same float32 terms
+    in the same order as the numpy loop did.
+    """
     white = np.zeros_like(lum)
     black = np.zeros_like(lum)
-    for s in sizes:
-        r = s // 2
-        white += lum - _minmax2d(_minmax2d(lum, r, False), r, True)
-        black += _minmax2d(_minmax2d(lum, r, True), r, False) - lum
-    return white / len(sizes), black / len(sizes)
+    ero = lum
+    dil = lum
+    prev = 0
+    for r in radii:
+        if r < prev:
+            ero = _rank3(lum, r, False)
+            dil = _rank3(lum, r, True)
+        elif r > prev:
+            ero = _rank3(ero, r - prev, False)
+            dil = _rank3(dil, r - prev, True)
+        prev = r
+        opened = _rank3(ero, r, True)
+        closed = _rank3(dil, r, False)
+        for y in range(lum.shape[0]):
+            for x in range(lum.shape[1]):
+                white[y, x] += lum[y, x] - opened[y, x]
+                black[y, x] += closed[y, x] - lum[y, x]
+    return white, black
 
 
 def exg(x: np.ndarray) -> np.ndarray:
