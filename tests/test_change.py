@@ -11,6 +11,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from fortmap.detect import change_cues as cues
+from fortmap.detect import change_stats
 from fortmap.detect.change import ChangeModel, fit_change_model
 from fortmap.errors import InputError
 
@@ -301,3 +302,52 @@ def test_band_map_fit_equals_the_three_round_reference() -> None:
     got_s, got_d = _fit_band_map(src, dst, qs)
     assert np.array_equal(got_s, sq.astype(np.float32))
     assert np.array_equal(got_d, dq.astype(np.float32))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 11, 1000, 1001])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_median_np_equals_numpy_in_value_and_type(n, dtype) -> None:
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=n).astype(dtype)
+    for arr in (x, np.round(x * 3) / 3):  # ties as well
+        got, ref = cues.median_np(arr), np.median(arr)
+        assert type(got) is type(ref) and got == ref
+        # a float32 median times a Python float stays float32: the type matters downstream
+        assert (got * 1.4826).dtype == (ref * 1.4826).dtype
+    x[n // 3] = np.nan
+    assert np.isnan(cues.median_np(x)) and cues.median_np(x).dtype == x.dtype
+
+
+def test_segment_medians_equal_numpy_per_cell() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 0.05, 500).astype(np.float32)
+    x[100:110] = np.float32(0.3)  # ties
+    x[200:204] = np.float32([1e-30, -1e-30, 3e-8, 0.0])
+    x[300:303] = np.float32([-np.inf, np.inf, -2.0])
+    starts = np.array([0, 1, 2, 4, 7, 100, 120, 200, 204, 300, 301, 303, 449, 500])
+    cell = np.repeat(np.arange(starts.size - 1), np.diff(starts))
+    cells = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+    got = change_stats._segment_medians32(x, cell, starts, cells)
+    ref = np.array([np.median(x[starts[c] : starts[c + 1]]) for c in cells], np.float32)
+    assert got.tobytes() == ref.tobytes()
+    x[450] = np.nan  # numpy's own median then
+    assert change_stats._segment_medians32(x, cell, starts, cells) is None
+    x[450] = -0.0
+    assert change_stats._segment_medians32(x, cell, starts, cells) is None
+
+
+@pytest.mark.parametrize("sizes", [(3, 7, 11), (11, 3), (5,), (3, 3, 9), (1, 5)])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 12), (9, 1), (4, 6), (40, 53)])
+def test_tophats_equal_the_scipy_formulation_bit_for_bit(sizes, shape) -> None:
+    rng = np.random.default_rng(len(sizes) * 100 + shape[1])
+    x = rng.random(shape).astype(np.float32)
+    x[:, ::3] = np.round(x[:, ::3] * 4) / 4  # ties
+    white, black = np.zeros_like(x), np.zeros_like(x)
+    for s in sizes:
+        opened = ndi.maximum_filter(ndi.minimum_filter(x, s, mode="nearest"), s, mode="nearest")
+        closed = ndi.minimum_filter(ndi.maximum_filter(x, s, mode="nearest"), s, mode="nearest")
+        white += x - opened
+        black += closed - x
+    got_w, got_b = cues.tophats(x, sizes)
+    assert got_w.tobytes() == (white / len(sizes)).tobytes()
+    assert got_b.tobytes() == (black / len(sizes)).tobytes()

@@ -49,7 +49,10 @@ def _reference(before, after, valid, change, block):
     return out
 
 
-@pytest.mark.parametrize(("nb", "h", "w", "block"), [(3, 13, 17, 4), (1, 8, 8, 4), (3, 9, 5, 2)])
+@pytest.mark.parametrize(
+    ("nb", "h", "w", "block"),
+    [(3, 13, 17, 4), (1, 8, 8, 4), (3, 9, 5, 2), (3, 8, 12, 4), (3, 6, 6, 3), (3, 5, 9, 1)],
+)
 def test_block_stats_match_the_per_pixel_sums(nb, h, w, block):
     rng = np.random.default_rng(nb * 100 + h)
     before = rng.random((nb, h, w)).astype(np.float32)

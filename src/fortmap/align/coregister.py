@@ -20,7 +20,7 @@ from affine import Affine
 from rasterio.windows import Window
 from skimage.registration import phase_cross_correlation
 
-from fortmap.detect.change_cues import median, percentiles
+from fortmap.detect.change_stats import median, percentiles
 from fortmap.io.raster import GridReader
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fortmap.detect.change_cues import median, percentiles
+from fortmap.detect.change_stats import median, percentiles
 
 
 @dataclass

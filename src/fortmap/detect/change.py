@@ -28,7 +28,8 @@ Every threshold is either a first-principles noise multiple of an in-scene robus
 absolute deviation of the cue on the sample), an in-scene Otsu split, or a physical size in
 metres, except the hysteresis seed and grow fractions, fixed on simulated scenes
 (seeds 1-3). None was fitted to labelled data. The kernels live in :mod:`fortmap.detect.change_cues`
-and, fused per window, in :mod:`fortmap.detect.change_kernels`.
+and, fused per window, in :mod:`fortmap.detect.change_kernels` and
+:mod:`fortmap.detect.change_finish`; the scene statistics in :mod:`fortmap.detect.change_stats`.
 """
 
 from __future__ import annotations
@@ -42,26 +43,28 @@ from fortmap.detect.change_cues import (
     apply_maps,
     block_mean,
     exg,
-    fit_colour_shift,
-    interp_sorted,
-    mad_sigma,
     map_luts,
-    median,
-    otsu,
-    percentiles,
     saturation,
     tophats,
     upsample,
 )
+from fortmap.detect.change_finish import finish_evidence, upsample_masked
 from fortmap.detect.change_kernels import (
     block_any_dilated,
     colour_prep,
     dilate3_or,
-    finish_evidence,
     hysteresis_mask,
     tolerant_stack,
-    upsample_masked,
 )
+from fortmap.detect.change_stats import (
+    fit_colour_shift,
+    interp_sorted,
+    mad_sigma,
+    median,
+    otsu,
+    percentiles,
+)
+from fortmap.detect.change_structure import structure_inputs, weighted_pair
 from fortmap.errors import InputError
 
 #: Working resolution (metres a pixel) of the colour cue.
@@ -253,15 +256,20 @@ class ChangeModel:
         # and a shadow is no dark object.
         fb = block_any_dilated(sh_b, sk_b, sf)
         fa = block_any_dilated(sh_a, sk_a, sf)
-        g = np.float32(self.ground)
-        wb, kb = tophats(np.where(fb, g, xb.max(axis=0)), scales)
-        wa, ka = tophats(np.where(fa, g, xa.max(axis=0)), scales)
-        sb = self._structure_weight(xb)
-        sa = self._structure_weight(xa)
-        # Dark objects count half: a new dark object is as often a moved shadow as a pit.
-        st = tolerant_stack(
-            np.stack([wb * sb, DARK_WEIGHT * kb * sb]), np.stack([wa * sa, DARK_WEIGHT * ka * sa])
+        # (the one-pass form of np.where(fb, ground, xb.max(axis=0)) and _structure_weight)
+        args = (
+            np.float32(self.ground),
+            np.float32(max(self.sat_ref, 1e-3)),
+            np.float32(self.exg_ref + EXG_VEG),
+            np.float32(EXG_VEG),
         )
+        lb, sb = structure_inputs(xb, fb, *args)
+        la, sa = structure_inputs(xa, fa, *args)
+        wb, kb = tophats(lb, scales)
+        wa, ka = tophats(la, scales)
+        # Dark objects count half: a new dark object is as often a moved shadow as a pit.
+        dw = np.float32(DARK_WEIGHT)
+        st = tolerant_stack(weighted_pair(wb, kb, sb, dw), weighted_pair(wa, ka, sa, dw))
         st = upsample(st, sf, col.shape)
         st[unlit] = 0.0
         return col, st, b, a

@@ -10,7 +10,19 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fortmap.detect.change_kernels import upsample_masked
+from fortmap.detect.change_finish import upsample_masked
+
+# the scene statistics live apart; importers of this module still find them here
+from fortmap.detect.change_stats import (  # noqa: F401
+    colour_bins,
+    fit_colour_shift,
+    interp_sorted,
+    mad_sigma,
+    median,
+    median_np,
+    otsu,
+    percentiles,
+)
 
 
 @njit(cache=True)
@@ -257,13 +269,42 @@ def tophats(lum: np.ndarray, sizes: tuple[int, ...]) -> tuple[np.ndarray, np.nda
         sizes: odd side lengths of the square elements, pixels.
     """
     lum = np.ascontiguousarray(lum, np.float32)
+    white, black = _tophat_sums(lum, np.array([s // 2 for s in sizes], np.int64))
+    return white / len(sizes), black / len(sizes)
+
+
+@njit(cache=True, nogil=True)
+def _tophat_sums(
+    lum: np.ndarray, radii: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """Sums over the radii (pixels) of the white and black top-hats, float32 (H, W) each.
+
+    One compiled call instead of four filters and four array operations per scale. With
+    radii increasing, each scale's erosion and dilation grow the previous scale's by the
+    difference (a clipped square window of radius r2 is one of radius r1 grown by r2 - r1;
+    min and max are exact, so the values are the same); the sums add the same float32 terms
+    in the same order as the numpy loop did.
+    """
     white = np.zeros_like(lum)
     black = np.zeros_like(lum)
-    for s in sizes:
-        r = s // 2
-        white += lum - _minmax2d(_minmax2d(lum, r, False), r, True)
-        black += _minmax2d(_minmax2d(lum, r, True), r, False) - lum
-    return white / len(sizes), black / len(sizes)
+    ero = lum
+    dil = lum
+    prev = 0
+    for r in radii:
+        if r < prev:
+            ero = _rank3(lum, r, False)
+            dil = _rank3(lum, r, True)
+        elif r > prev:
+            ero = _rank3(ero, r - prev, False)
+            dil = _rank3(dil, r - prev, True)
+        prev = r
+        opened = _rank3(ero, r, True)
+        closed = _rank3(dil, r, False)
+        for y in range(lum.shape[0]):
+            for x in range(lum.shape[1]):
+                white[y, x] += lum[y, x] - opened[y, x]
+                black[y, x] += closed[y, x] - lum[y, x]
+    return white, black
 
 
 def exg(x: np.ndarray) -> np.ndarray:
@@ -279,177 +320,3 @@ def saturation(x: np.ndarray) -> np.ndarray:
         return np.zeros(x.shape[1:], np.float32)
     mx = x.max(axis=0)
     return (mx - x.min(axis=0)) / (mx + 0.02)
-
-
-def percentiles(x: np.ndarray, qs: np.ndarray | float) -> np.ndarray:
-    """``np.percentile(x, qs)`` (linear method, NaN-propagating) from one sort.
-
-    numpy selects every requested quantile with its own partition pass; on the million-pixel
-    scene samples one SIMD sort is an order of magnitude cheaper for the same values. Up to
-    8 quantiles take one partial sort instead, which puts the same values at the same places.
-    """
-    x = np.asarray(x).ravel()
-    q = np.asarray(qs, np.float64)
-    if x.size == 0:
-        return np.full(q.shape, np.nan)
-    h = (x.size - 1) * q / 100.0
-    lo = np.floor(h).astype(np.int64)
-    hi = np.minimum(lo + 1, x.size - 1)
-    if q.size <= 8:
-        # a few quantiles: partial sorts put the same order statistics (and, with the last
-        # index among them, any NaN last) in place, a fraction of a full sort's cost
-        s = np.partition(x, np.unique(np.concatenate([lo.ravel(), hi.ravel(), [x.size - 1]])))
-    else:
-        s = np.sort(x)
-    if np.isnan(s[-1]):
-        return np.full(q.shape, np.nan)
-    t = h - lo
-    a, b = s[lo], s[hi]
-    d = b - a
-    # numpy's lerp (difference in the input's precision, evaluated from the nearer end)
-    return np.where(t >= 0.5, b - d * (1.0 - t), a + d * t).astype(np.float64)
-
-
-def median(x: np.ndarray) -> float:
-    """``np.median`` of all values (NaN if any is NaN), from partial sorts.
-
-    Selecting the middle order statistic (and the largest value below it for an even count)
-    gives numpy's value exactly, in a fraction of the time of a full sort.
-    """
-    s = np.asarray(x).ravel()
-    n = s.size
-    if n == 0:
-        return float("nan")
-    k = n // 2
-    part = np.partition(s, k)
-    if np.isnan(part[-1]) or np.isnan(part[k]):
-        # partition puts NaNs last; any NaN makes the median NaN, as in numpy
-        if np.isnan(s).any():
-            return float("nan")
-    if n % 2:
-        return float(part[k])
-    return 0.5 * (float(part[:k].max()) + float(part[k]))
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _interp_sorted(x, xp, fp, nbuckets):  # pragma: no cover - compiled
-    n = xp.size
-    out = np.empty(x.size, np.float64)
-    slopes = np.empty(n - 1, np.float64)
-    for i in range(n - 1):
-        slopes[i] = (fp[i + 1] - fp[i]) / (xp[i + 1] - xp[i])
-    # Bucket index -> a segment at or below it, so each value needs a step or two of search
-    # instead of a mispredicted binary search.
-    x0 = xp[0]
-    span = xp[n - 1] - x0
-    scale = nbuckets / span if span > 0 else 0.0
-    start = np.empty(nbuckets + 1, np.int64)
-    j = 0
-    for b in range(nbuckets + 1):
-        edge = x0 + b / scale if scale > 0 else x0
-        while j < n - 2 and xp[j + 1] <= edge:
-            j += 1
-        start[b] = j
-    for i in range(x.size):
-        v = np.float64(x[i])
-        if np.isnan(v):
-            out[i] = v
-        elif v < x0:
-            out[i] = fp[0]
-        elif v >= xp[n - 1]:
-            out[i] = fp[n - 1]
-        else:
-            b = min(max(int((v - x0) * scale) - 1, 0), nbuckets)
-            j = start[b]
-            while j > 0 and xp[j] > v:
-                j -= 1
-            while j < n - 2 and xp[j + 1] <= v:
-                j += 1
-            if xp[j] == v:
-                out[i] = fp[j]
-            else:
-                r = slopes[j] * (v - xp[j]) + fp[j]
-                if np.isnan(r):
-                    # numpy's fallbacks for a near-vertical segment
-                    r = slopes[j] * (v - xp[j + 1]) + fp[j + 1]
-                    if np.isnan(r) and fp[j] == fp[j + 1]:
-                        r = fp[j]
-                out[i] = r
-    return out
-
-
-def interp_sorted(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    """``np.interp(x, xp, fp)`` (float64, bit for bit) for increasing ``xp`` of a few hundred
-    points at most, several times faster on million-value arrays."""
-    xp = np.ascontiguousarray(xp, np.float64)
-    fp = np.ascontiguousarray(fp, np.float64)
-    if xp.size < 2:
-        return np.interp(x, xp, fp)
-    # 64 buckets a knot: quantile knots crowd where the values do, and coarser buckets leave
-    # a walk of several mispredicted steps there (twice the time on a scene sample); the walk
-    # ends on the same segment from any start, so the values do not change
-    x1 = np.ascontiguousarray(x).ravel()
-    return _interp_sorted(x1, xp, fp, 64 * xp.size).reshape(np.shape(x))
-
-
-def mad_sigma(x: np.ndarray) -> float:
-    """Robust sigma of a signed difference: 1.4826 x median absolute deviation."""
-    x = x.ravel()
-    if x.size == 0:
-        return 1e-3
-    return max(1.4826 * median(np.abs(x - median(x))), 1e-4)
-
-
-def otsu(x: np.ndarray, bins: int = 256) -> float:
-    """Otsu split of values in 0..1."""
-    hist, edges = np.histogram(x, bins=bins, range=(0.0, 1.0))
-    centers = (edges[:-1] + edges[1:]) / 2
-    w0 = np.cumsum(hist)
-    w1 = w0[-1] - w0
-    m0 = np.cumsum(hist * centers)
-    mu0 = m0 / np.maximum(w0, 1)
-    mu1 = (m0[-1] - m0) / np.maximum(w1, 1)
-    between = w0 * w1 * (mu0 - mu1) ** 2
-    return float(centers[int(np.argmax(between))])
-
-
-def colour_bins(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
-    """Flat index of each pixel's cell in an n**bands grid over [lo, hi] per band."""
-    idx = np.zeros(x.shape[1:], np.int64)
-    for k in range(x.shape[0]):
-        q = ((x[k] - lo[k]) * (n / max(hi[k] - lo[k], 1e-6))).astype(np.int64)
-        idx = idx * n + np.clip(q, 0, n - 1)
-    return idx
-
-
-def fit_colour_shift(
-    before: np.ndarray, after: np.ndarray, valid: np.ndarray, n: int, min_count: int = 20
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Expected (after - before) per band as a function of the before colour (a lookup table).
-
-    Per-band histogram matching cannot undo changes that depend on the material: haze lifts
-    dark surfaces more than bright ones in relative terms, seasons turn soil and grass another
-    colour while roofs stay put. Conditioning on the before colour (a coarse colour-cube
-    table, fitted on the scene itself, where most pixels are unchanged) predicts those shifts;
-    cells with fewer than ``min_count`` pixels predict no shift.
-
-    Returns:
-        (lo, hi, table): per-band range of the cube and the table, (bands, n**bands) float32.
-    """
-    nb = before.shape[0]
-    b = before[:, valid]
-    d = after[:, valid] - b
-    lo = np.array([percentiles(bk, 0.5) for bk in b], np.float32)
-    hi = np.array([percentiles(bk, 99.5) for bk in b], np.float32)
-    idx = colour_bins(b[:, :, None], lo, hi, n)[:, 0]
-    cells = n**nb
-    cnt = np.bincount(idx, minlength=cells)
-    table = np.zeros((nb, cells), np.float32)
-    # Median per cell (robust to the few changed pixels): sort once by cell, split.
-    order = np.argsort(idx, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(cnt)])
-    for k in range(nb):
-        dk = d[k][order]
-        for c in np.flatnonzero(cnt >= min_count):
-            table[k, c] = np.median(dk[starts[c] : starts[c + 1]])
-    return lo, hi, table

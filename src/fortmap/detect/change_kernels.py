@@ -12,6 +12,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+# the evidence's last steps live apart; importers of this module still find them here
+from fortmap.detect.change_finish import finish_evidence, uniform3, upsample_masked  # noqa: F401
+
 
 @njit(cache=True, nogil=True, fastmath=True)
 def _lut(v, lo, inv, table, k, n):  # pragma: no cover - compiled
@@ -24,6 +27,76 @@ def _lut(v, lo, inv, table, k, n):  # pragma: no cover - compiled
     i = int(t)
     fr = t - i
     return np.float32(table[k, i] * (1 - fr) + table[k, i + 1] * fr)
+
+
+@njit(cache=True, nogil=True)
+def _colour_prep3(
+    b, a_raw, lo, step, table, slo, sfac, slut, nbins, has_shift, dark, blue_thr
+):  # pragma: no cover - compiled
+    """:func:`colour_prep` for three bands, bit for bit.
+
+    The lookups (gathers) run first over a whole row, then the colour-cube shift, then the
+    per-pixel arithmetic in one loop over the row with the bands unrolled: with no loop over
+    bands inside it, that loop vectorises (divisions included), which the general loop did
+    not. Sums start at float32 0.0 and add the bands in order, as there.
+    """
+    nb, h, w = b.shape
+    n = table.shape[1]
+    a = np.empty_like(a_raw)
+    cb = np.empty((4, h, w), np.float32)
+    ca = np.empty((4, h, w), np.float32)
+    shb = np.empty((h, w), np.bool_)
+    sha = np.empty((h, w), np.bool_)
+    skb = np.empty((h, w), np.bool_)
+    ska = np.empty((h, w), np.bool_)
+    third = np.float32(3.0)
+    eps = np.float32(1e-3)
+    zero = np.float32(0.0)
+    inv = np.empty(3, np.float32)
+    for k in range(3):
+        inv[k] = np.float32(1.0) / step[k]
+    idx = np.zeros(w, np.int32)  # nbins**3 cells: a few thousand
+    for y in range(h):
+        idx[:] = 0
+        for k in range(3):
+            ik, lok, so, sf = inv[k], lo[k], slo[k], sfac[k]
+            ak, bk, rk = a[k, y], b[k, y], a_raw[k, y]
+            for x in range(w):
+                ak[x] = _lut(rk[x], lok, ik, table, k, n)
+                qi = int((bk[x] - so) * sf)
+                idx[x] = idx[x] * nbins + min(max(qi, 0), nbins - 1)
+        a0, a1, a2 = a[0, y], a[1, y], a[2, y]
+        if has_shift:
+            for x in range(w):
+                c = idx[x]
+                a0[x] = a0[x] - slut[0, c]
+                a1[x] = a1[x] - slut[1, c]
+                a2[x] = a2[x] - slut[2, c]
+        b0, b1, b2 = b[0, y], b[1, y], b[2, y]
+        cb0, cb1, cb2, cb3 = cb[0, y], cb[1, y], cb[2, y], cb[3, y]
+        ca0, ca1, ca2, ca3 = ca[0, y], ca[1, y], ca[2, y], ca[3, y]
+        shby, shay, skby, skay = shb[y], sha[y], skb[y], ska[y]
+        for x in range(w):
+            sb = ((zero + b0[x]) + b1[x]) + b2[x]
+            sa = ((zero + a0[x]) + a1[x]) + a2[x]
+            lb = sb / third
+            la = sa / third
+            cb0[x] = lb
+            ca0[x] = la
+            shby[x] = lb < dark
+            shay[x] = la < dark
+            m = min(la, lb)
+            rb = m / (lb + eps)
+            ra = m / (la + eps)
+            cb1[x] = b0[x] * rb
+            cb2[x] = b1[x] * rb
+            cb3[x] = b2[x] * rb
+            ca1[x] = a0[x] * ra
+            ca2[x] = a1[x] * ra
+            ca3[x] = a2[x] * ra
+            skby[x] = b2[x] / (sb + eps) > blue_thr
+            skay[x] = a2[x] / (sa + eps) > blue_thr
+    return a, cb, ca, shb, sha, skb, ska
 
 
 @njit(cache=True, nogil=True)
@@ -45,6 +118,20 @@ def colour_prep(
         (after mapped (bands, H, W), colour channels before, after (C, H, W), shade before,
         shade after, sky-lit shade before, after), the last four bool (H, W).
     """
+    if b.shape[0] == 3:
+        return _colour_prep3(
+            b, a_raw, lo, step, table, slo, sfac, slut, nbins, has_shift, dark, blue_thr
+        )
+    return _colour_prep_any(
+        b, a_raw, lo, step, table, slo, sfac, slut, nbins, has_shift, dark, blue_thr
+    )
+
+
+@njit(cache=True, nogil=True)
+def _colour_prep_any(
+    b, a_raw, lo, step, table, slo, sfac, slut, nbins, has_shift, dark, blue_thr
+):  # pragma: no cover - compiled
+    """:func:`colour_prep` for any number of bands."""
     nb, h, w = b.shape
     n = table.shape[1]
     nc = 1 + nb if nb > 1 else 1
@@ -115,6 +202,15 @@ def _tol_sq(vb, va, alo, ahi, blo, bhi):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, fastmath=True)
+def _col3(r0, r1, r2, lo, hi):  # pragma: no cover - compiled
+    """Elementwise min and max of three rows into ``lo`` and ``hi`` (exact, any order)."""
+    for x in range(r0.size):
+        u, v, t = r0[x], r1[x], r2[x]
+        lo[x] = min(min(u, v), t)
+        hi[x] = max(max(u, v), t)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
 def tolerant_stack(b, a):  # pragma: no cover - compiled
     """sqrt(sum over channels of squared +-1 px tolerant differences), row by row.
 
@@ -136,22 +232,13 @@ def tolerant_stack(b, a):  # pragma: no cover - compiled
         y1 = min(h - 1, y + 1)
         acc[:] = 0.0
         for c in range(nc):
-            for x in range(w):
-                alo = a[c, y0, x]
-                ahi = alo
-                blo = b[c, y0, x]
-                bhi = blo
-                for k in range(y0 + 1, y1 + 1):
-                    va = a[c, k, x]
-                    vb = b[c, k, x]
-                    alo = min(alo, va)
-                    ahi = max(ahi, va)
-                    blo = min(blo, vb)
-                    bhi = max(bhi, vb)
-                amin[x] = alo
-                amax[x] = ahi
-                bmin[x] = blo
-                bmax[x] = bhi
+            if y0 < y and y < y1:
+                # interior rows: three rows at once, a loop with no inner loop vectorises
+                _col3(a[c, y0], a[c, y], a[c, y1], amin, amax)
+                _col3(b[c, y0], b[c, y], b[c, y1], bmin, bmax)
+            else:
+                _col3(a[c, y0], a[c, y0], a[c, y1], amin, amax)
+                _col3(b[c, y0], b[c, y0], b[c, y1], bmin, bmax)
             for e in range(min(w, 2)):
                 x = 0 if e == 0 else w - 1
                 x0 = max(0, x - 1)
@@ -178,23 +265,41 @@ def tolerant_stack(b, a):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
+def _or3_rows(p0, q0, p1, q1, p2, q2, both, row):  # pragma: no cover - compiled
+    """Per column: any of three rows of ``p | q`` (or ``p & q`` with ``both``) into ``row``."""
+    if both:
+        for x in range(row.size):
+            row[x] = (p0[x] and q0[x]) or (p1[x] and q1[x]) or (p2[x] and q2[x])
+    else:
+        for x in range(row.size):
+            row[x] = p0[x] or q0[x] or p1[x] or q1[x] or p2[x] or q2[x]
+
+
+@njit(cache=True, nogil=True)
+def _dilated_row(m1, m2, y, both, row, out):  # pragma: no cover - compiled
+    """Row ``y`` of the 3 x 3 dilation (edges clipped) of ``m1 | m2`` (``m1 & m2`` with
+    ``both``) into ``out``; ``row`` is scratch. Whole-row loops without branches vectorise."""
+    h, w = m1.shape
+    y0 = max(0, y - 1)
+    y1 = min(h - 1, y + 1)
+    _or3_rows(m1[y0], m2[y0], m1[y], m2[y], m1[y1], m2[y1], both, row)
+    if w == 1:
+        out[0] = row[0]
+        return
+    out[0] = row[0] or row[1]
+    for x in range(1, w - 1):
+        out[x] = row[x - 1] or row[x] or row[x + 1]
+    out[w - 1] = row[w - 2] or row[w - 1]
+
+
+@njit(cache=True, nogil=True)
 def dilate3_or(m1, m2):  # pragma: no cover - compiled
     """3 x 3 binary dilation of ``m1 | m2`` (edges clipped), bool (H, W)."""
     h, w = m1.shape
     row = np.empty(w, np.bool_)
     out = np.empty((h, w), np.bool_)
     for y in range(h):
-        y0 = max(0, y - 1)
-        y1 = min(h - 1, y + 1)
-        for x in range(w):
-            v = False
-            for k in range(y0, y1 + 1):
-                if m1[k, x] or m2[k, x]:
-                    v = True
-                    break
-            row[x] = v
-        for x in range(w):
-            out[y, x] = row[x] or (x > 0 and row[x - 1]) or (x + 1 < w and row[x + 1])
+        _dilated_row(m1, m2, y, False, row, out[y])
     return out
 
 
@@ -205,122 +310,23 @@ def block_any_dilated(m1, m2, f):  # pragma: no cover - compiled
     hb = (h + f - 1) // f
     wb = (w + f - 1) // f
     out = np.zeros((hb, wb), np.bool_)
-    # block of each row and column, looked up: an integer division per neighbour cost more
-    # than the rest of the loop
-    by = np.arange(h) // f
-    bx = np.arange(w) // f
+    row = np.empty(w, np.bool_)
+    d = np.empty(w, np.bool_)
     for y in range(h):
-        for x in range(w):
-            if m1[y, x] and m2[y, x]:
-                for yy in range(max(0, y - 1), min(h, y + 2)):
-                    for xx in range(max(0, x - 1), min(w, x + 2)):
-                        out[by[yy], bx[xx]] = True
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _uniform3_rows(x, out):  # pragma: no cover - compiled
-    """scipy.ndimage.uniform_filter1d(size=3, mode="nearest") along axis 1, same arithmetic
-    (the three values summed left to right in float64, then divided by 3)."""
-    h, w = x.shape
-    for y in range(h):
-        for i in range(w):
-            left = np.float64(x[y, max(i - 1, 0)])
-            right = np.float64(x[y, min(i + 1, w - 1)])
-            out[y, i] = (left + np.float64(x[y, i]) + right) / 3.0
-
-
-@njit(cache=True, nogil=True)
-def _uniform3_cols(x, out):  # pragma: no cover - compiled
-    """As :func:`_uniform3_rows` along axis 0."""
-    h, w = x.shape
-    for i in range(h):
-        i0 = max(i - 1, 0)
-        i1 = min(i + 1, h - 1)
-        for c in range(w):
-            out[i, c] = (np.float64(x[i0, c]) + np.float64(x[i, c]) + np.float64(x[i1, c])) / 3.0
-
-
-@njit(cache=True, nogil=True)
-def uniform3(x):  # pragma: no cover - compiled
-    """scipy.ndimage.uniform_filter(x, 3, mode="nearest") of float32 (H, W), bit for bit."""
-    tmp = np.empty_like(x)
-    out = np.empty_like(x)
-    _uniform3_cols(x, tmp)
-    _uniform3_rows(tmp, out)
-    return out
-
-
-@njit(cache=True, nogil=True)
-def finish_evidence(
-    col, st, b, a, c_loc, c_sig, s_loc, s_sig, z0, dz, veg_thr
-):  # pragma: no cover - compiled
-    """Evidence 0..1 at working resolution from the colour and structure cues (H, W).
-
-    Smooths both cues 3 x 3, turns them into noise-scaled z-scores, maps each to 0..1 between
-    z0 and z0 + dz and combines them; pixels vegetated on both dates give none. Thresholds and
-    scales are float32, as numpy applies Python floats to float32 arrays.
-    """
-    h, w = col.shape
-    zc = uniform3(col)
-    zs = uniform3(st)
-    nb = b.shape[0]
-    out = np.empty((h, w), np.float32)
-    half = np.float32(0.5)
-    for y in range(h):
-        for x in range(w):
-            if nb >= 3:
-                eb = (np.float32(2.0) * b[1, y, x] - b[0, y, x] - b[2, y, x]) / (
-                    b[0, y, x] + b[1, y, x] + b[2, y, x] + np.float32(0.03)
-                )
-                ea = (np.float32(2.0) * a[1, y, x] - a[0, y, x] - a[2, y, x]) / (
-                    a[0, y, x] + a[1, y, x] + a[2, y, x] + np.float32(0.03)
-                )
-                if eb > veg_thr and ea > veg_thr:
-                    out[y, x] = 0.0
-                    continue
-            elif veg_thr < 0:
-                # exg is zero without three bands: vegetated only if the threshold is negative
-                out[y, x] = 0.0
-                continue
-            ec = (((zc[y, x] - c_loc) / c_sig) - z0) / dz
-            ec = min(max(ec, np.float32(0.0)), np.float32(1.0))
-            es = (((zs[y, x] - s_loc) / s_sig) - z0) / dz
-            es = min(max(es, np.float32(0.0)), np.float32(1.0))
-            out[y, x] = max(es * (half + half * ec), ec * ec * np.float32(0.75))
-    return out
-
-
-@njit(cache=True, nogil=True)
-def upsample_masked(x, f, h, w, valid):  # pragma: no cover - compiled
-    """Bilinear upsampling by ``f`` (block centres at (i + 0.5) f - 0.5) to (h, w), 0 where
-    ``valid`` is False (``change_cues.upsample`` is this with every pixel valid)."""
-    hs, ws = x.shape
-    out = np.empty((h, w), np.float32)
-    inv = np.float32(1.0 / f)
-    xa = np.empty(w, np.int64)
-    xb = np.empty(w, np.int64)
-    txs = np.empty(w, np.float64)
-    for xx in range(w):
-        fx = (xx + np.float32(0.5)) * inv - np.float32(0.5)
-        x0 = int(np.floor(fx))
-        txs[xx] = fx - x0
-        xa[xx] = min(max(x0, 0), ws - 1)
-        xb[xx] = min(max(x0 + 1, 0), ws - 1)
-    for y in range(h):
-        fy = (y + np.float32(0.5)) * inv - np.float32(0.5)
-        y0 = int(np.floor(fy))
-        ty = fy - y0
-        ya = min(max(y0, 0), hs - 1)
-        yb = min(max(y0 + 1, 0), hs - 1)
-        for xx in range(w):
-            if not valid[y, xx]:
-                out[y, xx] = 0.0
-                continue
-            tx = txs[xx]
-            top = x[ya, xa[xx]] * (1 - tx) + x[ya, xb[xx]] * tx
-            bot = x[yb, xa[xx]] * (1 - tx) + x[yb, xb[xx]] * tx
-            out[y, xx] = top * (1 - ty) + bot * ty
+        _dilated_row(m1, m2, y, True, row, d)
+        ob = out[y // f]
+        if f == 2:
+            # the usual factor, as a loop that vectorises
+            for bx in range(w // 2):
+                ob[bx] = ob[bx] or d[2 * bx] or d[2 * bx + 1]
+            if w % 2:
+                ob[wb - 1] = ob[wb - 1] or d[w - 1]
+            continue
+        for x0 in range(0, w, f):
+            v = False
+            for x in range(x0, min(x0 + f, w)):
+                v = v or d[x]
+            ob[x0 // f] = ob[x0 // f] or v
     return out
 
 

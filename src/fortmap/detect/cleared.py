@@ -16,6 +16,8 @@ from numba import njit
 from rasterio import features
 from scipy import ndimage as ndi
 
+from fortmap.detect.change_stats import median_np
+
 #: Block statistics computed per window, in this order along axis 0.
 BLOCK_FIELDS = ("valid", "changed", "dcolor", "tex_before", "tex_after")
 
@@ -33,50 +35,83 @@ def _block_kernel(before, after, valid, change, block):  # pragma: no cover - co
 
 
 @njit(cache=True, nogil=True)
+def _grey_row(x, i, g):  # pragma: no cover - compiled
+    """Grey level (band sum, float64, summed from 0.0 in band order) of row ``i`` into ``g``."""
+    for j in range(x.shape[2]):
+        g[j] = ((0.0 + x[0, i, j]) + x[1, i, j]) + x[2, i, j]
+
+
+@njit(cache=True, nogil=True)
+def _texture_rows(x, r0, r1, g, right, down):  # pragma: no cover - compiled
+    """Texture terms of rows r0..r1-1: |grey(right) - grey| / 3 and |grey(below) - grey| / 3.
+
+    ``g`` holds rows r0..r1 of grey levels (the last only when below the image); row r0 is
+    reused from the previous call. Each term is the division of :func:`_block_kernel_any`,
+    done once per pixel and in whole rows (vectorised) instead of per block. A term with no
+    neighbour is 0.0, which leaves a sum that started at +0.0 unchanged when added.
+    """
+    h, w = x.shape[1], x.shape[2]
+    for i in range(r0, r1):
+        k = i - r0
+        if i + 1 < h:
+            _grey_row(x, i + 1, g[k + 1])
+            for j in range(w):
+                down[k, j] = abs(g[k + 1, j] - g[k, j]) / 3
+        else:
+            down[k, :] = 0.0
+        for j in range(w - 1):
+            right[k, j] = abs(g[k, j + 1] - g[k, j]) / 3
+        right[k, w - 1] = 0.0
+    # the last grey row becomes the first of the next block row
+    g[0, :] = g[r1 - r0, :]
+
+
+@njit(cache=True, nogil=True)
 def _block_kernel3(before, after, valid, change, block):  # pragma: no cover - compiled
     """:func:`_block_kernel_any` for three bands, the usual case, bit for bit.
 
-    The band sums live in scalars rather than a per-block array (whose loads and stores
-    chained every pixel's additions), and each grey level is summed from 0.0 in band order
-    as there, so every sum is the same sequence of float64 additions.
+    Grey levels and their neighbour differences are computed once per pixel, a block row at
+    a time, in whole rows (the per-block loop recomputed each grey level three times and
+    divided inside its branches); the per-block sums then add the same float64 terms in the
+    same order (rows, then columns; right before down), so every sum is unchanged. A term
+    with no neighbour is 0.0, which leaves a sum that started at +0.0 unchanged.
     """
     nb, h, w = before.shape
     bh, bw = h // block, w // block
     out = np.zeros((5, bh, bw), np.float32)
+    gb = np.empty((block + 1, w))
+    ga = np.empty((block + 1, w))
+    rb = np.empty((block, w))
+    db = np.empty((block, w))
+    ra = np.empty((block, w))
+    da = np.empty((block, w))
+    if bh > 0:
+        _grey_row(before, 0, gb[0])
+        _grey_row(after, 0, ga[0])
     for bi in range(bh):
+        r0 = bi * block
+        _texture_rows(before, r0, r0 + block, gb, rb, db)
+        _texture_rows(after, r0, r0 + block, ga, ra, da)
         for bj in range(bw):
             n = chg = tb = ta = 0.0
             b0 = b1 = b2 = a0 = a1 = a2 = 0.0
-            for i in range(bi * block, (bi + 1) * block):
-                down = i + 1 < h
+            for k in range(block):
+                i = r0 + k
                 for j in range(bj * block, (bj + 1) * block):
                     if not valid[i, j]:
                         continue
                     n += 1.0
                     chg += change[i, j]
-                    x0, x1, x2 = before[0, i, j], before[1, i, j], before[2, i, j]
-                    y0, y1, y2 = after[0, i, j], after[1, i, j], after[2, i, j]
-                    b0 += x0
-                    b1 += x1
-                    b2 += x2
-                    a0 += y0
-                    a1 += y1
-                    a2 += y2
-                    gb = ((0.0 + x0) + x1) + x2
-                    ga = ((0.0 + y0) + y1) + y2
-                    # mean absolute difference to the right and lower neighbours, grey level
-                    if j + 1 < w:
-                        q = j + 1
-                        gq = ((0.0 + before[0, i, q]) + before[1, i, q]) + before[2, i, q]
-                        tb += abs(gq - gb) / nb
-                        gq = ((0.0 + after[0, i, q]) + after[1, i, q]) + after[2, i, q]
-                        ta += abs(gq - ga) / nb
-                    if down:
-                        q = i + 1
-                        gq = ((0.0 + before[0, q, j]) + before[1, q, j]) + before[2, q, j]
-                        tb += abs(gq - gb) / nb
-                        gq = ((0.0 + after[0, q, j]) + after[1, q, j]) + after[2, q, j]
-                        ta += abs(gq - ga) / nb
+                    b0 += before[0, i, j]
+                    b1 += before[1, i, j]
+                    b2 += before[2, i, j]
+                    a0 += after[0, i, j]
+                    a1 += after[1, i, j]
+                    a2 += after[2, i, j]
+                    tb += rb[k, j]
+                    tb += db[k, j]
+                    ta += ra[k, j]
+                    ta += da[k, j]
             out[0, bi, bj] = n / (block * block)
             if n < 0.5 * block * block:
                 continue
@@ -207,11 +242,11 @@ def extract_cleared(
         return [], [], []
     # Noise scale of the colour difference over the scene: most of it did not change.
     d = dcolor[ok]
-    med = float(np.median(d))
-    mad = float(np.median(np.abs(d - med)) * 1.4826) + 1e-6
+    med = float(median_np(d))
+    mad = float(median_np(np.abs(d - med)) * 1.4826) + 1e-6
     dz = (dcolor - med) / mad
     # Texture lost: graded soil is smoother than what it replaced, and smooth in absolute terms.
-    t_scene = float(np.median(tex_a[ok])) + 1e-6
+    t_scene = float(median_np(tex_a[ok])) + 1e-6
     smooth_after = tex_a < 0.8 * t_scene
     lost = tex_a < 0.7 * tex_b
     chg = (changed >= 0.5) | (dz > 4.0)
