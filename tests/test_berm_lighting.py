@@ -82,3 +82,31 @@ def test_batched_flank_sampling_matches_a_call_per_offset():
                 assert np.isnan(got).all()
             else:
                 assert got == want
+
+
+def _best_offset_reference(offs, prof, h):
+    # crest_offset's search as first written, with numpy's means
+    best, best_c = -np.inf, 0.0
+    for c in offs[np.abs(offs) <= h]:
+        lit = prof[(offs > c) & (offs <= c + h)]
+        dark = prof[(offs < c) & (offs >= c - h)]
+        if len(lit) and len(dark) and lit.mean() - dark.mean() > best:
+            best, best_c = float(lit.mean() - dark.mean()), float(c)
+    return best_c
+
+
+def test_best_offset_kernel_equals_the_numpy_search():
+    from fortmap.detect.berm_lighting import _best_offset
+
+    rng = np.random.default_rng(5)
+    for t in range(300):
+        h = float(rng.choice([0.2, 0.5, 1.5, rng.uniform(1.5, 30)]))
+        offs = np.arange(-2 * h, 2 * h + 1e-6, 0.5)
+        prof = rng.standard_normal(offs.size) * 0.1 + 0.5
+        if t % 7 == 0:
+            prof[rng.random(offs.size) < 0.2] = np.nan
+        if t % 11 == 0:
+            prof[:] = 0.25  # every offset ties: the first wins
+        assert _best_offset(offs, prof, h) == _best_offset_reference(offs, prof, h)
+    # no offset with values on both sides: no shift
+    assert _best_offset(np.array([0.0]), np.array([1.0]), 1.5) == 0.0

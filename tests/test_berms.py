@@ -400,3 +400,64 @@ def test_block_means_match_the_plain_sums(f: int) -> None:
     for arr in (a.astype(np.float32), a, rng.random((1, 23, 29)) < 0.5):
         ref = _block_means_ref(arr.view(np.uint8) if arr.dtype == bool else arr, f)
         np.testing.assert_array_equal(_block_means(arr, f), ref)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_hysteresis_kernel_equals_skimage(seed):
+    from skimage.filters import apply_hysteresis_threshold
+
+    from fortmap.detect.berm_grid import hysteresis
+
+    rng = np.random.default_rng(seed)
+    h, w = int(rng.integers(1, 80)), int(rng.integers(1, 80))
+    img = ndi.uniform_filter(rng.random((h, w)), 3).astype(np.float32)
+    if seed % 3 == 0:
+        img[rng.random((h, w)) < 0.05] = np.nan  # NaN is neither low nor high
+    for low, high in ((0.45, 0.55), (0.5, 0.5), (0.6, 0.4), (2.0, 3.0), (-1.0, 0.0)):
+        want = apply_hysteresis_threshold(img, low, high)
+        got = hysteresis(img, low, high)
+        np.testing.assert_array_equal(got, want)
+    # components reaching the borders, and a chain joined only diagonally (not 4-connected)
+    img = np.zeros((5, 5), np.float32)
+    img[0, :] = 0.6
+    img[0, 4] = 0.9
+    img[1, 0], img[2, 1] = 0.6, 0.6
+    np.testing.assert_array_equal(
+        hysteresis(img, 0.5, 0.8), apply_hysteresis_threshold(img, 0.5, 0.8)
+    )
+    assert hysteresis(img, 0.5, 0.8)[1, 0] and not hysteresis(img, 0.5, 0.8)[2, 1]
+
+
+def test_change_threshold_otsu_equals_skimage():
+    from skimage.filters import threshold_otsu
+
+    from fortmap.detect.berms import change_bound
+
+    rng = np.random.default_rng(3)
+    for t in range(60):
+        mag = rng.gamma(0.5 + t % 4, 0.05, int(rng.integers(50, 4000))).astype(np.float32)
+        thr, bound = change_threshold(mag), change_bound(mag)
+        want = float(threshold_otsu(mag))
+        assert thr == (None if bound is not None and want < bound else want)
+    # all equal: skimage's answer (the value itself) below no bound
+    assert change_threshold(np.full(10, 0.25, np.float32)) == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_mask_morphology_kernels_equal_scipy(seed):
+    from fortmap.detect.berm_grid import dilate3x3, open2x2
+
+    rng = np.random.default_rng(seed)
+    cases = [np.zeros((0, 4), bool), np.zeros((1, 1), bool), np.ones((1, 7), bool)]
+    cases += [np.zeros((9, 5), bool), np.ones((6, 8), bool)]  # empty and full, to the edges
+    for _ in range(20):
+        h, w = int(rng.integers(1, 40)), int(rng.integers(1, 40))
+        cases.append(rng.random((h, w)) < rng.uniform(0.05, 0.9))
+    for m in cases:
+        np.testing.assert_array_equal(open2x2(m), ndi.binary_opening(m, np.ones((2, 2), bool)))
+        np.testing.assert_array_equal(dilate3x3(m), ndi.binary_dilation(m, np.ones((3, 3), bool)))
+    # the 2x2 opening is not centred: a lone 2x2 block survives, a 1-px line does not
+    m = np.zeros((5, 5), bool)
+    m[1:3, 1:3] = True
+    m[4, :] = True
+    assert open2x2(m).sum() == 4 and not open2x2(m)[4].any()

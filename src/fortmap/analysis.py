@@ -344,7 +344,8 @@ def _run(
             "tiled": True,
             "blockxsize": 512,
             "blockysize": 512,
-            "compress": "deflate",
+            # left uncompressed: ``to_cog`` rewrites it deflated (the same COG, byte for byte)
+            "compress": None,
             "nodata": None,
         }
         with rasterio.open(tmp / "change.tif", "w", **profile) as dst:

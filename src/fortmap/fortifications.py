@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
-import rasterio.features
 import rasterio.windows
 import shapely
 import shapely.affinity
@@ -35,7 +34,7 @@ from fortmap.detect.road_noise import RoadNoise
 from fortmap.detect.road_pixels import RoadWindow
 from fortmap.detect.roadmask import roads_in_window, roads_to_pixels
 from fortmap.detect.rubble import find_rubble
-from fortmap.io.grids import rasterize_shapes
+from fortmap.io.polygon_fill import burn_polygons
 from fortmap.io.raster import GridReader
 from fortmap.report.layers import findings_frame
 
@@ -116,12 +115,7 @@ def _footprint_labels(fc: FortContext, read: Window) -> np.ndarray | None:
     # (x * 1 + y * 0 + dx), without a Python call per footprint
     shift = np.array([read.col_off, read.row_off], np.float64)
     local = shapely.transform(sel, lambda c: c - shift)
-    return rasterio.features.rasterize(
-        rasterize_shapes(local, range(1, len(local) + 1)),
-        out_shape=(int(read.height), int(read.width)),
-        fill=0,
-        dtype="int32",
-    )
+    return burn_polygons(local, np.arange(1, len(local) + 1), (int(read.height), int(read.width)))
 
 
 def detect_window(

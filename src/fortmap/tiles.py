@@ -104,7 +104,8 @@ def process_window(
         halo = max(halo, ctx.change_net.halo_px(ctx.gsd))
     extra = None
     if footprints:
-        b = np.array([p.bounds for _, p in footprints])
+        # one vectorised call: the same envelopes as each polygon's ``bounds``
+        b = shapely.bounds(np.array([p for _, p in footprints], dtype=object))
         fh = ctx.footprint_halo
         extra = (b[:, 0].min() - fh, b[:, 1].min() - fh, b[:, 2].max() + fh, b[:, 3].max() + fh)
     rw = _expand(core, halo, grid.width, grid.height, extra)

@@ -69,6 +69,89 @@ def _block_means_kernel(a: np.ndarray, f: int) -> np.ndarray:
     return out
 
 
+def hysteresis(image: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``skimage.filters.apply_hysteresis_threshold(image, low, high)`` of a 2-D image: the
+    4-connected components of ``image > low`` that hold a pixel of ``image > high``, grown
+    from those pixels in one compiled pass instead of labelling every component."""
+    low = np.clip(low, a_min=None, a_max=high)  # as skimage: low never above high
+    return _grow_from(image > high, image > low)
+
+
+@numba.njit(cache=True, nogil=True)
+def _grow_from(seed: np.ndarray, mask: np.ndarray) -> np.ndarray:  # pragma: no cover
+    # flood fill of ``mask`` (4-connected) from its ``seed`` pixels
+    h, w = mask.shape
+    out = np.zeros((h, w), np.bool_)
+    stack = np.empty(h * w, np.int64)
+    for r0 in range(h):
+        for c0 in range(w):
+            if not seed[r0, c0] or not mask[r0, c0] or out[r0, c0]:
+                continue
+            out[r0, c0] = True
+            stack[0] = r0 * w + c0
+            top = 1
+            while top:
+                top -= 1
+                r, c = divmod(stack[top], w)
+                if r > 0 and mask[r - 1, c] and not out[r - 1, c]:
+                    out[r - 1, c] = True
+                    stack[top] = (r - 1) * w + c
+                    top += 1
+                if r + 1 < h and mask[r + 1, c] and not out[r + 1, c]:
+                    out[r + 1, c] = True
+                    stack[top] = (r + 1) * w + c
+                    top += 1
+                if c > 0 and mask[r, c - 1] and not out[r, c - 1]:
+                    out[r, c - 1] = True
+                    stack[top] = r * w + c - 1
+                    top += 1
+                if c + 1 < w and mask[r, c + 1] and not out[r, c + 1]:
+                    out[r, c + 1] = True
+                    stack[top] = r * w + c + 1
+                    top += 1
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def open2x2(m: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """``ndi.binary_opening(m, np.ones((2, 2), bool))`` of a 2-D bool mask, bit for bit.
+
+    scipy's even-sized structure erodes over the pixel and its up-left neighbours and
+    dilates back over the pixel and its down-right ones; pixels past the edge are False.
+    """
+    h, w = m.shape
+    ero = np.zeros((h, w), np.bool_)
+    for i in range(1, h):
+        for j in range(1, w):
+            ero[i, j] = m[i - 1, j - 1] and m[i - 1, j] and m[i, j - 1] and m[i, j]
+    out = np.zeros((h, w), np.bool_)
+    for i in range(h):
+        for j in range(w):
+            v = ero[i, j]
+            if i + 1 < h:
+                v = v or ero[i + 1, j]
+                if j + 1 < w:
+                    v = v or ero[i + 1, j + 1]
+            if j + 1 < w:
+                v = v or ero[i, j + 1]
+            out[i, j] = v
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def dilate3x3(m: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """``ndi.binary_dilation(m, np.ones((3, 3), bool))`` of a 2-D bool mask, bit for bit."""
+    h, w = m.shape
+    out = np.zeros((h, w), np.bool_)
+    for i in range(h):
+        for j in range(w):
+            if m[i, j]:
+                for y in range(max(i - 1, 0), min(i + 2, h)):
+                    for x in range(max(j - 1, 0), min(j + 2, w)):
+                        out[y, x] = True
+    return out
+
+
 def _crest(mask: np.ndarray) -> np.ndarray | None:
     """Longest path (rows, cols) through the skeleton of one component (from a node of its
     largest part to the farthest node, then to the farthest from there; see

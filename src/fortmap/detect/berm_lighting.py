@@ -10,9 +10,12 @@ an earthen ridge (flanks at the soil's angle of repose) can show.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import shapely
 from scipy import ndimage as ndi
+
+from fortmap.detect.pairwise_mean import run_mean
 
 #: Gentlest ridge flank the image test must still see: 1 m rise over a 20 m wide ridge, sampled
 #: halfway between crest and toe of a parabolic section, where the slope is 2 h / w.
@@ -187,10 +190,9 @@ def _sun_normal_profile(
     nrm *= 1.0 if float(np.sum(nrm @ sun)) >= 0 else -1.0
     offs = np.arange(-reach_px, reach_px + 1e-6, 0.5)
     vals = _interp(grey, pts[None] + nrm[None] * offs[:, None, None])
-    prof = np.empty(len(offs))
-    for i, row in enumerate(vals):
-        prof[i] = row.mean()  # one offset's samples, as a call per offset gave them
-    return offs, prof
+    # each row (one offset's samples, contiguous) is reduced on its own: the same float32
+    # means as a call per row
+    return offs, vals.mean(axis=1).astype(np.float64)
 
 
 def crest_offset(
@@ -213,12 +215,36 @@ def crest_offset(
     offs, prof = _sun_normal_profile(grey, line, 2 * h, sun_azimuth_deg)
     if grey_before is not None:
         prof = prof - _sun_normal_profile(grey_before, line, 2 * h, sun_azimuth_deg)[1]
+    return float(_best_offset(offs, np.ascontiguousarray(prof, np.float64), float(h)))
+
+
+@numba.njit(cache=True, nogil=True)
+def _best_offset(offs, prof, h):  # pragma: no cover - compiled
+    # ``crest_offset``'s search: the offset c (|c| <= h, first of equals) with the largest
+    # mean of ``prof`` over offs in (c, c + h] less its mean over [c - h, c), numpy's means
+    # (``pairwise_mean``) of the values in offset order
+    n = offs.size
+    lit = np.empty(n, np.float64)
+    dark = np.empty(n, np.float64)
     best, best_c = -np.inf, 0.0
-    for c in offs[np.abs(offs) <= h]:
-        lit = prof[(offs > c) & (offs <= c + h)]
-        dark = prof[(offs < c) & (offs >= c - h)]
-        if len(lit) and len(dark) and lit.mean() - dark.mean() > best:
-            best, best_c = float(lit.mean() - dark.mean()), float(c)
+    for k in range(n):
+        c = offs[k]
+        if not abs(c) <= h:
+            continue
+        nl = 0
+        nd = 0
+        for i in range(n):
+            o = offs[i]
+            if o > c and o <= c + h:
+                lit[nl] = prof[i]
+                nl += 1
+            if o < c and o >= c - h:
+                dark[nd] = prof[i]
+                nd += 1
+        if nl and nd:
+            d = run_mean(lit, 0, nl) - run_mean(dark, 0, nd)
+            if d > best:
+                best, best_c = d, c
     return best_c
 
 

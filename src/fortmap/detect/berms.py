@@ -53,9 +53,9 @@ import shapely
 import shapely.affinity
 import shapely.ops
 from scipy import ndimage as ndi
-from skimage.filters import apply_hysteresis_threshold, threshold_otsu
+from skimage.filters import threshold_otsu
 
-from fortmap.detect.berm_grid import _clip, _down, _lines
+from fortmap.detect.berm_grid import _clip, _down, _lines, dilate3x3, hysteresis, open2x2
 from fortmap.detect.berm_image import (
     SOIL_MIN_REDNESS,
     down_labels,
@@ -70,6 +70,7 @@ from fortmap.detect.berm_lighting import (
     ridge_lighting,
 )
 from fortmap.detect.order_stats import median_sigma
+from fortmap.detect.road_pixels import otsu_threshold
 
 __all__ = [
     "change_threshold",
@@ -108,7 +109,9 @@ def change_threshold(mag: np.ndarray) -> float | None:
     there is no separate population of changed pixels, only noise and resampling residue at
     edges (an image against itself, shifted).
     """
-    thr = float(threshold_otsu(mag))
+    lo, hi = mag.min(), mag.max()
+    # Otsu's threshold with the histogram counted in one compiled pass (the same threshold)
+    thr = float(otsu_threshold(mag.ravel()) if hi > lo else threshold_otsu(mag))
     bound = change_bound(mag)
     if bound is not None and thr < bound:
         return None
@@ -172,7 +175,7 @@ def _image_berms(
     if thr is None:
         return [], float("nan")
     # hysteresis: a berm over ground of nearly its colour changes less than its bright flank
-    changed = apply_hysteresis_threshold(mag, thr / 2, thr) & vd
+    changed = hysteresis(mag, thr / 2, thr) & vd
     redness = _redness(ab)
     # fresh soil over ground of nearly its brightness changes the colour more than the
     # brightness: a rise in redness beyond the window's own spread of it is change too
@@ -180,7 +183,7 @@ def _image_berms(
     bound = change_bound(red_gain[vd])
     if bound is not None:
         changed |= (red_gain >= bound) & vd
-    m = ndi.binary_opening(changed & (redness >= SOIL_MIN_REDNESS), np.ones((2, 2), bool))
+    m = open2x2(changed & (redness >= SOIL_MIN_REDNESS))
     lazy: dict = {}
 
     def standing() -> np.ndarray | None:
@@ -192,7 +195,7 @@ def _image_berms(
 
     ga, gb, body = ab.mean(axis=0), bb.mean(axis=0), changed.astype(np.float32)
     # the soil-change mask a pixel wider: a crest put back on the ridge may run along its edge
-    body_zone = ndi.binary_dilation(m, np.ones((3, 3), bool))
+    body_zone = dilate3x3(m)
     w_lo, w_hi = IMAGE_WIDTH_M[0] / wg, IMAGE_WIDTH_M[1] / wg
     c_min = min_flank_contrast(sun_elevation_deg)
     out = []
@@ -269,7 +272,12 @@ def find_berms(
     f = max(1, int(round(WORK_GSD_M / gsd)))
     wg = gsd * f
     min_len, max_w = MIN_LENGTH_M / wg, MAX_WIDTH_M / wg
-    vd = _down(valid, f) > 0.99
+    # every block of an all-valid window averages 1.0 exactly: no pass needed
+    vd = (
+        np.ones((valid.shape[0] // f, valid.shape[1] // f), bool)
+        if valid.all()
+        else _down(valid, f) > 0.99
+    )
     ab = _down(after, f) if after.ndim == 3 else _down(after, f)[None]
     bb = _down(before, f) if before.ndim == 3 else _down(before, f)[None]
     out: list[tuple[shapely.LineString, float, dict]] = []
@@ -279,7 +287,7 @@ def find_berms(
         dh = _down(dsm_after, f) - _down(dsm_before, f)
         dh[~vd] = 0
         for kind, m in (("berm", dh >= MIN_HEIGHT_M), ("ditch", dh <= -MIN_HEIGHT_M)):
-            m = ndi.binary_opening(m, np.ones((2, 2), bool))
+            m = open2x2(m)
             for line, comp, width in _lines(m, f, min_len, max_w):
                 h = float(np.median(dh[comp]))
                 peak = float(np.percentile(np.abs(dh[comp]), 90))

@@ -146,10 +146,13 @@ class RoadWindow:
         """Per road id, the lower median of the level over the ``ref`` pixels."""
         return self._memo(
             ("med", which, smooth_px),
-            lambda: K.road_medians(
-                self.level(which, smooth_px)[self.ref], self.rid[self.ref], self.n
-            ),
+            lambda: K.road_medians(self.level(which, smooth_px)[self.ref], self.rid_ref, self.n),
         )
+
+    @property
+    def rid_ref(self) -> np.ndarray:
+        """Road ids of the ``ref`` pixels (one gather for every level's medians)."""
+        return self._memo(("rid_ref",), lambda: self.rid[self.ref])
 
     def otsu(self, which: str, smooth_px: int) -> float | None:
         """Otsu's threshold of the 3x3-smoothed level over the ``ref`` pixels, or None where

@@ -18,9 +18,8 @@ import numba
 import numpy as np
 import shapely
 from affine import Affine
-from rasterio.features import rasterize
 
-from fortmap.io.grids import rasterize_shapes
+from fortmap.io.polygon_fill import burn_polygons
 
 #: Margin (m) added on each side of the carriageway: kerbside objects (blocks pushed to the
 #: edge, rubble spilling from a facade) still belong to the road, and road widths are nominal.
@@ -149,8 +148,8 @@ def roads_in_window(
     seg_polys = shapely.buffer(segs, widths[seg_road] / 2 + margin_px, quad_segs=4)
     a, b = xy[inside], xy[inside + 1]
     seg_angle = np.arctan2(b[:, 1] - a[:, 1], b[:, 0] - a[:, 0])
-    seg_shapes = rasterize_shapes(seg_polys, range(1, len(seg_polys) + 1))
-    seg = rasterize(seg_shapes, out_shape=shape, dtype="int32")
+    # GDAL's fill, without handing it hundreds of polygons one Python mapping at a time
+    seg = burn_polygons(seg_polys, np.arange(1, len(seg_polys) + 1), shape)
     # Per segment the values its pixels take (numpy's elementwise functions, so the same
     # values as per pixel); one pass then writes every array, road and off road.
     out = RoadRaster(

@@ -181,12 +181,27 @@ class GridReader:
         self.direct = True
         self._ds = None
         self._vrt = None
+        # (dataset, grid, warp, direct flag, offset) of the last ``_direct_offset`` and
+        # (dataset, every pixel valid) of the last mask check: a window reads them several
+        # times, and comparing CRSs or listing mask flags costs more than the check itself
+        self._direct_memo: tuple | None = None
+        self._valid_memo: tuple | None = None
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_ds"] = None
         state["_vrt"] = None
+        state["_direct_memo"] = None
+        state["_valid_memo"] = None
         return state
+
+    def _all_valid(self, ds) -> bool:
+        """Whether ``ds`` has no nodata, alpha or mask band (every pixel is valid)."""
+        memo = self.__dict__.get("_valid_memo")
+        if memo is None or memo[0] is not ds:
+            memo = (ds, all(f == [MaskFlags.all_valid] for f in ds.mask_flag_enums))
+            self._valid_memo = memo
+        return memo[1]
 
     def set_pixel_warp(self, warp: Affine) -> None:
         """Apply ``warp`` (target pixel -> displaced target pixel) before reading."""
@@ -214,6 +229,19 @@ class GridReader:
             return None
         if self._ds is None:
             self._ds = rasterio.open(self.path)
+        memo = self.__dict__.get("_direct_memo")
+        if (
+            memo is not None
+            and memo[0] is self._ds
+            and memo[1] is self.grid
+            and memo[2] == self.offset_px
+        ):
+            return memo[3]
+        off = self._find_direct_offset()
+        self._direct_memo = (self._ds, self.grid, self.offset_px, off)
+        return off
+
+    def _find_direct_offset(self) -> tuple[float, float] | None:
         ds, g, w = self._ds, self.grid.transform, self.offset_px
         if ds.crs != self.grid.crs or w.b or w.d or w.a != 1 or w.e != 1:
             return None
@@ -233,7 +261,7 @@ class GridReader:
         ds = self._ds
         c0, r0 = max(col, 0), max(row, 0)
         c1, r1 = min(col + width, ds.width), min(row + height, ds.height)
-        all_valid = all(f == [MaskFlags.all_valid] for f in ds.mask_flag_enums)
+        all_valid = self._all_valid(ds)
         if width > 0 and height > 0 and (c0, r0, c1, r1) == (col, row, col + width, row + height):
             # wholly inside the raster (every window but those at the scene's edges): GDAL
             # reads straight into the array, with no zero fill and no copy
@@ -384,7 +412,7 @@ class GridReader:
                 return self._read_direct(window, off, [])[1]
         ds = self._dataset()
         shape = out_shape or (int(window.height), int(window.width))
-        if ds is self._ds and all(flags == [MaskFlags.all_valid] for flags in ds.mask_flag_enums):
+        if ds is self._ds and self._all_valid(ds):
             # no nodata, alpha or mask band: every pixel of the raster is valid
             return np.ones(shape, dtype=bool)
         kw = {}

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
 from rasterio.crs import CRS
 
 from fortmap.types import FINDING_COLUMNS, LAYER_KINDS
+
+#: shapely type ids whose ``geom_type`` ends with "Polygon" / "LineString".
+_POLYGONAL, _LINEAL = (3, 6), (1, 5)
 
 
 def findings_frame(
@@ -48,10 +53,11 @@ def findings_frame(
     geoms = np.asarray(geometries, dtype=object)
     ev = evidence if evidence is not None else [{}] * n
     ev = [e if isinstance(e, str) else json.dumps(e, separators=(",", ":")) for e in ev]
-    area = [float(shapely.area(g)) if g.geom_type.endswith("Polygon") else math.nan for g in geoms]
-    length = [
-        float(shapely.length(g)) if g.geom_type.endswith("LineString") else math.nan for g in geoms
-    ]
+    # one vectorised call per measure (the same doubles as per geometry); Python floats in
+    # lists, as the columns were always built
+    kind = shapely.get_type_id(geoms) if n else np.zeros(0, int)
+    area = np.where(np.isin(kind, _POLYGONAL), shapely.area(geoms), math.nan).tolist()
+    length = np.where(np.isin(kind, _LINEAL), shapely.length(geoms), math.nan).tolist()
     data = {
         "kind": [LAYER_KINDS[layer]] * n,
         "score": np.clip(np.asarray(scores, dtype=float), 0.0, 1.0) if n else [],
@@ -80,13 +86,42 @@ _GEOM_TYPES = {
 }
 
 
-def write_layers(path: str | Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
-    """Write each layer into the GeoPackage ``path`` (empty layers keep their schema)."""
-    for name, gdf in layers.items():
-        kw = {}
-        if gdf.empty:
-            kw["geometry_type"] = _GEOM_TYPES.get(name, "Unknown")
-        gdf.to_file(path, layer=name, driver="GPKG", engine="pyogrio", **kw)
+#: SQLite settings while the layers are written: no fsync after each transaction and the
+#: rollback journal in memory. The GeoPackage's content is the same; only a power loss during
+#: the write could leave it corrupt, and fortmap writes its outputs into a temporary folder
+#: that replaces the output folder once complete (``io.output.atomic_dir``). The syncs cost
+#: about a third of the writing's CPU time.
+_FAST_SQLITE = {"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_JOURNAL": "MEMORY"}
+
+
+@contextmanager
+def _sqlite_options(options: dict[str, str]) -> Iterator[None]:
+    """pyogrio's GDAL configuration ``options`` for the block, restored after it."""
+    old = {k: pyogrio.get_gdal_config_option(k) for k in options}
+    pyogrio.set_gdal_config_options(options)
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options(old)
+
+
+def write_layers(
+    path: str | Path, layers: dict[str, gpd.GeoDataFrame], durable: bool = False
+) -> None:
+    """Write each layer into the GeoPackage ``path`` (empty layers keep their schema).
+
+    Args:
+        path: the GeoPackage (created, or layers added to it).
+        layers: layer name -> frame.
+        durable: keep SQLite's fsyncs (a file written in place that must survive a power
+            loss during the write); by default they are skipped (``_FAST_SQLITE``).
+    """
+    with _sqlite_options({} if durable else _FAST_SQLITE):
+        for name, gdf in layers.items():
+            kw = {}
+            if gdf.empty:
+                kw["geometry_type"] = _GEOM_TYPES.get(name, "Unknown")
+            gdf.to_file(path, layer=name, driver="GPKG", engine="pyogrio", **kw)
 
 
 def write_geojson(layers: dict[str, gpd.GeoDataFrame], out_dir: str | Path) -> list[Path]:
