@@ -73,12 +73,7 @@ def test_bracketed_selection_matches_numpy_on_long_arrays(n):
         med, sigma = median_sigma(x, 1e-3)
         assert med == np.median(x) and sigma == np_robust_sigma(x, 1e-3)
         # bit for bit the keys of the radix selection over all values (signed zeros too)
-        for dev, m in ((False, np.float32(0)), (True, med)):
-            keys = np.empty(n, np.uint32)
-            OS._keys_of(x, dev, m, keys)
-            want = OS._select_keys(keys, (n - 1) // 2, n // 2)
-            got = OS._kth_keys(x, dev, m, (n - 1) // 2, n // 2)[:2]
-            assert tuple(int(v) for v in got) == tuple(int(v) for v in want)
+        _assert_same_keys(x, med)
 
 
 def test_bracket_missed_falls_back_to_radix_selection():
@@ -89,16 +84,21 @@ def test_bracket_missed_falls_back_to_radix_selection():
     x[: n // 3] = np.random.default_rng(0).normal(0, 1, n // 3)
     med, sigma = median_sigma(x, 1e-3)
     assert med == np.median(x) and sigma == np_robust_sigma(x, 1e-3)
-    # both ways to the same keys
-    for dev, m in ((False, np.float32(0)), (True, med)):
-        keys = np.empty(n, np.uint32)
-        OS._keys_of(x, dev, m, keys)
-        want = OS._select_keys(keys, (n - 1) // 2, n // 2)
-        got = OS._kth_keys(x, dev, m, (n - 1) // 2, n // 2)[:2]
-        assert tuple(int(v) for v in got) == tuple(int(v) for v in want)
+    _assert_same_keys(x, med)  # both ways to the same keys
 
 
 def test_nan_in_a_long_array_falls_back_to_numpy():
     x = np.random.default_rng(1).normal(0, 1, 50_000).astype(np.float32)
     x[31_337] = np.nan
     assert np.isnan(median_f32(x)) and np.isnan(median_sigma(x, 1e-3)[1])
+
+
+def _assert_same_keys(x: np.ndarray, med: float) -> None:
+    """The bracketed selection gives the radix selection's keys, for values and deviations."""
+    n = len(x)
+    for dev, m in ((False, np.float32(0)), (True, med)):
+        keys = np.empty(n, np.uint32)
+        OS._keys_of(x, dev, m, keys)
+        want = OS._select_keys(keys, (n - 1) // 2, n // 2)
+        got = OS._kth_keys(x, dev, m, (n - 1) // 2, n // 2)[:2]
+        assert tuple(int(v) for v in got) == tuple(int(v) for v in want)
