@@ -105,18 +105,15 @@ def _sqlite_options(options: dict[str, str]) -> Iterator[None]:
         pyogrio.set_gdal_config_options(old)
 
 
-def write_layers(
-    path: str | Path, layers: dict[str, gpd.GeoDataFrame], durable: bool = False
-) -> None:
-    """Write each layer into the GeoPackage ``path`` (empty layers keep their schema).
+def write_layers(path: str | Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
+    """Write each layer into the GeoPackage ``path`` (empty layers keep their schema), without
+    SQLite's fsyncs (``_FAST_SQLITE``): callers write into a temporary folder.
 
     Args:
         path: the GeoPackage (created, or layers added to it).
         layers: layer name -> frame.
-        durable: keep SQLite's fsyncs (a file written in place that must survive a power
-            loss during the write); by default they are skipped (``_FAST_SQLITE``).
     """
-    with _sqlite_options({} if durable else _FAST_SQLITE):
+    with _sqlite_options(_FAST_SQLITE):
         for name, gdf in layers.items():
             kw = {}
             if gdf.empty:
