@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import geopandas as gpd
+import numpy as np
 import pytest
 from affine import Affine
 from click.testing import CliRunner
@@ -117,3 +118,37 @@ def test_rasterize_shapes_burns_like_shapely_geometries():
     assert np.array_equal(got, ref)
     assert set(np.unique(got)) == {0, 1, 2, 3, 7}
     assert got[12, 14] == 0 and got[5, 5] == 1  # the hole, and the ring around it
+
+
+def test_mosaic_mask_lines_up_with_the_sample_mosaic():
+    from rasterio.crs import CRS
+    from rasterio.features import rasterize
+    from shapely import box
+
+    from fortmap.io.grids import mosaic_mask, mosaic_tiles, sample_mosaic
+    from fortmap.types import Grid
+
+    g = Grid(crs=CRS.from_epsg(32637), transform=Affine(0.5, 0, 1000, 0, -0.5, 2000),
+             width=150, height=110)  # fmt: skip
+    # squares of 3.2 m at irregular spots, in the grid's CRS
+    polys = [box(1000 + x, 2000 - y - 3.2, 1000 + x + 3.2, 2000 - y)
+             for x in range(0, 75, 7) for y in range(0, 55, 9)]  # fmt: skip
+    full = rasterize([(p, 1) for p in polys], out_shape=(110, 150), transform=g.transform)
+
+    class Reader:  # the mosaic of a raster holding the burnt mask itself
+        def read_raw(self, w):
+            r, c = int(w.row_off), int(w.col_off)
+            return full[None, r : r + int(w.height), c : c + int(w.width)].astype(np.float32)
+
+        def read_valid(self, w):
+            return np.ones((int(w.height), int(w.width)), bool)
+
+    tiles = mosaic_tiles(g, 64, 16)
+    assert len(tiles) == 4 and all(len(r) == 4 for r in tiles)
+    mosaic = sample_mosaic(Reader(), Reader(), g, 64, 16)[0][0] > 0
+    mask = mosaic_mask(g, 64, polys, 16)
+    assert mask.shape == mosaic.shape == (64, 64)
+    assert mask.any() and np.array_equal(mask, mosaic)
+    # a scene smaller than the mosaic is its own single tile
+    assert np.array_equal(mosaic_mask(g, 256, polys), full > 0)
+    assert not mosaic_mask(g, 64, [], 16).any()

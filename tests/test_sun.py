@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import shapely
 
 from fortmap.detect.sun import estimate_sun_azimuth, sun_from_tags
@@ -67,3 +68,67 @@ def test_ring_sum_matches_nearest_pixel_shift():
         for dr, dc in shifts:
             m = (ndi.shift(objs.astype(np.uint8), (dr, dc), order=0) > 0) & free
             assert _ring_sum(grey, objs, free, dr, dc) == (float(grey[m].sum()), int(m.sum()))
+
+
+def _dense_blocks(sun_az: float) -> tuple[np.ndarray, list[shapely.Polygon]]:
+    """Close-set roofs, no brighter than the street, whose 4.5 m shadows fill most of the
+    7 m streets: the bright things left are the sunlit patches of street between shadows."""
+    size, street, shadow = 30, 14, 9
+    w = 12 * (size + street)
+    img = np.full((w, w), 0.75, np.float32)
+    a = np.radians(sun_az)
+    dc, dr = -np.sin(a), np.cos(a)
+    rng = np.random.default_rng(1)
+    polys = []
+    corners = range(street // 2, w - size, size + street)
+    for r in corners:
+        for c in corners:
+            for k in np.linspace(0, shadow, 2 * shadow + 1):
+                rr, cc = int(round(r + dr * k)), int(round(c + dc * k))
+                if rr >= 0 and cc >= 0:
+                    sl = (slice(rr, rr + size), slice(cc, cc + size))
+                    img[sl] = np.minimum(img[sl], 0.1)
+            polys.append(shapely.box(c, r, c + size, r + size))
+    for r in corners:
+        for c in corners:
+            img[r : r + size, c : c + size] = rng.uniform(0.35, 0.6)
+    img += rng.normal(0, 0.02, img.shape).astype(np.float32)
+    return img, polys
+
+
+def test_dense_blocks_with_footprints():
+    for az in (150.0, 230.0, 60.0):
+        img, polys = _dense_blocks(az)
+        v = np.ones(img.shape, bool)
+        est = estimate_sun_azimuth(img, v, 0.5, polys)
+        assert est is not None and abs((est - az + 180) % 360 - 180) < 15
+        # the same roofs burnt on the pixels give the same answer
+        burnt = np.zeros(img.shape, bool)
+        for p in polys:
+            c0, r0, c1, r1 = (int(b) for b in p.bounds)
+            burnt[r0:r1, c0:c1] = True
+        assert estimate_sun_azimuth(img, v, 0.5, objects=burnt) == pytest.approx(est, abs=1e-6)
+        # guessed roofs: a weaker cue, trusted only when the dip is strong
+        guess = estimate_sun_azimuth(img, v, 0.5)
+        assert guess is None or abs((guess - az + 180) % 360 - 180) < 25
+
+
+def test_untagged_simulated_city_takes_the_sun_from_footprint_shadows(tmp_path):
+    import json
+
+    import rasterio
+
+    from fortmap.analysis import AnalyzeOptions, run_analysis
+    from fortmap.simulate import simulate_city
+
+    sc = tmp_path / "scene"
+    simulate_city(sc, seed=3, size_m=700, force=True)
+    for name in ("before.tif", "after.tif"):
+        with rasterio.open(sc / name, "r+") as d:
+            d.update_tags(SUN_AZIMUTH="", SUN_ELEVATION="")
+    true = json.loads((sc / "scene.json").read_text())["sun"]["after"]["azimuth_deg"]
+    s = run_analysis(sc / "before.tif", sc / "after.tif", tmp_path / "out",
+                     buildings=sc / "buildings.geojson",
+                     options=AnalyzeOptions(report=False))  # fmt: skip
+    assert s["sun_azimuth_from"] == "footprint shadows"
+    assert abs((s["sun_azimuth_deg"] - true + 180) % 360 - 180) < 15

@@ -38,6 +38,7 @@ from fortmap.io.cog import to_cog
 from fortmap.io.grids import (
     GreyScaled,
     analysis_grid,
+    mosaic_mask,
     to_crs,
     to_pixel,
     windows,
@@ -270,8 +271,13 @@ def _run(
         fp_halo = footprint_halo_px(gsd)
     # the vendor's sun angles when the metadata has them; else the azimuth from shadows
     sun_az, sun_el = sun_from_tags(ainfo.tags)
+    sun_from = "image metadata" if sun_az is not None else None
     if sun_az is None:
-        sun_az = estimate_sun_azimuth(na_s, sv, gsd)
+        # the footprints, burnt on the sample mosaic, tell roofs from sunlit ground
+        roofs = None if fps is None else mosaic_mask(grid, opts.sample_px, fps.geometry.values)
+        sun_az = estimate_sun_azimuth(na_s, sv, gsd, objects=roofs)
+        if sun_az is not None:
+            sun_from = "footprint shadows" if roofs is not None else "bright-object shadows"
     fort = FortContext(
         roads=road_lines,
         sun_azimuth=sun_az,
@@ -508,6 +514,7 @@ def _run(
             "not_analysed": [] if road_lines is not None else ["barricades", "rubble", "routes"],
             "sun_azimuth_deg": None if sun_az is None else round(float(sun_az), 1),
             "sun_elevation_deg": None if sun_el is None else round(float(sun_el), 1),
+            "sun_azimuth_from": sun_from,
             "berms_from": "image and DSM" if dsms and rules.on("berms") else "image",
             "dsm_quality": dsm_entry,
             "routes": routes_summary,

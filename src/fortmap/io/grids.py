@@ -118,6 +118,21 @@ def windows(grid: Grid, size: int) -> list[Window]:
     ]
 
 
+def mosaic_tiles(grid: Grid, side: int, tile: int = 256) -> list[list[Window]]:
+    """The windows of :func:`sample_mosaic`'s tiles on ``grid``, row by row (pixels).
+
+    One window covering the whole grid when it fits in ``side`` x ``side`` pixels; else
+    ``side // tile`` rows of as many ``tile``-pixel windows, spread evenly over the scene.
+    """
+    if grid.width <= side and grid.height <= side:
+        return [[Window(0, 0, grid.width, grid.height)]]
+    n = max(1, side // tile)
+    tw, th = min(tile, grid.width), min(tile, grid.height)
+    cols = np.linspace(0, grid.width - tw, n).astype(int) // 4 * 4
+    rows = np.linspace(0, grid.height - th, n).astype(int) // 4 * 4
+    return [[Window(int(c), int(r), tw, th) for c in cols] for r in rows]
+
+
 def sample_mosaic(
     before: GridReader, after: GridReader, grid: Grid, side: int, tile: int = 256
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -125,20 +140,17 @@ def sample_mosaic(
 
     Scene-wide models (radiometric maps, change noise scales) are fitted on it: full resolution
     keeps texture statistics true, and spreading the tiles keeps them representative, while the
-    memory stays bounded by ``side``**2 pixels whatever the scene's size.
+    memory stays bounded by ``side``**2 pixels whatever the scene's size. The tiles are
+    :func:`mosaic_tiles`'s.
     """
-    if grid.width <= side and grid.height <= side:
-        w = Window(0, 0, grid.width, grid.height)
+    layout = mosaic_tiles(grid, side, tile)
+    if len(layout) == 1 and len(layout[0]) == 1:
+        w = layout[0][0]
         return before.read_raw(w), after.read_raw(w), before.read_valid(w) & after.read_valid(w)
-    n = max(1, side // tile)
-    tw, th = min(tile, grid.width), min(tile, grid.height)
-    cols = np.linspace(0, grid.width - tw, n).astype(int) // 4 * 4
-    rows = np.linspace(0, grid.height - th, n).astype(int) // 4 * 4
     bs, as_, vs = [], [], []
-    for r in rows:
+    for row in layout:
         rb, ra, rv = [], [], []
-        for c in cols:
-            w = Window(int(c), int(r), tw, th)
+        for w in row:
             rb.append(before.read_raw(w))
             ra.append(after.read_raw(w))
             rv.append(before.read_valid(w) & after.read_valid(w))
@@ -146,6 +158,50 @@ def sample_mosaic(
         as_.append(np.concatenate(ra, axis=2))
         vs.append(np.concatenate(rv, axis=1))
     return np.concatenate(bs, axis=1), np.concatenate(as_, axis=1), np.concatenate(vs, axis=0)
+
+
+def mosaic_mask(
+    grid: Grid, side: int, geoms: Iterable[shapely.Geometry], tile: int = 256
+) -> np.ndarray:
+    """bool mask of ``geoms`` (polygons in ``grid``'s CRS) on :func:`sample_mosaic`'s mosaic.
+
+    Each tile is burnt on its own with GDAL's centre-of-pixel rule, so the mask lines up with
+    the mosaic pixel for pixel and never needs a whole-scene array.
+
+    Example:
+        >>> from affine import Affine
+        >>> g = Grid(crs=CRS.from_epsg(32637), transform=Affine(0.5, 0, 0, 0, -0.5, 100),
+        ...          width=100, height=100)
+        >>> int(mosaic_mask(g, 1024, [shapely.box(0, 90, 5, 100)]).sum())
+        200
+    """
+    from rasterio.features import rasterize
+    from rasterio.windows import transform as window_transform
+
+    arr = np.asarray(list(geoms), dtype=object)
+    tree = shapely.STRtree(arr) if arr.size else None
+    rows = []
+    for row in mosaic_tiles(grid, side, tile):
+        parts = []
+        for w in row:
+            shape = (int(w.height), int(w.width))
+            t = window_transform(w, grid.transform)
+            hit = [] if tree is None else tree.query(shapely.box(*_window_bounds(t, shape)))
+            if len(hit):
+                m = rasterize(rasterize_shapes(arr[hit], [1] * len(hit)), out_shape=shape,
+                              transform=t, dtype=np.uint8)  # fmt: skip
+            else:
+                m = np.zeros(shape, np.uint8)
+            parts.append(m.astype(bool))
+        rows.append(np.concatenate(parts, axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+def _window_bounds(t: Affine, shape: tuple[int, int]) -> tuple[float, float, float, float]:
+    """(left, bottom, right, top) in CRS units of a ``shape`` (rows, cols) array at ``t``."""
+    xs = [t.c, t.c + t.a * shape[1] + t.b * shape[0]]
+    ys = [t.f, t.f + t.d * shape[1] + t.e * shape[0]]
+    return min(xs), min(ys), max(xs), max(ys)
 
 
 def affine_all(geoms: Iterable[shapely.Geometry], matrix: list[float]) -> list[shapely.Geometry]:
