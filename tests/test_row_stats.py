@@ -8,7 +8,7 @@ import pytest
 
 from fortmap.detect.barricade_rows import Piece, centre, row_ok
 from fortmap.detect.roadmask import own_axes
-from fortmap.detect.row_stats import percentile_pair
+from fortmap.detect.row_stats import nanmedian_rows, percentile_pair
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -67,3 +67,18 @@ def test_row_ok_of_one_piece_uses_the_same_axes() -> None:
         q = Piece(p.rows, p.cols, 0, p.theta, p.along, p.across, 12.0)
         # a second piece object with the same pixels but no cached axes answers alike
         assert row_ok([p], contrast, 0.5, 3.0) == row_ok([q], contrast, 0.5, 3.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nanmedian_rows_matches_numpy(dtype) -> None:
+    rng = np.random.default_rng(11)
+    for cols in (1, 2, 3, 4, 7):
+        v = (rng.normal(size=(500, cols)) * 100).astype(dtype)
+        v[rng.random(v.shape) < 0.3] = np.nan
+        v[:5] = np.nan  # all-NaN rows
+        v[5:10] = np.round(v[5:10])
+        with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+            want = np.nanmedian(v, axis=1)
+        got = nanmedian_rows(v)
+        assert got.dtype == want.dtype
+        assert np.array_equal(got, want, equal_nan=True)

@@ -9,7 +9,6 @@ The surface-height tests of rows (DSMs) live in ``barricade_dsm``.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -21,7 +20,7 @@ from scipy import ndimage as ndi
 
 from fortmap.detect import along_kernels as AK
 from fortmap.detect.roadmask import RoadRaster, own_axes, segment_frame
-from fortmap.detect.row_stats import percentile_pair
+from fortmap.detect.row_stats import nanmedian_rows, percentile_pair
 
 #: A block row is at most this long along the road (m): a 2 m block plus blur.
 MAX_ROW_ALONG_M = 3.5
@@ -251,7 +250,8 @@ def frame_on(p: Piece, i: int, roads: RoadRaster, roads_px: gpd.GeoDataFrame) ->
     """The piece ``p`` measured in the frame of road index ``i`` (0-based; the segment of its
     centre line nearest the piece's centre), whatever road owns its pixels."""
     cx, cy = p.xy
-    th, (x0, y0) = segment_frame(roads_px.geometry.iloc[i], cx, cy)
+    # the same geometry object as ``roads_px.geometry.iloc[i]``, without pandas' lookup
+    th, (x0, y0) = segment_frame(road_geoms(roads, roads_px)[0][i], cx, cy)
     xs, ys = p.cols + 0.5, p.rows + 0.5
     along = xs * np.cos(th) + ys * np.sin(th)
     across = (-(xs - x0) * np.sin(th) + (ys - y0) * np.cos(th)).astype(np.float32)
@@ -404,9 +404,8 @@ def off_road_change(
                 q = pts[:, None, :] + side * np.asarray(ALONG_REF_M)[None, :, None] / gsd * v
                 qx = np.clip(np.floor(q[..., 0]).astype(int), 0, wd - 1)
                 qy = np.clip(np.floor(q[..., 1]).astype(int), 0, h - 1)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    best = np.fmax(best, np.nanmedian(g[qy, qx], axis=1))
+                # np.nanmedian's values, without its masked-array path
+                best = np.fmax(best, nanmedian_rows(g[qy, qx]))
             x0, y0 = np.floor(pts[:, 0]).astype(int), np.floor(pts[:, 1]).astype(int)
             ridge.append(g[y0, x0] - best)
         r = np.minimum(ridge[0], ridge[0] - ridge[1]) / sigma
