@@ -225,9 +225,11 @@ def standing_distance(labels: np.ndarray, changed: np.ndarray, vd: np.ndarray) -
     n = int(labels.max())
     if n == 0:
         return None
-    ids = np.arange(1, n + 1)
-    inside = ndi.sum(vd, labels, ids)
-    share = ndi.sum(changed & vd, labels, ids) / np.maximum(inside, 1)
+    # per-label pixel counts, as ``ndi.sum`` over labels 1..n gives them (float64 sums of
+    # bools: exact integers), from one bincount each
+    flat = labels.ravel()
+    inside = np.bincount(flat, vd.ravel(), minlength=n + 1)[1:]
+    share = np.bincount(flat, (changed & vd).ravel(), minlength=n + 1)[1:] / np.maximum(inside, 1)
     keep = np.r_[False, (share < 0.5) & (inside > 0)]
     stand = keep[labels]
     if not stand.any():
