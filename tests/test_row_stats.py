@@ -82,3 +82,17 @@ def test_nanmedian_rows_matches_numpy(dtype) -> None:
         got = nanmedian_rows(v)
         assert got.dtype == want.dtype
         assert np.array_equal(got, want, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_median_np_used_for_rows_matches_np_median(dtype) -> None:
+    # barricades, shade rows and berm crests take their medians from change_stats.median_np
+    from fortmap.detect.change_stats import median_np
+
+    rng = np.random.default_rng(17)
+    for n in list(range(1, 12)) + [99, 100, 1001]:
+        x = (rng.normal(size=n) * 50).astype(dtype)
+        want, got = np.median(x), median_np(x)
+        assert got == want and type(got) is type(want)
+        x[n // 2] = np.nan
+        assert np.isnan(median_np(x)) and np.isnan(np.median(x))

@@ -19,6 +19,7 @@ import shapely
 from scipy import ndimage as ndi
 
 from fortmap.detect import along_kernels as AK
+from fortmap.detect.change_stats import median_np
 from fortmap.detect.roadmask import RoadRaster, own_axes, segment_frame
 from fortmap.detect.row_stats import nanmedian_rows, percentile_pair
 
@@ -412,7 +413,7 @@ def off_road_change(
         r = r[np.isfinite(r)]
         if r.size < 3:
             return 0.0
-        ends.append(float(np.median(r)))
+        ends.append(float(median_np(r)))
     return min(ends)
 
 
@@ -436,7 +437,7 @@ def row_ok(g: list[Piece], contrast: np.ndarray, gsd: float, min_contrast: float
         return False
     if length >= 2 * thick and abs(np.cos(phi - g[0].theta)) > np.sin(np.radians(MAX_ROW_SKEW_DEG)):
         return False
-    return float(np.median(contrast[rr, cc])) >= min_contrast
+    return float(median_np(contrast[rr, cc])) >= min_contrast
 
 
 def centre(ps: list[Piece]) -> np.ndarray:

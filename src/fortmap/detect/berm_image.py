@@ -44,6 +44,7 @@ from fortmap.detect.berm_lighting import (
     offset_towards_sun,
     ridge_lighting,
 )
+from fortmap.detect.change_stats import median_np
 
 #: Smallest (R - B) / (R + G + B) of bare earth: iron oxides make soil reflect at least ~20 %
 #: more red than blue; grey surfaces sit near 0, shadows lit by the blue sky below it.
@@ -158,7 +159,7 @@ def lit_runs(
     def ground() -> float:
         # the window's median brightness, needed only for pieces along the sun
         if "ground" not in lazy:
-            lazy["ground"] = float(np.median(ga[vd])) if vd.any() else 0.0
+            lazy["ground"] = float(median_np(ga[vd])) if vd.any() else 0.0
         return lazy["ground"]
 
     for a, b in zip(cuts[:-1], cuts[1:], strict=True):
