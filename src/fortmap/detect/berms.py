@@ -170,9 +170,12 @@ def _image_berms(
     is found: most windows have none, and rasterising their footprints was wasted."""
     mag = np.sqrt(((ab - bb) ** 2).sum(axis=0))
     mag[~vd] = 0
-    if vd.sum() <= 100 or np.ptp(mag[vd]) <= 0:
+    if vd.sum() <= 100:
         return [], float("nan")
-    thr = change_threshold(mag[vd])
+    mag_vd = mag[vd]  # gathered once for the spread and the threshold
+    if np.ptp(mag_vd) <= 0:
+        return [], float("nan")
+    thr = change_threshold(mag_vd)
     if thr is None:
         return [], float("nan")
     # hysteresis: a berm over ground of nearly its colour changes less than its bright flank
