@@ -117,9 +117,10 @@ def _rows(
 ) -> list[list[Piece]]:
     """Block rows among the new-object pixels ``grow`` (already opened) seeded by
     ``ch.seed``: pieces framed by their road, grouped and checked (``row_ok``)."""
-    if not (ch.seed & grow).any():
+    seed = ch.seed & grow  # formed once for the test and the fill
+    if not seed.any():
         return []
-    lab, n, px = hysteresis_pixels(ch.seed & grow, grow)
+    lab, n, px = hysteresis_pixels(seed, grow)
     reach = ROAD_MARGIN_M / gsd
     found = pieces(lab, n, roads, px)
     cands = [q for q in (reframe(p, roads, roads_px, reach, gsd) for p in found)
