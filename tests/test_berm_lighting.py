@@ -110,3 +110,35 @@ def test_best_offset_kernel_equals_the_numpy_search():
         assert _best_offset(offs, prof, h) == _best_offset_reference(offs, prof, h)
     # no offset with values on both sides: no shift
     assert _best_offset(np.array([0.0]), np.array([1.0]), 1.5) == 0.0
+
+
+def test_lighting_stats_with_before_matches_separate_flank_samples():
+    # both images sampled at stations found once must give the values of one call per image
+    from fortmap.detect.berm_lighting import MIN_FACING, MIN_JUDGED, lighting_stats
+
+    rng = np.random.default_rng(21)
+    after = rng.random((60, 70)).astype(np.float32)
+    before = rng.random((60, 70)).astype(np.float32)
+    valid = rng.random((60, 70)) > 0.02
+    seen = 0
+    for _ in range(40):
+        xy = rng.uniform(5, 65, (int(rng.integers(2, 4)), 2))
+        line = shapely.LineString(xy)
+        half, az = float(rng.uniform(0.5, 5)), float(rng.uniform(0, 360))
+        (s1, s2, w, ok), _, _ = _per_offset_refs(after, line, half, az, valid)
+        (b1, b2, _, _), _, _ = _per_offset_refs(before, line, half, az, valid)
+        norm = np.maximum(np.abs(s1) + np.abs(s2), 0.05)
+        rel = ((s1 - b1) - (s2 - b2)) / norm
+        judged = (np.abs(w) >= MIN_FACING) & ok
+        got = lighting_stats(after, line, half, az, before, valid)
+        if judged.sum() < 5 or judged.mean() < MIN_JUDGED:
+            assert got is None
+            continue
+        seen += 1
+        r, wj = rel[judged], w[judged]
+        assert got == {
+            "consistent": float(np.mean(r * np.sign(wj) > 0)),
+            "contrast": float(np.sum(r * wj) / np.sum(wj * wj)),
+            "judged": float(judged.mean()),
+        }
+    assert seen > 5

@@ -461,3 +461,26 @@ def test_mask_morphology_kernels_equal_scipy(seed):
     m[1:3, 1:3] = True
     m[4, :] = True
     assert open2x2(m).sum() == 4 and not open2x2(m)[4].any()
+
+
+def test_standing_distance_matches_the_ndimage_sums() -> None:
+    # per-label counts from bincounts, as ndi.sum over labels 1..n gave them
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        labels = rng.integers(0, 9, (40, 50))
+        labels[rng.random(labels.shape) < 0.4] = 0
+        changed = rng.random(labels.shape) < rng.uniform(0.2, 0.8)
+        vd = rng.random(labels.shape) > 0.1
+        n = int(labels.max())
+        ids = np.arange(1, n + 1)
+        inside = ndi.sum(vd, labels, ids)
+        share = ndi.sum(changed & vd, labels, ids) / np.maximum(inside, 1)
+        stand = np.r_[False, (share < 0.5) & (inside > 0)][labels]
+        got = standing_distance(labels, changed, vd)
+        if n == 0 or not stand.any():
+            assert got is None
+        else:
+            np.testing.assert_array_equal(got, ndi.distance_transform_edt(~stand))
+    assert standing_distance(np.zeros((5, 5), np.int64), np.ones((5, 5), bool), None) is None

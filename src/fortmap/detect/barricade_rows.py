@@ -9,7 +9,6 @@ The surface-height tests of rows (DSMs) live in ``barricade_dsm``.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -20,7 +19,9 @@ import shapely
 from scipy import ndimage as ndi
 
 from fortmap.detect import along_kernels as AK
+from fortmap.detect.change_stats import median_np
 from fortmap.detect.roadmask import RoadRaster, own_axes, segment_frame
+from fortmap.detect.row_stats import nanmedian_rows, percentile_pair
 
 #: A block row is at most this long along the road (m): a 2 m block plus blur.
 MAX_ROW_ALONG_M = 3.5
@@ -91,15 +92,20 @@ class Piece:
     def along_len(self) -> float:
         """Extent along the road (px); percentiles ignore 1-px tails that misregistration
         leaves along edges and that 8-connectivity attaches."""
-        lo, hi = np.percentile(self.along, (5, 95))
-        return float(hi - lo + 1)
+        lo, hi = percentile_pair(self.along, 5, 95)
+        return hi - lo + 1
 
     @cached_property
     def across_span(self) -> tuple[float, float]:
         """(lo, hi) offsets across the road (px) of the piece's edges, computed once: a
         piece's pixels are not changed after it is made."""
-        lo, hi = np.percentile(self.across, (1, 99))
-        return float(lo - 0.5), float(hi + 0.5)
+        lo, hi = percentile_pair(self.across, 1, 99)
+        return lo - 0.5, hi + 0.5
+
+    @cached_property
+    def xy(self) -> tuple[float, float]:
+        """(x, y) centre of the piece's pixel centres (window pixels), computed once."""
+        return float(self.cols.mean()) + 0.5, float(self.rows.mean()) + 0.5
 
 
 def axis_mean(ax: np.ndarray) -> float:
@@ -226,7 +232,7 @@ def reframe(
     # a few blurred pixels, and says nothing about the road it lies across.
     if length * gsd < MIN_ROW_SPAN_M:
         return p
-    cx, cy = float(p.cols.mean()) + 0.5, float(p.rows.mean()) + 0.5
+    cx, cy = p.xy
     geoms = road_geoms(roads, roads_px)[0]
     best, best_skew = None, abs(np.cos(phi - p.theta))
     for i in near_roads(roads, roads_px, cx, cy, reach_px):
@@ -244,13 +250,15 @@ def reframe(
 def frame_on(p: Piece, i: int, roads: RoadRaster, roads_px: gpd.GeoDataFrame) -> Piece:
     """The piece ``p`` measured in the frame of road index ``i`` (0-based; the segment of its
     centre line nearest the piece's centre), whatever road owns its pixels."""
-    cx, cy = float(p.cols.mean()) + 0.5, float(p.rows.mean()) + 0.5
-    th, (x0, y0) = segment_frame(roads_px.geometry.iloc[i], cx, cy)
+    cx, cy = p.xy
+    # the same geometry object as ``roads_px.geometry.iloc[i]``, without pandas' lookup
+    th, (x0, y0) = segment_frame(road_geoms(roads, roads_px)[0][i], cx, cy)
     xs, ys = p.cols + 0.5, p.rows + 0.5
     along = xs * np.cos(th) + ys * np.sin(th)
     across = (-(xs - x0) * np.sin(th) + (ys - y0) * np.cos(th)).astype(np.float32)
     q = Piece(p.rows, p.cols, i, th, along, across, float(roads.widths_px[i]))
-    q.__dict__["axes"] = p.axes  # same pixels, same axes
+    q.__dict__["axes"] = p.axes  # same pixels, same axes and centre
+    q.__dict__["xy"] = p.xy
     return q
 
 
@@ -288,7 +296,7 @@ def junction_rows(
     geoms = road_geoms(roads, roads_px)[0]
     near: dict[int, list[int]] = {}
     for k, p in enumerate(rest):
-        x, y = float(p.cols.mean()) + 0.5, float(p.rows.mean()) + 0.5
+        x, y = p.xy
         for i in near_roads(roads, roads_px, x, y, reach_px):
             if not geoms[i].is_empty:
                 near.setdefault(int(i), []).append(k)
@@ -397,16 +405,15 @@ def off_road_change(
                 q = pts[:, None, :] + side * np.asarray(ALONG_REF_M)[None, :, None] / gsd * v
                 qx = np.clip(np.floor(q[..., 0]).astype(int), 0, wd - 1)
                 qy = np.clip(np.floor(q[..., 1]).astype(int), 0, h - 1)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    best = np.fmax(best, np.nanmedian(g[qy, qx], axis=1))
+                # np.nanmedian's values, without its masked-array path
+                best = np.fmax(best, nanmedian_rows(g[qy, qx]))
             x0, y0 = np.floor(pts[:, 0]).astype(int), np.floor(pts[:, 1]).astype(int)
             ridge.append(g[y0, x0] - best)
         r = np.minimum(ridge[0], ridge[0] - ridge[1]) / sigma
         r = r[np.isfinite(r)]
         if r.size < 3:
             return 0.0
-        ends.append(float(np.median(r)))
+        ends.append(float(median_np(r)))
     return min(ends)
 
 
@@ -420,7 +427,8 @@ def row_ok(g: list[Piece], contrast: np.ndarray, gsd: float, min_contrast: float
     cc = np.concatenate([p.cols for p in g])
     # Thickness across the row's own long axis: a long row laid slightly oblique to the road
     # axis is still one block thick, though it runs a few metres along the road.
-    phi, length, thick = own_axes(rr, cc)
+    # a lone piece's pixels are its own: its cached axes are the same doubles
+    phi, length, thick = g[0].axes if len(g) == 1 else own_axes(rr, cc)
     if (
         thick * gsd > MAX_ROW_ALONG_M
         or span * gsd < MIN_ROW_SPAN_M
@@ -429,11 +437,13 @@ def row_ok(g: list[Piece], contrast: np.ndarray, gsd: float, min_contrast: float
         return False
     if length >= 2 * thick and abs(np.cos(phi - g[0].theta)) > np.sin(np.radians(MAX_ROW_SKEW_DEG)):
         return False
-    return float(np.median(contrast[rr, cc])) >= min_contrast
+    return float(median_np(contrast[rr, cc])) >= min_contrast
 
 
 def centre(ps: list[Piece]) -> np.ndarray:
     """(x, y) centre of the pixels of ``ps`` (pixel centres, window pixels)."""
+    if len(ps) == 1:
+        return np.array(ps[0].xy)  # the same means of the same pixels, computed once
     cc = np.concatenate([p.cols for p in ps])
     rr = np.concatenate([p.rows for p in ps])
     return np.array([cc.mean() + 0.5, rr.mean() + 0.5])

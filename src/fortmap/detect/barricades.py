@@ -60,6 +60,7 @@ from fortmap.detect.block_change import (  # noqa: F401  (re-exported)
     opening_px,
     road_change,
 )
+from fortmap.detect.change_stats import median_np
 from fortmap.detect.road_noise import RoadNoise
 from fortmap.detect.road_pixels import (
     MIN_CLASS_PX,  # noqa: F401  (re-exported)
@@ -116,9 +117,10 @@ def _rows(
 ) -> list[list[Piece]]:
     """Block rows among the new-object pixels ``grow`` (already opened) seeded by
     ``ch.seed``: pieces framed by their road, grouped and checked (``row_ok``)."""
-    if not (ch.seed & grow).any():
+    seed = ch.seed & grow  # formed once for the test and the fill
+    if not seed.any():
         return []
-    lab, n, px = hysteresis_pixels(ch.seed & grow, grow)
+    lab, n, px = hysteresis_pixels(seed, grow)
     reach = ROAD_MARGIN_M / gsd
     found = pieces(lab, n, roads, px)
     cands = [q for q in (reframe(p, roads, roads_px, reach, gsd) for p in found)
@@ -217,12 +219,12 @@ def find_barricades(
             continue
         if from_dsm:
             # a 1.4 m block (twice DSM_BLOCK_RISE_M) scores as a 2 x SEED_SIGMA contrast
-            contrast = float(np.median(rise[rr, cc])) / DSM_BLOCK_RISE_M * SEED_SIGMA
+            contrast = float(median_np(rise[rr, cc])) / DSM_BLOCK_RISE_M * SEED_SIGMA
             pt = shapely.Point(cx, cy)
             if any(q.distance(pt) <= ROW_GAP_M / gsd for q in kept):
                 continue  # the image found this row
         else:
-            contrast = float(np.median(gch.contrast[rr, cc]))
+            contrast = float(median_np(gch.contrast[rr, cc]))
         p0 = g[0]
         width = float(p0.width_px)
         # Runs of object pixels across the row tell apart blocks with visible gaps.

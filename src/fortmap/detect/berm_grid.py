@@ -13,6 +13,7 @@ from scipy import ndimage as ndi
 from skimage.morphology import skeletonize
 
 from fortmap.detect.berm_crest import crest_path
+from fortmap.detect.change_stats import median_np
 
 
 def _down(a: np.ndarray, f: int) -> np.ndarray:
@@ -211,7 +212,7 @@ def _lines(
             continue
         if crest_width:
             edt = _edge_distance(m, sl, valid)
-            width = 2 * float(np.median(edt[path[:, 0], path[:, 1]]))
+            width = 2 * float(median_np(edt[path[:, 0], path[:, 1]]))
         else:
             width = area / max(length, 1.0)
         if width > max_width_px:

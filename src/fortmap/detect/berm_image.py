@@ -44,6 +44,7 @@ from fortmap.detect.berm_lighting import (
     offset_towards_sun,
     ridge_lighting,
 )
+from fortmap.detect.change_stats import median_np
 
 #: Smallest (R - B) / (R + G + B) of bare earth: iron oxides make soil reflect at least ~20 %
 #: more red than blue; grey surfaces sit near 0, shadows lit by the blue sky below it.
@@ -158,7 +159,7 @@ def lit_runs(
     def ground() -> float:
         # the window's median brightness, needed only for pieces along the sun
         if "ground" not in lazy:
-            lazy["ground"] = float(np.median(ga[vd])) if vd.any() else 0.0
+            lazy["ground"] = float(median_np(ga[vd])) if vd.any() else 0.0
         return lazy["ground"]
 
     for a, b in zip(cuts[:-1], cuts[1:], strict=True):
@@ -225,9 +226,11 @@ def standing_distance(labels: np.ndarray, changed: np.ndarray, vd: np.ndarray) -
     n = int(labels.max())
     if n == 0:
         return None
-    ids = np.arange(1, n + 1)
-    inside = ndi.sum(vd, labels, ids)
-    share = ndi.sum(changed & vd, labels, ids) / np.maximum(inside, 1)
+    # per-label pixel counts, as ``ndi.sum`` over labels 1..n gives them (float64 sums of
+    # bools: exact integers), from one bincount each
+    flat = labels.ravel()
+    inside = np.bincount(flat, vd.ravel(), minlength=n + 1)[1:]
+    share = np.bincount(flat, (changed & vd).ravel(), minlength=n + 1)[1:] / np.maximum(inside, 1)
     keep = np.r_[False, (share < 0.5) & (inside > 0)]
     stand = keep[labels]
     if not stand.any():

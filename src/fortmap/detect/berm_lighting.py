@@ -70,29 +70,50 @@ def _flank_samples(
     of the sun (positive when the left flank faces the sun), and ok says that both flanks
     lie on ``valid`` pixels (all True without ``valid``).
     """
+    (s1, s2), facing, ok = _flank_sums((grey,), line, half_width_px, sun_azimuth_deg, valid)
+    return s1, s2, facing, ok
+
+
+def _flank_sums(
+    greys: tuple[np.ndarray, ...],
+    line: shapely.LineString,
+    half_width_px: float,
+    sun_azimuth_deg: float,
+    valid: np.ndarray | None = None,
+) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray]:
+    """``_flank_samples`` of each grid in ``greys`` (same pixel coordinates) at the same
+    stations: the stations are found once, and each grid is sampled on both flanks in one
+    call (each value depends on its own point only: the same values).
+
+    Returns (s1, s2) of every grid, flattened in order, then facing and ok as there.
+    """
     a = np.radians(sun_azimuth_deg)
     sun = np.array([np.sin(a), -np.cos(a)])  # towards the sun in pixel coords (rows run south)
     pts, nrm = _stations(line, max(4, int(line.length // 2)))
     # offsets from next to the crest to 2 pixels beyond the toe: a crest found off-centre (the
     # change mask often misses the shaded flank) still has most of each flank, and the cast
     # shadow beyond the far one, on its own side
-    s1 = np.zeros(len(pts))
-    s2 = np.zeros(len(pts))
     ok = np.ones(len(pts), bool)
     offs = np.arange(0.5, max(half_width_px, 2.0) + 2.0 + 1e-6, 0.5)
     # (offset, station, xy): the points of every offset at once
     step = nrm[None] * offs[:, None, None]
     p1, p2 = pts[None] + step, pts[None] - step
-    # summed offset by offset, in the order a loop over the offsets added them
-    for v1, v2 in zip(_interp(grey, p1), _interp(grey, p2), strict=True):
-        s1 += v1
-        s2 += v2
+    both = np.concatenate([p1, p2])
+    sums: list[np.ndarray] = []
+    for grey in greys:
+        v = _interp(grey, both)
+        s1 = np.zeros(len(pts))
+        s2 = np.zeros(len(pts))
+        # summed offset by offset, in the order a loop over the offsets added them
+        for v1, v2 in zip(v[: len(offs)], v[len(offs) :], strict=True):
+            s1 += v1
+            s2 += v2
+        sums += [s1 / len(offs), s2 / len(offs)]
     if valid is not None:
         # a flank reaching past the image's edge compares soil with fill (or with the
         # edge pixels a misregistration shift smeared), which says nothing about relief
-        for q in (p1, p2):
-            ok &= _valid_at(valid, q.reshape(-1, 2)).reshape(q.shape[:2]).all(axis=0)
-    return s1 / len(offs), s2 / len(offs), nrm @ sun, ok
+        ok = _valid_at(valid, both.reshape(-1, 2)).reshape(both.shape[:2]).all(axis=0)
+    return tuple(sums), nrm @ sun, ok
 
 
 def flank_contrast(
@@ -322,12 +343,14 @@ def lighting_stats(
     Returns ``consistent``, ``contrast`` and ``judged`` as there, or None when too little of
     the crest faces the sun (fewer than 5 samples or ``MIN_JUDGED`` of them) to judge.
     """
-    s1, s2, w, ok = _flank_samples(grey, line, half_width_px, sun_azimuth_deg or 0.0, valid)
+    greys = (grey,) if grey_before is None else (grey, grey_before)
+    sums, w, ok = _flank_sums(greys, line, half_width_px, sun_azimuth_deg or 0.0, valid)
+    s1, s2 = sums[:2]
     norm = np.maximum(np.abs(s1) + np.abs(s2), 0.05)
     if grey_before is not None:
         # what changed, not what is: ground that differs either side of the ridge (an orchard
         # on one side, a field on the other) is there in both images and cancels
-        b1, b2, _, _ = _flank_samples(grey_before, line, half_width_px, sun_azimuth_deg or 0.0)
+        b1, b2 = sums[2:]
         s1, s2 = s1 - b1, s2 - b2
     rel = (s1 - s2) / norm
     if sun_azimuth_deg is None:

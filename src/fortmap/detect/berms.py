@@ -69,6 +69,7 @@ from fortmap.detect.berm_lighting import (
     min_flank_contrast,
     ridge_lighting,
 )
+from fortmap.detect.change_stats import median_np
 from fortmap.detect.order_stats import median_sigma
 from fortmap.detect.road_pixels import otsu_threshold
 
@@ -169,9 +170,12 @@ def _image_berms(
     is found: most windows have none, and rasterising their footprints was wasted."""
     mag = np.sqrt(((ab - bb) ** 2).sum(axis=0))
     mag[~vd] = 0
-    if vd.sum() <= 100 or np.ptp(mag[vd]) <= 0:
+    if vd.sum() <= 100:
         return [], float("nan")
-    thr = change_threshold(mag[vd])
+    mag_vd = mag[vd]  # gathered once for the spread and the threshold
+    if np.ptp(mag_vd) <= 0:
+        return [], float("nan")
+    thr = change_threshold(mag_vd)
     if thr is None:
         return [], float("nan")
     # hysteresis: a berm over ground of nearly its colour changes less than its bright flank
@@ -289,7 +293,7 @@ def find_berms(
         for kind, m in (("berm", dh >= MIN_HEIGHT_M), ("ditch", dh <= -MIN_HEIGHT_M)):
             m = open2x2(m)
             for line, comp, width in _lines(m, f, min_len, max_w):
-                h = float(np.median(dh[comp]))
+                h = float(median_np(dh[comp]))
                 peak = float(np.percentile(np.abs(dh[comp]), 90))
                 if kind == "berm":  # a drop confirms no berm seen in the image
                     dsm_lines.append(line)
@@ -391,7 +395,7 @@ def _after_ridge(
     ok = (relief >= MIN_HEIGHT_M) & (crest_change >= MIN_HEIGHT_M)
     if ok.mean() < 0.5:
         return None
-    return float(np.median(relief[ok]))
+    return float(median_np(relief[ok]))
 
 
 def merge_pieces(lines: list[shapely.LineString], tol: float = 1.0) -> list[shapely.LineString]:

@@ -21,6 +21,7 @@ from fortmap.detect.block_change import (
     box_opening,
     opening_px,
 )
+from fortmap.detect.change_stats import median_np
 from fortmap.detect.road_window import PointBox, RoadWindow, deep_shade_contrast
 from fortmap.detect.roadmask import own_axes
 
@@ -93,11 +94,11 @@ def shade_row_ok(
     """
     if cover < MIN_SHADE_COVER or _along_sun(rr, cc, sun_azimuth):
         return False
-    own = float(np.median(rw.ga[rr, cc]))
+    own = float(median_np(rw.ga[rr, cc]))
     # New blocks change the level of the ground they stand on, up (in the same shade) or down
     # (a shadow arrived with them); a row whose level is what it was before stands out only
     # because the road around it changed (a shadow fell around a pale patch already there).
-    if abs(own - float(np.median(rw.gb[rr, cc]))) < GROW_SIGMA * shade_sigma:
+    if abs(own - float(median_np(rw.gb[rr, cc]))) < GROW_SIGMA * shade_sigma:
         return False
     tops = float(np.percentile(rw.ga[rr, cc], 90))
     if tops >= lit:
