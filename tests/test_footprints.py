@@ -566,3 +566,61 @@ def test_interior_medians_equal_per_label_numpy_medians():
                 assert med[2, k - 1] == pytest.approx(np.median(ang[on]), abs=1e-9)
             else:
                 assert np.isnan(med[2, k - 1])
+
+
+def _interior_colour_reference(before, after, valid, fps, erode_px, thr):
+    """:func:`interior_colour` with rasterio's labels and numpy's medians (offset 0)."""
+    from rasterio import features as rio_features
+
+    from fortmap.detect.footprint_features import ANGLE_EPS, TEXTURE_FLOOR, gradients
+
+    gb, ga = before.mean(0, dtype=np.float32), after.mean(0, dtype=np.float32)
+    mb, ma = gradients(gb, 0.7)[0], gradients(ga, 0.7)[0]
+    lit = valid & (gb > np.float32(thr[0])) & (ga > np.float32(thr[1]))
+    b = before.astype(np.float64) + ANGLE_EPS
+    a = after.astype(np.float64) + ANGLE_EPS
+    cs = (b * a).sum(0) / np.sqrt(np.maximum((b * b).sum(0) * (a * a).sum(0), 1e-12))
+    ang = np.degrees(np.arccos(np.clip(cs, -1.0, 1.0)))
+    out = np.full((len(fps), 4), np.nan)
+    out[:, 1] = 0.0
+    for i, p in enumerate(fps):
+        if p is None or p.is_empty:
+            continue
+        small = shapely.buffer(p, -erode_px, quad_segs=1)
+        shape = small if small.area >= 4.0 else p
+        on = rio_features.rasterize([(shape, 1)], out_shape=valid.shape).astype(bool)
+        # later footprints overwrite earlier ones, as in one rasterisation of all of them
+        for q in fps[i + 1 :]:
+            if q is not None and not q.is_empty:
+                sq = shapely.buffer(q, -erode_px, quad_segs=1)
+                sq = sq if sq.area >= 4.0 else q
+                on &= ~rio_features.rasterize([(sq, 1)], out_shape=valid.shape).astype(bool)
+        n_in, sel = (on & valid).sum(), on & lit
+        out[i, 1] = sel.sum() / n_in if n_in else 0.0
+        if sel.any():
+            out[i, 2] = max(np.median(mb[sel].astype(np.float64)), TEXTURE_FLOOR)
+            out[i, 3] = max(np.median(ma[sel].astype(np.float64)), TEXTURE_FLOOR)
+            out[i, 0] = np.median(ang[sel])
+    return out
+
+
+def test_interior_colour_equals_rasterio_labels_and_numpy_medians():
+    from fortmap.detect.footprint_features import interior_colour
+
+    rng = np.random.default_rng(21)
+    before = rng.random((3, 70, 70)).astype(np.float32)
+    after = rng.random((3, 70, 70)).astype(np.float32)
+    valid = rng.random((70, 70)) > 0.1
+    gb, ga = before.mean(0, dtype=np.float32), after.mean(0, dtype=np.float32)
+    fps = _shapes(4)
+    polygons = [p for p in fps if isinstance(p, shapely.Polygon) and not p.is_empty]
+    # plain polygons (the compiled fill) and a mix with a multi-polygon, empty and None
+    # (rasterio's fill), some clipped by the border
+    polygons.append(shapely.box(60, 62, 75, 80))
+    for some in (polygons, fps, []):
+        got = interior_colour(before, after, valid, gb, ga, some, (0, 0), 1.0, (0.35, 0.3))
+        ref = _interior_colour_reference(before, after, valid, some, 1.0, (0.35, 0.3))
+        assert got.shape == (len(some), 4)
+        assert np.array_equal(got[:, 1:], ref[:, 1:], equal_nan=True)
+        assert np.allclose(got[:, 0], ref[:, 0], atol=1e-9, equal_nan=True)
+        assert np.isfinite(got[:, 2]).sum() >= min(len(some), 5)

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 import shapely
-from rasterio import features as rio_features
 from skimage.filters import threshold_otsu
 
 from fortmap.detect.footprint_gradients import (  # noqa: F401  (re-exported: tests, callers)
@@ -30,7 +29,7 @@ from fortmap.detect.pixel_kernels import (  # noqa: F401  (_label_medians: tests
     lit_labels,
     median_inplace,
 )
-from fortmap.io.grids import rasterize_shapes
+from fortmap.io.polygon_fill import burn_polygons
 
 #: Added to every band before the spectral angle, reflectance units: keeps the angle of
 #: near-black pixels (deep shadow, water) from being pure noise.
@@ -116,8 +115,8 @@ def interior_colour(
     # Small or thin footprints would vanish: keep at least their own outline.
     keep = shapely.area(small) >= 4.0
     chosen = np.where(keep, small, geoms)
-    shapes = rasterize_shapes(chosen, (np.flatnonzero(ok) + 1).tolist())
-    lab = rio_features.rasterize(shapes, out_shape=(h, w), dtype="int32", fill=0)
+    # GDAL's centre-of-pixel rule, compiled (rasterio's own for anything but plain polygons)
+    lab = burn_polygons(chosen, np.flatnonzero(ok) + 1, (h, w), "int32")
     if shadow_thresholds is None:
         shadow_thresholds = (shadow_threshold(grey_b, valid), shadow_threshold(grey_a, valid))
     valid = np.ascontiguousarray(valid, np.bool_)
