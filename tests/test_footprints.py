@@ -624,3 +624,32 @@ def test_interior_colour_equals_rasterio_labels_and_numpy_medians():
         assert np.array_equal(got[:, 1:], ref[:, 1:], equal_nan=True)
         assert np.allclose(got[:, 0], ref[:, 0], atol=1e-9, equal_nan=True)
         assert np.isfinite(got[:, 2]).sum() >= min(len(some), 5)
+
+
+def test_region_stats_row_search_equals_pixel_search_on_awkward_outlines():
+    # repeated vertices (zero-length segments), a hole, a sliver, outlines off the array
+    # and boxes cut by the border: the row-wise search against the pixel-by-pixel one
+    from fortmap.detect.footprint_features import gradient_fields, region_stats
+    from fortmap.detect.footprints import _all_rings, _axis_angle
+
+    rng = np.random.default_rng(8)
+    gb, ga = (rng.random((48, 56)).astype(np.float32) for _ in range(2))
+    valid = rng.random((48, 56)) > 0.2
+    fb, fa = gradient_fields(gb, 0.7), gradient_fields(ga, 0.7)
+    fps = [
+        shapely.Polygon([(10.3, 5.2), (20.7, 5.2), (20.7, 5.2), (20.7, 17.9), (10.3, 17.9)]),
+        shapely.box(20, 20, 40, 40).difference(shapely.box(26.5, 26.5, 31.5, 33.5)),
+        shapely.Polygon([(3, 30), (30.5, 31.25), (3, 31)]),
+        shapely.affinity.rotate(shapely.box(44, -6, 62, 8), 27),
+        shapely.Polygon([(5, 40), (5, 40), (12.25, 46.5), (5, 46.5), (5, 40)]),
+    ]
+    args = (fb, fa, gb, ga, valid, 0.01, 0.02, gb < 0.4, ga < 0.4, 6.0)
+    for p in fps:
+        xy, rs, _ = _all_rings([p])
+        b = np.floor(np.array(p.bounds)) + [-8, -8, 9, 9]
+        c0, r0 = max(int(b[0]), 0), max(int(b[1]), 0)
+        c1, r1 = min(int(b[2]), 56), min(int(b[3]), 48)
+        one = (xy, rs, c0, r0, c1, r1, 8.0, _axis_angle(p), *args)
+        got = region_stats(*one)
+        assert got[0] > 0 and got[9] > 0
+        assert np.array_equal(got, _region_stats_reference(*one))
