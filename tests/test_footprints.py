@@ -653,3 +653,29 @@ def test_region_stats_row_search_equals_pixel_search_on_awkward_outlines():
         got = region_stats(*one)
         assert got[0] > 0 and got[9] > 0
         assert np.array_equal(got, _region_stats_reference(*one))
+
+
+def test_rounded_texts_equal_round_then_dumps_per_value():
+    from fortmap.detect.footprint_damage import _rounded_texts
+
+    rng = np.random.default_rng(9)
+    n = 20000
+    mag = 10.0 ** rng.uniform(-7, 12, n)
+    v = mag * rng.choice([-1.0, 1.0], n)
+    # exact ties at the last kept decimal and just beside them, integers, zeros
+    half = (rng.integers(-(10**6), 10**6, 3000) + 0.5) / 10**4
+    v = np.concatenate([v, half, np.nextafter(half, 0), np.nextafter(half, 9),
+                        rng.integers(-50, 50, 200).astype(float), [0.0, -0.0, 1e-5, -1e-5,
+                        5e-5, -5e-5, 0.00005000001, 9.99995, 1e10, -1e10, 1e16, 123456.78905,
+                        np.inf, -np.inf, np.nan]])  # fmt: skip
+    for nd in (3, 4):
+        got = _rounded_texts(v, nd)
+        ref = [json.dumps(round(x, nd)) if np.isfinite(x) else "null" for x in v.tolist()]
+        assert got == ref
+        use = rng.random(len(v)) > 0.2
+        got = _rounded_texts(v, nd, use)
+        ref = [
+            json.dumps(round(x, nd)) if u else "null" for x, u in zip(v.tolist(), use, strict=True)
+        ]
+        assert got == ref
+    assert _rounded_texts(np.zeros(0), 4) == []
