@@ -566,3 +566,116 @@ def test_interior_medians_equal_per_label_numpy_medians():
                 assert med[2, k - 1] == pytest.approx(np.median(ang[on]), abs=1e-9)
             else:
                 assert np.isnan(med[2, k - 1])
+
+
+def _interior_colour_reference(before, after, valid, fps, erode_px, thr):
+    """:func:`interior_colour` with rasterio's labels and numpy's medians (offset 0)."""
+    from rasterio import features as rio_features
+
+    from fortmap.detect.footprint_features import ANGLE_EPS, TEXTURE_FLOOR, gradients
+
+    gb, ga = before.mean(0, dtype=np.float32), after.mean(0, dtype=np.float32)
+    mb, ma = gradients(gb, 0.7)[0], gradients(ga, 0.7)[0]
+    lit = valid & (gb > np.float32(thr[0])) & (ga > np.float32(thr[1]))
+    b = before.astype(np.float64) + ANGLE_EPS
+    a = after.astype(np.float64) + ANGLE_EPS
+    cs = (b * a).sum(0) / np.sqrt(np.maximum((b * b).sum(0) * (a * a).sum(0), 1e-12))
+    ang = np.degrees(np.arccos(np.clip(cs, -1.0, 1.0)))
+    out = np.full((len(fps), 4), np.nan)
+    out[:, 1] = 0.0
+    for i, p in enumerate(fps):
+        if p is None or p.is_empty:
+            continue
+        small = shapely.buffer(p, -erode_px, quad_segs=1)
+        shape = small if small.area >= 4.0 else p
+        on = rio_features.rasterize([(shape, 1)], out_shape=valid.shape).astype(bool)
+        # later footprints overwrite earlier ones, as in one rasterisation of all of them
+        for q in fps[i + 1 :]:
+            if q is not None and not q.is_empty:
+                sq = shapely.buffer(q, -erode_px, quad_segs=1)
+                sq = sq if sq.area >= 4.0 else q
+                on &= ~rio_features.rasterize([(sq, 1)], out_shape=valid.shape).astype(bool)
+        n_in, sel = (on & valid).sum(), on & lit
+        out[i, 1] = sel.sum() / n_in if n_in else 0.0
+        if sel.any():
+            out[i, 2] = max(np.median(mb[sel].astype(np.float64)), TEXTURE_FLOOR)
+            out[i, 3] = max(np.median(ma[sel].astype(np.float64)), TEXTURE_FLOOR)
+            out[i, 0] = np.median(ang[sel])
+    return out
+
+
+def test_interior_colour_equals_rasterio_labels_and_numpy_medians():
+    from fortmap.detect.footprint_features import interior_colour
+
+    rng = np.random.default_rng(21)
+    before = rng.random((3, 70, 70)).astype(np.float32)
+    after = rng.random((3, 70, 70)).astype(np.float32)
+    valid = rng.random((70, 70)) > 0.1
+    gb, ga = before.mean(0, dtype=np.float32), after.mean(0, dtype=np.float32)
+    fps = _shapes(4)
+    polygons = [p for p in fps if isinstance(p, shapely.Polygon) and not p.is_empty]
+    # plain polygons (the compiled fill) and a mix with a multi-polygon, empty and None
+    # (rasterio's fill), some clipped by the border
+    polygons.append(shapely.box(60, 62, 75, 80))
+    for some in (polygons, fps, []):
+        got = interior_colour(before, after, valid, gb, ga, some, (0, 0), 1.0, (0.35, 0.3))
+        ref = _interior_colour_reference(before, after, valid, some, 1.0, (0.35, 0.3))
+        assert got.shape == (len(some), 4)
+        assert np.array_equal(got[:, 1:], ref[:, 1:], equal_nan=True)
+        assert np.allclose(got[:, 0], ref[:, 0], atol=1e-9, equal_nan=True)
+        assert np.isfinite(got[:, 2]).sum() >= min(len(some), 5)
+
+
+def test_region_stats_row_search_equals_pixel_search_on_awkward_outlines():
+    # repeated vertices (zero-length segments), a hole, a sliver, outlines off the array
+    # and boxes cut by the border: the row-wise search against the pixel-by-pixel one
+    from fortmap.detect.footprint_features import gradient_fields, region_stats
+    from fortmap.detect.footprints import _all_rings, _axis_angle
+
+    rng = np.random.default_rng(8)
+    gb, ga = (rng.random((48, 56)).astype(np.float32) for _ in range(2))
+    valid = rng.random((48, 56)) > 0.2
+    fb, fa = gradient_fields(gb, 0.7), gradient_fields(ga, 0.7)
+    fps = [
+        shapely.Polygon([(10.3, 5.2), (20.7, 5.2), (20.7, 5.2), (20.7, 17.9), (10.3, 17.9)]),
+        shapely.box(20, 20, 40, 40).difference(shapely.box(26.5, 26.5, 31.5, 33.5)),
+        shapely.Polygon([(3, 30), (30.5, 31.25), (3, 31)]),
+        shapely.affinity.rotate(shapely.box(44, -6, 62, 8), 27),
+        shapely.Polygon([(5, 40), (5, 40), (12.25, 46.5), (5, 46.5), (5, 40)]),
+    ]
+    args = (fb, fa, gb, ga, valid, 0.01, 0.02, gb < 0.4, ga < 0.4, 6.0)
+    for p in fps:
+        xy, rs, _ = _all_rings([p])
+        b = np.floor(np.array(p.bounds)) + [-8, -8, 9, 9]
+        c0, r0 = max(int(b[0]), 0), max(int(b[1]), 0)
+        c1, r1 = min(int(b[2]), 56), min(int(b[3]), 48)
+        one = (xy, rs, c0, r0, c1, r1, 8.0, _axis_angle(p), *args)
+        got = region_stats(*one)
+        assert got[0] > 0 and got[9] > 0
+        assert np.array_equal(got, _region_stats_reference(*one))
+
+
+def test_rounded_texts_equal_round_then_dumps_per_value():
+    from fortmap.detect.footprint_damage import _rounded_texts
+
+    rng = np.random.default_rng(9)
+    n = 20000
+    mag = 10.0 ** rng.uniform(-7, 12, n)
+    v = mag * rng.choice([-1.0, 1.0], n)
+    # exact ties at the last kept decimal and just beside them, integers, zeros
+    half = (rng.integers(-(10**6), 10**6, 3000) + 0.5) / 10**4
+    v = np.concatenate([v, half, np.nextafter(half, 0), np.nextafter(half, 9),
+                        rng.integers(-50, 50, 200).astype(float), [0.0, -0.0, 1e-5, -1e-5,
+                        5e-5, -5e-5, 0.00005000001, 9.99995, 1e10, -1e10, 1e16, 123456.78905,
+                        np.inf, -np.inf, np.nan]])  # fmt: skip
+    for nd in (3, 4):
+        got = _rounded_texts(v, nd)
+        ref = [json.dumps(round(x, nd)) if np.isfinite(x) else "null" for x in v.tolist()]
+        assert got == ref
+        use = rng.random(len(v)) > 0.2
+        got = _rounded_texts(v, nd, use)
+        ref = [
+            json.dumps(round(x, nd)) if u else "null" for x, u in zip(v.tolist(), use, strict=True)
+        ]
+        assert got == ref
+    assert _rounded_texts(np.zeros(0), 4) == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -177,10 +178,8 @@ def damage_from_features(features: pd.DataFrame, gsd: float) -> pd.DataFrame:
     # rows put together by one %-format each: per-row pandas look-ups, per-value calls and
     # per-row dicts through the encoder cost seconds per scene.
     ok_l = usable.tolist()
-    ret3 = _j_all(
-        [round(v, 3) if ok else None for v, ok in zip(retained.tolist(), ok_l, strict=True)]
-    )
-    loss4 = _j_all([round(v, 4) if ok else None for v, ok in zip(loss.tolist(), ok_l, strict=True)])
+    ret3 = _rounded_texts(retained, 3, usable)
+    loss4 = _rounded_texts(loss, 4, usable)
     cols = [
         ret3, loss4, *(_rj_all(a) for a in (change, ab, aa, tex_n, shadow_loss, vf)),
         *(_rj_all(f[c].to_numpy(float)) for c in extra),
@@ -260,13 +259,41 @@ def _j(v: float | bool | None) -> str:
     return json.dumps(v)
 
 
-def _j_all(vals: list[float | None]) -> list[str]:
-    """:func:`_j` of every value: ``repr`` for finite floats, as ``json`` writes them."""
-    isf = math.isfinite
-    return ["null" if v is None else (repr(v) if isf(v) else json.dumps(v)) for v in vals]
-
-
 def _rj_all(a: np.ndarray) -> list[str]:
     """``_j(_r(v))`` of every value of a float array: 4 decimals, ``null`` if not finite."""
-    isf = math.isfinite
-    return ["null" if not isf(v) else repr(round(v, 4)) for v in np.asarray(a, float).tolist()]
+    return _rounded_texts(np.asarray(a, float), 4)
+
+
+#: Largest magnitude formatted by ``%.Nf``: below it a double's spacing is far finer than
+#: 1e-4, so the N-decimal text is also the shortest one that reads back as the same double.
+_FIXED_MAX = 1e10
+
+
+def _rounded_texts(a: np.ndarray, nd: int, use: np.ndarray | None = None) -> list[str]:
+    """``json.dumps(round(v, nd))`` of every value of a float array (``nd`` <= 4), ``null``
+    where ``use`` is False or, without ``use``, where the value is not finite.
+
+    One ``%``-format of the whole column instead of a ``round`` and ``repr`` per value: both
+    round the exact binary value to ``nd`` decimals (half to even), and for magnitudes below
+    :data:`_FIXED_MAX` (0 or at least 1e-4 once rounded, so never in exponent form) that text
+    less its trailing zeros is what ``repr`` writes. Other values go the old way.
+    """
+    v = np.asarray(a, np.float64).ravel()
+    n = v.shape[0]
+    if n == 0:
+        return []
+    fin = np.isfinite(v)
+    easy = fin & (np.abs(np.where(fin, v, 0.0)) < _FIXED_MAX)
+    if use is not None:
+        easy &= use
+    text = (f"%.{nd}f," * n) % tuple(np.where(easy, v, 0.0).tolist())
+    # every number has a point, so the zeros before a comma are trailing decimals
+    out = re.sub("0+,", ",", text).replace(".,", ".0,")[:-1].split(",")
+    for i in np.flatnonzero(~easy).tolist():
+        if use is not None and not use[i]:
+            out[i] = "null"
+        elif use is None and not fin[i]:
+            out[i] = "null"
+        else:
+            out[i] = _j(round(float(v[i]), nd))
+    return out

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 import shapely
-from rasterio import features as rio_features
+from numba.core import types as nb_types
+from numba.extending import intrinsic
 from skimage.filters import threshold_otsu
 
 from fortmap.detect.footprint_gradients import (  # noqa: F401  (re-exported: tests, callers)
@@ -30,7 +31,7 @@ from fortmap.detect.pixel_kernels import (  # noqa: F401  (_label_medians: tests
     lit_labels,
     median_inplace,
 )
-from fortmap.io.grids import rasterize_shapes
+from fortmap.io.polygon_fill import burn_polygons
 
 #: Added to every band before the spectral angle, reflectance units: keeps the angle of
 #: near-black pixels (deep shadow, water) from being pure noise.
@@ -116,8 +117,8 @@ def interior_colour(
     # Small or thin footprints would vanish: keep at least their own outline.
     keep = shapely.area(small) >= 4.0
     chosen = np.where(keep, small, geoms)
-    shapes = rasterize_shapes(chosen, (np.flatnonzero(ok) + 1).tolist())
-    lab = rio_features.rasterize(shapes, out_shape=(h, w), dtype="int32", fill=0)
+    # GDAL's centre-of-pixel rule, compiled (rasterio's own for anything but plain polygons)
+    lab = burn_polygons(chosen, np.flatnonzero(ok) + 1, (h, w), "int32")
     if shadow_thresholds is None:
         shadow_thresholds = (shadow_threshold(grey_b, valid), shadow_threshold(grey_a, valid))
     valid = np.ascontiguousarray(valid, np.bool_)
@@ -201,6 +202,55 @@ def _is_ring_end(ring_start: np.ndarray, i: int) -> bool:
     return False
 
 
+@intrinsic
+def _fma(typingctx, a, b, c):  # pragma: no cover - compiled
+    """``a * b + c`` rounded once (LLVM's ``fma``), float64."""
+    sig = nb_types.float64(nb_types.float64, nb_types.float64, nb_types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return sig, codegen
+
+
+@numba.njit(cache=True, nogil=True, fastmath=False)
+def _row_distances(c0, py, sx, ns, best, bxs, bys):  # pragma: no cover - compiled
+    """Squared distance (pixels^2) from the centres of pixels ``c0 .. c0 + len(best) - 1`` of
+    the row at ``py`` to the nearest of the ``ns`` segments ``sx`` (x1, y1, dx, dy, dx^2 + dy^2
+    by columns) into ``best``, and the offset from that segment's nearest point into ``bxs``,
+    ``bys`` (the first segment on ties).
+
+    Segment by segment over the whole row, so the loop vectorises. The roundings are those
+    LLVM gave the per-pixel loop of :func:`region_stats` under ``fastmath`` (contracted to
+    fused multiply-adds, a true division by the length), written out with explicit ``fma``
+    and compiled without ``fastmath`` (explicitly: a callee inherits it otherwise), where
+    the row loop would take the reciprocal of the loop-invariant length instead.
+    """
+    nc = best.shape[0]
+    for j in range(nc):
+        best[j] = np.inf
+        bxs[j] = 0.0
+        bys[j] = 0.0
+    for q in range(ns):
+        x1, y1, dx, dy, ll = sx[0, q], sx[1, q], sx[2, q], sx[3, q], sx[4, q]
+        oy = py - y1
+        if ll > 0:
+            for j in range(nc):
+                px = (c0 + j) + 0.5
+                t = min(1.0, max(0.0, _fma(oy, dy, (px - x1) * dx) / ll))
+                ex, ey = px - _fma(t, dx, x1), py - _fma(t, dy, y1)
+                d2 = _fma(ex, ex, ey * ey)
+                if d2 < best[j]:
+                    best[j], bxs[j], bys[j] = d2, ex, ey
+        else:
+            for j in range(nc):
+                px = (c0 + j) + 0.5
+                ex, ey = px - x1, oy
+                d2 = _fma(ex, ex, ey * ey)
+                if d2 < best[j]:
+                    best[j], bxs[j], bys[j] = d2, ex, ey
+
+
 @numba.njit(cache=True, nogil=True, fastmath=True)
 def region_stats(
     xy: np.ndarray,
@@ -228,10 +278,10 @@ def region_stats(
     ``dark_a``: bool, cast shadow) times the unit outward direction from the nearest point of
     the outline: the first circular harmonic of the shadow around the building.
 
-    Each row's outline crossings are worked out once (not once per pixel) and the segments
-    of the distance search once per footprint, with the same expressions and flags as the
-    pixel-by-pixel reference (``tests/test_footprints.py``) and every sum in the same order,
-    so the result is the same.
+    Each row's outline crossings are worked out once (not once per pixel), the segments of
+    the distance search once per footprint and the search itself for a whole row at a time
+    (:func:`_row_distances`), with the same roundings as the pixel-by-pixel reference
+    (``tests/test_footprints.py``) and every sum in the same order, so the result is the same.
     """
     out = np.zeros(14)
     if r1 <= r0 or c1 <= c0:
@@ -254,6 +304,8 @@ def region_stats(
             sx[4, ns] = dx * dx + dy * dy
             ns += 1
     xc = np.empty(max(nv, 1))
+    nc = c1 - c0
+    best, bxs, bys = np.empty(nc), np.empty(nc), np.empty(nc)
     for r in range(r0, r1):
         py = r + 0.5
         nx = 0
@@ -264,6 +316,7 @@ def region_stats(
                     x1, x2 = xy[i, 0], xy[i + 1, 0]
                     xc[nx] = x1 + (py - y1) * (x2 - x1) / (y2 - y1)
                     nx += 1
+        _row_distances(c0, py, sx, ns, best, bxs, bys)
         for c in range(c0, c1):
             px = c + 0.5
             inside = False
@@ -271,20 +324,12 @@ def region_stats(
                 if px < xc[q]:
                     inside = not inside
             if not inside:
-                best, bx, by = np.inf, 0.0, 0.0
-                for q in range(ns):
-                    x1, y1, dx, dy, ll = sx[0, q], sx[1, q], sx[2, q], sx[3, q], sx[4, q]
-                    t = 0.0
-                    if ll > 0:
-                        t = min(1.0, max(0.0, ((px - x1) * dx + (py - y1) * dy) / ll))
-                    ex, ey = px - x1 - t * dx, py - y1 - t * dy
-                    d2 = ex * ex + ey * ey
-                    if d2 < best:
-                        best, bx, by = d2, ex, ey
-                if best > dil2:
+                d2 = best[c - c0]
+                if d2 > dil2:
                     continue
-                if best <= ring2 and best > 0 and valid[r, c]:
-                    inv = 1.0 / math.sqrt(best)
+                if d2 <= ring2 and d2 > 0 and valid[r, c]:
+                    inv = 1.0 / math.sqrt(d2)
+                    bx, by = bxs[c - c0], bys[c - c0]
                     out[9] += 1
                     if dark_b[r, c]:
                         out[10] += bx * inv
