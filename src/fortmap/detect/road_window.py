@@ -258,20 +258,25 @@ def _along_levels(rw: RoadWindow, which: str, smooth_px: int) -> tuple[np.ndarra
 
 def _along(rw: RoadWindow, gsd: float, smooth_px: int, kerb: bool) -> list[np.ndarray]:
     (ga, sm_a), (gb, sm_b) = _along_levels(rw, "a", smooth_px), _along_levels(rw, "b", smooth_px)
+
+    def at(w: str, g: np.ndarray, sel: np.ndarray | slice) -> np.ndarray:
+        # the level at the ``on`` pixels ``sel``: unsmoothed, the window's memoised gather
+        return rw.level(w, 1)[sel] if smooth_px <= 1 else np.take(g, rw.flat[sel])
+
     if not kerb:
         refs = _reference(rw, (sm_a, sm_b), rw.on, slice(None), gsd)
-        return [np.take(g, rw.flat) - r for g, r in zip((ga, gb), refs, strict=True)]
+        return [at(w, g, slice(None)) - r for w, g, r in zip("ab", (ga, gb), refs, strict=True)]
     # The road mask runs past the kerb onto pavement and verge, often paler than asphalt: at
     # a corner the pavement lies a few metres along a block's axis, and would set the bar of
     # a block on the carriageway, which is measured against carriageway instead. Only
     # carriageway pixels whose samples reach the kerbside can differ from the plain anomaly.
     out = [along_anomaly(rw, w, gsd, smooth_px, False).copy() for w in "ab"]
-    cw = np.ascontiguousarray(rw.roads.carriageway & rw.on)
     j = rw._memo(("kerb_px", gsd), lambda: _kerb_pixels(rw, gsd))
     if j.size:
+        cw = rw._memo(("cw",), lambda: np.ascontiguousarray(rw.roads.carriageway & rw.on))
         refs = _reference(rw, (sm_a, sm_b), cw, j, gsd)
-        for o, g, r in zip(out, (ga, gb), refs, strict=True):
-            o[j] = np.take(g, rw.flat[j]) - r
+        for o, w, g, r in zip(out, "ab", (ga, gb), refs, strict=True):
+            o[j] = at(w, g, j) - r
     return out
 
 
