@@ -128,6 +128,28 @@ def test_other_road_runs_match_sampling_every_pixel(seed: int) -> None:
     assert got.any() and not got.all()
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_other_road_sparse_roads_near_the_reach(seed: int) -> None:
+    """Roads far apart next to small patches of other roads at about a sample's reach: the
+    tile prefilter must skip only pixels no sample can take to another road."""
+    rng = np.random.default_rng(70 + seed)
+    shape = (170, 210)
+    road_id = np.zeros(shape, np.int32)
+    road_id[60:66, :] = 1
+    road_id[:, 100:104] = 2
+    for k in range(12):
+        y, x = rng.integers(0, shape[0] - 3), rng.integers(0, shape[1] - 3)
+        road_id[y : y + 2, x : x + 2] = 3 + k % 2
+    on = road_id > 0
+    on &= rng.random(shape) < 0.95
+    rows, cols = np.nonzero(on)
+    angle = _runs(rng, rows.size)
+    offs = np.array([5.0, 6.0, 7.0, 8.0, 12.0, 16.0, 20.0 + 0.3 * seed])
+    got = AK.other_road(on, road_id, rows, cols, angle, offs)
+    assert np.array_equal(got, _other_road_ref(on, road_id, rows, cols, angle, offs))
+    assert got.any() and not got.all()
+
+
 def test_other_road_empty_mask() -> None:
     shape = (40, 40)
     rows, cols = np.nonzero(np.ones(shape, bool))

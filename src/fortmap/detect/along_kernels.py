@@ -22,7 +22,7 @@ import math
 import numpy as np
 from numba import njit
 
-from fortmap.detect.fort_kernels import _reflect, true_pixels
+from fortmap.detect.fort_kernels import _reflect
 from fortmap.detect.label_kernels import label_pixels, seeded_labels  # noqa: F401  (re-exported)
 from fortmap.detect.window_filters import band_mean, uniform_reflect  # noqa: F401  (re-exported)
 
@@ -266,15 +266,27 @@ def other_road(on, road_id, rows, cols, angle, offs_px):  # pragma: no cover - c
     ty_of = np.arange(h) // t
     # per tile: the one road id on it (0: no road, -1: several)
     tile = np.zeros((th, tw), np.int64)
-    for p in true_pixels(on):
-        y, x = p // w, p - (p // w) * w
-        v = road_id[y, x]
-        ty, tx = ty_of[y], tx_of[x]
-        q = tile[ty, tx]
-        if q == 0:
-            tile[ty, tx] = v
-        elif q != v:
-            tile[ty, tx] = -1
+    fon, frid = on.ravel(), road_id.ravel()
+    # eight mask pixels a word, the all-False words skipped (most of a window is off road);
+    # the row followed as the flat index grows (no division per pixel)
+    n8 = fon.size // 8
+    words = fon[: n8 * 8].view(np.uint64)
+    y, row0 = 0, 0
+    for k in range(n8 + 1):
+        if k < n8 and words[k] == 0:
+            continue
+        for p in range(k * 8, min(k * 8 + 8, fon.size)):
+            if fon[p]:
+                while p >= row0 + w:
+                    y += 1
+                    row0 += w
+                v = frid[p]
+                ty, tx = ty_of[y], tx_of[p - row0]
+                q = tile[ty, tx]
+                if q == 0:
+                    tile[ty, tx] = v
+                elif q != v:
+                    tile[ty, tx] = -1
     # per tile: the one road id on it and its eight neighbours (0: none, -1: several)
     sole = np.zeros((th, tw), np.int64)
     for ty in range(th):
@@ -287,7 +299,6 @@ def other_road(on, road_id, rows, cols, angle, offs_px):  # pragma: no cover - c
                         continue
                     s = q if s == 0 and q > 0 else -1
             sole[ty, tx] = s
-    fon, frid = on.ravel(), road_id.ravel()
     # the steps along ``angle``, once per run of one angle (as ``sides_ab``)
     dx = np.empty(2 * m, np.float64)
     dy = np.empty(2 * m, np.float64)
