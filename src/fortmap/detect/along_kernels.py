@@ -153,8 +153,28 @@ def _side4(fa, fb, fs, fd, base, o0, o1, o2, o3):  # pragma: no cover - compiled
     return ma, mb, hit, finite & ok_a & ok_b
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _side4_inf(fa, fb, fd, base, o0, o1, o2, o3):  # pragma: no cover - compiled
+    """``_side4`` where the levels are +inf exactly off the sampling mask and ``fd`` lies
+    within it: presence is read from the levels, with no load of the mask."""
+    p0, p1 = np.uintp(base + o0), np.uintp(base + o1)
+    p2, p3 = np.uintp(base + o2), np.uintp(base + o3)
+    hit = fd[p0] | fd[p1] | fd[p2] | fd[p3]
+    a0, a1, a2, a3 = fa[p0], fa[p1], fa[p2], fa[p3]
+    b0, b1, b2, b3 = fb[p0], fb[p1], fb[p2], fb[p3]
+    inf = np.float32(np.inf)
+    cnt = np.int64(a0 != inf) + np.int64(a1 != inf) + np.int64(a2 != inf) + np.int64(a3 != inf)
+    finite = (a0 == a0) & (a1 == a1) & (a2 == a2) & (a3 == a3)
+    finite &= (b0 == b0) & (b1 == b1) & (b2 == b2) & (b3 == b3)
+    ma, ok_a = _present_median4(a0, a1, a2, a3, cnt)
+    mb, ok_b = _present_median4(b0, b1, b2, b3, cnt)
+    return ma, mb, hit, finite & ok_a & ok_b
+
+
 @njit(cache=True, nogil=True)
-def sides_ab(sm_a, sm_b, samp, side, rows, cols, angle, offs_px):  # pragma: no cover - compiled
+def sides_ab(
+    sm_a, sm_b, samp, side, rows, cols, angle, offs_px, inf_off=False
+):  # pragma: no cover - compiled
     """Per pixel (rows, cols), for each of the float32 (rows, cols) levels ``sm_a`` and
     ``sm_b``, the brighter of the median levels sampled ``offs_px`` ahead and behind along
     ``angle`` (radians) on the bool mask ``samp``; NaN where no sample falls on it. Also
@@ -164,6 +184,10 @@ def sides_ab(sm_a, sm_b, samp, side, rows, cols, angle, offs_px):  # pragma: no 
     lie inside the window takes them at flat offsets fixed once per run of one angle, with
     no branch on the mask; the rest (the window's edge, NaN, zeros, steps too near a pixel
     edge to floor alike) take the general path, which gives the same values.
+
+    ``inf_off``: the caller vouches that ``sm_a`` and ``sm_b`` are +inf exactly off ``samp``
+    (+inf nowhere on it) and that ``side`` lies within ``samp``; the unrolled path then tells
+    a sample's presence by its level and loads no mask (the same values).
 
     Returns:
         (float32 (n,), float32 (n,), bool (n,)): the after and the before reference levels,
@@ -200,8 +224,12 @@ def sides_ab(sm_a, sm_b, samp, side, rows, cols, angle, offs_px):  # pragma: no 
         r, c = rows[i], cols[i]
         if fast and r0 <= r < r1 and c0 <= c < c1:
             base = r * w + c
-            ma, mb, h0, ok0 = _side4(fa, fb, fs, fd, base, off[0], off[1], off[2], off[3])
-            mc, md, h1, ok1 = _side4(fa, fb, fs, fd, base, off[4], off[5], off[6], off[7])
+            if inf_off:
+                ma, mb, h0, ok0 = _side4_inf(fa, fb, fd, base, off[0], off[1], off[2], off[3])
+                mc, md, h1, ok1 = _side4_inf(fa, fb, fd, base, off[4], off[5], off[6], off[7])
+            else:
+                ma, mb, h0, ok0 = _side4(fa, fb, fs, fd, base, off[0], off[1], off[2], off[3])
+                mc, md, h1, ok1 = _side4(fa, fb, fs, fd, base, off[4], off[5], off[6], off[7])
             if ok0 and ok1:
                 # behind then ahead, the brighter kept as the general path keeps it
                 ba = mc if mc > ma else ma
@@ -363,7 +391,7 @@ def _column3_ab(fa, fb, fm, p, w):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def masked_box_ab(ga, gb, m, k, rows, cols):  # pragma: no cover - compiled
+def masked_box_ab(ga, gb, m, k, rows, cols, fill=np.nan):  # pragma: no cover - compiled
     """``fort_kernels.masked_box_at`` of the float32 (rows, cols) levels ``ga`` and ``gb``
     (box mean over the bool mask ``m`` only, NaN where the box holds almost none of it) at
     the pixels (rows, cols), both in one pass (the mask tests are shared, each image's
@@ -372,12 +400,15 @@ def masked_box_ab(ga, gb, m, k, rows, cols):  # pragma: no cover - compiled
     The 3 x 3 box (``road_window``'s) of a pixel off the window's edge reads flat indices
     and selects rather than branches on the mask; the values are the general kernel's.
 
+    ``fill``: the value off the pixels (rows, cols) (NaN; +inf for ``sides_ab``'s
+    ``inf_off``); where the box holds almost none of the mask the value is NaN regardless.
+
     Returns:
         (float32 (rows, cols), float32 (rows, cols)) for ``ga`` and ``gb``.
     """
     h, w = ga.shape
-    out_a = np.full((h, w), np.nan, np.float32)
-    out_b = np.full((h, w), np.nan, np.float32)
+    out_a = np.full((h, w), fill, np.float32)
+    out_b = np.full((h, w), fill, np.float32)
     if k != 3:
         _masked_box_ab_into(ga, gb, m, k, rows, cols, out_a, out_b)
         return out_a, out_b
@@ -414,6 +445,9 @@ def masked_box_ab(ga, gb, m, k, rows, cols):  # pragma: no cover - compiled
         if fd > np.float32(1e-3):
             oa[np.uintp(p)] = fna / fd
             ob[np.uintp(p)] = fnb / fd
+        else:
+            oa[np.uintp(p)] = np.nan
+            ob[np.uintp(p)] = np.nan
         pr, pc = r, c
     if n_edge:
         e = edge[:n_edge]
@@ -469,4 +503,7 @@ def _masked_box_ab_into(ga, gb, m, k, rows, cols, out_a, out_b):  # pragma: no c
         if fd > np.float32(1e-3):
             out_a[r, c] = fa / fd
             out_b[r, c] = fb / fd
+        else:
+            out_a[r, c] = np.nan
+            out_b[r, c] = np.nan
         pr, pc = r, c
