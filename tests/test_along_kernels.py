@@ -100,6 +100,36 @@ def test_sides_ab_infinities_and_zeros(seed: int) -> None:
         assert np.array_equal(hit, ref_hit)
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_sides_ab_inf_off_matches_the_masked_pass(seed: int) -> None:
+    """Levels +inf exactly off the sampling mask (``masked_box_ab(..., fill=inf)``): the pass
+    that reads presence from the levels gives the masked pass's values, NaN, -inf and
+    zeros of both signs on the mask included."""
+    rng = np.random.default_rng(90 + seed)
+    shape = (int(rng.integers(20, 60)), int(rng.integers(20, 60)))
+    samp = rng.random(shape) < rng.uniform(0.3, 1.0)
+    side = samp & (rng.random(shape) < 0.1)
+    levels = []
+    for special in (seed % 2 == 1, seed % 3 == 2):
+        sm = _levels(rng, shape, special)
+        sm[sm == np.inf] = np.float32(0.5)  # +inf never on the mask (the caller's promise)
+        sm[~samp] = np.inf
+        levels.append(sm)
+    rows, cols = np.nonzero(samp)
+    angle = _runs(rng, rows.size)
+    for sel in (slice(None), np.flatnonzero(rng.random(rows.size) < 0.3)):
+        args = (*levels, samp, side, rows[sel], cols[sel], angle[sel], OFFS)
+        got = AK.sides_ab(*args, True)
+        want = AK.sides_ab(*args)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g.view(np.uint8), w.view(np.uint8))
+        ref_a, ref_hit = _sides_ref(
+            levels[0], samp, side, rows[sel], cols[sel], angle[sel], OFFS, _kernel_median
+        )
+        np.testing.assert_array_equal(got[0].view(np.int32), ref_a.view(np.int32))
+        assert np.array_equal(got[2], ref_hit)
+
+
 def test_sides_ab_empty_and_all_masked() -> None:
     rng = np.random.default_rng(10)
     shape = (30, 30)
@@ -123,6 +153,28 @@ def test_other_road_runs_match_sampling_every_pixel(seed: int) -> None:
     rows, cols = np.nonzero(on)
     angle = _runs(rng, rows.size)
     offs = np.array([5.0, 6.0, 7.0, 8.0, 12.0])
+    got = AK.other_road(on, road_id, rows, cols, angle, offs)
+    assert np.array_equal(got, _other_road_ref(on, road_id, rows, cols, angle, offs))
+    assert got.any() and not got.all()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_other_road_sparse_roads_near_the_reach(seed: int) -> None:
+    """Roads far apart next to small patches of other roads at about a sample's reach: the
+    tile prefilter must skip only pixels no sample can take to another road."""
+    rng = np.random.default_rng(70 + seed)
+    shape = (170, 210)
+    road_id = np.zeros(shape, np.int32)
+    road_id[60:66, :] = 1
+    road_id[:, 100:104] = 2
+    for k in range(12):
+        y, x = rng.integers(0, shape[0] - 3), rng.integers(0, shape[1] - 3)
+        road_id[y : y + 2, x : x + 2] = 3 + k % 2
+    on = road_id > 0
+    on &= rng.random(shape) < 0.95
+    rows, cols = np.nonzero(on)
+    angle = _runs(rng, rows.size)
+    offs = np.array([5.0, 6.0, 7.0, 8.0, 12.0, 16.0, 20.0 + 0.3 * seed])
     got = AK.other_road(on, road_id, rows, cols, angle, offs)
     assert np.array_equal(got, _other_road_ref(on, road_id, rows, cols, angle, offs))
     assert got.any() and not got.all()
@@ -157,6 +209,24 @@ def test_masked_box_ab_3x3_matches_masked_box(seed: int) -> None:
     want = np.full(shape, np.nan, np.float32)
     want[rows, cols] = masked_box(g, m, 3)[rows, cols]
     np.testing.assert_array_equal(AK.masked_box_ab(g, g, m, 3, rows, cols)[1], want)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_masked_box_ab_fill(seed: int) -> None:
+    # +inf off the pixels asked for, the default's values (NaN included) on them
+    rng = np.random.default_rng(60 + seed)
+    shape = (int(rng.integers(1, 40)), int(rng.integers(1, 40)))
+    ga = _levels(rng, shape, special=True)
+    gb = rng.random(shape).astype(np.float32)
+    m = rng.random(shape) < rng.uniform(0.0, 1.0)
+    asked = rng.random(shape) < 0.7
+    rows, cols = np.nonzero(asked)
+    for k in (3, 5):
+        want = AK.masked_box_ab(ga, gb, m, k, rows, cols)
+        got = AK.masked_box_ab(ga, gb, m, k, rows, cols, np.inf)
+        for g, w in zip(got, want, strict=True):
+            assert (g[~asked] == np.inf).all()
+            np.testing.assert_array_equal(g[asked].view(np.int32), w[asked].view(np.int32))
 
 
 def test_masked_box_ab_all_masked_out() -> None:

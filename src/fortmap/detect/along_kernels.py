@@ -22,7 +22,7 @@ import math
 import numpy as np
 from numba import njit
 
-from fortmap.detect.fort_kernels import _reflect, true_pixels
+from fortmap.detect.fort_kernels import _reflect
 from fortmap.detect.label_kernels import label_pixels, seeded_labels  # noqa: F401  (re-exported)
 from fortmap.detect.window_filters import band_mean, uniform_reflect  # noqa: F401  (re-exported)
 
@@ -153,8 +153,28 @@ def _side4(fa, fb, fs, fd, base, o0, o1, o2, o3):  # pragma: no cover - compiled
     return ma, mb, hit, finite & ok_a & ok_b
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _side4_inf(fa, fb, fd, base, o0, o1, o2, o3):  # pragma: no cover - compiled
+    """``_side4`` where the levels are +inf exactly off the sampling mask and ``fd`` lies
+    within it: presence is read from the levels, with no load of the mask."""
+    p0, p1 = np.uintp(base + o0), np.uintp(base + o1)
+    p2, p3 = np.uintp(base + o2), np.uintp(base + o3)
+    hit = fd[p0] | fd[p1] | fd[p2] | fd[p3]
+    a0, a1, a2, a3 = fa[p0], fa[p1], fa[p2], fa[p3]
+    b0, b1, b2, b3 = fb[p0], fb[p1], fb[p2], fb[p3]
+    inf = np.float32(np.inf)
+    cnt = np.int64(a0 != inf) + np.int64(a1 != inf) + np.int64(a2 != inf) + np.int64(a3 != inf)
+    finite = (a0 == a0) & (a1 == a1) & (a2 == a2) & (a3 == a3)
+    finite &= (b0 == b0) & (b1 == b1) & (b2 == b2) & (b3 == b3)
+    ma, ok_a = _present_median4(a0, a1, a2, a3, cnt)
+    mb, ok_b = _present_median4(b0, b1, b2, b3, cnt)
+    return ma, mb, hit, finite & ok_a & ok_b
+
+
 @njit(cache=True, nogil=True)
-def sides_ab(sm_a, sm_b, samp, side, rows, cols, angle, offs_px):  # pragma: no cover - compiled
+def sides_ab(
+    sm_a, sm_b, samp, side, rows, cols, angle, offs_px, inf_off=False
+):  # pragma: no cover - compiled
     """Per pixel (rows, cols), for each of the float32 (rows, cols) levels ``sm_a`` and
     ``sm_b``, the brighter of the median levels sampled ``offs_px`` ahead and behind along
     ``angle`` (radians) on the bool mask ``samp``; NaN where no sample falls on it. Also
@@ -164,6 +184,10 @@ def sides_ab(sm_a, sm_b, samp, side, rows, cols, angle, offs_px):  # pragma: no 
     lie inside the window takes them at flat offsets fixed once per run of one angle, with
     no branch on the mask; the rest (the window's edge, NaN, zeros, steps too near a pixel
     edge to floor alike) take the general path, which gives the same values.
+
+    ``inf_off``: the caller vouches that ``sm_a`` and ``sm_b`` are +inf exactly off ``samp``
+    (+inf nowhere on it) and that ``side`` lies within ``samp``; the unrolled path then tells
+    a sample's presence by its level and loads no mask (the same values).
 
     Returns:
         (float32 (n,), float32 (n,), bool (n,)): the after and the before reference levels,
@@ -200,8 +224,12 @@ def sides_ab(sm_a, sm_b, samp, side, rows, cols, angle, offs_px):  # pragma: no 
         r, c = rows[i], cols[i]
         if fast and r0 <= r < r1 and c0 <= c < c1:
             base = r * w + c
-            ma, mb, h0, ok0 = _side4(fa, fb, fs, fd, base, off[0], off[1], off[2], off[3])
-            mc, md, h1, ok1 = _side4(fa, fb, fs, fd, base, off[4], off[5], off[6], off[7])
+            if inf_off:
+                ma, mb, h0, ok0 = _side4_inf(fa, fb, fd, base, off[0], off[1], off[2], off[3])
+                mc, md, h1, ok1 = _side4_inf(fa, fb, fd, base, off[4], off[5], off[6], off[7])
+            else:
+                ma, mb, h0, ok0 = _side4(fa, fb, fs, fd, base, off[0], off[1], off[2], off[3])
+                mc, md, h1, ok1 = _side4(fa, fb, fs, fd, base, off[4], off[5], off[6], off[7])
             if ok0 and ok1:
                 # behind then ahead, the brighter kept as the general path keeps it
                 ba = mc if mc > ma else ma
@@ -266,15 +294,27 @@ def other_road(on, road_id, rows, cols, angle, offs_px):  # pragma: no cover - c
     ty_of = np.arange(h) // t
     # per tile: the one road id on it (0: no road, -1: several)
     tile = np.zeros((th, tw), np.int64)
-    for p in true_pixels(on):
-        y, x = p // w, p - (p // w) * w
-        v = road_id[y, x]
-        ty, tx = ty_of[y], tx_of[x]
-        q = tile[ty, tx]
-        if q == 0:
-            tile[ty, tx] = v
-        elif q != v:
-            tile[ty, tx] = -1
+    fon, frid = on.ravel(), road_id.ravel()
+    # eight mask pixels a word, the all-False words skipped (most of a window is off road);
+    # the row followed as the flat index grows (no division per pixel)
+    n8 = fon.size // 8
+    words = fon[: n8 * 8].view(np.uint64)
+    y, row0 = 0, 0
+    for k in range(n8 + 1):
+        if k < n8 and words[k] == 0:
+            continue
+        for p in range(k * 8, min(k * 8 + 8, fon.size)):
+            if fon[p]:
+                while p >= row0 + w:
+                    y += 1
+                    row0 += w
+                v = frid[p]
+                ty, tx = ty_of[y], tx_of[p - row0]
+                q = tile[ty, tx]
+                if q == 0:
+                    tile[ty, tx] = v
+                elif q != v:
+                    tile[ty, tx] = -1
     # per tile: the one road id on it and its eight neighbours (0: none, -1: several)
     sole = np.zeros((th, tw), np.int64)
     for ty in range(th):
@@ -287,7 +327,6 @@ def other_road(on, road_id, rows, cols, angle, offs_px):  # pragma: no cover - c
                         continue
                     s = q if s == 0 and q > 0 else -1
             sole[ty, tx] = s
-    fon, frid = on.ravel(), road_id.ravel()
     # the steps along ``angle``, once per run of one angle (as ``sides_ab``)
     dx = np.empty(2 * m, np.float64)
     dy = np.empty(2 * m, np.float64)
@@ -352,7 +391,7 @@ def _column3_ab(fa, fb, fm, p, w):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def masked_box_ab(ga, gb, m, k, rows, cols):  # pragma: no cover - compiled
+def masked_box_ab(ga, gb, m, k, rows, cols, fill=np.nan):  # pragma: no cover - compiled
     """``fort_kernels.masked_box_at`` of the float32 (rows, cols) levels ``ga`` and ``gb``
     (box mean over the bool mask ``m`` only, NaN where the box holds almost none of it) at
     the pixels (rows, cols), both in one pass (the mask tests are shared, each image's
@@ -361,12 +400,15 @@ def masked_box_ab(ga, gb, m, k, rows, cols):  # pragma: no cover - compiled
     The 3 x 3 box (``road_window``'s) of a pixel off the window's edge reads flat indices
     and selects rather than branches on the mask; the values are the general kernel's.
 
+    ``fill``: the value off the pixels (rows, cols) (NaN; +inf for ``sides_ab``'s
+    ``inf_off``); where the box holds almost none of the mask the value is NaN regardless.
+
     Returns:
         (float32 (rows, cols), float32 (rows, cols)) for ``ga`` and ``gb``.
     """
     h, w = ga.shape
-    out_a = np.full((h, w), np.nan, np.float32)
-    out_b = np.full((h, w), np.nan, np.float32)
+    out_a = np.full((h, w), fill, np.float32)
+    out_b = np.full((h, w), fill, np.float32)
     if k != 3:
         _masked_box_ab_into(ga, gb, m, k, rows, cols, out_a, out_b)
         return out_a, out_b
@@ -403,6 +445,9 @@ def masked_box_ab(ga, gb, m, k, rows, cols):  # pragma: no cover - compiled
         if fd > np.float32(1e-3):
             oa[np.uintp(p)] = fna / fd
             ob[np.uintp(p)] = fnb / fd
+        else:
+            oa[np.uintp(p)] = np.nan
+            ob[np.uintp(p)] = np.nan
         pr, pc = r, c
     if n_edge:
         e = edge[:n_edge]
@@ -458,4 +503,7 @@ def _masked_box_ab_into(ga, gb, m, k, rows, cols, out_a, out_b):  # pragma: no c
         if fd > np.float32(1e-3):
             out_a[r, c] = fa / fd
             out_b[r, c] = fb / fd
+        else:
+            out_a[r, c] = np.nan
+            out_b[r, c] = np.nan
         pr, pc = r, c

@@ -200,6 +200,7 @@ def _reference(
     samp: np.ndarray,
     sel: np.ndarray | slice,
     gsd: float,
+    smooth_px: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``along_anomaly``'s reference levels of the after and before road-only means ``sms``
     at the ``on`` pixels indexed by ``sel``, sampled on ``samp`` (bool rows, cols).
@@ -210,7 +211,9 @@ def _reference(
     side = rw._memo(("side",), lambda: np.ascontiguousarray(rw.on & ~rw.roads.carriageway))
     offs = np.asarray(ALONG_REF_M, np.float64) / gsd
     rows, cols = rw.rows[sel], rw.cols[sel]
-    ref_a, ref_b, hit = AK.sides_ab(*sms, samp, side, rows, cols, th[sel], offs)
+    # levels +inf exactly off the road (``_along_levels``) and the kerbside within it
+    inf_off = samp is rw.on and rw._cache.get(("along_inf", smooth_px), False)
+    ref_a, ref_b, hit = AK.sides_ab(*sms, samp, side, rows, cols, th[sel], offs, inf_off)
 
     # In a crossing the pixels belong to one road (the one burnt last) and a row across the
     # other road lies along the owner's axis; where the owner's normal reaches another road,
@@ -226,7 +229,9 @@ def _reference(
     k = np.flatnonzero(rw._memo(("cross", gsd), crossing)[sel])
     hit_n = np.zeros(0, bool)
     if k.size:
-        *nrm, hit_n = AK.sides_ab(*sms, samp, side, rows[k], cols[k], th[sel][k] + np.pi / 2, offs)
+        *nrm, hit_n = AK.sides_ab(
+            *sms, samp, side, rows[k], cols[k], th[sel][k] + np.pi / 2, offs, inf_off
+        )
         for ref, ref_n in zip((ref_a, ref_b), nrm, strict=True):
             ref[k] = np.where(np.isfinite(ref_n), np.fmin(ref[k], ref_n), ref[k])
     if samp is rw.on and isinstance(sel, slice):
@@ -249,8 +254,16 @@ def _along_levels(rw: RoadWindow, which: str, smooth_px: int) -> tuple[np.ndarra
     key = ("along_sm", which, smooth_px)
     if key not in rw._cache:
         # the 3x3 road-only means are read on road pixels only, so they are computed there
-        # only; the after and before images in one pass (every caller takes both)
-        sm_a, sm_b = AK.masked_box_ab(level("a"), level("b"), rw.on, 3, rw.rows, rw.cols)
+        # only; the after and before images in one pass (every caller takes both). Off the
+        # road they are +inf where no road mean can be (``sides_ab``'s ``inf_off``): levels
+        # far below float32's range, whose means of nine over a ninth cannot overflow
+        fill = np.nan
+        if smooth_px <= 1:
+            with np.errstate(invalid="ignore"):
+                big = max(np.abs(rw.level(w, 1)).max(initial=0.0) for w in "ab")
+            fill = np.inf if big < 1e30 else np.nan
+        sm_a, sm_b = AK.masked_box_ab(level("a"), level("b"), rw.on, 3, rw.rows, rw.cols, fill)
+        rw._cache[("along_inf", smooth_px)] = fill == np.inf
         rw._cache[("along_sm", "a", smooth_px)] = sm_a
         rw._cache[("along_sm", "b", smooth_px)] = sm_b
     return level(which), rw._cache[key]
@@ -258,20 +271,25 @@ def _along_levels(rw: RoadWindow, which: str, smooth_px: int) -> tuple[np.ndarra
 
 def _along(rw: RoadWindow, gsd: float, smooth_px: int, kerb: bool) -> list[np.ndarray]:
     (ga, sm_a), (gb, sm_b) = _along_levels(rw, "a", smooth_px), _along_levels(rw, "b", smooth_px)
+
+    def at(w: str, g: np.ndarray, sel: np.ndarray | slice) -> np.ndarray:
+        # the level at the ``on`` pixels ``sel``: unsmoothed, the window's memoised gather
+        return rw.level(w, 1)[sel] if smooth_px <= 1 else np.take(g, rw.flat[sel])
+
     if not kerb:
-        refs = _reference(rw, (sm_a, sm_b), rw.on, slice(None), gsd)
-        return [np.take(g, rw.flat) - r for g, r in zip((ga, gb), refs, strict=True)]
+        refs = _reference(rw, (sm_a, sm_b), rw.on, slice(None), gsd, smooth_px)
+        return [at(w, g, slice(None)) - r for w, g, r in zip("ab", (ga, gb), refs, strict=True)]
     # The road mask runs past the kerb onto pavement and verge, often paler than asphalt: at
     # a corner the pavement lies a few metres along a block's axis, and would set the bar of
     # a block on the carriageway, which is measured against carriageway instead. Only
     # carriageway pixels whose samples reach the kerbside can differ from the plain anomaly.
     out = [along_anomaly(rw, w, gsd, smooth_px, False).copy() for w in "ab"]
-    cw = np.ascontiguousarray(rw.roads.carriageway & rw.on)
     j = rw._memo(("kerb_px", gsd), lambda: _kerb_pixels(rw, gsd))
     if j.size:
-        refs = _reference(rw, (sm_a, sm_b), cw, j, gsd)
-        for o, g, r in zip(out, (ga, gb), refs, strict=True):
-            o[j] = np.take(g, rw.flat[j]) - r
+        cw = rw._memo(("cw",), lambda: np.ascontiguousarray(rw.roads.carriageway & rw.on))
+        refs = _reference(rw, (sm_a, sm_b), cw, j, gsd, smooth_px)
+        for o, w, g, r in zip(out, "ab", (ga, gb), refs, strict=True):
+            o[j] = at(w, g, j) - r
     return out
 
 
