@@ -360,3 +360,29 @@ def test_rubble_and_dsm_piles_share_the_window_relative_roughness():
     assert fresh is not kept and (fresh.after, fresh.change) == (kept.after, kept.change)
     # the same findings with or without the shared measures
     assert out == find_rubble(b, a, v, rr, road, GSD, (0, 0, 200, 200))
+
+
+def test_road_change_without_its_window_array_matches_road_change():
+    # the masks, sigma and contrast read at pixels against ``barricades.road_change``, on a
+    # window with a pile, with invalid road pixels (contrast 0 there) and off-road pixels
+    from fortmap.detect.barricades import road_change
+    from fortmap.detect.road_pixels import RoadWindow
+    from fortmap.detect.rubble import _on_mask, _on_values, _road_change
+
+    before, after, valid, rr, _ = _window(shapely.box(80, 95, 120, 105))
+    valid = valid.copy()
+    valid[96:99, 60:200] = False
+    rw = RoadWindow.build(before, after, valid, rr)
+    want = road_change(before, after, valid, rr, smooth_px=3, shade_aware=True, rw=rw)
+    seed, grow, v, sigma = _road_change(rw, 3)
+    assert want.seed.any() and np.array_equal(seed, want.seed)
+    assert np.array_equal(grow, want.grow) and sigma == want.sigma
+    rows, cols = (a.ravel() for a in np.mgrid[0:200, 0:200])
+    got = _on_values(rw, v, rows, cols)
+    assert got.dtype == np.float32 and np.array_equal(got, want.contrast[rows, cols])
+    assert np.array_equal(_on_mask(rw, v > 1.5), want.contrast > 1.5)
+    # too few road pixels: no change, as ``road_change``'s empty masks say
+    few = np.zeros_like(valid)
+    few[100, :10] = True
+    assert _road_change(RoadWindow.build(before, after, few, rr), 3) is None
+    assert not road_change(before, after, few, rr, smooth_px=3, shade_aware=True).seed.any()
