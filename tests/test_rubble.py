@@ -16,6 +16,8 @@ from fortmap.detect.rubble_kernels import (
     OffRoadChange,
     RelativeRoughness,
     box_change,
+    box_change_at,
+    box_change_values,
     relative_roughness,
     residual_level,
     shared_relative_roughness,
@@ -230,6 +232,39 @@ def test_box_change_is_the_uniform_filter_of_the_change(k: int) -> None:
     assert np.array_equal(vals, want[off])
 
 
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("shape", [(37, 29), (2, 3), (1, 1), (6, 40)])
+def test_box_change_values_and_points_match_the_whole_window_pass(k: int, shape) -> None:
+    # the gather into a reused buffer and the point reads against ``box_change``, bit for bit,
+    # on images smaller than the box (reflected more than once) and at every edge pixel
+    rng = np.random.default_rng(k + 7 * shape[0])
+    ga = (rng.random(shape) * 10.0 ** rng.integers(-5, 2, shape)).astype(np.float32)
+    gb = (ga * rng.uniform(0.5, 1.5, shape)).astype(np.float32)
+    off = rng.random(shape) > 0.4
+    d, vals = box_change(ga, gb, off, k)
+    out = np.full(ga.size + 1, np.nan, np.float32)
+    n = box_change_values(ga, gb, off, k, out)
+    assert n == off.sum() and np.array_equal(out[:n].view(np.int32), vals.view(np.int32))
+    rows, cols = (a.ravel() for a in np.mgrid[0 : shape[0], 0 : shape[1]])
+    at = box_change_at(ga, gb, rows, cols, k)
+    assert at.dtype == np.float32 and np.array_equal(at.view(np.int32), d.ravel().view(np.int32))
+    assert box_change_values(ga, gb, np.zeros(shape, bool), k, out) == 0
+
+
+def test_off_road_change_reuses_its_buffer_between_windows():
+    # a second, smaller window after a larger one reads its own values only
+    rng = np.random.default_rng(11)
+    big = rng.normal(0, 1.0, (80, 70)).astype(np.float32)
+    small = rng.normal(0, 0.02, (30, 20)).astype(np.float32)
+    off_big, off_small = np.ones(big.shape, bool), rng.random(small.shape) > 0.2
+    OffRoadChange(big, off_big, 3)
+    z = OffRoadChange(small, off_small, 3)
+    d = ndi.uniform_filter(small, 3)
+    assert z.med == np.median(d[off_small])
+    assert z.sigma == robust_sigma(d[off_small], 1e-3)
+    assert np.array_equal(z.d, d)
+
+
 @pytest.mark.parametrize("k", [3, 5])
 def test_residual_level_is_the_box_formula_at_every_pixel(k: int) -> None:
     g = np.random.default_rng(k).random((17, 14)).astype(np.float32)
@@ -325,3 +360,29 @@ def test_rubble_and_dsm_piles_share_the_window_relative_roughness():
     assert fresh is not kept and (fresh.after, fresh.change) == (kept.after, kept.change)
     # the same findings with or without the shared measures
     assert out == find_rubble(b, a, v, rr, road, GSD, (0, 0, 200, 200))
+
+
+def test_road_change_without_its_window_array_matches_road_change():
+    # the masks, sigma and contrast read at pixels against ``barricades.road_change``, on a
+    # window with a pile, with invalid road pixels (contrast 0 there) and off-road pixels
+    from fortmap.detect.barricades import road_change
+    from fortmap.detect.road_pixels import RoadWindow
+    from fortmap.detect.rubble import _on_mask, _on_values, _road_change
+
+    before, after, valid, rr, _ = _window(shapely.box(80, 95, 120, 105))
+    valid = valid.copy()
+    valid[96:99, 60:200] = False
+    rw = RoadWindow.build(before, after, valid, rr)
+    want = road_change(before, after, valid, rr, smooth_px=3, shade_aware=True, rw=rw)
+    seed, grow, v, sigma = _road_change(rw, 3)
+    assert want.seed.any() and np.array_equal(seed, want.seed)
+    assert np.array_equal(grow, want.grow) and sigma == want.sigma
+    rows, cols = (a.ravel() for a in np.mgrid[0:200, 0:200])
+    got = _on_values(rw, v, rows, cols)
+    assert got.dtype == np.float32 and np.array_equal(got, want.contrast[rows, cols])
+    assert np.array_equal(_on_mask(rw, v > 1.5), want.contrast > 1.5)
+    # too few road pixels: no change, as ``road_change``'s empty masks say
+    few = np.zeros_like(valid)
+    few[100, :10] = True
+    assert _road_change(RoadWindow.build(before, after, few, rr), 3) is None
+    assert not road_change(before, after, few, rr, smooth_px=3, shade_aware=True).seed.any()

@@ -38,8 +38,8 @@ from fortmap.detect.barricades import (
     MAX_ROW_ALONG_M,
     MIN_SIGMA,
     PASS_WIDTH_M,
+    SEED_SIGMA,
     Piece,
-    road_change,
 )
 from fortmap.detect.road_pixels import RoadWindow
 from fortmap.detect.road_window import SHADE_SIGMAS, lit_both, lit_level, road_contrast
@@ -173,21 +173,54 @@ def _outside(
     return (out[0], out[1])
 
 
+def _road_change(
+    rw: RoadWindow, smooth: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
+    """``barricades.road_change(..., smooth_px=smooth, shade_aware=True, rw=rw)`` without its
+    whole-window contrast array (only kept piles read the contrast, at their pixels): the
+    seed and grow masks (bool (rows, cols)), the contrast per ``rw.on`` pixel (float32,
+    robust sigmas) and its sigma (grey levels); None where the window has too few road pixels
+    (``road_change``'s masks are then empty)."""
+    res = road_contrast(rw, smooth, True, False, MIN_SIGMA)
+    if res is None:
+        return None
+    v = np.asarray(res[0]).astype(np.float32, copy=False)
+    return _on_mask(rw, v > SEED_SIGMA), _on_mask(rw, v > GROW_SIGMA), v, res[1]
+
+
+def _on_mask(rw: RoadWindow, at_on: np.ndarray) -> np.ndarray:
+    """bool (rows, cols): ``at_on`` (bool per ``rw.on`` pixel) on the road, False off it."""
+    m = np.zeros(rw.on.shape, bool)
+    m.ravel()[rw.flat] = at_on
+    return m
+
+
+def _on_values(rw: RoadWindow, v: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``rw.scatter(v)[rows, cols]``: ``v`` (per ``rw.on`` pixel) at pixels (rows, cols), 0 off
+    the road, looked up in the sorted flat indices of the road pixels."""
+    flat = rows * rw.on.shape[1] + cols
+    pos = np.minimum(np.searchsorted(rw.flat, flat), rw.flat.size - 1)
+    return np.where(rw.flat[pos] == flat, v[pos], np.float32(0.0))
+
+
 def _extend(
     p: Piece,
     rr: np.ndarray,
     cc: np.ndarray,
     lazy: dict,
-    contrast: np.ndarray,
+    low: tuple[RoadWindow, np.ndarray],
     carriage: np.ndarray,
     road_id: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Carriageway pixels of the pile's own road (rows, cols) joining a kept pile (pixels
     ``rr, cc``) at ``EXTEND_SIGMA``: components of that low bar touching it, less its own
-    pixels; none where they would more than ``EXTEND_MAX``-fold it. ``lazy`` memoises the
-    window's low-bar mask; only the components touching a pile are traced."""
+    pixels; none where they would more than ``EXTEND_MAX``-fold it. ``low``: the window's
+    road and its contrast per road pixel. ``lazy`` memoises the window's low-bar mask; only
+    the components touching a pile are traced."""
     if "low" not in lazy:
-        m = K.opening((contrast > EXTEND_SIGMA) & carriage, np.ones((3, 3), bool))
+        rw, v = low
+        # off the road the contrast is 0, below the bar
+        m = K.opening(_on_mask(rw, v > EXTEND_SIGMA) & carriage, np.ones((3, 3), bool))
         lazy["low"] = np.ascontiguousarray(m)
     flat = K.components_touching(lazy["low"], rr, cc)
     er, ec = np.divmod(flat, lazy["low"].shape[1])
@@ -229,17 +262,18 @@ def find_rubble(
     """
     rw = rw or RoadWindow.build(before, after, valid, roads)
     smooth = max(1, int(round(SMOOTH_M / gsd)))
-    ch = road_change(before, after, valid, roads, smooth_px=smooth, shade_aware=True, rw=rw)
-    if not ch.seed.any():
+    ch = _road_change(rw, smooth)
+    if ch is None or not ch[0].any():
         return []  # no seed pixel, no pile
-    grow = K.opening(ch.grow, np.ones((3, 3), bool))
+    seed, grow, ch_v, ch_sigma = ch
+    grow = K.opening(grow, np.ones((3, 3), bool))
     # Debris is patchy: close gaps of up to ~3 m so one field is one pile.
     k = max(3, int(round(3.0 / gsd)) | 1)
     close_se = np.hypot(*np.mgrid[-(k // 2) : k // 2 + 1, -(k // 2) : k // 2 + 1]) <= k / 2
     grow = K.closing(grow, close_se) & roads.mask
     # filled from the seeds; the same fill gives each pile's pixels, so no second pass over
     # the window collects them
-    lab, n, pix = hysteresis_pixels(ch.seed & grow, grow)
+    lab, n, pix = hysteresis_pixels(seed & grow, grow)
     if n == 0:
         return []  # most windows: no candidate, so none of the per-pile measures below
     carriage = roads.carriageway
@@ -337,7 +371,7 @@ def find_rubble(
             sunlit = ga > t
             if sunlit.sum() * gsd * gsd >= MIN_AREA_M2:
                 ga = ga[sunlit]
-        lit_c = float(np.median(ga) - lit) / ch.sigma
+        lit_c = float(np.median(ga) - lit) / ch_sigma
         if lit_c <= MIN_LIT_SIGMA:
             _note(p, "lit", lit_c=lit_c, tex=tex)
             continue
@@ -349,7 +383,7 @@ def find_rubble(
         if "lit_b" not in lazy:
             lazy["lit_b"] = lit_level(rw, smooth, roads.classes, "b")
         lit_b = lazy["lit_b"][p.road + 1]
-        dark_b = rw.full_grey("b", smooth)[rr, cc] < (lit_b - SHADE_SIGMAS * ch.sigma)
+        dark_b = rw.full_grey("b", smooth)[rr, cc] < (lit_b - SHADE_SIGMAS * ch_sigma)
         dark_most = float(np.median(dark_b)) > 0.5
         if dark_most and sides is None:
             sides = _outside(p, offz(), off_road(), ring_k)
@@ -365,7 +399,7 @@ def find_rubble(
             # smooth mound (a berm's end on the road) or road leaving a shadow, not debris
             _note(p, "relrough", rel=rel, rel_change=rel_change, shaded_before=shaded_before)
             continue
-        er, ec = _extend(p, rr, cc, lazy, ch.contrast, carriage, roads.road_id)
+        er, ec = _extend(p, rr, cc, lazy, (rw, ch_v), carriage, roads.road_id)
         # across offsets of the pile in its road's frame, the extension's from its own road
         across = np.concatenate([p.across[on], roads.across[er, ec]])
         rr, cc = np.concatenate([rr, er]), np.concatenate([cc, ec])
@@ -386,7 +420,7 @@ def find_rubble(
             sides = _outside(p, offz(), off_road(), ring_k)
         width = float(p.width_px)
         free_m = min(RK.free_width_px(across, width), width) * gsd
-        contrast = float(np.median(ch.contrast[rr, cc]))
+        contrast = float(np.median(_on_values(rw, ch_v, rr, cc)))
         lo, hi = np.percentile(across, (5, 95))
         across_m = float(hi - lo + 1) * gsd
         area_m2 = float(rr.size) * gsd * gsd
@@ -403,7 +437,7 @@ def find_rubble(
                     "blocks_road": bool(free_m < PASS_WIDTH_M),
                     "evidence": {
                         "contrast_sigma": round(contrast, 2),
-                        "noise_sigma": round(ch.sigma, 4),
+                        "noise_sigma": round(ch_sigma, 4),
                         "along_m": round(p.along_len * gsd, 2),
                         "road_width_m": round(width * gsd, 2),
                         "offroad_fraction": round(1 - float(on.mean()), 3),

@@ -3,6 +3,8 @@ kernels and the two road-relative roughness measures built on them."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from numba import njit
 from scipy import ndimage as ndi
@@ -255,12 +257,103 @@ def box_change(ga, gb, off, k):  # pragma: no cover - compiled
     return d, vals[:n]
 
 
+@njit(cache=True, nogil=True)
+def box_change_values(ga, gb, off, k, out):  # pragma: no cover - compiled
+    """``box_change(ga, gb, off, k)[1]`` written into ``out`` (float32, ``h * w + 1`` long at
+    least); returns how many values it holds.
+
+    The same sums in the same order, but no whole-window array is written: each row of the
+    change is taken once into a ring of ``k`` rows and the smoothed row into a scratch row,
+    so only the caller's (reused) ``out`` is touched. A fresh 5 MB array per window cost
+    more in first-touch page faults than the arithmetic itself.
+    """
+    h, w = ga.shape
+    s1 = k // 2
+    s2 = k - s1 - 1
+    ring = np.empty((k, w), np.float32)
+    tag = np.full(k, -1, np.int64)
+    col = np.empty(w, np.float64)
+    buf = np.empty(w + k, np.float64)
+    row = np.empty(w, np.float32)
+    n = 0
+    for r in range(h):
+        # the rows a box reads span k consecutive rows (reflected): distinct slots mod k
+        for dr in range(-s1, s2 + 1):
+            y = _reflect(r + dr, h)
+            s = y % k
+            if tag[s] != y:
+                tag[s] = y
+                a, b, q = ga[y], gb[y], ring[s]
+                for x in range(w):
+                    q[x] = a[x] - b[x]
+        col[:] = 0.0
+        for dr in range(-s1, s2 + 1):
+            q = ring[_reflect(r + dr, h) % k]
+            for x in range(w):
+                col[x] += np.float64(q[x])
+        for x in range(w):
+            buf[x + s1] = np.float32(col[x] / k)
+        for x in range(s1):
+            buf[x] = buf[_reflect(x - s1, w) + s1]
+        for x in range(w + s1, w + k - 1):
+            buf[x] = buf[_reflect(x - s1, w) + s1]
+        col[:] = 0.0
+        for dc in range(k):
+            for x in range(w):
+                col[x] += buf[x + dc]
+        for x in range(w):
+            row[x] = np.float32(col[x] / k)
+        o = off[r]
+        for x in range(w):
+            # branch-free gather: the slot is overwritten unless the pixel is off road
+            out[n] = row[x]
+            n += o[x]
+    return n
+
+
+@njit(cache=True, nogil=True)
+def box_change_at(ga, gb, rows, cols, k):  # pragma: no cover - compiled
+    """``box_change(ga, gb, off, k)[0]`` at the pixels (rows, cols) only (float32): per
+    column of the box its float64 sum over the rows axis rounded to a float32 mean, then
+    those means summed along the row, as the whole-window passes take them."""
+    h, w = ga.shape
+    s1 = k // 2
+    s2 = k - s1 - 1
+    out = np.empty(rows.size, np.float32)
+    for i in range(rows.size):
+        r, c = rows[i], cols[i]
+        a = 0.0
+        for dc in range(-s1, s2 + 1):
+            x = _reflect(c + dc, w)
+            cs = 0.0
+            for dr in range(-s1, s2 + 1):
+                y = _reflect(r + dr, h)
+                cs += np.float64(ga[y, x] - gb[y, x])
+            a += np.float64(np.float32(cs / k))
+        out[i] = np.float32(a / k)
+    return out
+
+
+#: Per thread, a float32 buffer the off-road values of a window are gathered into, reused
+#: from window to window (its pages stay mapped; see ``box_change_values``).
+_SCRATCH = threading.local()
+
+
+def _scratch(n: int) -> np.ndarray:
+    buf = getattr(_SCRATCH, "buf", None)
+    if buf is None or buf.size < n:
+        buf = np.empty(n, np.float32)
+        _SCRATCH.buf = buf
+    return buf
+
+
 class OffRoadChange:
     """Absolute after-minus-before grey change off the road, box-smoothed, in robust standard
     deviations of that change over the window's off-road pixels (an in-scene statistic);
     read at the pixels indexed (``z[rows, cols]``) as the whole-window array
     ``|d - median| / sigma`` would be, 0 everywhere where the window has under 50 off-road
-    pixels. Only the ring of ground around a pile is read, so the division is done there.
+    pixels. Only the ring of ground around a pile is read, so the smoothed change and the
+    division are computed there only.
 
     Args:
         diff: float32 (rows, cols) grey change, after minus before; or, with ``before``, the
@@ -273,16 +366,35 @@ class OffRoadChange:
     def __init__(
         self, diff: np.ndarray, off: np.ndarray, smooth: int, before: np.ndarray | None = None
     ) -> None:
+        self._d: np.ndarray | None = None
+        self._pair: tuple[np.ndarray, np.ndarray] | None = None
+        self.smooth = smooth
         if diff.dtype == np.float32 and (before is None or before.dtype == np.float32):
             before = np.zeros_like(diff) if before is None else before
-            self.d, x = box_change(diff, before, np.ascontiguousarray(off), smooth)
+            ga, gb = np.ascontiguousarray(diff), np.ascontiguousarray(before)
+            self._pair = (ga, gb)
+            buf = _scratch(ga.size + 1)
+            n = box_change_values(ga, gb, np.ascontiguousarray(off), smooth, buf)
+            x = buf[:n]
         else:
-            self.d = ndi.uniform_filter(diff if before is None else diff - before, smooth)
-            x = self.d[off]
+            self._d = ndi.uniform_filter(diff if before is None else diff - before, smooth)
+            x = self._d[off]
         self.med, self.sigma = median_sigma(x, 1e-3) if x.size >= 50 else (None, 1.0)
 
+    @property
+    def d(self) -> np.ndarray:
+        """The smoothed change over the whole window (float32 (rows, cols)), made on demand."""
+        if self._d is None:
+            ga, gb = self._pair
+            self._d = box_change(ga, gb, np.zeros(ga.shape, np.bool_), self.smooth)[0]
+        return self._d
+
     def __getitem__(self, idx: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        v = self.d[idx]
+        if self._d is not None:
+            v = self._d[idx]
+        else:
+            ys, xs = np.broadcast_arrays(*(np.asarray(i, np.int64) for i in idx))
+            v = box_change_at(*self._pair, ys.ravel(), xs.ravel(), self.smooth).reshape(ys.shape)
         return np.zeros_like(v) if self.med is None else np.abs(v - self.med) / self.sigma
 
 
