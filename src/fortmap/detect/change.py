@@ -119,17 +119,21 @@ def _fit_band_map(src: np.ndarray, dst: np.ndarray, qs: np.ndarray) -> tuple:
     image's top quantiles up), so the match is redone on the pixels the first match left
     within 2.5 robust sigmas: the same pixels in both images, mostly unchanged.
     """
-    keep = np.ones(src.size, bool)
+    keep = None
     for it in range(3):
-        sq = percentiles(src[keep], qs)
-        dq = percentiles(dst[keep], qs)
+        # the first round matches every pixel: no selection to copy them through
+        sq = percentiles(src if keep is None else src[keep], qs)
+        dq = percentiles(dst if keep is None else dst[keep], qs)
         sq = np.maximum.accumulate(sq + np.arange(sq.size) * 1e-7)
         if it == 2:
             # the last round's quantiles are the answer: a new selection would go unused
             break
-        r = interp_sorted(src, sq, dq) - dst
-        # mad_sigma(r) with r's median computed once (it is also the centre of the test)
-        d = np.abs(r - median(r))
+        r = interp_sorted(src, sq, dq)
+        r -= dst
+        # mad_sigma(r) with r's median computed once (it is also the centre of the test);
+        # the deviations overwrite r, which nothing reads after its median
+        r -= median(r)
+        d = np.abs(r, out=r)
         keep = d < 2.5 * (max(1.4826 * median(d), 1e-4) if r.size else 1e-3)
         if keep.sum() < 100:
             break
