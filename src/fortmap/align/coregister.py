@@ -92,8 +92,12 @@ def _prep(g: np.ndarray, valid: np.ndarray) -> np.ndarray:
     g -= g.mean()
     g /= g.std() + 1e-6
     wy, wx, band = _window_and_band(g.shape)
-    # the compiled passes do numpy's float operations without its full-size temporaries
-    f = np.fft.fft2(taper_complex(g, wy, wx))
+    # the compiled passes do numpy's float operations without its full-size temporaries, and
+    # fft2's two passes (last axis first) run in place: fresh megabyte outputs cost more in
+    # page faults than the transforms themselves
+    f = taper_complex(g, wy, wx)
+    np.fft.fft(f, axis=1, out=f)
+    np.fft.fft(f, axis=0, out=f)
     return whiten_band(f, np.abs(f), band)
 
 
