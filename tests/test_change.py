@@ -304,6 +304,37 @@ def test_band_map_fit_equals_the_three_round_reference() -> None:
     assert np.array_equal(got_d, dq.astype(np.float32))
 
 
+@pytest.mark.parametrize("n", [120, 5_000])
+def test_band_map_fit_leaves_its_inputs_and_stops_early_like_the_reference(n) -> None:
+    """The fit works on its own buffers (the caller's samples stay as they were), and a
+    selection of under 100 pixels ends it with that round's quantiles, as the plain loop."""
+    from fortmap.detect.change import _fit_band_map
+    from fortmap.detect.change_cues import interp_sorted, median, percentiles
+
+    rng = np.random.default_rng(n)
+    src = rng.gamma(2.0, 0.15, n).astype(np.float32)
+    dst = (0.8 * src + 0.05 + rng.normal(0, 0.02, n)).astype(np.float32)
+    dst[: n // 3] = rng.uniform(0, 1, n // 3)
+    src0, dst0 = src.copy(), dst.copy()
+    qs = np.linspace(0.0, 100.0, 101)
+    keep = np.ones(n, bool)
+    for it in range(3):
+        sq = percentiles(src[keep], qs)
+        dq = percentiles(dst[keep], qs)
+        sq = np.maximum.accumulate(sq + np.arange(sq.size) * 1e-7)
+        if it == 2:
+            break
+        r = interp_sorted(src, sq, dq) - dst
+        d = np.abs(r - median(r))
+        keep = d < 2.5 * max(1.4826 * median(d), 1e-4)
+        if keep.sum() < 100:
+            break
+    got_s, got_d = _fit_band_map(src, dst, qs)
+    assert np.array_equal(got_s, sq.astype(np.float32))
+    assert np.array_equal(got_d, dq.astype(np.float32))
+    assert np.array_equal(src, src0) and np.array_equal(dst, dst0)
+
+
 @pytest.mark.parametrize("n", [1, 2, 3, 10, 11, 1000, 1001])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_median_np_equals_numpy_in_value_and_type(n, dtype) -> None:

@@ -20,6 +20,7 @@ from affine import Affine
 from rasterio.windows import Window
 from skimage.registration import phase_cross_correlation
 
+from fortmap.align.coreg_kernels import taper_complex, whiten_band
 from fortmap.detect.change_stats import median, percentiles
 from fortmap.io.raster import GridReader
 
@@ -91,8 +92,13 @@ def _prep(g: np.ndarray, valid: np.ndarray) -> np.ndarray:
     g -= g.mean()
     g /= g.std() + 1e-6
     wy, wx, band = _window_and_band(g.shape)
-    f = np.fft.fft2(g * wy * wx)
-    return f / (np.abs(f) + 1e-9) * band
+    # the compiled passes do numpy's float operations without its full-size temporaries, and
+    # fft2's two passes (last axis first) run in place: fresh megabyte outputs cost more in
+    # page faults than the transforms themselves
+    f = taper_complex(g, wy, wx)
+    np.fft.fft(f, axis=1, out=f)
+    np.fft.fft(f, axis=0, out=f)
+    return whiten_band(f, np.abs(f), band)
 
 
 @lru_cache(maxsize=4)

@@ -119,17 +119,21 @@ def _fit_band_map(src: np.ndarray, dst: np.ndarray, qs: np.ndarray) -> tuple:
     image's top quantiles up), so the match is redone on the pixels the first match left
     within 2.5 robust sigmas: the same pixels in both images, mostly unchanged.
     """
-    keep = np.ones(src.size, bool)
+    keep = None
     for it in range(3):
-        sq = percentiles(src[keep], qs)
-        dq = percentiles(dst[keep], qs)
+        # the first round matches every pixel: no selection to copy them through
+        sq = percentiles(src if keep is None else src[keep], qs)
+        dq = percentiles(dst if keep is None else dst[keep], qs)
         sq = np.maximum.accumulate(sq + np.arange(sq.size) * 1e-7)
         if it == 2:
             # the last round's quantiles are the answer: a new selection would go unused
             break
-        r = interp_sorted(src, sq, dq) - dst
-        # mad_sigma(r) with r's median computed once (it is also the centre of the test)
-        d = np.abs(r - median(r))
+        r = interp_sorted(src, sq, dq)
+        r -= dst
+        # mad_sigma(r) with r's median computed once (it is also the centre of the test);
+        # the deviations overwrite r, which nothing reads after its median
+        r -= median(r)
+        d = np.abs(r, out=r)
         keep = d < 2.5 * (max(1.4826 * median(d), 1e-4) if r.size else 1e-3)
         if keep.sum() < 100:
             break
@@ -372,18 +376,22 @@ def fit_change_model(
         src_q[i], dst_q[i] = _fit_band_map(after[i][valid], before[i][valid], qs)
     lum = before.mean(axis=0)[valid]
     # Shadow threshold: Otsu split of the darker half of the brightness distribution.
-    lo_half = lum[lum <= median(lum)]
+    # one selection for both uses of the median (a partial sort of the whole sample)
+    lum_med = median(lum)
+    lo_half = lum[lum <= lum_med]
     hi = float(lo_half.max()) if lo_half.size else 1.0
     dark = otsu(np.clip(lo_half / max(hi, 1e-6), 0, 1)) * hi if lo_half.size > 10 else 0.0
     # Otsu always splits; shade only counts when it is physically dark: lit by the sky alone
     # (10-30 % of clear-sky irradiance), it is under half the brightness of sunlit ground.
-    dark = min(dark, SHADOW_RATIO * float(median(lum)))
+    dark = min(dark, SHADOW_RATIO * float(lum_med))
     ref = _scene_refs(before, after, valid)
     mx = before.max(axis=0)[valid]
-    ref["ground"] = float(median(mx[lum > dark])) if (lum > dark).any() else 0.5
+    lit = lum > dark
+    any_lit = bool(lit.any())
+    ref["ground"] = float(median(mx[lit])) if any_lit else 0.5
     if nb >= 3:
         bf = (before[2] / (before.sum(axis=0) + 1e-3))[valid]
-        ref["blue_ref"] = float(median(bf[lum > dark])) if (lum > dark).any() else 1 / 3
+        ref["blue_ref"] = float(median(bf[lit])) if any_lit else 1 / 3
     model = ChangeModel(gsd=float(gsd), src_q=src_q, dst_q=dst_q, dark=float(dark), **ref)
     # Noise scales come from the sample at the working resolution the windows will use.
     sample_gsd = gsd * sample_step
