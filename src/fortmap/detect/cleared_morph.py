@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from fortmap.detect.change_kernels import _run_components
+
 
 def disk(r: int) -> np.ndarray:
     """Disc of radius ``r`` pixels, bool (2r + 1, 2r + 1)."""
@@ -82,14 +84,20 @@ def _morph(m, half, erode):  # pragma: no cover - compiled
                 continue
             py = p[yy]
             full = 2 * hw + 1
+            # a row with too few set pixels decides at once (masks here are sparse)
+            if erode and py[w + 2 * pad] < full:
+                o[:] = False
+                break
+            if not erode and py[w + 2 * pad] == 0:
+                continue
             lo = pad - hw
             hi = pad + hw + 1
             if erode:
                 for x in range(w):
-                    o[x] = o[x] and py[x + hi] - py[x + lo] == full
+                    o[x] = o[x] & (py[x + hi] - py[x + lo] == full)
             else:
                 for x in range(w):
-                    o[x] = o[x] or py[x + hi] - py[x + lo] > 0
+                    o[x] = o[x] | (py[x + hi] - py[x + lo] > 0)
     return out
 
 
@@ -108,27 +116,24 @@ def binary_erosion(m: np.ndarray, structure: np.ndarray) -> np.ndarray:
 @njit(cache=True, nogil=True)
 def _fill_holes(m):  # pragma: no cover - compiled
     """Unset pixels 4-connected to the image's edge through unset pixels stay unset; the
-    rest is set. A depth-first flood from the edge."""
+    rest is set. The unset pixels' 4-connected components are found as runs along rows
+    (union-find on runs), so the wide background costs a few operations a row."""
     h, w = m.shape
     out = np.ones((h, w), np.bool_)
-    stack = np.empty(h * w + 1, np.int64)
-    top = 0
+    bg = np.empty((h, w), np.bool_)
     for y in range(h):
         for x in range(w):
-            if (y == 0 or y == h - 1 or x == 0 or x == w - 1) and not m[y, x] and out[y, x]:
-                out[y, x] = False
-                stack[top] = y * w + x
-                top += 1
-                while top > 0:
-                    top -= 1
-                    k = stack[top]
-                    cy, cx = k // w, k % w
-                    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-                        ny, nx = cy + dy, cx + dx
-                        if 0 <= ny < h and 0 <= nx < w and out[ny, nx] and not m[ny, nx]:
-                            out[ny, nx] = False
-                            stack[top] = ny * w + nx
-                            top += 1
+            bg[y, x] = not m[y, x]
+    rs, re, first, root, n = _run_components(bg)
+    edge = np.zeros(n, np.bool_)
+    for y in range(h):
+        for k in range(first[y], first[y + 1]):
+            if y == 0 or y == h - 1 or rs[k] == 0 or re[k] == w:
+                edge[root[k]] = True
+    for y in range(h):
+        for k in range(first[y], first[y + 1]):
+            if edge[root[k]]:
+                out[y, rs[k] : re[k]] = False
     return out
 
 
