@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage as ndi
 
+from fortmap.detect.change_colour import colour_cue
 from fortmap.detect.change_cues import (
     apply_maps,
     block_mean,
@@ -46,7 +47,6 @@ from fortmap.detect.change_cues import (
     map_luts,
     saturation,
     tophats,
-    upsample,
 )
 from fortmap.detect.change_finish import finish_evidence, upsample_masked
 from fortmap.detect.change_kernels import (
@@ -235,20 +235,25 @@ class ChangeModel:
         """Colour cue, structure cue, and the before and mapped after images, all at working
         resolution."""
         f = self.factor
-        b = block_mean(before, f)
+        b = np.ascontiguousarray(block_mean(before, f), np.float32)
+        a_raw = np.ascontiguousarray(block_mean(after, f), np.float32)
         slo, sfac, slut, has_shift = self._shift_args(b.shape[0])
         lo, step, table = self.luts
-        a, cb, ca, sh_b, sh_a, sk_b, sk_a = colour_prep(
-            np.ascontiguousarray(b, np.float32),
-            np.ascontiguousarray(block_mean(after, f), np.float32),
+        consts = (
             lo, step, table, slo, sfac, slut, SHIFT_BINS, has_shift,
             np.float32(self.dark), np.float32(self.blue_ref + BLUE_MARGIN),
         )  # fmt: skip
         # A pixel in shadow on either date (or beside one: penumbra, blur, misregistration)
         # says nothing about the ground: its colour and structure are the sun's doing.
-        unlit = dilate3_or(sh_b, sh_a)
-        col = tolerant_stack(cb, ca)
-        col[unlit] = 0.0
+        if b.shape[0] == 3:
+            # the block mean of after is a new array (factor > 1) and may be mapped in place
+            a = a_raw if f > 1 and a_raw is not after else np.empty_like(a_raw)
+            col, unlit, sh_b, sh_a, sk_b, sk_a = colour_cue(b, a_raw, a, *consts)
+        else:
+            a, cb, ca, sh_b, sh_a, sk_b, sk_a = colour_prep(b, a_raw, *consts)
+            unlit = dilate3_or(sh_b, sh_a)
+            col = tolerant_stack(cb, ca)
+            col[unlit] = 0.0
         # Structure: building-sized bright and dark objects of built material appearing or
         # vanishing, on the brightest band, at STRUCT_FACTOR coarser.
         sf = STRUCT_FACTOR
@@ -274,8 +279,12 @@ class ChangeModel:
         # Dark objects count half: a new dark object is as often a moved shadow as a pit.
         dw = np.float32(DARK_WEIGHT)
         st = tolerant_stack(weighted_pair(wb, kb, sb, dw), weighted_pair(wa, ka, sa, dw))
-        st = upsample(st, sf, col.shape)
-        st[unlit] = 0.0
+        if sf == 1:
+            st[unlit] = 0.0
+        else:
+            # upsample, zero where unlit: one pass instead of two
+            h, w = col.shape
+            st = upsample_masked(np.ascontiguousarray(st, np.float32), sf, h, w, ~unlit)
         return col, st, b, a
 
     def _cues(

@@ -11,6 +11,7 @@ import numpy as np
 from numba import njit
 
 from fortmap.detect.change_finish import upsample_masked
+from fortmap.detect.change_rank import tophat_sums
 
 # the scene statistics live apart; importers of this module still find them here
 from fortmap.detect.change_stats import (  # noqa: F401
@@ -269,7 +270,10 @@ def tophats(lum: np.ndarray, sizes: tuple[int, ...]) -> tuple[np.ndarray, np.nda
         sizes: odd side lengths of the square elements, pixels.
     """
     lum = np.ascontiguousarray(lum, np.float32)
-    white, black = _tophat_sums(lum, np.array([s // 2 for s in sizes], np.int64))
+    radii = np.array([s // 2 for s in sizes], np.int64)
+    # the doubling kernels equal the running loops but for NaN, where grouping decides
+    sums = _tophat_sums if np.isnan(lum).any() else tophat_sums
+    white, black = sums(lum, radii)
     return white / len(sizes), black / len(sizes)
 
 

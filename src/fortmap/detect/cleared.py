@@ -17,6 +17,7 @@ from rasterio import features
 from scipy import ndimage as ndi
 
 from fortmap.detect.change_stats import median_np
+from fortmap.detect.cleared_morph import binary_dilation, binary_erosion, disk, fill_holes
 
 #: Block statistics computed per window, in this order along axis 0.
 BLOCK_FIELDS = ("valid", "changed", "dcolor", "tex_before", "tex_after")
@@ -253,10 +254,11 @@ def extract_cleared(
     cand = ok & chg & smooth_after & (lost | (dz > 6.0))
     r_close = max(1, int(round(4.0 / block_m)))
     r_open = max(1, int(round(swath_m / 2 / block_m)))
-    disk = lambda r: np.hypot(*np.mgrid[-r : r + 1, -r : r + 1]) <= r  # noqa: E731
-    m = ndi.binary_closing(cand, disk(r_close), border_value=0)
-    m = ndi.binary_opening(m, disk(r_open), border_value=0)
-    m = ndi.binary_fill_holes(m)
+    # closing and opening (border_value=0) and hole filling, as scipy.ndimage's, compiled
+    dc, do = disk(r_close), disk(r_open)
+    m = binary_erosion(binary_dilation(cand, dc), dc)
+    m = binary_dilation(binary_erosion(m, do), do)
+    m = fill_holes(m)
     m &= ok
     lab, n = ndi.label(m)
     if n == 0:
