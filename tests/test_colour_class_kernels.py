@@ -101,3 +101,23 @@ def test_nearest_merged_equals_nearest_centre_then_merge_count():
             got, counts = nearest_merged(x, c, root, valid)
             assert got.dtype == np.int16
             assert np.array_equal(got, ref[0]) and np.array_equal(counts, ref_counts)
+
+
+@pytest.mark.parametrize("word", [np.uint8, np.uint16, np.uint32])
+def test_class_bit_count_in_every_word_and_layout_equals_numpy(word):
+    # road_mask counts on a contiguous copy of the 2 m labels, bits in its narrowest word
+    from fortmap.detect.colour_class_kernels import class_bit_count
+
+    rng = np.random.default_rng(int(np.iinfo(word).bits))
+    nbits = np.iinfo(word).bits
+    bits = rng.integers(0, 2**nbits, (37, 70), dtype=np.uint64).astype(word)
+    full = rng.integers(-1, 16, (74, 140)).astype(np.int16)
+    keep = rng.random(bits.shape) < 0.6
+    for lab in (full[::2, ::2], np.ascontiguousarray(full[::2, ::2])):
+        for j in (0, nbits // 2, nbits - 1):
+            plane = ((bits >> word(j)) & word(1)) == 1
+            for k in (-1, 0, 15):
+                ref = int(((lab == k) & plane & keep).sum())
+                assert class_bit_count(lab, k, bits, j, keep) == ref
+    empty = np.zeros((0, 5), np.int16)
+    assert class_bit_count(empty, 0, np.zeros((0, 5), word), 0, np.zeros((0, 5), bool)) == 0

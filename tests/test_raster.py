@@ -168,3 +168,18 @@ def test_changing_the_warp_of_an_open_reader_reads_like_a_fresh_one(pair, direct
         assert np.array_equal(r.read_valid(w), fresh.read_valid(w))
     r.close()
     assert r._ds is None and r._vrt is None
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])
+def test_decimated_reads_are_gdal_block_averages_in_the_raster_type(tmp_path, dtype):
+    from rasterio.enums import Resampling
+
+    p = write_tif(tmp_path / f"{dtype}.tif", textured_scene(96), dtype=dtype)
+    r = GridReader(p, open_info(p).grid)
+    w = Window(8, 4, 80, 60)
+    got = r.read_decimated(w, (30, 40))
+    with rasterio.open(p) as ds:
+        ref = ds.read(window=w, out_shape=(ds.count, 30, 40), resampling=Resampling.average)
+    assert got.dtype == np.dtype(dtype) and np.array_equal(got, ref)
+    raw = r.read_raw(w, (30, 40))
+    assert raw.dtype == np.float32 and np.array_equal(raw, ref.astype(np.float32))

@@ -208,3 +208,30 @@ def test_analyze_without_roads_derives_them(small_city, tmp_path):
     layers = set(gpd.list_layers(out / "findings.gpkg")["name"])
     assert {"barricades", "rubble", "routes", "entry_points"} <= layers
     assert summary["routes"]["entries_before"] >= 1
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])
+def test_overview_read_natively_equals_the_float_read(tmp_path, dtype):
+    # read_overview takes a byte image's averages as bytes; a reader offering only
+    # read_raw (float32) must give the same overview, values and type
+    from conftest import textured_scene, write_tif
+    from fortmap.detect.roads_from_image import read_overview
+
+    p = write_tif(tmp_path / f"{dtype}.tif", textured_scene(300), dtype=dtype)
+    grid = analysis_grid(open_info(p))
+    reader = GridReader(p, grid)
+
+    class FloatOnly:
+        def read_raw(self, win, shape):
+            return reader.read_raw(win, shape)
+
+        def read_valid(self, win, shape):
+            return reader.read_valid(win, shape)
+
+    for px in (1.0, 1.5):
+        got = read_overview(reader, grid, px, max_px=128)
+        ref = read_overview(FloatOnly(), grid, px, max_px=128)
+        assert got[0].dtype == ref[0].dtype
+        assert (got[0].dtype == np.uint8) == (dtype == "uint8")
+        assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1])
+        assert got[2] == ref[2]

@@ -49,3 +49,16 @@ def test_skeleton_branches_equal_convolution_labels_and_simple_branches(seed):
             assert got_nodes.dtype == nodes.dtype and np.array_equal(got_nodes, nodes)
             for got, ref in zip((start, order, simple), want, strict=True):
                 assert np.array_equal(got, ref)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (3, 3), (0, 4), (61, 47)])
+def test_skeletonize_zhang_of_views_and_edge_shapes_equals_scikit_image(shape):
+    # the image is copied in and out as bytes: strided views, empty and one-pixel images,
+    # and a bool, C-ordered result like scikit-image's
+    rng = np.random.default_rng(sum(shape))
+    big = ndi.binary_dilation(rng.random((2 * shape[0] + 1, 2 * shape[1] + 1)) > 0.8, iterations=2)
+    for m in (big[::2, ::2], np.zeros(shape, bool), np.ones(shape, bool)):
+        got = skeletonize_zhang(m)
+        assert got.dtype == np.bool_ and got.shape == m.shape and got.flags.c_contiguous
+        if m.size:
+            assert np.array_equal(got, skeletonize(m))

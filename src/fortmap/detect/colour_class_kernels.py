@@ -154,10 +154,14 @@ def class_bit_count(  # pragma: no cover - compiled
     ``((lab == k) & ((bits >> j) & 1 == 1) & keep).sum()`` without the temporaries."""
     h, w = lab.shape
     n = 0
+    jj = bits.dtype.type(j)
+    one = bits.dtype.type(1)
+    kk = lab.dtype.type(k)
     for r in range(h):
+        # counted without branches, so the loop vectorises (a class's pixels are scattered:
+        # the tests would mispredict)
         for c in range(w):
-            if lab[r, c] == k and keep[r, c] and (bits[r, c] >> j) & 1:
-                n += 1
+            n += np.int64((lab[r, c] == kk) & keep[r, c] & (((bits[r, c] >> jj) & one) != 0))
     return n
 
 

@@ -116,7 +116,8 @@ def centrelines(mask: np.ndarray, transform: Affine, pixel_m: float) -> gpd.GeoD
         # pixel centres (col + 0.5, row + 0.5)
         xy = flat[:, ::-1] + 0.5
         lines = shapely.linestrings(xy, indices=np.repeat(np.arange(len(lens)), lens))
-        merged = shapely.line_merge(shapely.MultiLineString(list(lines)))
+        # one call: what MultiLineString(list(lines)) builds (no line is empty: 2+ points)
+        merged = shapely.line_merge(shapely.multilinestrings(lines))
     parts = list(getattr(merged, "geoms", [merged])) if merged is not None else []
     parts = np.array(parts, dtype=object)
     if len(parts):

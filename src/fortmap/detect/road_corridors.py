@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from fortmap.detect.corridor_kernels import or_bit_rows, plane_bit_rows
 from fortmap.detect.edt_kernels import edt_above, far_from
 from fortmap.detect.morph_kernels import (
     bit_rows_of_transpose,
@@ -88,6 +89,36 @@ def _bit_rows(mask: np.ndarray) -> np.ndarray:
 def open_lines_packed(packed: np.ndarray, n: int) -> np.ndarray:
     """:func:`line_openings` of the masks held as the bits of an unsigned (rows, cols) array
     (uint8, uint16 or uint32: up to 8, 16 or 32 masks; other types are taken as uint32)."""
+    if packed.dtype not in (np.uint8, np.uint16):
+        packed = packed.astype(np.uint32, copy=False)
+    packed = np.ascontiguousarray(packed)
+    out = np.zeros_like(packed)
+    out_t = np.zeros((packed.shape[1], packed.shape[0]), packed.dtype)
+    # each mask on its own as rows of bits: 64 lines per word operation, against one line
+    # per byte of the packed words (the same pixels: see test_roads_kernels); 13 classes of
+    # a 1000 px overview open in half the time, and a bit no pixel has costs nothing
+    present = int(np.bitwise_or.reduce(packed, axis=None)) if packed.size else 0
+    h, w = packed.shape
+    for b in range(8 * packed.itemsize):
+        if not (present >> b) & 1:
+            continue
+        a, at = plane_bit_rows(packed, b)
+        oy, ox = np.zeros_like(a), np.zeros_like(at)
+        for deg in np.linspace(0.0, 180.0, N_DIRECTIONS, endpoint=False):
+            t = math.radians(float(deg))
+            # as in line_openings: lines along the columns are swept on the transposed mask
+            if abs(math.cos(t)) >= abs(math.sin(t)):
+                open_bits(at, h, ox, n, math.tan(t))
+            else:
+                open_bits(a, w, oy, n, 1.0 / math.tan(t))
+        or_bit_rows(out, oy, b)
+        or_bit_rows(out_t, ox, b)
+    return (out | out_t.T) & packed
+
+
+def open_lines_words(packed: np.ndarray, n: int) -> np.ndarray:
+    """:func:`open_lines_packed` swept on the packed words themselves (one line of every
+    mask per word operation); the reference the per-mask sweep is tested against."""
     if packed.dtype not in (np.uint8, np.uint16):
         packed = packed.astype(np.uint32, copy=False)
     packed = np.ascontiguousarray(packed)

@@ -107,7 +107,9 @@ def road_mask(
         # the shares are measured at about 2 m a pixel: four times cheaper, and a 5 m street
         # is still two pixels across
         f = 2 if pixel_m < 1.5 else 1
-        lab_s, valid_s, px_s = lab[::f, ::f], valid[::f, ::f], pixel_m * f
+        # one contiguous copy: the kernels below run over it seven times, and a strided view
+        # keeps their loops from vectorising
+        lab_s, valid_s, px_s = np.ascontiguousarray(lab[::f, ::f]), valid[::f, ::f], pixel_m * f
         # one bit per tested class (at most N_CLASSES, under 32): every class is closed and
         # opened in the same passes, in the narrowest word that holds them (a vector
         # instruction then works twice the pixels of the next wider one)

@@ -72,15 +72,25 @@ def read_overview(
     w, h = grid.width // f, grid.height // f
     strip = max(1, 256 // f) * f * 4
     parts, valid = [], []
+    # a byte image's averages are bytes as GDAL returns them: no float32 copy to convert back
+    native = getattr(reader, "read_decimated", None)
     for r0 in range(0, h * f, strip):
         rows = min(strip, h * f - r0)
         win = Window(0, r0, w * f, rows)
-        parts.append(reader.read_raw(win, (rows // f, w)))
+        if native is not None:
+            part = native(win, (rows // f, w))
+            if part.dtype != np.uint8:
+                part = part.astype(np.float32, copy=False)  # as read_raw converts
+        else:
+            part = reader.read_raw(win, (rows // f, w))
+        parts.append(part)
         valid.append(reader.read_valid(win, (rows // f, w)))
-    # bytes are a quarter of the float32 copy, and road_mask works on them as they are
-    b8 = [np.empty(p.shape, np.uint8) for p in parts]
-    if all(to_bytes(p, b) for p, b in zip(parts, b8, strict=True)):
-        parts = b8
+    if any(p.dtype != np.uint8 for p in parts):
+        parts = [p.astype(np.float32, copy=False) for p in parts]
+        # bytes are a quarter of the float32 copy, and road_mask works on them as they are
+        b8 = [np.empty(p.shape, np.uint8) for p in parts]
+        if all(to_bytes(p, b) for p, b in zip(parts, b8, strict=True)):
+            parts = b8
     return (
         np.concatenate(parts, axis=1),
         np.concatenate(valid, axis=0),

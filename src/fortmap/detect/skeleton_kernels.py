@@ -51,9 +51,10 @@ def skeletonize_zhang(image: np.ndarray) -> np.ndarray:  # pragma: no cover - co
     ws = w + 2
     # a one-pixel frame of background, as scikit-image pads
     sk = np.zeros((h + 2) * ws, np.uint8)
+    # bools are the bytes 0 and 1: rows copied as bytes, without a test a pixel
+    img8 = np.ascontiguousarray(image).view(np.uint8)
     for r in range(h):
-        for c in range(w):
-            sk[(r + 1) * ws + c + 1] = image[r, c]
+        sk[(r + 1) * ws + 1 : (r + 1) * ws + 1 + w] = img8[r]
     queued = np.zeros((h + 2) * ws, np.uint8)
     cand = np.empty(h * w + 1, np.int64)
     nc = 0
@@ -113,11 +114,10 @@ def skeletonize_zhang(image: np.ndarray) -> np.ndarray:  # pragma: no cover - co
                         queued[q] = 1
                         cand[nc] = q
                         nc += 1
-    out = np.empty((h, w), np.bool_)
+    out = np.empty((h, w), np.uint8)
     for r in range(h):
-        for c in range(w):
-            out[r, c] = sk[(r + 1) * ws + c + 1] != 0
-    return out
+        out[r] = sk[(r + 1) * ws + 1 : (r + 1) * ws + 1 + w]  # 0 or 1, as the bool bytes
+    return out.view(np.bool_)
 
 
 @nb.njit(cache=True, nogil=True)

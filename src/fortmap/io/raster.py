@@ -378,15 +378,24 @@ class GridReader:
             off = self._direct_offset()
             if off is not None:
                 return self._read_direct(window, off, self.band_indexes)[0]
-        ds = self._dataset()
-        kw = {}
         if out_shape is not None:
-            kw = {
-                "out_shape": (len(self.band_indexes), *out_shape),
-                "resampling": Resampling.average,
-            }
-        return ds.read(self.band_indexes, window=window, boundless=False, **kw).astype(
+            return self.read_decimated(window, out_shape).astype(np.float32, copy=False)
+        ds = self._dataset()
+        return ds.read(self.band_indexes, window=window, boundless=False).astype(
             np.float32, copy=False
+        )
+
+    def read_decimated(self, window: Window, out_shape: tuple[int, int]) -> np.ndarray:
+        """Block averages of ``window`` (target grid) in ``out_shape`` (rows, cols) pixels, in
+        the raster's own pixel type (GDAL rounds the averages of integers), unscaled: what
+        :meth:`read_raw` with ``out_shape`` returns before its float32 conversion."""
+        ds = self._dataset()
+        return ds.read(
+            self.band_indexes,
+            window=window,
+            boundless=False,
+            out_shape=(len(self.band_indexes), *out_shape),
+            resampling=Resampling.average,
         )
 
     def read(self, window: Window, out_shape: tuple[int, int] | None = None) -> np.ndarray:
