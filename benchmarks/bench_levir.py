@@ -81,7 +81,9 @@ def run_model(before: np.ndarray, after: np.ndarray, gsd: float) -> tuple[np.nda
     return m, time.perf_counter() - t0
 
 
-def learned_loto(root: Path, out: Path, epochs: int, coregister: str) -> None:
+def learned_loto(
+    root: Path, out: Path, epochs: int, coregister: str, swap_dates: bool = False
+) -> None:
     """Leave-one-tile-out scores of ``train-change`` + ``analyze --change-model``."""
     import rasterio
 
@@ -97,7 +99,9 @@ def learned_loto(root: Path, out: Path, epochs: int, coregister: str) -> None:
         t0 = time.process_time()
         pairs = [(s.before, s.after, s.label) for n, s in scenes.items() if n != held]
         model = out / f"model-without-{held}.npz"
-        net = train_change_model(pairs, model, force=True, epochs=epochs, coregister=coregister)
+        net = train_change_model(
+            pairs, model, force=True, epochs=epochs, coregister=coregister, swap_dates=swap_dates
+        )
         t_train = time.process_time() - t0
         run = out / f"run-{held}"
         t0 = time.process_time()
@@ -110,7 +114,8 @@ def learned_loto(root: Path, out: Path, epochs: int, coregister: str) -> None:
         lines.append(row(held, c) + f" {net.threshold:.2f} | {t_train:.1f} | {t_run:.1f} |")
     print(
         f"\nLEVIR-CD, learned change model, leave one tile out ({epochs} epochs, "
-        f"--coregister {coregister} in training and analysis)"
+        f"--coregister {coregister} in training and analysis"
+        + (", dates also swapped in training)" if swap_dates else ")")
     )
     print(
         "| held-out tile                | prec   | recall | F1     | IoU    | threshold |"
@@ -130,6 +135,9 @@ def main() -> None:
     ap.add_argument("--sim", type=Path, default=None, help="folder written by fortmap simulate")
     ap.add_argument("--learned", action="store_true", help="also score the learned model (LOTO)")
     ap.add_argument("--epochs", type=int, default=30, help="training epochs for --learned")
+    ap.add_argument(
+        "--swap-dates", action="store_true", help="--learned: train with the dates also swapped"
+    )
     ap.add_argument(
         "--coregister",
         nargs="+",
@@ -170,7 +178,7 @@ def main() -> None:
         )
         if args.learned:
             for mode in args.coregister:
-                learned_loto(root, args.out / mode, args.epochs, mode)
+                learned_loto(root, args.out / mode, args.epochs, mode, args.swap_dates)
     else:
         print(f"LEVIR-CD not found at {root}; skipped")
     if args.sim is not None:

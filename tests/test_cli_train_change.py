@@ -122,3 +122,27 @@ def test_model_mask_does_not_depend_on_the_windows(trained, tmp_path):
         with rasterio.open(out / "change.tif") as ds:
             masks.append(ds.read(1))
     assert masks[0].any() and np.array_equal(masks[0], masks[1])
+
+
+def test_swapped_dates_teach_buildings_gone(trained, tmp_path):
+    """Trained on new buildings with --swap-dates, the model also maps buildings removed."""
+    root, plain, pairs, (b, a, _, truth) = trained
+    swapped = tmp_path / "swapped.npz"
+    args = ["train-change", "--out", swapped, "--epochs", 15, "--quiet", "--swap-dates"]
+    for pb, pa, lab, _ in pairs:
+        args += ["--pair", pb, pa, lab]
+    res = run(*args)
+    assert res.exit_code == 0, res.output
+    with np.load(swapped) as z:
+        assert json.loads(str(z["meta"]))["info"]["swap_dates"] is True
+    scores = {}
+    for name, model in (("plain", plain), ("swapped", swapped)):
+        out = tmp_path / f"gone-{name}"
+        # the new pair read backwards: the buildings are there before and gone after
+        res = run("analyze", "--before", a, "--after", b, "--out", out, "--change-model", model,
+                  "--no-report", "--quiet")  # fmt: skip
+        assert res.exit_code == 0, res.output
+        with rasterio.open(out / "change.tif") as ds:
+            scores[name] = f1(ds.read(1) > 0, truth)
+    assert scores["swapped"] > 0.6
+    assert scores["swapped"] >= scores["plain"] - 0.05, scores

@@ -47,7 +47,8 @@ def read_pair(
     Returns:
         dict with ``before``, ``after``, float32 (bands, H, W) in the model's units (see
         :class:`~fortmap.detect.learned_change.ModelUnits`); ``valid`` and ``label`` bool
-        (H, W); ``gsd`` (metres per pixel) and ``dark`` (shade threshold, model units).
+        (H, W); ``gsd`` (metres per pixel) and ``dark`` (shade threshold, model units of the
+        before image; ``dark_after``, the same in the after image's units).
     """
     binfo = open_info(before, "before image")
     ainfo = open_info(after, "after image")
@@ -79,6 +80,9 @@ def read_pair(
         "valid": valid,
         "gsd": grid.gsd,
         "dark": units.brightness(model.dark),
+        "dark_after": ModelUnits.for_dtype(
+            maps.after_scale, maps.after_offset, ainfo.dtype
+        ).brightness(model.dark),
     }
     if label is not None:
         linfo = open_info(label, "change label")
@@ -96,6 +100,7 @@ def train_change_model(
     epochs: int = EPOCHS,
     seed: int = 0,
     coregister: str = "auto",
+    swap_dates: bool = False,
     progress: Progress | None = None,
 ) -> ChangeNet:
     """Train a change model on labelled pairs and write it to ``out`` (``.npz``).
@@ -109,6 +114,9 @@ def train_change_model(
         coregister: as ``analyze --coregister``; use the same when applying the model (pairs
             already registered, as LEVIR-CD's are, are best read with ``none``: resampling the
             after image by a mis-measured shift blurs it by an amount that varies by pair).
+        swap_dates: also learn from each pair with its dates swapped (after as before), so
+            that a change labelled one way (buildings built) also teaches the other (buildings
+            gone): a change label does not depend on the order of the dates.
         progress: callback (step, done, total).
 
     Returns:
@@ -137,6 +145,9 @@ def train_change_model(
         bands.add(p["before"].shape[0])
         gsds.append(p["gsd"])
         sample.add_pair(p["before"], p["after"], p["label"], p["valid"], p["gsd"], p["dark"], rng)
+        if swap_dates:
+            sample.add_pair(p["after"], p["before"], p["label"], p["valid"], p["gsd"],
+                            p["dark_after"], rng)  # fmt: skip
     tell("reading pairs", len(pairs), len(pairs))
     if len(bands) != 1:
         raise InputError(f"train-change: pairs have different band counts {sorted(bands)}")
@@ -147,6 +158,7 @@ def train_change_model(
                      progress=lambda done, total: tell("training", done, total))  # fmt: skip
     net.info["pairs"] = [[str(Path(x).resolve()) for x in pair] for pair in pairs]
     net.info["coregister"] = coregister
+    net.info["swap_dates"] = swap_dates
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".npz", dir=out.parent)
     os.close(fd)
     try:

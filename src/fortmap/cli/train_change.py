@@ -34,6 +34,12 @@ from fortmap.cli.progress import one_line_warnings, progress_reporter
     show_default=True,
     help="Passes over the training sample.",
 )
+@click.option(
+    "--swap-dates/--no-swap-dates",
+    default=False,
+    show_default=True,
+    help="Also learn from each pair with its dates swapped: buildings built teach buildings gone.",
+)
 @seed_option
 @coregister_option
 @force_option
@@ -42,6 +48,7 @@ def command(
     pairs: tuple[tuple[Path, Path, Path], ...],
     out: Path,
     epochs: int,
+    swap_dates: bool,
     seed: int,
     coregister: str,
     force: bool,
@@ -60,7 +67,7 @@ def command(
     guard_output(out, [p for pair in pairs for p in pair])
     with progress_reporter(quiet) as bar:
         net = train_change_model(list(pairs), out, force=force, epochs=epochs, seed=seed,
-                                 coregister=coregister, progress=bar)  # fmt: skip
+                                 coregister=coregister, swap_dates=swap_dates, progress=bar)  # fmt: skip
     if not quiet:
         i = net.info
         click.echo(
