@@ -208,3 +208,38 @@ def sun_from_tags(tags: Mapping[str, str]) -> tuple[float | None, float | None]:
     if el is not None and not (math.isfinite(el) and 0.0 < el <= 90.0):
         el = None
     return (None if az is None else az % 360.0), el
+
+
+def sun_angles(
+    tags: Mapping[str, str],
+    image: np.ndarray,
+    valid: np.ndarray,
+    gsd: float,
+    roofs: np.ndarray | None = None,
+) -> tuple[float | None, float | None, str | None]:
+    """(azimuth, elevation, where the azimuth came from) of the sun for one image, degrees.
+
+    The vendor's angles when the metadata has them (:func:`sun_from_tags`); else the azimuth
+    from shadows (:func:`estimate_sun_azimuth`) beside the ``roofs`` when given (footprints burnt
+    on ``image``'s pixels), else beside guessed roofs. The source is ``"image metadata"``,
+    ``"footprint shadows"``, ``"bright-object shadows"`` or None (unknown).
+
+    Args:
+        tags: the image's metadata.
+        image: (bands, rows, cols) or (rows, cols) sample of the image, north up.
+        valid: bool (rows, cols).
+        gsd: metres per pixel.
+        roofs: bool (rows, cols) building mask on ``image``'s pixels, or None.
+
+    Example:
+        >>> sun_angles({"SUN_AZIMUTH": "150", "SUN_ELEVATION": "40"}, np.zeros((8, 8)),
+        ...            np.ones((8, 8), bool), 0.5)
+        (150.0, 40.0, 'image metadata')
+    """
+    az, el = sun_from_tags(tags)
+    if az is not None:
+        return az, el, "image metadata"
+    az = estimate_sun_azimuth(image, valid, gsd, objects=roofs)
+    if az is None:
+        return None, el, None
+    return az, el, "footprint shadows" if roofs is not None else "bright-object shadows"
