@@ -187,33 +187,6 @@ def test_block_any_dilated_equals_dilation_then_block_any(shape, f):
     assert np.array_equal(block_any_dilated(m1, m2, f), ref)
 
 
-@pytest.mark.parametrize("shape", [(3, 1, 1), (3, 1, 9), (3, 6, 1), (3, 23, 31)])
-@pytest.mark.parametrize("has_shift", [False, True])
-def test_three_band_colour_prep_equals_the_general_loop(shape, has_shift):
-    from fortmap.detect.change_kernels import _colour_prep3, _colour_prep_any
-
-    rng = np.random.default_rng(shape[2] + has_shift)
-    # values beyond the tables' range on both sides, and dark pixels for the shade flags
-    b = rng.uniform(-0.1, 1.2, shape).astype(np.float32)
-    a = rng.uniform(-0.1, 1.2, shape).astype(np.float32)
-    b[:, ::4] *= np.float32(0.05)
-    src_q = np.sort(rng.random((3, 11)), axis=1).astype(np.float32)
-    dst_q = np.sort(rng.random((3, 11)), axis=1).astype(np.float32)
-    lo, step, table = cues.map_luts(src_q, dst_q)
-    slo = np.float32([0.1, 0.05, 0.0])
-    sfac = np.float32([SHIFT_BINS / 0.8, SHIFT_BINS / 0.9, SHIFT_BINS / 1.0])
-    slut = rng.normal(0, 0.05, (3, SHIFT_BINS**3)).astype(np.float32)
-    args = (b, a, lo, step, table, slo, sfac, slut, SHIFT_BINS, has_shift)
-    args += (np.float32(0.2), np.float32(0.36))
-    got = _colour_prep3(*args)
-    ref = _colour_prep_any(*args)
-    if b.size > 100:
-        assert got[3].any() and not got[3].all()
-    for g, r in zip(got, ref, strict=True):
-        assert g.dtype == r.dtype and g.shape == r.shape
-        assert g.tobytes() == r.tobytes()
-
-
 @pytest.mark.parametrize("shape", [(1, 1), (1, 7), (6, 1), (2, 2), (19, 27)])
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.6, 1.0])
 def test_dilate3_or_equals_scipy_dilation(shape, p):

@@ -22,7 +22,7 @@ def _colour_row(
     b, a_raw, a, y, lo, inv, table, slo, sfac, slut, nbins, has_shift, dark, blue_thr,
     idx, cb, ca, shb, sha, skb, ska,
 ):  # pragma: no cover - compiled  # fmt: skip
-    """Row ``y`` of ``change_kernels._colour_prep3``: the mapped after row into ``a[:, y]``,
+    """Row ``y`` of ``change_kernels.colour_prep`` for three bands: the mapped after row into ``a[:, y]``,
     the colour channels into ``cb``, ``ca`` (4, W) and the shade flags into row ``y``."""
     w = b.shape[2]
     n = table.shape[1]

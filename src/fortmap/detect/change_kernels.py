@@ -30,76 +30,6 @@ def _lut(v, lo, inv, table, k, n):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _colour_prep3(
-    b, a_raw, lo, step, table, slo, sfac, slut, nbins, has_shift, dark, blue_thr
-):  # pragma: no cover - compiled
-    """:func:`colour_prep` for three bands, bit for bit.
-
-    The lookups (gathers) run first over a whole row, then the colour-cube shift, then the
-    per-pixel arithmetic in one loop over the row with the bands unrolled: with no loop over
-    bands inside it, that loop vectorises (divisions included), which the general loop did
-    not. Sums start at float32 0.0 and add the bands in order, as there.
-    """
-    nb, h, w = b.shape
-    n = table.shape[1]
-    a = np.empty_like(a_raw)
-    cb = np.empty((4, h, w), np.float32)
-    ca = np.empty((4, h, w), np.float32)
-    shb = np.empty((h, w), np.bool_)
-    sha = np.empty((h, w), np.bool_)
-    skb = np.empty((h, w), np.bool_)
-    ska = np.empty((h, w), np.bool_)
-    third = np.float32(3.0)
-    eps = np.float32(1e-3)
-    zero = np.float32(0.0)
-    inv = np.empty(3, np.float32)
-    for k in range(3):
-        inv[k] = np.float32(1.0) / step[k]
-    idx = np.zeros(w, np.int32)  # nbins**3 cells: a few thousand
-    for y in range(h):
-        idx[:] = 0
-        for k in range(3):
-            ik, lok, so, sf = inv[k], lo[k], slo[k], sfac[k]
-            ak, bk, rk = a[k, y], b[k, y], a_raw[k, y]
-            for x in range(w):
-                ak[x] = _lut(rk[x], lok, ik, table, k, n)
-                qi = int((bk[x] - so) * sf)
-                idx[x] = idx[x] * nbins + min(max(qi, 0), nbins - 1)
-        a0, a1, a2 = a[0, y], a[1, y], a[2, y]
-        if has_shift:
-            for x in range(w):
-                c = idx[x]
-                a0[x] = a0[x] - slut[0, c]
-                a1[x] = a1[x] - slut[1, c]
-                a2[x] = a2[x] - slut[2, c]
-        b0, b1, b2 = b[0, y], b[1, y], b[2, y]
-        cb0, cb1, cb2, cb3 = cb[0, y], cb[1, y], cb[2, y], cb[3, y]
-        ca0, ca1, ca2, ca3 = ca[0, y], ca[1, y], ca[2, y], ca[3, y]
-        shby, shay, skby, skay = shb[y], sha[y], skb[y], ska[y]
-        for x in range(w):
-            sb = ((zero + b0[x]) + b1[x]) + b2[x]
-            sa = ((zero + a0[x]) + a1[x]) + a2[x]
-            lb = sb / third
-            la = sa / third
-            cb0[x] = lb
-            ca0[x] = la
-            shby[x] = lb < dark
-            shay[x] = la < dark
-            m = min(la, lb)
-            rb = m / (lb + eps)
-            ra = m / (la + eps)
-            cb1[x] = b0[x] * rb
-            cb2[x] = b1[x] * rb
-            cb3[x] = b2[x] * rb
-            ca1[x] = a0[x] * ra
-            ca2[x] = a1[x] * ra
-            ca3[x] = a2[x] * ra
-            skby[x] = b2[x] / (sb + eps) > blue_thr
-            skay[x] = a2[x] / (sa + eps) > blue_thr
-    return a, cb, ca, shb, sha, skb, ska
-
-
-@njit(cache=True, nogil=True)
 def colour_prep(
     b, a_raw, lo, step, table, slo, sfac, slut, nbins, has_shift, dark, blue_thr
 ):  # pragma: no cover - compiled
@@ -118,10 +48,8 @@ def colour_prep(
         (after mapped (bands, H, W), colour channels before, after (C, H, W), shade before,
         shade after, sky-lit shade before, after), the last four bool (H, W).
     """
-    if b.shape[0] == 3:
-        return _colour_prep3(
-            b, a_raw, lo, step, table, slo, sfac, slut, nbins, has_shift, dark, blue_thr
-        )
+    # three bands, the common case, go through change_colour.colour_cue instead (fused with
+    # the tolerant difference); this general loop stays as its reference, bit for bit
     return _colour_prep_any(
         b, a_raw, lo, step, table, slo, sfac, slut, nbins, has_shift, dark, blue_thr
     )
