@@ -100,11 +100,17 @@ def uniform_counts(x, first, last, edges):  # pragma: no cover - compiled
     nb = edges.size - 1
     counts = np.zeros(nb, np.int64)
     denom = last - first
+    # the index estimates first, in a pass of their own where the divisions vectorise (in
+    # the counting loop each was a scalar division); float64 holds the expression's value
+    # whatever the dtype of ``x`` (float32 times the int64 bin count is float64 already)
+    est = np.empty(x.size, np.float64)
+    for i in range(x.size):
+        est[i] = (x[i] - first) / denom * nb
     for i in range(x.size):
         v = x[i]
         if not (v >= first and v <= last):
             continue
-        k = int((v - first) / denom * nb)
+        k = int(est[i])
         if k == nb:
             k -= 1
         if v < edges[k]:
