@@ -243,9 +243,16 @@ def road_medians(vals: np.ndarray, rid: np.ndarray, n: int) -> np.ndarray:
     ``rid`` (1-D arrays of the same pixels; index = road id, 0..n-1; 0 where a road has no
     pixel), float32. A road holding a NaN is sorted, as there, so NaN places the same."""
     out, buf, start, left = _road_buckets(vals, rid, n, _NUMPY_SELECT)
-    for k in np.flatnonzero(left):
-        seg = buf[start[k] : start[k + 1]]
-        kth = (seg.size - 1) // 2
-        seg.partition(kth)  # in place: ``buf`` is this call's own copy
-        out[k] = seg[kth]
+    ks = np.flatnonzero(left)
+    if ks.size:
+        # Python ints index faster than numpy scalars over ~10,000 roads a 2 km run
+        st = start.tolist()
+        got = []
+        for k in ks.tolist():
+            a, b = st[k], st[k + 1]
+            seg = buf[a:b]
+            kth = (b - a - 1) // 2
+            seg.partition(kth)  # in place: ``buf`` is this call's own copy
+            got.append(seg[kth])
+        out[ks] = got
     return out
