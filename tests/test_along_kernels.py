@@ -234,3 +234,14 @@ def test_masked_box_ab_all_masked_out() -> None:
     rows, cols = np.nonzero(np.ones(g.shape, bool))
     a, b = AK.masked_box_ab(g, g, np.zeros(g.shape, bool), 3, rows, cols)
     assert np.isnan(a).all() and np.isnan(b).all()
+
+
+def test_box3_weights_are_the_divided_mask_means() -> None:
+    """The table of mask means equals the two divisions it replaces, bit for bit."""
+    w = AK._box3_weights()
+    for c0 in range(4):
+        for c1 in range(4):
+            for c2 in range(4):
+                col = [np.float64(np.float32((0.0 + c) / 3)) for c in (c0, c1, c2)]
+                want = np.float32((0.0 + col[0] + col[1] + col[2]) / 3)
+                assert w[c0 * 16 + c1 * 4 + c2].tobytes() == want.tobytes()

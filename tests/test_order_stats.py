@@ -102,3 +102,20 @@ def _assert_same_keys(x: np.ndarray, med: float) -> None:
         want = OS._select_keys(keys, (n - 1) // 2, n // 2)
         got = OS._kth_keys(x, dev, m, (n - 1) // 2, n // 2)[:2]
         assert tuple(int(v) for v in got) == tuple(int(v) for v in want)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 300, 4096])
+def test_sample_bracket_matches_sorting(n):
+    rng = np.random.default_rng(n)
+    for keys in (
+        rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32),
+        rng.integers(0, 3, n).astype(np.uint32),  # many ties
+        np.zeros(n, np.uint32),
+    ):
+        want = np.sort(keys)
+        for i_lo, i_hi in [(-5, 3), (0, n - 1), (n // 3, n // 2), (n - 2, n + 4), (-1, n)]:
+            if i_lo >= i_hi:
+                continue
+            lo, hi = OS._sample_bracket(keys.copy(), i_lo, i_hi)
+            assert lo == (want[i_lo] if i_lo >= 0 else 0)
+            assert hi == (want[i_hi] if i_hi < n else 0xFFFFFFFF)

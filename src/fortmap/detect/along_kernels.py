@@ -371,7 +371,8 @@ def other_road(on, road_id, rows, cols, angle, offs_px):  # pragma: no cover - c
 def _column3_ab(fa, fb, fm, p, w):  # pragma: no cover - compiled
     """One column of a 3x3 box (flat index ``p`` its middle pixel, all inside the window):
     its means over the rows axis of the flat levels ``fa``, ``fb`` and the flat mask ``fm``,
-    each rounded to float32 as the general kernel's column."""
+    each rounded to float32 as the general kernel's column; the mask's as its count (0-3),
+    which ``masked_box_ab`` reads its mean from a table by."""
     u, v, d = np.uintp(p - w), np.uintp(p), np.uintp(p + w)
     mu, mv, md = fm[u], fm[v], fm[d]
     # the masked values added in row order from 0.0; a select adds 0.0 for the others, which
@@ -382,12 +383,27 @@ def _column3_ab(fa, fb, fm, p, w):  # pragma: no cover - compiled
     cb = 0.0 + (np.float64(fb[u]) if mu else 0.0)
     cb += np.float64(fb[v]) if mv else 0.0
     cb += np.float64(fb[d]) if md else 0.0
-    cd = 0.0 + np.float64(mu) + np.float64(mv) + np.float64(md)
     return (
         np.float64(np.float32(ca / 3)),
         np.float64(np.float32(cb / 3)),
-        np.float64(np.float32(cd / 3)),
+        np.int64(mu) + np.int64(mv) + np.int64(md),
     )
+
+
+@njit(cache=True, nogil=True)
+def _box3_weights():  # pragma: no cover - compiled
+    """Per three column counts (c0 * 16 + c1 * 4 + c2, each 0-3), the 3x3 box's mean of the
+    mask as ``_masked_box_ab_into`` computes it: 64 values, so a pixel reads its weight
+    instead of dividing twice (the same float operations, done once per call)."""
+    col = np.empty(4, np.float64)
+    for c in range(4):
+        col[c] = np.float64(np.float32((0.0 + np.float64(c)) / 3))
+    out = np.empty(64, np.float32)
+    for c0 in range(4):
+        for c1 in range(4):
+            for c2 in range(4):
+                out[c0 * 16 + c1 * 4 + c2] = np.float32((0.0 + col[c0] + col[c1] + col[c2]) / 3)
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -421,7 +437,9 @@ def masked_box_ab(ga, gb, m, k, rows, cols, fill=np.nan):  # pragma: no cover - 
         n_edge += not (1 <= rows[i] < h - 1 and 1 <= cols[i] < w - 1)
     edge = np.empty(n_edge, np.int64)
     n_edge = 0
-    a0 = a1 = a2 = b0 = b1 = b2 = d0 = d1 = d2 = 0.0
+    a0 = a1 = a2 = b0 = b1 = b2 = 0.0
+    d0 = d1 = d2 = 0
+    weight = _box3_weights()
     pr, pc = -1, -1
     for i in range(rows.size):
         r, c = rows[i], cols[i]
@@ -441,7 +459,7 @@ def masked_box_ab(ga, gb, m, k, rows, cols, fill=np.nan):  # pragma: no cover - 
             a2, b2, d2 = _column3_ab(fa, fb, fm, p + 1, w)
         fna = np.float32((0.0 + a0 + a1 + a2) / 3)
         fnb = np.float32((0.0 + b0 + b1 + b2) / 3)
-        fd = np.float32((0.0 + d0 + d1 + d2) / 3)
+        fd = weight[d0 * 16 + d1 * 4 + d2]
         if fd > np.float32(1e-3):
             oa[np.uintp(p)] = fna / fd
             ob[np.uintp(p)] = fnb / fd
