@@ -21,13 +21,13 @@ from fortmap.detect.footprint_gradients import (  # noqa: F401  (re-exported: te
     gradient_fields,
     gradients,
 )
+from fortmap.detect.footprint_medians import lit_interior_medians
 from fortmap.detect.pixel_kernels import (  # noqa: F401  (_label_medians: tests)
     _interior_medians,
     _label_medians,
     abs_laplacian_every_other,
     abs_laplacian_numpy,
     lit_counts,
-    lit_interior_medians,
     lit_labels,
     median_inplace,
 )
@@ -143,7 +143,8 @@ def interior_colour(
         magnitudes = (gradients(grey_b, smooth_px)[0], gradients(grey_a, smooth_px)[0])
     angles = before.shape[0] >= 3
     mb, ma, b3, a3 = magnitudes[0], magnitudes[1], before[:3], after[:3]
-    # the three medians from one grouping pass over the labels (no full-size angle image)
+    # the three medians from one grouping pass over the labels (no full-size angle image),
+    # by a branch-free selection (footprint_medians)
     if fused:
         med = lit_interior_medians(
             lab, valid, grey_b, grey_a, tb, ta, mb, ma, b3, a3, counts, ANGLE_EPS, angles
