@@ -39,7 +39,7 @@ def test_band_mean_edge_values_bit_for_bit():
     # overflow to +-inf in the sum, -0.0, NaN and single rows/columns, 1 to 4 bands
     rng = np.random.default_rng(14)
     big = np.finfo(np.float32).max
-    for nb, h, w in [(1, 1, 1), (2, 1, 9), (3, 7, 1), (4, 11, 13), (3, 0, 5)]:
+    for nb, h, w in [(1, 1, 1), (2, 1, 9), (3, 7, 1), (4, 11, 13), (3, 0, 5), (3, 17, 70)]:
         img = rng.normal(0, 2, (nb, h, w)).astype(np.float32)
         if h * w > 4:
             img[:, 0, 0] = big
@@ -54,6 +54,23 @@ def test_band_mean_edge_values_bit_for_bit():
         got = band_mean_f32(img, np.float32(1 / nb))
         assert got.dtype == np.float32
         assert np.array_equal(got.view(np.uint32), ref.view(np.uint32))
+
+
+def test_band_mean_of_a_window_view_bit_for_bit():
+    # three bands take their own one-pass loop; the footprint scorer gives it a sub-window view
+    rng = np.random.default_rng(15)
+    img = rng.normal(0, 1, (3, 40, 50)).astype(np.float32)
+    img[1, 10:12, 20:23] = np.nan
+    img[2, 30, 5] = np.finfo(np.float32).max
+    img[1, 30, 5] = np.finfo(np.float32).max
+    view = img[:, 5:37, 3:44]
+    ref = view[0].copy()
+    with np.errstate(invalid="ignore", over="ignore"):
+        ref += view[1]
+        ref += view[2]
+        ref = np.nan_to_num(ref * np.float32(1 / 3))
+    got = band_mean_f32(view, np.float32(1 / 3))
+    assert np.array_equal(got.view(np.uint32), ref.view(np.uint32))
 
 
 def test_median_inplace_equals_numpy_median():

@@ -21,13 +21,13 @@ from fortmap.detect.footprint_gradients import (  # noqa: F401  (re-exported: te
     gradient_fields,
     gradients,
 )
+from fortmap.detect.footprint_medians import lit_interior_medians
 from fortmap.detect.pixel_kernels import (  # noqa: F401  (_label_medians: tests)
     _interior_medians,
     _label_medians,
     abs_laplacian_every_other,
     abs_laplacian_numpy,
     lit_counts,
-    lit_interior_medians,
     lit_labels,
     median_inplace,
 )
@@ -143,7 +143,8 @@ def interior_colour(
         magnitudes = (gradients(grey_b, smooth_px)[0], gradients(grey_a, smooth_px)[0])
     angles = before.shape[0] >= 3
     mb, ma, b3, a3 = magnitudes[0], magnitudes[1], before[:3], after[:3]
-    # the three medians from one grouping pass over the labels (no full-size angle image)
+    # the three medians from one grouping pass over the labels (no full-size angle image),
+    # by a branch-free selection (footprint_medians)
     if fused:
         med = lit_interior_medians(
             lab, valid, grey_b, grey_a, tb, ta, mb, ma, b3, a3, counts, ANGLE_EPS, angles
@@ -306,6 +307,10 @@ def region_stats(
     xc = np.empty(max(nv, 1))
     nc = c1 - c0
     best, bxs, bys = np.empty(nc), np.empty(nc), np.empty(nc)
+    # the sums of every pixel in registers (an element of ``out`` is stored and reloaded each
+    # time), each added to in the same order as before; the shadow sums of the few ring
+    # pixels stay in ``out``, where fastmath rounds them as the tests' reference does
+    s0 = s1 = s2 = s3 = s4_ = s5 = s6 = s7 = s8 = s9 = 0.0
     for r in range(r0, r1):
         py = r + 0.5
         nx = 0
@@ -330,28 +335,30 @@ def region_stats(
                 if d2 <= ring2 and d2 > 0 and valid[r, c]:
                     inv = 1.0 / math.sqrt(d2)
                     bx, by = bxs[c - c0], bys[c - c0]
-                    out[9] += 1
+                    s9 += 1
                     if dark_b[r, c]:
                         out[10] += bx * inv
                         out[11] += by * inv
                     if dark_a[r, c]:
                         out[12] += bx * inv
                         out[13] += by * inv
-            out[0] += 1
+            s0 += 1
             if inside:
-                out[6] += 1
+                s6 += 1
             if not valid[r, c]:
                 continue
-            out[1] += 1
+            s1 += 1
             wb = max(mag_b[r, c] - floor_b, 0.0)
             wa = max(mag_a[r, c] - floor_a, 0.0)
-            out[2] += wb
-            out[3] += wb * (c4_b[r, c] * c4 + s4_b[r, c] * s4)
-            out[4] += wa
-            out[5] += wa * (c4_a[r, c] * c4 + s4_a[r, c] * s4)
+            s2 += wb
+            s3 += wb * (c4_b[r, c] * c4 + s4_b[r, c] * s4)
+            s4_ += wa
+            s5 += wa * (c4_a[r, c] * c4 + s4_a[r, c] * s4)
             if inside:
-                out[7] += 1
-                out[8] += abs(grey_a[r, c] - grey_b[r, c])
+                s7 += 1
+                s8 += abs(grey_a[r, c] - grey_b[r, c])
+    out[0], out[1], out[2], out[3], out[4], out[5], out[6] = s0, s1, s2, s3, s4_, s5, s6
+    out[7], out[8], out[9] = s7, s8, s9
     return out
 
 

@@ -76,6 +76,14 @@ def band_mean_f32(img: np.ndarray, inv_n: np.float32) -> np.ndarray:  # pragma: 
     nb, h, w = img.shape
     out = np.empty((h, w), np.float32)
     big = np.float32(np.finfo(np.float32).max)
+    if nb == 3:
+        # the usual RGB: one pass per row, the same float32 additions in the same order
+        for r in range(h):
+            o, s0, s1, s2 = out[r], img[0, r], img[1, r], img[2, r]
+            for c in range(w):
+                x = ((s0[c] + s1[c]) + s2[c]) * inv_n
+                o[c] = np.float32(0.0) if x != x else min(max(x, -big), big)
+        return out
     for r in range(h):
         o = out[r]
         src = img[0, r]
