@@ -17,9 +17,8 @@ import numpy as np
 
 from fortmap.detect.pixel_kernels import (
     _angle_median,
-    _label_starts,
     _segment_median,
-    _spectral_cos,
+    lit_interior_values,
 )
 
 #: Ranges this short are finished by insertion sort.
@@ -140,24 +139,7 @@ def lit_interior_medians(
 ):  # pragma: no cover - compiled  # fmt: skip
     """:func:`fortmap.detect.pixel_kernels.lit_interior_medians` (same arguments, same
     numbers), its medians by :func:`group_medians`."""
-    n = counts.shape[0]
-    start = _label_starts(counts)
-    fill = start[:-1].copy()
-    vb = np.empty(start[n], np.float64)
-    va = np.empty(start[n], np.float64)
-    vg = np.empty(start[n] if angles else 0, np.float64)
-    h, w = lab.shape
-    for r in range(h):
-        for c in range(w):
-            k = lab[r, c]
-            if k <= 0 or not valid[r, c]:
-                continue
-            if not (grey_b[r, c] > thr_b and grey_a[r, c] > thr_a):
-                continue
-            i = fill[k - 1]
-            vb[i] = mag_b[r, c]
-            va[i] = mag_a[r, c]
-            if angles:
-                vg[i] = _spectral_cos(before, after, r, c, eps)
-            fill[k - 1] = i + 1
+    vb, va, vg, start = lit_interior_values(
+        lab, valid, grey_b, grey_a, thr_b, thr_a, mag_b, mag_a, before, after, counts, eps, angles
+    )
     return group_medians(vb, va, vg, start, angles)

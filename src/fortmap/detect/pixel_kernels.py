@@ -387,6 +387,18 @@ def lit_interior_medians(
     """:func:`_interior_medians` of the labels kept by :func:`lit_labels` (``counts``: its
     lit counts), read from ``lab``, ``valid`` and the greys in the same pass: no label
     image, no lit mask, the same pixels in the same order, so the same medians."""
+    vb, va, vg, start = lit_interior_values(
+        lab, valid, grey_b, grey_a, thr_b, thr_a, mag_b, mag_a, before, after, counts, eps, angles
+    )
+    return _group_medians(vb, va, vg, start, angles)
+
+
+@numba.njit(cache=True, nogil=True)
+def lit_interior_values(
+    lab, valid, grey_b, grey_a, thr_b, thr_a, mag_b, mag_a, before, after, counts, eps, angles
+):  # pragma: no cover - compiled  # fmt: skip
+    """The values :func:`lit_interior_medians` takes medians of, grouped by label: (texture
+    before, texture after, spectral cosines (empty unless ``angles``), group starts)."""
     n = counts.shape[0]
     start = _label_starts(counts)
     fill = start[:-1].copy()
@@ -407,7 +419,7 @@ def lit_interior_medians(
             if angles:
                 vg[i] = _spectral_cos(before, after, r, c, eps)
             fill[k - 1] = i + 1
-    return _group_medians(vb, va, vg, start, angles)
+    return vb, va, vg, start
 
 
 @numba.njit(cache=True, nogil=True)
