@@ -31,7 +31,7 @@ from fortmap.detect.change import fit_change_model
 from fortmap.detect.cleared import BLOCK_FIELDS, block_px_for, extract_cleared
 from fortmap.detect.road_noise import scene_road_noise
 from fortmap.detect.roads_from_image import roads_from_image
-from fortmap.detect.sun import sun_angles, sun_from_tags
+from fortmap.detect.sun import sun_angles
 from fortmap.errors import InputError
 from fortmap.fortifications import FortContext, FortFindings, fortification_layers
 from fortmap.io.cog import to_cog
@@ -269,9 +269,8 @@ def _run(
         from fortmap.detect.footprints import footprint_halo_px
 
         fp_halo = footprint_halo_px(gsd)
-    roofs = None
-    if fps is not None and sun_from_tags(ainfo.tags)[0] is None:
-        roofs = mosaic_mask(grid, opts.sample_px, fps.geometry.values)
+    # the footprints are burnt on the sample mosaic only when the metadata lacks the sun
+    roofs = None if fps is None else lambda: mosaic_mask(grid, opts.sample_px, fps.geometry.values)
     sun_az, sun_el, sun_from = sun_angles(ainfo.tags, na_s, sv, gsd, roofs)
     fort = FortContext(
         roads=road_lines,

@@ -68,11 +68,10 @@ def read_pair(
     maps, nb_s, na_s, sv = normalise_pair(breader, areader, grid, 1024, grey=False)
     model = fit_change_model(nb_s, na_s, sv, grid.gsd)
     units = ModelUnits.for_dtype(maps.before_scale, maps.before_offset, binfo.dtype)
+    aunits = ModelUnits.for_dtype(maps.after_scale, maps.after_offset, ainfo.dtype)
     whole = Window(0, 0, grid.width, grid.height)
     b = units.apply(breader.read(whole))
-    a = ModelUnits.for_dtype(maps.after_scale, maps.after_offset, ainfo.dtype).apply(
-        areader.read(whole)
-    )
+    a = aunits.apply(areader.read(whole))
     valid = breader.read_valid(whole) & areader.read_valid(whole)
     out = {
         "before": b,
@@ -80,9 +79,7 @@ def read_pair(
         "valid": valid,
         "gsd": grid.gsd,
         "dark": units.brightness(model.dark),
-        "dark_after": ModelUnits.for_dtype(
-            maps.after_scale, maps.after_offset, ainfo.dtype
-        ).brightness(model.dark),
+        "dark_after": aunits.brightness(model.dark),
     }
     if label is not None:
         linfo = open_info(label, "change label")

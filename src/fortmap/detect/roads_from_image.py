@@ -77,16 +77,12 @@ def read_overview(
     for r0 in range(0, h * f, strip):
         rows = min(strip, h * f - r0)
         win = Window(0, r0, w * f, rows)
-        if native is not None:
-            part = native(win, (rows // f, w))
-            if part.dtype != np.uint8:
-                part = part.astype(np.float32, copy=False)  # as read_raw converts
-        else:
-            part = reader.read_raw(win, (rows // f, w))
+        part = native(win, (rows // f, w)) if native else reader.read_raw(win, (rows // f, w))
+        if part.dtype != np.uint8:
+            part = part.astype(np.float32, copy=False)  # as read_raw converts
         parts.append(part)
         valid.append(reader.read_valid(win, (rows // f, w)))
     if any(p.dtype != np.uint8 for p in parts):
-        parts = [p.astype(np.float32, copy=False) for p in parts]
         # bytes are a quarter of the float32 copy, and road_mask works on them as they are
         b8 = [np.empty(p.shape, np.uint8) for p in parts]
         if all(to_bytes(p, b) for p, b in zip(parts, b8, strict=True)):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import shapely
@@ -215,13 +215,13 @@ def sun_angles(
     image: np.ndarray,
     valid: np.ndarray,
     gsd: float,
-    roofs: np.ndarray | None = None,
+    roofs: Callable[[], np.ndarray] | None = None,
 ) -> tuple[float | None, float | None, str | None]:
     """(azimuth, elevation, where the azimuth came from) of the sun for one image, degrees.
 
     The vendor's angles when the metadata has them (:func:`sun_from_tags`); else the azimuth
-    from shadows (:func:`estimate_sun_azimuth`) beside the ``roofs`` when given (footprints burnt
-    on ``image``'s pixels), else beside guessed roofs. The source is ``"image metadata"``,
+    from shadows (:func:`estimate_sun_azimuth`) beside the roofs ``roofs()`` gives (footprints
+    burnt on ``image``'s pixels), else beside guessed roofs. The source is ``"image metadata"``,
     ``"footprint shadows"``, ``"bright-object shadows"`` or None (unknown).
 
     Args:
@@ -229,7 +229,8 @@ def sun_angles(
         image: (bands, rows, cols) or (rows, cols) sample of the image, north up.
         valid: bool (rows, cols).
         gsd: metres per pixel.
-        roofs: bool (rows, cols) building mask on ``image``'s pixels, or None.
+        roofs: a function giving the bool (rows, cols) building mask on ``image``'s pixels,
+            called only when the metadata lacks the azimuth; or None.
 
     Example:
         >>> sun_angles({"SUN_AZIMUTH": "150", "SUN_ELEVATION": "40"}, np.zeros((8, 8)),
@@ -239,7 +240,7 @@ def sun_angles(
     az, el = sun_from_tags(tags)
     if az is not None:
         return az, el, "image metadata"
-    az = estimate_sun_azimuth(image, valid, gsd, objects=roofs)
+    az = estimate_sun_azimuth(image, valid, gsd, objects=None if roofs is None else roofs())
     if az is None:
         return None, el, None
     return az, el, "footprint shadows" if roofs is not None else "bright-object shadows"
