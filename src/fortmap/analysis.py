@@ -43,6 +43,7 @@ from fortmap.io.grids import (
     to_pixel,
     windows,
 )
+from fortmap.io.heap import keep_freed_memory
 from fortmap.io.output import atomic_dir, check_output_dir
 from fortmap.io.raster import GridReader, check_overlap, open_info
 from fortmap.io.roads import read_roads
@@ -177,7 +178,9 @@ def run_analysis(
     # a 2 km scene); frozen, collections only visit what the run itself allocates.
     gc.freeze()
     try:
-        with rasterio.Env(GDAL_CACHEMAX=256 * 1024 * 1024):  # rasterio takes bytes
+        # freed window arrays are reused from the heap instead of being mapped (and zeroed by
+        # the kernel) again: a tenth less CPU time, the same results (``io.heap``)
+        with keep_freed_memory(), rasterio.Env(GDAL_CACHEMAX=256 * 1024 * 1024):
             return _run(
                 before, after, out_dir, buildings, roads, core, places, dsm_before, dsm_after,
                 dem, edge, force, options, progress,

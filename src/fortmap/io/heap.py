@@ -1,0 +1,86 @@
+"""Keep the memory that freed arrays give back in the process's heap during an analysis.
+
+An analysis allocates and frees full-window arrays (a 1200 x 1200 float32 band is 5.8 MB)
+thousands of times. glibc's malloc serves blocks that large with a fresh ``mmap`` and unmaps
+them when freed, or trims the top of its heap once more than a few hundred kB lie free there,
+so the next array of that size is mapped again and the kernel zeroes every page of it on first
+touch: about a tenth of the CPU time of a 2 km scene went into those page faults. With the
+heap kept (no ``mmap`` below ``MMAP_THRESHOLD_B``, no trimming below ``TRIM_THRESHOLD_B``),
+freed blocks are reused as they are; the results are the same, only the pages are not zeroed
+again. numpy's advice to back its large arrays with huge pages is withdrawn meanwhile: the
+kernel then zeroes 2 MB at the first touch of each, where the heap's growth needs 4 kB pages
+(the page faults left are that growth). On exit the free memory is handed back
+(``malloc_trim``), glibc's default thresholds and numpy's advice are restored; elsewhere than
+glibc (macOS, Windows, musl) only numpy's advice changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+from collections.abc import Iterator
+
+import numpy as np
+
+#: mallopt parameters (glibc's malloc.h)
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+#: Blocks under this many bytes come from the heap (1200 x 1200 x 3 float32, a window with its
+#: halo, is 17 MB; the few whole-scene arrays above it are mapped as before).
+MMAP_THRESHOLD_B = 32 * 1024 * 1024
+#: Free memory at the top of the heap is returned to the system only above this many bytes.
+TRIM_THRESHOLD_B = 1024 * 1024 * 1024
+#: glibc's defaults, restored on exit (bytes).
+DEFAULT_THRESHOLD_B = 128 * 1024
+
+_depth = 0
+_tuned = False
+
+
+def _libc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (``mallopt``, ``malloc_trim``), else None."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+    if not all(hasattr(libc, f) for f in ("mallopt", "malloc_trim", "gnu_get_libc_version")):
+        return None
+    return libc
+
+
+@contextlib.contextmanager
+def keep_freed_memory() -> Iterator[bool]:
+    """Within the block, freed large arrays stay in the heap for the next ones.
+
+    Yields whether the heap is tuned (glibc only). Nested blocks tune once; the outermost
+    restores glibc's default thresholds and returns the free memory to the system on exit.
+    """
+    global _depth, _tuned
+    outer = _depth == 0
+    libc = _libc() if outer else None
+    huge = _set_huge_pages(False) if outer else None
+    if libc is not None:
+        _tuned = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_B)) & bool(
+            libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_B)
+        )
+    _depth += 1
+    try:
+        yield _tuned
+    finally:
+        _depth -= 1
+        if libc is not None:
+            libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_THRESHOLD_B)
+            libc.mallopt(M_MMAP_THRESHOLD, DEFAULT_THRESHOLD_B)
+            libc.malloc_trim(0)
+            _tuned = False
+        if huge is not None:
+            _set_huge_pages(huge)
+
+
+def _set_huge_pages(on: bool) -> bool | None:
+    """Set numpy's huge-page advice for large arrays; the previous setting, or None where this
+    numpy has no such switch."""
+    core = getattr(np, "_core", None) or getattr(np, "core", None)
+    switch = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
+    return None if switch is None else bool(switch(on))
