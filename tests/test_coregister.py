@@ -135,3 +135,23 @@ def test_prep_in_place_transform_equals_numpy_fft2_bit_for_bit(shape):
     wy, wx, band = _window_and_band(shape)
     f = np.fft.fft2(x * wy * wx)
     assert np.array_equal(_bits(_prep(g, valid)), _bits(f / (np.abs(f) + 1e-9) * band))
+
+
+@pytest.mark.parametrize(
+    "shape", [(1024, 1024), (256, 256), (250, 250), (513, 250), (1, 1), (2, 3)]
+)
+def test_window_and_band_mirrored_quarter_equals_whole_plane(shape):
+    """The band-pass weight computed on a quarter and mirrored is the whole plane's, bit for
+    bit (the expression it replaces)."""
+    from fortmap.align.coregister import _window_and_band
+
+    fy = np.fft.fftfreq(shape[0])[:, None]
+    fx = np.fft.fftfreq(shape[1])[None, :]
+    r2 = (2 * np.pi) ** 2 * (fx**2 + fy**2)
+    weight = np.exp(-r2 * 1.0**2 / 2) - np.exp(-r2 * 8.0**2 / 2)
+    ref = np.sqrt(np.clip(weight, 0, None))
+    wy, wx, band = _window_and_band(shape)
+    assert band.dtype == ref.dtype and band.shape == ref.shape
+    assert np.array_equal(band, ref)
+    assert np.array_equal(wy, np.hanning(shape[0])[:, None])
+    assert np.array_equal(wx, np.hanning(shape[1])[None, :])

@@ -107,11 +107,16 @@ def _window_and_band(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np
     (pixels); every tile has the same shape, so they are computed once."""
     wy = np.hanning(shape[0])[:, None]
     wx = np.hanning(shape[1])[None, :]
-    fy = np.fft.fftfreq(shape[0])[:, None]
-    fx = np.fft.fftfreq(shape[1])[None, :]
+    # The weight depends on the squared frequencies only, and fftfreq's k/n and -k/n have the
+    # same square: it is computed on the non-negative quarter (indices 0..n/2, exp's cost a
+    # quarter) and mirrored, the same doubles as over the whole plane.
+    iy = np.minimum(np.arange(shape[0]), shape[0] - np.arange(shape[0]))
+    ix = np.minimum(np.arange(shape[1]), shape[1] - np.arange(shape[1]))
+    fy = np.fft.fftfreq(shape[0])[: iy.max() + 1, None]
+    fx = np.fft.fftfreq(shape[1])[None, : ix.max() + 1]
     r2 = (2 * np.pi) ** 2 * (fx**2 + fy**2)
     weight = np.exp(-r2 * 1.0**2 / 2) - np.exp(-r2 * 8.0**2 / 2)
-    band = np.sqrt(np.clip(weight, 0, None))
+    band = np.sqrt(np.clip(weight, 0, None))[iy[:, None], ix[None, :]]
     for a in (wy, wx, band):
         a.flags.writeable = False
     return wy, wx, band
