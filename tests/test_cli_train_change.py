@@ -111,7 +111,14 @@ def test_model_for_other_bands_is_refused(trained, tmp_path):
     assert res.exit_code != 0 and "trained on 3-band imagery" in one_error_line(res)
 
 
-def test_model_mask_does_not_depend_on_the_windows(trained, tmp_path):
+@pytest.mark.parametrize("block", [None, 96])
+def test_model_mask_does_not_depend_on_the_windows(trained, tmp_path, monkeypatch, block):
+    """Windows read out to whole segmentation blocks; with blocks smaller than the scene (96 px
+    here, 1024 in use), windows of 64 px cut it otherwise than the blocks do."""
+    from fortmap.detect import learned_segments
+
+    if block is not None:
+        monkeypatch.setattr(learned_segments, "BLOCK_PX", block)
     _, model, _, (b, a, _, _) = trained
     masks = []
     for window in (1024, 64):
@@ -146,3 +153,21 @@ def test_swapped_dates_teach_buildings_gone(trained, tmp_path):
             scores[name] = f1(ds.read(1) > 0, truth)
     assert scores["swapped"] > 0.6
     assert scores["swapped"] >= scores["plain"] - 0.05, scores
+
+
+def test_one_network_without_segments(trained, tmp_path):
+    _, _, pairs, (b, a, _, truth) = trained
+    model = tmp_path / "plain.npz"
+    args = ["train-change", "--out", model, "--epochs", 15, "--quiet", "--members", 1]
+    for pb, pa, lab, _ in pairs:
+        args += ["--pair", pb, pa, lab]
+    assert run(*args, "--no-segments").exit_code == 0
+    with np.load(model) as z:
+        meta = json.loads(str(z["meta"]))
+    assert meta["members"] == 1 and meta["segments"] is False
+    out = tmp_path / "run"
+    res = run("analyze", "--before", b, "--after", a, "--out", out, "--change-model", model,
+              "--no-report", "--quiet")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    with rasterio.open(out / "change.tif") as ds:
+        assert f1(ds.read(1) > 0, truth) > 0.6

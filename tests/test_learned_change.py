@@ -11,12 +11,11 @@ from fortmap.detect.learned_change import (
     FEATURE_VERSION,
     ChangeNet,
     ModelUnits,
-    TrainingSample,
     fit_mlp,
     learned_mask,
-    pick_threshold,
 )
 from fortmap.detect.learned_features import feature_count, halo_px, pixel_features
+from fortmap.detect.learned_training import ThresholdCounts, TrainingSample, pick_threshold
 from fortmap.errors import InputError
 
 
@@ -157,3 +156,52 @@ def test_model_units_undo_the_readers_stretch():
     assert ModelUnits.for_dtype(scale, offset, "float32").full_scale == 1.0
     # a band-mean level maps through the bands' mean map
     assert u.brightness(0.05) == pytest.approx((0.05 - 0.05) / (0.0075 * 255))
+
+
+def test_ensemble_output_is_its_members_mean_and_progress_counts_them_all():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(600, 4)).astype(np.float32)
+    y = x[:, 0] - x[:, 2] > 0
+    seen = []
+    net = fit_mlp(x, y, epochs=3, hidden=8, members=3, progress=lambda d, t: seen.append((d, t)))
+    assert len(net.members) == 3 and seen[-1] == (9, 9) and len(seen) == 9
+    alone = [ChangeNet(net.mean, net.scale, [m]).forward(x) for m in net.members]
+    np.testing.assert_allclose(net.forward(x), np.mean(alone, axis=0), atol=1e-6)
+    # members learnt from different resamples, so they differ
+    assert not np.allclose(alone[0], alone[1])
+    np.testing.assert_allclose(net.forward_columns(x.T), net.forward(x), atol=1e-5)
+
+
+def test_threshold_counts_add_up_over_pairs():
+    rng = np.random.default_rng(3)
+    p, y = rng.random(1000), rng.random(1000) < 0.3
+    p[y] = np.clip(p[y] + 0.4, 0, 1)
+    one, two = ThresholdCounts(), ThresholdCounts()
+    one.add(p, y)
+    two.add(p[:400], y[:400])
+    two.add(p[400:].reshape(20, 30), y[400:].reshape(20, 30))
+    assert one.pick() == two.pick()
+    t, f = one.pick()
+    assert 0.05 <= t <= 0.95 and f == pytest.approx(
+        2 * (y & (p > t)).sum() / ((p > t).sum() + y.sum())
+    )
+
+
+def test_model_files_of_one_network_still_load(tmp_path):
+    """Files written before ensembles (weights w0..w5, no members) are one network, no segments."""
+    import json
+
+    b, a, lab = new_buildings(4, 64)
+    s = TrainingSample(per_class=300, per_pair_threshold=300)
+    s.add_pair(b, a, lab, np.ones(lab.shape, bool), 0.5, 0.2, np.random.default_rng(0))
+    net = s.fit(epochs=1)
+    meta = {"threshold": 0.4, "bands": 3, "gsd": 0.5, "feature_version": FEATURE_VERSION}
+    arrays = {f"w{i}": w for i, w in enumerate(net.members[0])}
+    np.savez(tmp_path / "v1.npz", mean=net.mean, scale=net.scale, meta=json.dumps(meta), **arrays)
+    old = ChangeNet.load(tmp_path / "v1.npz")
+    assert len(old.members) == 1 and old.segments is False and old.threshold == 0.4
+    x = pixel_features(b, a, 0.5, 0.2).reshape(feature_count(3), -1).T
+    np.testing.assert_array_equal(old.forward(x), net.forward(x))
+    net.segments = True
+    net.save(tmp_path / "v2.npz")
+    assert ChangeNet.load(tmp_path / "v2.npz").segments is True

@@ -108,7 +108,13 @@ def process_window(
         b = shapely.bounds(np.array([p for _, p in footprints], dtype=object))
         fh = ctx.footprint_halo
         extra = (b[:, 0].min() - fh, b[:, 1].min() - fh, b[:, 2].max() + fh, b[:, 3].max() + fh)
-    rw = _expand(core, halo, grid.width, grid.height, extra)
+    reach = core
+    if ctx.change_net is not None and ctx.change_net.segments:
+        from fortmap.detect.learned_segments import block_aligned
+
+        # the whole segmentation blocks the core lies in, so its segments are the whole image's
+        reach = block_aligned(core, grid.width, grid.height)
+    rw = _expand(reach, halo, grid.width, grid.height, extra)
     before = _read(ctx.before, rw, ctx.grey)
     after = _read(ctx.after, rw, ctx.grey)
     valid = ctx.before.read_valid(rw) & ctx.after.read_valid(rw)
@@ -117,7 +123,13 @@ def process_window(
         mask = ctx.change_model.mask(evidence, valid).astype(np.uint8, copy=False)
     else:
         evidence, mask = learned_mask(
-            ctx.change_net, ctx.change_model, ctx.learned_units, before, after, valid
+            ctx.change_net,
+            ctx.change_model,
+            ctx.learned_units,
+            before,
+            after,
+            valid,
+            origin=(int(rw.row_off), int(rw.col_off)),
         )
     mask &= valid  # 0/1 values: clears the invalid pixels in place
 

@@ -19,7 +19,8 @@ from rasterio.windows import Window
 
 from fortmap.align.pair import coregister_pair, normalise_pair
 from fortmap.detect.change import fit_change_model
-from fortmap.detect.learned_change import EPOCHS, ChangeNet, ModelUnits, TrainingSample
+from fortmap.detect.learned_change import EPOCHS, MEMBERS, ChangeNet, ModelUnits
+from fortmap.detect.learned_training import ThresholdCounts, TrainingSample
 from fortmap.errors import InputError, OutputExistsError
 from fortmap.io.grids import analysis_grid
 from fortmap.io.raster import GridReader, check_overlap, open_info
@@ -46,7 +47,8 @@ def read_pair(
 
     Returns:
         dict with ``before``, ``after``, float32 (bands, H, W) in the model's units (see
-        :class:`~fortmap.detect.learned_change.ModelUnits`); ``valid`` and ``label`` bool
+        :class:`~fortmap.detect.learned_change.ModelUnits`); ``before_read``, ``after_read``,
+        the same as ``analyze`` reads them (normalised, for segmenting); ``valid`` and ``label`` bool
         (H, W); ``gsd`` (metres per pixel) and ``dark`` (shade threshold, model units of the
         before image; ``dark_after``, the same in the after image's units).
     """
@@ -70,12 +72,13 @@ def read_pair(
     units = ModelUnits.for_dtype(maps.before_scale, maps.before_offset, binfo.dtype)
     aunits = ModelUnits.for_dtype(maps.after_scale, maps.after_offset, ainfo.dtype)
     whole = Window(0, 0, grid.width, grid.height)
-    b = units.apply(breader.read(whole))
-    a = aunits.apply(areader.read(whole))
+    nb, na = breader.read(whole), areader.read(whole)
     valid = breader.read_valid(whole) & areader.read_valid(whole)
     out = {
-        "before": b,
-        "after": a,
+        "before": units.apply(nb),
+        "after": aunits.apply(na),
+        "before_read": nb,
+        "after_read": na,
         "valid": valid,
         "gsd": grid.gsd,
         "dark": units.brightness(model.dark),
@@ -98,6 +101,8 @@ def train_change_model(
     seed: int = 0,
     coregister: str = "auto",
     swap_dates: bool = False,
+    members: int = MEMBERS,
+    segments: bool = True,
     progress: Progress | None = None,
 ) -> ChangeNet:
     """Train a change model on labelled pairs and write it to ``out`` (``.npz``).
@@ -114,6 +119,10 @@ def train_change_model(
         swap_dates: also learn from each pair with its dates swapped (after as before), so
             that a change labelled one way (buildings built) also teaches the other (buildings
             gone): a change label does not depend on the order of the dates.
+        members: networks in the ensemble (each on its own resample; outputs averaged).
+        segments: average the output over image segments before the threshold
+            (:mod:`fortmap.detect.learned_segments`); the threshold is then picked on every
+            training pixel so averaged, which reads each pair a second time.
         progress: callback (step, done, total).
 
     Returns:
@@ -150,12 +159,18 @@ def train_change_model(
         raise InputError(f"train-change: pairs have different band counts {sorted(bands)}")
     if sample.changed == 0:
         raise InputError("train-change: the labels mark no change at all; nothing to learn")
-    tell("training", 0, epochs)
+    tell("training", 0, epochs * members)
     net = sample.fit(epochs=epochs, seed=seed, bands=bands.pop(), gsd=float(np.median(gsds)),
+                     members=members,
                      progress=lambda done, total: tell("training", done, total))  # fmt: skip
+    if segments:
+        net.segments = True
+        net.threshold, f1 = segment_threshold(net, pairs, coregister, swap_dates, tell)
+        net.info["training_f1"] = round(f1, 4)
     net.info["pairs"] = [[str(Path(x).resolve()) for x in pair] for pair in pairs]
     net.info["coregister"] = coregister
     net.info["swap_dates"] = swap_dates
+    net.info["segments"] = segments
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".npz", dir=out.parent)
     os.close(fd)
     try:
@@ -165,3 +180,34 @@ def train_change_model(
         if os.path.exists(tmp):
             os.unlink(tmp)
     return net
+
+
+def segment_threshold(
+    net: ChangeNet,
+    pairs: Sequence[tuple[str | Path, str | Path, str | Path]],
+    coregister: str,
+    swap_dates: bool,
+    tell: Progress,
+) -> tuple[float, float]:
+    """Threshold of highest F1 on every training pixel, the output averaged over segments as
+    ``analyze`` averages it (the pairs read again, so that none is held while training).
+
+    Returns:
+        (threshold, its F1 on the training pixels).
+    """
+    from fortmap.detect.learned_segments import segment_mean
+
+    counts = ThresholdCounts()
+    for k, (b, a, lab) in enumerate(pairs):
+        tell("choosing the threshold", k, len(pairs))
+        p = read_pair(b, a, lab, coregister)
+        views = [(p["before"], p["after"], p["before_read"], p["after_read"], p["dark"])]
+        if swap_dates:
+            views.append((p["after"], p["before"], p["after_read"], p["before_read"],
+                          p["dark_after"]))  # fmt: skip
+        for mb, ma, rb, ra, dark in views:
+            prob = net.probability(mb, ma, p["valid"], p["gsd"], dark)
+            prob = segment_mean(prob, rb, ra, p["valid"], p["gsd"])
+            counts.add(prob[p["valid"]], p["label"][p["valid"]])
+    tell("choosing the threshold", len(pairs), len(pairs))
+    return counts.pick()

@@ -40,6 +40,19 @@ from fortmap.cli.progress import one_line_warnings, progress_reporter
     show_default=True,
     help="Also learn from each pair with its dates swapped: buildings built teach buildings gone.",
 )
+@click.option(
+    "--members",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Networks in the ensemble, each on its own resample of the pixels; outputs averaged.",
+)
+@click.option(
+    "--segments/--no-segments",
+    default=True,
+    show_default=True,
+    help="Average the output over image segments (both dates) before the threshold.",
+)
 @seed_option
 @coregister_option
 @force_option
@@ -49,6 +62,8 @@ def command(
     out: Path,
     epochs: int,
     swap_dates: bool,
+    members: int,
+    segments: bool,
     seed: int,
     coregister: str,
     force: bool,
@@ -67,7 +82,8 @@ def command(
     guard_output(out, [p for pair in pairs for p in pair])
     with progress_reporter(quiet) as bar:
         net = train_change_model(list(pairs), out, force=force, epochs=epochs, seed=seed,
-                                 coregister=coregister, swap_dates=swap_dates, progress=bar)  # fmt: skip
+                                 coregister=coregister, swap_dates=swap_dates, members=members,
+                                 segments=segments, progress=bar)  # fmt: skip
     if not quiet:
         i = net.info
         click.echo(

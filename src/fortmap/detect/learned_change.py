@@ -42,6 +42,8 @@ from fortmap.errors import InputError
 HIDDEN = 64
 #: Passes over the training sample.
 EPOCHS = 30
+#: Networks in an ensemble trained by ``train-change`` (outputs averaged).
+MEMBERS = 5
 #: Adam step size, minibatch size and L2 weight decay.
 LEARNING_RATE = 2e-3
 BATCH = 1024
@@ -66,43 +68,51 @@ class ChangeNet:
 
     Attributes:
         mean, scale: per-feature standardisation (feature - mean) / scale.
-        weights: [W1, b1, W2, b2, W3, b3].
+        members: the networks whose outputs are averaged, each [W1, b1, W2, b2, W3, b3].
         threshold: output above which a pixel is change (0..1).
         bands: image bands the model was trained on (1 or 3).
         gsd: metres per pixel of the training imagery (for the record; features are in metres).
         info: what it was trained on (pairs, pixels, training F1).
+        segments: the output is averaged over image segments (:mod:`learned_segments`) before
+            the threshold, which was picked on so averaged training pixels.
     """
 
     mean: np.ndarray
     scale: np.ndarray
-    weights: list[np.ndarray]
+    members: list[list[np.ndarray]]
     threshold: float = 0.5
     bands: int = 3
     gsd: float = 0.5
     info: dict = field(default_factory=dict)
+    segments: bool = False
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Change probability of feature rows ``x`` (N, F) -> (N,)."""
-        w1, b1, w2, b2, w3, b3 = self.weights
+        """Change probability of feature rows ``x`` (N, F) -> (N,): the members' mean."""
         z = (x - self.mean) / self.scale
-        h = np.maximum(z @ w1 + b1, 0)
-        h = np.maximum(h @ w2 + b2, 0)
-        return _sigmoid(h @ w3 + b3)[:, 0].astype(np.float32)
+        out = np.zeros(len(z), np.float64)
+        for w1, b1, w2, b2, w3, b3 in self.members:
+            h = np.maximum(z @ w1 + b1, 0)
+            h = np.maximum(h @ w2 + b2, 0)
+            out += _sigmoid(h @ w3 + b3)[:, 0]
+        return (out / len(self.members)).astype(np.float32)
 
     def forward_columns(self, x: np.ndarray) -> np.ndarray:
         """Change probability of feature columns ``x`` (F, N) -> (N,): the same function as
         :meth:`forward` (to float rounding), with the standardisation folded into the first
         layer so the features are read once."""
-        w1, b1, w2, b2, w3, b3 = self.weights
-        w1s = (w1 / self.scale[:, None]).astype(np.float32)
-        b1s = (b1 - (self.mean / self.scale) @ w1).astype(np.float32)
-        h = w1s.T @ x
-        h += b1s[:, None]
-        np.maximum(h, 0, out=h)
-        h2 = w2.T @ h
-        h2 += b2[:, None]
-        np.maximum(h2, 0, out=h2)
-        return _sigmoid(w3.T @ h2 + b3[:, None])[0].astype(np.float32)
+        out = np.zeros(x.shape[1], np.float32)
+        for w1, b1, w2, b2, w3, b3 in self.members:
+            w1s = (w1 / self.scale[:, None]).astype(np.float32)
+            b1s = (b1 - (self.mean / self.scale) @ w1).astype(np.float32)
+            h = w1s.T @ x
+            h += b1s[:, None]
+            np.maximum(h, 0, out=h)
+            h2 = w2.T @ h
+            h2 += b2[:, None]
+            np.maximum(h2, 0, out=h2)
+            out += _sigmoid(w3.T @ h2 + b3[:, None])[0].astype(np.float32)
+        out /= np.float32(len(self.members))
+        return out
 
     def halo_px(self, gsd: float) -> int:
         """Context pixels a window needs on a grid of ``gsd`` metres per pixel."""
@@ -136,8 +146,10 @@ class ChangeNet:
 
     def save(self, path: str | Path) -> None:
         """Write the model to ``path`` (``.npz``)."""
-        arrays = {f"w{i}": w for i, w in enumerate(self.weights)}
+        arrays = {f"w{m}_{i}": w for m, ws in enumerate(self.members) for i, w in enumerate(ws)}
         meta = {
+            "members": len(self.members),
+            "segments": self.segments,
             "threshold": self.threshold,
             "bands": self.bands,
             "gsd": self.gsd,
@@ -160,7 +172,11 @@ class ChangeNet:
         try:
             with np.load(p, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
-                weights = [z[f"w{i}"].astype(np.float32) for i in range(6)]
+                if "members" in meta:
+                    members = [[z[f"w{m}_{i}"].astype(np.float32) for i in range(6)]
+                               for m in range(int(meta["members"]))]  # fmt: skip
+                else:  # written before ensembles: one network, no segments
+                    members = [[z[f"w{i}"].astype(np.float32) for i in range(6)]]
                 mean, scale = z["mean"].astype(np.float32), z["scale"].astype(np.float32)
         except (OSError, ValueError, KeyError) as exc:
             raise InputError(
@@ -171,10 +187,13 @@ class ChangeNet:
                 f"{p}: change model of feature version {meta.get('feature_version')}, this "
                 f"fortmap reads version {FEATURE_VERSION}: train it again"
             )
-        if mean.shape != (feature_count(meta["bands"]),) or weights[0].shape[0] != mean.size:
+        if mean.shape != (feature_count(meta["bands"]),) or any(
+            ws[0].shape[0] != mean.size for ws in members
+        ):
             raise InputError(f"{p}: change model's weights do not match its feature count")
-        return cls(mean, scale, weights, float(meta["threshold"]), int(meta["bands"]),
-                   float(meta["gsd"]), meta.get("info", {}))  # fmt: skip
+        return cls(mean, scale, members, float(meta["threshold"]), int(meta["bands"]),
+                   float(meta["gsd"]), meta.get("info", {}),
+                   bool(meta.get("segments", False)))  # fmt: skip
 
 
 def fit_mlp(
@@ -184,17 +203,22 @@ def fit_mlp(
     epochs: int = EPOCHS,
     hidden: int = HIDDEN,
     seed: int = 0,
+    members: int = 1,
     progress=None,
 ) -> ChangeNet:
-    """Train the network on feature rows ``x`` (N, F) and labels ``y`` (N,), classes balanced.
+    """Train the network (or an ensemble) on feature rows ``x`` (N, F) and labels ``y`` (N,),
+    classes balanced.
 
     Args:
         x: float32 features.
         y: bool labels (True = change).
-        epochs: passes over the sample.
+        epochs: passes over the sample, per member.
         hidden: units per hidden layer.
-        seed: random seed (initial weights and minibatch order).
-        progress: called with (epochs done, epochs) after each epoch.
+        seed: random seed (initial weights, minibatch order, resamples).
+        members: networks to train; with more than one, each learns from its own bootstrap
+            resample of the rows and their outputs are averaged (bagging: a few labelled pairs
+            give networks that differ much with their start, and their mean varies less).
+        progress: called with (epochs done, epochs x members) after each epoch.
 
     Returns:
         A :class:`ChangeNet` with threshold 0.5 (see :func:`pick_threshold`).
@@ -207,6 +231,22 @@ def fit_mlp(
     mean = x.mean(axis=0)
     scale = x.std(axis=0) + np.float32(1e-6)
     z = (x - mean) / scale
+    nets = []
+    for m in range(members):
+        rows = np.arange(len(y)) if members == 1 else rng.integers(0, len(y), len(y))
+        if y[rows].all() or not y[rows].any():
+            rows = np.arange(len(y))
+
+        def tell(done, total, m=m):
+            if progress is not None:
+                progress(m * epochs + done, members * epochs)
+
+        nets.append(_train(z[rows], y[rows], epochs, hidden, rng, tell))
+    return ChangeNet(mean.astype(np.float32), scale.astype(np.float32), nets)
+
+
+def _train(z, y, epochs, hidden, rng, progress) -> list[np.ndarray]:
+    """One network's weights, trained with Adam on standardised rows ``z`` and labels ``y``."""
     d = z.shape[1]
     params = [
         rng.normal(0, np.sqrt(2 / d), (d, hidden)).astype(np.float32),
@@ -247,115 +287,8 @@ def fit_mlp(
                     / (np.sqrt(m2[k] / (1 - 0.999**t)) + 1e-8)
                 )
                 params[k] = (params[k] - step).astype(np.float32)
-        if progress is not None:
-            progress(epoch + 1, epochs)
-    return ChangeNet(mean.astype(np.float32), scale.astype(np.float32), params)
-
-
-def pick_threshold(net: ChangeNet, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Threshold of highest F1 on a prior-preserving sample ``x``, ``y`` of training pixels.
-
-    A network that separates its training pixels well gives the same F1 over a range of
-    thresholds; the middle of that plateau (F1 within 0.005 of the best) is taken rather than
-    its lowest end, which would keep every doubtful pixel of new imagery.
-
-    Returns:
-        (threshold, the F1 it gives on that sample).
-    """
-    p = net.forward(np.asarray(x, np.float32))
-    y = np.asarray(y, bool)
-    n_true = int(y.sum())
-    scores = []
-    for t in THRESHOLDS:
-        m = p > t
-        scores.append(2 * int((m & y).sum()) / max(int(m.sum()) + n_true, 1))
-    scores = np.array(scores)
-    plateau = np.flatnonzero(scores >= scores.max() - 0.005)
-    k = int(plateau[len(plateau) // 2])
-    return float(THRESHOLDS[k]), float(scores[k])
-
-
-@dataclass
-class TrainingSample:
-    """Feature rows drawn from labelled pairs: class-balanced for fitting, prior-preserving for
-    the threshold."""
-
-    fit_x: list[np.ndarray] = field(default_factory=list)
-    fit_y: list[np.ndarray] = field(default_factory=list)
-    thr_x: list[np.ndarray] = field(default_factory=list)
-    thr_y: list[np.ndarray] = field(default_factory=list)
-    pixels: int = 0
-    changed: int = 0
-    per_class: int = PER_CLASS
-    per_pair_threshold: int = PER_PAIR_THRESHOLD
-
-    def add_pair(
-        self,
-        before: np.ndarray,
-        after: np.ndarray,
-        label: np.ndarray,
-        valid: np.ndarray,
-        gsd: float,
-        dark: float,
-        rng: np.random.Generator,
-    ) -> None:
-        """Draw pixels of one pair (arrays on one grid, in the model's units)."""
-        lab = np.asarray(label, bool) & valid
-        pos = np.flatnonzero(lab)
-        neg = np.flatnonzero(~lab & valid)
-        every = np.flatnonzero(valid)
-        take = [
-            rng.choice(pos, min(self.per_class, pos.size), replace=False),
-            rng.choice(neg, min(self.per_class, neg.size), replace=False),
-        ]
-        thr = rng.choice(every, min(self.per_pair_threshold, every.size), replace=False)
-        idx = np.concatenate(take + [thr])
-        feats = _features_at(before, after, gsd, dark, idx)
-        n_fit = take[0].size + take[1].size
-        self.fit_x.append(feats[:n_fit])
-        self.fit_y.append(lab.ravel()[idx[:n_fit]])
-        self.thr_x.append(feats[n_fit:])
-        self.thr_y.append(lab.ravel()[thr])
-        self.pixels += int(valid.sum())
-        self.changed += int(lab.sum())
-
-    def fit(
-        self, *, epochs: int = EPOCHS, seed: int = 0, bands: int = 3, gsd: float = 0.5,
-        progress=None,
-    ):  # fmt: skip
-        """Train on everything added; returns a :class:`ChangeNet` with its threshold set.
-        ``progress`` is called with (epochs done, epochs)."""
-        if not self.fit_x:
-            raise InputError("change model: no training pairs")
-        net = fit_mlp(np.concatenate(self.fit_x), np.concatenate(self.fit_y), epochs=epochs,
-                      seed=seed, progress=progress)  # fmt: skip
-        net.threshold, f1 = pick_threshold(net, np.concatenate(self.thr_x),
-                                           np.concatenate(self.thr_y))  # fmt: skip
-        net.bands, net.gsd = bands, gsd
-        net.info = {
-            "pixels": self.pixels,
-            "changed_pixels": self.changed,
-            "training_f1": round(f1, 4),
-            "epochs": epochs,
-            "seed": seed,
-        }
-        return net
-
-
-def _features_at(
-    before: np.ndarray, after: np.ndarray, gsd: float, dark: float, idx: np.ndarray
-) -> np.ndarray:
-    """Features of the flat pixel indexes ``idx``, computed chunk by chunk."""
-    h, w = before.shape[1:]
-    rows = idx // w
-    out = np.empty((idx.size, feature_count(before.shape[0])), np.float32)
-    for r0, r1 in feature_chunks(h):
-        sel = np.flatnonzero((rows >= r0) & (rows < r1))
-        if not sel.size:
-            continue
-        f = pixel_features(before, after, gsd, dark, rows=(r0, r1))
-        out[sel] = f.reshape(f.shape[0], -1)[:, idx[sel] - r0 * w].T
-    return out
+        progress(epoch + 1, epochs)
+    return params
 
 
 @dataclass
@@ -406,11 +339,13 @@ def learned_mask(
     before: np.ndarray,
     after: np.ndarray,
     valid: np.ndarray,
+    origin: tuple[int, int] = (0, 0),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Change probability and mask of a window from a learned model.
 
-    The mask keeps pixels above the model's threshold, then drops objects and holes smaller than
-    the unsupervised mask's smallest object.
+    The mask keeps pixels above the model's threshold (after averaging over image segments, for
+    a model trained so: :mod:`fortmap.detect.learned_segments`), then drops objects and holes
+    smaller than the unsupervised mask's smallest object.
 
     Args:
         net: the learned model.
@@ -419,6 +354,8 @@ def learned_mask(
         units: how the readers' values map to the model's units, before and after.
         before, after: float32 (bands, H, W) of the window (with halo), as read.
         valid: bool (H, W).
+        origin: (row, col) of the window's first pixel on the analysis grid (where the
+            segmentation blocks lie).
 
     Returns:
         (probability float32 (H, W), mask uint8 (H, W) with 1 = change).
@@ -428,6 +365,10 @@ def learned_mask(
     ub, ua = units
     dark = ub.brightness(model.dark)
     prob = net.probability(ub.apply(before), ua.apply(after), valid, model.gsd, dark)
+    if net.segments:
+        from fortmap.detect.learned_segments import segment_mean
+
+        prob = segment_mean(prob, before, after, valid, model.gsd, origin)
     # a plain threshold (seed and grow levels equal), then the same clean-up as the
     # unsupervised mask
     thr = np.float32(net.threshold)
