@@ -3,14 +3,17 @@
 The unsupervised model of :mod:`fortmap.detect.change` flags every kind of change the issue asks
 for (structures and reshaped ground). An analyst who has labelled a few pairs of their own kind of
 imagery with the change they care about (new buildings, say) can instead train this model with
-``fortmap train-change`` and apply it with ``fortmap analyze --change-model``. It is a multilayer
-perceptron (two hidden layers of :data:`HIDDEN` units, ReLU) on the features of
-:mod:`fortmap.detect.learned_features`, trained with Adam on a class-balanced sample of labelled
-pixels. Its decision threshold is the one that maximises F1 on a separate, prior-preserving
-sample of the training pixels: it is fitted on the training labels, never on the data scored.
+``fortmap train-change`` and apply it with ``fortmap analyze --change-model``. It is an ensemble
+of multilayer perceptrons (two hidden layers of :data:`HIDDEN` units, ReLU; outputs averaged) on
+the features of :mod:`fortmap.detect.learned_features`, each trained with Adam on a bootstrap
+resample of a class-balanced sample of labelled pixels (:mod:`learned_training`). The output may
+then be averaged over image segments (:mod:`learned_segments`). Its decision threshold is the one
+that maximises F1 on training pixels: it is fitted on the training labels, never on the data
+scored.
 
-The model is saved as one ``.npz`` file (weights, feature scaling, threshold, the bands and the
-ground sample distance it was trained at, and what it was trained on).
+The model is saved as one ``.npz`` file (weights, feature scaling, threshold, whether segments
+are used, the bands and the ground sample distance it was trained at, and what it was trained
+on).
 
 Example:
     >>> import numpy as np
