@@ -14,6 +14,7 @@ import pytest
 
 from fortmap.detect import along_kernels as AK
 from fortmap.detect import fort_kernels as K
+from fortmap.detect import masked_box_kernels as MB
 from fortmap.detect.barricade_rows import masked_box
 from test_road_window import _median_ref, _other_road_ref, _sides_ref
 
@@ -198,7 +199,7 @@ def test_masked_box_ab_3x3_matches_masked_box(seed: int) -> None:
     m = rng.random(shape) < rng.uniform(0.0, 1.0)
     # the pixels asked for: some of the mask's, some off it, edge pixels included
     rows, cols = np.nonzero(rng.random(shape) < 0.7)
-    got_a, got_b = AK.masked_box_ab(ga, gb, m, 3, rows, cols)
+    got_a, got_b = MB.masked_box_ab(ga, gb, m, 3, rows, cols)
     for g, got in ((ga, got_a), (gb, got_b)):
         # the per-pixel kernel it replaces (NaN and infinities in the boxes included)
         want = np.full(shape, np.nan, np.float32)
@@ -208,7 +209,7 @@ def test_masked_box_ab_3x3_matches_masked_box(seed: int) -> None:
     g = rng.random(shape).astype(np.float32)
     want = np.full(shape, np.nan, np.float32)
     want[rows, cols] = masked_box(g, m, 3)[rows, cols]
-    np.testing.assert_array_equal(AK.masked_box_ab(g, g, m, 3, rows, cols)[1], want)
+    np.testing.assert_array_equal(MB.masked_box_ab(g, g, m, 3, rows, cols)[1], want)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -222,8 +223,8 @@ def test_masked_box_ab_fill(seed: int) -> None:
     asked = rng.random(shape) < 0.7
     rows, cols = np.nonzero(asked)
     for k in (3, 5):
-        want = AK.masked_box_ab(ga, gb, m, k, rows, cols)
-        got = AK.masked_box_ab(ga, gb, m, k, rows, cols, np.inf)
+        want = MB.masked_box_ab(ga, gb, m, k, rows, cols)
+        got = MB.masked_box_ab(ga, gb, m, k, rows, cols, np.inf)
         for g, w in zip(got, want, strict=True):
             assert (g[~asked] == np.inf).all()
             np.testing.assert_array_equal(g[asked].view(np.int32), w[asked].view(np.int32))
@@ -232,13 +233,13 @@ def test_masked_box_ab_fill(seed: int) -> None:
 def test_masked_box_ab_all_masked_out() -> None:
     g = np.ones((12, 9), np.float32)
     rows, cols = np.nonzero(np.ones(g.shape, bool))
-    a, b = AK.masked_box_ab(g, g, np.zeros(g.shape, bool), 3, rows, cols)
+    a, b = MB.masked_box_ab(g, g, np.zeros(g.shape, bool), 3, rows, cols)
     assert np.isnan(a).all() and np.isnan(b).all()
 
 
 def test_box3_weights_are_the_divided_mask_means() -> None:
     """The table of mask means equals the two divisions it replaces, bit for bit."""
-    w = AK._box3_weights()
+    w = MB._box3_weights()
     for c0 in range(4):
         for c1 in range(4):
             for c2 in range(4):

@@ -1,9 +1,11 @@
-"""footprint_medians: branch-free selections against numpy and the pixel_kernels originals."""
+"""footprint_medians: branch-free selections against numpy and the originals in pixel_kernels
+and selection_kernels."""
 
 import numpy as np
 import pytest
 
 from fortmap.detect import pixel_kernels as pk
+from fortmap.detect import selection_kernels as sk
 from fortmap.detect.footprint_medians import (
     angle_median,
     group_medians,
@@ -42,14 +44,14 @@ def test_medians_match_numpy_and_the_originals():
     for a in _cases(rng):
         buf = np.empty(len(a))
         assert segment_median(a.copy(), buf) == np.median(a)
-        assert segment_median(a.copy(), buf) == pk._segment_median(a.copy())
+        assert segment_median(a.copy(), buf) == sk._segment_median(a.copy())
         cs = np.clip(a * 2 - 1, -1.0, 1.0)
         got = angle_median(cs.copy(), buf)
         assert got == pk._angle_median(cs.copy())
         assert got == pytest.approx(np.median(np.degrees(np.arccos(cs))), abs=1e-12)
     # with a NaN, the original's sorting path (NaN sorted last)
     for a in (np.array([0.1, np.nan, 0.3]), np.array([np.nan, 0.2, 0.1, 0.4])):
-        assert segment_median(a.copy(), np.empty(len(a))) == pk._segment_median(a.copy())
+        assert segment_median(a.copy(), np.empty(len(a))) == sk._segment_median(a.copy())
         cs = a - 0.5
         assert angle_median(cs.copy(), np.empty(len(a))) == pk._angle_median(cs.copy())
 

@@ -9,7 +9,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from fortmap.detect.median_kernels import abs_diff_medians_u8, median3, to_bytes
-from fortmap.detect.pixel_kernels import abs_diff_medians
+from fortmap.detect.selection_kernels import abs_diff_medians
 
 SHAPES = [(1, 1), (1, 6), (7, 1), (2, 3), (31, 17), (64, 90)]
 

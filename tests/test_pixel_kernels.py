@@ -3,12 +3,12 @@ from __future__ import annotations
 import numpy as np
 
 from fortmap.detect.pixel_kernels import (
-    abs_diff_medians,
     abs_laplacian_every_other,
     abs_laplacian_numpy,
     band_mean_f32,
     lit_labels,
 )
+from fortmap.detect.selection_kernels import abs_diff_medians
 
 
 def test_laplacian_every_other_equals_numpy():
@@ -74,7 +74,7 @@ def test_band_mean_of_a_window_view_bit_for_bit():
 
 
 def test_median_inplace_equals_numpy_median():
-    from fortmap.detect.pixel_kernels import median_inplace
+    from fortmap.detect.selection_kernels import median_inplace
 
     rng = np.random.default_rng(15)
     cases = [np.abs(rng.normal(0, s, n)) for n in (1, 2, 3, 16, 1001, 20000) for s in (1e-3, 5)]
@@ -125,7 +125,7 @@ def test_abs_diff_medians_equal_numpy():
 
 
 def test_select_inplace_equals_numpy_partition():
-    from fortmap.detect.pixel_kernels import select_inplace
+    from fortmap.detect.selection_kernels import select_inplace
 
     rng = np.random.default_rng(13)
     cases = [rng.random(n) for n in (1, 2, 3, 7, 64, 301)]

@@ -10,6 +10,7 @@ from scipy import ndimage as ndi
 from fortmap.detect import along_kernels as AK
 from fortmap.detect import class_kernels as CK
 from fortmap.detect import fort_kernels as K
+from fortmap.detect import masked_box_kernels as MB
 from fortmap.detect.road_window import (
     MIN_CLASS_PX,
     RoadWindow,
@@ -181,7 +182,7 @@ def test_masked_box_ab_is_masked_box_at_of_each_image() -> None:
         gb = (rng.normal(size=(h, w)) * 10.0 ** rng.integers(-6, 6, (h, w))).astype(np.float32)
         m = rng.random((h, w)) < rng.uniform(0.1, 0.9)
         rows, cols = np.nonzero(m)
-        got_a, got_b = AK.masked_box_ab(ga, gb, m, 3, rows, cols)
+        got_a, got_b = MB.masked_box_ab(ga, gb, m, 3, rows, cols)
         for g, got in ((ga, got_a), (gb, got_b)):
             want = np.full((h, w), np.nan, np.float32)
             want[rows, cols] = K.masked_box_at(g, m, 3, rows, cols)

@@ -137,7 +137,7 @@ def test_lines_extended_to_the_border_at_once_equal_one_by_one():
 
 
 def test_segment_medians_equal_numpy_medians():
-    from fortmap.detect.pixel_kernels import segment_medians
+    from fortmap.detect.selection_kernels import segment_medians
 
     rng = np.random.default_rng(10)
     lens = np.array([1, 2, 3, 4, 7, 10, 1])

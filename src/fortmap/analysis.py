@@ -2,6 +2,7 @@
 
 io (open, put onto one grid) -> align (co-register, normalise) -> detect (per window, then
 scene-wide) -> write. Windows run one after another, or on a Dask cluster when one is given.
+What the windows hand back is gathered, and the scene-wide layers built, in ``scene_findings``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import rasterio
 import shapely
-from affine import Affine
 from rasterio.windows import Window
 
 from fortmap import __version__
@@ -28,18 +27,17 @@ from fortmap.analyze.surface import check_heights, open_dsms
 from fortmap.analyze.visibility_step import DEFAULT_DEM_ACCURACY_M, run_visibility
 from fortmap.detect.barricades import MIN_SIGMA as BLOCK_MIN_SIGMA
 from fortmap.detect.change import fit_change_model
-from fortmap.detect.cleared import BLOCK_FIELDS, block_px_for, extract_cleared
+from fortmap.detect.cleared import BLOCK_FIELDS, block_px_for
 from fortmap.detect.road_noise import scene_road_noise
 from fortmap.detect.roads_from_image import roads_from_image
 from fortmap.detect.sun import sun_angles
 from fortmap.errors import InputError
-from fortmap.fortifications import FortContext, FortFindings, fortification_layers
+from fortmap.fortifications import FortContext, fortification_layers
 from fortmap.io.cog import to_cog
 from fortmap.io.grids import (
     GreyScaled,
     analysis_grid,
     mosaic_mask,
-    to_crs,
     to_pixel,
     windows,
 )
@@ -48,7 +46,7 @@ from fortmap.io.output import atomic_dir, check_output_dir
 from fortmap.io.raster import GridReader, check_overlap, open_info
 from fortmap.io.roads import read_roads
 from fortmap.io.vector import read_footprints
-from fortmap.report.layers import findings_frame, write_layers
+from fortmap.report.layers import write_layers
 from fortmap.run_summary import (
     building_counts,
     change_entry,
@@ -58,6 +56,7 @@ from fortmap.run_summary import (
     model_units,
     roads_entry,
 )
+from fortmap.scene_findings import WindowTotals, building_layers, cleared_layer, route_layers
 from fortmap.tiles import SceneContext, WindowResult, process_window
 
 #: Progress callback: (step name, done, total).
@@ -331,11 +330,7 @@ def _run(
         t = time.perf_counter()
         bh, bw = grid.height // block, grid.width // block
         # float16 keeps the scene-wide state at 10 bytes per 2 m block (1/16 of the pixels)
-        blocks = np.zeros((len(BLOCK_FIELDS), bh, bw), np.float16)
-        feats, feat_ids = [], []
-        objects, obj_scores, obj_ev = [], [], []
-        found = FortFindings()
-        valid_px = changed_px = 0
+        totals = WindowTotals(np.zeros((len(BLOCK_FIELDS), bh, bw), np.float16), block)
         profile = {
             "driver": "GTiff",
             "dtype": "uint8",
@@ -354,22 +349,7 @@ def _run(
         with rasterio.open(tmp / "change.tif", "w", **profile) as dst:
             for k, res in enumerate(_map_windows(ctx, jobs, opts)):
                 dst.write(res.change, 1, window=res.core)
-                valid_px += res.valid_px
-                changed_px += int(res.change.sum())
-                r0, c0 = res.core.row_off // block, res.core.col_off // block
-                hb, wb = res.blocks.shape[1:]
-                hb, wb = min(hb, bh - r0), min(wb, bw - c0)
-                blocks[:, r0 : r0 + hb, c0 : c0 + wb] = res.blocks[:, :hb, :wb]
-                if res.footprint_features is not None:
-                    feats.append(res.footprint_features)
-                    feat_ids.extend(res.footprint_ids)
-                objects += res.objects
-                obj_scores += res.object_scores
-                obj_ev += res.object_evidence
-                if res.fort is not None:
-                    found.barricades += res.fort.barricades
-                    found.rubble += res.fort.rubble
-                    found.berms += res.fort.berms
+                totals.add(res)
                 tell("detecting", k + 1, len(jobs))
             dst.update_tags(
                 description="1 where structures appeared or disappeared or the ground was reshaped"
@@ -379,58 +359,12 @@ def _run(
 
         t = time.perf_counter()
         dates = {"date_before": binfo.date, "date_after": ainfo.date}
-        block_t = grid.transform @ Affine.scale(block)
-        cpolys, cscores, cev = extract_cleared(
-            blocks.astype(np.float32), block_t, block * gsd, opts.min_cleared_ha
-        )
-        layers = {
-            "cleared_areas": findings_frame(
-                "cleared_areas",
-                cpolys,
-                cscores,
-                grid.crs,
-                evidence=cev,
-                extra={"area_ha": [p.area / 1e4 for p in cpolys]},
-                **dates,
-            )
-        }
-        if fps is not None:
-            from fortmap.detect.footprints import damage_from_features
-
-            fdf = pd.concat(feats, ignore_index=True) if feats else pd.DataFrame()
-            fdf.index = feat_ids
-            fdf = fdf.sort_index()
-            dmg = damage_from_features(fdf, gsd)
-            dmg.index = fdf.index
-            keep_cols = [c for c in fps.columns if c not in ("geometry", "score", "damage")]
-            attrs = fps.loc[dmg.index, keep_cols]
-            extra = {c: attrs[c].tolist() for c in keep_cols if c not in ("kind", "evidence")}
-            extra["damage"] = dmg["damage"].tolist()
-            bl = findings_frame(
-                "buildings",
-                fps.geometry.loc[dmg.index].values,
-                dmg["score"].values,
-                grid.crs,
-                evidence=dmg["evidence"].tolist(),
-                extra=extra,
-                **dates,
-            )
-            layers["buildings"] = bl
-            razed = bl[bl["damage"] == "destroyed"].copy()
-            razed["kind"] = "razed_building"
-            layers["razed_buildings"] = razed
-        else:
-            layers["razed_buildings"] = findings_frame(
-                "razed_buildings",
-                to_crs(objects, grid.transform),
-                obj_scores,
-                grid.crs,
-                evidence=obj_ev,
-                **dates,
-            )
+        cleared, cpolys = cleared_layer(totals, grid, opts.min_cleared_ha, dates)
+        layers = {"cleared_areas": cleared}
+        layers.update(building_layers(fps, totals, grid, dates))
         layers.update(
             fortification_layers(
-                found,
+                totals.found,
                 grid.crs,
                 dates,
                 road_lines is not None,
@@ -440,19 +374,9 @@ def _run(
         )
         routes_summary = None
         if core_poly is not None:
-            # networkx and the route graph load only when routes are asked for
-            from fortmap.analyze.routes import routes_in_area
-
-            clearance = None
-            if dsms is not None and opts.dsm_obstacles and rules.on("route_obstacles"):
-                from fortmap.analyze.clearance import obstacles_on_grid
-
-                clearance = obstacles_on_grid(
-                    dsms[0], dsms[1], grid, road_lines, rise_m=rules.threshold("route_obstacles")
-                )
-            rres = routes_in_area(road_lines, grid.bounds, core_poly, layers, clearance, **dates)
-            layers["routes"], layers["entry_points"] = rres.routes, rres.entry_points
-            routes_summary = rres.summary
+            routes_summary = route_layers(
+                road_lines, grid, core_poly, layers, dsms, rules, opts.dsm_obstacles, dates
+            )
         t_vis = time.perf_counter()
         vis_layer, vis_summary = run_visibility(
             grid,
@@ -495,14 +419,14 @@ def _run(
             "dates": {"before": binfo.date, "after": ainfo.date},
             "grid": grid_entry(grid),
             "overlap_fraction": round(overlap, 4),
-            "valid_fraction": round(valid_px / (grid.width * grid.height), 4),
+            "valid_fraction": round(totals.valid_px / (grid.width * grid.height), 4),
             "coregistration": coreg.as_dict(gsd),
             "radiometry": maps.as_dict(),
             "counts": {k: int(len(v)) for k, v in layers.items() if k != "buildings"},
             "buildings": building_counts(layers.get("buildings")),
             "areas": {
                 "cleared_ha": round(float(sum(p.area for p in cpolys)) / 1e4, 3),
-                "changed_ha": round(changed_px * gsd * gsd / 1e4, 3),
+                "changed_ha": round(totals.changed_px * gsd * gsd / 1e4, 3),
             },
             "razed_buildings_from": "footprints" if fps is not None else "change objects",
             "change_from": change_entry(net, opts.change_model),

@@ -27,6 +27,7 @@ import shapely
 
 from fortmap.detect import fort_kernels as K
 from fortmap.detect.barricade_dsm import DSM_BLOCK_RISE_M, dsm_rise_at, dsm_rows
+from fortmap.detect.barricade_ends import off_road_change
 from fortmap.detect.barricade_rows import (  # noqa: F401  (re-exported for rubble)
     ALONG_REF_M,
     MAX_ROW_ALONG_M,
@@ -40,8 +41,6 @@ from fortmap.detect.barricade_rows import (  # noqa: F401  (re-exported for rubb
     junction_rows,
     masked_box,
     merge_split_rows,
-    off_road_change,
-    past_ends,
     pieces,
     reframe,
     row_ok,

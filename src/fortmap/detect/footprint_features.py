@@ -29,8 +29,8 @@ from fortmap.detect.pixel_kernels import (  # noqa: F401  (_label_medians: tests
     abs_laplacian_numpy,
     lit_counts,
     lit_labels,
-    median_inplace,
 )
+from fortmap.detect.selection_kernels import median_inplace
 from fortmap.io.polygon_fill import burn_polygons
 
 #: Added to every band before the spectral angle, reflectance units: keeps the angle of

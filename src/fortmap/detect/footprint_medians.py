@@ -15,11 +15,8 @@ import math
 import numba
 import numpy as np
 
-from fortmap.detect.pixel_kernels import (
-    _angle_median,
-    _segment_median,
-    lit_interior_values,
-)
+from fortmap.detect.pixel_kernels import _angle_median, lit_interior_values
+from fortmap.detect.selection_kernels import _segment_median
 
 #: Ranges this short are finished by insertion sort.
 _SMALL = 16

@@ -137,7 +137,7 @@ def to_bytes(x: np.ndarray, out: np.ndarray) -> bool:  # pragma: no cover - comp
 @nb.njit(cache=True, nogil=True)
 def abs_diff_medians_u8(img: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     """Per band, the median of ``|img[:, :, 1:] - img[:, :, :-1]|`` of a uint8 (bands, rows,
-    cols) stack, float32 (bands,): :func:`fortmap.detect.pixel_kernels.abs_diff_medians` of
+    cols) stack, float32 (bands,): :func:`fortmap.detect.selection_kernels.abs_diff_medians` of
     the same values as float32, from a histogram of the 256 possible differences. NaN (as
     numpy's median of nothing) where a row has under two pixels."""
     nb_, h, w = img.shape

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fortmap.detect.pixel_kernels import _select_keys, select_inplace
+from fortmap.detect.selection_kernels import _select_keys, select_inplace
 
 
 def _np_robust_sigma(x: np.ndarray, floor: float) -> float:

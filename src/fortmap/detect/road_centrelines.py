@@ -13,8 +13,8 @@ from affine import Affine
 
 from fortmap.detect.edt_kernels import edt_at
 from fortmap.detect.line_kernels import points_at_steps
-from fortmap.detect.pixel_kernels import segment_medians
 from fortmap.detect.road_corridors import fill_small_holes
+from fortmap.detect.selection_kernels import segment_medians
 from fortmap.detect.skeleton_kernels import order_branch, skeleton_branches, skeletonize_zhang
 
 #: Dead-end branches shorter than this are skeleton spurs (a junction's corners, a driveway).

@@ -25,7 +25,7 @@ from fortmap.detect.colour_class_kernels import (
 )
 from fortmap.detect.median_kernels import abs_diff_medians_u8, median3, to_bytes
 from fortmap.detect.morph_kernels import close_cross
-from fortmap.detect.pixel_kernels import abs_diff_medians, class_bit_counts
+from fortmap.detect.pixel_kernels import class_bit_counts
 from fortmap.detect.road_corridors import (
     CORRIDOR_M,
     _not_wide,
@@ -33,6 +33,7 @@ from fortmap.detect.road_corridors import (
     fill_small_holes,
     open_lines_packed,
 )
+from fortmap.detect.selection_kernels import abs_diff_medians
 
 #: Colour classes of the surface clustering.
 N_CLASSES = 16

@@ -16,6 +16,7 @@ import numpy as np
 from fortmap.detect import along_kernels as AK
 from fortmap.detect import class_kernels as CK
 from fortmap.detect import fort_kernels as K
+from fortmap.detect import masked_box_kernels as MB
 from fortmap.detect.barricade_rows import ALONG_REF_M, masked_box
 from fortmap.detect.order_stats import median_f32, robust_sigma
 from fortmap.detect.road_pixels import (  # noqa: F401  (re-exported)
@@ -262,7 +263,7 @@ def _along_levels(rw: RoadWindow, which: str, smooth_px: int) -> tuple[np.ndarra
             with np.errstate(invalid="ignore"):
                 big = max(np.abs(rw.level(w, 1)).max(initial=0.0) for w in "ab")
             fill = np.inf if big < 1e30 else np.nan
-        sm_a, sm_b = AK.masked_box_ab(level("a"), level("b"), rw.on, 3, rw.rows, rw.cols, fill)
+        sm_a, sm_b = MB.masked_box_ab(level("a"), level("b"), rw.on, 3, rw.rows, rw.cols, fill)
         rw._cache[("along_inf", smooth_px)] = fill == np.inf
         rw._cache[("along_sm", "a", smooth_px)] = sm_a
         rw._cache[("along_sm", "b", smooth_px)] = sm_b

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from fortmap.detect import fort_kernels as K
-from fortmap.detect.barricade_rows import past_ends
+from fortmap.detect.barricade_ends import past_ends
 from fortmap.detect.block_change import (
     GROW_SIGMA,
     MIN_SIGMA,

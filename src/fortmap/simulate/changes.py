@@ -15,8 +15,9 @@ import shapely
 from shapely.geometry import LineString, Point, Polygon
 
 from fortmap.simulate import raster as R
-from fortmap.simulate.layout import City, _polys
+from fortmap.simulate.layout import City
 from fortmap.simulate.noise import Textures
+from fortmap.simulate.shapes import _polys
 
 BLOCK_HEIGHT_M = 1.5
 

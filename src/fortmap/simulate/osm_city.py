@@ -31,9 +31,9 @@ from fortmap.simulate.layout import (
     ROOF_PALETTE,
     City,
     _buildings,
-    _polys,
-    vegetation,
 )
+from fortmap.simulate.shapes import _polys
+from fortmap.simulate.vegetation import vegetation
 
 #: Storey height (m) used for ``building:levels`` and generated buildings alike.
 STOREY_M = 3.1

@@ -23,9 +23,10 @@ from fortmap.simulate.changes import Changes, apply_changes, plan_changes, truth
 from fortmap.simulate.difficulty import Difficulty, resolve_difficulty
 from fortmap.simulate.dsm_quality import NODATA as DSM_NODATA
 from fortmap.simulate.dsm_quality import degrade_dsm, resolve_quality
-from fortmap.simulate.layout import FIELD_KINDS, City, plan_city
+from fortmap.simulate.layout import City, plan_city
 from fortmap.simulate.noise import make_textures
 from fortmap.simulate.truth_routes import junction_vertices, write_true_routes
+from fortmap.simulate.vegetation import FIELD_KINDS
 from fortmap.types import DATE_TAG
 
 #: The scene's CRS (UTM 37N) and the south-west corner of the scene in it (metres).
