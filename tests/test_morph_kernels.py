@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from fortmap.detect.morph_kernels import fill_holes_upto
+from fortmap.detect.closing_kernels import fill_holes_upto
 from fortmap.detect.pixel_kernels import fill_labelled
 
 

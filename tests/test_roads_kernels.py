@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
+from fortmap.detect.closing_kernels import close_cross
 from fortmap.detect.edt_kernels import edt
 from fortmap.detect.median_kernels import median3
-from fortmap.detect.morph_kernels import close_cross
 from fortmap.detect.road_corridors import N_DIRECTIONS, line_openings
 from fortmap.detect.road_surface import _nearest
 from fortmap.detect.skeleton_kernels import order_branch, simple_branches

@@ -11,7 +11,8 @@ from shapely import LineString, box
 
 from fortmap.analyze.clearance import obstacle_mask, obstacles_on_grid, passable_widths
 from fortmap.analyze.road_graph import build_road_graph
-from fortmap.analyze.routes import DSM_KIND, analyse_routes
+from fortmap.analyze.route_cuts import DSM_KIND
+from fortmap.analyze.routes import analyse_routes
 
 AREA = box(0, 0, 1000, 1000)
 CORE = box(400, 400, 600, 600)

@@ -23,6 +23,9 @@ Rules (all geometric, no fitted thresholds):
 * **Sealed**: the core had at least one entry route before and has none after.
 
 Route lengths are measured along the roads from the area's edge to the entry point, in metres.
+
+The cut rules (which pieces are cut, and by what; ``DSM_KIND``) are in
+:mod:`fortmap.analyze.route_cuts`.
 """
 
 from __future__ import annotations
@@ -40,16 +43,13 @@ from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 from shapely.ops import substring
 
-from fortmap.analyze.clearance import passable_widths
 from fortmap.analyze.road_graph import EDGE_TOL_M, RoadGraph, build_road_graph
+from fortmap.analyze.route_cuts import cut_features, find_cuts, measured_cuts
 from fortmap.errors import InputError
 from fortmap.report.layers import findings_frame
 
 #: Narrowest passage (m) a car or light truck gets through.
 MIN_PASSABLE_M = 3.0
-
-#: ``cut_by`` kind of a cut measured from the DSMs with no recognised feature on it.
-DSM_KIND = "dsm_obstacle"
 
 _ROAD_ATTRS = ("road_class", "highway", "name", "width_m")
 
@@ -123,104 +123,6 @@ def _split_at_core(graph: RoadGraph, core: shapely.Polygon) -> _Pieces:
         parent=np.r_[idx, np.asarray(new_p, dtype=np.int64)].astype(np.int64),
         nodes=np.vstack(nodes),
     )
-
-
-def _features(gdf: gpd.GeoDataFrame | None, kind: str, crs) -> gpd.GeoDataFrame | None:  # noqa: ANN001
-    if gdf is None or len(gdf) == 0:
-        return None
-    if gdf.crs is not None and crs is not None and gdf.crs != crs:
-        gdf = gdf.to_crs(crs)
-    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
-    ids = gdf["id"].astype(str) if "id" in gdf.columns else pd.Series(gdf.index.astype(str))
-    out = gpd.GeoDataFrame(
-        {
-            "label": [f"{kind}:{i}" for i in ids],
-            "score": gdf["score"].to_numpy(float) if "score" in gdf.columns else 1.0,
-        },
-        geometry=gdf.geometry.to_numpy(),
-        crs=gdf.crs,
-    )
-    if kind == "rubble":
-        pw = (
-            pd.to_numeric(gdf["passable_width_m"], errors="coerce").to_numpy(float)
-            if "passable_width_m" in gdf.columns
-            else np.full(len(gdf), np.nan)
-        )
-        out["passable_width_m"] = pw
-    return out
-
-
-def _rubble_passable(edge: shapely.LineString, width: float, rub: shapely.Geometry) -> float:
-    """Width (m) left by rubble without a measured ``passable_width_m``: road width less the
-    mean width the rubble covers over the stretch of road it spans."""
-    corridor = edge.buffer(width / 2, cap_style="flat")
-    part = rub.intersection(corridor)
-    covered = part.area
-    # the stretch of road it spans: its extent projected onto the centreline
-    at = shapely.line_locate_point(edge, shapely.points(shapely.get_coordinates(part)))
-    span = float(np.ptp(at)) if len(at) else 0.0
-    if covered <= 0 or span <= 0:
-        return width
-    return max(0.0, width - min(width, covered / span))
-
-
-def _find_cuts(
-    geoms: np.ndarray,
-    widths: np.ndarray,
-    feats: list[gpd.GeoDataFrame],
-    min_passable_m: float,
-) -> tuple[np.ndarray, list[list[str]], np.ndarray, np.ndarray]:
-    """Per piece: cut flag, cutting feature labels, their best score, narrowest passage (m)."""
-    n = len(geoms)
-    cut = np.zeros(n, bool)
-    by: list[list[str]] = [[] for _ in range(n)]
-    score = np.zeros(n)
-    passable = np.full(n, np.nan)
-    tree = shapely.STRtree(geoms)
-    half = float(np.nanmax(widths)) / 2 if n else 0.0
-    for f in feats:
-        fg = f.geometry.to_numpy()
-        if "passable_width_m" in f.columns:
-            fi, ei = tree.query(fg, predicate="dwithin", distance=half)
-            near = shapely.distance(geoms[ei], fg[fi]) <= widths[ei] / 2
-            fi, ei = fi[near], ei[near]
-            pw = f["passable_width_m"].to_numpy(float)[fi]
-            for k in np.flatnonzero(np.isnan(pw)):
-                pw[k] = _rubble_passable(geoms[ei[k]], widths[ei[k]], fg[fi[k]])
-            # pieces narrower than the rubble's measured gap keep their own width
-            pw = np.minimum(pw, widths[ei])
-            np.fmin.at(passable, ei, pw)
-            hit = pw < min_passable_m
-            fi, ei = fi[hit], ei[hit]
-        else:
-            fi, ei = tree.query(fg, predicate="intersects")
-        labels = f["label"].to_numpy()
-        sc = f["score"].to_numpy(float)
-        for a, b in zip(fi, ei, strict=True):
-            cut[b] = True
-            by[b].append(labels[a])
-            score[b] = max(score[b], sc[a])
-    return cut, by, score, passable
-
-
-def _measured_cuts(
-    geoms: np.ndarray,
-    widths: np.ndarray,
-    obstacles: tuple[np.ndarray, Affine],
-    min_passable_m: float,
-    cuts: tuple[np.ndarray, list[list[str]], np.ndarray, np.ndarray],
-) -> None:
-    """Add the cuts measured from the DSMs' obstacle mask to ``cuts`` (in place): a piece whose
-    free passage is under ``min_passable_m`` is cut even where no feature was recognised; the
-    features found keep cutting where they do (the image sees what the DSM may not, e.g. a
-    row of blocks under a tree's crown)."""
-    cut, cut_by, score, passable = cuts
-    pw = passable_widths(geoms, widths, *obstacles)
-    for i in np.flatnonzero((pw < min_passable_m) & ~cut):
-        cut[i] = True
-        cut_by[i].append(f"{DSM_KIND}:{i}")
-        score[i] = 1.0
-    np.fmin(passable, pw, out=passable)
 
 
 def _shortest(
@@ -309,15 +211,15 @@ def analyse_routes(
     feats = [
         f
         for f in (
-            _features(barricades, "barricade", crs),
-            _features(berms, "berm", crs),
-            _features(rubble, "rubble", crs),
+            cut_features(barricades, "barricade", crs),
+            cut_features(berms, "berm", crs),
+            cut_features(rubble, "rubble", crs),
         )
         if f is not None
     ]
-    cut, cut_by, cut_score, passable = _find_cuts(p.geoms, widths, feats, min_passable_m)
+    cut, cut_by, cut_score, passable = find_cuts(p.geoms, widths, feats, min_passable_m)
     if obstacles is not None:
-        _measured_cuts(
+        measured_cuts(
             p.geoms, widths, obstacles, min_passable_m, (cut, cut_by, cut_score, passable)
         )
 

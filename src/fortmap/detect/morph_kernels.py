@@ -1,8 +1,12 @@
-"""Binary morphology kernels of road derivation (numba): line openings and cross closings.
+"""Binary morphology kernels of road derivation (numba): line openings.
 
 Each kernel gives the same pixels as the plain numpy/scipy code it replaced (tests compare
 them); lengths are in pixels of the grid given. Bit-plane kernels treat the bits of an unsigned
-array as up to 32 masks worked at once.
+array as up to 32 masks worked at once; ``open_bits`` works on one mask held as bits of uint64
+words, laid out by ``bit_rows_of_transpose`` and read back by ``union_of_bit_rows``.
+
+The cross closing (``close_cross``) and the filling of small holes (``fill_holes_upto``) are
+in :mod:`fortmap.detect.closing_kernels`.
 """
 
 from __future__ import annotations
@@ -389,116 +393,4 @@ def union_of_bit_rows(  # pragma: no cover - compiled
         for c in range(w):
             v = ((rows[r, c >> 6] >> np.uint64(c & 63)) | (cols[c, k] >> b)) & np.uint64(1)
             out[r, c] = mask[r, c] and v != 0
-    return out
-
-
-@nb.njit(cache=True, nogil=True)
-def _cross(x: np.ndarray, dilate: bool) -> np.ndarray:  # pragma: no cover - compiled
-    """One dilation (OR) or erosion (AND) by the 3x3 cross, outside the array counting 0."""
-    h, w = x.shape
-    out = np.empty_like(x)
-    zero = np.zeros(w, x.dtype)
-    for r in range(h):
-        xm = x[r]
-        up = x[r - 1] if r > 0 else zero
-        dn = x[r + 1] if r < h - 1 else zero
-        o = out[r]
-        # the first and last columns apart, so the interior loop has no edge tests and
-        # vectorises
-        for c in (0, w - 1):
-            if c >= 0:
-                lf = xm[c - 1] if c > 0 else 0
-                rt = xm[c + 1] if c < w - 1 else 0
-                if dilate:
-                    o[c] = xm[c] | up[c] | dn[c] | lf | rt
-                else:
-                    o[c] = xm[c] & up[c] & dn[c] & lf & rt
-        if dilate:
-            for c in range(1, w - 1):
-                o[c] = xm[c] | up[c] | dn[c] | xm[c - 1] | xm[c + 1]
-        else:
-            for c in range(1, w - 1):
-                o[c] = xm[c] & up[c] & dn[c] & xm[c - 1] & xm[c + 1]
-    return out
-
-
-@nb.njit(cache=True, nogil=True)
-def close_cross(x: np.ndarray, iterations: int) -> np.ndarray:  # pragma: no cover - compiled
-    """Closing by the 3x3 cross: ``scipy.ndimage.binary_closing(x, iterations=...)``.
-
-    Works bitwise, so an unsigned array closes every bit plane (one mask each) at once, and a
-    bool array viewed as uint8 is one mask. Like scipy, both steps count the outside as 0, so
-    the closing is False on the outermost ``iterations`` rows and columns.
-    """
-    d = x
-    for _ in range(iterations):
-        d = _cross(d, True)
-    for _ in range(iterations):
-        d = _cross(d, False)
-    return d
-
-
-@nb.njit(cache=True, nogil=True)
-def _find(parent: np.ndarray, i: int) -> int:  # pragma: no cover - compiled
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = parent[i]
-    return i
-
-
-@nb.njit(cache=True, nogil=True)
-def fill_holes_upto(mask: np.ndarray, max_px: float) -> np.ndarray:  # pragma: no cover
-    """``mask`` with every hole of at most ``max_px`` pixels filled (bool, same shape).
-
-    A hole is a 4-connected component of False pixels (``ndi.label(~mask)``'s components,
-    filled as :func:`fortmap.detect.pixel_kernels.fill_labelled` fills them). The components
-    are built from the rows' runs of False pixels, joined where runs of neighbouring rows share
-    a column, so the work follows the runs rather than the pixels.
-    """
-    h, w = mask.shape
-    n = 0
-    for r in range(h):
-        for c in range(w):
-            if not mask[r, c] and (c == 0 or mask[r, c - 1]):
-                n += 1
-    r0 = np.empty(n, np.int32)
-    c0 = np.empty(n, np.int32)
-    c1 = np.empty(n, np.int32)
-    first = np.zeros(h + 1, np.int64)  # runs of row r: first[r] .. first[r + 1] - 1
-    k = 0
-    for r in range(h):
-        first[r] = k
-        c = 0
-        while c < w:
-            if mask[r, c]:
-                c += 1
-                continue
-            s = c
-            while c < w and not mask[r, c]:
-                c += 1
-            r0[k], c0[k], c1[k] = r, s, c
-            k += 1
-    first[h] = k
-    parent = np.arange(n)
-    for r in range(1, h):
-        a, a_end = first[r - 1], first[r]
-        b, b_end = first[r], first[r + 1]
-        while a < a_end and b < b_end:
-            if c0[a] < c1[b] and c0[b] < c1[a]:
-                ra, rb = _find(parent, a), _find(parent, b)
-                if ra != rb:
-                    parent[max(ra, rb)] = min(ra, rb)
-            # the run that ends first can meet no later run of the other row
-            if c1[a] < c1[b]:
-                a += 1
-            else:
-                b += 1
-    size = np.zeros(n, np.int64)
-    for i in range(n):
-        size[_find(parent, i)] += c1[i] - c0[i]
-    out = mask.copy()
-    for i in range(n):
-        if size[_find(parent, i)] <= max_px:
-            for c in range(c0[i], c1[i]):
-                out[r0[i], c] = True
     return out

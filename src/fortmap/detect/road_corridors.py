@@ -10,11 +10,11 @@ import math
 
 import numpy as np
 
+from fortmap.detect.closing_kernels import fill_holes_upto
 from fortmap.detect.corridor_kernels import or_bit_rows, plane_bit_rows
 from fortmap.detect.edt_kernels import edt_above, far_from
 from fortmap.detect.morph_kernels import (
     bit_rows_of_transpose,
-    fill_holes_upto,
     open_bits,
     open_packed,
     union_of_bit_rows,

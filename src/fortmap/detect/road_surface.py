@@ -13,6 +13,7 @@ import numpy as np
 from scipy.cluster.vq import kmeans2
 from scipy.spatial.distance import cdist
 
+from fortmap.detect.closing_kernels import close_cross
 from fortmap.detect.colour_class_kernels import (
     bit_plane,
     class_bit_count,
@@ -24,7 +25,6 @@ from fortmap.detect.colour_class_kernels import (
     nearest_merged,
 )
 from fortmap.detect.median_kernels import abs_diff_medians_u8, median3, to_bytes
-from fortmap.detect.morph_kernels import close_cross
 from fortmap.detect.pixel_kernels import class_bit_counts
 from fortmap.detect.road_corridors import (
     CORRIDOR_M,

@@ -15,7 +15,7 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject
 
 from fortmap.errors import InputError
-from fortmap.io.raster import read_plain_raster
+from fortmap.io.plain_raster import read_plain_raster
 from fortmap.types import TRUTH_LAYERS
 
 FINDINGS = "findings.gpkg"

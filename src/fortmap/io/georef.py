@@ -15,7 +15,8 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from fortmap.errors import InputError
-from fortmap.io.raster import HOW_TO_GEOREFERENCE, read_plain_raster
+from fortmap.io.plain_raster import read_plain_raster
+from fortmap.io.raster import HOW_TO_GEOREFERENCE
 from fortmap.types import DATE_TAG
 
 __all__ = [

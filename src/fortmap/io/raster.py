@@ -3,6 +3,10 @@
 Every image is read onto the *before* image's grid: the after image through a GDAL warped
 VRT, so nothing is ever loaded whole. Pixel values are returned as float32 reflectance-like
 numbers, scaled per band by a constant fixed once per scene so that windows agree.
+
+The numba kernels of the direct reads (sub-pixel shift, scaling) are in
+:mod:`fortmap.io.shift_kernels`; whole rasters read without a georeference (``PlainRaster``,
+``read_plain_raster``) in :mod:`fortmap.io.plain_raster`.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numba
 import numpy as np
 import rasterio
 from affine import Affine
@@ -21,6 +24,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from fortmap.errors import InputError, NoOverlapError, NotGeoreferencedError
+from fortmap.io.shift_kernels import bilinear_shift, scale_native
 from fortmap.types import DATE_TAG, Grid
 
 #: How to georeference a plain image; shown whenever an input has no CRS or geotransform.
@@ -325,10 +329,10 @@ class GridReader:
                 data, valid = self._read_padded(bands, ic, ir, w, h)
                 return data, valid
             a, valid = self._read_padded(bands, ic, ir, w, h, native)
-            out = _scale_native(a, sc, of, scale is not None, offset is not None)
+            out = scale_native(a, sc, of, scale is not None, offset is not None)
             return out, valid
         a, v = self._read_padded(bands, ic, ir, w + 1, h + 1, native)
-        out, valid = _bilinear_shift(
+        out, valid = bilinear_shift(
             a, v, np.float32((1 - fx) * (1 - fy)), np.float32(fx * (1 - fy)),
             np.float32((1 - fx) * fy), np.float32(fx * fy), sc, of,
             scale is not None, offset is not None,
@@ -429,79 +433,3 @@ class GridReader:
             kw = {"out_shape": out_shape, "resampling": Resampling.nearest}
         mask = ds.dataset_mask(window=window, **kw)
         return mask > 0
-
-
-@numba.njit(cache=True, nogil=True)
-def _bilinear_shift(a, v, w00, w01, w10, w11, scale, offset, do_scale, do_offset):
-    """Sub-pixel shift of padded (bands, H+1, W+1) pixels to float32 (bands, H, W), scaled.
-
-    Same float32 operations, in the same order, as the numpy expression it replaces, so the
-    result is bit-identical; validity needs all four neighbours.
-    """
-    nb, h, w = a.shape[0], a.shape[1] - 1, a.shape[2] - 1
-    out = np.empty((nb, h, w), np.float32)
-    for b in range(nb):
-        s, o = scale[b], offset[b]
-        for i in range(h):
-            for j in range(w):
-                x = w00 * np.float32(a[b, i, j])
-                x += w01 * np.float32(a[b, i, j + 1])
-                x += w10 * np.float32(a[b, i + 1, j])
-                x += w11 * np.float32(a[b, i + 1, j + 1])
-                if do_scale:
-                    x = np.float32(np.float64(x) * s)
-                    if do_offset:
-                        x = np.float32(np.float64(x) + o)
-                out[b, i, j] = x
-    valid = np.empty((h, w), np.bool_)
-    for i in range(h):
-        for j in range(w):
-            valid[i, j] = v[i, j] and v[i, j + 1] and v[i + 1, j] and v[i + 1, j + 1]
-    return out, valid
-
-
-@numba.njit(cache=True, nogil=True)
-def _scale_native(a, scale, offset, do_scale, do_offset):  # pragma: no cover - compiled
-    """Native pixels (bands, H, W) to float32, scaled as :func:`_bilinear_shift` scales."""
-    nb, h, w = a.shape
-    out = np.empty((nb, h, w), np.float32)
-    for b in range(nb):
-        s, o = scale[b], offset[b]
-        for i in range(h):
-            for j in range(w):
-                x = np.float32(a[b, i, j])
-                if do_scale:
-                    x = np.float32(np.float64(x) * s)
-                    if do_offset:
-                        x = np.float32(np.float64(x) + o)
-                out[b, i, j] = x
-    return out
-
-
-@dataclass
-class PlainRaster:
-    """A whole raster read without requiring a georeference (masks, PNG labels and images)."""
-
-    data: np.ndarray
-    crs: object
-    transform: Affine
-    nodata: float | None
-
-
-def read_plain_raster(path: str | Path, role: str) -> PlainRaster:
-    """Read every band of a small raster that may have no CRS or geotransform.
-
-    Raises:
-        InputError: missing or unreadable, with a one-line message naming the file.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: {role} not found")
-    try:
-        with warnings.catch_warnings():
-            # a plain image has no georeference; the caller decides whether it needs one
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(p) as ds:
-                return PlainRaster(ds.read(), ds.crs, ds.transform, ds.nodata)
-    except RasterioIOError as exc:
-        raise InputError(f"{p}: cannot read {role}: {str(exc).splitlines()[0]}") from None
