@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fortmap.detect.selection_kernels import _select_keys, select_inplace
+from fortmap.detect.selection_kernels import _select_keys, hist_bracket, select_inplace
 
 
 def _np_robust_sigma(x: np.ndarray, floor: float) -> float:
@@ -127,16 +127,7 @@ def _kth_keys(x, dev, med, k1, k2):  # pragma: no cover - compiled
     hist = np.zeros(4096, np.int64)
     for i in range(m):
         hist[np.uint32(buf[i] - lo) >> shift] += 1
-    acc = 0
-    b1 = 0
-    while acc + hist[b1] <= r1:
-        acc += hist[b1]
-        b1 += 1
-    b2 = b1
-    acc2 = acc + hist[b1]
-    while acc2 <= r2:
-        b2 += 1
-        acc2 += hist[b2]
+    b1, acc, b2, acc2 = hist_bracket(hist, r1, r2)
     few = np.empty(acc2 - acc, np.uint32)
     j = 0
     u1, u2 = np.uint32(b1), np.uint32(b2)

@@ -14,6 +14,27 @@ import numpy as np
 
 
 @numba.njit(cache=True, nogil=True)
+def hist_bracket(hist, r1, r2):  # pragma: no cover - compiled
+    """Histogram bins holding the values of ranks ``r1 <= r2`` (0-based, ascending).
+
+    Returns:
+        (b1, below, b2, upto): the bins of ranks r1 and r2, the count in bins before b1, and
+        the count in bins up to and including b2.
+    """
+    b1 = 0
+    below = 0
+    while below + hist[b1] <= r1:
+        below += hist[b1]
+        b1 += 1
+    b2 = b1
+    upto = below + hist[b1]
+    while upto <= r2:
+        b2 += 1
+        upto += hist[b2]
+    return b1, below, b2, upto
+
+
+@numba.njit(cache=True, nogil=True)
 def _select_keys(keys: np.ndarray, k1: int, k2: int) -> tuple[int, int]:  # pragma: no cover
     """The k1-th and k2-th smallest of uint32 ``keys`` (0-based): two 16-bit radix passes."""
     hi = np.zeros(65536, np.int64)
@@ -119,16 +140,7 @@ def median_inplace(a: np.ndarray) -> float:  # pragma: no cover - compiled
             return np.nan
         return _segment_median(a)
     k1, k2 = (n - 1) // 2, n // 2
-    b1 = 0
-    below = 0
-    while below + hist[b1] <= k1:
-        below += hist[b1]
-        b1 += 1
-    b2 = b1
-    acc = below + hist[b1]
-    while acc <= k2:
-        b2 += 1
-        acc += hist[b2]
+    b1, below, b2, acc = hist_bracket(hist, k1, k2)
     buf = np.empty(acc - below, np.float64)
     m = 0
     lo_key, hi_key = np.uint64(b1) << np.uint64(48), (np.uint64(b2) + np.uint64(1)) << np.uint64(48)
