@@ -14,6 +14,7 @@ from numba import njit
 
 # the evidence's last steps live apart; importers of this module still find them here
 from fortmap.detect.change_finish import finish_evidence, uniform3, upsample_masked  # noqa: F401
+from fortmap.detect.label_kernels import find_root
 
 
 @njit(cache=True, nogil=True, fastmath=True)
@@ -259,14 +260,6 @@ def block_any_dilated(m1, m2, f):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _find(parent, i):  # pragma: no cover - compiled
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = parent[i]
-    return i
-
-
-@njit(cache=True, nogil=True)
 def _run_components(fg):  # pragma: no cover - compiled
     """4-connected components of bool (H, W) as runs of pixels along rows.
 
@@ -302,8 +295,8 @@ def _run_components(fg):  # pragma: no cover - compiled
         while i < i1 and j < j1:
             # runs in neighbouring rows touch when their column ranges overlap
             if re[i] > rs[j] and re[j] > rs[i]:
-                ri = _find(parent, i)
-                rj = _find(parent, j)
+                ri = find_root(parent, i)
+                rj = find_root(parent, j)
                 if ri < rj:
                     parent[rj] = ri
                 elif rj < ri:
@@ -313,7 +306,7 @@ def _run_components(fg):  # pragma: no cover - compiled
             else:
                 j += 1
     for k in range(n):
-        parent[k] = _find(parent, k)
+        parent[k] = find_root(parent, k)
     return rs, re, first, parent, n
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from fortmap.detect.label_kernels import find_root
+
 
 @nb.njit(cache=True, nogil=True)
 def _cross(x: np.ndarray, dilate: bool) -> np.ndarray:  # pragma: no cover - compiled
@@ -59,14 +61,6 @@ def close_cross(x: np.ndarray, iterations: int) -> np.ndarray:  # pragma: no cov
 
 
 @nb.njit(cache=True, nogil=True)
-def _find(parent: np.ndarray, i: int) -> int:  # pragma: no cover - compiled
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = parent[i]
-    return i
-
-
-@nb.njit(cache=True, nogil=True)
 def fill_holes_upto(mask: np.ndarray, max_px: float) -> np.ndarray:  # pragma: no cover
     """``mask`` with every hole of at most ``max_px`` pixels filled (bool, same shape).
 
@@ -105,7 +99,7 @@ def fill_holes_upto(mask: np.ndarray, max_px: float) -> np.ndarray:  # pragma: n
         b, b_end = first[r], first[r + 1]
         while a < a_end and b < b_end:
             if c0[a] < c1[b] and c0[b] < c1[a]:
-                ra, rb = _find(parent, a), _find(parent, b)
+                ra, rb = find_root(parent, a), find_root(parent, b)
                 if ra != rb:
                     parent[max(ra, rb)] = min(ra, rb)
             # the run that ends first can meet no later run of the other row
@@ -115,10 +109,10 @@ def fill_holes_upto(mask: np.ndarray, max_px: float) -> np.ndarray:  # pragma: n
                 b += 1
     size = np.zeros(n, np.int64)
     for i in range(n):
-        size[_find(parent, i)] += c1[i] - c0[i]
+        size[find_root(parent, i)] += c1[i] - c0[i]
     out = mask.copy()
     for i in range(n):
-        if size[_find(parent, i)] <= max_px:
+        if size[find_root(parent, i)] <= max_px:
             for c in range(c0[i], c1[i]):
                 out[r0[i], c] = True
     return out

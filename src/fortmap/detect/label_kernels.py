@@ -17,6 +17,15 @@ from fortmap.detect.fort_kernels import true_pixels
 
 
 @njit(cache=True, nogil=True)
+def find_root(parent: np.ndarray, i: int) -> int:  # pragma: no cover - compiled
+    """Root of ``i`` in the union-find forest ``parent``, halving the path on the way."""
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+@njit(cache=True, nogil=True)
 def seeded_labels(seed, grow):  # pragma: no cover - compiled
     """The 8-connected components of bool ``grow`` that hold a ``seed`` pixel (both bool
     (rows, cols)), labelled 1..n in the order of their first pixel in raster order, as

@@ -11,6 +11,7 @@ import numba as nb
 import numpy as np
 
 from fortmap.detect.fort_kernels import true_pixels
+from fortmap.detect.label_kernels import find_root
 
 #: Zhang-Suen's removal classes of the 256 neighbourhoods (bit 0 top-left, clockwise: top,
 #: top-right, right, bottom-right, bottom, bottom-left, left): 1 is removed in the first
@@ -201,14 +202,6 @@ def simple_branches(body: np.ndarray, n: int):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def _root(parent: np.ndarray, i: int) -> int:  # pragma: no cover - compiled
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = parent[i]
-    return i
-
-
-@nb.njit(cache=True, nogil=True)
 def skeleton_branches(skel: np.ndarray):  # pragma: no cover - compiled
     """Node labels and ordered body branches of a skeleton (bool (rows, cols)), in one go.
 
@@ -246,7 +239,7 @@ def skeleton_branches(skel: np.ndarray):  # pragma: no cover - compiled
         # the neighbours already visited: the row above and the pixel to the left
         for a, b in ((r - 1, c - 1), (r - 1, c), (r - 1, c + 1), (r, c - 1)):
             if a >= 0 and 0 <= b < w and prov[a, b] > 0 and is_node[prov[a, b]] == node:
-                q = _root(parent, prov[a, b])
+                q = find_root(parent, prov[a, b])
                 if lab == 0:
                     lab = q
                 elif q != lab:
@@ -274,7 +267,7 @@ def skeleton_branches(skel: np.ndarray):  # pragma: no cover - compiled
     count = np.zeros(n_body + 2, np.int64)
     for i in range(n):
         r, c = rows[i], cols[i]
-        q = _root(parent, prov[r, c])
+        q = find_root(parent, prov[r, c])
         if is_node[q]:
             nodes[r, c] = final[q]
             prov[r, c] = 0
