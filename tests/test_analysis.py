@@ -45,3 +45,40 @@ def test_progress_is_reported(pair, tmp_path):
     )
     detecting = [x for x in seen if x[0] == "detecting"]
     assert detecting[-1][1] == detecting[-1][2] == 9
+
+
+def test_fortification_detectors_see_the_core_and_their_halo_only(
+    small_city, tmp_path, monkeypatch
+):
+    # with footprints, the window read reaches out to their bounds; the detectors must not see
+    # that extra, or their findings would depend on which footprints share the window
+    import fortmap.tiles as T
+    from fortmap.fortifications import FORT_HALO_PX
+
+    seen = []
+    real = T.detect_window
+
+    def spy(fc, before, after, valid, read, core_px, transform, gsd):
+        seen.append((before.shape, after.shape, valid.shape, read, core_px))
+        return real(fc, before, after, valid, read, core_px, transform, gsd)
+
+    monkeypatch.setattr(T, "detect_window", spy)
+    d = small_city
+    run_analysis(
+        d / "before.tif",
+        d / "after.tif",
+        tmp_path / "out",
+        buildings=d / "buildings.geojson",
+        roads=d / "roads.geojson",
+        options=AnalyzeOptions(window_px=512, report=False),
+    )
+    with rasterio.open(d / "before.tif") as ds:
+        w, h = ds.width, ds.height
+    assert len(seen) == 4
+    for bshape, ashape, vshape, read, (c0, r0, c1, r1) in seen:
+        assert bshape[1:] == ashape[1:] == vshape == (read.height, read.width)
+        core = (read.col_off + c0, read.row_off + r0, read.col_off + c1, read.row_off + r1)
+        assert read.col_off == max(0, core[0] - FORT_HALO_PX)
+        assert read.row_off == max(0, core[1] - FORT_HALO_PX)
+        assert read.col_off + read.width == min(w, core[2] + FORT_HALO_PX)
+        assert read.row_off + read.height == min(h, core[3] + FORT_HALO_PX)

@@ -7,8 +7,8 @@ import numpy as np
 import shapely
 
 from fortmap.detect.barricades import block_change
-from fortmap.detect.road_noise import RoadNoise, noise_samples, sample_tiles
-from fortmap.detect.road_window import RoadWindow, robust_sigma
+from fortmap.detect.road_noise import RoadNoise, noise_samples, sample_tiles, shade_samples
+from fortmap.detect.road_window import RoadWindow, deep_shade_contrast, robust_sigma
 from fortmap.detect.roadmask import roads_in_window
 
 GSD = 0.5
@@ -80,3 +80,39 @@ def test_sample_tiles_lie_in_the_scene_on_a_fixed_lattice() -> None:
     # a scene smaller than a tile is one tile, the whole scene
     (only,) = sample_tiles(100, 80)
     assert (only.col_off, only.row_off, only.width, only.height) == (0, 0, 100, 80)
+
+
+def _shaded_street(dark_from: int, seed: int = 1):
+    """``_street`` with the road from ``dark_from`` px on in deep shade on both dates (a tenth
+    of its sunlit level, the texture scaled down with it), the blocks left sunlit."""
+    b, a, v, rr, road = _street(seed=seed)
+    for img in (b, a):
+        img[0, :, dark_from:] = np.where(
+            rr.carriageway[:, dark_from:], img[0, :, dark_from:] * 0.1, img[0, :, dark_from:]
+        )
+    return b, a, v, rr, road
+
+
+def test_shade_samples_are_the_deep_shade_contrasts_changes_on_the_core() -> None:
+    b, a, v, rr, _ = _shaded_street(dark_from=300)
+    rw = RoadWindow.build(b, a, v, rr)
+    own = deep_shade_contrast(rw, GSD, 0.02, 0.0)
+    assert own is not None
+    x = shade_samples(rw, GSD, 0.02, (0, 0, 600, 200))
+    # the window's own noise is that of these samples
+    assert abs(robust_sigma(x, 0.0) / own[2] - 1) < 1e-6
+    # only road in shade counts, and only in the core
+    assert x.size < 0.6 * rw.rows.size
+    assert shade_samples(rw, GSD, 0.02, (0, 0, 300, 200)).size < 0.05 * x.size
+
+
+def test_a_scene_shade_noise_replaces_the_windows() -> None:
+    b, a, v, rr, _ = _shaded_street(dark_from=300)
+    rw = RoadWindow.build(b, a, v, rr)
+    own = deep_shade_contrast(rw, GSD, 0.02, 0.0)
+    given = deep_shade_contrast(rw, GSD, 0.02, 0.0, sigma=2 * own[2])
+    assert given[2] == 2 * own[2]
+    k = own[0] != 0
+    assert np.allclose(given[0][k], own[0][k] / 2, rtol=1e-5)
+    # the floor still holds
+    assert deep_shade_contrast(rw, GSD, 0.02, 0.5, sigma=0.01)[2] == 0.5

@@ -148,16 +148,23 @@ def process_window(
         result.footprint_ids = [i for i, _ in footprints]
         result.footprint_features = footprint_features(before, after, valid, local, ctx.gsd)
     if ctx.fort is not None:
+        # the detectors see the core and their own halo only, whatever else was read for the
+        # footprints or the change model: their findings are a function of the core alone
+        fw = _expand(core, FORT_HALO_PX, grid.width, grid.height)
+        fc, fr = fw.col_off - rw.col_off, fw.row_off - rw.row_off
+        fs = (slice(fr, fr + fw.height), slice(fc, fc + fw.width))
+        whole = fw == rw
         result.fort = detect_window(
             ctx.fort,
-            before,
-            after,
-            valid,
-            rw,
-            (oc, orow, oc + core.width, orow + core.height),
+            before if whole else np.ascontiguousarray(before[:, fs[0], fs[1]]),
+            after if whole else np.ascontiguousarray(after[:, fs[0], fs[1]]),
+            valid if whole else np.ascontiguousarray(valid[fs]),
+            fw,
+            (core.col_off - fw.col_off, core.row_off - fw.row_off,
+             core.col_off - fw.col_off + core.width, core.row_off - fw.row_off + core.height),
             grid.transform,
             ctx.gsd,
-        )
+        )  # fmt: skip
     if ctx.find_objects:
         polys, scores, evs = change_objects(
             mask,

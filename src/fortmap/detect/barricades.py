@@ -186,7 +186,7 @@ def find_barricades(
     ch = change or block_change(before, after, valid, roads, gsd, rw=rw, noise=noise)
     lit_grow = box_opening(ch.grow, opening_px(gsd))
     groups = [(g, ch) for g in _rows(ch, lit_grow, roads, roads_px, gsd)]
-    shade = shade_change(rw, gsd, ch.sigma, lit_grow)
+    shade = shade_change(rw, gsd, ch.sigma, lit_grow, noise.shade if noise else None)
     if shade is not None:
         groups += [(g, shade) for g in _rows(shade, shade.grow, roads, roads_px, gsd)]
     rise = None

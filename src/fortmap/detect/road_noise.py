@@ -32,6 +32,7 @@ from fortmap.detect.road_window import (
     RoadWindow,
     along_anomaly,
     robust_sigma,
+    shaded_change,
 )
 from fortmap.detect.roadmask import roads_in_window, roads_to_pixels
 
@@ -50,11 +51,15 @@ class RoadNoise:
         road: of a road pixel's change against its road's median (after less before).
         along: of its change against the road a few metres ahead and behind.
         n_px: road pixels it was measured on.
+        shade: of the change of road in deep shade on both dates against the shaded road
+            ahead and behind (``road_window.deep_shade_contrast``), or None where the tiles
+            hold too little such road (each window then measures its own).
     """
 
     road: float
     along: float
     n_px: int
+    shade: float | None = None
 
 
 def noise_samples(
@@ -116,7 +121,7 @@ def scene_road_noise(
         :class:`RoadNoise`, or None where the tiles hold fewer than ``MIN_ROAD_PX`` road
         pixels (the windows then measure their own).
     """
-    ds, als = [], []
+    ds, als, tiles = [], [], []
     for core in sample_tiles(width, height):
         c0, r0 = max(0, core.col_off - TILE_HALO_PX), max(0, core.row_off - TILE_HALO_PX)
         c1 = min(width, core.col_off + core.width + TILE_HALO_PX)
@@ -137,9 +142,26 @@ def scene_road_noise(
         d, al = noise_samples(rw, gsd, (*cpx, cpx[0] + core.width, cpx[1] + core.height))
         ds.append(d)
         als.append(al)
+        tiles.append((rw, (*cpx, cpx[0] + core.width, cpx[1] + core.height)))
     if not ds:
         return None
     d, al = np.concatenate(ds), np.concatenate(als)
     if d.size < MIN_ROAD_PX or al.size < MIN_ROAD_PX:
         return None
-    return RoadNoise(robust_sigma(d, floor), robust_sigma(al, floor), int(d.size))
+    road = robust_sigma(d, floor)
+    # the shade test sets its bar with the sunlit noise the windows use (``ch.sigma``)
+    sh = np.concatenate([shade_samples(rw, gsd, max(road, floor), c) for rw, c in tiles])
+    shade = robust_sigma(sh, floor) if sh.size >= MIN_ROAD_PX else None
+    return RoadNoise(road, robust_sigma(al, floor), int(d.size), shade)
+
+
+def shade_samples(
+    rw: RoadWindow, gsd: float, lit_sigma: float, core_px: tuple[int, int, int, int]
+) -> np.ndarray:
+    """The deep-shade contrast's changes (grey levels, finite, float32) on the core's road
+    pixels in deep shade on both dates (``road_window.shaded_change``)."""
+    c0, r0, c1, r1 = core_px
+    k = (rw.rows >= r0) & (rw.rows < r1) & (rw.cols >= c0) & (rw.cols < c1)
+    _, d, _, both = shaded_change(rw, gsd, lit_sigma)
+    x = d[k & both]
+    return x[np.isfinite(x)].astype(np.float32)

@@ -324,8 +324,23 @@ def along_contrast(
     return c, sigma
 
 
+def shaded_change(
+    rw: RoadWindow, gsd: float, lit_sigma: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per ``on`` pixel: the after image's along-road anomaly, its change (after less before),
+    whether it is in deep shade in the after image, and whether on both dates
+    (``deep_shade_contrast``; ``road_noise`` samples the scene's noise from the last two)."""
+    an_a = along_anomaly(rw, "a", gsd)
+    an_b = along_anomaly(rw, "b", gsd)
+    bar = lit_both(rw, 1)[rw.rid] - SHADE_SIGMAS * lit_sigma
+    with np.errstate(invalid="ignore"):
+        shade = (rw.level("a", 1) - an_a) < bar
+        both = shade & ((rw.level("b", 1) - an_b) < bar)
+    return an_a, an_a - an_b, shade, both
+
+
 def deep_shade_contrast(
-    rw: RoadWindow, gsd: float, lit_sigma: float, floor: float
+    rw: RoadWindow, gsd: float, lit_sigma: float, floor: float, sigma: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, float] | None:
     """Contrast of road pixels in deep shade against the shaded road just ahead and behind.
 
@@ -343,6 +358,10 @@ def deep_shade_contrast(
         gsd: metres per pixel.
         lit_sigma: the sunlit contrast noise (grey levels, ``road_contrast``'s sigma).
         floor: least noise (grey levels).
+        sigma: the scene's noise of this contrast (grey levels,
+            ``road_noise.scene_road_noise``), used instead of the window's: measured on the
+            window, it depends on how much shaded road the window holds (the Helsinki-layout scene:
+            0.0205 on a 1024 px window, 0.0238 on the whole scene, which lost a row in shade).
 
     Returns:
         (contrast per ``on`` pixel in robust sigmas, 0 out of shade; bool per ``on`` pixel:
@@ -351,17 +370,11 @@ def deep_shade_contrast(
     """
     if not rw.enough:
         return None
-    an_a = along_anomaly(rw, "a", gsd)
-    an_b = along_anomaly(rw, "b", gsd)
-    bar = lit_both(rw, 1)[rw.rid] - SHADE_SIGMAS * lit_sigma
-    with np.errstate(invalid="ignore"):
-        shade = (rw.level("a", 1) - an_a) < bar
-        both = shade & ((rw.level("b", 1) - an_b) < bar)
-    d = an_a - an_b
+    an_a, d, shade, both = shaded_change(rw, gsd, lit_sigma)
     x = d[both & np.isfinite(d)]
     if x.size < MIN_ROAD_PX:
         return None
-    sigma = robust_sigma(x, floor)
+    sigma = robust_sigma(x, floor) if sigma is None else max(sigma, floor)
     c = np.where(shade, np.minimum(an_a, d) / sigma, 0.0).astype(np.float32)
     c[~np.isfinite(c)] = 0.0
     return c, shade, sigma
