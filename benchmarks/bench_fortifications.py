@@ -28,18 +28,18 @@ from affine import Affine
 from rasterio.windows import Window
 
 from fortmap.align.coregister import coregister
-from fortmap.align.radiometry import fit_band_maps
+from fortmap.align.pair import normalise_pair
 from fortmap.analyze.clearance import obstacles_on_grid
 from fortmap.analyze.core import parse_core
 from fortmap.analyze.routes import routes_in_area
 from fortmap.detect.barricades import MIN_SIGMA
-from fortmap.detect.berms import find_berms, merge_pieces
+from fortmap.detect.berms import find_berms, merge_pieces, scene_berm_bounds
 from fortmap.detect.road_noise import scene_road_noise
 from fortmap.detect.sun import sun_from_tags
 from fortmap.evaluate.match import score_lengths, score_lines, score_polygons
 from fortmap.evaluate.routes import score_entry_points
 from fortmap.fortifications import FortContext, detect_window
-from fortmap.io.grids import sample_mosaic, windows
+from fortmap.io.grids import windows
 from fortmap.io.raster import GridReader, open_info
 from fortmap.io.roads import read_roads
 
@@ -86,9 +86,9 @@ def run_scene(d: Path) -> dict:
     grid = bi.grid
     br, ar = GridReader(bi.path, grid, [1, 2, 3]), GridReader(ai.path, grid, [1, 2, 3])
     ar.set_pixel_warp(coregister(br, ar).warp)
-    maps = fit_band_maps(*sample_mosaic(br, ar, grid, 1024))
-    br.scale, br.offset = maps.before_scale, maps.before_offset
-    ar.scale, ar.offset = maps.after_scale, maps.after_offset
+    # as ``fortmap analyze``: radiometric maps and the berm bounds from the sample mosaic
+    _, nb_s, na_s, sv = normalise_pair(br, ar, grid, 1024, False)
+    bounds = scene_berm_bounds(nb_s, na_s, sv, grid.gsd)
     dsm_b, dsm_a = GridReader(d / "dsm_before.tif", grid), GridReader(d / "dsm_after.tif", grid)
     with rasterio.open(ai.path) as ds:
         az, el = sun_from_tags(ds.tags())
@@ -103,7 +103,7 @@ def run_scene(d: Path) -> dict:
     noise = scene_road_noise(br, ar, grid.transform, grid.width, grid.height, roads, grid.gsd,
                              MIN_SIGMA)  # fmt: skip
     fc = FortContext(roads=roads, sun_azimuth=az, sun_elevation=el, dsm_before=dsm_b,
-                     dsm_after=dsm_a, road_noise=noise)  # fmt: skip
+                     dsm_after=dsm_a, road_noise=noise, berm_bounds=bounds)  # fmt: skip
     bars, rubs, berm_img, berm_dsm = [], [], [], []
     t_fort = t_berm = 0.0
     t0 = time.perf_counter()
@@ -125,7 +125,7 @@ def run_scene(d: Path) -> dict:
         t_fort += time.perf_counter() - t
         t = time.perf_counter()
         berm_img += [_to_crs(g, wt) for g, _, at in
-                     find_berms(b, a, valid, gsd, az, cpx, sun_elevation_deg=el)
+                     find_berms(b, a, valid, gsd, az, cpx, sun_elevation_deg=el, bounds=bounds)
                      if at["kind"] == "berm"]  # fmt: skip
         t_berm += time.perf_counter() - t
     total = time.perf_counter() - t0

@@ -12,12 +12,14 @@ from fortmap.detect.berm_grid import _block_means, _edge_distance
 from fortmap.detect.berm_image import standing_distance
 from fortmap.detect.berm_lighting import max_flank_contrast
 from fortmap.detect.berms import (
+    BermBounds,
     change_threshold,
     crest_offset,
     find_berms,
     flank_contrast,
     merge_pieces,
     min_flank_contrast,
+    scene_berm_bounds,
 )
 
 GSD = 0.5
@@ -484,3 +486,33 @@ def test_standing_distance_matches_the_ndimage_sums() -> None:
         else:
             np.testing.assert_array_equal(got, ndi.distance_transform_edt(~stand))
     assert standing_distance(np.zeros((5, 5), np.int64), np.ones((5, 5), bool), None) is None
+
+
+def test_scene_bounds_are_the_change_threshold_and_redness_bound_of_the_work_grid():
+    before, after = _scene(180.0)
+    # the after image's own noise, so that the unchanged ground has a spread
+    after = after + np.random.default_rng(5).normal(0, 0.01, after.shape).astype(np.float32)
+    v = np.ones(before.shape[1:], bool)
+    b = scene_berm_bounds(before, after, v, GSD)
+    ab, bb = _block_means(after, 4), _block_means(before, 4)
+    mag = np.sqrt(((ab - bb) ** 2).sum(axis=0)).ravel()
+    assert b.change == pytest.approx(change_threshold(mag), rel=1e-6)
+    assert b.red_gain is not None
+    # an image against itself holds no changed population: each window measures its own
+    assert scene_berm_bounds(before, before, v, GSD) is None
+    # too few valid pixels to measure: each window measures its own
+    assert scene_berm_bounds(before, after, np.zeros_like(v), GSD) is None
+
+
+def test_scene_bounds_set_the_image_path_whatever_the_window_holds():
+    before, after = _scene(180.0)
+    v = np.ones(before.shape[1:], bool)
+    core = (0, 0, 400, 400)
+    own = find_berms(before, after, v, GSD, 180.0, core, sun_elevation_deg=40.0)
+    scene = scene_berm_bounds(before, after, v, GSD)
+    given = find_berms(before, after, v, GSD, 180.0, core, sun_elevation_deg=40.0, bounds=scene)
+    assert len(own) == len(given) == 1
+    assert given[0][0].equals(own[0][0])
+    # a scene whose changes are stronger than the window's has no berm here
+    high = BermBounds(change=1.0, red_gain=None)
+    assert find_berms(before, after, v, GSD, 180.0, core, sun_elevation_deg=40.0, bounds=high) == []

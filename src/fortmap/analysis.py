@@ -26,6 +26,7 @@ from fortmap.analyze.core import parse_core
 from fortmap.analyze.surface import check_heights, open_dsms
 from fortmap.analyze.visibility_step import DEFAULT_DEM_ACCURACY_M, run_visibility
 from fortmap.detect.barricades import MIN_SIGMA as BLOCK_MIN_SIGMA
+from fortmap.detect.berms import scene_berm_bounds
 from fortmap.detect.change import fit_change_model
 from fortmap.detect.cleared import BLOCK_FIELDS, block_px_for
 from fortmap.detect.road_noise import scene_road_noise
@@ -295,6 +296,8 @@ def _run(
         fort=fort,
         change_net=net,
     )
+    # the berm image path's change bounds, once for the scene: not per window
+    fort.berm_bounds = scene_berm_bounds(nb_s, na_s, sv, gsd)
     if net is not None:
         ctx.learned_units = model_units(opts.change_model, maps, binfo, ainfo, grey)
     if grey:

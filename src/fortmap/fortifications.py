@@ -21,7 +21,7 @@ from rasterio.crs import CRS
 from rasterio.windows import Window
 
 from fortmap.detect.barricades import block_change, find_barricades
-from fortmap.detect.berms import find_berms, merge_pieces
+from fortmap.detect.berms import BermBounds, find_berms, merge_pieces
 from fortmap.detect.dsm_noise import DsmNoise, DsmRules, berm_surfaces, dsm_rules
 from fortmap.detect.dsm_rubble import (  # noqa: F401  (re-exported)
     RAZED_SPILL_SHARE,
@@ -87,6 +87,7 @@ class FortContext:
     dsm_noise: DsmNoise | None = None
     dsm_rules: DsmRules | None = None
     footprints: np.ndarray | None = None
+    berm_bounds: BermBounds | None = None
 
 
 @dataclass
@@ -159,7 +160,7 @@ def detect_window(
             berm_kw = {"footprints": lambda: _footprint_labels(fc, read)}
         berms = find_berms(
             before, after, valid, gsd, fc.sun_azimuth, core_px,
-            sun_elevation_deg=fc.sun_elevation, **berm_kw,
+            sun_elevation_deg=fc.sun_elevation, bounds=fc.berm_bounds, **berm_kw,
         )  # fmt: skip
     rubble_kw = kw if rules.on("rubble") else {}
     rise_m = rules.threshold("rubble")

@@ -11,8 +11,8 @@ long), which keeps the whole-window work small.
   DSM itself shows a new ridge: crest ``MIN_HEIGHT_M`` above the ground on both sides and
   the surface changed there by as much (:func:`_after_ridge`); the drop under it is no ditch.
 * From imagery: a berm is fresh soil (changed since the before image, threshold: Otsu on the
-  window's change magnitude, an in-scene statistic, grown by hysteresis to half of it; or
-  redder than before by more than the window's own spread of that gain, ``NOISE_SIGMAS``
+  scene's change magnitude, an in-scene statistic, grown by hysteresis to half of it; or
+  redder than before by more than the scene's own spread of that gain, ``NOISE_SIGMAS``
   robust deviations, since soil heaped on ground of nearly its brightness changes the colour
   more than the brightness; and bare-earth coloured in the after image: red above blue by
   ``SOIL_MIN_REDNESS``, a physical property of iron-bearing soils that grey concrete,
@@ -31,13 +31,19 @@ long), which keeps the whole-window work small.
   which lighting cannot judge, is kept when both its flanks are fresh, changed soil and the
   light on it did not change as a moving shadow's does. A crest's inner flanks must on
   average be mostly changed ground. Cleared ground (wide, no flank contrast), rubble, roads,
-  roof edges and moved shadows fail one of these tests. A window whose Otsu threshold lies
+  roof edges and moved shadows fail one of these tests. A scene whose Otsu threshold lies
   within the unchanged bulk's spread (``NOISE_SIGMAS``) has no changed population and no
   image berms; flank samples that reach past the valid data are not judged. With building
   footprints given and no DSMs, a crest stretch closer to a standing footprint than half its
   own measured width is dropped: the ridge's body would overlap the building, so the edge is
   a roof edge or its moved shadow (``berm_image.standing_distance``: a footprint stands when
   most of its interior did not change).
+
+Both bounds are measured once, on the sample mosaic the radiometric maps are fitted on
+(``scene_berm_bounds``), so that they do not depend on where the window edges fall: taken over
+each window, as before, the Helsinki-layout scenes' berm F1 varied by up to 0.37 between
+windows of 512, 1024 and 2048 px (BENCHMARKS.md, "Findings and the window size"). Without
+that sample (``bounds`` None), each window measures its own.
 
 Crest lines are clipped to the window's core, so a berm crossing windows comes back in pieces
 that ``merge_pieces`` joins scene-wide. The work-grid helpers (block means, crest lines of
@@ -47,6 +53,7 @@ mask components) are in :mod:`fortmap.detect.berm_grid`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import shapely
@@ -126,6 +133,50 @@ def change_bound(x: np.ndarray) -> float | None:
     return float(med) + NOISE_SIGMAS * sigma if sigma > 0 else None
 
 
+@dataclass(frozen=True)
+class BermBounds:
+    """The image path's two change bounds, measured once for the scene.
+
+    Attributes:
+        change: Otsu threshold of the work-grid change magnitude (``change_threshold``).
+        red_gain: outlier bound of the rise in redness (``change_bound``), or None (no
+            spread: the redness test is off).
+    """
+
+    change: float
+    red_gain: float | None
+
+
+def scene_berm_bounds(
+    before: np.ndarray, after: np.ndarray, valid: np.ndarray, gsd: float
+) -> BermBounds | None:
+    """The image path's change bounds from a sample of the scene (``io.grids.sample_mosaic``,
+    normalised as the windows are read), the same for every window whatever the tiling.
+
+    Args:
+        before, after: normalised float32 (bands, rows, cols) of the sample.
+        valid: bool (rows, cols).
+        gsd: metres per pixel of the sample.
+
+    Returns:
+        :class:`BermBounds`, or None where the sample has too few valid work-grid pixels or
+        holds no changed population (``change_threshold``): each window then measures its
+        own, as a scene blurred or misregistered all over (the simulator's ``hard`` seed 1)
+        can still hold windows where fresh soil stands out.
+    """
+    f = max(1, int(round(WORK_GSD_M / gsd)))
+    vd = _down(valid, f) > 0.99
+    if vd.sum() <= 100:
+        return None
+    ab = _down(after, f) if after.ndim == 3 else _down(after, f)[None]
+    bb = _down(before, f) if before.ndim == 3 else _down(before, f)[None]
+    mag = np.sqrt(((ab - bb) ** 2).sum(axis=0))[vd]
+    thr = change_threshold(mag) if np.ptp(mag) > 0 else None
+    if thr is None:
+        return None
+    return BermBounds(thr, change_bound((_redness(ab) - _redness(bb))[vd]))
+
+
 def _redness(bands: np.ndarray) -> np.ndarray:
     """(R - B) / (R + G + B) of (bands, rows, cols), floored brightness 0.3 (dark pixels'
     colour is noise)."""
@@ -163,6 +214,7 @@ def _image_berms(
     sun_azimuth_deg: float | None,
     sun_elevation_deg: float | None,
     footprints: Callable[[], np.ndarray | None] | None = None,
+    bounds: BermBounds | None = None,
 ) -> tuple[list[tuple[shapely.LineString, float, dict]], float]:
     """Image-only berm crests (window pixels) from work-grid after/before bands, and the
     change threshold used; ``footprints`` (called for int labels on the work grid, 0 = none,
@@ -172,10 +224,13 @@ def _image_berms(
     mag[~vd] = 0
     if vd.sum() <= 100:
         return [], float("nan")
-    mag_vd = mag[vd]  # gathered once for the spread and the threshold
-    if np.ptp(mag_vd) <= 0:
-        return [], float("nan")
-    thr = change_threshold(mag_vd)
+    if bounds is None:
+        mag_vd = mag[vd]  # gathered once for the spread and the threshold
+        if np.ptp(mag_vd) <= 0:
+            return [], float("nan")
+        thr = change_threshold(mag_vd)
+    else:
+        thr = bounds.change
     if thr is None:
         return [], float("nan")
     # hysteresis: a berm over ground of nearly its colour changes less than its bright flank
@@ -184,7 +239,7 @@ def _image_berms(
     # fresh soil over ground of nearly its brightness changes the colour more than the
     # brightness: a rise in redness beyond the window's own spread of it is change too
     red_gain = redness - _redness(bb)
-    bound = change_bound(red_gain[vd])
+    bound = change_bound(red_gain[vd]) if bounds is None else bounds.red_gain
     if bound is not None:
         changed |= (red_gain >= bound) & vd
     m = open2x2(changed & (redness >= SOIL_MIN_REDNESS))
@@ -249,6 +304,7 @@ def find_berms(
     dsm_after: np.ndarray | None = None,
     sun_elevation_deg: float | None = None,
     footprints: np.ndarray | Callable[[], np.ndarray | None] | None = None,
+    bounds: BermBounds | None = None,
 ) -> list[tuple[shapely.LineString, float, dict]]:
     """Berm and ditch crest lines in one window.
 
@@ -267,6 +323,8 @@ def find_berms(
             one per building, 0 = none), as given to the analysis; used only without DSMs, to
             drop image crests whose body would overlap a standing footprint. A callable
             returning them (or None) is called only where an image crest needs them.
+        bounds: the scene's change bounds for the image path (``scene_berm_bounds``), or
+            None to take them over the window.
 
     Returns:
         (LineString in window pixels, score 0..1, attributes) per crest piece; attributes:
@@ -315,7 +373,7 @@ def find_berms(
 
         fp_work = work_labels
     found, thr = _image_berms(
-        ab, bb, vd, f, wg, sun_azimuth_deg, sun_elevation_deg, footprints=fp_work
+        ab, bb, vd, f, wg, sun_azimuth_deg, sun_elevation_deg, footprints=fp_work, bounds=bounds
     )
     dsm_zone = shapely.union_all([ln.buffer(3 * f) for ln in dsm_lines]) if dsm_lines else None
     for line, score, ev in found:
