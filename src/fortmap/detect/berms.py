@@ -84,6 +84,7 @@ __all__ = [
     "change_threshold",
     "crest_offset",
     "find_berms",
+    "find_berms_work",
     "flank_contrast",
     "merge_pieces",
     "min_flank_contrast",
@@ -332,8 +333,6 @@ def find_berms(
         NaN from imagery alone), ``source`` (image | dsm | both), ``evidence``.
     """
     f = max(1, int(round(WORK_GSD_M / gsd)))
-    wg = gsd * f
-    min_len, max_w = MIN_LENGTH_M / wg, MAX_WIDTH_M / wg
     # every block of an all-valid window averages 1.0 exactly: no pass needed
     vd = (
         np.ones((valid.shape[0] // f, valid.shape[1] // f), bool)
@@ -342,11 +341,68 @@ def find_berms(
     )
     ab = _down(after, f) if after.ndim == 3 else _down(after, f)[None]
     bb = _down(before, f) if before.ndim == 3 else _down(before, f)[None]
-    out: list[tuple[shapely.LineString, float, dict]] = []
-    dsm_lines: list[shapely.LineString] = []
     have_dsm = dsm_before is not None and dsm_after is not None
+    dh = ridge = fp_work = None
     if have_dsm:
         dh = _down(dsm_after, f) - _down(dsm_before, f)
+
+        def ridge(line: shapely.LineString, width_m: float) -> float | None:
+            return _after_ridge(line, dsm_before, dsm_after, gsd, width_m)
+
+    elif footprints is not None:
+
+        def fp_work() -> np.ndarray | None:
+            fp = footprints() if callable(footprints) else footprints
+            return None if fp is None else down_labels(fp, f, vd.shape)
+
+    return find_berms_work(
+        ab, bb, vd, gsd, sun_azimuth_deg, core_px, dh=dh, ridge=ridge,
+        sun_elevation_deg=sun_elevation_deg, footprints=fp_work, bounds=bounds,
+    )  # fmt: skip
+
+
+def find_berms_work(
+    ab: np.ndarray,
+    bb: np.ndarray,
+    vd: np.ndarray,
+    gsd: float,
+    sun_azimuth_deg: float | None,
+    core_px: tuple[int, int, int, int],
+    dh: np.ndarray | None = None,
+    ridge: Callable[[shapely.LineString, float], float | None] | None = None,
+    sun_elevation_deg: float | None = None,
+    footprints: Callable[[], np.ndarray | None] | None = None,
+    bounds: BermBounds | None = None,
+) -> list[tuple[shapely.LineString, float, dict]]:
+    """:func:`find_berms` on the work grid (``WORK_GSD_M`` blocks of the image's pixels).
+
+    Args:
+        ab, bb: after and before block means, (bands, rows, cols) of the work grid.
+        vd: bool (rows, cols) of the work grid: blocks wholly valid.
+        gsd: metres per pixel of the image (a work pixel is ``f`` of them,
+            ``f = round(WORK_GSD_M / gsd)``).
+        sun_azimuth_deg, sun_elevation_deg: as for :func:`find_berms`.
+        core_px: (col0, row0, col1, row1) of the core in image pixels from the work grid's
+            origin; crest lines are clipped to it.
+        dh: the DSMs' difference (after less before, m) on the work grid, or None (no DSMs).
+        ridge: with DSMs, the median height (m) of a new ridge in the after DSM along a line
+            (image pixels from the work grid's origin) of a given width (m), or None where the
+            after DSM shows none (``_after_ridge``).
+        footprints: called for building footprint labels on the work grid (0 = none), or
+            None; used only without DSMs.
+        bounds: the scene's change bounds for the image path, or None (the grid's own).
+
+    Returns:
+        As :func:`find_berms`, lines in image pixels from the work grid's origin.
+    """
+    f = max(1, int(round(WORK_GSD_M / gsd)))
+    wg = gsd * f
+    min_len, max_w = MIN_LENGTH_M / wg, MAX_WIDTH_M / wg
+    out: list[tuple[shapely.LineString, float, dict]] = []
+    dsm_lines: list[shapely.LineString] = []
+    have_dsm = dh is not None
+    if have_dsm:
+        dh = dh.copy()
         dh[~vd] = 0
         for kind, m in (("berm", dh >= MIN_HEIGHT_M), ("ditch", dh <= -MIN_HEIGHT_M)):
             m = open2x2(m)
@@ -364,17 +420,10 @@ def find_berms(
                                         "evidence": ev})
                     )  # fmt: skip
     # Imagery: fresh soil, elongated, flanks lit as the sun predicts.
-    fp_work = None
-    if footprints is not None and not have_dsm:
-
-        def work_labels() -> np.ndarray | None:
-            fp = footprints() if callable(footprints) else footprints
-            return None if fp is None else down_labels(fp, f, vd.shape)
-
-        fp_work = work_labels
     found, thr = _image_berms(
-        ab, bb, vd, f, wg, sun_azimuth_deg, sun_elevation_deg, footprints=fp_work, bounds=bounds
-    )
+        ab, bb, vd, f, wg, sun_azimuth_deg, sun_elevation_deg,
+        footprints=None if have_dsm else footprints, bounds=bounds,
+    )  # fmt: skip
     dsm_zone = shapely.union_all([ln.buffer(3 * f) for ln in dsm_lines]) if dsm_lines else None
     for line, score, ev in found:
         both = dsm_zone is not None and line.intersection(dsm_zone).length > 0.5 * line.length
@@ -386,7 +435,7 @@ def find_berms(
         if have_dsm:
             # no net gain of 1 m: trees or buildings may have stood where the berm now is, so
             # the after surface itself must stand as a new ridge; else a colour change only
-            relief = _after_ridge(line, dsm_before, dsm_after, gsd, ev.get("width_m", 20.0))
+            relief = None if ridge is None else ridge(line, ev.get("width_m", 20.0))
             if relief is None:
                 continue
             # the drop under it is what stood there before (trees, a wall), not a ditch
