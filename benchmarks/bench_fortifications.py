@@ -32,8 +32,9 @@ from fortmap.align.pair import normalise_pair
 from fortmap.analyze.clearance import obstacles_on_grid
 from fortmap.analyze.core import parse_core
 from fortmap.analyze.routes import routes_in_area
+from fortmap.berm_scene import WorkGrid, drop_on_berms, scene_berms, work_part
 from fortmap.detect.barricades import MIN_SIGMA
-from fortmap.detect.berms import find_berms, merge_pieces, scene_berm_bounds
+from fortmap.detect.berms import merge_pieces, scene_berm_bounds
 from fortmap.detect.road_noise import scene_road_noise
 from fortmap.detect.sun import sun_from_tags
 from fortmap.evaluate.match import score_lengths, score_lines, score_polygons
@@ -99,12 +100,17 @@ def run_scene(d: Path) -> dict:
         roads["road_class"] = raw["class"].to_numpy()
     gsd = grid.gsd
     # as ``fortmap analyze`` with DSMs: one detect_window per window (barricades, rubble with
-    # the row rule, berms from image and DSM); image-only berms once more without the DSMs
+    # the row rule, the berm work grid), then berms from image and DSM on the whole work grid;
+    # image-only berms once more on a work grid without the DSMs
     noise = scene_road_noise(br, ar, grid.transform, grid.width, grid.height, roads, grid.gsd,
                              MIN_SIGMA)  # fmt: skip
+    shape = (grid.height, grid.width)
     fc = FortContext(roads=roads, sun_azimuth=az, sun_elevation=el, dsm_before=dsm_b,
-                     dsm_after=dsm_a, road_noise=noise, berm_bounds=bounds)  # fmt: skip
-    bars, rubs, berm_img, berm_dsm = [], [], [], []
+                     dsm_after=dsm_a, road_noise=noise, berm_bounds=bounds,
+                     scene_shape=shape)  # fmt: skip
+    fc_img = FortContext(roads=None, sun_azimuth=az, sun_elevation=el, berm_bounds=bounds)
+    work_dsm, work_img = WorkGrid(shape, gsd, 3, True), WorkGrid(shape, gsd, 3, False)
+    bars, rubs = [], []
     t_fort = t_berm = 0.0
     t0 = time.perf_counter()
     for core in windows(grid, CORE):
@@ -116,18 +122,26 @@ def run_scene(d: Path) -> dict:
         valid = br.read_valid(w) & ar.read_valid(w)
         cpx = (core.col_off - c0, core.row_off - r0, core.col_off - c0 + core.width,
                core.row_off - r0 + core.height)  # fmt: skip
-        wt = grid.transform @ Affine.translation(c0, r0)
         t = time.perf_counter()
         found = detect_window(fc, b, a, valid, w, cpx, grid.transform, gsd)
         bars += found.barricades
         rubs += found.rubble
-        berm_dsm += [g for g, _, at in found.berms if at["kind"] == "berm"]
+        work_dsm.add(found.work)
         t_fort += time.perf_counter() - t
         t = time.perf_counter()
-        berm_img += [_to_crs(g, wt) for g, _, at in
-                     find_berms(b, a, valid, gsd, az, cpx, sun_elevation_deg=el, bounds=bounds)
-                     if at["kind"] == "berm"]  # fmt: skip
+        work_img.add(work_part(b, a, valid, w, core, gsd, shape))
         t_berm += time.perf_counter() - t
+    t = time.perf_counter()
+    berms_all = scene_berms(work_dsm, fc, grid.transform)
+    rubs = drop_on_berms(rubs, berms_all)
+    berm_dsm = [g for g, _, at in berms_all if at["kind"] == "berm"]
+    t_fort += time.perf_counter() - t
+    t = time.perf_counter()
+    berm_img = [g for g, _, at in scene_berms(work_img, fc_img, grid.transform)
+                if at["kind"] == "berm"]  # fmt: skip
+    t_berm += time.perf_counter() - t
+    work_dsm.close()
+    work_img.close()
     total = time.perf_counter() - t0
     mp = grid.width * grid.height / 1e6
     truth = {k: gpd.read_file(d / "truth.gpkg", layer=k) for k in ("barricades", "berms", "rubble")}

@@ -25,6 +25,7 @@ from fortmap.align.pair import coregister_pair, normalise_pair
 from fortmap.analyze.core import parse_core
 from fortmap.analyze.surface import check_heights, open_dsms
 from fortmap.analyze.visibility_step import DEFAULT_DEM_ACCURACY_M, run_visibility
+from fortmap.berm_scene import WorkGrid, drop_on_berms, scene_berms
 from fortmap.detect.barricades import MIN_SIGMA as BLOCK_MIN_SIGMA
 from fortmap.detect.berms import scene_berm_bounds
 from fortmap.detect.change import fit_change_model
@@ -298,6 +299,8 @@ def _run(
     )
     # the berm image path's change bounds, once for the scene: not per window
     fort.berm_bounds = scene_berm_bounds(nb_s, na_s, sv, gsd)
+    # berms are found on the scene's 2 m work grid once the windows have filled it
+    fort.scene_shape = (grid.height, grid.width)
     if net is not None:
         ctx.learned_units = model_units(opts.change_model, maps, binfo, ainfo, grey)
     if grey:
@@ -349,16 +352,33 @@ def _run(
             "compress": None,
             "nodata": None,
         }
-        with rasterio.open(tmp / "change.tif", "w", **profile) as dst:
-            for k, res in enumerate(_map_windows(ctx, jobs, opts)):
-                dst.write(res.change, 1, window=res.core)
-                totals.add(res)
-                tell("detecting", k + 1, len(jobs))
-            dst.update_tags(
-                description="1 where structures appeared or disappeared or the ground was reshaped"
-            )
-        to_cog(tmp / "change.tif")
-        timings["windows"] = time.perf_counter() - t
+        # the berm detector's 2 m blocks, gathered from the windows, in a file of its own
+        nb = 1 if grey else len(bands)
+        work = WorkGrid((grid.height, grid.width), gsd, nb, bool(dsms) and rules.on("berms"), tmp)
+        try:
+            with rasterio.open(tmp / "change.tif", "w", **profile) as dst:
+                for k, res in enumerate(_map_windows(ctx, jobs, opts)):
+                    dst.write(res.change, 1, window=res.core)
+                    totals.add(res)
+                    if res.fort is not None:
+                        work.add(res.fort.work)
+                    tell("detecting", k + 1, len(jobs))
+                dst.update_tags(
+                    description="1 where structures appeared or disappeared or the ground was "
+                    "reshaped"
+                )
+            to_cog(tmp / "change.tif")
+            timings["windows"] = time.perf_counter() - t
+            t = time.perf_counter()
+            tell("finding berms", 0, 1)
+            berms = scene_berms(work, fort, grid.transform)
+            totals.found.berms += berms
+            # piles the DSMs found on a berm's body are the berm (the windows did not know it)
+            totals.found.rubble = drop_on_berms(totals.found.rubble, berms)
+            tell("finding berms", 1, 1)
+            timings["berms"] = time.perf_counter() - t
+        finally:
+            work.close()
 
         t = time.perf_counter()
         dates = {"date_before": binfo.date, "date_after": ainfo.date}

@@ -20,6 +20,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
+from fortmap.berm_scene import WorkPart, work_part
 from fortmap.detect.barricades import block_change, find_barricades
 from fortmap.detect.berms import BermBounds, find_berms, merge_pieces
 from fortmap.detect.dsm_noise import DsmNoise, DsmRules, berm_surfaces, dsm_rules
@@ -76,6 +77,13 @@ class FortContext:
         dsm_rules: thresholds and on/off of the DSM rules under that noise
             (:func:`fortmap.detect.dsm_noise.dsm_rules`); None: all on at their floors. A rule
             switched off leaves its step to the image alone.
+        footprints: the footprints in analysis-grid pixels (polygons), or None.
+        berm_bounds: the berm image path's change bounds for the scene
+            (:func:`fortmap.detect.berms.scene_berm_bounds`), or None (each window's own).
+        scene_shape: (rows, cols) of the analysis grid. Given, the windows do not look for
+            berms but hand back their blocks of the scene's work grid (``FortFindings.work``),
+            and the berms are found on the whole grid (:mod:`fortmap.berm_scene`); None:
+            berms window by window.
     """
 
     roads: gpd.GeoDataFrame | None
@@ -88,6 +96,7 @@ class FortContext:
     dsm_rules: DsmRules | None = None
     footprints: np.ndarray | None = None
     berm_bounds: BermBounds | None = None
+    scene_shape: tuple[int, int] | None = None
 
 
 @dataclass
@@ -97,6 +106,7 @@ class FortFindings:
     barricades: list = field(default_factory=list)
     rubble: list = field(default_factory=list)
     berms: list = field(default_factory=list)
+    work: WorkPart | None = None
 
 
 def _to_crs(g: shapely.Geometry, t: Affine) -> shapely.Geometry:
@@ -158,10 +168,18 @@ def detect_window(
             # the DSM path judges buildings by height; footprints only guide the image path,
             # rasterised only where it finds a crest (most windows find none)
             berm_kw = {"footprints": lambda: _footprint_labels(fc, read)}
-        berms = find_berms(
-            before, after, valid, gsd, fc.sun_azimuth, core_px,
-            sun_elevation_deg=fc.sun_elevation, bounds=fc.berm_bounds, **berm_kw,
-        )  # fmt: skip
+        if fc.scene_shape is not None:
+            # berms are found on the scene's work grid after the window pass
+            core = Window(read.col_off + core_px[0], read.row_off + core_px[1],
+                          core_px[2] - core_px[0], core_px[3] - core_px[1])  # fmt: skip
+            surfaces = (zb, za) if "dsm_before" in berm_kw else None
+            out.work = work_part(before, after, valid, read, core, gsd, fc.scene_shape, surfaces)
+            berms = []
+        else:
+            berms = find_berms(
+                before, after, valid, gsd, fc.sun_azimuth, core_px,
+                sun_elevation_deg=fc.sun_elevation, bounds=fc.berm_bounds, **berm_kw,
+            )  # fmt: skip
     rubble_kw = kw if rules.on("rubble") else {}
     rise_m = rules.threshold("rubble")
     if fc.roads is not None and len(fc.roads):

@@ -45,9 +45,12 @@ each window, as before, the Helsinki-layout scenes' berm F1 varied by up to 0.37
 windows of 512, 1024 and 2048 px (BENCHMARKS.md, "Findings and the window size"). Without
 that sample (``bounds`` None), each window measures its own.
 
-Crest lines are clipped to the window's core, so a berm crossing windows comes back in pieces
-that ``merge_pieces`` joins scene-wide. The work-grid helpers (block means, crest lines of
-mask components) are in :mod:`fortmap.detect.berm_grid`.
+Crest lines are clipped to the given core, so a berm crossing cores comes back in pieces
+that ``merge_pieces`` joins scene-wide. ``fortmap analyze`` runs :func:`find_berms_work` on the
+scene's whole work grid in large tiles (:mod:`fortmap.berm_scene`), not window by window, so
+that a crest is judged whole whatever the windows; :func:`find_berms` is the same detector on
+one window's full-resolution arrays. The work-grid helpers (block means, crest lines of mask
+components) are in :mod:`fortmap.detect.berm_grid`.
 """
 
 from __future__ import annotations
