@@ -15,6 +15,9 @@ from skimage.morphology import skeletonize
 from fortmap.detect.berm_crest import crest_path
 from fortmap.detect.change_stats import median_np
 
+#: Working resolution of the berm detector (m per pixel).
+WORK_GSD_M = 2.0
+
 
 def _down(a: np.ndarray, f: int) -> np.ndarray:
     """Block mean by ``f`` (trailing rows/cols that do not fill a block are dropped)."""

@@ -56,16 +56,30 @@ components) are in :mod:`fortmap.detect.berm_grid`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import shapely
 import shapely.affinity
 import shapely.ops
 from scipy import ndimage as ndi
-from skimage.filters import threshold_otsu
 
-from fortmap.detect.berm_grid import _clip, _down, _lines, dilate3x3, hysteresis, open2x2
+from fortmap.detect.berm_bounds import (  # noqa: F401  (re-exported)
+    NOISE_SIGMAS,
+    BermBounds,
+    _redness,
+    change_bound,
+    change_threshold,
+    scene_berm_bounds,
+)
+from fortmap.detect.berm_grid import (  # noqa: F401  (WORK_GSD_M re-exported)
+    WORK_GSD_M,
+    _clip,
+    _down,
+    _lines,
+    dilate3x3,
+    hysteresis,
+    open2x2,
+)
 from fortmap.detect.berm_image import (
     SOIL_MIN_REDNESS,
     down_labels,
@@ -80,8 +94,6 @@ from fortmap.detect.berm_lighting import (
     ridge_lighting,
 )
 from fortmap.detect.change_stats import median_np
-from fortmap.detect.order_stats import median_sigma
-from fortmap.detect.road_pixels import otsu_threshold
 
 __all__ = [
     "change_threshold",
@@ -100,91 +112,12 @@ MIN_HEIGHT_M = 1.0
 MIN_LENGTH_M = 30.0
 #: Widest mean footprint (m) of a linear feature: wider is a mound, spoil heap or building.
 MAX_WIDTH_M = 30.0
-#: Working resolution (m per pixel).
-WORK_GSD_M = 2.0
 #: Image berms: crest width range (m) measured from the distance transform (berms are 5-20 m
 #: wide; the change mask loses or gains a pixel of the 2 m grid at each edge).
 IMAGE_WIDTH_M = (4.0, 22.0)
-#: How many robust standard deviations above the median change the Otsu threshold must lie
-#: for the window to hold a population of changed pixels at all (the usual outlier bound).
-NOISE_SIGMAS = 3.0
 #: How far (in half-widths of the crest) the ground beside an image crest is sought in the
 #: after DSM: past the toe, inside the next field or street (two berm widths out).
 RIDGE_REACH = 4.0
-
-
-def change_threshold(mag: np.ndarray) -> float | None:
-    """Otsu threshold of change magnitudes, or None when they hold no changed population.
-
-    Otsu splits any histogram in two; a threshold within ``NOISE_SIGMAS`` robust standard
-    deviations (from the MAD) of the median lies inside the unchanged bulk's own spread, so
-    there is no separate population of changed pixels, only noise and resampling residue at
-    edges (an image against itself, shifted).
-    """
-    lo, hi = mag.min(), mag.max()
-    # Otsu's threshold with the histogram counted in one compiled pass (the same threshold)
-    thr = float(otsu_threshold(mag.ravel()) if hi > lo else threshold_otsu(mag))
-    bound = change_bound(mag)
-    if bound is not None and thr < bound:
-        return None
-    return thr
-
-
-def change_bound(x: np.ndarray) -> float | None:
-    """Upper outlier bound of ``x``: ``NOISE_SIGMAS`` robust standard deviations (from the
-    MAD) above its median, or None when ``x`` has no spread (nothing to tell apart)."""
-    med, sigma = median_sigma(x, 0.0)
-    return float(med) + NOISE_SIGMAS * sigma if sigma > 0 else None
-
-
-@dataclass(frozen=True)
-class BermBounds:
-    """The image path's two change bounds, measured once for the scene.
-
-    Attributes:
-        change: Otsu threshold of the work-grid change magnitude (``change_threshold``).
-        red_gain: outlier bound of the rise in redness (``change_bound``), or None (no
-            spread: the redness test is off).
-    """
-
-    change: float
-    red_gain: float | None
-
-
-def scene_berm_bounds(
-    before: np.ndarray, after: np.ndarray, valid: np.ndarray, gsd: float
-) -> BermBounds | None:
-    """The image path's change bounds from a sample of the scene (``io.grids.sample_mosaic``,
-    normalised as the windows are read), the same for every window whatever the tiling.
-
-    Args:
-        before, after: normalised float32 (bands, rows, cols) of the sample.
-        valid: bool (rows, cols).
-        gsd: metres per pixel of the sample.
-
-    Returns:
-        :class:`BermBounds`, or None where the sample has too few valid work-grid pixels or
-        holds no changed population (``change_threshold``): each window then measures its
-        own, as a scene blurred or misregistered all over (the simulator's ``hard`` seed 1)
-        can still hold windows where fresh soil stands out.
-    """
-    f = max(1, int(round(WORK_GSD_M / gsd)))
-    vd = _down(valid, f) > 0.99
-    if vd.sum() <= 100:
-        return None
-    ab = _down(after, f) if after.ndim == 3 else _down(after, f)[None]
-    bb = _down(before, f) if before.ndim == 3 else _down(before, f)[None]
-    mag = np.sqrt(((ab - bb) ** 2).sum(axis=0))[vd]
-    thr = change_threshold(mag) if np.ptp(mag) > 0 else None
-    if thr is None:
-        return None
-    return BermBounds(thr, change_bound((_redness(ab) - _redness(bb))[vd]))
-
-
-def _redness(bands: np.ndarray) -> np.ndarray:
-    """(R - B) / (R + G + B) of (bands, rows, cols), floored brightness 0.3 (dark pixels'
-    colour is noise)."""
-    return (bands[0] - bands[-1]) / np.maximum(np.abs(bands).sum(axis=0), 0.3)
 
 
 def _on_body(
