@@ -82,3 +82,21 @@ def test_fortification_detectors_see_the_core_and_their_halo_only(
         assert read.row_off == max(0, core[1] - FORT_HALO_PX)
         assert read.col_off + read.width == min(w, core[2] + FORT_HALO_PX)
         assert read.row_off + read.height == min(h, core[3] + FORT_HALO_PX)
+
+
+@pytest.mark.slow
+def test_dask_workers_find_the_same_fortifications(small_city, tmp_path):
+    import geopandas as gpd
+
+    d = small_city
+    kw = {"buildings": d / "buildings.geojson", "roads": d / "roads.geojson"}
+    run_analysis(d / "before.tif", d / "after.tif", tmp_path / "seq",
+                 options=AnalyzeOptions(window_px=512, report=False), **kw)  # fmt: skip
+    run_analysis(d / "before.tif", d / "after.tif", tmp_path / "dask",
+                 options=AnalyzeOptions(window_px=512, report=False, workers=2), **kw)  # fmt: skip
+    for layer in ("barricades", "rubble", "berms"):
+        a = gpd.read_file(tmp_path / "seq" / "findings.gpkg", layer=layer)
+        b = gpd.read_file(tmp_path / "dask" / "findings.gpkg", layer=layer)
+        assert len(a) == len(b), layer
+        assert all(x.equals_exact(y, 1e-9) for x, y in zip(a.geometry, b.geometry, strict=True))
+    assert len(gpd.read_file(tmp_path / "seq" / "findings.gpkg", layer="berms")) > 0
