@@ -60,7 +60,7 @@ def test_windows_fill_the_work_grid_with_the_whole_scenes_block_means(core_px, t
     _fill(grid, before, after, valid, core_px)
     f = work_factor(GSD)
     want = np.concatenate([_down(after, f), _down(before, f), _down(valid, f)[None]])
-    assert np.array_equal(np.asarray(grid.planes), want)
+    assert np.array_equal(grid.read(0, 0, *grid.shape[1:]), want)
     grid.close()
     assert not grid.path.exists()
 
