@@ -81,6 +81,17 @@ print(json.dumps({"wall": wall, "cpu": total, "first": first, "timings": s["timi
 """
 
 
+def _simulate(scene: Path, size_m: float) -> None:
+    """Simulate a scene in a process of its own: a child's peak RSS (``ru_maxrss``) starts from
+    its parent's at the fork, so a parent grown by simulating a 3 km scene (about 4 GB) would
+    show in every measured run."""
+    code = (
+        "import sys; from fortmap.simulate import simulate_city; "
+        "simulate_city(sys.argv[1], seed=0, size_m=float(sys.argv[2]), force=True)"
+    )
+    subprocess.run([sys.executable, "-c", code, str(scene), str(size_m)], check=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=float, nargs="+", default=[1000, 2000, 3000])
@@ -93,8 +104,6 @@ def main() -> None:
     args = ap.parse_args()
     if args.baseline_src is not None and not (args.baseline_src / "fortmap").is_dir():
         sys.exit(f"{args.baseline_src}: not a src folder holding the fortmap package")
-    from fortmap.simulate import simulate_city
-
     env = {
         **os.environ,
         "OMP_NUM_THREADS": "1",
@@ -104,7 +113,7 @@ def main() -> None:
     }
     warm = OUT / "scene_250"
     if not (warm / "after.tif").exists():
-        simulate_city(warm, seed=0, size_m=250, force=True)
+        _simulate(warm, 250)
     versions = [("this code", None)]
     if args.baseline_src is not None:
         versions.insert(0, (f"baseline {args.baseline_src}", args.baseline_src.resolve()))
@@ -113,7 +122,7 @@ def main() -> None:
         scene = OUT / f"scene_{int(size)}"
         if not (scene / "after.tif").exists():
             t = time.perf_counter()
-            simulate_city(scene, seed=0, size_m=size, force=True)
+            _simulate(scene, size)
             print(f"simulated {size:.0f} m in {time.perf_counter() - t:.1f} s", file=sys.stderr)
         scenes[size] = scene
     runs: dict[tuple[str, float], list[dict]] = {}
