@@ -113,3 +113,53 @@ def test_analyze_finds_the_same_berms_whatever_the_window(small_city, tmp_path):
     for a, b in zip(layers[0].geometry, layers[1].geometry, strict=True):
         assert a.equals_exact(b, 1e-6)
     assert np.allclose(layers[0].score, layers[1].score)
+
+
+def _write(path, a: np.ndarray):
+    import rasterio
+    from rasterio.crs import CRS
+
+    prof = {"driver": "GTiff", "width": a.shape[1], "height": a.shape[0], "count": 1,
+            "dtype": "float32", "crs": CRS.from_epsg(32637),
+            "transform": Affine(GSD, 0, 500000, 0, -GSD, 4000000)}  # fmt: skip
+    with rasterio.open(path, "w", **prof) as ds:
+        ds.write(a, 1)
+    return path
+
+
+def test_an_image_berm_where_trees_stood_is_kept_by_the_after_dsm_on_the_work_grid(tmp_path):
+    # as test_berms' window test: trees felled and a 3 m ridge built, a net drop; the scene
+    # step reads the after DSM around the crest to see the new ridge
+    from fortmap.detect.dsm_noise import berm_surfaces
+    from fortmap.io.raster import GridReader, open_info
+    from test_berms import _ridge_dsms, _scene
+
+    before, after = _scene(180.0)
+    db, da = _ridge_dsms(trees_before=True)
+    valid = np.ones(db.shape, bool)
+    grid_info = open_info(_write(tmp_path / "db.tif", db))
+    readers = [GridReader(_write(tmp_path / f"{k}.tif", z), grid_info.grid) for k, z in
+               (("dsm_b", db), ("dsm_a", da))]  # fmt: skip
+    fc = FortContext(roads=None, sun_azimuth=180.0, sun_elevation=40.0,
+                     dsm_before=readers[0], dsm_after=readers[1])  # fmt: skip
+    work = WorkGrid(db.shape, GSD, 3, True, tmp_path)
+    h, w = db.shape
+    for r in range(0, h, 128):
+        for c in range(0, w, 128):
+            core = Window(c, r, min(128, w - c), min(128, h - r))
+            c0, r0 = max(0, c - 64), max(0, r - 64)
+            c1, r1 = min(w, c + 128 + 64), min(h, r + 128 + 64)
+            read = Window(c0, r0, c1 - c0, r1 - r0)
+            sl = (slice(r0, r1), slice(c0, c1))
+            surf = berm_surfaces(db[sl], da[sl], GSD, None)
+            work.add(work_part(before[:, sl[0], sl[1]], after[:, sl[0], sl[1]], valid[sl],
+                               read, core, GSD, (h, w), surf))  # fmt: skip
+    found = scene_berms(work, fc, Affine.identity())
+    work.close()
+    berms = [o for o in found if o[2]["kind"] == "berm"]
+    assert len(berms) == 1 and berms[0][2]["source"] == "both"
+    assert berms[0][2]["height_m"] == pytest.approx(3.0, abs=0.5)
+    # the same as the whole window's detector
+    whole = find_berms(before, after, valid, GSD, 180.0, (0, 0, w, h), dsm_before=db,
+                       dsm_after=da, sun_elevation_deg=40.0)  # fmt: skip
+    assert [o[2]["height_m"] for o in whole if o[2]["kind"] == "berm"] == [berms[0][2]["height_m"]]
