@@ -29,7 +29,6 @@ from __future__ import annotations
 import numpy as np
 import shapely
 import shapely.ops
-from scipy import ndimage as ndi
 
 from fortmap.detect.berm_lighting import (
     MIN_JUDGED,
@@ -45,6 +44,7 @@ from fortmap.detect.berm_lighting import (
     ridge_lighting,
 )
 from fortmap.detect.change_stats import median_np
+from fortmap.detect.edt_kernels import edt
 
 #: Smallest (R - B) / (R + G + B) of bare earth: iron oxides make soil reflect at least ~20 %
 #: more red than blue; grey surfaces sit near 0, shadows lit by the blue sky below it.
@@ -235,4 +235,5 @@ def standing_distance(labels: np.ndarray, changed: np.ndarray, vd: np.ndarray) -
     stand = keep[labels]
     if not stand.any():
         return None
-    return ndi.distance_transform_edt(~stand)
+    # scipy's distance transform's numbers (``edt_kernels.edt``), compiled
+    return edt(~stand)
