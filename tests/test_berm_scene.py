@@ -53,16 +53,18 @@ def _fill(grid: WorkGrid, before, after, valid, core_px: int, halo: int = 64) ->
                                read, core, GSD, (h, w)))  # fmt: skip
 
 
+@pytest.mark.parametrize("in_memory", [True, False])
 @pytest.mark.parametrize("core_px", [100, 102, 128, 256, 520])
-def test_windows_fill_the_work_grid_with_the_whole_scenes_block_means(core_px, tmp_path):
+def test_windows_fill_the_work_grid_with_the_whole_scenes_block_means(core_px, in_memory, tmp_path):
     before, after, valid = _ridge_scene()
-    grid = WorkGrid(valid.shape, GSD, 3, False, tmp_path)
+    grid = WorkGrid(valid.shape, GSD, 3, False, tmp_path, 1 << 30 if in_memory else 0)
+    assert (grid.path is None) == in_memory
     _fill(grid, before, after, valid, core_px)
     f = work_factor(GSD)
     want = np.concatenate([_down(after, f), _down(before, f), _down(valid, f)[None]])
     assert np.array_equal(grid.read(0, 0, *grid.shape[1:]), want)
     grid.close()
-    assert not grid.path.exists()
+    assert grid.path is None or not grid.path.exists()
 
 
 def test_a_berm_across_window_edges_is_found_whole_and_the_same(tmp_path):
@@ -72,7 +74,8 @@ def test_a_berm_across_window_edges_is_found_whole_and_the_same(tmp_path):
     assert len(whole) == 1 and whole[0][0].length * GSD > 80
     found = []
     for core_px in (100, 256):
-        grid = WorkGrid(valid.shape, GSD, 3, False, tmp_path)
+        # the second in a file
+        grid = WorkGrid(valid.shape, GSD, 3, False, tmp_path, 1 << 30 if core_px == 100 else 0)
         _fill(grid, before, after, valid, core_px)
         found.append(scene_berms(grid, fc, Affine.identity()))
         grid.close()
