@@ -126,7 +126,8 @@ def run_scene(d: Path) -> dict:
         found = detect_window(fc, b, a, valid, w, cpx, grid.transform, gsd)
         bars += found.barricades
         rubs += found.rubble
-        work_dsm.add(found.work)
+        for part in found.works:
+            work_dsm.add(part)
         t_fort += time.perf_counter() - t
         t = time.perf_counter()
         work_img.add(work_part(b, a, valid, w, core, gsd, shape))

@@ -96,10 +96,11 @@ def test_dsm_piles_on_a_berms_body_are_dropped():
     assert drop_on_berms([on], []) == [on]
 
 
-def test_analyze_finds_the_same_berms_whatever_the_window(small_city, tmp_path):
+def test_analyze_finds_the_same_fortifications_whatever_the_window(small_city, tmp_path):
+    # berms on the work grid; barricades and rubble on fixed 1024 px blocks
     d = small_city
-    layers = []
-    for w in (256, 512):
+    found = {}
+    for w in (256, 512, 1024):
         run_analysis(
             d / "before.tif",
             d / "after.tif",
@@ -108,14 +109,19 @@ def test_analyze_finds_the_same_berms_whatever_the_window(small_city, tmp_path):
             roads=d / "roads.geojson",
             options=AnalyzeOptions(window_px=w, report=False),
         )
-        layers.append(gpd.read_file(tmp_path / f"w{w}" / "findings.gpkg", layer="berms"))
-        # the work grid's file is gone
+        path = tmp_path / f"w{w}" / "findings.gpkg"
+        found[w] = {k: gpd.read_file(path, layer=k) for k in ("barricades", "rubble", "berms")}
+        # the work grid's file (if any) is gone
         assert not list((tmp_path / f"w{w}").glob("fortmap-berm-grid-*"))
-    assert len(layers[0]) > 0
-    assert len(layers[0]) == len(layers[1])
-    for a, b in zip(layers[0].geometry, layers[1].geometry, strict=True):
-        assert a.equals_exact(b, 1e-6)
-    assert np.allclose(layers[0].score, layers[1].score)
+    for layer in ("barricades", "rubble", "berms"):
+        ref = found[1024][layer]
+        assert len(ref) > 0, layer
+        for w in (256, 512):
+            other = found[w][layer]
+            assert len(other) == len(ref), (layer, w)
+            for a, b in zip(ref.geometry, other.geometry, strict=True):
+                assert a.equals_exact(b, 1e-6), (layer, w)
+            assert np.allclose(ref.score, other.score), (layer, w)
 
 
 def _write(path, a: np.ndarray):

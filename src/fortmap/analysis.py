@@ -361,7 +361,8 @@ def _run(
                     dst.write(res.change, 1, window=res.core)
                     totals.add(res)
                     if res.fort is not None:
-                        work.add(res.fort.work)
+                        for part in res.fort.works:
+                            work.add(part)
                     tell("detecting", k + 1, len(jobs))
                 dst.update_tags(
                     description="1 where structures appeared or disappeared or the ground was "

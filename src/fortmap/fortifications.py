@@ -42,6 +42,12 @@ from fortmap.report.layers import findings_frame
 #: context (pixels) the road and berm detectors need around a window's core
 FORT_HALO_PX = 64
 
+#: Side (pixels) of the fixed blocks the barricade and rubble detectors run on, whatever
+#: ``--window``: their noise, lit/shade split and per-road levels are taken over the block
+#: and its halo, so a window of another size would find other rows and piles
+#: (BENCHMARKS.md, "Findings and the window size"). 1024 px is the default window.
+FORT_BLOCK_PX = 1024
+
 #: how far in front of a berm's crest its ditch lies at most, metres (a berm is 8-15 m wide and
 #: its ditch is dug from the spoil beside it)
 DITCH_FRONT_M = 30.0
@@ -81,7 +87,7 @@ class FortContext:
         berm_bounds: the berm image path's change bounds for the scene
             (:func:`fortmap.detect.berms.scene_berm_bounds`), or None (each window's own).
         scene_shape: (rows, cols) of the analysis grid. Given, the windows do not look for
-            berms but hand back their blocks of the scene's work grid (``FortFindings.work``),
+            berms but hand back their blocks of the scene's work grid (``FortFindings.works``),
             and the berms are found on the whole grid (:mod:`fortmap.berm_scene`); None:
             berms window by window.
     """
@@ -106,7 +112,7 @@ class FortFindings:
     barricades: list = field(default_factory=list)
     rubble: list = field(default_factory=list)
     berms: list = field(default_factory=list)
-    work: WorkPart | None = None
+    works: list[WorkPart] = field(default_factory=list)
 
 
 def _to_crs(g: shapely.Geometry, t: Affine) -> shapely.Geometry:
@@ -173,7 +179,9 @@ def detect_window(
             core = Window(read.col_off + core_px[0], read.row_off + core_px[1],
                           core_px[2] - core_px[0], core_px[3] - core_px[1])  # fmt: skip
             surfaces = (zb, za) if "dsm_before" in berm_kw else None
-            out.work = work_part(before, after, valid, read, core, gsd, fc.scene_shape, surfaces)
+            part = work_part(before, after, valid, read, core, gsd, fc.scene_shape, surfaces)
+            if part is not None:
+                out.works.append(part)
             berms = []
         else:
             berms = find_berms(

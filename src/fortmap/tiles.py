@@ -16,7 +16,13 @@ from rasterio.windows import Window
 from fortmap.detect.cleared import block_stats
 from fortmap.detect.learned_change import learned_mask
 from fortmap.detect.razed import change_objects
-from fortmap.fortifications import FORT_HALO_PX, FortContext, FortFindings, detect_window
+from fortmap.fortifications import (
+    FORT_BLOCK_PX,
+    FORT_HALO_PX,
+    FortContext,
+    FortFindings,
+    detect_window,
+)
 from fortmap.io.grids import affine_all
 from fortmap.io.raster import GridReader
 
@@ -81,6 +87,69 @@ def _expand(core: Window, halo: int, width: int, height: int, extra=None) -> Win
 def _read(reader: GridReader, w: Window, grey: bool) -> np.ndarray:
     data = reader.read(w)
     return data.mean(axis=0, keepdims=True) if grey else data
+
+
+def fort_blocks(core: Window, width: int, height: int) -> list[Window]:
+    """The fixed ``FORT_BLOCK_PX`` blocks of the grid whose first pixel lies in ``core``: each
+    block is handled by exactly one window, whatever the window size."""
+    b = FORT_BLOCK_PX
+    c0, r0 = -(-int(core.col_off) // b) * b, -(-int(core.row_off) // b) * b
+    c1, r1 = int(core.col_off + core.width), int(core.row_off + core.height)
+    return [
+        Window(c, r, min(b, width - c), min(b, height - r))
+        for r in range(r0, r1, b)
+        for c in range(c0, c1, b)
+    ]
+
+
+def _fortifications(
+    ctx: SceneContext,
+    core: Window,
+    rw: Window,
+    before: np.ndarray,
+    after: np.ndarray,
+    valid: np.ndarray,
+) -> FortFindings:
+    """The fortification detectors on the fixed blocks this window handles (``fort_blocks``).
+
+    Each block is given exactly its core and ``FORT_HALO_PX`` of halo, cut from the window
+    read ``rw`` where it holds them (the default window is one block) and read otherwise, so
+    the findings are the same whatever ``--window`` and whatever else was read for the
+    footprints or the change model.
+    """
+    grid = ctx.before.grid
+    out = FortFindings()
+    for blk in fort_blocks(core, grid.width, grid.height):
+        fw = _expand(blk, FORT_HALO_PX, grid.width, grid.height)
+        inside = (
+            fw.col_off >= rw.col_off
+            and fw.row_off >= rw.row_off
+            and fw.col_off + fw.width <= rw.col_off + rw.width
+            and fw.row_off + fw.height <= rw.row_off + rw.height
+        )
+        if fw == rw:
+            fb, fa, fv = before, after, valid
+        elif inside:
+            fc, fr = fw.col_off - rw.col_off, fw.row_off - rw.row_off
+            fs = (slice(fr, fr + fw.height), slice(fc, fc + fw.width))
+            # copies: the compiled kernels are slower on strided views than the copy costs
+            fb = np.ascontiguousarray(before[:, fs[0], fs[1]])
+            fa = np.ascontiguousarray(after[:, fs[0], fs[1]])
+            fv = np.ascontiguousarray(valid[fs])
+        else:
+            fb, fa = _read(ctx.before, fw, ctx.grey), _read(ctx.after, fw, ctx.grey)
+            fv = ctx.before.read_valid(fw) & ctx.after.read_valid(fw)
+        oc, orow = blk.col_off - fw.col_off, blk.row_off - fw.row_off
+        found = detect_window(
+            ctx.fort, fb, fa, fv, fw,
+            (oc, orow, oc + blk.width, orow + blk.height),
+            grid.transform, ctx.gsd,
+        )  # fmt: skip
+        out.barricades += found.barricades
+        out.rubble += found.rubble
+        out.berms += found.berms
+        out.works += found.works
+    return out
 
 
 def process_window(
@@ -148,23 +217,7 @@ def process_window(
         result.footprint_ids = [i for i, _ in footprints]
         result.footprint_features = footprint_features(before, after, valid, local, ctx.gsd)
     if ctx.fort is not None:
-        # the detectors see the core and their own halo only, whatever else was read for the
-        # footprints or the change model: their findings are a function of the core alone
-        fw = _expand(core, FORT_HALO_PX, grid.width, grid.height)
-        fc, fr = fw.col_off - rw.col_off, fw.row_off - rw.row_off
-        fs = (slice(fr, fr + fw.height), slice(fc, fc + fw.width))
-        whole = fw == rw
-        result.fort = detect_window(
-            ctx.fort,
-            before if whole else np.ascontiguousarray(before[:, fs[0], fs[1]]),
-            after if whole else np.ascontiguousarray(after[:, fs[0], fs[1]]),
-            valid if whole else np.ascontiguousarray(valid[fs]),
-            fw,
-            (core.col_off - fw.col_off, core.row_off - fw.row_off,
-             core.col_off - fw.col_off + core.width, core.row_off - fw.row_off + core.height),
-            grid.transform,
-            ctx.gsd,
-        )  # fmt: skip
+        result.fort = _fortifications(ctx, core, rw, before, after, valid)
     if ctx.find_objects:
         polys, scores, evs = change_objects(
             mask,
