@@ -101,3 +101,20 @@ def test_dask_workers_find_the_same_fortifications(small_city, tmp_path):
         assert len(a) == len(b), layer
         assert all(x.equals_exact(y, 1e-9) for x, y in zip(a.geometry, b.geometry, strict=True))
     assert len(gpd.read_file(tmp_path / "seq" / "findings.gpkg", layer="berms")) > 0
+
+
+def test_building_damage_is_the_same_whatever_the_window(small_city, tmp_path):
+    # the footprints' noise floors and shadow thresholds are the scene's, not each window's
+    import geopandas as gpd
+
+    d = small_city
+    layers = []
+    for w in (256, 1024):
+        run_analysis(d / "before.tif", d / "after.tif", tmp_path / f"w{w}",
+                     buildings=d / "buildings.geojson",
+                     options=AnalyzeOptions(window_px=w, report=False))  # fmt: skip
+        layers.append(gpd.read_file(tmp_path / f"w{w}" / "findings.gpkg", layer="buildings"))
+    a, b = layers
+    assert len(a) == len(b) > 50
+    assert (a.damage == b.damage).all()
+    assert np.allclose(a.score, b.score, atol=1e-4)

@@ -679,3 +679,36 @@ def test_rounded_texts_equal_round_then_dumps_per_value():
         ]
         assert got == ref
     assert _rounded_texts(np.zeros(0), 4) == []
+
+
+def test_scene_measures_replace_the_tiles_own():
+    from fortmap.detect.footprint_features import noise_gradient, shadow_threshold
+    from fortmap.detect.footprints import SMOOTH_PX, FootprintScene, _grey, footprint_scene
+
+    rng = np.random.default_rng(4)
+    before = (0.4 + rng.normal(0, 0.02, (3, 200, 400))).astype(np.float32)
+    before[:, 50:90, 50:90] = 0.8  # a roof
+    before[:, 90:100, 50:90] = 0.1  # its shadow
+    before[:, :, 250:] = 0.05 + rng.normal(0, 0.01, (3, 200, 150))  # dark water far off
+    after = before.copy()
+    after[:, 50:90, 50:90] = 0.4 + rng.normal(0, 0.1, (3, 40, 40))  # razed
+    valid = np.ones((200, 400), bool)
+    sc = footprint_scene(before, after, valid)
+    assert sc.floor_b == noise_gradient(_grey(before), valid, SMOOTH_PX)
+    assert sc.shadow_a == shadow_threshold(_grey(after), valid)
+    roof = shapely.box(50, 50, 90, 90)
+    other = shapely.box(330, 80, 350, 100)  # a footprint over the water
+    # measured on the tile, the roof's features depend on what else the tile's footprints cover
+    alone = footprint_features(before, after, valid, [roof], 0.5)
+    with_other = footprint_features(before, after, valid, [roof, other], 0.5)
+    assert not np.allclose(alone.iloc[0].to_numpy(), with_other.iloc[0].to_numpy())
+    # with the scene's measures they do not
+    a = footprint_features(before, after, valid, [roof], 0.5, sc)
+    b = footprint_features(before, after, valid, [roof, other], 0.5, sc)
+    assert np.allclose(a.iloc[0].to_numpy(), b.iloc[0].to_numpy(), equal_nan=True)
+    # a scene whose shadows are darker than anything here sees no shadow beside the roof
+    dark = FootprintScene(sc.floor_b, sc.floor_a, 0.0, 0.0)
+    none = footprint_features(before, after, valid, [roof], 0.5, dark)
+    cols = [c for c in a.columns if c.startswith("shadow_")]
+    assert np.abs(alone[cols].to_numpy()).sum() > 0
+    assert np.abs(none[cols].to_numpy()).sum() == 0

@@ -297,6 +297,11 @@ def _run(
         fort=fort,
         change_net=net,
     )
+    if fps is not None:
+        from fortmap.detect.footprints import footprint_scene
+
+        # the footprints' noise floors and shadow thresholds, once for the scene
+        ctx.footprint_scene = footprint_scene(nb_s, na_s, sv)
     # the berm image path's change bounds, once for the scene: not per window
     fort.berm_bounds = scene_berm_bounds(nb_s, na_s, sv, gsd)
     # berms are found on the scene's 2 m work grid once the windows have filled it

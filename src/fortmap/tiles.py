@@ -40,6 +40,8 @@ class SceneContext:
         find_objects: find razed buildings as change objects (no footprints given).
         grey: average the bands to one (the two images have incompatible bands).
         fort: inputs of the barricade, rubble and berm detectors (None: not run).
+        footprint_scene: the footprint features' noise floors and shadow thresholds for the
+            scene (``fortmap.detect.footprints.FootprintScene``), or None (each window's own).
         change_net: a learned ``fortmap.detect.learned_change.ChangeNet`` that replaces the
             unsupervised change mask (None: the unsupervised mask), and ``learned_units`` the
             (before, after) ``ModelUnits`` its inputs are put in.
@@ -56,6 +58,7 @@ class SceneContext:
     fort: FortContext | None = None
     change_net: object | None = None
     learned_units: object | None = None
+    footprint_scene: object | None = None
 
 
 @dataclass
@@ -215,7 +218,9 @@ def process_window(
 
         local = affine_all([p for _, p in footprints], [1, 0, 0, 1, -rw.col_off, -rw.row_off])
         result.footprint_ids = [i for i, _ in footprints]
-        result.footprint_features = footprint_features(before, after, valid, local, ctx.gsd)
+        result.footprint_features = footprint_features(
+            before, after, valid, local, ctx.gsd, ctx.footprint_scene
+        )
     if ctx.fort is not None:
         result.fort = _fortifications(ctx, core, rw, before, after, valid)
     if ctx.find_objects:

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -207,12 +208,47 @@ def _axis_angles(footprints: Sequence, use: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class FootprintScene:
+    """The footprint features' two image-wide measures, taken once for the scene.
+
+    Taken over each window's pixels instead, they moved with the window. On a Helsinki-layout
+    scene, 216 of 327 footprint scores changed between 512 and 1024 px windows, and one
+    destroyed building (0.47) read intact (0.001).
+
+    Attributes:
+        floor_b, floor_a: gradient magnitude that pixel noise alone gives in each image
+            (:func:`~fortmap.detect.footprint_features.noise_gradient`, grey units per pixel).
+        shadow_b, shadow_a: grey level below which a pixel is cast shadow in each image
+            (:func:`~fortmap.detect.footprint_features.shadow_threshold`).
+    """
+
+    floor_b: float
+    floor_a: float
+    shadow_b: float
+    shadow_a: float
+
+
+def footprint_scene(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> FootprintScene:
+    """:class:`FootprintScene` from a sample of the scene (``io.grids.sample_mosaic``,
+    normalised as the windows are read: float32 (bands, rows, cols) and bool (rows, cols))."""
+    vb = np.ascontiguousarray(valid, dtype=np.bool_)
+    gb, ga = _grey(np.asarray(before, np.float32)), _grey(np.asarray(after, np.float32))
+    return FootprintScene(
+        noise_gradient(gb, vb, SMOOTH_PX),
+        noise_gradient(ga, vb, SMOOTH_PX),
+        shadow_threshold(gb, vb),
+        shadow_threshold(ga, vb),
+    )
+
+
 def footprint_features(
     before: np.ndarray,
     after: np.ndarray,
     valid: np.ndarray,
     footprints: Sequence[shapely.Polygon],
     gsd: float,
+    scene: FootprintScene | None = None,
 ) -> pd.DataFrame:
     """Structure measures of each footprint in the before and after images of one tile.
 
@@ -222,6 +258,8 @@ def footprint_features(
         footprints: polygons in this array's pixel coordinates (x = column, y = row, (0, 0) the
             top-left corner of the top-left pixel); parts outside the array are clipped.
         gsd: metres per pixel.
+        scene: the noise floors and shadow thresholds of the whole scene
+            (:func:`footprint_scene`), or None to take them over the tile.
 
     Returns:
         One row per footprint, in order: ``aln_before``/``aln_after`` (share of gradient energy
@@ -265,9 +303,13 @@ def footprint_features(
     sub = (slice(wr0, wr1), slice(wc0, wc1))
     vb = np.ascontiguousarray(valid[sub], dtype=np.bool_)
     gb, ga = _grey(before[(slice(None), *sub)]), _grey(after[(slice(None), *sub)])
-    floor_b = noise_gradient(gb, vb, SMOOTH_PX)
-    floor_a = noise_gradient(ga, vb, SMOOTH_PX)
-    thr = (shadow_threshold(gb, vb), shadow_threshold(ga, vb))
+    if scene is None:
+        floor_b = noise_gradient(gb, vb, SMOOTH_PX)
+        floor_a = noise_gradient(ga, vb, SMOOTH_PX)
+        thr = (shadow_threshold(gb, vb), shadow_threshold(ga, vb))
+    else:
+        floor_b, floor_a = scene.floor_b, scene.floor_a
+        thr = (scene.shadow_b, scene.shadow_a)
     dark_b, dark_a = gb < thr[0], ga < thr[1]
     fields_b, fields_a = gradient_fields(gb, SMOOTH_PX), gradient_fields(ga, SMOOTH_PX)
     dil = LEAN_M / gsd
