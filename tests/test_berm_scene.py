@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -110,6 +112,12 @@ def test_analyze_finds_the_same_fortifications_whatever_the_window(small_city, t
             options=AnalyzeOptions(window_px=w, report=False),
         )
         path = tmp_path / f"w{w}" / "findings.gpkg"
+        # the levels measured once for the scene are reported, the same for every window
+        sm = json.loads((tmp_path / f"w{w}" / "summary.json").read_text())["scene_measures"]
+        assert sm["road_noise"]["road"] > 0 and sm["footprints"]["noise_floor_before"] > 0
+        assert (
+            sm == json.loads((tmp_path / f"w{256}" / "summary.json").read_text())["scene_measures"]
+        )
         found[w] = {k: gpd.read_file(path, layer=k) for k in ("barricades", "rubble", "berms")}
         # the work grid's file (if any) is gone
         assert not list((tmp_path / f"w{w}").glob("fortmap-berm-grid-*"))

@@ -57,6 +57,7 @@ from fortmap.run_summary import (
     load_change_net,
     model_units,
     roads_entry,
+    scene_measures_entry,
 )
 from fortmap.scene_findings import WindowTotals, building_layers, cleared_layer, route_layers
 from fortmap.tiles import SceneContext, WindowResult, process_window
@@ -470,6 +471,9 @@ def _run(
             "sun_elevation_deg": None if sun_el is None else round(float(sun_el), 1),
             "sun_azimuth_from": sun_from,
             "berms_from": "image and DSM" if dsms and rules.on("berms") else "image",
+            "scene_measures": scene_measures_entry(
+                fort.road_noise, fort.berm_bounds, ctx.footprint_scene
+            ),
             "dsm_quality": dsm_entry,
             "routes": routes_summary,
             "visibility": vis_summary,

@@ -87,3 +87,30 @@ def roads_entry(
         f"derived from the before image: {len(road_lines)} lines, {km:.1f} km "
         f"(at {px} m a pixel; names unknown, class from width)"
     )
+
+
+def scene_measures_entry(road_noise, berm_bounds, footprint_scene) -> dict:  # noqa: ANN001
+    """The levels measured once for the scene that the detectors compare against (grey levels
+    on the normalised 0..1 scale), so that a run can be read and repeated: the road contrasts'
+    noise (``detect.road_noise.RoadNoise``), the berm image path's change bounds
+    (``detect.berm_bounds.BermBounds``) and the footprints' noise floors and shadow thresholds
+    (``detect.footprints.FootprintScene``); None where not measured (each window's own)."""
+
+    def r(v: float | None) -> float | None:
+        return None if v is None else round(float(v), 5)
+
+    return {
+        "road_noise": None
+        if road_noise is None
+        else {"road": r(road_noise.road), "along": r(road_noise.along),
+              "shade": r(road_noise.shade), "road_pixels": int(road_noise.n_px)},
+        "berm_bounds": None
+        if berm_bounds is None
+        else {"change": r(berm_bounds.change), "red_gain": r(berm_bounds.red_gain)},
+        "footprints": None
+        if footprint_scene is None
+        else {"noise_floor_before": r(footprint_scene.floor_b),
+              "noise_floor_after": r(footprint_scene.floor_a),
+              "shadow_before": r(footprint_scene.shadow_b),
+              "shadow_after": r(footprint_scene.shadow_a)},
+    }  # fmt: skip
