@@ -30,6 +30,8 @@ from rasterio.windows import Window
 
 from fortmap.detect.berm_grid import _down
 from fortmap.detect.berms import WORK_GSD_M, _after_ridge, find_berms_work
+from fortmap.detect.dsm_noise import berm_surfaces
+from fortmap.detect.dsm_rubble import _berm_body
 from fortmap.io.polygon_fill import burn_polygons
 
 #: Side of a berm tile's core and its halo, work pixels (2 m): 2 km and 256 m.
@@ -238,7 +240,7 @@ def scene_berms(
         elif fc.footprints is not None and len(fc.footprints):
 
             def footprints(origin=origin, shape=vd.shape) -> np.ndarray | None:
-                return _work_labels(fc.footprints, origin, f, shape)
+                return footprint_labels(fc.footprints, origin, f, shape)
 
         found = find_berms_work(
             ab, bb, vd, gsd, fc.sun_azimuth, core_px, dh=dh, ridge=ridge,
@@ -252,14 +254,18 @@ def scene_berms(
     return out
 
 
-def _work_labels(
-    footprints: np.ndarray, origin: tuple[int, int], f: int, shape: tuple[int, int]
+def footprint_labels(
+    footprints: np.ndarray, origin: tuple[float, float], f: int, shape: tuple[int, int]
 ) -> np.ndarray | None:
-    """Footprints (polygons in scene pixels) burnt on a work tile (int labels, 0 = none)."""
+    """The footprints (polygons in scene pixels) overlapping a grid of ``shape`` (rows, cols)
+    whose pixels are ``f`` scene pixels from ``origin`` (col, row), burnt on it (int labels,
+    0 = none), or None where none overlaps."""
     box = shapely.box(origin[0], origin[1], origin[0] + shape[1] * f, origin[1] + shape[0] * f)
     sel = footprints[shapely.intersects(footprints, box)]
     if not len(sel):
         return None
+    # one vectorised shift (and scale) to the grid's pixels: the same doubles as
+    # ``affinity.translate``'s (x * 1 + y * 0 + dx) where f is 1, without a call per footprint
     shift = np.array(origin, np.float64)
     local = shapely.transform(sel, lambda c: (c - shift) / f)
     return burn_polygons(local, np.arange(1, len(local) + 1), shape)
@@ -274,8 +280,6 @@ def _line_ridge(
     image_shape: tuple[int, int],
 ) -> float | None:
     """``berms._after_ridge`` for a line in tile pixels, reading the DSMs around it."""
-    from fortmap.detect.dsm_noise import berm_surfaces
-
     reach = (width_m / 2 * 4 + 10) / gsd  # the side samples reach four half-widths out
     x0, y0, x1, y1 = line.bounds
     c0, r0 = max(0, math.floor(x0 + origin[0] - reach)), max(0, math.floor(y0 + origin[1] - reach))
@@ -299,8 +303,6 @@ def drop_on_berms(rubble: list, berms: list) -> list:
         rubble: (polygon, score, attributes) per pile, analysis CRS (metres).
         berms: (line, score, attributes) per crest piece, analysis CRS.
     """
-    from fortmap.detect.dsm_rubble import _berm_body
-
     if not berms or not rubble:
         return rubble
     bodies = shapely.union_all([_berm_body(g, at, 1.0) for g, _, at in berms])

@@ -20,7 +20,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
-from fortmap.berm_scene import WorkPart, work_part
+from fortmap.berm_scene import WorkPart, footprint_labels, work_part
 from fortmap.detect.barricades import block_change, find_barricades
 from fortmap.detect.berms import BermBounds, find_berms, merge_pieces
 from fortmap.detect.dsm_noise import DsmNoise, DsmRules, berm_surfaces, dsm_rules
@@ -35,7 +35,6 @@ from fortmap.detect.road_noise import RoadNoise
 from fortmap.detect.road_pixels import RoadWindow
 from fortmap.detect.roadmask import roads_in_window, roads_to_pixels
 from fortmap.detect.rubble import find_rubble
-from fortmap.io.polygon_fill import burn_polygons
 from fortmap.io.raster import GridReader
 from fortmap.report.layers import findings_frame
 
@@ -123,16 +122,8 @@ def _footprint_labels(fc: FortContext, read: Window) -> np.ndarray | None:
     """The footprints overlapping ``read`` rasterised on its grid (int labels, 0 = none)."""
     if fc.footprints is None or not len(fc.footprints):
         return None
-    box = shapely.box(read.col_off, read.row_off,
-                      read.col_off + read.width, read.row_off + read.height)  # fmt: skip
-    sel = fc.footprints[shapely.intersects(fc.footprints, box)]
-    if not len(sel):
-        return None
-    # one vectorised shift to window pixels: the same doubles as ``affinity.translate``'s
-    # (x * 1 + y * 0 + dx), without a Python call per footprint
-    shift = np.array([read.col_off, read.row_off], np.float64)
-    local = shapely.transform(sel, lambda c: c - shift)
-    return burn_polygons(local, np.arange(1, len(local) + 1), (int(read.height), int(read.width)))
+    origin = (read.col_off, read.row_off)
+    return footprint_labels(fc.footprints, origin, 1, (int(read.height), int(read.width)))
 
 
 def detect_window(

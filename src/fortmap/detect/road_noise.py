@@ -76,8 +76,7 @@ def noise_samples(
         (change against the road's median, change against the road ahead and behind; the
         latter finite values only), float32.
     """
-    c0, r0, c1, r1 = core_px
-    k = (rw.rows >= r0) & (rw.rows < r1) & (rw.cols >= c0) & (rw.cols < c1)
+    k = _in_core(rw, core_px)
     med_a, med_b = rw.medians("a", 1), rw.medians("b", 1)
     d = (rw.level("a", 1) - med_a[rw.rid]) - (rw.level("b", 1) - med_b[rw.rid])
     al = along_anomaly(rw, "a", gsd, 1, kerb=True) - along_anomaly(rw, "b", gsd, 1, kerb=True)
@@ -160,8 +159,13 @@ def shade_samples(
 ) -> np.ndarray:
     """The deep-shade contrast's changes (grey levels, finite, float32) on the core's road
     pixels in deep shade on both dates (``road_window.shaded_change``)."""
-    c0, r0, c1, r1 = core_px
-    k = (rw.rows >= r0) & (rw.rows < r1) & (rw.cols >= c0) & (rw.cols < c1)
+    k = _in_core(rw, core_px)
     _, d, _, both = shaded_change(rw, gsd, lit_sigma)
     x = d[k & both]
     return x[np.isfinite(x)].astype(np.float32)
+
+
+def _in_core(rw: RoadWindow, core_px: tuple[int, int, int, int]) -> np.ndarray:
+    """bool per ``rw.on`` pixel: inside the core (col0, row0, col1, row1), window pixels."""
+    c0, r0, c1, r1 = core_px
+    return (rw.rows >= r0) & (rw.rows < r1) & (rw.cols >= c0) & (rw.cols < c1)
