@@ -376,10 +376,6 @@ def _run(
                 )
             to_cog(tmp / "change.tif")
             timings["windows"] = time.perf_counter() - t
-            # closing the images drops their decoded blocks from GDAL's cache (up to
-            # GDAL_CACHEMAX); a later read (the report's figures) opens them again
-            breader.close()
-            areader.close()
             t = time.perf_counter()
             tell("finding berms", 0, 1)
             berms = scene_berms(work, fort, grid.transform)
