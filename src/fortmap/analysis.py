@@ -47,6 +47,7 @@ from fortmap.io.heap import keep_freed_memory
 from fortmap.io.output import atomic_dir, check_output_dir
 from fortmap.io.raster import GridReader, check_overlap, open_info
 from fortmap.io.roads import read_roads
+from fortmap.io.scene_grid import SceneGrid
 from fortmap.io.vector import read_footprints
 from fortmap.report.layers import write_layers
 from fortmap.run_summary import (
@@ -341,8 +342,10 @@ def _run(
     with atomic_dir(out_dir, force) as tmp:
         t = time.perf_counter()
         bh, bw = grid.height // block, grid.width // block
-        # float16 keeps the scene-wide state at 10 bytes per 2 m block (1/16 of the pixels)
-        totals = WindowTotals(np.zeros((len(BLOCK_FIELDS), bh, bw), np.float16), block)
+        # float16 keeps the scene-wide state at 10 bytes per 2 m block (1/16 of the pixels),
+        # in a temporary file beyond a district
+        blocks = SceneGrid((len(BLOCK_FIELDS), bh, bw), np.float16, tmp, prefix="fortmap-blocks-")
+        totals = WindowTotals(blocks, block)
         profile = {
             "driver": "GTiff",
             "dtype": "uint8",
@@ -384,12 +387,18 @@ def _run(
             totals.found.rubble = drop_on_berms(totals.found.rubble, berms)
             tell("finding berms", 1, 1)
             timings["berms"] = time.perf_counter() - t
+        except BaseException:
+            blocks.close()
+            raise
         finally:
             work.close()
 
         t = time.perf_counter()
         dates = {"date_before": binfo.date, "date_after": ainfo.date}
-        cleared, cpolys = cleared_layer(totals, grid, opts.min_cleared_ha, dates)
+        try:
+            cleared, cpolys = cleared_layer(totals, grid, opts.min_cleared_ha, dates)
+        finally:
+            blocks.close()
         layers = {"cleared_areas": cleared}
         layers.update(building_layers(fps, totals, grid, dates))
         layers.update(

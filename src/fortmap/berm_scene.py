@@ -18,7 +18,6 @@ With the defaults a tile is 1024 work pixels (2 km at 0.5 m imagery) plus a 128-
 from __future__ import annotations
 
 import math
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,12 +32,12 @@ from fortmap.detect.berms import WORK_GSD_M, _after_ridge, find_berms_work
 from fortmap.detect.dsm_noise import berm_surfaces
 from fortmap.detect.dsm_rubble import _berm_body
 from fortmap.io.polygon_fill import burn_polygons
+from fortmap.io.scene_grid import MAX_IN_MEMORY_B, SceneGrid
+from fortmap.io.scene_grid import tiles as grid_tiles
 
 #: Side of a berm tile's core and its halo, work pixels (2 m): 2 km and 256 m.
 TILE_WORK_PX = 1024
 HALO_WORK_PX = 128
-#: Largest work grid kept in memory rather than in a temporary file, bytes (a 3 km scene's).
-MAX_IN_MEMORY_B = 64 * 1024 * 1024
 
 
 def work_factor(gsd: float) -> int:
@@ -112,14 +111,11 @@ def work_part(
     return WorkPart(b_r0, b_c0, np.concatenate(parts).astype(np.float32, copy=False))
 
 
-class WorkGrid:
+class WorkGrid(SceneGrid):
     """The scene's work grid, filled window by window: in memory up to ``MAX_IN_MEMORY_B``,
-    else in a temporary file.
+    else in a temporary file (:class:`fortmap.io.scene_grid.SceneGrid`).
 
-    The file is mapped only while a window's blocks are written or a tile is read, so its
-    pages do not stay in the process's memory: a 10 km city's grid is 700 MB on disk. Mapping
-    it for each window costs about 4 ms a window, so a district's grid (28 MB at 2 km) is
-    kept in memory instead.
+    A 10 km city's grid is 700 MB on disk; a district's (28 MB at 2 km) stays in memory.
 
     Args:
         shape: (rows, cols) of the analysis grid (image pixels).
@@ -145,61 +141,21 @@ class WorkGrid:
         self.bands = bands
         self.dsm = dsm
         n = 2 * bands + 1 + (2 if dsm else 0)
-        self.shape = (n, shape[0] // self.f, shape[1] // self.f)
-        self.path: Path | None = None
-        self._mem: np.ndarray | None = None
-        size = int(np.prod(self.shape)) * 4
-        if size <= max_in_memory_b:
-            # zeros until a window fills it: a valid share of 0 reads as no data
-            self._mem = np.zeros(self.shape, np.float32)
-            return
-        with tempfile.NamedTemporaryFile(
-            prefix="fortmap-berm-grid-", suffix=".f32", dir=folder, delete=False
-        ) as tmp:
-            tmp.truncate(size)  # zeros, a sparse file
-        self.path = Path(tmp.name)
-
-    def _map(self, mode: str) -> np.ndarray:
-        if self._mem is not None:
-            return self._mem
-        return np.memmap(self.path, np.float32, mode, shape=self.shape)
+        super().__init__(
+            (n, shape[0] // self.f, shape[1] // self.f), np.float32, folder, max_in_memory_b,
+            prefix="fortmap-berm-grid-",
+        )  # fmt: skip
 
     def add(self, part: WorkPart | None) -> None:
         """Write one window's blocks."""
-        if part is None:
-            return
-        n, h, w = part.planes.shape
-        h, w = min(h, self.shape[1] - part.row0), min(w, self.shape[2] - part.col0)
-        mm = self._map("r+")
-        mm[:, part.row0 : part.row0 + h, part.col0 : part.col0 + w] = part.planes[:, :h, :w]
-        del mm  # a file is unmapped: its pages leave the process (the page cache keeps them)
-
-    def read(self, r0: int, c0: int, r1: int, c1: int) -> np.ndarray:
-        """A copy of the planes over work rows ``r0:r1`` and columns ``c0:c1``."""
-        mm = self._map("r")
-        out = np.array(mm[:, r0:r1, c0:c1])
-        del mm
-        return out
-
-    def close(self) -> None:
-        """Drop the grid (and its file)."""
-        self._mem = None
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
+        if part is not None:
+            self.write(part.row0, part.col0, part.planes)
 
     def tiles(
         self, tile: int = TILE_WORK_PX, halo: int = HALO_WORK_PX
     ) -> list[tuple[tuple[int, int, int, int], tuple[int, int, int, int]]]:
         """(core, read) per tile, each (row0, col0, row1, col1) in work pixels."""
-        _, h, w = self.shape
-        out = []
-        for r in range(0, h, tile):
-            for c in range(0, w, tile):
-                core = (r, c, min(h, r + tile), min(w, c + tile))
-                read = (max(0, r - halo), max(0, c - halo),
-                        min(h, core[2] + halo), min(w, core[3] + halo))  # fmt: skip
-                out.append((core, read))
-        return out
+        return grid_tiles(self.shape[1:], tile, halo)
 
 
 def scene_berms(

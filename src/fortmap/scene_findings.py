@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import shapely
 from affine import Affine
 
-from fortmap.detect.cleared import extract_cleared
+from fortmap.detect.cleared_tiles import cleared_from_grid
 from fortmap.fortifications import FortFindings
 from fortmap.io.grids import to_crs
+from fortmap.io.scene_grid import SceneGrid
 from fortmap.report.layers import findings_frame
 from fortmap.tiles import WindowResult
 from fortmap.types import Grid
@@ -35,7 +35,8 @@ class WindowTotals:
 
     Attributes:
         blocks: (fields, block rows, block cols) float16 block statistics of the scene
-            (``cleared.BLOCK_FIELDS``), filled window by window.
+            (``cleared.BLOCK_FIELDS``), filled window by window (in a temporary file beyond
+            a district).
         block: block side, pixels.
         feats, feat_ids: the footprints' feature frames and their footprint indices.
         objects, obj_scores, obj_ev: change objects (pixel polygons), scores and evidence.
@@ -43,7 +44,7 @@ class WindowTotals:
         valid_px, changed_px: valid and changed pixels of the cores.
     """
 
-    blocks: np.ndarray
+    blocks: SceneGrid
     block: int
     feats: list[pd.DataFrame] = field(default_factory=list)
     feat_ids: list[int] = field(default_factory=list)
@@ -57,13 +58,9 @@ class WindowTotals:
     def add(self, res: WindowResult) -> None:
         """Add one window's result (about its core only)."""
         block = self.block
-        bh, bw = self.blocks.shape[1:]
         self.valid_px += res.valid_px
         self.changed_px += int(res.change.sum())
-        r0, c0 = res.core.row_off // block, res.core.col_off // block
-        hb, wb = res.blocks.shape[1:]
-        hb, wb = min(hb, bh - r0), min(wb, bw - c0)
-        self.blocks[:, r0 : r0 + hb, c0 : c0 + wb] = res.blocks[:, :hb, :wb]
+        self.blocks.write(res.core.row_off // block, res.core.col_off // block, res.blocks)
         if res.footprint_features is not None:
             self.feats.append(res.footprint_features)
             self.feat_ids.extend(res.footprint_ids)
@@ -89,8 +86,8 @@ def cleared_layer(
     """
     block = totals.block
     block_t = grid.transform @ Affine.scale(block)
-    cpolys, cscores, cev = extract_cleared(
-        totals.blocks.astype(np.float32), block_t, block * grid.gsd, min_cleared_ha
+    cpolys, cscores, cev = cleared_from_grid(
+        totals.blocks, block_t, block * grid.gsd, min_cleared_ha
     )
     frame = findings_frame(
         "cleared_areas",

@@ -9,6 +9,8 @@ connected areas above a minimum size.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import shapely
 from affine import Affine
@@ -21,6 +23,8 @@ from fortmap.detect.cleared_morph import binary_dilation, binary_erosion, disk, 
 
 #: Block statistics computed per window, in this order along axis 0.
 BLOCK_FIELDS = ("valid", "changed", "dcolor", "tex_before", "tex_after")
+#: Structures narrower than this, metres (roads, single buildings), are not clearings.
+SWATH_M = 12.0
 
 
 def block_px_for(gsd: float, block_m: float = 2.0) -> int:
@@ -218,14 +222,101 @@ def block_stats(
     )
 
 
+@dataclass(frozen=True)
+class ClearedLevels:
+    """The scene's levels that cleared land is judged against (block statistics' units).
+
+    Attributes:
+        dcolor_median: median colour difference of the valid blocks.
+        dcolor_mad: its robust scale (MAD x 1.4826, plus 1e-6).
+        texture_after: median texture of the after image's valid blocks, plus 1e-6.
+    """
+
+    dcolor_median: float
+    dcolor_mad: float
+    texture_after: float
+
+    @classmethod
+    def from_values(cls, dcolor: np.ndarray, tex_after: np.ndarray) -> ClearedLevels:
+        """From the valid blocks' colour differences and after textures (float32)."""
+        med = float(median_np(dcolor))
+        mad = float(median_np(np.abs(dcolor - med)) * 1.4826) + 1e-6
+        return cls(med, mad, float(median_np(tex_after)) + 1e-6)
+
+
+def swath_radii(block_m: float, swath_m: float = SWATH_M) -> tuple[int, int]:
+    """Radii (blocks) of the closing and of the opening that keeps swath-wide areas."""
+    return max(1, int(round(4.0 / block_m))), max(1, int(round(swath_m / 2 / block_m)))
+
+
+def swath_mask(
+    stats: np.ndarray, levels: ClearedLevels, block_m: float, swath_m: float = SWATH_M
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Blocks that changed and lost texture, closed and opened at a swath's scale.
+
+    The grid's edges are its border (nothing set beyond): a tile read with a halo of
+    ``2 * sum(swath_radii(...))`` blocks gives its core's blocks as the whole grid would.
+
+    Args:
+        stats: float32 (len(BLOCK_FIELDS), rows, cols) block statistics.
+        levels: the scene's levels.
+        block_m: block side in metres.
+        swath_m: structures narrower than this (roads, single buildings) are not clearings.
+
+    Returns:
+        (mask before hole filling, valid blocks, colour change in scene sigmas), each
+        (rows, cols).
+    """
+    valid, changed, dcolor, tex_b, tex_a = stats
+    ok = valid >= 0.5
+    # Noise scale of the colour difference over the scene: most of it did not change.
+    dz = (dcolor - levels.dcolor_median) / levels.dcolor_mad
+    # Texture lost: graded soil is smoother than what it replaced, and smooth in absolute terms.
+    smooth_after = tex_a < 0.8 * levels.texture_after
+    lost = tex_a < 0.7 * tex_b
+    chg = (changed >= 0.5) | (dz > 4.0)
+    cand = ok & chg & smooth_after & (lost | (dz > 6.0))
+    r_close, r_open = swath_radii(block_m, swath_m)
+    # closing and opening (border_value=0) and hole filling, as scipy.ndimage's, compiled
+    dc, do = disk(r_close), disk(r_open)
+    m = binary_erosion(binary_dilation(cand, dc), dc)
+    m = binary_dilation(binary_erosion(m, do), do)
+    return m, ok, dz
+
+
+def keep_clearing(area_m2: float, mean_chg: float, mean_dz: float, min_area_ha: float) -> bool:
+    """Whether a connected area is reported: large enough, and over the whole area both cues
+    agree: the change mask (which ignores seasonal vegetation) and a clear colour change
+    (graded soil is not what stood there)."""
+    return area_m2 >= min_area_ha * 1e4 and mean_chg >= 0.3 and mean_dz >= 3.0
+
+
+def clearing_finding(
+    geom: dict, mean_chg: float, mean_dz: float, block_m: float
+) -> tuple[shapely.Geometry, float, dict] | None:
+    """(polygon, score 0..1, evidence) of a kept area from its traced outline (GeoJSON-like
+    mapping in the CRS), or None if it simplifies away."""
+    poly = shapely.make_valid(shapely.geometry.shape(geom)).simplify(block_m * 0.5)
+    if poly.is_empty:
+        return None
+    s = float(np.clip(0.5 * mean_chg + 0.5 * min(mean_dz / 8.0, 1.0), 0, 1))
+    ev = {
+        "mean_colour_change_sigma": round(float(mean_dz), 2),
+        "changed_fraction": round(float(mean_chg), 3),
+    }
+    return poly, s, ev
+
+
 def extract_cleared(
     stats: np.ndarray,
     transform: Affine,
     block_m: float,
     min_area_ha: float = 0.5,
-    swath_m: float = 12.0,
+    swath_m: float = SWATH_M,
 ) -> tuple[list[shapely.Polygon], list[float], list[dict]]:
-    """Polygons of cleared land from the scene's block statistics.
+    """Polygons of cleared land from the scene's block statistics, all in memory.
+
+    :func:`fortmap.detect.cleared_tiles.cleared_from_grid` finds the same areas tile by tile.
 
     Args:
         stats: float32 (len(BLOCK_FIELDS), rows, cols) for the whole scene, block grid.
@@ -241,23 +332,8 @@ def extract_cleared(
     ok = valid >= 0.5
     if not ok.any():
         return [], [], []
-    # Noise scale of the colour difference over the scene: most of it did not change.
-    d = dcolor[ok]
-    med = float(median_np(d))
-    mad = float(median_np(np.abs(d - med)) * 1.4826) + 1e-6
-    dz = (dcolor - med) / mad
-    # Texture lost: graded soil is smoother than what it replaced, and smooth in absolute terms.
-    t_scene = float(median_np(tex_a[ok])) + 1e-6
-    smooth_after = tex_a < 0.8 * t_scene
-    lost = tex_a < 0.7 * tex_b
-    chg = (changed >= 0.5) | (dz > 4.0)
-    cand = ok & chg & smooth_after & (lost | (dz > 6.0))
-    r_close = max(1, int(round(4.0 / block_m)))
-    r_open = max(1, int(round(swath_m / 2 / block_m)))
-    # closing and opening (border_value=0) and hole filling, as scipy.ndimage's, compiled
-    dc, do = disk(r_close), disk(r_open)
-    m = binary_erosion(binary_dilation(cand, dc), dc)
-    m = binary_dilation(binary_erosion(m, do), do)
+    levels = ClearedLevels.from_values(dcolor[ok], tex_a[ok])
+    m, ok, dz = swath_mask(stats, levels, block_m, swath_m)
     m = fill_holes(m)
     m &= ok
     lab, n = ndi.label(m)
@@ -271,25 +347,13 @@ def extract_cleared(
     mean_dz = np.bincount(flat, np.clip(dz, 0, 20).ravel(), n + 1)[1:] / count
     mean_chg = np.bincount(flat, changed.ravel(), n + 1)[1:] / count
     polys, scores, ev = [], [], []
-    min_m2 = min_area_ha * 1e4
     for geom, value in features.shapes(lab.astype(np.int32), mask=lab > 0, transform=transform):
         i = int(value) - 1
-        if areas[i] < min_m2:
+        if not keep_clearing(areas[i], mean_chg[i], mean_dz[i], min_area_ha):
             continue
-        # over the whole area both cues must agree: the change mask (which ignores seasonal
-        # vegetation) and a clear colour change (graded soil is not what stood there)
-        if mean_chg[i] < 0.3 or mean_dz[i] < 3.0:
-            continue
-        poly = shapely.make_valid(shapely.geometry.shape(geom)).simplify(block_m * 0.5)
-        if poly.is_empty:
-            continue
-        s = float(np.clip(0.5 * mean_chg[i] + 0.5 * min(mean_dz[i] / 8.0, 1.0), 0, 1))
-        polys.append(poly)
-        scores.append(s)
-        ev.append(
-            {
-                "mean_colour_change_sigma": round(float(mean_dz[i]), 2),
-                "changed_fraction": round(float(mean_chg[i]), 3),
-            }
-        )
+        found = clearing_finding(geom, mean_chg[i], mean_dz[i], block_m)
+        if found is not None:
+            polys.append(found[0])
+            scores.append(found[1])
+            ev.append(found[2])
     return polys, scores, ev
