@@ -118,3 +118,42 @@ def test_building_damage_is_the_same_whatever_the_window(small_city, tmp_path):
     assert len(a) == len(b) > 50
     assert (a.damage == b.damage).all()
     assert np.allclose(a.score, b.score, atol=1e-4)
+
+
+def test_cleared_land_tile_by_tile_from_a_file_is_the_whole_scene_s(
+    small_city, tmp_path, monkeypatch
+):
+    # a scene larger than a tile keeps its block statistics in a temporary file and finds
+    # cleared land tile by tile; the findings must be those of the whole-scene path
+    import geopandas as gpd
+
+    import fortmap.detect.cleared_tiles as CT
+    import fortmap.io.scene_grid as SG
+
+    d = small_city
+    opts = AnalyzeOptions(report=False)
+    run_analysis(d / "before.tif", d / "after.tif", tmp_path / "whole", options=opts)
+    monkeypatch.setattr(CT, "TILE_BLOCKS", 48)
+    monkeypatch.setattr(SG, "MAX_IN_MEMORY_B", 0)
+    seen = []
+    real = CT.cleared_from_grid
+    monkeypatch.setattr(
+        "fortmap.scene_findings.cleared_from_grid",
+        lambda grid, *a, **k: seen.append(grid.in_memory) or real(grid, *a, **k),
+    )
+    run_analysis(d / "before.tif", d / "after.tif", tmp_path / "tiled", options=opts)
+    assert seen == [False]
+    a = gpd.read_file(tmp_path / "whole" / "findings.gpkg", layer="cleared_areas")
+    b = gpd.read_file(tmp_path / "tiled" / "findings.gpkg", layer="cleared_areas")
+    assert len(a) == len(b) > 0
+    key = lambda g: (round(g.bounds[1], 3), round(g.bounds[0], 3))  # noqa: E731
+    a = a.iloc[sorted(range(len(a)), key=lambda i: key(a.geometry.iloc[i]))]
+    b = b.iloc[sorted(range(len(b)), key=lambda i: key(b.geometry.iloc[i]))]
+    for x, y in zip(a.geometry, b.geometry, strict=True):
+        assert x.normalize().equals_exact(y.normalize(), 1e-6)
+    assert np.allclose(a.score, b.score, atol=1e-12)
+    assert list(a.area_ha.round(6)) == list(b.area_ha.round(6))
+    # no temporary grid is left in the output
+    assert sorted(p.name for p in (tmp_path / "tiled").iterdir()) == sorted(
+        p.name for p in (tmp_path / "whole").iterdir()
+    )

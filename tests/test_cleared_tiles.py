@@ -7,13 +7,13 @@ import pytest
 import shapely
 from affine import Affine
 
+from fortmap.detect.change_stats import median_np
 from fortmap.detect.cleared import BLOCK_FIELDS, ClearedLevels, extract_cleared
 from fortmap.detect.cleared_tiles import (
     cleared_from_grid,
     levels_from_histograms,
     median_of_counts,
 )
-from fortmap.detect.change_stats import median_np
 from fortmap.io.scene_grid import SceneGrid
 
 T = Affine(2.0, 0, 500000.0, 0, -2.0, 4000000.0)

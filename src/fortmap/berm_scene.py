@@ -32,7 +32,7 @@ from fortmap.detect.berms import WORK_GSD_M, _after_ridge, find_berms_work
 from fortmap.detect.dsm_noise import berm_surfaces
 from fortmap.detect.dsm_rubble import _berm_body
 from fortmap.io.polygon_fill import burn_polygons
-from fortmap.io.scene_grid import MAX_IN_MEMORY_B, SceneGrid
+from fortmap.io.scene_grid import SceneGrid
 from fortmap.io.scene_grid import tiles as grid_tiles
 
 #: Side of a berm tile's core and its halo, work pixels (2 m): 2 km and 256 m.
@@ -112,7 +112,7 @@ def work_part(
 
 
 class WorkGrid(SceneGrid):
-    """The scene's work grid, filled window by window: in memory up to ``MAX_IN_MEMORY_B``,
+    """The scene's work grid, filled window by window: in memory up to ``scene_grid.MAX_IN_MEMORY_B``,
     else in a temporary file (:class:`fortmap.io.scene_grid.SceneGrid`).
 
     A 10 km city's grid is 700 MB on disk; a district's (28 MB at 2 km) stays in memory.
@@ -123,7 +123,8 @@ class WorkGrid(SceneGrid):
         bands: bands compared per image.
         dsm: whether the DSM surfaces are kept too.
         folder: where the temporary file goes (None: the system's temporary folder).
-        max_in_memory_b: largest grid kept in memory, bytes.
+        max_in_memory_b: largest grid kept in memory, bytes (default
+            ``scene_grid.MAX_IN_MEMORY_B``).
     """
 
     def __init__(
@@ -133,7 +134,7 @@ class WorkGrid(SceneGrid):
         bands: int,
         dsm: bool,
         folder: Path | None = None,
-        max_in_memory_b: int = MAX_IN_MEMORY_B,
+        max_in_memory_b: int | None = None,
     ) -> None:
         self.f = work_factor(gsd)
         self.gsd = gsd

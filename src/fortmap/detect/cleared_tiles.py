@@ -86,7 +86,7 @@ def cleared_from_grid(
     block_m: float,
     min_area_ha: float = 0.5,
     swath_m: float = SWATH_M,
-    tile: int = TILE_BLOCKS,
+    tile: int | None = None,
 ) -> tuple[list[shapely.Polygon], list[float], list[dict]]:
     """Polygons of cleared land from float16 block statistics held in ``grid``.
 
@@ -100,12 +100,13 @@ def cleared_from_grid(
         block_m: block side in metres.
         min_area_ha: smallest area reported, hectares.
         swath_m: structures narrower than this (roads, single buildings) are not clearings.
-        tile: side of a tile's core, blocks.
+        tile: side of a tile's core, blocks (default ``TILE_BLOCKS``).
 
     Returns:
         (polygons in the CRS, scores 0..1, evidence dicts), ordered by their bounding boxes'
         top-left corners on the tiled path.
     """
+    tile = tile or TILE_BLOCKS
     _, h, w = grid.shape
     if h <= tile and w <= tile:
         return extract_cleared(

@@ -27,7 +27,7 @@ class SceneGrid:
         shape: (planes, rows, cols), blocks.
         dtype: the values' type.
         folder: where the temporary file goes (None: the system's temporary folder).
-        max_in_memory_b: largest grid kept in memory, bytes.
+        max_in_memory_b: largest grid kept in memory, bytes (default ``MAX_IN_MEMORY_B``).
         prefix: the temporary file's name prefix.
 
     Example:
@@ -43,7 +43,7 @@ class SceneGrid:
         shape: tuple[int, int, int],
         dtype: np.dtype | type,
         folder: Path | None = None,
-        max_in_memory_b: int = MAX_IN_MEMORY_B,
+        max_in_memory_b: int | None = None,
         prefix: str = "fortmap-grid-",
     ) -> None:
         self.shape = tuple(int(s) for s in shape)
@@ -51,7 +51,8 @@ class SceneGrid:
         self.path: Path | None = None
         self._mem: np.ndarray | None = None
         size = int(np.prod(self.shape)) * self.dtype.itemsize
-        if size <= max_in_memory_b:
+        limit = MAX_IN_MEMORY_B if max_in_memory_b is None else max_in_memory_b
+        if size <= limit:
             # zeros until a window fills it: a valid share of 0 reads as no data
             self._mem = np.zeros(self.shape, self.dtype)
             return
