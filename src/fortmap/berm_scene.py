@@ -11,8 +11,9 @@ DSMs, the berm path's surfaces). They are gathered in a scene-wide file (:class:
 disk-backed, so memory does not grow with the scene). The berms are then found in large tiles
 with a wide halo (:func:`scene_berms`).
 
-With the defaults a tile is 1024 work pixels (2 km at 0.5 m imagery) plus a 128-pixel halo
-(256 m), so a berm up to 256 m long is judged whole in any tile that holds a part of it.
+With the defaults a tile is 768 work pixels (1.5 km) plus a 128-pixel halo (256 m), so a berm
+up to 256 m long is judged whole in any tile that holds a part of it; a grid of up to 1024 work
+pixels a side (2 km) is one tile.
 """
 
 from __future__ import annotations
@@ -35,8 +36,11 @@ from fortmap.io.polygon_fill import burn_polygons
 from fortmap.io.scene_grid import SceneGrid
 from fortmap.io.scene_grid import tiles as grid_tiles
 
-#: Side of a berm tile's core and its halo, work pixels (2 m): 2 km and 256 m.
-TILE_WORK_PX = 1024
+#: Side of a berm tile's core and its halo, work pixels (2 m): 1.5 km and 256 m. A tile read
+#: is then at most 1024 work pixels a side, as large as a 2 km scene's whole grid, which is
+#: taken as one tile: the detector's arrays (about 50 bytes a work pixel) stay as large as a
+#: district's, whatever the scene.
+TILE_WORK_PX = 768
 HALO_WORK_PX = 128
 
 
@@ -155,8 +159,12 @@ class WorkGrid(SceneGrid):
     def tiles(
         self, tile: int = TILE_WORK_PX, halo: int = HALO_WORK_PX
     ) -> list[tuple[tuple[int, int, int, int], tuple[int, int, int, int]]]:
-        """(core, read) per tile, each (row0, col0, row1, col1) in work pixels."""
-        return grid_tiles(self.shape[1:], tile, halo)
+        """(core, read) per tile, each (row0, col0, row1, col1) in work pixels; a grid that
+        fits in one tile's read is one tile."""
+        h, w = self.shape[1:]
+        if h <= tile + 2 * halo and w <= tile + 2 * halo:
+            return [((0, 0, h, w), (0, 0, h, w))]
+        return grid_tiles((h, w), tile, halo)
 
 
 def scene_berms(
