@@ -159,7 +159,8 @@ class _Labels:
         self.offsets.append(self.total)
         glob = np.where(lab > 0, lab.astype(np.int64) + self.total, 0)
         self.total += n
-        self.edges[core[:2]] = (glob[0], glob[-1], glob[:, 0], glob[:, -1])
+        # copies: views would keep each tile's whole label array alive
+        self.edges[core[:2]] = tuple(e.copy() for e in (glob[0], glob[-1], glob[:, 0], glob[:, -1]))
         return glob
 
     def join(self) -> np.ndarray:
