@@ -18,6 +18,13 @@ and range of each version's CPU seconds.
 
     python benchmarks/bench_analyze.py [--sizes 1000 2000 3000] [--workers 0]
     python benchmarks/bench_analyze.py --sizes 1000 2000 --repeats 4 --baseline-src ../old/src
+
+Simulating a city takes about 4 GB at 3 km and grows with the square of the side, so scenes over
+``--simulate-up-to`` (4 km) are made as 2 x 2 mosaics of the scene half their size (images
+tiled, footprints shifted): a real 8 km pair of 0.5 m images (256 megapixels each) that the
+simulator could not hold, for measuring how memory follows the scene's size.
+
+    python benchmarks/bench_analyze.py --sizes 2000 4000 8000
 """
 
 from __future__ import annotations
@@ -92,11 +99,60 @@ def _simulate(scene: Path, size_m: float) -> None:
     subprocess.run([sys.executable, "-c", code, str(scene), str(size_m)], check=True)
 
 
+def _mosaic(src: Path, out: Path) -> None:
+    """A scene twice as wide: ``src``'s images tiled 2 x 2 (written tile by tile) and its
+    footprints shifted to each tile."""
+    import geopandas as gpd
+    import pandas as pd
+    import rasterio
+    from rasterio.windows import Window
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("before.tif", "after.tif"):
+        with rasterio.open(src / name) as s:
+            prof, data, h, w, t = s.profile.copy(), s.read(), s.height, s.width, s.transform
+        prof.update(width=2 * w, height=2 * h, BIGTIFF="IF_SAFER")
+        with rasterio.open(out / f".{name}", "w", **prof) as d:
+            for i in range(2):
+                for j in range(2):
+                    d.write(data, window=Window(j * w, i * h, w, h))
+        del data
+        (out / f".{name}").rename(out / name)
+    b = gpd.read_file(src / "buildings.geojson")
+    parts = [
+        b.assign(geometry=b.geometry.translate(j * w * t.a, i * h * t.e))
+        for i in range(2)
+        for j in range(2)
+    ]
+    tiled = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=b.crs)
+    tiled.to_file(out / "buildings.geojson", driver="GeoJSON")
+
+
+def _scene(size: float, limit: float) -> Path:
+    """The scene of ``size`` metres under ``bench-out/analyze``, simulated or (over ``limit``)
+    mosaicked from the scene half its size."""
+    scene = OUT / f"scene_{int(size)}"
+    if (scene / "after.tif").exists():
+        return scene
+    t = time.perf_counter()
+    if size > limit:
+        _mosaic(_scene(size / 2, limit), scene)
+        how = "mosaicked"
+    else:
+        _simulate(scene, size)
+        how = "simulated"
+    print(f"{how} {size:.0f} m in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    return scene
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=float, nargs="+", default=[1000, 2000, 3000])
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--no-footprints", action="store_true")
+    ap.add_argument(
+        "--simulate-up-to", type=float, default=4000, help="larger scenes are 2 x 2 mosaics"
+    )
     ap.add_argument("--repeats", type=int, default=1, help="runs of each version, alternating")
     ap.add_argument(
         "--baseline-src", type=Path, help="another checkout's src folder to run alternately"
@@ -117,14 +173,7 @@ def main() -> None:
     versions = [("this code", None)]
     if args.baseline_src is not None:
         versions.insert(0, (f"baseline {args.baseline_src}", args.baseline_src.resolve()))
-    scenes = {}
-    for size in args.sizes:
-        scene = OUT / f"scene_{int(size)}"
-        if not (scene / "after.tif").exists():
-            t = time.perf_counter()
-            _simulate(scene, size)
-            print(f"simulated {size:.0f} m in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-        scenes[size] = scene
+    scenes = {size: _scene(size, args.simulate_up_to) for size in args.sizes}
     runs: dict[tuple[str, float], list[dict]] = {}
     for _ in range(max(1, args.repeats)):
         for name, src in versions:

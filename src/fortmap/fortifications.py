@@ -307,12 +307,18 @@ def drop_razed_spill(rubble: list, razed: gpd.GeoSeries | None) -> list:
     """
     if razed is None or len(razed) == 0 or not rubble:
         return rubble
-    reach = shapely.union_all(np.asarray(razed.geometry.values)).buffer(RAZED_SPILL_M)
+    # only the razed footprints within reach of each finding: the union of all of them,
+    # buffered, grew with the scene (2863 change objects at 6 km took 10 s and 200 MB)
+    geoms = np.asarray(razed.geometry.values)
+    tree = shapely.STRtree(geoms)
     out = []
     for item in rubble:
         g = item[0]
-        if g.area > 0 and g.intersection(reach).area / g.area > RAZED_SPILL_SHARE:
-            continue
+        near = tree.query(g, predicate="dwithin", distance=RAZED_SPILL_M)
+        if g.area > 0 and len(near):
+            reach = shapely.union_all(geoms[np.sort(near)]).buffer(RAZED_SPILL_M)
+            if g.intersection(reach).area / g.area > RAZED_SPILL_SHARE:
+                continue
         out.append(item)
     return out
 
