@@ -3,19 +3,21 @@
 The window pass hands back coarse summaries of its core (2 m blocks for cleared land and for
 berms). Gathered over a whole city they outgrow memory (a 10 km city's cleared-land statistics
 are 250 MB at 0.5 m imagery), so a grid larger than ``max_in_memory_b`` lives in a temporary
-file. The file is mapped only while a part is written or a tile read: mapped pages count as the
-process's memory while the mapping lives, and would pile up over the pass.
+file. The file is read and written a row piece at a time (``pread``/``pwrite``), never mapped:
+a mapping's pages count as the process's memory while it lives, and its read faults bring in
+the neighbouring pages too.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 #: Largest grid kept in memory rather than in a temporary file, bytes: a 2 km scene's berm
-#: grid (28 MB at 0.5 m) and cleared-land statistics (10 MB) stay in memory, where mapping a
+#: grid (28 MB at 0.5 m) and cleared-land statistics (10 MB) stay in memory, where writing a
 #: file for each window would cost 1-2 % of the run.
 MAX_IN_MEMORY_B = 32 * 1024 * 1024
 
@@ -23,7 +25,7 @@ MAX_IN_MEMORY_B = 32 * 1024 * 1024
 class SceneGrid:
     """A (planes, rows, cols) array on a scene's block grid, in memory or in a temporary file.
 
-    Mapping the file costs a few milliseconds a call, so a district's grid stays in memory.
+    A call on the file costs a few milliseconds, so a district's grid stays in memory.
 
     Args:
         shape: (planes, rows, cols), blocks.
@@ -69,11 +71,6 @@ class SceneGrid:
         """Whether the grid is held in memory (else in its temporary file)."""
         return self._mem is not None
 
-    def _map(self, mode: str) -> np.ndarray:
-        if self._mem is not None:
-            return self._mem
-        return np.memmap(self.path, self.dtype, mode, shape=self.shape)
-
     def write(self, row0: int, col0: int, planes: np.ndarray) -> None:
         """Write ``planes`` (planes, rows, cols) from block (``row0``, ``col0``), clipped to
         the grid."""
@@ -81,16 +78,36 @@ class SceneGrid:
         h, w = min(h, self.shape[1] - row0), min(w, self.shape[2] - col0)
         if h <= 0 or w <= 0:
             return
-        mm = self._map("r+")
-        mm[:, row0 : row0 + h, col0 : col0 + w] = planes[:, :h, :w]
-        del mm  # a file is unmapped: its pages leave the process (the page cache keeps them)
+        if self._mem is not None:
+            self._mem[:, row0 : row0 + h, col0 : col0 + w] = planes[:, :h, :w]
+            return
+        part = np.ascontiguousarray(planes[:, :h, :w], self.dtype)
+        with open(self.path, "r+b") as f:
+            for p, r, off in self._rows(row0, h, col0):
+                os.pwrite(f.fileno(), part[p, r].data, off)
 
     def read(self, r0: int, c0: int, r1: int, c1: int, planes: slice | None = None) -> np.ndarray:
         """A copy of rows ``r0:r1`` and columns ``c0:c1`` (blocks) of ``planes`` (default all)."""
-        mm = self._map("r")
-        out = np.array(mm[planes if planes is not None else slice(None), r0:r1, c0:c1])
-        del mm
+        sel = planes if planes is not None else slice(None)
+        if self._mem is not None:
+            return np.array(self._mem[sel, r0:r1, c0:c1])
+        which = range(self.shape[0])[sel]
+        out = np.empty((len(which), r1 - r0, c1 - c0), self.dtype)
+        # row pieces read with pread, not through a mapping: a mapping's faults map the
+        # neighbouring pages too (the rest of each row), which counted as the process's memory
+        with open(self.path, "rb") as f:
+            for p, r, off in self._rows(r0, r1 - r0, c0, which):
+                os.preadv(f.fileno(), [out[p, r].data], off)
         return out
+
+    def _rows(self, row0: int, rows: int, col0: int, which: range | None = None):  # noqa: ANN202
+        """(plane index in the part, row index in the part, byte offset in the file) of each
+        row piece from (``row0``, ``col0``)."""
+        n, h, w = self.shape
+        size = self.dtype.itemsize
+        for k, p in enumerate(which if which is not None else range(n)):
+            for r in range(rows):
+                yield k, r, ((p * h + row0 + r) * w + col0) * size
 
     def close(self) -> None:
         """Drop the grid (and its file)."""
