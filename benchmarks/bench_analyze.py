@@ -40,6 +40,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench-out" / "analyze"
+#: Environment of a measured child process: one thread in every library, so figures are per core.
+ONE_THREAD = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "NUMBA_NUM_THREADS": "1",
+    "GDAL_NUM_THREADS": "1",
+}
 
 CHILD = """
 import json, sys, time, resource
@@ -160,13 +167,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.baseline_src is not None and not (args.baseline_src / "fortmap").is_dir():
         sys.exit(f"{args.baseline_src}: not a src folder holding the fortmap package")
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "NUMBA_NUM_THREADS": "1",
-        "GDAL_NUM_THREADS": "1",
-    }
+    env = {**os.environ, **ONE_THREAD}
     warm = OUT / "scene_250"
     if not (warm / "after.tif").exists():
         _simulate(warm, 250)

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_analyze import OUT, _scene  # noqa: E402
+from bench_analyze import ONE_THREAD, OUT, _scene  # noqa: E402
 
 STEPS = [
     ("read_footprints", "reading footprints"),
@@ -64,13 +64,7 @@ def main() -> None:
     ap.add_argument("--no-footprints", action="store_true")
     ap.add_argument("--simulate-up-to", type=float, default=4000)
     args = ap.parse_args()
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "NUMBA_NUM_THREADS": "1",
-        "GDAL_NUM_THREADS": "1",
-    }
+    env = {**os.environ, **ONE_THREAD}
     names = [n for n, _ in STEPS]
     cols = {}
     for size in args.sizes:

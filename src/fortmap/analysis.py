@@ -356,10 +356,6 @@ def _run(
     with atomic_dir(out_dir, force) as tmp:
         t = time.perf_counter()
         bh, bw = grid.height // block, grid.width // block
-        # float16 keeps the scene-wide state at 10 bytes per 2 m block (1/16 of the pixels),
-        # in a temporary file beyond a district
-        blocks = SceneGrid((len(BLOCK_FIELDS), bh, bw), np.float16, tmp, prefix="fortmap-blocks-")
-        totals = WindowTotals(blocks, block)
         profile = {
             "driver": "GTiff",
             "dtype": "uint8",
@@ -375,44 +371,42 @@ def _run(
             "compress": None,
             "nodata": None,
         }
-        # the berm detector's 2 m blocks, gathered from the windows, in a file of its own
+        # float16 keeps the scene-wide state at 10 bytes per 2 m block (1/16 of the pixels),
+        # in a temporary file beyond a district; the berm detector's 2 m blocks, gathered from
+        # the windows, in a grid of their own
         nb = 1 if grey else len(bands)
-        work = WorkGrid((grid.height, grid.width), gsd, nb, bool(dsms) and rules.on("berms"), tmp)
-        try:
-            with rasterio.open(tmp / "change.tif", "w", **profile) as dst:
-                for k, res in enumerate(_map_windows(ctx, jobs, opts)):
-                    dst.write(res.change, 1, window=res.core)
-                    totals.add(res)
-                    if res.fort is not None:
-                        for part in res.fort.works:
-                            work.add(part)
-                    tell("detecting", k + 1, len(jobs))
-                dst.update_tags(
-                    description="1 where structures appeared or disappeared or the ground was "
-                    "reshaped"
-                )
-            to_cog(tmp / "change.tif")
-            timings["windows"] = time.perf_counter() - t
-            t = time.perf_counter()
-            tell("finding berms", 0, 1)
-            berms = scene_berms(work, fort, grid.transform)
-            totals.found.berms += berms
-            # piles the DSMs found on a berm's body are the berm (the windows did not know it)
-            totals.found.rubble = drop_on_berms(totals.found.rubble, berms)
-            tell("finding berms", 1, 1)
-            timings["berms"] = time.perf_counter() - t
-        except BaseException:
-            blocks.close()
-            raise
-        finally:
-            work.close()
+        berm_dsm = bool(dsms) and rules.on("berms")
+        with SceneGrid(
+            (len(BLOCK_FIELDS), bh, bw), np.float16, tmp, prefix="fortmap-blocks-"
+        ) as blocks:
+            totals = WindowTotals(blocks, block)
+            with WorkGrid((grid.height, grid.width), gsd, nb, berm_dsm, tmp) as work:
+                with rasterio.open(tmp / "change.tif", "w", **profile) as dst:
+                    for k, res in enumerate(_map_windows(ctx, jobs, opts)):
+                        dst.write(res.change, 1, window=res.core)
+                        totals.add(res)
+                        if res.fort is not None:
+                            for part in res.fort.works:
+                                work.add(part)
+                        tell("detecting", k + 1, len(jobs))
+                    dst.update_tags(
+                        description="1 where structures appeared or disappeared or the ground "
+                        "was reshaped"
+                    )
+                to_cog(tmp / "change.tif")
+                timings["windows"] = time.perf_counter() - t
+                t = time.perf_counter()
+                tell("finding berms", 0, 1)
+                berms = scene_berms(work, fort, grid.transform)
+                totals.found.berms += berms
+                # piles the DSMs found on a berm's body are the berm (the windows did not know)
+                totals.found.rubble = drop_on_berms(totals.found.rubble, berms)
+                tell("finding berms", 1, 1)
+                timings["berms"] = time.perf_counter() - t
 
-        t = time.perf_counter()
-        dates = {"date_before": binfo.date, "date_after": ainfo.date}
-        try:
+            t = time.perf_counter()
+            dates = {"date_before": binfo.date, "date_after": ainfo.date}
             cleared, cpolys = cleared_layer(totals, grid, opts.min_cleared_ha, dates)
-        finally:
-            blocks.close()
         layers = {"cleared_areas": cleared}
         layers.update(building_layers(fps, totals, grid, dates))
         layers.update(

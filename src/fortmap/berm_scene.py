@@ -28,8 +28,8 @@ import shapely.affinity
 from affine import Affine
 from rasterio.windows import Window
 
-from fortmap.detect.berm_grid import _down
-from fortmap.detect.berms import WORK_GSD_M, _after_ridge, find_berms_work
+from fortmap.detect.berm_grid import _down, work_factor
+from fortmap.detect.berms import _after_ridge, find_berms_work
 from fortmap.detect.dsm_noise import berm_surfaces
 from fortmap.detect.dsm_rubble import _berm_body
 from fortmap.io.polygon_fill import burn_polygons
@@ -42,11 +42,6 @@ from fortmap.io.scene_grid import tiles as grid_tiles
 #: district's, whatever the scene.
 TILE_WORK_PX = 768
 HALO_WORK_PX = 128
-
-
-def work_factor(gsd: float) -> int:
-    """Image pixels per work pixel side for ``gsd`` metres per pixel (``berms.find_berms``'s)."""
-    return max(1, int(round(WORK_GSD_M / gsd)))
 
 
 @dataclass

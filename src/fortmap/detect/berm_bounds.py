@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from skimage.filters import threshold_otsu
 
-from fortmap.detect.berm_grid import WORK_GSD_M, _down
+from fortmap.detect.berm_grid import _down, work_factor
 from fortmap.detect.order_stats import median_sigma
 from fortmap.detect.road_pixels import otsu_threshold
 
@@ -75,7 +75,7 @@ def scene_berm_bounds(
         own, as a scene blurred or misregistered all over (the simulator's ``hard`` seed 1)
         can still hold windows where fresh soil stands out.
     """
-    f = max(1, int(round(WORK_GSD_M / gsd)))
+    f = work_factor(gsd)
     vd = _down(valid, f) > 0.99
     if vd.sum() <= 100:
         return None

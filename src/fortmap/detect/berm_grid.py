@@ -19,6 +19,15 @@ from fortmap.detect.change_stats import median_np
 WORK_GSD_M = 2.0
 
 
+def work_factor(gsd: float) -> int:
+    """Image pixels per work pixel side for ``gsd`` metres per pixel.
+
+    >>> work_factor(0.5), work_factor(3.0)
+    (4, 1)
+    """
+    return max(1, int(round(WORK_GSD_M / gsd)))
+
+
 def _down(a: np.ndarray, f: int) -> np.ndarray:
     """Block mean by ``f`` (trailing rows/cols that do not fill a block are dropped)."""
     if f == 1:

@@ -79,6 +79,7 @@ from fortmap.detect.berm_grid import (  # noqa: F401  (WORK_GSD_M re-exported)
     dilate3x3,
     hysteresis,
     open2x2,
+    work_factor,
 )
 from fortmap.detect.berm_image import (
     SOIL_MIN_REDNESS,
@@ -268,7 +269,7 @@ def find_berms(
         ``kind`` (berm | ditch), ``height_m`` (median change along the crest from the DSMs,
         NaN from imagery alone), ``source`` (image | dsm | both), ``evidence``.
     """
-    f = max(1, int(round(WORK_GSD_M / gsd)))
+    f = work_factor(gsd)
     # every block of an all-valid window averages 1.0 exactly: no pass needed
     vd = (
         np.ones((valid.shape[0] // f, valid.shape[1] // f), bool)
@@ -331,7 +332,7 @@ def find_berms_work(
     Returns:
         As :func:`find_berms`, lines in image pixels from the work grid's origin.
     """
-    f = max(1, int(round(WORK_GSD_M / gsd)))
+    f = work_factor(gsd)
     wg = gsd * f
     min_len, max_w = MIN_LENGTH_M / wg, MAX_WIDTH_M / wg
     out: list[tuple[shapely.LineString, float, dict]] = []

@@ -277,7 +277,7 @@ def swath_mask(
     chg = (changed >= 0.5) | (dz > 4.0)
     cand = ok & chg & smooth_after & (lost | (dz > 6.0))
     r_close, r_open = swath_radii(block_m, swath_m)
-    # closing and opening (border_value=0) and hole filling, as scipy.ndimage's, compiled
+    # closing and opening (border_value=0), as scipy.ndimage's, compiled
     dc, do = disk(r_close), disk(r_open)
     m = binary_erosion(binary_dilation(cand, dc), dc)
     m = binary_dilation(binary_erosion(m, do), do)

@@ -28,6 +28,7 @@ from rasterio import features
 from scipy import ndimage as ndi
 
 from fortmap.detect.cleared import (
+    BLOCK_FIELDS,
     SWATH_M,
     ClearedLevels,
     clearing_finding,
@@ -36,6 +37,7 @@ from fortmap.detect.cleared import (
     swath_mask,
     swath_radii,
 )
+from fortmap.detect.label_kernels import find_root
 from fortmap.io.scene_grid import SceneGrid, tiles
 
 #: Side of a tile's core, blocks (2 km at 2 m blocks): a district is one tile.
@@ -44,7 +46,9 @@ TILE_BLOCKS = 1024
 #: Every float16 bit pattern's value as float32.
 _F16_VALUES = np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float32)
 
-_VALID, _CHANGED, _DCOLOR, _TEX_B, _TEX_A = range(5)
+_VALID, _CHANGED, _DCOLOR, _TEX_A = (
+    BLOCK_FIELDS.index(k) for k in ("valid", "changed", "dcolor", "tex_after")
+)
 
 
 def median_of_counts(values: np.ndarray, counts: np.ndarray) -> np.floating:
@@ -190,21 +194,14 @@ def _join(n, a, b):  # pragma: no cover - compiled
     alone, added 50 MB to the process)."""
     parent = np.arange(n)
     for k in range(a.size):
-        x, y = a[k], b[k]
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        while parent[y] != y:
-            parent[y] = parent[parent[y]]
-            y = parent[y]
+        x, y = find_root(parent, a[k]), find_root(parent, b[k])
         if x != y:
             parent[max(x, y)] = min(x, y)
     out = np.empty(n, np.int64)
     count = 0
     for i in range(n):
-        r = i
-        while parent[r] != r:
-            r = parent[r]
+        # a root is its component's first node, so ``out`` of a lower root is set
+        r = find_root(parent, i)
         if r == i:
             out[i] = count
             count += 1

@@ -234,6 +234,11 @@ def footprint_scene(before: np.ndarray, after: np.ndarray, valid: np.ndarray) ->
     normalised as the windows are read: float32 (bands, rows, cols) and bool (rows, cols))."""
     vb = np.ascontiguousarray(valid, dtype=np.bool_)
     gb, ga = _grey(np.asarray(before, np.float32)), _grey(np.asarray(after, np.float32))
+    return _measures(gb, ga, vb)
+
+
+def _measures(gb: np.ndarray, ga: np.ndarray, vb: np.ndarray) -> FootprintScene:
+    """The noise floors and shadow thresholds of grey levels ``gb``, ``ga`` over ``vb``."""
     return FootprintScene(
         noise_gradient(gb, vb, SMOOTH_PX),
         noise_gradient(ga, vb, SMOOTH_PX),
@@ -304,12 +309,9 @@ def footprint_features(
     vb = np.ascontiguousarray(valid[sub], dtype=np.bool_)
     gb, ga = _grey(before[(slice(None), *sub)]), _grey(after[(slice(None), *sub)])
     if scene is None:
-        floor_b = noise_gradient(gb, vb, SMOOTH_PX)
-        floor_a = noise_gradient(ga, vb, SMOOTH_PX)
-        thr = (shadow_threshold(gb, vb), shadow_threshold(ga, vb))
-    else:
-        floor_b, floor_a = scene.floor_b, scene.floor_a
-        thr = (scene.shadow_b, scene.shadow_a)
+        scene = _measures(gb, ga, vb)
+    floor_b, floor_a = scene.floor_b, scene.floor_a
+    thr = (scene.shadow_b, scene.shadow_a)
     dark_b, dark_a = gb < thr[0], ga < thr[1]
     fields_b, fields_a = gradient_fields(gb, SMOOTH_PX), gradient_fields(ga, SMOOTH_PX)
     dil = LEAN_M / gsd

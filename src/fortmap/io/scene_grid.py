@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
@@ -115,7 +116,7 @@ class SceneGrid:
         if self.path is not None:
             self.path.unlink(missing_ok=True)
 
-    def __enter__(self) -> SceneGrid:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
