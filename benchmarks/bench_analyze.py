@@ -67,7 +67,7 @@ def timed(owner, name, key):
             cpu[key] += time.process_time() - t
     setattr(owner, name, g)
 for owner, name, key in [
-    (A, "read_footprints", "read footprints"), (A, "roads_from_image", "derive roads"),
+    (A, "open_footprints", "read footprints"), (A, "roads_from_image", "derive roads"),
     (P, "coregister", "coregister"), (P, "sample_mosaic", "fit"), (P, "fit_band_maps", "fit"),
     (A, "fit_change_model", "fit"), (A, "sun_angles", "fit"),
     (A, "process_window", "windows"), (T, "detect_window", "fortifications"),

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_analyze import ONE_THREAD, OUT, _scene  # noqa: E402
 
 STEPS = [
-    ("read_footprints", "reading footprints"),
+    ("open_footprints", "reading footprints"),
     ("roads_from_image", "deriving roads"),
     ("coregister_pair", "co-registration"),
     ("to_cog", "the window pass"),

@@ -12,13 +12,15 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import rasterio
-import shapely
 from rasterio.windows import Window
 
 from fortmap import __version__
@@ -37,11 +39,11 @@ from fortmap.detect.sun import sun_angles
 from fortmap.errors import InputError
 from fortmap.fortifications import FortContext, fortification_layers
 from fortmap.io.cog import to_cog
+from fortmap.io.footprint_store import FootprintStore, open_footprints
 from fortmap.io.grids import (
     GreyScaled,
     analysis_grid,
     mosaic_mask,
-    to_pixel,
     windows,
 )
 from fortmap.io.heap import keep_freed_memory
@@ -49,10 +51,8 @@ from fortmap.io.output import atomic_dir, check_output_dir
 from fortmap.io.raster import GridReader, check_overlap, open_info
 from fortmap.io.roads import read_roads
 from fortmap.io.scene_grid import SceneGrid
-from fortmap.io.vector import read_footprints
-from fortmap.report.layers import write_layers
+from fortmap.report.layers import append_layer, write_layers
 from fortmap.run_summary import (
-    building_counts,
     change_entry,
     grid_entry,
     inputs_entry,
@@ -63,6 +63,7 @@ from fortmap.run_summary import (
 )
 from fortmap.scene_findings import WindowTotals, building_layers, cleared_layer, route_layers
 from fortmap.tiles import SceneContext, WindowResult, process_window
+from fortmap.types import Grid
 
 #: GDAL's block cache during ``analyze``, bytes: it holds a 2 km pair of 0.5 m RGB images
 #: (96 MB decoded), so that the window pass finds the blocks that the road overview and the
@@ -118,9 +119,14 @@ class AnalyzeOptions:
 
 def _map_windows(
     ctx: SceneContext,
-    jobs: list[tuple[Window, list]],
+    jobs: Iterable[tuple[Window, list]],
     opts: AnalyzeOptions,
 ) -> Iterator[WindowResult]:
+    """Each window's result, in the order they finish.
+
+    With Dask, a few windows per worker are in flight at a time, so the footprints handed to
+    the windows are read as they are needed, not all at once.
+    """
     if opts.scheduler or opts.workers > 0:
         from dask.distributed import Client, LocalCluster, as_completed
 
@@ -134,10 +140,19 @@ def _map_windows(
             client = Client(cluster)
         try:
             ctx_f = client.scatter(ctx, broadcast=True)
-            futs = [client.submit(process_window, ctx_f, w, fp, pure=False) for w, fp in jobs]
-            for fut in as_completed(futs):
+            todo = iter(jobs)
+            ahead = 2 * max(1, sum(client.nthreads().values()))
+            running = as_completed(
+                [
+                    client.submit(process_window, ctx_f, w, fp, pure=False)
+                    for w, fp in islice(todo, ahead)
+                ]
+            )
+            for fut in running:
                 yield fut.result()
                 fut.release()
+                for w, fp in islice(todo, 1):
+                    running.add(client.submit(process_window, ctx_f, w, fp, pure=False))
         finally:
             client.close()
             if cluster is not None:
@@ -198,17 +213,38 @@ def run_analysis(
         # freed window arrays are reused from the heap instead of being mapped (and zeroed by
         # the kernel) again: a tenth less CPU time, the same results (``io.heap``)
         with keep_freed_memory(), rasterio.Env(GDAL_CACHEMAX=gdal_cache_b()):
-            return _run(
-                before, after, out_dir, buildings, roads, core, places, dsm_before, dsm_after,
-                dem, edge, force, options, progress,
-            )  # fmt: skip
+            with ExitStack() as stack:
+                return _run(
+                    before, after, out_dir, buildings, roads, core, places, dsm_before,
+                    dsm_after, dem, edge, force, options, progress, stack,
+                )  # fmt: skip
     finally:
         gc.unfreeze()
 
 
+def _roof_mask(grid: Grid, side: int, fps: FootprintStore) -> np.ndarray:
+    """The footprints burnt on the sample mosaic (``mosaic_mask``), a run at a time."""
+    mask = None
+    for geoms in fps.geometries():
+        m = mosaic_mask(grid, side, geoms)
+        mask = m if mask is None else mask | m
+    return mask
+
+
+def _buildings_for_visibility(
+    layers: dict, fps: FootprintStore | None, gpkg: Path
+) -> gpd.GeoDataFrame | None:
+    """The ``buildings`` layer for the surface of footprints: the one in ``layers``, or, for
+    footprints held in a file, the one already written to ``gpkg`` (read whole: the surface
+    is made of every footprint)."""
+    if fps is None or fps.frame is not None:
+        return layers.get("buildings")
+    return gpd.read_file(gpkg, layer="buildings", engine="pyogrio")
+
+
 def _run(
     before, after, out_dir, buildings, roads, core, places, dsm_before, dsm_after,
-    dem, edge, force, options, progress,
+    dem, edge, force, options, progress, stack,
 ) -> dict:  # fmt: skip
     opts = options or AnalyzeOptions()
     tell = progress or (lambda step, done, total: None)
@@ -246,7 +282,11 @@ def _run(
 
     fps = None
     if buildings is not None:
-        fps = read_footprints(buildings, grid.crs, grid.bounds)
+        # a city's footprints go to a temporary file beside the output (``footprint_store``)
+        parent = Path(out_dir).absolute().parent
+        fps = stack.enter_context(
+            open_footprints(buildings, grid, parent if parent.is_dir() else None)
+        )
     road_lines = read_roads(roads, grid.crs, grid.bounds) if roads is not None else None
     core_poly = parse_core(core, grid.crs, grid.bounds, places) if core is not None else None
     dsms, dsm_noise, rules, dsm_entry = open_dsms(dsm_before, dsm_after, grid)
@@ -290,7 +330,7 @@ def _run(
 
         fp_halo = footprint_halo_px(gsd)
     # the footprints are burnt on the sample mosaic only when the metadata lacks the sun
-    roofs = None if fps is None else lambda: mosaic_mask(grid, opts.sample_px, fps.geometry.values)
+    roofs = None if fps is None else lambda: _roof_mask(grid, opts.sample_px, fps)
     sun_az, sun_el, sun_from = sun_angles(ainfo.tags, na_s, sv, gsd, roofs)
     fort = FortContext(
         roads=road_lines,
@@ -337,21 +377,12 @@ def _run(
         timings["road_noise"] = time.perf_counter() - t
 
     cores = windows(grid, window_px)
-    assign: dict[int, list] = {i: [] for i in range(len(cores))}
-    fp_px = []
     if fps is not None:
-        fp_px = to_pixel(fps.geometry.values, grid.transform)
-        fort.footprints = np.asarray(fp_px, dtype=object)
-        ncols = int(np.ceil(grid.width / window_px))
-        # centroids in one vectorised call: the same points as each polygon's ``centroid``
-        cen = shapely.centroid(fort.footprints)
-        cy = np.minimum(shapely.get_y(cen), grid.height - 1) // window_px
-        cx = np.minimum(shapely.get_x(cen), grid.width - 1) // window_px
-        for i, (p, wi) in enumerate(
-            zip(fp_px, (cy * ncols + cx).astype(int).tolist(), strict=True)
-        ):
-            assign[wi].append((i, p))
-    jobs = [(w, assign[i]) for i, w in enumerate(cores)]
+        # the berm tiles read the footprints near them from the store
+        fort.footprints = fps
+        jobs = zip(cores, fps.window_footprints(cores, window_px), strict=True)
+    else:
+        jobs = ((w, []) for w in cores)
 
     with atomic_dir(out_dir, force) as tmp:
         t = time.perf_counter()
@@ -388,7 +419,7 @@ def _run(
                         if res.fort is not None:
                             for part in res.fort.works:
                                 work.add(part)
-                        tell("detecting", k + 1, len(jobs))
+                        tell("detecting", k + 1, len(cores))
                     dst.update_tags(
                         description="1 where structures appeared or disappeared or the ground "
                         "was reshaped"
@@ -408,7 +439,16 @@ def _run(
             dates = {"date_before": binfo.date, "date_after": ainfo.date}
             cleared, cpolys = cleared_layer(totals, grid, opts.min_cleared_ha, dates)
         layers = {"cleared_areas": cleared}
-        layers.update(building_layers(fps, totals, grid, dates))
+        out_crs = binfo.grid.crs
+
+        def write_buildings(part: gpd.GeoDataFrame) -> None:
+            # footprints held in a file: the layer goes out a run at a time
+            if out_crs != grid.crs:
+                part = part.to_crs(out_crs)
+            append_layer(tmp / "findings.gpkg", "buildings", part)
+
+        found_b, building_totals = building_layers(fps, totals, grid, dates, write_buildings)
+        layers.update(found_b)
         layers.update(
             fortification_layers(
                 totals.found,
@@ -431,7 +471,7 @@ def _run(
             dsm_before=dsm_before,
             dsm_after=dsm_after,
             dem=dem,
-            buildings=layers.get("buildings"),
+            buildings=_buildings_for_visibility(layers, fps, tmp / "findings.gpkg"),
             edge_file=edge,
             core=core_poly,
             fortifications=[layers.get("barricades"), layers.get("berms")],
@@ -470,7 +510,7 @@ def _run(
             "coregistration": coreg.as_dict(gsd),
             "radiometry": maps.as_dict(),
             "counts": {k: int(len(v)) for k, v in layers.items() if k != "buildings"},
-            "buildings": building_counts(layers.get("buildings")),
+            "buildings": building_totals,
             "areas": {
                 "cleared_ha": round(float(sum(p.area for p in cpolys)) / 1e4, 3),
                 "changed_ha": round(totals.changed_px * gsd * gsd / 1e4, 3),

@@ -32,6 +32,7 @@ from fortmap.detect.berm_grid import _down, work_factor
 from fortmap.detect.berms import _after_ridge, find_berms_work
 from fortmap.detect.dsm_noise import berm_surfaces
 from fortmap.detect.dsm_rubble import _berm_body
+from fortmap.io.footprint_store import FootprintStore
 from fortmap.io.polygon_fill import burn_polygons
 from fortmap.io.scene_grid import SceneGrid
 from fortmap.io.scene_grid import tiles as grid_tiles
@@ -215,12 +216,19 @@ def scene_berms(
 
 
 def footprint_labels(
-    footprints: np.ndarray, origin: tuple[float, float], f: int, shape: tuple[int, int]
+    footprints: np.ndarray | FootprintStore,
+    origin: tuple[float, float],
+    f: int,
+    shape: tuple[int, int],
 ) -> np.ndarray | None:
-    """The footprints (polygons in scene pixels) overlapping a grid of ``shape`` (rows, cols)
-    whose pixels are ``f`` scene pixels from ``origin`` (col, row), burnt on it (int labels,
-    0 = none), or None where none overlaps."""
-    box = shapely.box(origin[0], origin[1], origin[0] + shape[1] * f, origin[1] + shape[0] * f)
+    """The footprints (polygons in scene pixels, or a store of them) overlapping a grid of
+    ``shape`` (rows, cols) whose pixels are ``f`` scene pixels from ``origin`` (col, row), burnt
+    on it (int labels, 0 = none), or None where none overlaps."""
+    x1, y1 = origin[0] + shape[1] * f, origin[1] + shape[0] * f
+    box = shapely.box(origin[0], origin[1], x1, y1)
+    if isinstance(footprints, FootprintStore):
+        # the store's by row, as the array's: the labels come out the same
+        footprints = footprints.pixels_near(origin[0], origin[1], x1, y1)
     sel = footprints[shapely.intersects(footprints, box)]
     if not len(sel):
         return None

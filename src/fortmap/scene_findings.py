@@ -9,6 +9,8 @@ land, buildings (or razed buildings from change objects) and routes into the cor
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -22,11 +24,14 @@ from fortmap.fortifications import FortFindings
 from fortmap.io.grids import to_crs
 from fortmap.io.scene_grid import SceneGrid
 from fortmap.report.layers import findings_frame
+from fortmap.run_summary import building_counts
 from fortmap.tiles import WindowResult
 from fortmap.types import Grid
 
 if TYPE_CHECKING:
     from fortmap.detect.dsm_noise import DsmRules
+    from fortmap.detect.footprint_damage import DamageRefs
+    from fortmap.io.footprint_store import FootprintStore
 
 
 @dataclass
@@ -102,16 +107,29 @@ def cleared_layer(
 
 
 def building_layers(
-    fps: gpd.GeoDataFrame | None, totals: WindowTotals, grid: Grid, dates: dict
-) -> dict[str, gpd.GeoDataFrame]:
+    fps: FootprintStore | None,
+    totals: WindowTotals,
+    grid: Grid,
+    dates: dict,
+    write: Callable[[gpd.GeoDataFrame], None] | None = None,
+) -> tuple[dict[str, gpd.GeoDataFrame], dict | None]:
     """``buildings`` and ``razed_buildings`` from the footprints' features, or, without
     footprints (``fps`` None), ``razed_buildings`` from the change objects.
+
+    The damage classes use references measured once over every footprint of the scene
+    (:func:`fortmap.detect.footprint_damage.damage_refs`), so footprints held in a file are
+    classified a run at a time with the same result: their ``buildings`` layer is handed to
+    ``write`` run by run instead of being returned.
 
     Args:
         fps: the building footprints (analysis CRS), or None.
         totals: the windows' results.
         grid: the analysis grid.
         dates: ``date_before`` and ``date_after`` of the findings.
+        write: takes each run of the ``buildings`` layer when the footprints are in a file.
+
+    Returns:
+        The layers, and the count of buildings per damage class (None without footprints).
     """
     if fps is None:
         razed = findings_frame(
@@ -122,30 +140,56 @@ def building_layers(
             evidence=totals.obj_ev,
             **dates,
         )
-        return {"razed_buildings": razed}
-    from fortmap.detect.footprints import damage_from_features
+        return {"razed_buildings": razed}, None
+    from fortmap.detect.footprint_damage import damage_refs
 
     fdf = pd.concat(totals.feats, ignore_index=True) if totals.feats else pd.DataFrame()
     fdf.index = totals.feat_ids
     fdf = fdf.sort_index()
-    dmg = damage_from_features(fdf, grid.gsd)
-    dmg.index = fdf.index
-    keep_cols = [c for c in fps.columns if c not in ("geometry", "score", "damage")]
-    attrs = fps.loc[dmg.index, keep_cols]
+    refs = damage_refs(fdf)
+    if fps.frame is not None:
+        bl = _buildings_frame(fps.frame, fdf, refs, grid, dates)
+        razed = bl[bl["damage"] == "destroyed"].copy()
+        razed["kind"] = "razed_building"
+        return {"buildings": bl, "razed_buildings": razed}, building_counts(bl)
+    if write is None:
+        raise ValueError("footprints in a file: give write")
+    razed_parts, counts = [], Counter()
+    for batch in fps.batches():
+        bl = _buildings_frame(batch, fdf, refs, grid, dates)
+        counts.update(bl["damage"].tolist())
+        razed_parts.append(bl[bl["damage"] == "destroyed"])
+        write(bl)
+        del bl
+    razed = pd.concat(razed_parts, ignore_index=True)
+    razed["kind"] = "razed_building"
+    total = sum(counts.values())
+    return {"razed_buildings": razed}, {"total": total, **dict(counts.most_common())}
+
+
+def _buildings_frame(
+    rows: gpd.GeoDataFrame, fdf: pd.DataFrame, refs: DamageRefs, grid: Grid, dates: dict
+) -> gpd.GeoDataFrame:
+    """The ``buildings`` layer of the footprints ``rows`` (index = row) that have features."""
+    from fortmap.detect.footprint_damage import damage_from_features
+
+    # a run is a range of rows
+    ix = fdf.index
+    sub = fdf[(ix >= rows.index.min()) & (ix <= rows.index.max())]
+    dmg = damage_from_features(sub, grid.gsd, refs)
+    keep_cols = [c for c in rows.columns if c not in ("geometry", "score", "damage")]
+    attrs = rows.loc[dmg.index, keep_cols]
     extra = {c: attrs[c].tolist() for c in keep_cols if c not in ("kind", "evidence")}
     extra["damage"] = dmg["damage"].tolist()
-    bl = findings_frame(
+    return findings_frame(
         "buildings",
-        fps.geometry.loc[dmg.index].values,
+        rows.geometry.loc[dmg.index].values,
         dmg["score"].values,
         grid.crs,
         evidence=dmg["evidence"].tolist(),
         extra=extra,
         **dates,
     )
-    razed = bl[bl["damage"] == "destroyed"].copy()
-    razed["kind"] = "razed_building"
-    return {"buildings": bl, "razed_buildings": razed}
 
 
 def route_layers(

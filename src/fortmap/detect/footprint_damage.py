@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -76,7 +77,68 @@ MIN_SHADOW_CONTRAST = 0.02
 MIN_CUE_FOOTPRINTS = 20
 
 
-def damage_from_features(features: pd.DataFrame, gsd: float) -> pd.DataFrame:
+@dataclass(frozen=True)
+class DamageRefs:
+    """The scene's references for :func:`damage_from_features`, medians over its footprints.
+
+    Measured once over every footprint of the scene (:func:`damage_refs`), they let the
+    footprints be classified a run at a time with the same result as all at once.
+
+    Attributes:
+        ref: typical before alignment (floored at 0.05).
+        angle_ref: typical interior colour angle, degrees (NaN: none).
+        use_colour: whether colour is used (``angle_ref`` within its limits).
+        texture: typical after/before interior texture ratio, or None (unknown).
+        shadow: (direction in radians, typical projected harmonic) of the before and the after
+            date's own shadows, or None (no usable shadows).
+    """
+
+    ref: float
+    angle_ref: float
+    use_colour: bool
+    texture: float | None
+    shadow: tuple[tuple[float, float], tuple[float, float]] | None
+
+
+def _usable(f: pd.DataFrame) -> np.ndarray:
+    """Footprints with enough valid area and both alignments known."""
+    missing = [c for c in ("aln_before", "aln_after", "valid_fraction") if c not in f]
+    if missing:
+        raise InputError(f"footprint features: missing columns {missing}")
+    vf = f["valid_fraction"].to_numpy(float)
+    ab = f["aln_before"].to_numpy(float)
+    aa = f["aln_after"].to_numpy(float)
+    return (vf >= MIN_VALID_FRACTION) & np.isfinite(ab) & np.isfinite(aa)
+
+
+def damage_refs(features: pd.DataFrame) -> DamageRefs:
+    """The scene's references (medians over the usable footprints) from all its features.
+
+    Raises:
+        InputError: a required column is missing.
+    """
+    f = features
+    usable = _usable(f)
+    ab = f["aln_before"].to_numpy(float)
+    ref = float(np.median(ab[usable])) if usable.any() else DEFAULT_REFERENCE
+    # A scene of featureless footprints would make every ratio explode; keep a sane floor.
+    ref = max(ref, 0.05)
+    ang = f["colour_angle"].to_numpy(float) if "colour_angle" in f else np.full(len(f), np.nan)
+    has_ang = usable & np.isfinite(ang)
+    angle_ref = float(np.median(ang[has_ang])) if has_ang.any() else float("nan")
+    # A typical footprint whose roof colour moved by more than MAX_ANGLE_REF means the
+    # interiors do not compare roof with roof (off-nadir lean, misfit footprints, a scene
+    # changed throughout): colour is no evidence there, structure alone decides.
+    # Below MIN_ANGLE_REF the images carry no colour to compare (grey in RGB, or identical).
+    use_colour = bool(has_ang.any()) and MIN_ANGLE_REF <= angle_ref <= MAX_ANGLE_REF
+    return DamageRefs(
+        ref, angle_ref, use_colour, _texture_typical(f, usable), _shadow_typical(f, usable)
+    )
+
+
+def damage_from_features(
+    features: pd.DataFrame, gsd: float, refs: DamageRefs | None = None
+) -> pd.DataFrame:
     """Classify every footprint of the scene from its features (one global step).
 
     Two in-scene references, both unsupervised medians over the footprints with enough valid
@@ -103,34 +165,26 @@ def damage_from_features(features: pd.DataFrame, gsd: float) -> pd.DataFrame:
     Args:
         features: rows from :func:`footprint_features`, any index (kept).
         gsd: metres per pixel (recorded in the evidence).
+        refs: the scene's references, when ``features`` are only some of its footprints
+            (default: measured on ``features``).
 
     Returns:
         Columns ``score`` (0..1, confidence the building is destroyed), ``damage``
         ("intact", "damaged" or "destroyed") and ``evidence`` (JSON string), same index.
     """
-    missing = [c for c in ("aln_before", "aln_after", "valid_fraction") if c not in features]
-    if missing:
-        raise InputError(f"footprint features: missing columns {missing}")
     f = features
+    usable = _usable(f)
+    refs = refs if refs is not None else damage_refs(f)
+    ref, angle_ref, use_colour = refs.ref, refs.angle_ref, refs.use_colour
     vf = f["valid_fraction"].to_numpy(float)
     ab = f["aln_before"].to_numpy(float)
     aa = f["aln_after"].to_numpy(float)
-    usable = (vf >= MIN_VALID_FRACTION) & np.isfinite(ab) & np.isfinite(aa)
-    ref = float(np.median(ab[usable])) if usable.any() else DEFAULT_REFERENCE
-    # A scene of featureless footprints would make every ratio explode; keep a sane floor.
-    ref = max(ref, 0.05)
     retained = np.where(usable, aa / ref, np.nan)
     loss = np.where(usable, ab - aa, np.nan)
     z2 = np.clip((MIN_LOSS - loss) / LOSS_WIDTH, -50, 50)
     lost = usable & (loss > MIN_LOSS)
     ang = f["colour_angle"].to_numpy(float) if "colour_angle" in f else np.full(len(f), np.nan)
     has_ang = usable & np.isfinite(ang)
-    angle_ref = float(np.median(ang[has_ang])) if has_ang.any() else float("nan")
-    # A typical footprint whose roof colour moved by more than MAX_ANGLE_REF means the
-    # interiors do not compare roof with roof (off-nadir lean, misfit footprints, a scene
-    # changed throughout): colour is no evidence there, structure alone decides.
-    # Below MIN_ANGLE_REF the images carry no colour to compare (grey in RGB, or identical).
-    use_colour = bool(has_ang.any()) and MIN_ANGLE_REF <= angle_ref <= MAX_ANGLE_REF
     tex_n = shadow_loss = np.full(len(f), np.nan)
     if use_colour:
         # No sunlit interior on either date: no colour evidence either way (factor 1). A
@@ -139,8 +193,8 @@ def damage_from_features(features: pd.DataFrame, gsd: float) -> pd.DataFrame:
         w = np.clip(np.nan_to_num(lit) / MIN_LIT_FRACTION, 0.0, 1.0)
         ang_n = np.where(has_ang, 1.0 + (ang / angle_ref - 1.0) * w, 1.0)
         change = np.where(usable, np.maximum(loss, 0.0) / ref * ang_n, np.nan)
-        tex_n = _texture_change(f, usable)
-        shadow_loss = _shadow_loss(f, usable)
+        tex_n = _texture_change(f, usable, refs.texture)
+        shadow_loss = _shadow_loss(f, usable, refs.shadow)
         # Rubble's texture and the lost cast shadow, each in log2 units centred between its
         # two hypotheses and bounded to +-log2(CUE_LIMIT), are averaged: together they can
         # carry a building across the damaged band (CHANGE_DAMAGED..CHANGE_DESTROYED) either
@@ -205,46 +259,84 @@ def damage_from_features(features: pd.DataFrame, gsd: float) -> pd.DataFrame:
     )
 
 
-def _texture_change(f: pd.DataFrame, usable: np.ndarray) -> np.ndarray:
-    """After/before interior texture ratio over the scene's typical ratio (NaN: unknown).
+def _texture_ratio(f: pd.DataFrame, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """After/before interior texture ratios and where they are known (None: no columns)."""
+    if "tex_before" not in f or "tex_after" not in f:
+        return None
+    tb, ta = f["tex_before"].to_numpy(float), f["tex_after"].to_numpy(float)
+    ok = usable & np.isfinite(tb) & np.isfinite(ta) & (tb > 0)
+    return np.where(ok, ta / np.where(ok, tb, 1.0), np.nan), ok
+
+
+def _texture_typical(f: pd.DataFrame, usable: np.ndarray) -> float | None:
+    """The scene's median texture ratio, or None (too few footprints, or not positive)."""
+    got = _texture_ratio(f, usable)
+    if got is None or got[1].sum() < MIN_CUE_FOOTPRINTS:
+        return None
+    typ = float(np.median(got[0][got[1]]))
+    return typ if typ > 0 else None
+
+
+def _texture_change(f: pd.DataFrame, usable: np.ndarray, typ: float | None) -> np.ndarray:
+    """After/before interior texture ratio over the scene's typical ratio ``typ`` (NaN: unknown).
 
     The scene median absorbs what blur, noise and haze do to every roof between the dates.
     """
-    if "tex_before" not in f or "tex_after" not in f:
+    got = _texture_ratio(f, usable)
+    if got is None or typ is None:
         return np.full(len(f), np.nan)
-    tb, ta = f["tex_before"].to_numpy(float), f["tex_after"].to_numpy(float)
-    ok = usable & np.isfinite(tb) & np.isfinite(ta) & (tb > 0)
-    r = np.where(ok, ta / np.where(ok, tb, 1.0), np.nan)
-    if ok.sum() < MIN_CUE_FOOTPRINTS:
-        return np.full(len(f), np.nan)
-    typ = float(np.median(r[ok]))
-    return r / typ if typ > 0 else np.full(len(f), np.nan)
+    return got[0] / typ
 
 
-def _shadow_loss(f: pd.DataFrame, usable: np.ndarray) -> np.ndarray:
-    """Share of a typical building's own cast shadow lost between the dates (NaN: unknown).
+_SHADOW_COLS = [f"shadow_{a}_{d}" for d in ("before", "after") for a in ("x", "y")]
+
+
+def _shadow_typical(
+    f: pd.DataFrame, usable: np.ndarray
+) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """Each date's shadow direction and typical projected harmonic, or None (no usable shadows).
 
     Each date's shadow direction is the mean of the footprints' shadow harmonics (before the
-    event nearly every building stood, and after it most still do); each footprint's shadow is
-    its harmonic projected on that direction, in units of the scene's median. The difference
-    before minus after is about 1 for a building that lost its shadow, 0 for one that kept it.
-    A date whose typical building shows less than :data:`MIN_SHADOW_CONTRAST` has no usable
-    shadows (overcast, sun near zenith, no ring of free ground): NaN.
+    event nearly every building stood, and after it most still do); the typical shadow is the
+    median of the harmonics projected on it. A date whose typical building shows less than
+    :data:`MIN_SHADOW_CONTRAST` has no usable shadows (overcast, sun near zenith, no ring of
+    free ground).
     """
-    cols = [f"shadow_{a}_{d}" for d in ("before", "after") for a in ("x", "y")]
-    if any(c not in f for c in cols):
-        return np.full(len(f), np.nan)
-    own = []
+    if any(c not in f for c in _SHADOW_COLS):
+        return None
+    out = []
     for d in ("before", "after"):
         x, y = f[f"shadow_x_{d}"].to_numpy(float), f[f"shadow_y_{d}"].to_numpy(float)
         ok = usable & np.isfinite(x) & np.isfinite(y)
         if ok.sum() < MIN_CUE_FOOTPRINTS:
-            return np.full(len(f), np.nan)
+            return None
         phi = math.atan2(float(y[ok].sum()), float(x[ok].sum()))
         proj = np.where(ok, x * math.cos(phi) + y * math.sin(phi), np.nan)
         typ = float(np.median(proj[ok]))
         if typ < MIN_SHADOW_CONTRAST:
-            return np.full(len(f), np.nan)
+            return None
+        out.append((phi, typ))
+    return out[0], out[1]
+
+
+def _shadow_loss(
+    f: pd.DataFrame,
+    usable: np.ndarray,
+    typical: tuple[tuple[float, float], tuple[float, float]] | None,
+) -> np.ndarray:
+    """Share of a typical building's own cast shadow lost between the dates (NaN: unknown).
+
+    Each footprint's shadow is its harmonic projected on the date's shadow direction, in units
+    of the scene's typical one (:func:`_shadow_typical`). The difference before minus after is
+    about 1 for a building that lost its shadow, 0 for one that kept it.
+    """
+    if typical is None or any(c not in f for c in _SHADOW_COLS):
+        return np.full(len(f), np.nan)
+    own = []
+    for d, (phi, typ) in zip(("before", "after"), typical, strict=True):
+        x, y = f[f"shadow_x_{d}"].to_numpy(float), f[f"shadow_y_{d}"].to_numpy(float)
+        ok = usable & np.isfinite(x) & np.isfinite(y)
+        proj = np.where(ok, x * math.cos(phi) + y * math.sin(phi), np.nan)
         own.append(proj / typ)
     return own[0] - own[1]
 

@@ -22,8 +22,21 @@ def _gdal_reason(msg: str) -> str:
     return first.split("; It might help")[0]
 
 
-def read_vector(path: str | Path, role: str, layer: str | None = None) -> gpd.GeoDataFrame:
-    """Read a GeoJSON/GeoPackage/Shapefile with pyogrio.
+def read_vector(
+    path: str | Path,
+    role: str,
+    layer: str | None = None,
+    skip_features: int = 0,
+    max_features: int | None = None,
+) -> gpd.GeoDataFrame:
+    """Read a GeoJSON/GeoPackage/Shapefile with pyogrio (optionally a run of its features).
+
+    Args:
+        path: the file.
+        role: what it is, for messages ("building footprints").
+        layer: the layer to read (default: the first).
+        skip_features, max_features: read only features ``skip_features`` to
+            ``skip_features + max_features`` (in file order).
 
     Raises:
         InputError: missing, unreadable, or without a CRS.
@@ -33,8 +46,13 @@ def read_vector(path: str | Path, role: str, layer: str | None = None) -> gpd.Ge
         raise InputError(f"{p}: {role} not found")
     if p.is_file() and p.stat().st_size == 0:
         raise InputError(f"{p}: {role} file is empty")
+    kw = (
+        {}
+        if max_features is None
+        else {"skip_features": skip_features, "max_features": max_features}
+    )
     try:
-        gdf = gpd.read_file(p, layer=layer, engine="pyogrio")
+        gdf = gpd.read_file(p, layer=layer, engine="pyogrio", **kw)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
         raise InputError(f"{p}: cannot read {role}: {_gdal_reason(str(exc))}") from None
     if gdf.crs is None:
@@ -66,11 +84,40 @@ def read_footprints(
     gdf = read_vector(path, "building footprints")
     if gdf.empty:
         raise InputError(f"{path}: building footprints file holds no features")
+    gdf, n_out = footprint_parts(gdf, crs, bounds, path)
+    warn_outside(path, n_out)
+    if gdf.empty:
+        raise InputError(f"{path}: no building footprint lies inside the image")
+    return gdf
+
+
+def footprint_parts(
+    gdf: gpd.GeoDataFrame,
+    crs: CRS,
+    bounds: tuple[float, float, float, float],
+    path: str | Path,
+    fid0: int = 0,
+) -> tuple[gpd.GeoDataFrame, int]:
+    """The polygon parts of a run of footprints, in ``crs``, that lie mostly inside ``bounds``.
+
+    Args:
+        gdf: footprints as read (any CRS), one run of the file.
+        crs: the analysis CRS.
+        bounds: (left, bottom, right, top) of the analysed area in ``crs`` units.
+        path: the file, for messages.
+        fid0: ``fid`` of the run's first non-empty footprint (the ones before it in the file).
+
+    Returns:
+        The parts (index 0..n-1, with ``fid``) and how many parts lay outside.
+
+    Raises:
+        InputError: not polygons.
+    """
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty].copy()
     types = set(gdf.geometry.geom_type)
     if not types <= {"Polygon", "MultiPolygon"}:
         raise InputError(f"{path}: building footprints must be polygons, found {sorted(types)}")
-    gdf["fid"] = range(len(gdf))
+    gdf["fid"] = range(fid0, fid0 + len(gdf))
     gdf = gdf.to_crs(crs)
     gdf["geometry"] = shapely.make_valid(gdf.geometry.values)
     gdf = gdf.explode(index_parts=False)
@@ -97,10 +144,13 @@ def read_footprints(
     n_out = int((~inside).sum())
     if n_out:
         gdf = gdf[inside]
+    return gdf.reset_index(drop=True), n_out
+
+
+def warn_outside(path: str | Path, n_out: int) -> None:
+    """Warn that ``n_out`` footprint parts outside the image were ignored (none: silent)."""
+    if n_out:
         warnings.warn(
             f"{path}: {n_out} footprint part(s) outside the image (or mostly outside) were ignored",
-            stacklevel=2,
+            stacklevel=3,
         )
-    if gdf.empty:
-        raise InputError(f"{path}: no building footprint lies inside the image")
-    return gdf.reset_index(drop=True)

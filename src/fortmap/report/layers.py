@@ -115,10 +115,31 @@ def write_layers(path: str | Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
     """
     with _sqlite_options(_FAST_SQLITE):
         for name, gdf in layers.items():
-            kw = {}
+            kw = _key_options(gdf)
             if gdf.empty:
                 kw["geometry_type"] = _GEOM_TYPES.get(name, "Unknown")
             gdf.to_file(path, layer=name, driver="GPKG", engine="pyogrio", **kw)
+
+
+def append_layer(path: str | Path, name: str, gdf: gpd.GeoDataFrame) -> None:
+    """Add the rows of ``gdf`` to the layer ``name`` of the GeoPackage ``path`` (made if
+    missing), without SQLite's fsyncs; the layer's fields are those of its first rows."""
+    p = Path(path)
+    exists = p.exists() and name in {n for n, _ in pyogrio.list_layers(p)}
+    with _sqlite_options(_FAST_SQLITE):
+        gdf.to_file(
+            p, layer=name, driver="GPKG", engine="pyogrio", append=exists, **_key_options(gdf)
+        )
+
+
+#: The GeoPackage's own row key of a layer that has a ``fid`` column. GDAL would take ``fid``
+#: itself as the key, and the parts of a multi-polygon footprint share their input's ``fid``.
+ROW_KEY = "fm_id"
+
+
+def _key_options(gdf: gpd.GeoDataFrame) -> dict:
+    """Layer options of a frame: a key of its own when it has a ``fid`` column."""
+    return {"layer_options": {"FID": ROW_KEY}} if "fid" in gdf.columns else {}
 
 
 def write_geojson(layers: dict[str, gpd.GeoDataFrame], out_dir: str | Path) -> list[Path]:

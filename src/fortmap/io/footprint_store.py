@@ -1,0 +1,266 @@
+"""A scene's building footprints, held in memory for a district, in a temporary file beyond.
+
+``analyze`` needs the footprints three ways: those whose centroid lies in each window (to score
+them), those near a berm tile (to tell a roof from a ridge), and all of them once more to write
+the ``buildings`` layer. A district's few thousand footprints are held in memory as a
+GeoDataFrame. Beyond :data:`MAX_IN_MEMORY` footprints they are copied, a run of
+:data:`BATCH` at a time, into a temporary GeoPackage in the analysis CRS with a spatial
+index, and each window reads back only its own: memory then stays bounded by a run and a
+window, however many footprints a city has (about 2 KB each when all are held).
+
+Rows are numbered 0..n-1 in file order (multi-polygons split into parts) in both cases, so the
+windows, the feature tables and the layer agree whichever way the footprints are held.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import shapely
+from rasterio.windows import Window
+
+from fortmap.errors import InputError
+from fortmap.io.grids import Grid, to_pixel
+from fortmap.io.vector import footprint_parts, read_vector, warn_outside
+
+#: Most footprints held in memory (a 2 km district has about 6,400); more go to a file.
+#: Read at call time, so tests can lower it.
+MAX_IN_MEMORY = 20_000
+#: Footprints read from the input, written to the file, or read back for the layer at a time.
+#: GeoJSON has no random access, so GDAL scans the whole file for each run: a GeoPackage input
+#: reads faster past a few runs.
+BATCH = 20_000
+_LAYER = "footprints"
+#: The temporary file's own row key: ``fid`` is the footprint's row number in the input.
+_ROW = "fm_row"
+_ROLE = "building footprints"
+
+
+class FootprintStore:
+    """The footprints of a scene (analysis CRS), whole in memory or in a temporary GeoPackage.
+
+    Use :func:`open_footprints`. Pixel coordinates are the analysis grid's.
+
+    Attributes:
+        grid: the analysis grid.
+        count: number of footprint parts (rows).
+        frame: all of them (GeoDataFrame, index = row) when held in memory, else None.
+        path: the temporary GeoPackage when not held in memory, else None.
+        columns: the attribute columns (the input's plus ``fid``).
+    """
+
+    def __init__(
+        self,
+        grid: Grid,
+        frame: gpd.GeoDataFrame | None,
+        path: Path | None,
+        count: int,
+        columns: list[str],
+    ) -> None:
+        self.grid = grid
+        self.frame = frame
+        self.path = path
+        self.count = count
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return self.count
+
+    def close(self) -> None:
+        """Remove the temporary file (if any)."""
+        if self.path is not None:
+            shutil.rmtree(self.path.parent, ignore_errors=True)
+
+    def __enter__(self) -> FootprintStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _in_bounds(self, bounds: tuple[float, float, float, float]) -> gpd.GeoDataFrame:
+        """Footprints whose envelope meets ``bounds`` (analysis CRS), geometry only, by row."""
+        if self.frame is not None:
+            g = self.frame.geometry.values
+            b = shapely.bounds(g)
+            hit = (
+                (b[:, 0] <= bounds[2])
+                & (b[:, 2] >= bounds[0])
+                & (b[:, 1] <= bounds[3])
+                & (b[:, 3] >= bounds[1])
+            )
+            return self.frame.loc[hit, ["geometry"]]
+        gdf = pyogrio.read_dataframe(
+            self.path, layer=_LAYER, bbox=bounds, columns=[], fid_as_index=True
+        )
+        gdf.index = gdf.index.astype(np.int64) - 1
+        return gdf.sort_index()
+
+    def _crs_bounds(self, col0: float, row0: float, col1: float, row1: float) -> tuple:
+        """Bounds in the analysis CRS of a box of grid pixels, one pixel wider each way."""
+        t = self.grid.transform
+        cols = np.array([col0 - 1, col1 + 1, col0 - 1, col1 + 1], np.float64)
+        rows = np.array([row0 - 1, row0 - 1, row1 + 1, row1 + 1], np.float64)
+        xs = t.a * cols + t.b * rows + t.c
+        ys = t.d * cols + t.e * rows + t.f
+        return (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
+
+    def window_footprints(
+        self, cores: list[Window], window_px: int
+    ) -> Iterator[list[tuple[int, shapely.Polygon]]]:
+        """For each core in turn, (row, polygon in grid pixels) of the footprints whose centroid
+        lies in it, by row.
+
+        A centroid is given to the window of its pixel (clamped to the grid), with windows on a
+        lattice of ``window_px`` from the grid's origin, as :func:`fortmap.tiles.windows` cuts
+        them.
+        """
+        g = self.grid
+        ncols = int(np.ceil(g.width / window_px))
+
+        def owner(px: list) -> np.ndarray:
+            # centroids in one vectorised call: the same points as each polygon's ``centroid``
+            cen = shapely.centroid(np.asarray(px, dtype=object))
+            cy = np.minimum(shapely.get_y(cen), g.height - 1) // window_px
+            cx = np.minimum(shapely.get_x(cen), g.width - 1) // window_px
+            return (cy * ncols + cx).astype(int)
+
+        if self.frame is not None:
+            px = to_pixel(self.frame.geometry.values, g.transform)
+            assign: dict[int, list] = {i: [] for i in range(len(cores))}
+            for i, (p, wi) in enumerate(zip(px, owner(px).tolist(), strict=True)):
+                assign[wi].append((i, p))
+            for k in range(len(cores)):
+                yield assign.pop(k)
+            return
+        for k, core in enumerate(cores):
+            c0, r0 = core.col_off, core.row_off
+            near = self._in_bounds(self._crs_bounds(c0, r0, c0 + core.width, r0 + core.height))
+            if near.empty:
+                yield []
+                continue
+            px = to_pixel(near.geometry.values, g.transform)
+            rows = near.index.to_numpy()
+            mine = np.flatnonzero(owner(px) == k)
+            yield [(int(rows[i]), px[i]) for i in mine.tolist()]
+
+    def pixels_near(self, col0: float, row0: float, col1: float, row1: float) -> np.ndarray:
+        """Polygons (grid pixels, by row) of the footprints whose envelope meets a pixel box;
+        a superset of those that intersect it."""
+        near = self._in_bounds(self._crs_bounds(col0, row0, col1, row1))
+        return np.asarray(to_pixel(near.geometry.values, self.grid.transform), dtype=object)
+
+    def batches(self, size: int | None = None) -> Iterator[gpd.GeoDataFrame]:
+        """All footprints with their attributes, a run of rows at a time, in row order."""
+        if self.frame is not None:
+            yield self.frame
+            return
+        size = size or BATCH
+        for start in range(0, self.count, size):
+            gdf = pyogrio.read_dataframe(
+                self.path, layer=_LAYER, skip_features=start, max_features=size, fid_as_index=True
+            )
+            gdf.index = gdf.index.astype(np.int64) - 1
+            yield gdf
+
+    def geometries(self) -> Iterator[np.ndarray]:
+        """All footprint polygons (analysis CRS), a run at a time."""
+        if self.frame is not None:
+            yield self.frame.geometry.values
+            return
+        for start in range(0, self.count, BATCH):
+            gdf = pyogrio.read_dataframe(
+                self.path, layer=_LAYER, skip_features=start, max_features=BATCH, columns=[]
+            )
+            yield gdf.geometry.values
+
+
+def open_footprints(
+    path: str | Path, grid: Grid, work_dir: str | Path | None = None
+) -> FootprintStore:
+    """Read building footprints (any CRS) onto the analysis grid's CRS, keeping those mostly
+    inside it (see :func:`fortmap.io.vector.read_footprints`).
+
+    Files of up to :data:`MAX_IN_MEMORY` features are held in memory; beyond, the parts are copied into a
+    temporary GeoPackage in a new folder under ``work_dir`` (the system's temporary folder if
+    None), removed by :meth:`FootprintStore.close`.
+
+    Args:
+        path: polygons (GeoJSON/GPKG...) in any CRS.
+        grid: the analysis grid (CRS and bounds).
+        work_dir: where the temporary file goes, if one is needed.
+
+    Raises:
+        InputError: unreadable, not polygons, or none inside the image.
+    """
+    limit = MAX_IN_MEMORY
+    first = read_vector(path, _ROLE, skip_features=0, max_features=limit + 1)
+    if first.empty:
+        raise InputError(f"{path}: building footprints file holds no features")
+    if len(first) <= limit:
+        gdf, n_out = footprint_parts(first, grid.crs, grid.bounds, path)
+        warn_outside(path, n_out)
+        if gdf.empty:
+            raise InputError(f"{path}: no building footprint lies inside the image")
+        cols = [c for c in gdf.columns if c != "geometry"]
+        return FootprintStore(grid, gdf, None, len(gdf), cols)
+    folder = Path(tempfile.mkdtemp(prefix=".fortmap-footprints-", dir=work_dir))
+    out = folder / "footprints.gpkg"
+    try:
+        count, cols = _spool(path, first, limit + 1, grid, out)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return FootprintStore(grid, None, out, count, cols)
+
+
+def _spool(
+    path: str | Path, first: gpd.GeoDataFrame, want: int, grid: Grid, out: Path
+) -> tuple[int, list]:
+    """Copy the footprints' parts into ``out``, a run at a time; (count, attribute columns)."""
+    from fortmap.report.layers import _FAST_SQLITE, _sqlite_options
+
+    count = fid0 = n_out = 0
+    cols: list[str] | None = None
+    skip, gdf = 0, first
+    with _sqlite_options(_FAST_SQLITE):
+        while True:
+            n_read = len(gdf)
+            fid_next = fid0 + int((gdf.geometry.notna() & ~gdf.geometry.is_empty).sum())
+            parts, out_n = footprint_parts(gdf, grid.crs, grid.bounds, path, fid0)
+            fid0, n_out = fid_next, n_out + out_n
+            if not parts.empty:
+                if cols is None:
+                    cols = [c for c in parts.columns if c != "geometry"]
+                # columns in the first run's order: a later run may lack one (all null)
+                for c in cols:
+                    if c not in parts:
+                        parts[c] = None
+                parts = parts[[*cols, "geometry"]]
+                pyogrio.write_dataframe(
+                    parts,
+                    out,
+                    layer=_LAYER,
+                    driver="GPKG",
+                    append=count > 0,
+                    promote_to_multi=False,
+                    geometry_type="Polygon",
+                    layer_options={"FID": _ROW},
+                )
+                count += len(parts)
+            skip += n_read
+            if n_read < want:
+                break
+            gdf = read_vector(path, _ROLE, skip_features=skip, max_features=BATCH)
+            want = BATCH
+            if gdf.empty:
+                break
+    warn_outside(path, n_out)
+    if count == 0:
+        raise InputError(f"{path}: no building footprint lies inside the image")
+    return count, cols or []
