@@ -29,6 +29,8 @@ STEPS = [
     ("scene_berms", "berms"),
     ("cleared_layer", "cleared land"),
     ("building_layers", "building layers"),
+    ("fortification_layers", "fortification layers"),
+    ("run_visibility", "visibility"),
     ("write_layers", "writing the layers"),
 ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 
@@ -157,3 +158,60 @@ def test_cleared_land_tile_by_tile_from_a_file_is_the_whole_scene_s(
     assert sorted(p.name for p in (tmp_path / "tiled").iterdir()) == sorted(
         p.name for p in (tmp_path / "whole").iterdir()
     )
+
+
+def test_footprints_from_a_file_give_the_layers_held_in_memory(small_city, tmp_path, monkeypatch):
+    # a city's footprints go to a temporary GeoPackage, read window by window and written a
+    # run at a time; the findings must be those of the footprints held in memory
+    import geopandas as gpd
+    import pyogrio
+
+    import fortmap.io.footprint_store as FS
+
+    d = small_city
+    kw = {"buildings": d / "buildings.geojson", "options": AnalyzeOptions(report=False)}
+    ref = run_analysis(d / "before.tif", d / "after.tif", tmp_path / "memory", **kw)
+    monkeypatch.setattr(FS, "MAX_IN_MEMORY", 0)
+    monkeypatch.setattr(FS, "BATCH", 97)
+    opened = []
+    real = FS.open_footprints
+    monkeypatch.setattr(
+        "fortmap.analysis.open_footprints",
+        lambda *a, **k: opened.append(real(*a, **k)) or opened[-1],
+    )
+    got = run_analysis(d / "before.tif", d / "after.tif", tmp_path / "file", **kw)
+    assert opened[0].frame is None and opened[0].count > 3 * 97
+    assert not opened[0].path.exists()  # the temporary file is gone
+    assert got["buildings"] == ref["buildings"]
+    assert got["counts"] == ref["counts"]
+    for layer in ("buildings", "razed_buildings", "rubble"):
+        a = gpd.read_file(tmp_path / "memory" / "findings.gpkg", layer=layer)
+        b = gpd.read_file(tmp_path / "file" / "findings.gpkg", layer=layer)
+        assert list(a.columns) == list(b.columns), layer
+        assert len(a) == len(b), layer
+        assert (a.geometry.to_wkb() == b.geometry.to_wkb()).all(), layer
+        for c in a.columns.drop("geometry"):
+            assert a[c].astype(str).tolist() == b[c].astype(str).tolist(), (layer, c)
+    assert len(pyogrio.read_dataframe(tmp_path / "file" / "findings.gpkg", layer="buildings")) > 300
+    assert sorted(p.name for p in (tmp_path / "file").iterdir()) == sorted(
+        p.name for p in (tmp_path / "memory").iterdir()
+    )
+
+
+def test_multipolygon_footprints_are_analysed_part_by_part(small_city, tmp_path):
+    # the parts of a multi-polygon share their input's ``fid``: the layer must still be written
+    import geopandas as gpd
+    import shapely
+
+    d = small_city
+    fp = gpd.read_file(d / "buildings.geojson")
+    two = shapely.MultiPolygon([fp.geometry.iloc[0], fp.geometry.iloc[1]])
+    fp = pd.concat([fp.iloc[2:], fp.iloc[:1].set_geometry([two], crs=fp.crs)], ignore_index=True)
+    fp.to_file(tmp_path / "multi.geojson", driver="GeoJSON", engine="pyogrio")
+    run_analysis(d / "before.tif", d / "after.tif", tmp_path / "out",
+                 buildings=tmp_path / "multi.geojson", options=AnalyzeOptions(report=False))  # fmt: skip
+    b = gpd.read_file(tmp_path / "out" / "findings.gpkg", layer="buildings")
+    last = len(fp) - 1
+    assert (b["fid"] == last).sum() == 2
+    parts = b.loc[b["fid"] == last].to_crs(fp.crs).geometry.area
+    assert sorted(parts.round(2)) == sorted(shapely.area(shapely.get_parts(two)).round(2))

@@ -232,13 +232,15 @@ def _roof_mask(grid: Grid, side: int, fps: FootprintStore) -> np.ndarray:
 
 
 def _buildings_for_visibility(
-    layers: dict, fps: FootprintStore | None, gpkg: Path
+    layers: dict, fps: FootprintStore | None, gpkg: Path, defended: bool
 ) -> gpd.GeoDataFrame | None:
     """The ``buildings`` layer for the surface of footprints: the one in ``layers``, or, for
-    footprints held in a file, the one already written to ``gpkg`` (read whole: the surface
-    is made of every footprint)."""
+    footprints held in a file, an edge or core to see from and no DSMs (``defended``), the one already
+    written to ``gpkg``, read whole: the surface is made of every footprint."""
     if fps is None or fps.frame is not None:
         return layers.get("buildings")
+    if not defended:
+        return None
     return gpd.read_file(gpkg, layer="buildings", engine="pyogrio")
 
 
@@ -471,7 +473,12 @@ def _run(
             dsm_before=dsm_before,
             dsm_after=dsm_after,
             dem=dem,
-            buildings=_buildings_for_visibility(layers, fps, tmp / "findings.gpkg"),
+            buildings=_buildings_for_visibility(
+                layers,
+                fps,
+                tmp / "findings.gpkg",
+                (edge is not None or core_poly is not None) and not dsms,
+            ),  # fmt: skip
             edge_file=edge,
             core=core_poly,
             fortifications=[layers.get("barricades"), layers.get("berms")],
