@@ -61,7 +61,9 @@ def _both(path, monkeypatch, tmp_path):
     return mem, fil
 
 
-def test_a_file_holds_the_footprints_held_in_memory(tmp_path, monkeypatch):
+@pytest.mark.parametrize("whole_b", [0, 64 << 20], ids=["read-by-runs", "read-whole"])
+def test_a_file_holds_the_footprints_held_in_memory(tmp_path, monkeypatch, whole_b):
+    monkeypatch.setattr(FS, "WHOLE_TEXT_B", whole_b)
     geoms = _houses()
     geoms[5] = None  # no geometry: skipped, and not counted in ``fid``
     geoms[7] = shapely.MultiPolygon(
@@ -121,7 +123,9 @@ def test_windows_and_tiles_get_the_same_footprints_from_a_file(tmp_path, monkeyp
             assert all(p.equals_exact(q, 0) for p, q in zip(hit, want, strict=True))
 
 
-def test_a_bad_run_leaves_no_temporary_file(tmp_path, on_file):
+@pytest.mark.parametrize("whole_b", [0, 64 << 20], ids=["read-by-runs", "read-whole"])
+def test_a_bad_run_leaves_no_temporary_file(tmp_path, on_file, monkeypatch, whole_b):
+    monkeypatch.setattr(FS, "WHOLE_TEXT_B", whole_b)
     geoms = _houses(40)
     geoms[30] = shapely.LineString([(1010, 2010), (1020, 2020)])  # in the second run
     path = _write(tmp_path, geoms)

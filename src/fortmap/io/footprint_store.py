@@ -33,9 +33,12 @@ from fortmap.io.vector import footprint_parts, read_vector, warn_outside
 #: Read at call time, so tests can lower it.
 MAX_IN_MEMORY = 20_000
 #: Footprints read from the input, written to the file, or read back for the layer at a time.
-#: GeoJSON has no random access, so GDAL scans the whole file for each run: a GeoPackage input
-#: reads faster past a few runs.
+#: Read at call time.
 BATCH = 20_000
+#: Largest GeoJSON read in one go (bytes; about 150,000 footprints). GeoJSON has no random
+#: access, so GDAL scans the whole file for each run of a larger one: a GeoPackage reads
+#: faster. Read at call time.
+WHOLE_TEXT_B = 64 << 20
 _LAYER = "footprints"
 #: The temporary file's own row key: ``fid`` is the footprint's row number in the input.
 _ROW = "fm_row"
@@ -186,9 +189,9 @@ def open_footprints(
     """Read building footprints (any CRS) onto the analysis grid's CRS, keeping those mostly
     inside it (see :func:`fortmap.io.vector.read_footprints`).
 
-    Files of up to :data:`MAX_IN_MEMORY` features are held in memory; beyond, the parts are copied into a
-    temporary GeoPackage in a new folder under ``work_dir`` (the system's temporary folder if
-    None), removed by :meth:`FootprintStore.close`.
+    Files of up to :data:`MAX_IN_MEMORY` features are held in memory; beyond, the parts are
+    copied into a temporary GeoPackage in a new folder under ``work_dir`` (the system's
+    temporary folder if None), removed by :meth:`FootprintStore.close`.
 
     Args:
         path: polygons (GeoJSON/GPKG...) in any CRS.
@@ -199,7 +202,15 @@ def open_footprints(
         InputError: unreadable, not polygons, or none inside the image.
     """
     limit = MAX_IN_MEMORY
-    first = read_vector(path, _ROLE, skip_features=0, max_features=limit + 1)
+    p = Path(path)
+    # GDAL scans a GeoJSON whole for every read, whatever part of it is asked for: one up to
+    # WHOLE_TEXT_B is read once (its frame is about 1.5 times the file), a larger one by runs
+    whole = (
+        p.suffix.lower() in (".geojson", ".json")
+        and p.is_file()
+        and p.stat().st_size <= WHOLE_TEXT_B
+    )
+    first = read_vector(path, _ROLE, max_features=None if whole else limit + 1)
     if first.empty:
         raise InputError(f"{path}: building footprints file holds no features")
     if len(first) <= limit:
@@ -212,54 +223,65 @@ def open_footprints(
     folder = Path(tempfile.mkdtemp(prefix=".fortmap-footprints-", dir=work_dir))
     out = folder / "footprints.gpkg"
     try:
-        count, cols = _spool(path, first, limit + 1, grid, out)
+        count, cols = _spool(path, _runs(path, first, whole, limit + 1), grid, out)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return FootprintStore(grid, None, out, count, cols)
 
 
+def _runs(
+    path: str | Path, first: gpd.GeoDataFrame, whole: bool, want: int
+) -> Iterator[gpd.GeoDataFrame]:
+    """The file's features a run of :data:`BATCH` at a time: slices of ``first`` when it is the
+    whole file, else ``first`` (``want`` asked for) and the runs read after it."""
+    if whole:
+        for start in range(0, len(first), BATCH):
+            yield first.iloc[start : start + BATCH]
+        return
+    gdf, skip = first, 0
+    while True:
+        yield gdf
+        skip += len(gdf)
+        if len(gdf) < want:
+            return
+        gdf, want = read_vector(path, _ROLE, skip_features=skip, max_features=BATCH), BATCH
+        if gdf.empty:
+            return
+
+
 def _spool(
-    path: str | Path, first: gpd.GeoDataFrame, want: int, grid: Grid, out: Path
+    path: str | Path, runs: Iterator[gpd.GeoDataFrame], grid: Grid, out: Path
 ) -> tuple[int, list]:
     """Copy the footprints' parts into ``out``, a run at a time; (count, attribute columns)."""
     from fortmap.report.layers import _FAST_SQLITE, _sqlite_options
 
     count = fid0 = n_out = 0
     cols: list[str] | None = None
-    skip, gdf = 0, first
     with _sqlite_options(_FAST_SQLITE):
-        while True:
-            n_read = len(gdf)
+        for gdf in runs:
             fid_next = fid0 + int((gdf.geometry.notna() & ~gdf.geometry.is_empty).sum())
             parts, out_n = footprint_parts(gdf, grid.crs, grid.bounds, path, fid0)
             fid0, n_out = fid_next, n_out + out_n
-            if not parts.empty:
-                if cols is None:
-                    cols = [c for c in parts.columns if c != "geometry"]
-                # columns in the first run's order: a later run may lack one (all null)
-                for c in cols:
-                    if c not in parts:
-                        parts[c] = None
-                parts = parts[[*cols, "geometry"]]
-                pyogrio.write_dataframe(
-                    parts,
-                    out,
-                    layer=_LAYER,
-                    driver="GPKG",
-                    append=count > 0,
-                    promote_to_multi=False,
-                    geometry_type="Polygon",
-                    layer_options={"FID": _ROW},
-                )
-                count += len(parts)
-            skip += n_read
-            if n_read < want:
-                break
-            gdf = read_vector(path, _ROLE, skip_features=skip, max_features=BATCH)
-            want = BATCH
-            if gdf.empty:
-                break
+            if parts.empty:
+                continue
+            if cols is None:
+                cols = [c for c in parts.columns if c != "geometry"]
+            # columns in the first run's order: a later run may lack one (all null)
+            for c in cols:
+                if c not in parts:
+                    parts[c] = None
+            pyogrio.write_dataframe(
+                parts[[*cols, "geometry"]],
+                out,
+                layer=_LAYER,
+                driver="GPKG",
+                append=count > 0,
+                promote_to_multi=False,
+                geometry_type="Polygon",
+                layer_options={"FID": _ROW},
+            )
+            count += len(parts)
     warn_outside(path, n_out)
     if count == 0:
         raise InputError(f"{path}: no building footprint lies inside the image")
