@@ -35,10 +35,11 @@ MAX_IN_MEMORY = 20_000
 #: Footprints read from the input, written to the file, or read back for the layer at a time.
 #: Read at call time.
 BATCH = 20_000
-#: Largest GeoJSON read in one go (bytes; about 150,000 footprints). GeoJSON has no random
-#: access, so GDAL scans the whole file for each run of a larger one: a GeoPackage reads
-#: faster. Read at call time.
-WHOLE_TEXT_B = 64 << 20
+#: Largest GeoJSON read in one go (bytes; about 40,000 footprints). GeoJSON has no random
+#: access, so GDAL scans the whole file for each run of a larger one (a GeoPackage reads
+#: faster), but the parse of a whole city's file leaves the heap fragmented: 41 MB of GeoJSON
+#: read whole raised the 8 km scene's peak by 60 MB. Read at call time.
+WHOLE_TEXT_B = 16 << 20
 _LAYER = "footprints"
 #: The temporary file's own row key: ``fid`` is the footprint's row number in the input.
 _ROW = "fm_row"
@@ -204,7 +205,7 @@ def open_footprints(
     limit = MAX_IN_MEMORY
     p = Path(path)
     # GDAL scans a GeoJSON whole for every read, whatever part of it is asked for: one up to
-    # WHOLE_TEXT_B is read once (its frame is about 1.5 times the file), a larger one by runs
+    # WHOLE_TEXT_B is read once, a larger one by runs
     whole = (
         p.suffix.lower() in (".geojson", ".json")
         and p.is_file()
