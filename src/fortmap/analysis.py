@@ -46,7 +46,7 @@ from fortmap.io.grids import (
     mosaic_mask,
     windows,
 )
-from fortmap.io.heap import keep_freed_memory
+from fortmap.io.heap import keep_freed_memory, release_free_memory
 from fortmap.io.output import atomic_dir, check_output_dir
 from fortmap.io.raster import GridReader, check_overlap, open_info
 from fortmap.io.roads import read_roads
@@ -429,6 +429,8 @@ def _run(
                         "was reshaped"
                     )
                 to_cog(tmp / "change.tif")
+                # the windows' freed arrays go back: the scene-wide steps start from a clean heap
+                release_free_memory()
                 timings["windows"] = time.perf_counter() - t
                 t = time.perf_counter()
                 tell("finding berms", 0, 1)

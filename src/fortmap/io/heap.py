@@ -89,3 +89,21 @@ def _set_huge_pages(on: bool) -> bool | None:
     core = getattr(np, "_core", None) or getattr(np, "core", None)
     switch = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
     return None if switch is None else bool(switch(on))
+
+
+def release_free_memory() -> bool:
+    """Hand the free pages inside the heap back to the system (glibc's ``malloc_trim``).
+
+    Called between an analysis's stages: what the next stage allocates then takes fresh pages
+    instead of squeezing into the previous stage's freed, fragmented blocks, where a run's
+    peak came to depend on how the last windows had left the heap (773 to 833 MB on one 8 km
+    scene). Returns whether anything was released (False elsewhere than glibc).
+
+    Example:
+        >>> isinstance(release_free_memory(), bool)
+        True
+    """
+    libc = _libc()
+    if libc is None or not hasattr(libc, "malloc_trim"):
+        return False
+    return bool(libc.malloc_trim(0))
