@@ -429,8 +429,11 @@ def _run(
                         "was reshaped"
                     )
                 to_cog(tmp / "change.tif")
-                # the windows' freed arrays go back: the scene-wide steps start from a clean heap
-                release_free_memory()
+                if not work.in_memory:
+                    # past a district, the windows' freed arrays go back, so that the berm
+                    # tiles and layers start from a clean heap (a district's take less than the
+                    # windows did, and would only pay to fault the pages in again)
+                    release_free_memory()
                 timings["windows"] = time.perf_counter() - t
                 t = time.perf_counter()
                 tell("finding berms", 0, 1)
