@@ -80,3 +80,31 @@ def test_freed_arrays_reused_without_page_faults() -> None:
     assert kept < 50
     # about 1500 faults of 4 kB pages per array, fewer where numpy asks for huge pages
     assert plain > 4 * kept
+
+
+_RELEASE = """
+import numpy as np
+from fortmap.io import heap
+def rss_mb():
+    d = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    return int(d["VmRSS"].split()[0]) / 1024
+with heap.keep_freed_memory():
+    keep = [np.ones(1024 * 1024, np.float64) for _ in range(12)]  # 12 x 8 MB, in the heap
+    tail = np.ones(1024, np.float64)  # allocated last: the heap cannot shrink from its top
+    del keep
+    kept = rss_mb()
+    released = heap.release_free_memory()
+    print(released, kept - rss_mb())
+"""
+
+
+@pytest.mark.skipif(
+    heap._libc() is None or not sys.platform.startswith("linux"), reason="needs glibc on Linux"
+)
+def test_free_pages_inside_the_heap_are_handed_back() -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    r = subprocess.run([sys.executable, "-c", _RELEASE], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    released, dropped_mb = r.stdout.split()
+    assert released == "True"
+    assert float(dropped_mb) > 80  # most of the 96 MB freed
