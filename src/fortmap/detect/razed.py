@@ -23,7 +23,9 @@ from affine import Affine
 from rasterio import features
 from scipy import ndimage as ndi
 
+from fortmap.detect.cleared_morph import binary_dilation, binary_erosion, fill_holes
 from fortmap.detect.footprint_features import shadow_threshold
+from fortmap.detect.object_kernels import grow_within, label_sums
 from fortmap.errors import InputError
 
 #: Evidence (0..1) down to which a change object is grown from its masked core. Fixed on
@@ -88,16 +90,19 @@ def change_objects(
     # Opening by the minimum width removes thin rows and fringes along moved shadows.
     r = max(1, int(round(min_width_m / gsd / 2)))
     disk = np.hypot(*np.mgrid[-r : r + 1, -r : r + 1]) <= r
-    m = ndi.binary_opening(m, disk)
-    m = ndi.binary_fill_holes(m)
+    # compiled equivalents of ndimage's binary_opening and binary_fill_holes (exact)
+    m = binary_dilation(binary_erosion(m, disk), disk)
+    m = fill_holes(m)
     lab, n = ndi.label(m)
     if n == 0:
         return [], [], []
     px_area = gsd * gsd
-    idx = np.arange(1, n + 1)
-    area = ndi.sum(m, lab, idx) * px_area
-    cy, cx = np.array(ndi.center_of_mass(m, lab, idx)).T.reshape(2, -1)
-    mean_ev = ndi.mean(evidence, lab, idx)
+    # ndimage's sum, center_of_mass and mean over the labels, in one pass (the same doubles)
+    cnt, sum_y, sum_x, sum_ev = label_sums(lab, n, np.ascontiguousarray(evidence))
+    cnt, sum_y, sum_x, sum_ev = cnt[1:], sum_y[1:], sum_x[1:], sum_ev[1:]
+    area = cnt * px_area
+    cy, cx = sum_y / cnt, sum_x / cnt
+    mean_ev = sum_ev / cnt
     c0, r0, c1, r1 = core
     keep = (
         (area >= min_area_m2)
@@ -144,7 +149,8 @@ def _grow(mask: np.ndarray, evidence: np.ndarray, low: float, reach_px: int) -> 
     """Mask grown by up to ``reach_px`` pixels through ``evidence >= low`` (hysteresis), bool."""
     if not mask.any() or reach_px < 1:
         return mask
-    return ndi.binary_dilation(mask, iterations=reach_px, mask=(evidence >= low) | mask)
+    # ``ndimage.binary_dilation(mask, iterations=reach_px, mask=allowed)``, as a search
+    return grow_within(mask, (evidence >= low) | mask, reach_px)
 
 
 def _before_shadow(
