@@ -393,3 +393,29 @@ def test_findings_in_the_image_crs_are_drawn_on_the_analysis_grid(run: Path) -> 
         assert np.allclose(loaded.layers[n].total_bounds, g.total_bounds, atol=0.01)
     write_report(run)
     assert len(list((run / "figures").glob("fig_*.png"))) == 1
+
+
+def test_a_city_s_intact_footprints_stay_out_of_the_map(run: Path, monkeypatch) -> None:
+    import fortmap.report.html as H
+
+    d = {"date_before": "2024-03-11", "date_after": "2024-10-02"}
+    x0, y0 = LEFT + 10, TOP - 10
+    boxes = [box(x0 + 9 * i, y0 - 8, x0 + 9 * i + 6, y0 - 2) for i in range(12)]
+    damage = ["destroyed", "damaged"] + ["intact"] * 10
+    fp = findings_frame(
+        "buildings", boxes, [0.9, 0.6] + [0.1] * 10, CRS, **d, extra={"damage": damage}
+    )
+    write_layers(run / "findings.gpkg", {"buildings": fp})
+    monkeypatch.setattr(H, "MAP_INTACT_MAX", 5)
+    html = write_report(run, geojson=True).read_text()
+    (layer,) = [L for L in _map_data(html)["layers"] if L["name"] == "buildings"]
+    assert len(layer["features"]) == 2
+    assert "10 intact in findings.gpkg only" in layer["label"]
+    # the table counts the whole layer; the GeoJSON export holds it whole
+    assert "10 intact not drawn" in html
+    assert pyogrio.read_info(run / "geojson" / "buildings.geojson")["features"] == 12
+    # under the limit, every footprint is drawn
+    monkeypatch.setattr(H, "MAP_INTACT_MAX", 12)
+    html = write_report(run).read_text()
+    (layer,) = [L for L in _map_data(html)["layers"] if L["name"] == "buildings"]
+    assert len(layer["features"]) == 12 and "intact" not in layer["label"]

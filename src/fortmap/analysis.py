@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -48,7 +47,7 @@ from fortmap.io.grids import (
 )
 from fortmap.io.heap import keep_freed_memory, release_free_memory
 from fortmap.io.output import atomic_dir, check_output_dir
-from fortmap.io.raster import GridReader, check_overlap, open_info
+from fortmap.io.raster import GridReader, check_overlap, gdal_cache_b, open_info
 from fortmap.io.roads import read_roads
 from fortmap.io.scene_grid import SceneGrid
 from fortmap.report.layers import append_layer, write_layers
@@ -64,19 +63,6 @@ from fortmap.run_summary import (
 from fortmap.scene_findings import WindowTotals, building_layers, cleared_layer, route_layers
 from fortmap.tiles import SceneContext, WindowResult, process_window
 from fortmap.types import Grid
-
-#: GDAL's block cache during ``analyze``, bytes: it holds a 2 km pair of 0.5 m RGB images
-#: (96 MB decoded), so that the window pass finds the blocks that the road overview and the
-#: co-registration decoded; on a larger scene it still holds the window rows' shared halos.
-#: ``FORTMAP_GDAL_CACHE_MB`` overrides it.
-GDAL_CACHE_B = 128 * 1024 * 1024
-
-
-def gdal_cache_b() -> int:
-    """GDAL's block cache for ``analyze``, bytes (``FORTMAP_GDAL_CACHE_MB`` or ``GDAL_CACHE_B``)."""
-    mb = os.environ.get("FORTMAP_GDAL_CACHE_MB")
-    return int(float(mb) * 1024 * 1024) if mb else GDAL_CACHE_B
-
 
 #: Progress callback: (step name, done, total).
 Progress = Callable[[str, int, int], None]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -27,6 +27,7 @@ from markupsafe import Markup
 from fortmap import __version__
 from fortmap.errors import InputError
 from fortmap.io.output import atomic_files
+from fortmap.io.raster import gdal_cache_b
 from fortmap.report import captions as cap
 from fortmap.report import figures as figs
 from fortmap.report.layers import write_geojson
@@ -50,6 +51,10 @@ REFERENCE_KM2 = 4.0
 #: The overviews never get less than this, bytes (a huge findings set may then pass 5 MB).
 OVERVIEW_MIN = 600_000
 FIGURE_DPI = 300
+#: Most footprints the report's map draws: past this many (a city), the intact ones are left
+#: out of the map and of the report's memory (the damaged and destroyed are all drawn); the
+#: whole layer stays in findings.gpkg, and the legend says how many were left out.
+MAP_INTACT_MAX = 20_000
 HTML_FIGURE_DPI = 90
 
 
@@ -64,6 +69,9 @@ class Run:
     before: Path | None
     after: Path | None
     warp: Affine | None
+    #: layer name -> features left out of ``layers`` (intact footprints of a city, see
+    #: :data:`MAP_INTACT_MAX`); the whole layer is in findings.gpkg.
+    left_out: dict[str, int] = field(default_factory=dict)
 
 
 def _find_input(p: str | None, run_dir: Path) -> Path | None:
@@ -105,11 +113,20 @@ def load_run(run_dir: str | Path) -> Run:
     if not gpkg.is_file():
         raise InputError(f"{gpkg}: not found; is {d} the output of fortmap analyze?")
     layers: dict[str, gpd.GeoDataFrame] = {}
+    left_out: dict[str, int] = {}
     try:
         for name, gtype in pyogrio.list_layers(gpkg):
             if gtype is None:  # non-spatial tables such as layer_styles
                 continue
-            gdf = gpd.read_file(gpkg, layer=name, engine="pyogrio")
+            kw = {}
+            if name == "buildings":
+                info = pyogrio.read_info(gpkg, layer=name)
+                if info["features"] > MAP_INTACT_MAX and "damage" in info["fields"]:
+                    # a city's intact footprints: in findings.gpkg, not in the report's memory
+                    kw["where"] = "damage <> 'intact'"
+            gdf = gpd.read_file(gpkg, layer=name, engine="pyogrio", **kw)
+            if kw:
+                left_out[str(name)] = int(info["features"]) - len(gdf)
             gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
             if gdf.crs is not None and grid.crs is not None and gdf.crs != grid.crs:
                 # a geographic or Web Mercator image's findings are in its own CRS, while
@@ -122,7 +139,7 @@ def load_run(run_dir: str | Path) -> Run:
     coreg = summary.get("coregistration") or {}
     if coreg.get("affine_px") and len(coreg["affine_px"]) == 6:
         warp = Affine(*coreg["affine_px"])
-    return Run(d, summary, grid, layers, before, after, warp)
+    return Run(d, summary, grid, layers, before, after, warp, left_out)
 
 
 def script_json(obj) -> Markup:
@@ -191,15 +208,19 @@ def _summary_rows(run: Run) -> list[dict]:
         elif length > 0:
             measure = f"{length:,.0f} m"
         sc = gdf["score"].to_numpy(float) if "score" in gdf else np.array([])
+        out = run.left_out.get(name, 0)
+        if out:
+            measure = f"{out:,} intact not drawn"
         rows.append(
             {
                 "label": style_for(name).label,
                 "layer": name,
                 "colour": style_for(name).colour,
-                "count": len(gdf),
+                "count": len(gdf) + out,
                 "measure": measure,
                 "sure": int((sc >= 0.5).sum()),
-                "mean_score": f"{np.nanmean(sc):.2f}" if sc.size else "",
+                # over the drawn ones only, were some left out: not the layer's mean
+                "mean_score": f"{np.nanmean(sc):.2f}" if sc.size and not out else "",
                 "context": style_for(name).context,
             }
         )
@@ -289,6 +310,18 @@ def write_report(
     Raises:
         InputError: the run directory or the places file is missing or unreadable.
     """
+    # a bounded block cache: the whole-scene overviews decode every block of both images
+    with rasterio.Env(GDAL_CACHEMAX=gdal_cache_b()):
+        return _write_report(run_dir, places, credit, geojson, name)
+
+
+def _write_report(
+    run_dir: str | Path,
+    places: str | Path | None,
+    credit: str | None,
+    geojson: bool,
+    name: str | None,
+) -> Path:
     run = load_run(run_dir)
     run_name = name or run.dir.resolve().name
     s = run.summary
@@ -389,7 +422,11 @@ def _write_all(
     # in place: one SQLite transaction, all or nothing by itself
     write_layer_styles(run.dir / "findings.gpkg")
     if geojson:
-        write_geojson(run.layers, stage / "geojson")
+        whole = {
+            n: gpd.read_file(run.dir / "findings.gpkg", layer=n, engine="pyogrio")
+            for n in run.left_out
+        }
+        write_geojson({**run.layers, **whole}, stage / "geojson")
 
     n_findings = sum(len(g) for n, g in run.layers.items() if not style_for(n).context)
     map_layers = _map_layers(run)

@@ -71,10 +71,15 @@ def _map_layers(run: Run) -> list[dict]:
             if colour != st.colour:
                 feat["c"] = colour
             feats.append(feat)
+        label = st.label
+        if run.left_out.get(name):
+            label += (
+                f" (damaged and destroyed; {run.left_out[name]:,} intact in findings.gpkg only)"
+            )
         out.append(
             {
                 "name": name,
-                "label": st.label,
+                "label": label,
                 "colour": st.colour,
                 "fill_opacity": st.fill_opacity,
                 "width": st.width_px,
