@@ -11,7 +11,6 @@ The numba kernels of the direct reads (sub-pixel shift, scaling) are in
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,21 +59,6 @@ class RasterInfo:
     nodata: float | None
     date: str = ""
     tags: dict[str, str] = field(default_factory=dict)
-
-
-#: GDAL's block cache during ``analyze`` and ``report``, bytes: it holds a 2 km pair of 0.5 m
-#: RGB images (96 MB decoded), so that the window pass finds the blocks that the road overview
-#: and the co-registration decoded; on a larger scene it still holds the window rows' shared
-#: halos. ``FORTMAP_GDAL_CACHE_MB`` overrides it. (GDAL's own default, 5 % of the memory, let
-#: the report of an 8 km scene hold 1.2 GB of decoded blocks.)
-GDAL_CACHE_B = 128 * 1024 * 1024
-
-
-def gdal_cache_b() -> int:
-    """GDAL's block cache for ``analyze`` and ``report``, bytes (``FORTMAP_GDAL_CACHE_MB`` or
-    ``GDAL_CACHE_B``)."""
-    mb = os.environ.get("FORTMAP_GDAL_CACHE_MB")
-    return int(float(mb) * 1024 * 1024) if mb else GDAL_CACHE_B
 
 
 def _date_from_tags(tags: dict[str, str]) -> str:

@@ -26,8 +26,8 @@ from markupsafe import Markup
 
 from fortmap import __version__
 from fortmap.errors import InputError
+from fortmap.io.gdal_cache import gdal_cache_b
 from fortmap.io.output import atomic_files
-from fortmap.io.raster import gdal_cache_b
 from fortmap.report import captions as cap
 from fortmap.report import figures as figs
 from fortmap.report.layers import write_geojson
