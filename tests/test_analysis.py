@@ -87,16 +87,22 @@ def test_fortification_detectors_see_the_core_and_their_halo_only(
 
 
 @pytest.mark.slow
-def test_dask_workers_find_the_same_fortifications(small_city, tmp_path):
+def test_dask_workers_find_the_same_fortifications(small_city, tmp_path, monkeypatch):
+    # and the same buildings, the Dask run's footprints held in a file and fed to the
+    # workers a few windows at a time
     import geopandas as gpd
+
+    import fortmap.io.footprint_store as FS
 
     d = small_city
     kw = {"buildings": d / "buildings.geojson", "roads": d / "roads.geojson"}
     run_analysis(d / "before.tif", d / "after.tif", tmp_path / "seq",
                  options=AnalyzeOptions(window_px=512, report=False), **kw)  # fmt: skip
+    monkeypatch.setattr(FS, "MAX_IN_MEMORY", 0)
+    monkeypatch.setattr(FS, "BATCH", 150)
     run_analysis(d / "before.tif", d / "after.tif", tmp_path / "dask",
-                 options=AnalyzeOptions(window_px=512, report=False, workers=2), **kw)  # fmt: skip
-    for layer in ("barricades", "rubble", "berms"):
+                 options=AnalyzeOptions(window_px=256, report=False, workers=2), **kw)  # fmt: skip
+    for layer in ("barricades", "rubble", "berms", "buildings", "razed_buildings"):
         a = gpd.read_file(tmp_path / "seq" / "findings.gpkg", layer=layer)
         b = gpd.read_file(tmp_path / "dask" / "findings.gpkg", layer=layer)
         assert len(a) == len(b), layer

@@ -39,6 +39,7 @@ from fortmap.errors import InputError
 from fortmap.fortifications import FortContext, fortification_layers
 from fortmap.io.cog import to_cog
 from fortmap.io.footprint_store import FootprintStore, open_footprints
+from fortmap.io.gdal_cache import gdal_cache_b
 from fortmap.io.grids import (
     GreyScaled,
     analysis_grid,
@@ -47,7 +48,7 @@ from fortmap.io.grids import (
 )
 from fortmap.io.heap import keep_freed_memory, release_free_memory
 from fortmap.io.output import atomic_dir, check_output_dir
-from fortmap.io.raster import GridReader, check_overlap, gdal_cache_b, open_info
+from fortmap.io.raster import GridReader, check_overlap, open_info
 from fortmap.io.roads import read_roads
 from fortmap.io.scene_grid import SceneGrid
 from fortmap.report.layers import append_layer, write_layers

@@ -17,6 +17,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -239,6 +240,13 @@ def open_footprints(
         and p.is_file()
         and p.stat().st_size <= WHOLE_TEXT_B
     )
+    if not whole and p.suffix.lower() in (".geojson", ".json") and p.is_file():
+        warnings.warn(
+            f"{path}: a {p.stat().st_size / 2**20:.0f} MB GeoJSON is read {BATCH:,} footprints at "
+            "a time, each read a scan of the whole file; as a GeoPackage it reads several times "
+            "faster",
+            stacklevel=2,
+        )
     first = read_vector(path, _ROLE, max_features=None if whole else limit + 1)
     if first.empty:
         raise InputError(f"{path}: building footprints file holds no features")
