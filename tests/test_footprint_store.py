@@ -57,7 +57,9 @@ def _both(path, monkeypatch, tmp_path):
     mem = open_footprints(path, GRID)
     monkeypatch.setattr(FS, "MAX_IN_MEMORY", 10)
     monkeypatch.setattr(FS, "BATCH", 23)
-    fil = open_footprints(path, GRID, tmp_path)
+    work = tmp_path / "a work dir #1"  # a space and a URI's fragment mark in the path
+    work.mkdir(exist_ok=True)
+    fil = open_footprints(path, GRID, work)
     return mem, fil
 
 

@@ -128,7 +128,7 @@ class FootprintStore:
         # ten times as much (about 5 ms for a few hundred footprints)
         con = self.__dict__.get("_con")
         if con is None:
-            con = self._con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            con = self._con = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
         got = con.execute(_NEAR_SQL, (bounds[0], bounds[2], bounds[1], bounds[3])).fetchall()
         rows = np.fromiter((r for r, _ in got), np.int64, len(got)) - 1
         return rows, shapely.from_wkb([_gpkg_wkb(g) for _, g in got])
