@@ -70,7 +70,7 @@ for owner, name, key in [
     (A, "open_footprints", "read footprints"), (A, "roads_from_image", "derive roads"),
     (P, "coregister", "coregister"), (P, "sample_mosaic", "fit"), (P, "fit_band_maps", "fit"),
     (A, "fit_change_model", "fit"), (A, "sun_angles", "fit"),
-    (A, "process_window", "windows"), (T, "detect_window", "fortifications"),
+    (T, "process_window", "windows"), (T, "detect_window", "fortifications"),
     (ChangeModel, "evidence", "change"), (ChangeModel, "mask", "change"),
     (A, "write_layers", "write gpkg"),
 ]:

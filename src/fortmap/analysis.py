@@ -11,16 +11,14 @@ import gc
 import json
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import rasterio
-from rasterio.windows import Window
 
 from fortmap import __version__
 from fortmap.align.pair import coregister_pair, normalise_pair
@@ -38,12 +36,11 @@ from fortmap.detect.sun import sun_angles
 from fortmap.errors import InputError
 from fortmap.fortifications import FortContext, fortification_layers
 from fortmap.io.cog import to_cog
-from fortmap.io.footprint_store import FootprintStore, open_footprints
+from fortmap.io.footprint_store import open_footprints
 from fortmap.io.gdal_cache import gdal_cache_b
 from fortmap.io.grids import (
     GreyScaled,
     analysis_grid,
-    mosaic_mask,
     windows,
 )
 from fortmap.io.heap import keep_freed_memory, release_free_memory
@@ -61,9 +58,14 @@ from fortmap.run_summary import (
     roads_entry,
     scene_measures_entry,
 )
-from fortmap.scene_findings import WindowTotals, building_layers, cleared_layer, route_layers
-from fortmap.tiles import SceneContext, WindowResult, process_window
-from fortmap.types import Grid
+from fortmap.scene_findings import (
+    WindowTotals,
+    building_layers,
+    buildings_for_visibility,
+    cleared_layer,
+    route_layers,
+)
+from fortmap.tiles import SceneContext, map_windows
 
 #: Progress callback: (step name, done, total).
 Progress = Callable[[str, int, int], None]
@@ -102,51 +104,6 @@ class AnalyzeOptions:
     dem_accuracy_m: float = DEFAULT_DEM_ACCURACY_M
     dsm_obstacles: bool = True
     change_model: str | Path | None = None
-
-
-def _map_windows(
-    ctx: SceneContext,
-    jobs: Iterable[tuple[Window, list]],
-    opts: AnalyzeOptions,
-) -> Iterator[WindowResult]:
-    """Each window's result, in the order they finish.
-
-    With Dask, a few windows per worker are in flight at a time, so the footprints handed to
-    the windows are read as they are needed, not all at once.
-    """
-    if opts.scheduler or opts.workers > 0:
-        from dask.distributed import Client, LocalCluster, as_completed
-
-        cluster = None
-        if opts.scheduler:
-            client = Client(opts.scheduler)
-        else:
-            cluster = LocalCluster(
-                n_workers=opts.workers, threads_per_worker=1, processes=True, dashboard_address=None
-            )
-            client = Client(cluster)
-        try:
-            ctx_f = client.scatter(ctx, broadcast=True)
-            todo = iter(jobs)
-            ahead = 2 * max(1, sum(client.nthreads().values()))
-            running = as_completed(
-                [
-                    client.submit(process_window, ctx_f, w, fp, pure=False)
-                    for w, fp in islice(todo, ahead)
-                ]
-            )
-            for fut in running:
-                yield fut.result()
-                fut.release()
-                for w, fp in islice(todo, 1):
-                    running.add(client.submit(process_window, ctx_f, w, fp, pure=False))
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
-    else:
-        for w, fp in jobs:
-            yield process_window(ctx, w, fp)
 
 
 def run_analysis(
@@ -207,28 +164,6 @@ def run_analysis(
                 )  # fmt: skip
     finally:
         gc.unfreeze()
-
-
-def _roof_mask(grid: Grid, side: int, fps: FootprintStore) -> np.ndarray:
-    """The footprints burnt on the sample mosaic (``mosaic_mask``), a run at a time."""
-    mask = None
-    for geoms in fps.geometries():
-        m = mosaic_mask(grid, side, geoms)
-        mask = m if mask is None else mask | m
-    return mask
-
-
-def _buildings_for_visibility(
-    layers: dict, fps: FootprintStore | None, gpkg: Path, defended: bool
-) -> gpd.GeoDataFrame | None:
-    """The ``buildings`` layer for the surface of footprints: the one in ``layers``, or, for
-    footprints held in a file, an edge or core to see from and no DSMs (``defended``), the one already
-    written to ``gpkg``, read whole: the surface is made of every footprint."""
-    if fps is None or fps.frame is not None:
-        return layers.get("buildings")
-    if not defended:
-        return None
-    return gpd.read_file(gpkg, layer="buildings", engine="pyogrio")
 
 
 def _run(
@@ -319,7 +254,7 @@ def _run(
 
         fp_halo = footprint_halo_px(gsd)
     # the footprints are burnt on the sample mosaic only when the metadata lacks the sun
-    roofs = None if fps is None else lambda: _roof_mask(grid, opts.sample_px, fps)
+    roofs = None if fps is None else lambda: fps.mosaic_mask(opts.sample_px)
     sun_az, sun_el, sun_from = sun_angles(ainfo.tags, na_s, sv, gsd, roofs)
     fort = FortContext(
         roads=road_lines,
@@ -404,7 +339,7 @@ def _run(
             totals = WindowTotals(blocks, block)
             with WorkGrid((grid.height, grid.width), gsd, nb, berm_dsm, tmp) as work:
                 with rasterio.open(tmp / "change.tif", "w", **profile) as dst:
-                    for k, res in enumerate(_map_windows(ctx, jobs, opts)):
+                    for k, res in enumerate(map_windows(ctx, jobs, opts.workers, opts.scheduler)):
                         dst.write(res.change, 1, window=res.core)
                         totals.add(res)
                         if res.fort is not None:
@@ -467,7 +402,7 @@ def _run(
             dsm_before=dsm_before,
             dsm_after=dsm_after,
             dem=dem,
-            buildings=_buildings_for_visibility(
+            buildings=buildings_for_visibility(
                 layers,
                 fps,
                 tmp / "findings.gpkg",

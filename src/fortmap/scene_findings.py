@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
@@ -165,6 +166,20 @@ def building_layers(
     razed["kind"] = "razed_building"
     total = sum(counts.values())
     return {"razed_buildings": razed}, {"total": total, **dict(counts.most_common())}
+
+
+def buildings_for_visibility(
+    layers: dict, fps: FootprintStore | None, gpkg: Path, defended: bool
+) -> gpd.GeoDataFrame | None:
+    """The ``buildings`` layer for the visibility surface of footprints: the one in ``layers``;
+    for footprints held in a file, the one already written to ``gpkg``, read whole (the surface
+    is made of every footprint), and only where it is needed: an edge or core to see from and
+    no DSMs (``defended``)."""
+    if fps is None or fps.frame is not None:
+        return layers.get("buildings")
+    if not defended:
+        return None
+    return gpd.read_file(gpkg, layer="buildings", engine="pyogrio")
 
 
 def _buildings_frame(

@@ -6,7 +6,9 @@ window returns is about its core only, so windows can run in any order, on any w
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 
 import numpy as np
 import pandas as pd
@@ -236,3 +238,51 @@ def process_window(
         result.object_scores = scores
         result.object_evidence = evs
     return result
+
+
+def map_windows(
+    ctx: SceneContext,
+    jobs: Iterable[tuple[Window, list]],
+    workers: int = 0,
+    scheduler: str | None = None,
+) -> Iterator[WindowResult]:
+    """Each window's result (:func:`process_window` of each (core, footprints) job), in the
+    order they finish: in this process, or on a local Dask cluster of ``workers`` processes, or
+    on the Dask scheduler at address ``scheduler``.
+
+    With Dask, a few windows per worker are in flight at a time, so the footprints handed to
+    the windows are read as they are needed, not all at once.
+    """
+    if scheduler or workers > 0:
+        from dask.distributed import Client, LocalCluster, as_completed
+
+        cluster = None
+        if scheduler:
+            client = Client(scheduler)
+        else:
+            cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            client = Client(cluster)
+        try:
+            ctx_f = client.scatter(ctx, broadcast=True)
+            todo = iter(jobs)
+            ahead = 2 * max(1, sum(client.nthreads().values()))
+            running = as_completed(
+                [
+                    client.submit(process_window, ctx_f, w, fp, pure=False)
+                    for w, fp in islice(todo, ahead)
+                ]
+            )
+            for fut in running:
+                yield fut.result()
+                fut.release()
+                for w, fp in islice(todo, 1):
+                    running.add(client.submit(process_window, ctx_f, w, fp, pure=False))
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    else:
+        for w, fp in jobs:
+            yield process_window(ctx, w, fp)

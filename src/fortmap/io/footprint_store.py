@@ -28,7 +28,7 @@ import shapely
 from rasterio.windows import Window
 
 from fortmap.errors import InputError
-from fortmap.io.grids import Grid, to_pixel
+from fortmap.io.grids import Grid, mosaic_mask, to_pixel
 from fortmap.io.vector import footprint_parts, read_vector, warn_outside
 
 #: Most footprints held in memory (a 2 km district has about 6,400); more go to a file.
@@ -200,6 +200,15 @@ class FootprintStore:
             )
             gdf.index = gdf.index.astype(np.int64) - 1
             yield gdf
+
+    def mosaic_mask(self, side: int) -> np.ndarray:
+        """The footprints burnt on the sample mosaic of the grid
+        (:func:`fortmap.io.grids.mosaic_mask`), a run at a time: bool."""
+        mask = None
+        for geoms in self.geometries():
+            m = mosaic_mask(self.grid, side, geoms)
+            mask = m if mask is None else mask | m
+        return mask
 
     def geometries(self) -> Iterator[np.ndarray]:
         """All footprint polygons (analysis CRS), a run at a time."""
