@@ -185,8 +185,18 @@ def test_footprints_from_a_file_give_the_layers_held_in_memory(small_city, tmp_p
         "fortmap.analysis.open_footprints",
         lambda *a, **k: opened.append(real(*a, **k)) or opened[-1],
     )
-    got = run_analysis(d / "before.tif", d / "after.tif", tmp_path / "file", **kw)
+    events = []
+    got = run_analysis(
+        d / "before.tif", d / "after.tif", tmp_path / "file",
+        progress=lambda step, done, total: events.append((step, done, total)), **kw,
+    )  # fmt: skip
     assert opened[0].frame is None and opened[0].count > 3 * 97
+    # a city's footprints show their progress: read run by run, written run by run
+    reads = [(d, t) for s, d, t in events if s == "reading footprints"]
+    writes = [(d, t) for s, d, t in events if s == "writing buildings"]
+    n_features = len(gpd.read_file(d / "buildings.geojson"))
+    assert len(reads) > 3 and reads[-1] == (n_features, n_features)
+    assert len(writes) > 3 and writes[-1] == (opened[0].count, opened[0].count)
     assert not opened[0].path.exists()  # the temporary file is gone
     assert got["buildings"] == ref["buildings"]
     assert got["counts"] == ref["counts"]

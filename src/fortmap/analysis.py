@@ -208,8 +208,14 @@ def _run(
     if buildings is not None:
         # a city's footprints go to a temporary file beside the output (``footprint_store``)
         parent = Path(out_dir).absolute().parent
+        # a bar only where someone watches: its total costs a GeoJSON one more scan
+        bar = (
+            None
+            if progress is None
+            else lambda done, total: tell("reading footprints", done, total)
+        )
         fps = stack.enter_context(
-            open_footprints(buildings, grid, parent if parent.is_dir() else None)
+            open_footprints(buildings, grid, parent if parent.is_dir() else None, bar)
         )
     road_lines = read_roads(roads, grid.crs, grid.bounds) if roads is not None else None
     core_poly = parse_core(core, grid.crs, grid.bounds, places) if core is not None else None
@@ -377,7 +383,10 @@ def _run(
             if out_crs != grid.crs:
                 part = part.to_crs(out_crs)
             append_layer(tmp / "findings.gpkg", "buildings", part)
+            written[0] += len(part)
+            tell("writing buildings", written[0], len(fps))
 
+        written = [0]
         found_b, building_totals = building_layers(fps, totals, grid, dates, write_buildings)
         layers.update(found_b)
         layers.update(

@@ -18,7 +18,7 @@ import shutil
 import sqlite3
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -223,7 +223,10 @@ class FootprintStore:
 
 
 def open_footprints(
-    path: str | Path, grid: Grid, work_dir: str | Path | None = None
+    path: str | Path,
+    grid: Grid,
+    work_dir: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> FootprintStore:
     """Read building footprints (any CRS) onto the analysis grid's CRS, keeping those mostly
     inside it (see :func:`fortmap.io.vector.read_footprints`).
@@ -236,6 +239,8 @@ def open_footprints(
         path: polygons (GeoJSON/GPKG...) in any CRS.
         grid: the analysis grid (CRS and bounds).
         work_dir: where the temporary file goes, if one is needed.
+        progress: called as ``progress(features read, features in the file)`` after each run
+            copied to the file (a city's: a district's are read at once).
 
     Raises:
         InputError: unreadable, not polygons, or none inside the image.
@@ -269,7 +274,12 @@ def open_footprints(
     folder = Path(tempfile.mkdtemp(prefix=".fortmap-footprints-", dir=work_dir))
     out = folder / "footprints.gpkg"
     try:
-        count, cols = _spool(path, _runs(path, first, whole, limit + 1), grid, out)
+        # GDAL counts a GeoJSON's features with one more scan: a small price for a city's bar
+        total = int(pyogrio.read_info(path)["features"]) if progress is not None else 0
+        runs = _runs(path, first, whole, limit + 1)
+        count, cols = _spool(
+            path, runs, grid, out, lambda n: progress(n, total) if progress else None
+        )
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -297,19 +307,26 @@ def _runs(
 
 
 def _spool(
-    path: str | Path, runs: Iterator[gpd.GeoDataFrame], grid: Grid, out: Path
+    path: str | Path,
+    runs: Iterator[gpd.GeoDataFrame],
+    grid: Grid,
+    out: Path,
+    tell: Callable[[int], None],
 ) -> tuple[int, list]:
-    """Copy the footprints' parts into ``out``, a run at a time; (count, attribute columns)."""
+    """Copy the footprints' parts into ``out``, a run at a time, calling ``tell(features read)``
+    after each; (count, attribute columns)."""
     from fortmap.report.layers import _FAST_SQLITE, _sqlite_options
 
-    count = fid0 = n_out = 0
+    count = fid0 = n_out = n_read = 0
     cols: list[str] | None = None
     with _sqlite_options(_FAST_SQLITE):
         for gdf in runs:
+            n_read += len(gdf)
             fid_next = fid0 + int((gdf.geometry.notna() & ~gdf.geometry.is_empty).sum())
             parts, out_n = footprint_parts(gdf, grid.crs, grid.bounds, path, fid0)
             fid0, n_out = fid_next, n_out + out_n
             if parts.empty:
+                tell(n_read)
                 continue
             if cols is None:
                 cols = [c for c in parts.columns if c != "geometry"]
@@ -329,6 +346,7 @@ def _spool(
                 layer_options={"FID": _ROW, "GEOMETRY_NAME": "geom", "SPATIAL_INDEX": "YES"},
             )
             count += len(parts)
+            tell(n_read)
     warn_outside(path, n_out)
     if count == 0:
         raise InputError(f"{path}: no building footprint lies inside the image")
