@@ -108,3 +108,45 @@ def test_free_pages_inside_the_heap_are_handed_back() -> None:
     released, dropped_mb = r.stdout.split()
     assert released == "True"
     assert float(dropped_mb) > 80  # most of the 96 MB freed
+
+
+def test_plain_heap_nests_inside_the_kept_heap() -> None:
+    with heap.plain_heap():  # outside a kept heap: nothing to do
+        pass
+    with heap.keep_freed_memory() as tuned:
+        with heap.plain_heap():
+            assert heap._depth == 1
+        assert heap._tuned == tuned  # the tuning resumes
+    assert heap._depth == 0
+
+
+_PLAIN = """
+import numpy as np
+from fortmap.io import heap
+def rss_mb():
+    d = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    return int(d["VmRSS"].split()[0]) / 1024
+with heap.keep_freed_memory():
+    keep = [np.ones(1024 * 1024, np.float64) for _ in range(12)]
+    tail = np.ones(1024, np.float64)
+    del keep
+    kept = rss_mb()
+    with heap.plain_heap():
+        inside = rss_mb()
+        big = np.ones(16 * 1024 * 1024 // 8)  # 16 MB: mapped again, given back when freed
+        del big
+        after = rss_mb()
+print(kept - inside, after - inside)
+"""
+
+
+@pytest.mark.skipif(
+    heap._libc() is None or not sys.platform.startswith("linux"), reason="needs glibc on Linux"
+)
+def test_plain_heap_hands_back_and_maps_large_blocks() -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    r = subprocess.run([sys.executable, "-c", _PLAIN], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    released, grown = (float(v) for v in r.stdout.split())
+    assert released > 80  # the kept heap's free pages went back on entry
+    assert grown < 4  # a large block freed inside went back too

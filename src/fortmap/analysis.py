@@ -43,7 +43,7 @@ from fortmap.io.grids import (
     analysis_grid,
     windows,
 )
-from fortmap.io.heap import keep_freed_memory, release_free_memory
+from fortmap.io.heap import keep_freed_memory, plain_heap, release_free_memory
 from fortmap.io.output import atomic_dir, check_output_dir
 from fortmap.io.raster import GridReader, check_overlap, open_info
 from fortmap.io.roads import read_roads
@@ -484,7 +484,9 @@ def _run(
 
             t = time.perf_counter()
             tell("writing report", 0, 1)
-            write_report(tmp, places=places, credit=opts.credit, name=Path(out_dir).name)
+            # the report's arrays on a clean heap, not on the windows' fragments
+            with plain_heap():
+                write_report(tmp, places=places, credit=opts.credit, name=Path(out_dir).name)
             tell("writing report", 1, 1)
             summary["timings_s"]["report"] = round(time.perf_counter() - t, 3)
             (tmp / "summary.json").write_text(json.dumps(summary, indent=2))

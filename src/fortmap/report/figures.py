@@ -94,10 +94,16 @@ def fit_stretch(data: np.ndarray, valid: np.ndarray) -> Stretch:
 
 def to_rgb(data: np.ndarray, valid: np.ndarray, st: Stretch) -> np.ndarray:
     """rows x cols x 4 uint8 RGBA; invalid (nodata) pixels transparent."""
-    rgb = (data - st.lo[:, None, None]) / (st.hi - st.lo)[:, None, None]
-    rgb = np.clip(rgb * 255.0, 0, 255).astype(np.uint8).transpose(1, 2, 0)
-    alpha = np.where(valid, 255, 0).astype(np.uint8)[..., None]
-    return np.concatenate([rgb, alpha], axis=2)
+    # band by band into the output: the whole-array temporaries of a 2800 px overview were
+    # four times its float32 size (the same arithmetic, so the same bytes)
+    out = np.empty((*data.shape[1:], 4), np.uint8)
+    for b in range(3):
+        t = (data[b] - st.lo[b]) / (st.hi[b] - st.lo[b])
+        t *= 255.0
+        np.clip(t, 0, 255, out=t)
+        out[..., b] = t
+    out[..., 3] = np.where(valid, 255, 0)
+    return out
 
 
 def png_data_uri(rgba: np.ndarray, colours: int | None = None) -> str:
