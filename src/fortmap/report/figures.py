@@ -46,6 +46,7 @@ def read_on_grid(
     bounds: tuple[float, float, float, float],
     shape: tuple[int, int],
     warp: Affine | None = None,
+    native: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read an image resampled onto ``grid``'s CRS over ``bounds`` at ``shape`` (rows, cols).
 
@@ -55,9 +56,12 @@ def read_on_grid(
         bounds: (left, bottom, right, top) in metres in ``grid.crs``.
         shape: output (rows, cols) in pixels.
         warp: co-registration, before-grid pixel -> after-image pixel on the grid (or None).
+        native: keep the image's own pixel type (a quarter of float32's memory for 8-bit
+            images; :func:`to_rgb` gives the same bytes from either).
 
     Returns:
-        (bands x rows x cols float32 array of the first three bands, rows x cols valid mask).
+        (bands x rows x cols array of the first three bands, float32 unless ``native``,
+        rows x cols valid mask).
     """
     left, bottom, right, top = bounds
     rows, cols = shape
@@ -76,7 +80,9 @@ def read_on_grid(
             resampling=Resampling.bilinear,
         ) as vrt:
             idx = [1, 2, 3] if vrt.count >= 3 else [1, 1, 1]
-            data = vrt.read(idx, masked=False).astype(np.float32)
+            data = vrt.read(idx, masked=False)
+            if not native:
+                data = data.astype(np.float32)
             valid = vrt.read_masks(1) > 0
     return data, valid
 
@@ -98,7 +104,8 @@ def to_rgb(data: np.ndarray, valid: np.ndarray, st: Stretch) -> np.ndarray:
     # four times its float32 size (the same arithmetic, so the same bytes)
     out = np.empty((*data.shape[1:], 4), np.uint8)
     for b in range(3):
-        t = (data[b] - st.lo[b]) / (st.hi[b] - st.lo[b])
+        # a band of any pixel type less a float32 is float32: the arithmetic of float32 data
+        t = (data[b].astype(np.float32) - st.lo[b]) / (st.hi[b] - st.lo[b])
         t *= 255.0
         np.clip(t, 0, 255, out=t)
         out[..., b] = t

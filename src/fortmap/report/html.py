@@ -188,7 +188,7 @@ def _overviews(
         shape = (max(1, round(g.height * scale)), max(1, round(g.width * scale)))
         for key, path, warp in (("before", run.before, None), ("after", run.after, run.warp)):
             if path is not None:
-                data, valid = figs.read_on_grid(path, g, g.bounds, shape, warp)
+                data, valid = figs.read_on_grid(path, g, g.bounds, shape, warp, native=True)
                 uris[key] = figs.png_data_uri(figs.to_rgb(data, valid, stretches[key]), 256)
         total = sum(len(u) for u in uris.values())
         if total <= budget or scale < 0.05:
@@ -382,7 +382,7 @@ def _write_all(
             if path is None:
                 crops.append(np.zeros((n, n, 4), np.uint8))
                 continue
-            data, valid = figs.read_on_grid(path, run.grid, site.bounds, (n, n), warp)
+            data, valid = figs.read_on_grid(path, run.grid, site.bounds, (n, n), warp, native=True)
             crops.append(figs.to_rgb(data, valid, stretches[key]))
         kw = {
             "title": title,
