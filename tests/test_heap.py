@@ -62,19 +62,22 @@ else:
 """
 
 
+def _child(code: str, *args: str) -> str:
+    """stdout of ``code`` run in a fresh Python process (with this one's import path)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
 @pytest.mark.skipif(heap._libc() is None, reason="needs glibc")
 def test_freed_arrays_reused_without_page_faults() -> None:
     """A large array freed and allocated again costs no new page faults inside the block; in
     a fresh process without it, each is a new mapping faulted in again (in processes of their
     own: after a run, glibc reuses the free heap left behind anyway)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
 
     def faults(mode: str) -> int:
-        r = subprocess.run(
-            [sys.executable, "-c", _CHURN, mode], capture_output=True, text=True, env=env
-        )
-        assert r.returncode == 0, r.stderr
-        return int(r.stdout.split()[-1])
+        return int(_child(_CHURN, mode).split()[-1])
 
     kept, plain = faults("kept"), faults("plain")
     assert kept < 50
@@ -82,7 +85,8 @@ def test_freed_arrays_reused_without_page_faults() -> None:
     assert plain > 4 * kept
 
 
-_RELEASE = """
+# 96 MB freed inside a kept heap, under a small block that keeps it from shrinking at its top
+_FREED = """
 import numpy as np
 from fortmap.io import heap
 def rss_mb():
@@ -93,19 +97,21 @@ with heap.keep_freed_memory():
     tail = np.ones(1024, np.float64)  # allocated last: the heap cannot shrink from its top
     del keep
     kept = rss_mb()
+"""
+_RELEASE = (
+    _FREED
+    + """
     released = heap.release_free_memory()
     print(released, kept - rss_mb())
 """
+)
 
 
 @pytest.mark.skipif(
     heap._libc() is None or not sys.platform.startswith("linux"), reason="needs glibc on Linux"
 )
 def test_free_pages_inside_the_heap_are_handed_back() -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    r = subprocess.run([sys.executable, "-c", _RELEASE], capture_output=True, text=True, env=env)
-    assert r.returncode == 0, r.stderr
-    released, dropped_mb = r.stdout.split()
+    released, dropped_mb = _child(_RELEASE).split()
     assert released == "True"
     assert float(dropped_mb) > 80  # most of the 96 MB freed
 
@@ -120,17 +126,9 @@ def test_plain_heap_nests_inside_the_kept_heap() -> None:
     assert heap._depth == 0
 
 
-_PLAIN = """
-import numpy as np
-from fortmap.io import heap
-def rss_mb():
-    d = dict(line.split(":", 1) for line in open("/proc/self/status"))
-    return int(d["VmRSS"].split()[0]) / 1024
-with heap.keep_freed_memory():
-    keep = [np.ones(1024 * 1024, np.float64) for _ in range(12)]
-    tail = np.ones(1024, np.float64)
-    del keep
-    kept = rss_mb()
+_PLAIN = (
+    _FREED
+    + """
     with heap.plain_heap():
         inside = rss_mb()
         big = np.ones(16 * 1024 * 1024 // 8)  # 16 MB: mapped again, given back when freed
@@ -138,15 +136,13 @@ with heap.keep_freed_memory():
         after = rss_mb()
 print(kept - inside, after - inside)
 """
+)
 
 
 @pytest.mark.skipif(
     heap._libc() is None or not sys.platform.startswith("linux"), reason="needs glibc on Linux"
 )
 def test_plain_heap_hands_back_and_maps_large_blocks() -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    r = subprocess.run([sys.executable, "-c", _PLAIN], capture_output=True, text=True, env=env)
-    assert r.returncode == 0, r.stderr
-    released, grown = (float(v) for v in r.stdout.split())
+    released, grown = (float(v) for v in _child(_PLAIN).split())
     assert released > 80  # the kept heap's free pages went back on entry
     assert grown < 4  # a large block freed inside went back too

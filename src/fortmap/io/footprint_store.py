@@ -29,7 +29,8 @@ from rasterio.windows import Window
 
 from fortmap.errors import InputError
 from fortmap.io.grids import Grid, mosaic_mask, to_pixel
-from fortmap.io.vector import footprint_parts, read_vector, warn_outside
+from fortmap.io.output import FAST_SQLITE, sqlite_options
+from fortmap.io.vector import footprint_parts, footprints_inside, read_vector, warn_outside
 
 #: Most footprints held in memory (a 2 km district has about 6,400); more go to a file.
 #: Read at call time, so tests can lower it.
@@ -188,16 +189,20 @@ class FootprintStore:
         _, geoms = self._in_bounds(self._crs_bounds(col0, row0, col1, row1))
         return np.asarray(to_pixel(geoms, self.grid.transform), dtype=object)
 
-    def batches(self, size: int | None = None) -> Iterator[gpd.GeoDataFrame]:
-        """All footprints with their attributes, a run of rows at a time, in row order."""
+    def batches(
+        self, size: int | None = None, columns: list[str] | None = None
+    ) -> Iterator[gpd.GeoDataFrame]:
+        """All footprints with their attributes (or only ``columns``), a run of rows at a time,
+        in row order."""
         if self.frame is not None:
             yield self.frame
             return
         size = size or BATCH
         for start in range(0, self.count, size):
             gdf = pyogrio.read_dataframe(
-                self.path, layer=_LAYER, skip_features=start, max_features=size, fid_as_index=True
-            )
+                self.path, layer=_LAYER, skip_features=start, max_features=size,
+                columns=columns, fid_as_index=True,
+            )  # fmt: skip
             gdf.index = gdf.index.astype(np.int64) - 1
             yield gdf
 
@@ -212,13 +217,7 @@ class FootprintStore:
 
     def geometries(self) -> Iterator[np.ndarray]:
         """All footprint polygons (analysis CRS), a run at a time."""
-        if self.frame is not None:
-            yield self.frame.geometry.values
-            return
-        for start in range(0, self.count, BATCH):
-            gdf = pyogrio.read_dataframe(
-                self.path, layer=_LAYER, skip_features=start, max_features=BATCH, columns=[]
-            )
+        for gdf in self.batches(columns=[]):
             yield gdf.geometry.values
 
 
@@ -249,12 +248,9 @@ def open_footprints(
     p = Path(path)
     # GDAL scans a GeoJSON whole for every read, whatever part of it is asked for: one up to
     # WHOLE_TEXT_B is read once, a larger one by runs
-    whole = (
-        p.suffix.lower() in (".geojson", ".json")
-        and p.is_file()
-        and p.stat().st_size <= WHOLE_TEXT_B
-    )
-    if not whole and p.suffix.lower() in (".geojson", ".json") and p.is_file():
+    text = p.suffix.lower() in (".geojson", ".json") and p.is_file()
+    whole = text and p.stat().st_size <= WHOLE_TEXT_B
+    if text and not whole:
         warnings.warn(
             f"{path}: a {p.stat().st_size / 2**20:.0f} MB GeoJSON is read {BATCH:,} footprints at "
             "a time, each read a scan of the whole file; as a GeoPackage it reads several times "
@@ -262,13 +258,8 @@ def open_footprints(
             stacklevel=2,
         )
     first = read_vector(path, _ROLE, max_features=None if whole else limit + 1)
-    if first.empty:
-        raise InputError(f"{path}: building footprints file holds no features")
     if len(first) <= limit:
-        gdf, n_out = footprint_parts(first, grid.crs, grid.bounds, path)
-        warn_outside(path, n_out)
-        if gdf.empty:
-            raise InputError(f"{path}: no building footprint lies inside the image")
+        gdf = footprints_inside(first, grid.crs, grid.bounds, path)
         cols = [c for c in gdf.columns if c != "geometry"]
         return FootprintStore(grid, gdf, None, len(gdf), cols)
     folder = Path(tempfile.mkdtemp(prefix=".fortmap-footprints-", dir=work_dir))
@@ -315,11 +306,9 @@ def _spool(
 ) -> tuple[int, list]:
     """Copy the footprints' parts into ``out``, a run at a time, calling ``tell(features read)``
     after each; (count, attribute columns)."""
-    from fortmap.report.layers import _FAST_SQLITE, _sqlite_options
-
     count = fid0 = n_out = n_read = 0
     cols: list[str] | None = None
-    with _sqlite_options(_FAST_SQLITE):
+    with sqlite_options(FAST_SQLITE):
         for gdf in runs:
             n_read += len(gdf)
             fid_next = fid0 + int((gdf.geometry.notna() & ~gdf.geometry.is_empty).sum())

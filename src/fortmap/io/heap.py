@@ -121,8 +121,7 @@ def plain_heap() -> Iterator[None]:
     if libc is not None:
         libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_THRESHOLD_B)
         libc.mallopt(M_MMAP_THRESHOLD, DEFAULT_THRESHOLD_B)
-        if hasattr(libc, "malloc_trim"):
-            libc.malloc_trim(0)
+        release_free_memory()
     try:
         yield
     finally:

@@ -81,7 +81,18 @@ def read_footprints(
     Raises:
         InputError: not polygons, or none inside the area.
     """
-    gdf = read_vector(path, "building footprints")
+    return footprints_inside(read_vector(path, "building footprints"), crs, bounds, path)
+
+
+def footprints_inside(
+    gdf: gpd.GeoDataFrame, crs: CRS, bounds: tuple[float, float, float, float], path: str | Path
+) -> gpd.GeoDataFrame:
+    """:func:`footprint_parts` of a whole file's footprints as read, with the warning for the
+    parts outside the image.
+
+    Raises:
+        InputError: no footprint in the file, not polygons, or none inside ``bounds``.
+    """
     if gdf.empty:
         raise InputError(f"{path}: building footprints file holds no features")
     gdf, n_out = footprint_parts(gdf, crs, bounds, path)

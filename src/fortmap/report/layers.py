@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -15,6 +14,7 @@ import pyogrio
 import shapely
 from rasterio.crs import CRS
 
+from fortmap.io.output import FAST_SQLITE, sqlite_options
 from fortmap.types import FINDING_COLUMNS, LAYER_KINDS
 
 #: shapely type ids whose ``geom_type`` ends with "Polygon" / "LineString".
@@ -86,34 +86,15 @@ _GEOM_TYPES = {
 }
 
 
-#: SQLite settings while the layers are written: no fsync after each transaction and the
-#: rollback journal in memory. The GeoPackage's content is the same; only a power loss during
-#: the write could leave it corrupt, and fortmap writes its outputs into a temporary folder
-#: that replaces the output folder once complete (``io.output.atomic_dir``). The syncs cost
-#: about a third of the writing's CPU time.
-_FAST_SQLITE = {"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_JOURNAL": "MEMORY"}
-
-
-@contextmanager
-def _sqlite_options(options: dict[str, str]) -> Iterator[None]:
-    """pyogrio's GDAL configuration ``options`` for the block, restored after it."""
-    old = {k: pyogrio.get_gdal_config_option(k) for k in options}
-    pyogrio.set_gdal_config_options(options)
-    try:
-        yield
-    finally:
-        pyogrio.set_gdal_config_options(old)
-
-
 def write_layers(path: str | Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
     """Write each layer into the GeoPackage ``path`` (empty layers keep their schema), without
-    SQLite's fsyncs (``_FAST_SQLITE``): callers write into a temporary folder.
+    SQLite's fsyncs (``io.output.FAST_SQLITE``): callers write into a temporary folder.
 
     Args:
         path: the GeoPackage (created, or layers added to it).
         layers: layer name -> frame.
     """
-    with _sqlite_options(_FAST_SQLITE):
+    with sqlite_options(FAST_SQLITE):
         for name, gdf in layers.items():
             kw = _key_options(gdf)
             if gdf.empty:
@@ -126,7 +107,7 @@ def append_layer(path: str | Path, name: str, gdf: gpd.GeoDataFrame) -> None:
     missing), without SQLite's fsyncs; the layer's fields are those of its first rows."""
     p = Path(path)
     exists = p.exists() and name in {n for n, _ in pyogrio.list_layers(p)}
-    with _sqlite_options(_FAST_SQLITE):
+    with sqlite_options(FAST_SQLITE):
         gdf.to_file(
             p, layer=name, driver="GPKG", engine="pyogrio", append=exists, **_key_options(gdf)
         )
