@@ -130,11 +130,7 @@ _PLAIN = (
     _FREED
     + """
     with heap.plain_heap():
-        inside = rss_mb()
-        big = np.ones(16 * 1024 * 1024 // 8)  # 16 MB: mapped again, given back when freed
-        del big
-        after = rss_mb()
-print(kept - inside, after - inside)
+        print(kept - rss_mb())
 """
 )
 
@@ -142,7 +138,35 @@ print(kept - inside, after - inside)
 @pytest.mark.skipif(
     heap._libc() is None or not sys.platform.startswith("linux"), reason="needs glibc on Linux"
 )
-def test_plain_heap_hands_back_and_maps_large_blocks() -> None:
-    released, grown = (float(v) for v in _child(_PLAIN).split())
-    assert released > 80  # the kept heap's free pages went back on entry
-    assert grown < 4  # a large block freed inside went back too
+def test_plain_heap_hands_back_the_kept_heaps_free_pages() -> None:
+    released = float(_child(_PLAIN))
+    assert released > 80  # most of the 96 MB freed in the kept heap went back on entry
+
+
+# A 16 MB block freed, in a fresh process whose heap holds no free block that large: within a
+# kept heap it is carved from the heap and stays there when freed; within a plain heap it is
+# mapped and unmapped. (Where a freed block of the heap is large enough, glibc serves even a
+# plain heap's request from it, mapped or not by its place in the heap, so the test keeps none.)
+_LARGE = """
+import sys
+import numpy as np
+from fortmap.io import heap
+def rss_mb():
+    d = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    return int(d["VmRSS"].split()[0]) / 1024
+with heap.keep_freed_memory():
+    with heap.plain_heap() if sys.argv[1] == "plain" else heap.keep_freed_memory():
+        before = rss_mb()
+        big = np.ones(16 * 1024 * 1024 // 8)
+        del big
+        print(rss_mb() - before)
+"""
+
+
+@pytest.mark.skipif(
+    heap._libc() is None or not sys.platform.startswith("linux"), reason="needs glibc on Linux"
+)
+def test_plain_heap_maps_large_blocks_again() -> None:
+    kept, plain = (float(_child(_LARGE, mode)) for mode in ("kept", "plain"))
+    assert kept > 12  # kept in the heap when freed
+    assert plain < 4  # mapped, and given back when freed
