@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pytest
 import shapely
+from affine import Affine
 
 from fortmap.detect.barricades import block_change
-from fortmap.detect.road_noise import RoadNoise, noise_samples, sample_tiles, shade_samples
+from fortmap.detect.road_noise import (
+    MAX_TILES,
+    SPACING_PX,
+    TILES_ACROSS,
+    RoadNoise,
+    noise_samples,
+    sample_tiles,
+    shade_samples,
+)
 from fortmap.detect.road_window import RoadWindow, deep_shade_contrast, robust_sigma
 from fortmap.detect.roadmask import roads_in_window
 
@@ -71,15 +81,45 @@ def test_a_row_scores_the_same_whatever_the_window_with_the_scene_noise() -> Non
 
 
 def test_sample_tiles_lie_in_the_scene_on_a_fixed_lattice() -> None:
-    tiles = sample_tiles(2000, 1500)
-    assert len(tiles) == 9
+    t = Affine(0.5, 0, 412_000.0, 0, -0.5, 3_987_000.0)
+    tiles = sample_tiles(2000, 1500, t)
+    assert 4 <= len(tiles) <= MAX_TILES
+    step = min(np.diff(sorted({w.col_off for w in tiles})))
+    assert step >= SPACING_PX
     for w in tiles:
         assert 0 <= w.col_off and w.col_off + w.width <= 2000
         assert 0 <= w.row_off and w.row_off + w.height <= 1500
-    assert sample_tiles(2000, 1500) == tiles
+        # on the lattice of the CRS's coordinates: corners at multiples of the spacing
+        x, y = t @ (w.col_off, w.row_off)
+        assert x / 0.5 % step == 0 and y / 0.5 % step == 0
+    assert sample_tiles(2000, 1500, t) == tiles
+    # a city's sample is no larger than a district's
+    assert len(sample_tiles(40_000, 30_000, t)) <= MAX_TILES
     # a scene smaller than a tile is one tile, the whole scene
-    (only,) = sample_tiles(100, 80)
+    (only,) = sample_tiles(100, 80, t)
     assert (only.col_off, only.row_off, only.width, only.height) == (0, 0, 100, 80)
+    # without a transform, or with no tile of the lattice inside: spread evenly
+    assert len(sample_tiles(2000, 1500)) == TILES_ACROSS**2
+
+
+@pytest.mark.parametrize("cut", [(0, 0, 300, 300), (300, 212, 0, 0), (137, 512, 64, 5)])
+def test_a_crop_keeps_the_sample_tiles_it_holds(cut: tuple[int, int, int, int]) -> None:
+    """Cut ``left, top, right, bottom`` pixels off a scene: the crop's tiles are the scene's
+    tiles that lie wholly in it, at the same places on the ground (these crops keep the
+    whole scene's spacing: a much smaller one may be sampled more densely)."""
+    t = Affine(0.5, 0, 412_000.0, 0, -0.5, 3_987_000.0)
+    left, top, right, bottom = cut
+    w, h = 2000 - left - right, 2000 - top - bottom
+    crop = sample_tiles(w, h, t @ Affine.translation(left, top))
+    whole = sample_tiles(2000, 2000, t)
+    held = [
+        (c.col_off - left, c.row_off - top)
+        for c in whole
+        if c.col_off >= left and c.row_off >= top
+        and c.col_off + c.width <= left + w and c.row_off + c.height <= top + h
+    ]  # fmt: skip
+    assert [(c.col_off, c.row_off) for c in crop] == held
+    assert len(held) >= 4
 
 
 def _shaded_street(dark_from: int, seed: int = 1):

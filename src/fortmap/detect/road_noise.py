@@ -8,7 +8,9 @@ of narrow shaded streets measured 0.051 where the whole 1 km scene measured 0.03
 seed 2), and a row 6.9 sigmas bright in one layout fell to 5.4 in another. The noise is that
 of the sensor and of the road's texture, a property of the scene: it is measured here once,
 on road pixels of tiles spread over the scene on a fixed lattice (so the same whatever the
-window layout), and handed to every window.
+window layout), and handed to every window. The tiles lie on a lattice anchored to the CRS's
+coordinates, not to the image's corner, so that two images of one place cut differently (a
+district and the city around it) share the tiles they both hold.
 
 Measuring it more locally instead (the 3 x 3 cells of 16 m around each pixel, within the
 halo) was tried and not kept: a 48 m square of a dense quarter holds shadows, lit patches and
@@ -36,10 +38,15 @@ from fortmap.detect.road_window import (
 )
 from fortmap.detect.roadmask import roads_in_window, roads_to_pixels
 
-#: Side (pixels) of a sample tile's core, its halo (the along-road reference reaches 4 m and
-#: a crossing's 10 m; the windows' halo is 64 px) and the most tiles across and down.
+#: Side (pixels) of a sample tile's core and its halo (the along-road reference reaches 4 m and
+#: a crossing's 10 m; the windows' halo is 64 px).
 TILE_PX = 256
 TILE_HALO_PX = 64
+#: Pixels between the tiles' corners on the anchored lattice, at least: the spacing grows by a
+#: quarter of this until at most ``MAX_TILES`` tiles fit (so a city costs what a district does).
+SPACING_PX = 512
+MAX_TILES = 12
+#: Tiles across and down in a scene too small for one tile of the lattice.
 TILES_ACROSS = 3
 
 
@@ -84,11 +91,34 @@ def noise_samples(
     return d[k].astype(np.float32), al[np.isfinite(al)].astype(np.float32)
 
 
-def sample_tiles(width: int, height: int) -> list[Window]:
-    """Cores of the sample tiles of a ``width`` x ``height`` px scene: up to
-    ``TILES_ACROSS`` x ``TILES_ACROSS`` squares of ``TILE_PX``, spread evenly (the whole scene
-    when it is smaller than one)."""
+def sample_tiles(width: int, height: int, transform: Affine | None = None) -> list[Window]:
+    """Cores of the sample tiles of a ``width`` x ``height`` px scene.
+
+    The tiles are the squares of ``TILE_PX`` that lie wholly in the scene on a lattice of
+    ``SPACING_PX`` or more (grown until at most ``MAX_TILES`` fit) whose lines fall on multiples of
+    the spacing in the CRS's coordinates, counted in pixels of the grid ``transform``: a crop
+    of the scene keeps every tile it holds. A scene holding no such tile (or without a
+    ``transform``) gets up to ``TILES_ACROSS`` x ``TILES_ACROSS`` tiles spread evenly over it,
+    or one tile, the whole scene, when it is smaller than a tile.
+
+    Example:
+        >>> from affine import Affine
+        >>> t = Affine(0.5, 0, 1000.0, 0, -0.5, 2000.0)  # the CRS origin 2000 px left, 4000 px down
+        >>> [(w.col_off, w.row_off) for w in sample_tiles(1200, 800, t)]
+        [(48, 416), (560, 416)]
+    """
     tw, th = min(TILE_PX, width), min(TILE_PX, height)
+    if transform is not None and not (transform.b or transform.d):
+        x0, y0 = round(transform.c / transform.a), round(transform.f / transform.e)
+        step = SPACING_PX
+        while True:
+            cols = range((-x0) % step, width - TILE_PX + 1, step)
+            rows = range((-y0) % step, height - TILE_PX + 1, step)
+            if len(cols) * len(rows) <= MAX_TILES:
+                break
+            step += SPACING_PX // 4
+        if len(cols) and len(rows):
+            return [Window(c, r, TILE_PX, TILE_PX) for r in rows for c in cols]
     n = TILES_ACROSS
     cols = np.unique(np.linspace(0, width - tw, n).astype(int))
     rows = np.unique(np.linspace(0, height - th, n).astype(int))
@@ -121,7 +151,7 @@ def scene_road_noise(
         pixels (the windows then measure their own).
     """
     ds, als, tiles = [], [], []
-    for core in sample_tiles(width, height):
+    for core in sample_tiles(width, height, grid_transform):
         c0, r0 = max(0, core.col_off - TILE_HALO_PX), max(0, core.row_off - TILE_HALO_PX)
         c1 = min(width, core.col_off + core.width + TILE_HALO_PX)
         r1 = min(height, core.row_off + core.height + TILE_HALO_PX)
