@@ -38,7 +38,6 @@ from fortmap.detect.barricades import (
     MAX_ROW_ALONG_M,
     MIN_SIGMA,
     PASS_WIDTH_M,
-    SEED_SIGMA,
     Piece,
 )
 from fortmap.detect.road_pixels import RoadWindow
@@ -54,6 +53,10 @@ SMOOTH_M = 1.5
 #: sunlit level: the grow threshold of new material (``barricades.GROW_SIGMA``), a noise
 #: multiple; no margin was fitted.
 MIN_LIT_SIGMA = GROW_SIGMA
+#: Seed threshold of pile pixels, robust sigmas of the window's own road change: the
+#: barricades' seed until they came to be scaled by the scene's noise from the anchored tiles
+#: (``block_change.SEED_SIGMA``, 5.5 since); rubble's noise did not change with it.
+RUBBLE_SEED_SIGMA = 6.0
 #: Box side (m) of the relative roughness (``RK.RelativeRoughness``).
 ROUGH_M = 2.5
 #: Smallest pile reported (m2): about a car's footprint, the least that narrows a lane.
@@ -177,15 +180,15 @@ def _road_change(
     rw: RoadWindow, smooth: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
     """``barricades.road_change(..., smooth_px=smooth, shade_aware=True, rw=rw)`` without its
-    whole-window contrast array (only kept piles read the contrast, at their pixels): the
-    seed and grow masks (bool (rows, cols)), the contrast per ``rw.on`` pixel (float32,
+    whole-window contrast array (only kept piles read the contrast, at their pixels), and
+    seeded at ``RUBBLE_SEED_SIGMA``: the seed and grow masks (bool (rows, cols)), the contrast per ``rw.on`` pixel (float32,
     robust sigmas) and its sigma (grey levels); None where the window has too few road pixels
     (``road_change``'s masks are then empty)."""
     res = road_contrast(rw, smooth, True, False, MIN_SIGMA)
     if res is None:
         return None
     v = np.asarray(res[0]).astype(np.float32, copy=False)
-    return _on_mask(rw, v > SEED_SIGMA), _on_mask(rw, v > GROW_SIGMA), v, res[1]
+    return _on_mask(rw, v > RUBBLE_SEED_SIGMA), _on_mask(rw, v > GROW_SIGMA), v, res[1]
 
 
 def _on_mask(rw: RoadWindow, at_on: np.ndarray) -> np.ndarray:
