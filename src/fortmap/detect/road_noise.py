@@ -94,16 +94,17 @@ def noise_samples(
 def sample_tiles(width: int, height: int, transform: Affine | None = None) -> list[Window]:
     """Cores of the sample tiles of a ``width`` x ``height`` px scene.
 
-    The tiles are the squares of ``TILE_PX`` that lie wholly in the scene on a lattice of
-    ``SPACING_PX`` or more (grown until at most ``MAX_TILES`` fit) whose lines fall on multiples of
-    the spacing in the CRS's coordinates, counted in pixels of the grid ``transform``: a crop
-    of the scene keeps every tile it holds. A scene holding no such tile (or without a
-    ``transform``) gets up to ``TILES_ACROSS`` x ``TILES_ACROSS`` tiles spread evenly over it,
-    or one tile, the whole scene, when it is smaller than a tile.
+    The tiles are the squares of ``TILE_PX`` that lie wholly in the scene on a lattice whose
+    lines fall on multiples of its spacing in the CRS's coordinates, counted in pixels of the
+    grid ``transform``. The spacing is ``SPACING_PX``, grown until at most ``MAX_TILES`` fit:
+    a crop sampled at the same spacing keeps every tile it holds. A scene holding no such tile
+    (or without a ``transform``) gets up to ``TILES_ACROSS`` x ``TILES_ACROSS`` tiles spread
+    evenly over it, or one tile, the whole scene, when it is smaller than a tile.
 
     Example:
         >>> from affine import Affine
-        >>> t = Affine(0.5, 0, 1000.0, 0, -0.5, 2000.0)  # the CRS origin 2000 px left, 4000 px down
+        >>> # 0.5 m pixels; the CRS's origin 2000 px left of the corner and 4000 px below it
+        >>> t = Affine(0.5, 0, 1000.0, 0, -0.5, 2000.0)
         >>> [(w.col_off, w.row_off) for w in sample_tiles(1200, 800, t)]
         [(48, 416), (560, 416)]
     """
