@@ -12,10 +12,13 @@ from fortmap.detect.barricades import block_change
 from fortmap.detect.road_noise import (
     MAX_TILES,
     SPACING_PX,
+    TILE_HALO_PX,
+    TILE_PX,
     TILES_ACROSS,
     RoadNoise,
     noise_samples,
     sample_tiles,
+    scene_road_noise,
     shade_samples,
 )
 from fortmap.detect.road_window import RoadWindow, deep_shade_contrast, robust_sigma
@@ -156,3 +159,65 @@ def test_a_scene_shade_noise_replaces_the_windows() -> None:
     assert np.allclose(given[0][k], own[0][k] / 2, rtol=1e-5)
     # the floor still holds
     assert deep_shade_contrast(rw, GSD, 0.02, 0.5, sigma=0.01)[2] == 0.5
+
+
+def _write_scene(path, data: np.ndarray, transform: Affine) -> None:
+    import rasterio
+
+    with rasterio.open(
+        path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
+        dtype="uint8", crs="EPSG:32635", transform=transform,
+    ) as dst:  # fmt: skip
+        dst.write(data)
+
+
+def test_a_crop_holding_the_same_tiles_measures_the_same_noise(tmp_path) -> None:
+    """``scene_road_noise`` through real GeoTIFFs: cut a scene's right and bottom edges, away
+    from every tile and its halo, and the noise is the same; cut its top and left, and the
+    tiles still lie where they were on the ground."""
+    from shapely.affinity import affine_transform
+
+    from fortmap.io.grids import analysis_grid
+    from fortmap.io.raster import GridReader, open_info
+
+    rng = np.random.default_rng(3)
+    n = 1400
+    t = Affine(0.5, 0, 385_445.0, 0, -0.5, 6_671_801.0)
+    xs, ys = np.meshgrid(np.arange(n), np.arange(n))
+    # a 10 m street every 150 m across and down, on a noisy ground; some change on the streets
+    road = (xs % 300 < 20) | (ys % 300 < 20)
+    base = np.where(road, 90.0, 140.0)
+    before = base + rng.normal(0, 6, (n, n))
+    after = base + rng.normal(0, 6, (n, n)) + np.where(rng.random((n, n)) < 0.01, 60, 0)
+    imgs = [np.clip(np.repeat(x[None], 3, 0), 0, 255).astype(np.uint8) for x in (before, after)]
+    lines = [shapely.LineString([(c + 10, 0), (c + 10, n)]) for c in range(0, n, 300)]
+    lines += [shapely.LineString([(0, r + 10), (n, r + 10)]) for r in range(0, n, 300)]
+    roads = gpd.GeoDataFrame(
+        {"width_m": [10.0] * len(lines)},
+        geometry=[affine_transform(g, [t.a, t.b, t.d, t.e, t.c, t.f]) for g in lines],
+        crs="EPSG:32635",
+    )
+
+    def noise(left: int, top: int, right: int, bottom: int) -> RoadNoise:
+        sl = (slice(None), slice(top, n - bottom), slice(left, n - right))
+        tt = t @ Affine.translation(left, top)
+        paths = [tmp_path / f"{k}_{left}_{top}_{right}_{bottom}.tif" for k in ("b", "a")]
+        for p, img in zip(paths, imgs, strict=True):
+            _write_scene(p, img[sl], tt)
+        grid = analysis_grid(open_info(paths[0]))
+        b, a = (GridReader(p, grid) for p in paths)
+        tiles = sample_tiles(grid.width, grid.height, grid.transform)
+        out = scene_road_noise(b, a, grid.transform, grid.width, grid.height, roads, 0.5, 0.005)
+        return out, [(grid.transform @ (w.col_off, w.row_off)) for w in tiles], tiles
+
+    whole, at, tiles = noise(0, 0, 0, 0)
+    # cut the right and bottom edges up to 20 px past the last tiles' halos (64 px)
+    right = n - max(w.col_off for w in tiles) - TILE_PX - TILE_HALO_PX - 20
+    bottom = n - max(w.row_off for w in tiles) - TILE_PX - TILE_HALO_PX - 20
+    assert right > 0 and bottom > 0
+    same, at_cut, _ = noise(0, 0, right, bottom)
+    assert at_cut == at and same == whole
+    # cut off the top and left: the tiles it holds are the whole scene's, on the ground
+    moved, at_moved, _ = noise(200, 150, 0, 0)
+    assert at_moved and set(at_moved) <= set(at)
+    assert abs(moved.road / whole.road - 1) < 0.1
