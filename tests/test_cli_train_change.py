@@ -171,3 +171,17 @@ def test_one_network_without_segments(trained, tmp_path):
     assert res.exit_code == 0, res.output
     with rasterio.open(out / "change.tif") as ds:
         assert f1(ds.read(1) > 0, truth) > 0.6
+
+
+def test_another_coregister_than_the_models_is_warned(trained, tmp_path):
+    _, model, _, (b, a, _, _) = trained  # trained with the default, --coregister auto
+    res = CliRunner().invoke(cli, ["analyze", "--before", str(b), "--after", str(a), "--out",
+                                   str(tmp_path / "run"), "--change-model", str(model),
+                                   "--coregister", "none", "--no-report"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    warned = [x for x in res.output.splitlines() if "trained with --coregister auto" in x]
+    assert len(warned) == 1 and "--coregister none" in warned[0]
+    same = CliRunner().invoke(cli, ["analyze", "--before", str(b), "--after", str(a), "--out",
+                                    str(tmp_path / "same"), "--change-model", str(model),
+                                    "--no-report"])  # fmt: skip
+    assert same.exit_code == 0 and "trained with --coregister" not in same.output

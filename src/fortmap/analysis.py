@@ -182,7 +182,7 @@ def _run(
 
     binfo = open_info(before, "before image")
     ainfo = open_info(after, "after image")
-    net = load_change_net(opts.change_model, binfo, ainfo)
+    net = load_change_net(opts.change_model, binfo, ainfo, opts.coregister)
     overlap = check_overlap(binfo, ainfo)
     grid = analysis_grid(binfo)
     gsd = grid.gsd
