@@ -177,6 +177,18 @@ def test_summary_says_when_the_shift_was_not_applied():
     assert line.startswith("Co-registration: shift -0.95 m, -1.00 m")
 
 
+def test_summary_tells_compiling_the_kernels_apart():
+    # a first run's time is mostly numba compiling the kernels: said, so that it is not read
+    # as the analysis's speed
+    s = _summary("auto")
+    assert format_summary(s).splitlines()[-1] == "Time: 1.0 s (1.0 megapixels/s)"
+    s["timings_s"] = {"total": 71.9, "compiling_kernels": 64.3}
+    last = format_summary(s).splitlines()[-1]
+    assert "of which 64 s compiling fortmap's kernels on first use" in last
+    s["timings_s"] = {"total": 7.3, "compiling_kernels": 0.4}  # a kernel or two: not worth a word
+    assert format_summary(s).splitlines()[-1] == "Time: 7.3 s (1.0 megapixels/s)"
+
+
 def _height_tif(path, x0: float, bands: int = 1, dtype: str = "float32"):
     import numpy as np
     from affine import Affine

@@ -51,6 +51,7 @@ from fortmap.io.scene_grid import SceneGrid
 from fortmap.report.layers import append_layer, write_layers
 from fortmap.run_summary import (
     change_entry,
+    compile_timer,
     grid_entry,
     inputs_entry,
     load_change_net,
@@ -173,6 +174,8 @@ def _run(
     opts = options or AnalyzeOptions()
     tell = progress or (lambda step, done, total: None)
     timings: dict[str, float] = {}
+    # a first run compiles the kernels: its time is told apart from the analysis's
+    compiling = stack.enter_context(compile_timer())
     t0 = time.perf_counter()
     check_output_dir(
         out_dir, force,
@@ -434,6 +437,8 @@ def _run(
         write_layers(tmp / "findings.gpkg", layers)
         timings["scene_wide"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
+        if compiling.done:
+            timings["compiling_kernels"] = compiling.duration
 
         summary = {
             "fortmap_version": __version__,

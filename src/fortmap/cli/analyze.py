@@ -275,7 +275,11 @@ def format_summary(summary: dict) -> str:
             + ", ".join(f"{v} {k}" for k, v in b.items() if k != "total")
             + f" (of {b['total']})"
         )
+    t = summary["timings_s"]
+    first = t.get("compiling_kernels", 0.0)
     lines.append(
-        f"Time: {summary['timings_s']['total']} s ({summary['megapixels_per_second']} megapixels/s)"
-    )
+        f"Time: {t['total']} s ({summary['megapixels_per_second']} megapixels/s)"
+        + (f", of which {first:.0f} s compiling fortmap's kernels on first use (cached for later "
+           "runs)" if first >= 1 else "")
+    )  # fmt: skip
     return "\n".join(lines)
