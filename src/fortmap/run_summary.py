@@ -41,8 +41,8 @@ def change_entry(net, path: str | Path | None) -> str | dict:
 def compile_timer() -> Iterator:
     """Within the block, numba's compilation of kernels in this process is timed: fortmap's
     kernels are compiled on their first use and loaded from numba's cache after that, so a
-    first run's time is mostly compiling (about a minute of a 2 km demo's 73 s on the 2-core
-    test machine). Yields a listener: ``.done`` whether anything was compiled, then
+    first run's time is mostly compiling (64 s of a fresh install's 72 s 2 km demo analysis on
+    the 2-core test machine). Yields a listener: ``.done`` whether anything was compiled, then
     ``.duration`` in seconds."""
     from numba.core.event import TimingListener, install_listener
 

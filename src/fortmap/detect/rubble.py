@@ -181,9 +181,9 @@ def _road_change(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
     """``barricades.road_change(..., smooth_px=smooth, shade_aware=True, rw=rw)`` without its
     whole-window contrast array (only kept piles read the contrast, at their pixels), and
-    seeded at ``RUBBLE_SEED_SIGMA``: the seed and grow masks (bool (rows, cols)), the contrast per ``rw.on`` pixel (float32,
-    robust sigmas) and its sigma (grey levels); None where the window has too few road pixels
-    (``road_change``'s masks are then empty)."""
+    seeded at ``RUBBLE_SEED_SIGMA``: the seed and grow masks (bool (rows, cols)), the contrast
+    per ``rw.on`` pixel (float32, robust sigmas) and its sigma (grey levels); None where the
+    window has too few road pixels (``road_change``'s masks are then empty)."""
     res = road_contrast(rw, smooth, True, False, MIN_SIGMA)
     if res is None:
         return None

@@ -114,8 +114,9 @@ def plain_heap() -> Iterator[None]:
     """Within a :func:`keep_freed_memory` block, a stretch with glibc's default thresholds:
     the heap's free pages are handed back first, and large blocks that no freed block of the
     heap can hold are mapped and unmapped again (glibc still carves a request from a large
-    enough freed block, whose pages then stay until the next trim). For a step after the hot loop (the report): its arrays would otherwise pile onto
-    the windows' fragmented heap (an 8 km analysis with its report peaked at 1145 MB).
+    enough freed block, whose pages then stay until the next trim). For a step after the hot
+    loop (the report): its arrays would otherwise pile onto the windows' fragmented heap (an
+    8 km analysis with its report peaked at 1145 MB).
     Outside such a block, or elsewhere than glibc, it does nothing.
     """
     libc = _libc() if _depth > 0 and _tuned else None
