@@ -42,8 +42,10 @@ def shared_data() -> Path:
 
 def crop_scene(src: Path, dst: Path, cut: str) -> None:
     """Copy scene ``src`` to ``dst`` with its rasters cut: ``rK`` off the right and bottom,
-    ``cK`` off the top and left (K pixels of the before image; the DEM is copied whole)."""
-    k = int(cut[1:])
+    ``cK`` off the top and left (K pixels of the before image, the same ground off every
+    raster; the DEM is copied whole)."""
+    with rasterio.open(src / "before.tif") as d:
+        cut_m = int(cut[1:]) * abs(d.transform.a)
     dst.mkdir(parents=True, exist_ok=True)
     for f in src.iterdir():
         if f.is_dir():
@@ -52,7 +54,7 @@ def crop_scene(src: Path, dst: Path, cut: str) -> None:
             (dst / f.name).write_bytes(f.read_bytes())
             continue
         with rasterio.open(f) as d:
-            kk = max(1, round(k * 0.5 / abs(d.transform.a))) if k else 0
+            kk = round(cut_m / abs(d.transform.a))
             off = 0 if cut[0] == "r" else kk
             w = Window(off, off, d.width - kk, d.height - kk)
             data, prof = d.read(window=w), d.profile

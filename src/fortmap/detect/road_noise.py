@@ -108,7 +108,6 @@ def sample_tiles(width: int, height: int, transform: Affine | None = None) -> li
         >>> [(w.col_off, w.row_off) for w in sample_tiles(1200, 800, t)]
         [(48, 416), (560, 416)]
     """
-    tw, th = min(TILE_PX, width), min(TILE_PX, height)
     if transform is not None and not (transform.b or transform.d):
         x0, y0 = round(transform.c / transform.a), round(transform.f / transform.e)
         step = SPACING_PX
@@ -121,6 +120,7 @@ def sample_tiles(width: int, height: int, transform: Affine | None = None) -> li
         if len(cols) and len(rows):
             return [Window(c, r, TILE_PX, TILE_PX) for r in rows for c in cols]
     n = TILES_ACROSS
+    tw, th = min(TILE_PX, width), min(TILE_PX, height)
     cols = np.unique(np.linspace(0, width - tw, n).astype(int))
     rows = np.unique(np.linspace(0, height - th, n).astype(int))
     return [Window(int(c), int(r), tw, th) for r in rows for c in cols]
